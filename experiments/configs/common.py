@@ -1,0 +1,45 @@
+"""Defaults shared by every search config (the DARTS reference settings)."""
+
+import ml_collections
+
+from nas_jax.genotype import DARTS_PRIMITIVES
+
+
+def search_defaults() -> ml_collections.ConfigDict:
+  """The DARTS search settings (quark0/darts ``train_search.py``)."""
+  c = ml_collections.ConfigDict()
+  # Data.
+  c.dataset = 'cifar10'
+  c.data_dir = ml_collections.config_dict.placeholder(str)
+  c.image_size = ml_collections.config_dict.placeholder(int)  # None: native size
+  c.download = ml_collections.config_dict.placeholder(bool)  # None: only if the network is up
+  c.search_train_split = 'train[:50%]'
+  c.search_val_split = 'train[50%:]'
+  c.test_split = 'test'
+  c.augment = True  # random crop (and flip where the dataset allows), as DARTS does on both halves
+  # Search space.
+  c.primitives = list(DARTS_PRIMITIVES)
+  c.steps = 4
+  c.multiplier = 4
+  c.stem_multiplier = 3
+  c.layers = 8
+  c.init_channels = 16
+  # Bilevel optimization.
+  c.order = 1
+  c.epochs = 50
+  c.batch_size = 64
+  c.learning_rate = 0.025
+  c.learning_rate_min = 0.001
+  c.momentum = 0.9
+  c.weight_decay = 3e-4
+  c.grad_clip = 5.0
+  c.arch_learning_rate = 3e-4
+  c.arch_beta1 = 0.5
+  c.arch_beta2 = 0.999
+  c.arch_weight_decay = 1e-3
+  # Run.
+  c.seed = 0
+  c.depthwise_impl = 'auto'  # 'toeplitz' on CPU, 'grouped' on GPU (see benchmarks/README.md)
+  c.max_steps_per_epoch = -1  # >0 truncates epochs (smoke tests)
+  c.log_every = 0  # >0: a progress line every N steps within an epoch
+  return c

@@ -1,0 +1,29 @@
+"""Launches a DARTS search.
+
+  python -m experiments.search --config=experiments/configs/search_demo.py --workdir=runs/x \
+      [--config.order=2 --config.epochs=3 ...]
+"""
+
+import sys
+
+from absl import app
+from absl import flags
+from ml_collections import config_flags
+
+from experiments import cli
+
+_WORKDIR = flags.DEFINE_string('workdir', None, 'Output directory.', required=True)
+_CONFIG = config_flags.DEFINE_config_file('config', None, 'Search config file.', lock_config=True)
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  from nas_jax import search  # after flag parsing: keeps --help fast
+  result = cli.run_or_exit(lambda: search.run_search(_CONFIG.value, _WORKDIR.value))
+  print(f'genotype = {result["genotype"].to_darts_text()}')
+  print(f'outputs in {_WORKDIR.value}: genotype.json genotype.txt alphas.npz metrics.jsonl')
+
+
+if __name__ == '__main__':
+  app.run(main)

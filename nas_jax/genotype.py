@@ -1,0 +1,860 @@
+"""Discrete cell architectures (genotypes) in the DARTS format.
+
+A genotype describes the two cell types of a DARTS network, the *normal* cell
+and the *reduction* cell. Each cell has two inputs (the outputs of the two
+previous cells, indices ``0`` and ``1``) followed by ``steps`` intermediate
+nodes (indices ``2 .. steps + 1``). Every intermediate node sums exactly two
+operations, so a cell is a flat sequence of ``2 * steps`` ``(op_name, input)``
+pairs: pairs ``2k`` and ``2k + 1`` feed node ``k`` and may read from any node
+with a smaller index. The cell output concatenates the nodes listed in
+``*_concat``.
+
+This module holds the :class:`Genotype` container, its JSON and DARTS text
+serialisations (the latter parsed by a small recursive-descent parser, never
+evaluated), and the genotypes published with the DARTS paper.
+
+Only the standard library is imported here so that the module loads fast.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import numbers
+import os
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, Union
+
+__all__ = [
+    "DARTS_PRIMITIVES",
+    "DARTS_V1",
+    "DARTS_V2",
+    "DARTS_V2_TEXT",
+    "NAMED_GENOTYPES",
+    "Genotype",
+    "GenotypeError",
+    "OpPair",
+    "get_named",
+    "load_genotype",
+    "load_json",
+    "save_json",
+]
+
+DARTS_PRIMITIVES: tuple[str, ...] = (
+    "none",
+    "max_pool_3x3",
+    "avg_pool_3x3",
+    "skip_connect",
+    "sep_conv_3x3",
+    "sep_conv_5x5",
+    "dil_conv_3x3",
+    "dil_conv_5x5",
+)
+"""The DARTS candidate operations, in the order used by the DARTS paper."""
+
+OpPair = tuple[str, int]
+"""One incoming edge of a node: ``(op_name, input_index)``."""
+
+PathLike = Union[str, os.PathLike]
+
+_FIELDS = ("normal", "normal_concat", "reduce", "reduce_concat")
+_FORBIDDEN_NAME_CHARS = frozenset("'\"\\")
+
+
+class GenotypeError(ValueError):
+  """Raised for an invalid genotype or an unreadable genotype description.
+
+  The message is always a single line naming what is wrong.
+  """
+
+
+def _one_line(text: str) -> str:
+  """Collapses ``text`` onto one line so that error messages stay single-line."""
+  return " ".join(text.split())
+
+
+def _is_int(value: Any) -> bool:
+  """Returns whether ``value`` is an integer (``bool`` excluded)."""
+  return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _check_op_name(name: Any, where: str) -> str:
+  """Validates an operation name.
+
+  Args:
+    name: Candidate operation name.
+    where: Human-readable location used in the error message.
+
+  Returns:
+    ``name`` as a ``str``.
+
+  Raises:
+    GenotypeError: If ``name`` is not a non-empty string of printable,
+      non-whitespace characters without quotes or backslashes (such names
+      survive the DARTS text form unchanged).
+  """
+  if not isinstance(name, str):
+    raise GenotypeError(
+        f"{where}: op name must be a string, got {type(name).__name__}")
+  if not name:
+    raise GenotypeError(f"{where}: op name must be non-empty")
+  if any(c in _FORBIDDEN_NAME_CHARS or not c.isprintable() or c.isspace()
+         for c in name):
+    raise GenotypeError(
+        f"{where}: op name {name!r} may not contain quotes, backslashes, "
+        "whitespace or control characters")
+  return name
+
+
+def _coerce_cell(cell_name: str, value: Any) -> tuple[OpPair, ...]:
+  """Converts and validates the op pairs of one cell.
+
+  Args:
+    cell_name: ``'normal'`` or ``'reduce'``, used in error messages.
+    value: A sequence of ``(op_name, input_index)`` pairs.
+
+  Returns:
+    The pairs as a tuple of ``(str, int)`` tuples.
+
+  Raises:
+    GenotypeError: If the structure, an op name or an input index is invalid.
+  """
+  if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+    raise GenotypeError(
+        f"{cell_name}: expected a sequence of (op, input) pairs, got "
+        f"{type(value).__name__}")
+  if not value:
+    raise GenotypeError(f"{cell_name}: must contain at least one node "
+                        "(two (op, input) pairs)")
+  if len(value) % 2:
+    raise GenotypeError(
+        f"{cell_name}: expected an even number of (op, input) pairs (two per "
+        f"node), got {len(value)}")
+  pairs = []
+  for k, entry in enumerate(value):
+    where = f"{cell_name}[{k}]"
+    if (isinstance(entry, (str, bytes)) or not isinstance(entry, Sequence)
+        or len(entry) != 2):
+      raise GenotypeError(
+          f"{where}: expected an (op, input) pair, got {_one_line(repr(entry))}")
+    name = _check_op_name(entry[0], where)
+    index = entry[1]
+    if not _is_int(index):
+      raise GenotypeError(
+          f"{where}: input index must be an integer, got "
+          f"{_one_line(repr(index))}")
+    index = int(index)
+    node = k // 2
+    if index < 0 or index >= 2 + node:
+      raise GenotypeError(
+          f"{where}: input index {index} out of range for node {node} "
+          f"(valid: 0..{1 + node})")
+    pairs.append((name, index))
+  return tuple(pairs)
+
+
+def _coerce_concat(field: str, value: Any, steps: int) -> tuple[int, ...]:
+  """Converts and validates the concatenated node indices of one cell.
+
+  Args:
+    field: ``'normal_concat'`` or ``'reduce_concat'``, for error messages.
+    value: A sequence (or ``range``) of node indices.
+    steps: Number of intermediate nodes of the cell.
+
+  Returns:
+    The indices as a tuple of ints.
+
+  Raises:
+    GenotypeError: If ``value`` is empty, holds non-integers, duplicates or
+      indices outside ``0 .. steps + 1``.
+  """
+  if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+    raise GenotypeError(
+        f"{field}: expected a sequence of node indices, got "
+        f"{type(value).__name__}")
+  if not value:
+    raise GenotypeError(f"{field}: must list at least one node")
+  out = []
+  for index in value:
+    if not _is_int(index):
+      raise GenotypeError(
+          f"{field}: node index must be an integer, got "
+          f"{_one_line(repr(index))}")
+    index = int(index)
+    if index < 0 or index >= 2 + steps:
+      raise GenotypeError(
+          f"{field}: node index {index} out of range (valid: 0..{1 + steps})")
+    if index in out:
+      raise GenotypeError(f"{field}: node index {index} listed twice")
+    out.append(index)
+  return tuple(out)
+
+
+def _format_concat(concat: tuple[int, ...], as_range: bool) -> str:
+  """Formats a concat tuple as a Python list or, if possible, a ``range``."""
+  if as_range and len(concat) > 1 and all(
+      b - a == 1 for a, b in zip(concat, concat[1:])):
+    return f"range({concat[0]}, {concat[-1] + 1})"
+  return "[" + ", ".join(str(i) for i in concat) + "]"
+
+
+def _format_cell(pairs: tuple[OpPair, ...]) -> str:
+  """Formats op pairs exactly like Python's ``repr`` of a list of tuples."""
+  return "[" + ", ".join(f"('{name}', {index})" for name, index in pairs) + "]"
+
+
+@dataclasses.dataclass(frozen=True)
+class Genotype:
+  """A discrete DARTS architecture: one normal and one reduction cell.
+
+  Lists passed to the constructor are converted to tuples, so instances are
+  immutable, hashable and compare by value.
+
+  Attributes:
+    normal: ``(op_name, input_index)`` pairs of the normal cell; pairs ``2k``
+      and ``2k + 1`` feed intermediate node ``k``, whose inputs may be
+      ``0 .. k + 1``.
+    normal_concat: Node indices concatenated to form the normal cell output.
+    reduce: ``(op_name, input_index)`` pairs of the reduction cell.
+    reduce_concat: Node indices concatenated to form the reduction cell
+      output.
+  """
+
+  normal: tuple[OpPair, ...]
+  normal_concat: tuple[int, ...]
+  reduce: tuple[OpPair, ...]
+  reduce_concat: tuple[int, ...]
+
+  def __post_init__(self) -> None:
+    normal = _coerce_cell("normal", self.normal)
+    reduce = _coerce_cell("reduce", self.reduce)
+    normal_concat = _coerce_concat("normal_concat", self.normal_concat,
+                                   len(normal) // 2)
+    reduce_concat = _coerce_concat("reduce_concat", self.reduce_concat,
+                                   len(reduce) // 2)
+    object.__setattr__(self, "normal", normal)
+    object.__setattr__(self, "normal_concat", normal_concat)
+    object.__setattr__(self, "reduce", reduce)
+    object.__setattr__(self, "reduce_concat", reduce_concat)
+
+  # -- Structure -------------------------------------------------------------
+
+  @property
+  def normal_steps(self) -> int:
+    """Number of intermediate nodes of the normal cell."""
+    return len(self.normal) // 2
+
+  @property
+  def reduce_steps(self) -> int:
+    """Number of intermediate nodes of the reduction cell."""
+    return len(self.reduce) // 2
+
+  def ops(self) -> frozenset[str]:
+    """Returns the set of operation names used by either cell.
+
+    Returns:
+      A frozenset of op names.
+    """
+    return frozenset(name for name, _ in self.normal + self.reduce)
+
+  def validate(self, primitives: Sequence[str] = DARTS_PRIMITIVES) -> None:
+    """Checks that every op of the genotype belongs to ``primitives``.
+
+    Args:
+      primitives: The allowed operation names.
+
+    Raises:
+      GenotypeError: Naming the first unknown op and where it is used.
+    """
+    allowed = set(primitives)
+    for cell_name, pairs in (("normal", self.normal), ("reduce", self.reduce)):
+      for k, (name, _) in enumerate(pairs):
+        if name not in allowed:
+          raise GenotypeError(
+              f"{cell_name}[{k}]: unknown op {name!r} (known: "
+              f"{', '.join(primitives)})")
+
+  # -- Dict / JSON -------------------------------------------------------------
+
+  def to_dict(self) -> dict[str, list[Any]]:
+    """Returns a JSON-compatible dict of plain lists.
+
+    Returns:
+      ``{'normal': [[op, input], ...], 'normal_concat': [...],
+      'reduce': [...], 'reduce_concat': [...]}``.
+    """
+    return {
+        "normal": [[name, index] for name, index in self.normal],
+        "normal_concat": list(self.normal_concat),
+        "reduce": [[name, index] for name, index in self.reduce],
+        "reduce_concat": list(self.reduce_concat),
+    }
+
+  @classmethod
+  def from_dict(cls, data: Mapping[str, Any]) -> Genotype:
+    """Builds a genotype from the output of :meth:`to_dict`.
+
+    Args:
+      data: A mapping with exactly the keys ``normal``, ``normal_concat``,
+        ``reduce`` and ``reduce_concat``.
+
+    Returns:
+      The validated genotype.
+
+    Raises:
+      GenotypeError: If keys are missing or unknown, or a value is invalid.
+    """
+    if not isinstance(data, Mapping):
+      raise GenotypeError(
+          f"expected a JSON object with keys {', '.join(_FIELDS)}, got "
+          f"{type(data).__name__}")
+    missing = [k for k in _FIELDS if k not in data]
+    if missing:
+      raise GenotypeError(f"missing key(s): {', '.join(missing)}")
+    unknown = sorted(str(k) for k in data if k not in _FIELDS)
+    if unknown:
+      raise GenotypeError(
+          f"unknown key(s): {', '.join(unknown)} (expected "
+          f"{', '.join(_FIELDS)})")
+    return cls(**{k: data[k] for k in _FIELDS})
+
+  def to_json(self, indent: int | None = None) -> str:
+    """Serialises the genotype to JSON.
+
+    Args:
+      indent: Passed to :func:`json.dumps`; ``None`` gives one line.
+
+    Returns:
+      The JSON text.
+    """
+    return json.dumps(self.to_dict(), indent=indent)
+
+  @classmethod
+  def from_json(cls, text: str) -> Genotype:
+    """Parses JSON produced by :meth:`to_json`.
+
+    Args:
+      text: JSON text.
+
+    Returns:
+      The validated genotype.
+
+    Raises:
+      GenotypeError: If the text is not valid JSON or has the wrong schema.
+    """
+    try:
+      data = json.loads(text)
+    except json.JSONDecodeError as e:
+      raise GenotypeError(
+          f"malformed JSON at line {e.lineno} column {e.colno}: {e.msg}"
+      ) from None
+    return cls.from_dict(data)
+
+  def save_json(self, path: PathLike) -> None:
+    """Writes the genotype as JSON to ``path``; see :func:`save_json`."""
+    save_json(self, path)
+
+  @classmethod
+  def load_json(cls, path: PathLike) -> Genotype:
+    """Reads a genotype from a JSON file; see :func:`load_json`."""
+    return load_json(path)
+
+  # -- DARTS text form ---------------------------------------------------------
+
+  def to_darts_text(self, concat_as_range: bool = False) -> str:
+    """Formats the genotype like the ``repr`` of the DARTS namedtuple.
+
+    Args:
+      concat_as_range: If true, contiguous ascending concat lists are written
+        as ``range(a, b)`` (the form printed by the DARTS search code);
+        otherwise they are written as lists (the form of the DARTS
+        ``genotypes.py``).
+
+    Returns:
+      A single-line string such as ``Genotype(normal=[('sep_conv_3x3', 0),
+      ...], normal_concat=[2, 3, 4, 5], reduce=[...], reduce_concat=[2, 3, 4,
+      5])``.
+    """
+    return (
+        f"Genotype(normal={_format_cell(self.normal)}, "
+        f"normal_concat={_format_concat(self.normal_concat, concat_as_range)}, "
+        f"reduce={_format_cell(self.reduce)}, "
+        f"reduce_concat={_format_concat(self.reduce_concat, concat_as_range)})")
+
+  @classmethod
+  def from_darts_text(cls, text: str) -> Genotype:
+    """Parses the DARTS text form without evaluating it.
+
+    Accepted: an optional ``name =`` prefix (as in ``genotypes.py`` or search
+    logs), an optional leading ``Genotype``, keyword fields in any order,
+    single- or double-quoted op names, lists or tuples, concat given as a list
+    or as ``range(stop)`` / ``range(start, stop[, step])``, trailing commas
+    and arbitrary whitespace.
+
+    Args:
+      text: The text to parse.
+
+    Returns:
+      The validated genotype.
+
+    Raises:
+      GenotypeError: With a one-line message saying what was expected and at
+        which (0-based) character position, or why the parsed values are not
+        a valid genotype.
+    """
+    if not isinstance(text, str):
+      raise GenotypeError(
+          f"expected DARTS genotype text as str, got {type(text).__name__}")
+    return cls(**_DartsTextParser(text).parse())
+
+  def __str__(self) -> str:
+    return self.to_darts_text()
+
+
+# -- DARTS text parser -----------------------------------------------------------
+
+_PUNCT = frozenset("()[],=")
+_DIGITS = frozenset("0123456789")
+_MAX_INT_CHARS = 19  # An optional sign and up to 18 digits.
+
+
+@dataclasses.dataclass(frozen=True)
+class _Token:
+  """A lexical token of the DARTS text form."""
+
+  kind: str  # 'ident', 'int', 'str', one of _PUNCT, or 'end'.
+  value: Any
+  pos: int
+
+  def describe(self) -> str:
+    """Returns a short description used in error messages."""
+    if self.kind == "end":
+      return "end of text"
+    if self.kind == "ident":
+      return f"identifier {self.value!r}"
+    if self.kind == "int":
+      return f"integer {self.value}"
+    if self.kind == "str":
+      return f"string {self.value!r}"
+    return repr(self.kind)
+
+
+def _error_at(expected: str, pos: int, found: str) -> GenotypeError:
+  """Builds the standard parse error."""
+  return GenotypeError(
+      f"invalid DARTS genotype text: expected {expected} at character {pos}, "
+      f"found {_one_line(found)}")
+
+
+def _tokenize(text: str) -> Iterator[_Token]:
+  """Splits DARTS genotype text into tokens, lazily.
+
+  Tokens are produced on demand so that the parser reports the first error in
+  reading order, whether it is lexical or syntactic.
+
+  Args:
+    text: The text to split.
+
+  Yields:
+    The tokens, terminated by an ``'end'`` token.
+
+  Raises:
+    GenotypeError: On an unexpected character or an unterminated string.
+  """
+  i, n = 0, len(text)
+  while i < n:
+    c = text[i]
+    if c.isspace():
+      i += 1
+    elif c in _PUNCT:
+      yield _Token(c, c, i)
+      i += 1
+    elif c in "'\"":
+      j = i + 1
+      while j < n and text[j] != c and text[j] not in "\\\n\r":
+        j += 1
+      if j >= n or text[j] != c:
+        raise _error_at(
+            f"closing {c} (string opened at character {i})", j,
+            "end of text" if j >= n else repr(text[j]))
+      yield _Token("str", text[i + 1:j], i)
+      i = j + 1
+    elif c in _DIGITS or (c in "+-" and i + 1 < n and text[i + 1] in _DIGITS):
+      j = i + 1
+      while j < n and text[j] in _DIGITS:
+        j += 1
+      if j - i > _MAX_INT_CHARS:
+        raise _error_at("an integer of at most 18 digits", i,
+                        f"{j - i} characters")
+      yield _Token("int", int(text[i:j]), i)
+      i = j
+    elif c.isalpha() or c == "_":
+      j = i + 1
+      while j < n and (text[j].isalnum() or text[j] == "_"):
+        j += 1
+      yield _Token("ident", text[i:j], i)
+      i = j
+    else:
+      raise _error_at("a name, number, string or one of ()[],=", i, repr(c))
+  yield _Token("end", None, n)
+
+
+class _DartsTextParser:
+  """Recursive-descent parser for the DARTS ``Genotype(...)`` text form.
+
+  Grammar::
+
+    text     := [IDENT '='] ['Genotype'] '(' field (',' field)* [','] ')' END
+    field    := CELL '=' cell | CONCAT '=' concat
+    cell     := open [pair (',' pair)* [',']] close
+    pair     := '(' STR ',' INT [','] ')'
+    concat   := open [INT (',' INT)* [',']] close
+              | 'range' '(' INT [',' INT [',' INT]] [','] ')'
+    open     := '[' | '('          (closed by the matching bracket)
+  """
+
+  def __init__(self, text: str) -> None:
+    self._stream = _tokenize(text)
+    self._buffer: list[_Token] = []
+
+  # Token helpers.
+
+  def _peek(self, offset: int = 0) -> _Token:
+    while len(self._buffer) <= offset:
+      if self._buffer and self._buffer[-1].kind == "end":
+        return self._buffer[-1]
+      self._buffer.append(next(self._stream))
+    return self._buffer[offset]
+
+  def _next(self) -> _Token:
+    tok = self._peek()
+    if tok.kind != "end":
+      self._buffer.pop(0)
+    return tok
+
+  def _expect(self, kind: str, expected: str | None = None) -> _Token:
+    tok = self._peek()
+    if tok.kind != kind:
+      raise _error_at(expected or repr(kind), tok.pos, tok.describe())
+    return self._next()
+
+  def _accept(self, kind: str) -> bool:
+    if self._peek().kind == kind:
+      self._next()
+      return True
+    return False
+
+  # Grammar rules.
+
+  def parse(self) -> dict[str, Any]:
+    """Parses the whole text.
+
+    Returns:
+      Keyword arguments for :class:`Genotype`.
+    """
+    first = self._peek()
+    if (first.kind == "ident" and first.value != "Genotype"
+        and self._peek(1).kind == "="):
+      self._next()  # Skip an assignment prefix such as `DARTS_V2 =`.
+      self._next()
+    tok = self._peek()
+    if tok.kind == "ident":
+      if tok.value != "Genotype":
+        raise _error_at("'Genotype' or '('", tok.pos, tok.describe())
+      self._next()
+    self._expect("(", "'(' opening the Genotype fields")
+    fields: dict[str, Any] = {}
+    while True:
+      tok = self._peek()
+      if tok.kind == ")" and fields:
+        break
+      name_tok = self._expect(
+          "ident", "a field name (" + ", ".join(_FIELDS) + ")")
+      if name_tok.value not in _FIELDS:
+        raise _error_at("a field name (" + ", ".join(_FIELDS) + ")",
+                        name_tok.pos, name_tok.describe())
+      if name_tok.value in fields:
+        raise GenotypeError(
+            f"invalid DARTS genotype text: field {name_tok.value!r} given "
+            f"twice (second at character {name_tok.pos})")
+      self._expect("=", f"'=' after {name_tok.value!r}")
+      if name_tok.value.endswith("_concat"):
+        fields[name_tok.value] = self._concat()
+      else:
+        fields[name_tok.value] = self._cell()
+      if not self._accept(","):
+        break
+    self._expect(")", "',' or ')' closing the Genotype fields")
+    end = self._peek()
+    if end.kind != "end":
+      raise _error_at("end of text", end.pos, end.describe())
+    missing = [k for k in _FIELDS if k not in fields]
+    if missing:
+      raise GenotypeError(
+          f"invalid DARTS genotype text: missing field(s) {', '.join(missing)}")
+    return fields
+
+  def _open(self, what: str) -> str:
+    tok = self._peek()
+    if tok.kind not in ("[", "("):
+      raise _error_at(f"'[' opening {what}", tok.pos, tok.describe())
+    self._next()
+    return "]" if tok.kind == "[" else ")"
+
+  def _cell(self) -> list[OpPair]:
+    close = self._open("a list of (op, input) pairs")
+    pairs = []
+    while not self._accept(close):
+      pairs.append(self._pair())
+      if not self._accept(","):
+        self._expect(close, f"',' or '{close}' in the list of (op, input) "
+                     "pairs")
+        break
+    return pairs
+
+  def _pair(self) -> OpPair:
+    self._expect("(", "'(' opening an (op, input) pair")
+    name = self._expect("str", "a quoted op name").value
+    self._expect(",", "',' after the op name")
+    index = self._expect("int", "an integer input index").value
+    self._accept(",")
+    self._expect(")", "')' closing the (op, input) pair")
+    return (name, index)
+
+  def _concat(self) -> list[int]:
+    tok = self._peek()
+    if tok.kind == "ident":
+      if tok.value != "range":
+        raise _error_at("a list of node indices or range(...)", tok.pos,
+                        tok.describe())
+      return self._range()
+    close = self._open("a list of node indices")
+    values = []
+    while not self._accept(close):
+      values.append(self._expect("int", "an integer node index").value)
+      if not self._accept(","):
+        self._expect(close, f"',' or '{close}' in the list of node indices")
+        break
+    return values
+
+  def _range(self) -> list[int]:
+    start_tok = self._next()  # 'range'
+    self._expect("(", "'(' after 'range'")
+    args = [self._expect("int", "an integer range argument").value]
+    while self._accept(","):
+      if self._peek().kind == ")":
+        break
+      if len(args) == 3:
+        tok = self._peek()
+        raise _error_at("')' (range takes at most 3 arguments)", tok.pos,
+                        tok.describe())
+      args.append(self._expect("int", "an integer range argument").value)
+    self._expect(")", "',' or ')' closing range(...)")
+    if len(args) == 3 and args[2] == 0:
+      raise GenotypeError(
+          "invalid DARTS genotype text: range() step must not be zero "
+          f"(range at character {start_tok.pos})")
+    return list(range(*args))
+
+
+# -- Files -------------------------------------------------------------------------
+
+
+def save_json(genotype: Genotype, path: PathLike) -> None:
+  """Atomically writes ``genotype`` as indented JSON to ``path``.
+
+  The JSON is written to a temporary file in the same directory, flushed to
+  disk and then moved over ``path`` with :func:`os.replace`, so readers never
+  see a partially written file. Missing parent directories are created.
+
+  Args:
+    genotype: The genotype to write.
+    path: Destination file.
+
+  Raises:
+    GenotypeError: If ``genotype`` is not a :class:`Genotype`.
+    OSError: If the file cannot be written.
+  """
+  if not isinstance(genotype, Genotype):
+    raise GenotypeError(
+        f"save_json expects a Genotype, got {type(genotype).__name__}")
+  path = os.fspath(path)
+  directory = os.path.dirname(os.path.abspath(path))
+  os.makedirs(directory, exist_ok=True)
+  fd, tmp_path = tempfile.mkstemp(
+      dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
+  try:
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+      f.write(genotype.to_json(indent=2))
+      f.write("\n")
+      f.flush()
+      os.fsync(f.fileno())
+    os.replace(tmp_path, path)
+  except BaseException:
+    try:
+      os.unlink(tmp_path)
+    except OSError:
+      pass
+    raise
+
+
+def _read_text(path: str) -> str:
+  """Reads a UTF-8 text file, mapping failures to :class:`GenotypeError`."""
+  try:
+    with open(path, encoding="utf-8") as f:
+      return f.read()
+  except FileNotFoundError:
+    raise GenotypeError(f"genotype file {path!r} does not exist") from None
+  except IsADirectoryError:
+    raise GenotypeError(
+        f"genotype file {path!r} is a directory, not a file") from None
+  except UnicodeDecodeError as e:
+    raise GenotypeError(
+        f"genotype file {path!r} is not UTF-8 text (byte {e.start})") from None
+  except OSError as e:
+    raise GenotypeError(
+        f"genotype file {path!r} cannot be read: "
+        f"{_one_line(e.strerror or str(e))}") from None
+
+
+def load_json(path: PathLike) -> Genotype:
+  """Reads a genotype written by :func:`save_json`.
+
+  Args:
+    path: The JSON file.
+
+  Returns:
+    The validated genotype.
+
+  Raises:
+    GenotypeError: If the file is missing or unreadable, is not valid JSON or
+      does not describe a valid genotype; the one-line message names the path.
+  """
+  path = os.fspath(path)
+  text = _read_text(path)
+  try:
+    return Genotype.from_json(text)
+  except GenotypeError as e:
+    raise GenotypeError(f"genotype file {path!r}: {e}") from None
+
+
+def _load_darts_text_file(path: str) -> Genotype:
+  """Reads a genotype in DARTS text form from ``path``."""
+  text = _read_text(path)
+  try:
+    return Genotype.from_darts_text(text)
+  except GenotypeError as e:
+    raise GenotypeError(f"genotype file {path!r}: {e}") from None
+
+
+# -- Published genotypes ---------------------------------------------------------
+
+DARTS_V1 = Genotype(
+    normal=(
+        ("sep_conv_3x3", 1), ("sep_conv_3x3", 0),
+        ("skip_connect", 0), ("sep_conv_3x3", 1),
+        ("skip_connect", 0), ("sep_conv_3x3", 1),
+        ("sep_conv_3x3", 0), ("skip_connect", 2),
+    ),
+    normal_concat=(2, 3, 4, 5),
+    reduce=(
+        ("max_pool_3x3", 0), ("max_pool_3x3", 1),
+        ("skip_connect", 2), ("max_pool_3x3", 0),
+        ("max_pool_3x3", 0), ("skip_connect", 2),
+        ("skip_connect", 2), ("avg_pool_3x3", 0),
+    ),
+    reduce_concat=(2, 3, 4, 5),
+)
+"""DARTS (first order) cell from the DARTS paper (Liu et al., 2019)."""
+
+DARTS_V2 = Genotype(
+    normal=(
+        ("sep_conv_3x3", 0), ("sep_conv_3x3", 1),
+        ("sep_conv_3x3", 0), ("sep_conv_3x3", 1),
+        ("sep_conv_3x3", 1), ("skip_connect", 0),
+        ("skip_connect", 0), ("dil_conv_3x3", 2),
+    ),
+    normal_concat=(2, 3, 4, 5),
+    reduce=(
+        ("max_pool_3x3", 0), ("max_pool_3x3", 1),
+        ("skip_connect", 2), ("max_pool_3x3", 1),
+        ("max_pool_3x3", 0), ("skip_connect", 2),
+        ("skip_connect", 2), ("max_pool_3x3", 1),
+    ),
+    reduce_concat=(2, 3, 4, 5),
+)
+"""DARTS (second order) cell from the DARTS paper (Liu et al., 2019)."""
+
+DARTS_V2_TEXT = (
+    "Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), "
+    "('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 1), "
+    "('skip_connect', 0), ('skip_connect', 0), ('dil_conv_3x3', 2)], "
+    "normal_concat=range(2, 6), "
+    "reduce=[('max_pool_3x3', 0), ('max_pool_3x3', 1), ('skip_connect', 2), "
+    "('max_pool_3x3', 1), ('max_pool_3x3', 0), ('skip_connect', 2), "
+    "('skip_connect', 2), ('max_pool_3x3', 1)], "
+    "reduce_concat=range(2, 6))"
+)
+"""The DARTS_V2 genotype in the text form printed by the DARTS search code."""
+
+NAMED_GENOTYPES: dict[str, Genotype] = {
+    "DARTS_V1": DARTS_V1,
+    "DARTS_V2": DARTS_V2,
+}
+"""Published genotypes by name."""
+
+
+def get_named(name: str) -> Genotype:
+  """Returns a published genotype by name.
+
+  Args:
+    name: A key of :data:`NAMED_GENOTYPES`, e.g. ``'DARTS_V2'``.
+
+  Returns:
+    The genotype.
+
+  Raises:
+    GenotypeError: If ``name`` is unknown; the message lists the known names.
+  """
+  try:
+    return NAMED_GENOTYPES[name]
+  except (KeyError, TypeError):
+    raise GenotypeError(
+        f"unknown genotype name {name!r} (known: "
+        f"{', '.join(sorted(NAMED_GENOTYPES))})") from None
+
+
+def load_genotype(name_or_path: str | os.PathLike[str] | Genotype) -> Genotype:
+  """Resolves a genotype from a name, a JSON file or a DARTS text file.
+
+  Args:
+    name_or_path: A :class:`Genotype` (returned unchanged), a key of
+      :data:`NAMED_GENOTYPES`, a path to a ``.json`` file written by
+      :func:`save_json`, or a path to any other file holding the DARTS text
+      form (see :meth:`Genotype.from_darts_text`).
+
+  Returns:
+    The genotype.
+
+  Raises:
+    GenotypeError: If the argument is neither a known name nor an existing
+      file, or the file cannot be parsed; the message names the path.
+  """
+  if isinstance(name_or_path, Genotype):
+    return name_or_path
+  if isinstance(name_or_path, str) and name_or_path in NAMED_GENOTYPES:
+    return NAMED_GENOTYPES[name_or_path]
+  try:
+    path = os.fspath(name_or_path)
+  except TypeError:
+    raise GenotypeError(
+        "load_genotype expects a genotype name or a path, got "
+        f"{type(name_or_path).__name__}") from None
+  if not os.path.exists(path):
+    raise GenotypeError(
+        f"{path!r} is neither a known genotype name (known: "
+        f"{', '.join(sorted(NAMED_GENOTYPES))}) nor an existing file")
+  if path.lower().endswith(".json"):
+    return load_json(path)
+  return _load_darts_text_file(path)

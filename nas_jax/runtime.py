@@ -1,0 +1,25 @@
+"""Process-level set-up shared by launchers, tests, notebooks and benchmarks."""
+
+from __future__ import annotations
+
+import os
+
+import jax
+
+DEFAULT_CACHE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                 '.jax_cache')
+
+
+def enable_compilation_cache(cache_dir: str | None = None) -> str:
+  """Turns on JAX's persistent compilation cache; returns its directory.
+
+  The directory is ``cache_dir``, else ``$JAX_COMPILATION_CACHE_DIR``, else
+  ``.jax_cache`` at the repository root. Every compiled program is cached
+  (no minimum compile time), so reruns skip XLA entirely.
+  """
+  cache_dir = cache_dir or os.environ.get('JAX_COMPILATION_CACHE_DIR') or DEFAULT_CACHE_DIR
+  os.makedirs(cache_dir, exist_ok=True)
+  jax.config.update('jax_compilation_cache_dir', cache_dir)
+  jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.0)
+  jax.config.update('jax_persistent_cache_min_entry_size_bytes', 0)
+  return cache_dir

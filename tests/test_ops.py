@@ -1,0 +1,131 @@
+"""Op semantics and shapes, depthwise implementations, supernet shapes and parameter counts."""
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from nas_jax import ops
+from nas_jax.genotype import DARTS_PRIMITIVES
+from nas_jax.supernet import SearchNetwork, input_edge_table, node_edge_table
+
+
+def _apply(op, x, train=True):
+  variables = op.init(jax.random.key(0), x, train)
+  out, _ = op.apply(variables, x, train, mutable=['batch_stats'])
+  return out, variables
+
+
+@pytest.mark.parametrize('name', DARTS_PRIMITIVES)
+@pytest.mark.parametrize('stride', [1, 2])
+def test_op_output_shapes(name, stride):
+  x = jnp.asarray(np.random.default_rng(0).normal(size=(2, 8, 8, 4)), jnp.float32)
+  out, _ = _apply(ops.make_op(name, 4, stride), x)
+  assert out.shape == (2, 8 // stride, 8 // stride, 4)
+  if name == 'none':
+    assert not np.any(np.asarray(out))
+
+
+def test_skip_connect_is_identity_then_factorized_reduce():
+  x = jnp.asarray(np.random.default_rng(1).normal(size=(2, 6, 6, 4)), jnp.float32)
+  out, variables = _apply(ops.make_op('skip_connect', 4, 1), x)
+  np.testing.assert_array_equal(out, x)
+  assert 'params' not in variables
+  reduce = ops.make_op('skip_connect', 4, 2)
+  out, variables = _apply(reduce, x)
+  assert isinstance(reduce, ops.FactorizedReduce)
+  # Two 1x1 convs of C -> C/2 each, no bias; search-time BN has no affine parameters.
+  shapes = jax.tree.map(lambda a: a.shape, variables['params'])
+  assert shapes == {'conv_1': {'dense': {'kernel': (4, 2)}}, 'conv_2': {'dense': {'kernel': (4, 2)}}}
+  # Independent computation of the reduce: relu, offset stride-2 sampling, matmul, BN.
+  p = variables['params']
+  r = np.maximum(np.asarray(x), 0)
+  a = r[:, ::2, ::2] @ np.asarray(p['conv_1']['dense']['kernel'])
+  b = r[:, 1::2, 1::2] @ np.asarray(p['conv_2']['dense']['kernel'])
+  y = np.concatenate([a, b], -1)
+  y = (y - y.mean((0, 1, 2))) / np.sqrt(y.var((0, 1, 2)) + 1e-5)
+  np.testing.assert_allclose(out, y, rtol=1e-4, atol=1e-5)
+
+
+def test_pooling_semantics_and_batchnorm():
+  x = jnp.arange(2 * 4 * 4 * 1, dtype=jnp.float32).reshape(2, 4, 4, 1)
+  # Average pooling excludes padding: the corner averages a 2x2 block.
+  avg = ops.avg_pool_3x3(x, 1)
+  np.testing.assert_allclose(avg[0, 0, 0, 0], np.mean([0, 1, 4, 5]))
+  mx = ops.max_pool_3x3(x, 2)
+  np.testing.assert_allclose(mx[0, :, :, 0], [[5, 7], [13, 15]])
+  # Pool ops are followed by a BN without affine parameters: batch-normalized output.
+  out, variables = _apply(ops.make_op('max_pool_3x3', 1, 1), x)
+  assert 'params' not in variables
+  np.testing.assert_allclose(np.mean(out), 0.0, atol=1e-5)
+  np.testing.assert_allclose(np.var(out), 1.0, rtol=1e-3)
+
+
+@pytest.mark.parametrize('kernel,dilation', [(3, 1), (5, 1), (3, 2), (5, 2)])
+@pytest.mark.parametrize('stride', [1, 2])
+@pytest.mark.parametrize('impl', ['shift', 'loop', 'toeplitz', 'stack'])
+def test_depthwise_implementations_match_grouped_conv(kernel, dilation, stride, impl):
+  rng = np.random.default_rng(kernel * 10 + dilation)
+  x = jnp.asarray(rng.normal(size=(2, 8, 8, 3)), jnp.float32)
+  w = jnp.asarray(rng.normal(size=(kernel, kernel, 3)), jnp.float32)
+  pad = dilation * (kernel - 1) // 2
+  fns = {'shift': ops.depthwise_conv_shift, 'loop': ops.depthwise_conv_loop,
+         'toeplitz': ops.depthwise_conv_toeplitz, 'stack': ops.depthwise_conv_stack}
+  kw = dict(stride=stride, dilation=dilation, padding=pad)
+  ref = ops.depthwise_conv_grouped(x, w, **kw)
+  got = fns[impl](x, w, **kw)
+  np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)
+  # Gradients agree too (the search differentiates through them).
+  loss = lambda f: lambda x, w: jnp.sum(jnp.sin(f(x, w, **kw)))
+  g_ref = jax.grad(loss(ops.depthwise_conv_grouped), argnums=(0, 1))(x, w)
+  g_got = jax.grad(loss(fns[impl]), argnums=(0, 1))(x, w)
+  for a, b in zip(g_got, g_ref):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
+def test_unknown_op_is_one_line_error():
+  with pytest.raises(ValueError, match="unknown op 'conv_9x9'") as e:
+    ops.validate_primitives(['none', 'conv_9x9'])
+  assert '\n' not in str(e.value)
+
+
+def test_edge_tables_cover_every_edge_once():
+  table = input_edge_table(4)
+  edges, src, tgt = node_edge_table(4)
+  assert table.tolist() == [[0, 2, 5, 9], [1, 3, 6, 10]]
+  assert edges.tolist() == [4, 7, 8, 11, 12, 13]
+  assert src.tolist() == [0, 0, 1, 0, 1, 2] and tgt.tolist() == [1, 2, 2, 3, 3, 3]
+  assert sorted(table.ravel().tolist() + edges.tolist()) == list(range(14))
+
+
+def _param_count(model, image_shape):
+  variables = jax.eval_shape(lambda k: model.init(k, jnp.zeros((1,) + image_shape)),
+                             jax.random.key(0))
+  return sum(math.prod(a.shape) for a in jax.tree.leaves(variables['params'])), variables
+
+
+def test_darts_search_network_matches_published_parameter_count():
+  # quark0/darts reports "param size = 1.930618MB" for its CIFAR-10 search net (L=8, C=16).
+  count, variables = _param_count(SearchNetwork(num_classes=10, channels=16, layers=8), (32, 32, 3))
+  assert count == 1_930_618
+  assert variables['arch']['normal'].shape == (14, 8)
+  assert variables['arch']['reduce'].shape == (14, 8)
+
+
+def test_mixed_op_is_softmax_weighted_sum_of_ops():
+  from nas_jax.supernet import MixedOp
+  rng = np.random.default_rng(3)
+  x = jnp.asarray(rng.normal(size=(2, 8, 8, 4)), jnp.float32)
+  weights = jax.nn.softmax(jnp.asarray(rng.normal(size=(8,)), jnp.float32))
+  mixed = MixedOp(4, 1, DARTS_PRIMITIVES)
+  variables = mixed.init(jax.random.key(0), x, weights)
+  out, _ = mixed.apply(variables, x, weights, mutable=['batch_stats'])
+  expected = 0
+  for k, name in enumerate(DARTS_PRIMITIVES):
+    op = ops.make_op(name, 4, 1)
+    sub = {c: variables[c][name] for c in variables if name in variables[c]}
+    y, _ = op.apply(sub, x, True, mutable=['batch_stats'])
+    expected = expected + weights[k] * y
+  np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5)
