@@ -225,7 +225,7 @@ def make_search_step(model: nn.Module, weight_tx: optax.GradientTransformation,
       if order == 1:
         branches = [arch, arch, weight]  # PHASE_VIRTUAL never runs; keep indices aligned
       st, probe = jax.lax.switch(kind, branches, st)
-      return (st, probe), (loss, accuracy(logits, y), optax.global_norm(g_w))
+      return (st, probe), (loss, accuracy(logits, y), optax.tree.norm(g_w))
 
     (state, _), (losses, accs, gnorms) = jax.lax.scan(phase, (state, state.params), xs)
     a, w = phases.index(PHASE_ARCH), phases.index(PHASE_WEIGHT)

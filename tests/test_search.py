@@ -1,0 +1,95 @@
+"""End-to-end search under tfds.testing.mock_data, the launcher, and config errors."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+
+from experiments.configs import search_demo
+from nas_jax import search
+from nas_jax.genotype import Genotype
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def tiny_config(**overrides):
+  c = search_demo.get_config()
+  c.dataset = 'cifar10'
+  c.image_size = 8
+  c.layers = 3
+  c.init_channels = 4
+  c.batch_size = 4
+  c.epochs = 2
+  c.max_steps_per_epoch = 2
+  c.log_every = 0
+  for k, v in overrides.items():
+    c[k] = v
+  return c
+
+
+@pytest.mark.parametrize('order', [1, 2])
+def test_tiny_search_writes_all_outputs(tmp_path, order):
+  lines = []
+  with tfds.testing.mock_data(num_examples=16):
+    result = search.run_search(tiny_config(order=order), str(tmp_path), log=lines.append)
+  names = sorted(os.listdir(tmp_path))
+  assert names == ['alphas.npz', 'genotype.json', 'genotype.txt', 'metrics.jsonl']
+  alphas = np.load(tmp_path / 'alphas.npz')
+  assert alphas['normal'].shape == (14, 8) and alphas['reduce'].shape == (14, 8)
+  # alpha moved away from its 1e-3 init, and the genotype is the discretization of it.
+  assert np.abs(alphas['normal']).max() > 2e-3
+  genotype = Genotype.from_json((tmp_path / 'genotype.json').read_text())
+  assert genotype == result['genotype']
+  assert Genotype.from_darts_text((tmp_path / 'genotype.txt').read_text()) == genotype
+  from nas_jax.discretize import derive_genotype
+  assert derive_genotype(alphas['normal'], alphas['reduce']) == genotype
+  records = [json.loads(l) for l in (tmp_path / 'metrics.jsonl').read_text().splitlines()]
+  assert [r['epoch'] for r in records] == [1, 2]
+  for r in records:
+    for key in ('train_loss', 'train_acc', 'val_loss', 'val_acc', 'alpha_entropy_normal',
+                'alpha_entropy_reduce', 'seconds'):
+      assert np.isfinite(r[key]), key
+    assert 0 < r['alpha_entropy_normal'] <= np.log(8) + 1e-6
+  assert records[-1]['steps'] == 4
+  assert len(lines) == 2 and all('ETA' in l for l in lines)
+
+
+@pytest.mark.parametrize('overrides,message', [
+    ({'primitives': ['none', 'conv_9x9']}, "unknown op 'conv_9x9'"),
+    ({'order': 3}, 'config.order must be 1 or 2, got 3'),
+    ({'batch_size': 100}, 'config.batch_size (100) is larger than the train split'),
+    ({'dataset': 'imagenet_nope'}, 'config.dataset'),
+    ({'init_channels': 5}, 'config.init_channels must be even'),
+])
+def test_bad_config_values_give_one_line_errors(tmp_path, overrides, message):
+  with tfds.testing.mock_data(num_examples=16):
+    with pytest.raises(search.ConfigError) as e:
+      search.run_search(tiny_config(**overrides), str(tmp_path))
+  assert message in str(e.value)
+  assert '\n' not in str(e.value)
+  assert not os.listdir(tmp_path)  # nothing half-written
+
+
+def _launch(*args):
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3')
+  return subprocess.run([sys.executable, '-m', 'experiments.search', *args], cwd=REPO, env=env,
+                        capture_output=True, text=True, timeout=300)
+
+
+def test_launcher_reports_bad_input_in_one_line(tmp_path):
+  cfg = 'experiments/configs/search_demo.py'
+  proc = _launch(f'--config={cfg}', f'--workdir={tmp_path}/a', '--config.order=3')
+  assert proc.returncode == 2
+  assert proc.stderr.strip().splitlines()[-1] == 'error: config.order must be 1 or 2, got 3'
+  assert 'Traceback' not in proc.stderr
+  proc = _launch(f'--config={cfg}', f'--workdir={tmp_path}/b', '--config.dataset=cifar10',
+                 f'--config.data_dir={tmp_path}/empty', '--config.download=False')
+  assert proc.returncode == 2
+  last = proc.stderr.strip().splitlines()[-1]
+  assert last.startswith('error: ') and 'cifar10' in last and 'mnist5k' in last
+  assert 'Traceback' not in proc.stderr
+  assert not os.path.exists(f'{tmp_path}/b/genotype.json')
