@@ -18,7 +18,8 @@ $(STAMP): requirements.txt setup.cfg pyproject.toml
 	@touch $(STAMP)
 
 demo: setup
-	$(PY) -m experiments.demo --workdir=runs/demo
+	rm -rf runs/demo/search
+	$(PY) -m experiments.search --config=experiments/configs/search_demo.py --workdir=runs/demo/search
 
 test: setup
 	$(PY) -m pytest -q tests

@@ -16,7 +16,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import sys
 import tempfile
 import time
 from typing import Any, Callable
@@ -52,7 +51,6 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     need(isinstance(value, int) and value >= 1, f'config.{key} must be a positive integer, got {value!r}')
   need(config.multiplier <= config.steps,
        f'config.multiplier ({config.multiplier}) must be <= config.steps ({config.steps})')
-  need(config.layers >= 3 or True, '')
   need(config.init_channels % 2 == 0,
        f'config.init_channels must be even (factorized reduce splits it), got {config.init_channels}')
   need(isinstance(config.seed, int) and config.seed >= 0,
@@ -201,6 +199,12 @@ def run_search(config: ml_collections.ConfigDict, workdir: str,
         compile_seconds = time.time() - t0
       for k, v in step_metrics.items():
         sums[k] = sums.get(k, 0.0) + float(v)
+      if config.log_every > 0 and (i + 1) % config.log_every == 0 and i + 1 < steps_per_epoch:
+        done = epoch * steps_per_epoch + i + 1
+        rate = (i + 1) / (time.time() - epoch_start)
+        eta = (config.epochs * steps_per_epoch - done) / rate
+        log(f'  epoch {epoch + 1} step {i + 1}/{steps_per_epoch} | train loss '
+            f'{sums["train_loss"] / (i + 1):.4f} | {rate:.2f} steps/s | ETA {_format_seconds(eta)}')
     record = {k: v / steps_per_epoch for k, v in sums.items()}
     arch = jax.device_get(state.arch)
     if not all(np.isfinite(v) for v in record.values()):
