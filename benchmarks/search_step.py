@@ -68,6 +68,7 @@ def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument('--rows', default=','.join(ROWS))
   parser.add_argument('--steps', type=int, default=3)
+  parser.add_argument('--timeout', type=int, default=1200, help='seconds per row')
   parser.add_argument('--child', help=argparse.SUPPRESS)
   args = parser.parse_args()
   if args.child:
@@ -80,8 +81,14 @@ def main():
   env = dict(os.environ, JAX_ENABLE_COMPILATION_CACHE='false', TF_CPP_MIN_LOG_LEVEL='3')
   for name in args.rows.split(','):
     layers, channels, size, batch, order, ref = ROWS[name]
-    proc = subprocess.run([sys.executable, '-m', 'benchmarks.search_step', f'--child={name}',
-                           f'--steps={args.steps}'], env=env, capture_output=True, text=True)
+    try:
+      proc = subprocess.run([sys.executable, '-m', 'benchmarks.search_step', f'--child={name}',
+                             f'--steps={args.steps}'], env=env, capture_output=True, text=True,
+                            timeout=args.timeout)
+    except subprocess.TimeoutExpired:
+      print(f'| {name} | {layers} | {channels} | {size} | {batch} | {order} | not finished in '
+            f'{args.timeout} s |', flush=True)
+      continue
     if proc.returncode:
       print(f'| {name} | failed: {proc.stderr.strip().splitlines()[-1]} |', flush=True)
       continue
