@@ -98,6 +98,15 @@ def momentum_buffer(weight_opt_state: optax.OptState, params: PyTree) -> PyTree:
   return found
 
 
+def virtual_step(params: PyTree, momentum_buf: PyTree, grads: PyTree, learning_rate: jax.Array,
+                 hyper: Hyper) -> PyTree:
+  """DARTS' unrolled weights ``w' = w - xi * (mu * m + g + lambda * w)`` (no clipping)."""
+  lr = jnp.asarray(learning_rate)
+  return jax.tree.map(
+      lambda w, m, g: w - lr.astype(w.dtype) * (hyper.momentum * m + g + hyper.weight_decay * w),
+      params, momentum_buf, grads)
+
+
 def make_loss_fn(model: nn.Module) -> Callable:
   """``loss(params, batch_stats, arch, images, labels) -> (loss, (logits, new_batch_stats))``."""
 
@@ -141,9 +150,7 @@ def arch_gradient(loss_fn: Callable, state: SearchState, train_batch, val_batch,
   g_w = jax.grad(train_loss)(params, arch)
   buf = momentum_buffer(state.weight_opt_state, params)
   lr = jnp.asarray(learning_rate)
-  unrolled = jax.tree.map(
-      lambda w, m, g: w - lr.astype(w.dtype) * (hyper.momentum * m + g + hyper.weight_decay * w),
-      params, buf, g_w)
+  unrolled = virtual_step(params, buf, g_w, lr, hyper)
   (loss, logits), (v, g_arch_direct) = jax.value_and_grad(val_loss, argnums=(0, 1),
                                                           has_aux=True)(unrolled, arch)
   grad_arch_train = lambda p: jax.grad(train_loss, argnums=1)(p, arch)
@@ -198,9 +205,7 @@ def make_search_step(model: nn.Module, weight_tx: optax.GradientTransformation,
 
       def virtual(st):
         buf = momentum_buffer(st.weight_opt_state, st.params)
-        unrolled = jax.tree.map(
-            lambda w, m, g: w - lr.astype(w.dtype) * (hyper.momentum * m + g + hyper.weight_decay * w),
-            st.params, buf, g_w)
+        unrolled = virtual_step(st.params, buf, g_w, lr, hyper)
         return st, unrolled
 
       def arch(st):
