@@ -25,7 +25,7 @@ ROWS = {
 }
 
 
-def measure(layers, channels, size, batch, order, steps):
+def measure(layers, channels, size, batch, order, steps, depthwise='auto'):
   """Runs in the child process; returns a dict of measurements."""
   import jax
   import jax.numpy as jnp
@@ -35,6 +35,7 @@ def measure(layers, channels, size, batch, order, steps):
 
   config = search_demo.get_config()
   config.layers, config.init_channels, config.batch_size, config.order = layers, channels, batch, order
+  config.depthwise_impl = depthwise
   model = search.build_model(config, num_classes=10)
   weight_tx, arch_tx, schedule, hyper = search.build_optimizers(config, steps_per_epoch=100)
   rng = np.random.default_rng(0)
@@ -69,10 +70,11 @@ def main():
   parser.add_argument('--rows', default=','.join(ROWS))
   parser.add_argument('--steps', type=int, default=3)
   parser.add_argument('--timeout', type=int, default=1200, help='seconds per row')
+  parser.add_argument('--depthwise', default='auto', help='depthwise conv implementation')
   parser.add_argument('--child', help=argparse.SUPPRESS)
   args = parser.parse_args()
   if args.child:
-    print(json.dumps(measure(*ROWS[args.child][:5], args.steps)))
+    print(json.dumps(measure(*ROWS[args.child][:5], args.steps, args.depthwise)))
     return
   header = ('| row | L | C | size | B | order | init s | compile s | s/step | steps/s/device | '
             'peak RSS GiB | torch s/step | speed-up |')
@@ -83,7 +85,7 @@ def main():
     layers, channels, size, batch, order, ref = ROWS[name]
     try:
       proc = subprocess.run([sys.executable, '-m', 'benchmarks.search_step', f'--child={name}',
-                             f'--steps={args.steps}'], env=env, capture_output=True, text=True,
+                             f'--steps={args.steps}', f'--depthwise={args.depthwise}'], env=env, capture_output=True, text=True,
                             timeout=args.timeout)
     except subprocess.TimeoutExpired:
       print(f'| {name} | {layers} | {channels} | {size} | {batch} | {order} | not finished in '

@@ -23,6 +23,7 @@ Two implementation choices matter for speed and compile time (see
 
 from __future__ import annotations
 
+import functools
 from typing import Callable, Sequence
 
 import flax.linen as nn
@@ -33,7 +34,7 @@ import numpy as np
 from nas_jax.genotype import DARTS_PRIMITIVES  # re-exported: the op set of the DARTS space
 
 
-DEPTHWISE_IMPLS = ('auto', 'shift', 'grouped', 'loop', 'toeplitz', 'stack')
+DEPTHWISE_IMPLS = ('auto', 'shift', 'grouped', 'loop', 'toeplitz', 'stack', 'shift_vjp')
 
 # Torch's default conv/linear init (kaiming uniform with a=sqrt(5)) is
 # U(-1/sqrt(fan_in), 1/sqrt(fan_in)), i.e. variance 1/(3 fan_in).
@@ -178,6 +179,58 @@ def depthwise_conv_stack(x, kernel_hwc, *, stride, dilation, padding):
   return out
 
 
+def _depthwise_kernel_grad(x, g, k, *, stride, dilation, padding):
+  """The depthwise kernel gradient as k matmuls over (N, H) plus a diagonal gather.
+
+  For row tap i, ``q[c, u, v] = sum_{n,h} xpad[n, h*s + i*d, u, c] * g[n, h, v, c]``
+  is one batched matmul with a long contraction (XLA:CPU runs it far faster
+  than k*k separate multiply-reductions); the column taps are then the
+  diagonals ``grad[i, j, c] = sum_v q[c, v*s + j*d, v]``.
+  """
+  ho, wo = g.shape[1], g.shape[2]
+  xp = jnp.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
+  span = (ho - 1) * stride + 1
+  cols = np.arange(wo)[None, :] * stride + np.arange(k)[:, None] * dilation  # (k_col, Wo)
+  taps = []
+  for i in range(k):
+    q = jnp.einsum('nhuc,nhvc->cuv', xp[:, i * dilation: i * dilation + span: stride], g)
+    taps.append(q[:, cols, np.arange(wo)[None, :]].sum(-1))  # (C, k_col)
+  return jnp.transpose(jnp.stack(taps), (0, 2, 1))  # (k_row, k_col, C)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
+def _depthwise_shift_vjp(x, kernel_hwc, stride, dilation, padding):
+  return depthwise_conv_shift(x, kernel_hwc, stride=stride, dilation=dilation, padding=padding)
+
+
+def _depthwise_shift_vjp_fwd(x, kernel_hwc, stride, dilation, padding):
+  # Calls the plain function (not the custom_vjp one) so that forward-mode
+  # autodiff of the backward pass (exact 2nd order) sees ordinary ops.
+  y = depthwise_conv_shift(x, kernel_hwc, stride=stride, dilation=dilation, padding=padding)
+  return y, (x, kernel_hwc)
+
+
+def _depthwise_shift_vjp_bwd(stride, dilation, padding, residuals, g):
+  x, kernel_hwc = residuals
+  _, vjp_x = jax.vjp(lambda x: depthwise_conv_shift(x, kernel_hwc, stride=stride, dilation=dilation,
+                                                    padding=padding), x)
+  (gx,) = vjp_x(g)
+  gk = _depthwise_kernel_grad(x, g, kernel_hwc.shape[0], stride=stride, dilation=dilation,
+                              padding=padding)
+  return gx, gk.astype(kernel_hwc.dtype)
+
+
+_depthwise_shift_vjp.defvjp(_depthwise_shift_vjp_fwd, _depthwise_shift_vjp_bwd)
+
+
+def depthwise_conv_shift_vjp(x, kernel_hwc, *, stride, dilation, padding):
+  """``shift`` forward and input gradient, matmul kernel gradient (see ``_depthwise_kernel_grad``).
+
+  Differentiable to any order: the custom backward is made of ordinary ops.
+  """
+  return _depthwise_shift_vjp(x, kernel_hwc, stride, dilation, padding)
+
+
 class DepthwiseConv(nn.Module):
   """k x k depthwise convolution without bias."""
   kernel: int
@@ -198,7 +251,8 @@ class DepthwiseConv(nn.Module):
       size = lambda s: output_size(s, self.kernel, self.stride, self.dilation, padding)
       return jnp.zeros((n, size(h), size(wd), c), jnp.result_type(x, w))
     fn = {'shift': depthwise_conv_shift, 'grouped': depthwise_conv_grouped, 'loop': depthwise_conv_loop,
-          'toeplitz': depthwise_conv_toeplitz, 'stack': depthwise_conv_stack}[resolve_depthwise_impl(self.impl)]
+          'toeplitz': depthwise_conv_toeplitz, 'stack': depthwise_conv_stack,
+          'shift_vjp': depthwise_conv_shift_vjp}[resolve_depthwise_impl(self.impl)]
     return fn(x, w.astype(x.dtype) if x.dtype != w.dtype else w, stride=self.stride,
               dilation=self.dilation, padding=padding)
 
@@ -296,8 +350,19 @@ class DilConv(nn.Module):
 
 
 def max_pool_3x3(x: jax.Array, stride: int) -> jax.Array:
-  """3x3 max pooling, padding 1 (padded cells never win)."""
-  return nn.max_pool(x, (3, 3), strides=(stride, stride), padding=((1, 1), (1, 1)))
+  """3x3 max pooling, padding 1 (padded cells never win).
+
+  Separable: a max over 3 row-shifted slices, then over 3 column-shifted
+  slices. Its gradient is elementwise selects; XLA:CPU's ``reduce_window``
+  gradient (``select_and_scatter``) was 8x slower forward-backward. At exact
+  ties the gradient is shared between the tied inputs (a valid subgradient)
+  instead of going to the first one.
+  """
+  n, h, w, c = x.shape
+  xp = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), constant_values=-jnp.inf)
+  ho, wo = output_size(h, 3, stride, 1, 1), output_size(w, 3, stride, 1, 1)
+  rows = functools.reduce(jnp.maximum, [xp[:, i: i + (ho - 1) * stride + 1: stride] for i in range(3)])
+  return functools.reduce(jnp.maximum, [rows[:, :, j: j + (wo - 1) * stride + 1: stride] for j in range(3)])
 
 
 def avg_pool_3x3(x: jax.Array, stride: int) -> jax.Array:

@@ -26,7 +26,7 @@ import ml_collections
 import numpy as np
 import optax
 
-from nas_jax import bilevel, data, discretize, ops
+from nas_jax import bilevel, data, discretize, ops, parallel
 from nas_jax.genotype import Genotype
 from nas_jax.supernet import SearchNetwork
 
@@ -53,6 +53,11 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
        f'config.multiplier ({config.multiplier}) must be <= config.steps ({config.steps})')
   need(config.init_channels % 2 == 0,
        f'config.init_channels must be even (factorized reduce splits it), got {config.init_channels}')
+  for key in ('num_seeds', 'num_processes'):
+    need(isinstance(config[key], int) and config[key] >= 1,
+         f'config.{key} must be a positive integer, got {config[key]!r}')
+  need(isinstance(config.num_devices, int) and config.num_devices >= 0,
+       f'config.num_devices must be >= 0 (0: all devices), got {config.num_devices!r}')
   need(isinstance(config.seed, int) and config.seed >= 0,
        f'config.seed must be a non-negative integer, got {config.seed!r}')
   try:
@@ -141,9 +146,47 @@ def _format_seconds(seconds: float) -> str:
   return f'{seconds // 3600:d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}'
 
 
+def summarize_seeds(seeds: list[int], genotypes: list[Genotype],
+                    final_val_acc: list[float]) -> dict[str, Any]:
+  """How often each op and each edge was chosen over the seeds, and the val accuracy spread.
+
+  Edges are named ``'node<i><-<j>'`` with inputs 0/1 the cell inputs and 2.. the
+  intermediate nodes, as in the genotype.
+  """
+  ops_count = {'normal': {}, 'reduce': {}}
+  edges_count = {'normal': {}, 'reduce': {}}
+  for g in genotypes:
+    for kind, cell in (('normal', g.normal), ('reduce', g.reduce)):
+      for k, (op, j) in enumerate(cell):
+        node = 2 + k // 2
+        ops_count[kind][op] = ops_count[kind].get(op, 0) + 1
+        edge = f'node{node}<-{j}'
+        edges_count[kind][edge] = edges_count[kind].get(edge, 0) + 1
+  sort = lambda d: dict(sorted(d.items(), key=lambda kv: (-kv[1], kv[0])))
+  acc = np.asarray(final_val_acc, np.float64)
+  return {
+      'seeds': seeds,
+      'genotypes': {str(s): g.to_darts_text() for s, g in zip(seeds, genotypes)},
+      'op_counts': {k: sort(v) for k, v in ops_count.items()},
+      'edge_counts': {k: sort(v) for k, v in edges_count.items()},
+      'final_val_acc': {'mean': float(acc.mean()), 'std': float(acc.std()),
+                        'per_seed': [float(a) for a in acc]},
+  }
+
+
+def _stack(trees):
+  return jax.tree.map(lambda *xs: jnp.stack(xs), *trees)
+
+
 def run_search(config: ml_collections.ConfigDict, workdir: str,
                log: Callable[[str], None] | None = None) -> dict[str, Any]:
   """Runs a bilevel DARTS search and writes its outputs into ``workdir``.
+
+  With ``config.num_seeds = K > 1`` the K searches (seeds ``config.seed + k``,
+  each with its own init and data order) run as one ``vmap``-ed, compiled
+  program; each writes its outputs into ``workdir/seed_<s>/`` and
+  ``workdir/summary.json`` counts the chosen ops and edges. Batches are split
+  over ``config.num_devices`` devices (see ``nas_jax.parallel``).
 
   Args:
     config: the search config (see ``experiments/configs/search_demo.py``).
@@ -151,80 +194,138 @@ def run_search(config: ml_collections.ConfigDict, workdir: str,
     log: where progress lines go (default: stdout).
 
   Returns:
-    A summary dict: ``genotype`` (Genotype), ``metrics`` (list of epoch dicts),
-    ``compile_seconds`` and ``seconds``.
+    A summary dict: ``genotype`` (Genotype; the list of K genotypes when
+    ``num_seeds > 1``), ``metrics`` (list of epoch dicts), ``compile_seconds``,
+    ``seconds`` and ``state``.
   """
   log = log or (lambda line: print(line, flush=True))
   start = time.time()
+  try:
+    parallel.initialize(config.num_processes, config.process_id, config.coordinator_address)
+  except ValueError as e:
+    raise ConfigError(str(e)) from None
   validate_config(config)
+  try:
+    mesh = parallel.make_mesh(config.num_devices)
+  except ValueError as e:
+    raise ConfigError(str(e)) from None
+  if config.batch_size % mesh.size:
+    raise ConfigError(f'config.batch_size ({config.batch_size}) must be divisible by the number '
+                      f'of devices ({mesh.size})')
   train_split, val_split = data.search_splits(config)
   for name, split in (('train', train_split), ('val', val_split)):
     if config.batch_size > split.num_examples:
       raise ConfigError(f'config.batch_size ({config.batch_size}) is larger than the {name} split '
                         f'{split.description!r} ({split.num_examples} examples)')
   meta = data.dataset_meta(config.dataset)
-  augment = config.augment
-  train_stream = data.BatchStream.for_dataset(train_split, config.batch_size, seed=config.seed,
-                                              dataset=config.dataset, train=augment)
-  val_stream = data.BatchStream.for_dataset(val_split, config.batch_size, seed=config.seed + 1,
-                                            dataset=config.dataset, train=augment)
-  steps_per_epoch = min(train_stream.steps_per_epoch, val_stream.steps_per_epoch)
+  num_seeds = config.num_seeds
+  seeds = [config.seed + k for k in range(num_seeds)]
+  stream = lambda split, seed: data.BatchStream.for_dataset(
+      split, config.batch_size, seed=seed, dataset=config.dataset, train=config.augment)
+  train_streams = [stream(train_split, s) for s in seeds]
+  val_streams = [stream(val_split, s + 1) for s in seeds]
+  steps_per_epoch = min(train_streams[0].steps_per_epoch, val_streams[0].steps_per_epoch)
   if config.max_steps_per_epoch > 0:
     steps_per_epoch = min(steps_per_epoch, config.max_steps_per_epoch)
 
   model = build_model(config, meta.num_classes)
   weight_tx, arch_tx, schedule, hyper = build_optimizers(config, steps_per_epoch)
-  sample = jnp.asarray(train_stream.batch(0, 0)[0][:1])
-  state = jax.jit(lambda key: bilevel.init_state(model, key, sample, weight_tx, arch_tx))(
-      jax.random.key(config.seed, impl='rbg'))  # rbg: far cheaper to compile than threefry
-  step_fn = jax.jit(bilevel.make_search_step(model, weight_tx, arch_tx, schedule,
-                                             order=config.order, hyper=hyper), donate_argnums=0)
+  repl = parallel.replicated(mesh)
+  sample = jnp.asarray(train_streams[0].batch(0, 0)[0][:1])
+  init = jax.jit(lambda key: bilevel.init_state(model, key, sample, weight_tx, arch_tx),
+                 out_shardings=repl)
+  # rbg keys: far cheaper to compile than threefry. Seeds are initialized one
+  # by one with the same compiled init, so seed k matches a single run of it.
+  states = [init(jax.random.key(s, impl='rbg')) for s in seeds]
+  state = states[0] if num_seeds == 1 else jax.device_put(_stack(states), repl)
+  del states
+  step = bilevel.make_search_step(model, weight_tx, arch_tx, schedule, order=config.order,
+                                  hyper=hyper)
+  if num_seeds > 1:
+    step = jax.vmap(step)
+  batch_sh = parallel.batch_sharding(mesh, seed_axis=num_seeds > 1)
+  step_fn = jax.jit(step, in_shardings=(repl, batch_sh, batch_sh), out_shardings=(repl, repl),
+                    donate_argnums=0)
 
-  os.makedirs(workdir, exist_ok=True)
-  metrics_path = os.path.join(workdir, 'metrics.jsonl')
-  atomic_write(metrics_path, '')
+  def batch(streams, epoch, i):
+    parts = [s.batch(epoch, i) for s in streams]
+    if num_seeds == 1:
+      return parallel.shard_batch(parts[0], batch_sh)
+    return parallel.shard_batch(tuple(np.stack(p) for p in zip(*parts)), batch_sh)
+
+  writer = jax.process_index() == 0
+  seed_dirs = ([workdir] if num_seeds == 1 else
+               [os.path.join(workdir, f'seed_{s}') for s in seeds])
+  if writer:
+    for d in seed_dirs:
+      os.makedirs(d, exist_ok=True)
+      atomic_write(os.path.join(d, 'metrics.jsonl'), '')
   history = []
   compile_seconds = None
   search_start = time.time()
   for epoch in range(config.epochs):
     epoch_start = time.time()
-    sums: dict[str, float] = {}
+    sums: dict[str, np.ndarray] = {}
     for i in range(steps_per_epoch):
-      train_batch = tuple(map(jnp.asarray, train_stream.batch(epoch, i)))
-      val_batch = tuple(map(jnp.asarray, val_stream.batch(epoch, i)))
+      train_batch = batch(train_streams, epoch, i)
+      val_batch = batch(val_streams, epoch, i)
       t0 = time.time()
       state, step_metrics = step_fn(state, train_batch, val_batch)
       if compile_seconds is None:
         jax.block_until_ready(state)
         compile_seconds = time.time() - t0
-      for k, v in step_metrics.items():
-        sums[k] = sums.get(k, 0.0) + float(v)
+      for k, v in jax.device_get(step_metrics).items():
+        sums[k] = sums.get(k, 0.0) + np.asarray(v, np.float64)
       if config.log_every > 0 and (i + 1) % config.log_every == 0 and i + 1 < steps_per_epoch:
         done = epoch * steps_per_epoch + i + 1
         rate = (i + 1) / (time.time() - epoch_start)
         eta = (config.epochs * steps_per_epoch - done) / rate
         log(f'  epoch {epoch + 1} step {i + 1}/{steps_per_epoch} | train loss '
-            f'{sums["train_loss"] / (i + 1):.4f} | {rate:.2f} steps/s | ETA {_format_seconds(eta)}')
-    record = {k: v / steps_per_epoch for k, v in sums.items()}
+            f'{np.mean(sums["train_loss"]) / (i + 1):.4f} | {rate:.2f} steps/s | '
+            f'ETA {_format_seconds(eta)}')
+    means = {k: v / steps_per_epoch for k, v in sums.items()}
     arch = jax.device_get(state.arch)
-    if not all(np.isfinite(v) for v in record.values()):
-      raise FloatingPointError(f'non-finite loss in epoch {epoch + 1}: {record}')
-    record.update(epoch=epoch + 1, steps=int(state.step),
-                  alpha_entropy_normal=alpha_entropy(arch['normal']),
-                  alpha_entropy_reduce=alpha_entropy(arch['reduce']),
-                  seconds=time.time() - epoch_start)
-    history.append(record)
-    with open(metrics_path, 'a') as f:
-      f.write(json.dumps(record) + '\n')
+    if not all(np.all(np.isfinite(v)) for v in means.values()):
+      raise FloatingPointError(f'non-finite loss in epoch {epoch + 1}: {means}')
+    seconds = time.time() - epoch_start
+    records = []
+    for k, d in enumerate(seed_dirs):
+      a = arch if num_seeds == 1 else jax.tree.map(lambda x: x[k], arch)
+      record = {key: float(v if num_seeds == 1 else v[k]) for key, v in means.items()}
+      record.update(epoch=epoch + 1, steps=int(np.ravel(state.step)[k]),
+                    alpha_entropy_normal=alpha_entropy(a['normal']),
+                    alpha_entropy_reduce=alpha_entropy(a['reduce']), seconds=seconds)
+      if num_seeds > 1:
+        record['seed'] = seeds[k]
+      records.append(record)
+      if writer:
+        with open(os.path.join(d, 'metrics.jsonl'), 'a') as f:
+          f.write(json.dumps(record) + '\n')
+    history.append(records[0] if num_seeds == 1 else records)
     elapsed = time.time() - search_start
     eta = elapsed / (epoch + 1) * (config.epochs - epoch - 1)
-    log(f'epoch {epoch + 1}/{config.epochs} | train loss {record["train_loss"]:.4f} '
-        f'acc {record["train_acc"]:.4f} | val loss {record["val_loss"]:.4f} '
-        f'acc {record["val_acc"]:.4f} | H(alpha) {record["alpha_entropy_normal"]:.3f}/'
-        f'{record["alpha_entropy_reduce"]:.3f} | {record["seconds"]:.1f}s | ETA {_format_seconds(eta)}')
+    mean = lambda key: float(np.mean([r[key] for r in records]))
+    seeds_note = f' (mean of {num_seeds} seeds)' if num_seeds > 1 else ''
+    log(f'epoch {epoch + 1}/{config.epochs} | train loss {mean("train_loss"):.4f} '
+        f'acc {mean("train_acc"):.4f} | val loss {mean("val_loss"):.4f} '
+        f'acc {mean("val_acc"):.4f} | H(alpha) {mean("alpha_entropy_normal"):.3f}/'
+        f'{mean("alpha_entropy_reduce"):.3f} | {seconds:.1f}s | ETA {_format_seconds(eta)}'
+        f'{seeds_note}')
 
   arch = jax.device_get(state.arch)
-  genotype = derive(config, arch)
-  write_outputs(workdir, arch, genotype)
-  return {'genotype': genotype, 'metrics': history, 'compile_seconds': compile_seconds,
-          'seconds': time.time() - start, 'state': state}
+  genotypes = []
+  for k, d in enumerate(seed_dirs):
+    a = arch if num_seeds == 1 else jax.tree.map(lambda x: x[k], arch)
+    genotypes.append(derive(config, a))
+    if writer:
+      write_outputs(d, a, genotypes[-1])
+  result = {'genotype': genotypes[0], 'metrics': history, 'compile_seconds': compile_seconds,
+            'state': state}
+  if num_seeds > 1:
+    final = [r['val_acc'] for r in history[-1]] if history else [float('nan')] * num_seeds
+    summary = summarize_seeds(seeds, genotypes, final)
+    if writer:
+      atomic_write(os.path.join(workdir, 'summary.json'), json.dumps(summary, indent=2) + '\n')
+    result.update(genotype=genotypes, summary=summary)
+  result['seconds'] = time.time() - start
+  return result

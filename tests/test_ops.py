@@ -2,6 +2,7 @@
 
 import math
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -65,14 +66,15 @@ def test_pooling_semantics_and_batchnorm():
 
 @pytest.mark.parametrize('kernel,dilation', [(3, 1), (5, 1), (3, 2), (5, 2)])
 @pytest.mark.parametrize('stride', [1, 2])
-@pytest.mark.parametrize('impl', ['shift', 'loop', 'toeplitz', 'stack'])
+@pytest.mark.parametrize('impl', ['shift', 'loop', 'toeplitz', 'stack', 'shift_vjp'])
 def test_depthwise_implementations_match_grouped_conv(kernel, dilation, stride, impl):
   rng = np.random.default_rng(kernel * 10 + dilation)
   x = jnp.asarray(rng.normal(size=(2, 8, 8, 3)), jnp.float32)
   w = jnp.asarray(rng.normal(size=(kernel, kernel, 3)), jnp.float32)
   pad = dilation * (kernel - 1) // 2
   fns = {'shift': ops.depthwise_conv_shift, 'loop': ops.depthwise_conv_loop,
-         'toeplitz': ops.depthwise_conv_toeplitz, 'stack': ops.depthwise_conv_stack}
+         'toeplitz': ops.depthwise_conv_toeplitz, 'stack': ops.depthwise_conv_stack,
+         'shift_vjp': ops.depthwise_conv_shift_vjp}
   kw = dict(stride=stride, dilation=dilation, padding=pad)
   ref = ops.depthwise_conv_grouped(x, w, **kw)
   got = fns[impl](x, w, **kw)
@@ -83,6 +85,32 @@ def test_depthwise_implementations_match_grouped_conv(kernel, dilation, stride, 
   g_got = jax.grad(loss(fns[impl]), argnums=(0, 1))(x, w)
   for a, b in zip(g_got, g_ref):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize('kernel,dilation,stride', [(3, 1, 1), (5, 2, 2)])
+def test_shift_vjp_second_order_matches_grouped_conv(kernel, dilation, stride):
+  # The exact 2nd-order search takes jvp of a gradient through the custom backward pass.
+  rng = np.random.default_rng(7)
+  x = jnp.asarray(rng.normal(size=(2, 9, 9, 3)), jnp.float32)
+  w = jnp.asarray(rng.normal(size=(kernel, kernel, 3)), jnp.float32)
+  t = jnp.asarray(rng.normal(size=w.shape), jnp.float32)
+  kw = dict(stride=stride, dilation=dilation, padding=dilation * (kernel - 1) // 2)
+  loss = lambda f: lambda x, w: jnp.sum(jnp.sin(f(x, w, **kw)))
+  mixed = lambda f: jax.jvp(lambda w: jax.grad(loss(f))(x, w), (w,), (t,))[1]
+  np.testing.assert_allclose(mixed(ops.depthwise_conv_shift_vjp),
+                             mixed(ops.depthwise_conv_grouped), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize('stride', [1, 2])
+def test_max_pool_matches_reduce_window(stride):
+  rng = np.random.default_rng(stride)
+  x = jnp.asarray(rng.normal(size=(2, 7, 8, 3)), jnp.float32)  # odd size: ragged last window
+  ref = lambda x: nn.max_pool(x, (3, 3), strides=(stride, stride), padding=((1, 1), (1, 1)))
+  np.testing.assert_array_equal(ops.max_pool_3x3(x, stride), ref(x))
+  # Without ties the gradient goes to the same single input of each window.
+  loss = lambda f: lambda x: jnp.sum(jnp.cos(f(x)))
+  np.testing.assert_allclose(jax.grad(loss(lambda x: ops.max_pool_3x3(x, stride)))(x),
+                             jax.grad(loss(ref))(x), rtol=1e-5, atol=1e-6)
 
 
 def test_unknown_op_is_one_line_error():

@@ -39,6 +39,12 @@ def search_defaults() -> ml_collections.ConfigDict:
   c.arch_weight_decay = 1e-3
   # Run.
   c.seed = 0
+  c.num_seeds = 1  # K > 1: K independent searches (seeds seed..seed+K-1) in one vmapped program
+  # Parallelism (nas_jax/parallel.py): the batch is split over num_devices devices (0: all).
+  c.num_devices = 0
+  c.num_processes = 1  # > 1: multi-host; run one process per host with its process_id
+  c.process_id = 0
+  c.coordinator_address = ''  # host:port of process 0 when num_processes > 1
   c.depthwise_impl = 'auto'  # 'toeplitz' on CPU, 'grouped' on GPU (see benchmarks/README.md)
   c.max_steps_per_epoch = -1  # >0 truncates epochs (smoke tests)
   c.log_every = 0  # >0: a progress line every N steps within an epoch
