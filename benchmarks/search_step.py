@@ -1,6 +1,6 @@
 """Search-step benchmark: compile time, step time and peak memory, in a table.
 
-  python -m benchmarks.search_step [--rows=demo1,demo2,paper1,paper2] [--steps=3]
+  python -m benchmarks.search_step [--rows=demo1,demo2,demo1x4,paper1,paper2] [--steps=3]
 
 Each row runs in a fresh process with the persistent compilation cache off, so
 "compile" is a cold compile (trace + XLA) and "peak RSS" is that row's own.
@@ -16,16 +16,21 @@ import subprocess
 import sys
 import time
 
-# name: (layers, channels, image size, batch, order, torch reference s/step or None)
+# name: (layers, channels, image size, batch, order, seeds, torch reference s/step or None)
+# The torch figures are quark0/darts on this CPU (../shared/DESIGN.md); for K
+# seeds the reference is K sequential runs.
 ROWS = {
-    'demo1': (5, 8, 16, 32, 1, 1.69),
-    'demo2': (5, 8, 16, 32, 2, 4.08),
-    'paper1': (8, 16, 32, 64, 1, 31.0),
-    'paper2': (8, 16, 32, 64, 2, None),
+    'demo1': (5, 8, 16, 32, 1, 1, 1.69),
+    'demo2': (5, 8, 16, 32, 2, 1, 4.08),
+    'demo1x4': (5, 8, 16, 32, 1, 4, 4 * 1.69),
+    'paper1': (8, 16, 32, 64, 1, 1, 31.0),
+    'paper2': (8, 16, 32, 64, 2, 1, None),
 }
+# Rows whose cost is also shown relative to another row of the same run.
+RELATIVE = {'demo2': 'demo1', 'demo1x4': 'demo1', 'paper2': 'paper1'}
 
 
-def measure(layers, channels, size, batch, order, steps, depthwise='auto'):
+def measure(layers, channels, size, batch, order, seeds, steps, depthwise='auto'):
   """Runs in the child process; returns a dict of measurements."""
   import jax
   import jax.numpy as jnp
@@ -39,16 +44,19 @@ def measure(layers, channels, size, batch, order, steps, depthwise='auto'):
   model = search.build_model(config, num_classes=10)
   weight_tx, arch_tx, schedule, hyper = search.build_optimizers(config, steps_per_epoch=100)
   rng = np.random.default_rng(0)
-  make = lambda: (jnp.asarray(rng.normal(size=(batch, size, size, 3)), jnp.float32),
-                  jnp.asarray(rng.integers(0, 10, batch), jnp.int32))
+  lead = (seeds,) if seeds > 1 else ()
+  make = lambda: (jnp.asarray(rng.normal(size=lead + (batch, size, size, 3)), jnp.float32),
+                  jnp.asarray(rng.integers(0, 10, lead + (batch,)), jnp.int32))
   train, val = make(), make()
+  sample = jnp.zeros((1, size, size, 3), jnp.float32)
   t = time.perf_counter()
-  state = jax.jit(lambda k: bilevel.init_state(model, k, train[0][:1], weight_tx, arch_tx))(
-      jax.random.key(0, impl='rbg'))
+  init = jax.jit(lambda k: bilevel.init_state(model, k, sample, weight_tx, arch_tx))
+  states = [init(jax.random.key(s, impl='rbg')) for s in range(seeds)]
+  state = states[0] if seeds == 1 else jax.tree.map(lambda *x: jnp.stack(x), *states)
   jax.block_until_ready(state)
   init_s = time.perf_counter() - t
-  step = jax.jit(bilevel.make_search_step(model, weight_tx, arch_tx, schedule, order=order,
-                                          hyper=hyper), donate_argnums=0)
+  step = bilevel.make_search_step(model, weight_tx, arch_tx, schedule, order=order, hyper=hyper)
+  step = jax.jit(jax.vmap(step) if seeds > 1 else step, donate_argnums=0)
   t = time.perf_counter()
   compiled = step.lower(state, train, val).compile()
   compile_s = time.perf_counter() - t
@@ -59,7 +67,7 @@ def measure(layers, channels, size, batch, order, steps, depthwise='auto'):
     state, metrics = compiled(state, train, val)
   jax.block_until_ready(state)
   step_s = (time.perf_counter() - t) / steps
-  assert np.isfinite(float(metrics['train_loss']))
+  assert np.all(np.isfinite(np.asarray(metrics['train_loss'])))
   return {'init_s': init_s, 'compile_s': compile_s, 'step_s': step_s,
           'devices': jax.device_count(), 'backend': jax.default_backend(),
           'peak_rss_gib': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
@@ -74,31 +82,37 @@ def main():
   parser.add_argument('--child', help=argparse.SUPPRESS)
   args = parser.parse_args()
   if args.child:
-    print(json.dumps(measure(*ROWS[args.child][:5], args.steps, args.depthwise)))
+    print(json.dumps(measure(*ROWS[args.child][:6], args.steps, args.depthwise)))
     return
-  header = ('| row | L | C | size | B | order | init s | compile s | s/step | steps/s/device | '
-            'peak RSS GiB | torch s/step | speed-up |')
+  header = ('| row | L | C | size | B | order | seeds | init s | compile s | s/step | '
+            'steps/s/device | peak RSS GiB | torch s/step | speed-up vs torch | '
+            'cost vs row |')
   print(header)
   print('|' + '---|' * (header.count('|') - 1))
   env = dict(os.environ, JAX_ENABLE_COMPILATION_CACHE='false', TF_CPP_MIN_LOG_LEVEL='3')
+  done = {}
   for name in args.rows.split(','):
-    layers, channels, size, batch, order, ref = ROWS[name]
+    layers, channels, size, batch, order, seeds, ref = ROWS[name]
     try:
       proc = subprocess.run([sys.executable, '-m', 'benchmarks.search_step', f'--child={name}',
                              f'--steps={args.steps}', f'--depthwise={args.depthwise}'], env=env, capture_output=True, text=True,
                             timeout=args.timeout)
     except subprocess.TimeoutExpired:
-      print(f'| {name} | {layers} | {channels} | {size} | {batch} | {order} | not finished in '
-            f'{args.timeout} s |', flush=True)
+      print(f'| {name} | {layers} | {channels} | {size} | {batch} | {order} | {seeds} | '
+            f'not finished in {args.timeout} s |', flush=True)
       continue
     if proc.returncode:
       print(f'| {name} | failed: {proc.stderr.strip().splitlines()[-1]} |', flush=True)
       continue
     r = json.loads(proc.stdout.strip().splitlines()[-1])
+    done[name] = r
     ratio = f'{ref / r["step_s"]:.2f}x' if ref else '—'
-    print(f'| {name} | {layers} | {channels} | {size} | {batch} | {order} | {r["init_s"]:.1f} | '
-          f'{r["compile_s"]:.1f} | {r["step_s"]:.2f} | {1 / r["step_s"] / r["devices"]:.3f} | '
-          f'{r["peak_rss_gib"]:.2f} | {ref if ref else "—"} | {ratio} |', flush=True)
+    base = RELATIVE.get(name)
+    rel = f'{r["step_s"] / done[base]["step_s"]:.2f}x {base}' if base in done else '—'
+    print(f'| {name} | {layers} | {channels} | {size} | {batch} | {order} | {seeds} | '
+          f'{r["init_s"]:.1f} | {r["compile_s"]:.1f} | {r["step_s"]:.2f} | '
+          f'{1 / r["step_s"] / r["devices"]:.3f} | {r["peak_rss_gib"]:.2f} | '
+          f'{ref if ref else "—"} | {ratio} | {rel} |', flush=True)
 
 
 if __name__ == '__main__':

@@ -21,6 +21,14 @@ def main(argv):
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
   from nas_jax import search  # after flag parsing: keeps --help fast
   result = cli.run_or_exit(lambda: search.run_search(_CONFIG.value, _WORKDIR.value))
+  if 'summary' in result:  # num_seeds > 1
+    for seed, text in result['summary']['genotypes'].items():
+      print(f'seed {seed}: genotype = {text}')
+    acc = result['summary']['final_val_acc']
+    print(f'final val acc {acc["mean"]:.4f} +- {acc["std"]:.4f} over {len(acc["per_seed"])} seeds')
+    print(f'outputs in {_WORKDIR.value}: seed_<s>/ (genotype.json genotype.txt alphas.npz '
+          'metrics.jsonl) and summary.json')
+    return
   print(f'genotype = {result["genotype"].to_darts_text()}')
   print(f'outputs in {_WORKDIR.value}: genotype.json genotype.txt alphas.npz metrics.jsonl')
 

@@ -14,11 +14,14 @@ Two implementation choices matter for speed and compile time (see
 * Pointwise (1x1) convolutions are ``nn.Dense`` over the channel axis, so that
   when the op bank is ``vmap``-ed over edges they become batched matmuls rather
   than grouped convolutions.
-* Depthwise convolutions have two numerically equal implementations:
-  ``'shift'`` (a sum of k*k strided slices times per-channel weights; fast on
-  XLA:CPU and trivially batched over edges) and ``'grouped'``
-  (``feature_group_count=C``; the fast path on GPU through cuDNN). ``'auto'``
-  picks by backend.
+* Depthwise convolutions have six numerically equal implementations (tests
+  compare values and gradients): ``'shift'`` (k*k strided slices times
+  per-channel weights), ``'toeplitz'`` (k row slices and a banded matmul along
+  W; the fastest in the whole net on XLA:CPU), ``'shift_vjp'`` (shift with a
+  matmul kernel gradient), ``'loop'``, ``'stack'`` and ``'grouped'``
+  (``feature_group_count=C``; cuDNN's fast path on GPU). ``'auto'`` picks
+  ``toeplitz`` on CPU and ``grouped`` elsewhere; ``benchmarks/README.md`` has
+  the measurements.
 """
 
 from __future__ import annotations
