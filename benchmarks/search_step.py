@@ -30,7 +30,8 @@ ROWS = {
 RELATIVE = {'demo2': 'demo1', 'demo1x4': 'demo1', 'paper2': 'paper1'}
 
 
-def measure(layers, channels, size, batch, order, seeds, steps, depthwise='auto'):
+def measure(layers, channels, size, batch, order, seeds, steps, depthwise='auto', node_edges='scan',
+            remat='config'):
   """Runs in the child process; returns a dict of measurements."""
   import jax
   import jax.numpy as jnp
@@ -41,6 +42,9 @@ def measure(layers, channels, size, batch, order, seeds, steps, depthwise='auto'
   config = search_demo.get_config()
   config.layers, config.init_channels, config.batch_size, config.order = layers, channels, batch, order
   config.depthwise_impl = depthwise
+  config.node_edges = node_edges
+  if remat != 'config':
+    config.remat = remat == 'on'
   model = search.build_model(config, num_classes=10)
   weight_tx, arch_tx, schedule, hyper = search.build_optimizers(config, steps_per_epoch=100)
   rng = np.random.default_rng(0)
@@ -79,10 +83,14 @@ def main():
   parser.add_argument('--steps', type=int, default=3)
   parser.add_argument('--timeout', type=int, default=1200, help='seconds per row')
   parser.add_argument('--depthwise', default='auto', help='depthwise conv implementation')
+  parser.add_argument('--node_edges', default='scan', help="'scan' or 'unroll' (see supernet.py)")
+  parser.add_argument('--remat', default='config', choices=['config', 'on', 'off'],
+                      help='recompute depthwise row taps (default: the config default)')
   parser.add_argument('--child', help=argparse.SUPPRESS)
   args = parser.parse_args()
   if args.child:
-    print(json.dumps(measure(*ROWS[args.child][:6], args.steps, args.depthwise)))
+    print(json.dumps(measure(*ROWS[args.child][:6], args.steps, args.depthwise, args.node_edges,
+                                     args.remat)))
     return
   header = ('| row | L | C | size | B | order | seeds | init s | compile s | s/step | '
             'steps/s/device | peak RSS GiB | torch s/step | speed-up vs torch | '
@@ -95,7 +103,8 @@ def main():
     layers, channels, size, batch, order, seeds, ref = ROWS[name]
     try:
       proc = subprocess.run([sys.executable, '-m', 'benchmarks.search_step', f'--child={name}',
-                             f'--steps={args.steps}', f'--depthwise={args.depthwise}'], env=env, capture_output=True, text=True,
+                             f'--steps={args.steps}', f'--depthwise={args.depthwise}',
+                             f'--node_edges={args.node_edges}', f'--remat={args.remat}'], env=env, capture_output=True, text=True,
                             timeout=args.timeout)
     except subprocess.TimeoutExpired:
       print(f'| {name} | {layers} | {channels} | {size} | {batch} | {order} | {seeds} | '

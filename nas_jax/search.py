@@ -64,6 +64,12 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     ops.resolve_depthwise_impl(config.depthwise_impl)
   except ValueError as e:
     raise ConfigError(f'config.depthwise_impl: {e}') from None
+  need(isinstance(config.remat, bool), f'config.remat must be True or False, got {config.remat!r}')
+  # XLA:CPU (JAX 0.10.2) crashed running the rematerialized cells under the seed vmap.
+  need(not (config.remat and config.num_seeds > 1),
+       'config.remat=True does not support num_seeds > 1 yet; set config.remat=False')
+  need(config.node_edges in ('scan', 'unroll'),
+       f"config.node_edges must be 'scan' or 'unroll', got {config.node_edges!r}")
   try:
     data.dataset_meta(config.dataset)
   except ValueError as e:
@@ -75,7 +81,8 @@ def build_model(config: ml_collections.ConfigDict, num_classes: int) -> SearchNe
   return SearchNetwork(num_classes=num_classes, channels=config.init_channels, layers=config.layers,
                        primitives=tuple(config.primitives), steps=config.steps,
                        multiplier=config.multiplier, stem_multiplier=config.stem_multiplier,
-                       depthwise_impl=config.depthwise_impl)
+                       depthwise_impl=config.depthwise_impl, node_edges=config.node_edges,
+                       remat=config.remat)
 
 
 def weight_schedule(config: ml_collections.ConfigDict, steps_per_epoch: int) -> optax.Schedule:

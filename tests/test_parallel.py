@@ -130,6 +130,8 @@ def test_summary_counts_ops_and_edges():
 @pytest.mark.parametrize('overrides,message', [
     ({'num_devices': 64}, 'config.num_devices is 64 but only'),
     ({'num_seeds': 0}, 'config.num_seeds must be a positive integer'),
+    ({'num_seeds': 2, 'remat': True}, 'config.remat=True does not support num_seeds > 1'),
+    ({'node_edges': 'loop'}, "config.node_edges must be 'scan' or 'unroll'"),
     ({'batch_size': 3, 'num_devices': 1, 'num_processes': 2},
      'config.coordinator_address (host:port of process 0) is required'),
 ])
