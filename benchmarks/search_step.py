@@ -104,8 +104,8 @@ def main():
     try:
       proc = subprocess.run([sys.executable, '-m', 'benchmarks.search_step', f'--child={name}',
                              f'--steps={args.steps}', f'--depthwise={args.depthwise}',
-                             f'--node_edges={args.node_edges}', f'--remat={args.remat}'], env=env, capture_output=True, text=True,
-                            timeout=args.timeout)
+                             f'--node_edges={args.node_edges}', f'--remat={args.remat}'],
+                            env=env, capture_output=True, text=True, timeout=args.timeout)
     except subprocess.TimeoutExpired:
       print(f'| {name} | {layers} | {channels} | {size} | {batch} | {order} | {seeds} | '
             f'not finished in {args.timeout} s |', flush=True)

@@ -28,7 +28,7 @@ import optax
 
 from nas_jax import bilevel, data, discretize, ops, parallel
 from nas_jax.genotype import Genotype
-from nas_jax.supernet import SearchNetwork
+from nas_jax.supernet import NODE_EDGES, SearchNetwork
 
 
 class ConfigError(ValueError):
@@ -68,8 +68,8 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
   # XLA:CPU (JAX 0.10.2) crashed running the rematerialized cells under the seed vmap.
   need(not (config.remat and config.num_seeds > 1),
        'config.remat=True does not support num_seeds > 1 yet; set config.remat=False')
-  need(config.node_edges in ('scan', 'unroll'),
-       f"config.node_edges must be 'scan' or 'unroll', got {config.node_edges!r}")
+  need(config.node_edges in NODE_EDGES,
+       f'config.node_edges must be one of {NODE_EDGES}, got {config.node_edges!r}')
   try:
     data.dataset_meta(config.dataset)
   except ValueError as e:

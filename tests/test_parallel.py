@@ -131,7 +131,7 @@ def test_summary_counts_ops_and_edges():
     ({'num_devices': 64}, 'config.num_devices is 64 but only'),
     ({'num_seeds': 0}, 'config.num_seeds must be a positive integer'),
     ({'num_seeds': 2, 'remat': True}, 'config.remat=True does not support num_seeds > 1'),
-    ({'node_edges': 'loop'}, "config.node_edges must be 'scan' or 'unroll'"),
+    ({'node_edges': 'loop'}, "config.node_edges must be one of ('scan', 'unroll')"),
     ({'batch_size': 3, 'num_devices': 1, 'num_processes': 2},
      'config.coordinator_address (host:port of process 0) is required'),
 ])
