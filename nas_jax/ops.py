@@ -18,7 +18,8 @@ Two implementation choices matter for speed and compile time (see
   them needed a transpose in and out, and those transposes were a third of
   a paper-size cell's time. In CNHW the 1x1 convolutions are plain matmuls
   ``(C_out, C_in) x (C_in, N*H*W)`` and BatchNorm reduces over contiguous
-  memory. One paper-size cell: 4.39 -> 3.62-3.70 s forward-backward.
+  memory. One paper-size cell: 4.39 -> 3.62-3.70 s forward-backward (same script;
+  ``benchmarks/README.md``).
 * Pointwise (1x1) convolutions are matmuls over the channel axis, so that
   when the op bank is ``vmap``-ed over edges they become batched matmuls
   rather than grouped convolutions.
