@@ -39,6 +39,7 @@ __all__ = [
     "DatasetUnavailableError",
     "MNIST5K_NAME",
     "augment",
+    "cutout",
     "crop_and_flip",
     "dataset_meta",
     "input_shape",
@@ -47,6 +48,7 @@ __all__ = [
     "register_mnist5k",
     "search_splits",
     "test_split",
+    "train_split",
 ]
 
 MNIST5K_NAME = "mnist5k"
@@ -132,6 +134,13 @@ DATASETS: dict[str, DatasetMeta] = {
         image_shape=(32, 32, 3),
         mean=(0.5071, 0.4865, 0.4409),
         std=(0.2673, 0.2564, 0.2762),
+        flip=True,
+    ),
+    "imagenet2012": DatasetMeta(
+        num_classes=1000,
+        image_shape=(224, 224, 3),
+        mean=(0.485, 0.456, 0.406),
+        std=(0.229, 0.224, 0.225),
         flip=True,
     ),
     "svhn_cropped": DatasetMeta(
@@ -717,6 +726,21 @@ def search_splits(config: Any) -> tuple[ArraySplit, ArraySplit]:
     return train, val
 
 
+def train_split(config: Any) -> ArraySplit:
+    """Loads the whole training split used when retraining a genotype.
+
+    Reads ``config.dataset`` and the optional fields ``data_dir``,
+    ``image_size``, ``download`` and ``train_split`` (default ``"train"``).
+
+    Args:
+        config: Experiment config.
+
+    Returns:
+        The training :class:`ArraySplit`.
+    """
+    return _load_from_config(config, "train_split", "train")
+
+
 def test_split(config: Any) -> ArraySplit:
     """Loads the held-out evaluation split.
 
@@ -832,6 +856,33 @@ def augment(
     return crop_and_flip(images, offsets, flips, padding=crop_padding)
 
 
+def cutout(images: np.ndarray, centers: np.ndarray, length: int) -> np.ndarray:
+    """Zeroes a ``length`` x ``length`` square of each image, clipped at the borders.
+
+    As in DARTS' retraining (``utils.Cutout``), the square is centred on
+    ``centers[i]`` (row, col), which may lie anywhere in the image, and is
+    applied after normalization, so the masked pixels are exactly zero.
+
+    Args:
+        images: float array (N, H, W, C); modified in place and returned.
+        centers: Integer array (N, 2) of square centres.
+        length: Side of the square.
+
+    Returns:
+        ``images``.
+    """
+    n, height, width, _ = images.shape
+    half = length // 2
+    rows = np.arange(height)[None, :]
+    cols = np.arange(width)[None, :]
+    y, x = centers[:, :1], centers[:, 1:]
+    in_rows = (rows >= np.clip(y - half, 0, height)) & (rows < np.clip(y + half, 0, height))
+    in_cols = (cols >= np.clip(x - half, 0, width)) & (cols < np.clip(x + half, 0, width))
+    mask = in_rows[:, :, None] & in_cols[:, None, :]  # (N, H, W)
+    images[mask] = 0.0
+    return images
+
+
 # --------------------------------------------------------------------------
 # Batching.
 # --------------------------------------------------------------------------
@@ -857,6 +908,7 @@ class BatchStream:
         std: Sequence[float] | None = None,
         crop_padding: int = 0,
         flip: bool = False,
+        cutout_length: int = 0,
     ) -> None:
         """Creates the stream.
 
@@ -868,6 +920,8 @@ class BatchStream:
             std: Per-channel normalization std; None scales to [0, 1] only.
             crop_padding: Random-crop padding (0: no cropping).
             flip: Whether to apply random horizontal flips.
+            cutout_length: Side of the cutout square (0: no cutout); its
+                centre is drawn after the crop and flip.
 
         Raises:
             ValueError: If ``batch_size`` is not in ``[1, N]`` or ``seed < 0``.
@@ -889,6 +943,7 @@ class BatchStream:
         self.std = tuple(std) if std is not None else (1.0,) * channels
         self.crop_padding = int(crop_padding)
         self.flip = bool(flip)
+        self.cutout_length = int(cutout_length)
         self._cached: tuple[int, np.ndarray] | None = None
 
     @classmethod
@@ -900,6 +955,7 @@ class BatchStream:
         seed: int,
         dataset: str,
         train: bool,
+        cutout_length: int = 0,
     ) -> BatchStream:
         """Creates a stream with the dataset's normalization and augmentation.
 
@@ -910,6 +966,7 @@ class BatchStream:
             dataset: Name in :data:`DATASETS` giving mean, std, flip, padding.
             train: If True, apply random crop (and flip where appropriate);
                 if False, only normalize.
+            cutout_length: Cutout square side for training streams (0: none).
 
         Returns:
             The configured :class:`BatchStream`.
@@ -923,6 +980,7 @@ class BatchStream:
             std=meta.std,
             crop_padding=meta.crop_padding if train else 0,
             flip=meta.flip if train else False,
+            cutout_length=cutout_length if train else 0,
         )
 
     @property
@@ -977,10 +1035,16 @@ class BatchStream:
             )
         rows = self.permutation(epoch)[index * self.batch_size:(index + 1) * self.batch_size]
         images = self.split.images[rows]
+        rng = np.random.default_rng([self.seed, int(epoch), int(index), _AUGMENT_STREAM_TAG])
         if self.crop_padding or self.flip:
-            rng = np.random.default_rng([self.seed, int(epoch), int(index), _AUGMENT_STREAM_TAG])
             images = augment(images, rng, crop_padding=self.crop_padding, flip=self.flip)
-        return normalize(images, self.mean, self.std), self.split.labels[rows]
+        images = normalize(images, self.mean, self.std)
+        if self.cutout_length:
+            height, width = images.shape[1:3]
+            centers = np.stack([rng.integers(0, height, len(rows)),
+                                rng.integers(0, width, len(rows))], axis=1)
+            images = cutout(images, centers, self.cutout_length)
+        return images, self.split.labels[rows]
 
     def epoch_batches(
         self, epoch: int, start: int = 0

@@ -273,3 +273,43 @@ def derive_genotype(
       reduce=_parse_cell(w_reduce, names, steps),
       reduce_concat=concat,
   )
+
+
+def random_genotype(
+    seed: int,
+    *,
+    primitives: Sequence[str] = DARTS_PRIMITIVES,
+    steps: int = 4,
+    multiplier: int = 4,
+) -> Genotype:
+  """Samples a genotype uniformly from the discrete space that derivation produces.
+
+  Each intermediate node gets two distinct inputs among the earlier nodes
+  and, on each, an op other than ``none`` (the random-search baseline of the
+  DARTS paper). The sample is a pure function of ``seed``.
+
+  Args:
+    seed: Non-negative integer seed.
+    primitives: Candidate op names.
+    steps: Number of intermediate nodes per cell.
+    multiplier: Number of final nodes concatenated into the cell output.
+
+  Returns:
+    The sampled :class:`Genotype`.
+  """
+  _check_steps(steps)
+  if not _is_int(multiplier) or not 1 <= multiplier <= steps:
+    raise ValueError(
+        f"multiplier must be an integer in 1..{steps} (steps), got {multiplier!r}")
+  names = [name for name in _check_primitives(primitives) if name != NONE_OP]
+  rng = np.random.default_rng([int(seed), 0x6E61])
+
+  def cell() -> tuple[OpPair, ...]:
+    pairs = []
+    for node in range(steps):
+      inputs = rng.choice(node + 2, size=2, replace=False)
+      pairs += [(names[int(rng.integers(len(names)))], int(j)) for j in inputs]
+    return tuple(pairs)
+
+  concat = tuple(range(2 + steps - multiplier, steps + 2))
+  return Genotype(normal=cell(), normal_concat=concat, reduce=cell(), reduce_concat=concat)

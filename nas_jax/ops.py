@@ -199,16 +199,17 @@ class PointwiseConv(nn.Module):
 
 
 class Conv(nn.Module):
-  """k x k convolution without bias in CNHW, HWIO kernel."""
+  """k x k convolution without bias in CNHW, HWIO kernel; padding (k-1)/2 unless given."""
   features: int
   kernel: int = 3
   stride: int = 1
+  padding: int | None = None
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     kernel = self.param('kernel', torch_default_init,
                         (self.kernel, self.kernel, x.shape[0], self.features))
-    pad = (self.kernel - 1) // 2
+    pad = (self.kernel - 1) // 2 if self.padding is None else self.padding
     return jax.lax.conv_general_dilated(x, kernel.astype(x.dtype), (self.stride, self.stride),
                                         ((pad, pad), (pad, pad)), dimension_numbers=CNHW)
 
@@ -322,15 +323,17 @@ def avg_pool_3x3(x: jax.Array, stride: int) -> jax.Array:
 
 
 class Pool(nn.Module):
-  """Pooling followed by BatchNorm, as in the DARTS search cell."""
+  """3x3 pooling, followed by BatchNorm in the search cell (``bn=True``) but not in the eval net."""
   kind: str
   stride: int = 1
   affine: bool = False
+  bn: bool = True
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool) -> jax.Array:
     pool = max_pool_3x3 if self.kind == 'max' else avg_pool_3x3
-    return BatchNorm(self.affine, name='bn')(pool(x, self.stride), train)
+    y = pool(x, self.stride)
+    return BatchNorm(self.affine, name='bn')(y, train) if self.bn else y
 
 
 class Identity(nn.Module):

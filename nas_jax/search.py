@@ -3,12 +3,19 @@
 ``run_search(config, workdir)`` is what ``python -m experiments.search`` calls.
 It writes into ``workdir``:
 
-* ``metrics.jsonl``: one JSON line per epoch (train/val loss and accuracy,
-  alpha entropy, seconds);
+* ``metrics.jsonl`` and ``tensorboard/``: one record per epoch (train/val
+  loss and accuracy, alpha entropy, softmax(alpha) per edge, seconds);
+* ``checkpoints/``: Orbax checkpoints every ``checkpoint_every`` steps and at
+  each epoch end; rerunning the same command on the same workdir resumes
+  from the newest and ends bit-identical to an uninterrupted run (the data
+  order is a function of the seed, epoch and batch; see ``checkpoint.py``);
 * ``alphas.npz``: the final alpha arrays ``normal`` and ``reduce``;
-* ``genotype.json`` and ``genotype.txt`` (DARTS text form): the derived cell.
+* ``genotype.json`` and ``genotype.txt`` (DARTS text form): the derived cell;
+* ``cell_normal.png``, ``cell_reduce.png`` and ``alphas.png``: the plots.
 
-Every file is written atomically (temporary file, then rename).
+Every file is written atomically (temporary file, then rename). A NaN or
+infinite loss stops the run with a one-line message naming the step; the
+last good checkpoint is kept.
 """
 
 from __future__ import annotations
@@ -16,7 +23,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import tempfile
 import time
 from typing import Any, Callable
 
@@ -27,6 +33,8 @@ import numpy as np
 import optax
 
 from nas_jax import bilevel, data, discretize, ops, parallel
+from nas_jax.checkpoint import (CHECKPOINT_DIR, METRICS_FILE, Checkpoints, MetricsLog,
+                                atomic_write, check_finite, format_seconds, read_metrics)
 from nas_jax.genotype import Genotype
 from nas_jax.supernet import NODE_EDGES, SearchNetwork
 
@@ -68,6 +76,11 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
   # XLA:CPU (JAX 0.10.2) crashed running the rematerialized cells under the seed vmap.
   need(not (config.remat and config.num_seeds > 1),
        'config.remat=True does not support num_seeds > 1 yet; set config.remat=False')
+  need(isinstance(config.checkpoint_every, int) and config.checkpoint_every >= 0,
+       f'config.checkpoint_every must be >= 0 (0: epoch ends only), got '
+       f'{config.checkpoint_every!r}')
+  need(isinstance(config.keep_checkpoints, int) and config.keep_checkpoints >= 1,
+       f'config.keep_checkpoints must be a positive integer, got {config.keep_checkpoints!r}')
   need(config.node_edges in NODE_EDGES,
        f'config.node_edges must be one of {NODE_EDGES}, got {config.node_edges!r}')
   try:
@@ -114,31 +127,30 @@ def alpha_entropy(alpha: jax.Array) -> float:
   return float(jnp.mean(-jnp.sum(p * jnp.log(p + 1e-12), axis=-1)))
 
 
-def atomic_write(path: str, payload: bytes | str) -> None:
-  """Writes ``payload`` to ``path`` through a temporary file and a rename."""
-  directory = os.path.dirname(os.path.abspath(path))
-  os.makedirs(directory, exist_ok=True)
-  mode = 'wb' if isinstance(payload, bytes) else 'w'
-  fd, tmp = tempfile.mkstemp(dir=directory, prefix='.' + os.path.basename(path) + '.')
-  try:
-    with os.fdopen(fd, mode) as f:
-      f.write(payload)
-      f.flush()
-      os.fsync(f.fileno())
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-    raise
+def softmax_rows(alpha) -> list[list[float]]:
+  """softmax(alpha) per edge, as nested lists (the per-epoch record in metrics.jsonl)."""
+  p = jax.nn.softmax(jnp.asarray(alpha, jnp.float32), axis=-1)
+  return np.asarray(p, np.float64).round(6).tolist()
 
 
-def write_outputs(workdir: str, arch: dict[str, Any], genotype: Genotype) -> None:
-  """Writes alphas.npz, genotype.json and genotype.txt atomically."""
+def write_outputs(workdir: str, arch: dict[str, Any], genotype: Genotype,
+                  primitives: tuple[str, ...]) -> None:
+  """Writes alphas.npz, genotype.json, genotype.txt and the plots, each atomically.
+
+  The plots are ``cell_normal.png``/``cell_reduce.png`` (the derived cells)
+  and ``alphas.png`` (softmax(alpha) per edge over the epochs, read back from
+  ``metrics.jsonl``).
+  """
+  from nas_jax import plot  # matplotlib: only when writing
   buf = io.BytesIO()
   np.savez(buf, normal=np.asarray(arch['normal']), reduce=np.asarray(arch['reduce']))
   atomic_write(os.path.join(workdir, 'alphas.npz'), buf.getvalue())
   atomic_write(os.path.join(workdir, 'genotype.json'), genotype.to_json(indent=2) + '\n')
   atomic_write(os.path.join(workdir, 'genotype.txt'), genotype.to_darts_text() + '\n')
+  plot.plot_genotype(genotype, workdir)
+  history = plot.alpha_history_from_metrics(os.path.join(workdir, METRICS_FILE))
+  if history:
+    plot.plot_alpha_history(history, primitives, os.path.join(workdir, 'alphas.png'))
 
 
 def derive(config, arch) -> Genotype:
@@ -146,11 +158,6 @@ def derive(config, arch) -> Genotype:
   return discretize.derive_genotype(np.asarray(arch['normal']), np.asarray(arch['reduce']),
                                     primitives=tuple(config.primitives), steps=config.steps,
                                     multiplier=config.multiplier)
-
-
-def _format_seconds(seconds: float) -> str:
-  seconds = int(round(seconds))
-  return f'{seconds // 3600:d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}'
 
 
 def summarize_seeds(seeds: list[int], genotypes: list[Genotype],
@@ -263,71 +270,107 @@ def run_search(config: ml_collections.ConfigDict, workdir: str,
   writer = jax.process_index() == 0
   seed_dirs = ([workdir] if num_seeds == 1 else
                [os.path.join(workdir, f'seed_{s}') for s in seeds])
-  if writer:
-    for d in seed_dirs:
-      os.makedirs(d, exist_ok=True)
-      atomic_write(os.path.join(d, 'metrics.jsonl'), '')
-  history = []
+  ckpt = Checkpoints(os.path.join(workdir, CHECKPOINT_DIR), keep=config.keep_checkpoints)
+  position = {'epoch': 0, 'index': 0, 'sums': {}, 'seconds': 0.0}
+  resumed_from = None
+  restored = ckpt.restore(state)
+  if restored is not None:
+    state, position, resumed_from = restored
+    log(f'resumed from the checkpoint at step {resumed_from} (epoch {position["epoch"] + 1}, '
+        f'batch {position["index"]}) in {ckpt.directory}')
+  logs = [MetricsLog(d, resume_step=resumed_from, enabled=writer,
+                     tensorboard=config.tensorboard) for d in seed_dirs]
+  last_saved = resumed_from
+
+  def save(epoch, index, sums, seconds):
+    nonlocal last_saved
+    pos = {'epoch': epoch, 'index': index, 'seconds': seconds,
+           'sums': {k: np.asarray(v, np.float64).tolist() for k, v in sums.items()}}
+    step = int(np.ravel(jax.device_get(state.step))[0])
+    if ckpt.save(step, state, pos):
+      last_saved = step
+
+  def seed_slice(tree, k):
+    return tree if num_seeds == 1 else jax.tree.map(lambda x: x[k], tree)
+
   compile_seconds = None
-  search_start = time.time()
-  for epoch in range(config.epochs):
+  run_seconds = position['seconds']
+  total_steps = config.epochs * steps_per_epoch
+  for epoch in range(position['epoch'], config.epochs):
+    resuming = epoch == position['epoch']
+    first = position['index'] if resuming else 0
+    sums = ({k: np.asarray(v, np.float64) for k, v in position['sums'].items()} if resuming
+            else {})
     epoch_start = time.time()
-    sums: dict[str, np.ndarray] = {}
-    for i in range(steps_per_epoch):
+    for i in range(first, steps_per_epoch):
       train_batch = batch(train_streams, epoch, i)
       val_batch = batch(val_streams, epoch, i)
       t0 = time.time()
       state, step_metrics = step_fn(state, train_batch, val_batch)
+      step_metrics = jax.device_get(step_metrics)
       if compile_seconds is None:
-        jax.block_until_ready(state)
         compile_seconds = time.time() - t0
-      for k, v in jax.device_get(step_metrics).items():
+      done = epoch * steps_per_epoch + i + 1
+      where = f'epoch {epoch + 1}, batch {i + 1}'
+      check_finite(step_metrics['train_loss'], done, f'{where}, weight step', last_saved)
+      check_finite(step_metrics['val_loss'], done, f'{where}, architecture step', last_saved)
+      for k, v in step_metrics.items():
         sums[k] = sums.get(k, 0.0) + np.asarray(v, np.float64)
       if config.log_every > 0 and (i + 1) % config.log_every == 0 and i + 1 < steps_per_epoch:
-        done = epoch * steps_per_epoch + i + 1
-        rate = (i + 1) / (time.time() - epoch_start)
-        eta = (config.epochs * steps_per_epoch - done) / rate
+        rate = (i + 1 - first) / max(time.time() - epoch_start, 1e-9)
         log(f'  epoch {epoch + 1} step {i + 1}/{steps_per_epoch} | train loss '
             f'{np.mean(sums["train_loss"]) / (i + 1):.4f} | {rate:.2f} steps/s | '
-            f'ETA {_format_seconds(eta)}')
+            f'ETA {format_seconds((total_steps - done) / rate)}')
+      if config.checkpoint_every > 0 and done % config.checkpoint_every == 0 and (
+          i + 1 < steps_per_epoch):
+        save(epoch, i + 1, sums, run_seconds + time.time() - epoch_start)
     means = {k: v / steps_per_epoch for k, v in sums.items()}
     arch = jax.device_get(state.arch)
-    if not all(np.all(np.isfinite(v)) for v in means.values()):
-      raise FloatingPointError(f'non-finite loss in epoch {epoch + 1}: {means}')
     seconds = time.time() - epoch_start
+    run_seconds += seconds
     records = []
-    for k, d in enumerate(seed_dirs):
-      a = arch if num_seeds == 1 else jax.tree.map(lambda x: x[k], arch)
+    for k, metrics_log in enumerate(logs):
+      a = seed_slice(arch, k)
       record = {key: float(v if num_seeds == 1 else v[k]) for key, v in means.items()}
-      record.update(epoch=epoch + 1, steps=int(np.ravel(state.step)[k]),
+      record.update(epoch=epoch + 1, step=int(np.ravel(state.step)[k]),
                     alpha_entropy_normal=alpha_entropy(a['normal']),
                     alpha_entropy_reduce=alpha_entropy(a['reduce']), seconds=seconds)
       if num_seeds > 1:
         record['seed'] = seeds[k]
+      record['alpha_normal'] = softmax_rows(a['normal'])
+      record['alpha_reduce'] = softmax_rows(a['reduce'])
       records.append(record)
-      if writer:
-        with open(os.path.join(d, 'metrics.jsonl'), 'a') as f:
-          f.write(json.dumps(record) + '\n')
-    history.append(records[0] if num_seeds == 1 else records)
-    elapsed = time.time() - search_start
-    eta = elapsed / (epoch + 1) * (config.epochs - epoch - 1)
+      metrics_log.write(record)  # before the checkpoint: a resume drops lines past its step
+    save(epoch + 1, 0, {}, run_seconds)
+    eta = run_seconds / (epoch + 1) * (config.epochs - epoch - 1)
     mean = lambda key: float(np.mean([r[key] for r in records]))
     seeds_note = f' (mean of {num_seeds} seeds)' if num_seeds > 1 else ''
     log(f'epoch {epoch + 1}/{config.epochs} | train loss {mean("train_loss"):.4f} '
         f'acc {mean("train_acc"):.4f} | val loss {mean("val_loss"):.4f} '
         f'acc {mean("val_acc"):.4f} | H(alpha) {mean("alpha_entropy_normal"):.3f}/'
-        f'{mean("alpha_entropy_reduce"):.3f} | {seconds:.1f}s | ETA {_format_seconds(eta)}'
+        f'{mean("alpha_entropy_reduce"):.3f} | {seconds:.1f}s | ETA {format_seconds(eta)}'
         f'{seeds_note}')
+  for metrics_log in logs:
+    metrics_log.close()
+  ckpt.close()
 
   arch = jax.device_get(state.arch)
   genotypes = []
+  history = []
   for k, d in enumerate(seed_dirs):
-    a = arch if num_seeds == 1 else jax.tree.map(lambda x: x[k], arch)
+    a = seed_slice(arch, k)
     genotypes.append(derive(config, a))
     if writer:
-      write_outputs(d, a, genotypes[-1])
+      write_outputs(d, a, genotypes[-1], tuple(config.primitives))
+    records = read_metrics(os.path.join(d, METRICS_FILE)) if writer else []
+    history.append([{k2: v for k2, v in r.items() if not k2.startswith('alpha_') or
+                     k2.startswith('alpha_entropy')} for r in records])
+  if num_seeds == 1:
+    history = history[0]
+  else:
+    history = [list(epoch_records) for epoch_records in zip(*history)]
   result = {'genotype': genotypes[0], 'metrics': history, 'compile_seconds': compile_seconds,
-            'state': state}
+            'state': state, 'resumed_from': resumed_from}
   if num_seeds > 1:
     final = [r['val_acc'] for r in history[-1]] if history else [float('nan')] * num_seeds
     summary = summarize_seeds(seeds, genotypes, final)

@@ -90,7 +90,9 @@ def test_published_genotypes():
     assert g.normal_concat == g.reduce_concat == (2, 3, 4, 5)
     assert g.normal_steps == g.reduce_steps == 4
     g.validate(DARTS_PRIMITIVES)
-  assert NAMED_GENOTYPES == {"DARTS_V1": DARTS_V1, "DARTS_V2": DARTS_V2}
+  assert NAMED_GENOTYPES["DARTS_V1"] == DARTS_V1 and NAMED_GENOTYPES["DARTS_V2"] == DARTS_V2
+  assert set(NAMED_GENOTYPES) == {"DARTS_V1", "DARTS_V2", "PC_DARTS", "PC_DARTS_IMAGENET",
+                                  "PDARTS"}
 
 
 def test_darts_v2_text_constant():

@@ -37,7 +37,8 @@ def test_tiny_search_writes_all_outputs(tmp_path, order):
   with tfds.testing.mock_data(num_examples=16):
     result = search.run_search(tiny_config(order=order), str(tmp_path), log=lines.append)
   names = sorted(os.listdir(tmp_path))
-  assert names == ['alphas.npz', 'genotype.json', 'genotype.txt', 'metrics.jsonl']
+  assert names == ['alphas.npz', 'alphas.png', 'cell_normal.png', 'cell_reduce.png',
+                   'checkpoints', 'genotype.json', 'genotype.txt', 'metrics.jsonl', 'tensorboard']
   alphas = np.load(tmp_path / 'alphas.npz')
   assert alphas['normal'].shape == (14, 8) and alphas['reduce'].shape == (14, 8)
   # alpha moved away from its 1e-3 init, and the genotype is the discretization of it.
@@ -54,7 +55,10 @@ def test_tiny_search_writes_all_outputs(tmp_path, order):
                 'alpha_entropy_reduce', 'seconds'):
       assert np.isfinite(r[key]), key
     assert 0 < r['alpha_entropy_normal'] <= np.log(8) + 1e-6
-  assert records[-1]['steps'] == 4
+  assert records[-1]['step'] == 4
+  # softmax(alpha) per edge is recorded each epoch (for alphas.png) and matches alphas.npz.
+  p = np.exp(alphas['normal']) / np.exp(alphas['normal']).sum(-1, keepdims=True)
+  np.testing.assert_allclose(records[-1]['alpha_normal'], p, atol=1e-6)
   assert len(lines) == 2 and all('ETA' in l for l in lines)
 
 

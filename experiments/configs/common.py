@@ -52,4 +52,54 @@ def search_defaults() -> ml_collections.ConfigDict:
   c.remat = False  # True: recompute depthwise row taps in the backward pass (paper step 37.7 -> 33.6 s)
   c.max_steps_per_epoch = -1  # >0 truncates epochs (smoke tests)
   c.log_every = 0  # >0: a progress line every N steps within an epoch
+  c.checkpoint_every = 200  # steps; checkpoints are also written at every epoch end
+  c.keep_checkpoints = 2
+  c.tensorboard = True
+  return c
+
+
+def train_defaults() -> ml_collections.ConfigDict:
+  """The DARTS retraining settings (quark0/darts ``train.py``) for CIFAR-10."""
+  c = ml_collections.ConfigDict()
+  # What to train.
+  c.genotype = 'DARTS_V2'  # a published name (nas_jax.genotype.NAMED_GENOTYPES) or a file path
+  c.network = 'cifar'  # 'cifar' (NetworkCIFAR) or 'imagenet' (NetworkImageNet, mobile setting)
+  c.layers = 20
+  c.init_channels = 36
+  # Data.
+  c.dataset = 'cifar10'
+  c.data_dir = ml_collections.config_dict.placeholder(str)
+  c.image_size = ml_collections.config_dict.placeholder(int)
+  c.download = ml_collections.config_dict.placeholder(bool)
+  c.train_split = 'train'
+  c.test_split = 'test'
+  c.cutout_length = 16  # 0: no cutout
+  # Optimization.
+  c.epochs = 600
+  c.batch_size = 96
+  c.learning_rate = 0.025
+  c.learning_rate_min = 0.0
+  c.lr_schedule = 'cosine'  # per epoch; 'exponential': learning_rate * lr_decay ** epoch
+  c.lr_decay = 0.97
+  c.label_smoothing = 0.0
+  c.momentum = 0.9
+  c.weight_decay = 3e-4
+  c.grad_clip = 5.0
+  c.auxiliary_weight = 0.4  # 0: no auxiliary head
+  c.drop_path_prob = 0.2  # reached at the last epoch, rising linearly from 0
+  # Run.
+  c.seed = 0
+  c.eval_batch_size = 500
+  c.eval_every = 0  # >0: test accuracy every N epochs (always after the last)
+  c.checkpoint_every = 500  # steps; checkpoints are also written at every epoch end
+  c.keep_checkpoints = 2
+  c.tensorboard = True
+  c.log_every = 50
+  c.max_steps_per_epoch = -1
+  c.num_devices = 0
+  c.num_processes = 1
+  c.process_id = 0
+  c.coordinator_address = ''
+  c.depthwise_impl = 'auto'
+  c.scan_cells = True  # same-shape consecutive cells as one nn.scan (compile time)
   return c

@@ -1,0 +1,108 @@
+"""Retraining-step benchmark (evaluation network from a genotype), in a table.
+
+  python -m benchmarks.train_step [--rows=demo,darts_v2] [--steps=3] [--scan_cells=on|off]
+
+Each row runs in a fresh process with the persistent compilation cache off, so
+"compile" is a cold compile (trace + XLA) and "peak RSS" is that row's own.
+One step is the whole training step of ``nas_jax.train``: forward with drop
+path and the auxiliary head, backward, SGD update. Data are random images of
+the row's shape.
+"""
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+# name: (genotype, layers, channels, image size, image channels, batch)
+ROWS = {
+    'demo': ('DARTS_V2', 6, 16, 16, 1, 64),
+    'darts_v2': ('DARTS_V2', 20, 36, 32, 3, 96),
+}
+
+
+def measure(genotype, layers, channels, size, in_channels, batch, steps, scan_cells):
+  """Runs in the child process; returns a dict of measurements."""
+  import jax
+  import jax.numpy as jnp
+  import numpy as np
+  from experiments.configs import common
+  from nas_jax import genotype as genotypes, train
+
+  config = common.train_defaults()
+  config.layers, config.init_channels, config.batch_size = layers, channels, batch
+  config.scan_cells = scan_cells
+  model = train.build_model(config, genotypes.get_named(genotype), num_classes=10)
+  tx, schedule = train.make_optimizer(config, steps_per_epoch=100)
+  rng = np.random.default_rng(0)
+  images = jnp.asarray(rng.normal(size=(batch, size, size, in_channels)), jnp.float32)
+  labels = jnp.asarray(rng.integers(0, 10, (batch,)), jnp.int32)
+  sample = jnp.zeros((1, size, size, in_channels), jnp.float32)
+
+  def init(key):
+    v = model.init({'params': key}, sample, train=True)
+    return train.TrainState(step=jnp.zeros((), jnp.int32), params=v['params'],
+                            batch_stats=v['batch_stats'], opt_state=tx.init(v['params']))
+
+  t = time.perf_counter()
+  state = jax.jit(init)(jax.random.key(0, impl='rbg'))
+  jax.block_until_ready(state)
+  init_s = time.perf_counter() - t
+  step = jax.jit(train.make_train_step(model, tx, schedule, config, 100), donate_argnums=0)
+  t = time.perf_counter()
+  compiled = step.lower(state, images, labels).compile()
+  compile_s = time.perf_counter() - t
+  state, _ = compiled(state, images, labels)  # warm-up
+  jax.block_until_ready(state)
+  t = time.perf_counter()
+  for _ in range(steps):
+    state, metrics = compiled(state, images, labels)
+  jax.block_until_ready(state)
+  step_s = (time.perf_counter() - t) / steps
+  assert np.isfinite(float(metrics['loss']))
+  from nas_jax import evalnet
+  return {'init_s': init_s, 'compile_s': compile_s, 'step_s': step_s,
+          'params_m': evalnet.count_params(state.params) / 1e6,
+          'devices': jax.device_count(), 'backend': jax.default_backend(),
+          'peak_rss_gib': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument('--rows', default=','.join(ROWS))
+  parser.add_argument('--steps', type=int, default=3)
+  parser.add_argument('--timeout', type=int, default=1200, help='seconds per row')
+  parser.add_argument('--scan_cells', default='on', choices=['on', 'off'])
+  parser.add_argument('--child', help=argparse.SUPPRESS)
+  args = parser.parse_args()
+  if args.child:
+    print(json.dumps(measure(*ROWS[args.child], args.steps, args.scan_cells == 'on')))
+    return
+  header = ('| row | genotype | L | C | size | B | scan cells | params M | init s | compile s | '
+            's/step | images/s | peak RSS GiB |')
+  print(header)
+  print('|' + '---|' * (header.count('|') - 1))
+  env = dict(os.environ, JAX_ENABLE_COMPILATION_CACHE='false', TF_CPP_MIN_LOG_LEVEL='3')
+  for name in args.rows.split(','):
+    genotype, layers, channels, size, _, batch = ROWS[name]
+    lead = f'| {name} | {genotype} | {layers} | {channels} | {size} | {batch} | {args.scan_cells} |'
+    try:
+      proc = subprocess.run([sys.executable, '-m', 'benchmarks.train_step', f'--child={name}',
+                             f'--steps={args.steps}', f'--scan_cells={args.scan_cells}'],
+                            env=env, capture_output=True, text=True, timeout=args.timeout)
+    except subprocess.TimeoutExpired:
+      print(f'{lead} not finished in {args.timeout} s |', flush=True)
+      continue
+    if proc.returncode:
+      print(f'{lead} failed: {proc.stderr.strip().splitlines()[-1]} |', flush=True)
+      continue
+    r = json.loads(proc.stdout.strip().splitlines()[-1])
+    print(f'{lead} {r["params_m"]:.3f} | {r["init_s"]:.1f} | {r["compile_s"]:.1f} | '
+          f'{r["step_s"]:.2f} | {batch / r["step_s"]:.1f} | {r["peak_rss_gib"]:.2f} |', flush=True)
+
+
+if __name__ == '__main__':
+  main()

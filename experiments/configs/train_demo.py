@@ -1,0 +1,31 @@
+"""Demo retraining on the offline MNIST-5k dataset, sized for 2 CPU cores.
+
+Command:
+  python -m experiments.train --config=experiments/configs/train_demo.py --workdir=runs/demo/train \
+      --config.genotype=runs/demo/search/genotype.json
+
+Data: the 4,000 training images of the bundled MNIST-5k subset at 16x16;
+the 1,000 test images for the test accuracy. Network: 6 cells, C=16, the
+auxiliary head (weight 0.4), drop path 0.2 and cutout 4; 3 epochs of 62
+steps at batch 64.
+
+Expected cost and result on a 2-core CPU: see the README's demo section
+(measured there; about 0.9 test accuracy for a searched cell).
+"""
+
+from experiments.configs import common
+
+
+def get_config(arg=None):
+  del arg
+  c = common.train_defaults()
+  c.dataset = 'mnist5k'
+  c.image_size = 16
+  c.layers = 6
+  c.init_channels = 16
+  c.batch_size = 64
+  c.epochs = 3
+  c.cutout_length = 4
+  c.checkpoint_every = 20
+  c.log_every = 20
+  return c

@@ -1,0 +1,33 @@
+"""Retrains a genotype from scratch (DARTS' evaluation protocol).
+
+  python -m experiments.train --config=experiments/configs/train_demo.py --workdir=runs/x \
+      --config.genotype=DARTS_V2            # or a genotype.json written by the search
+
+Rerunning the same command with the same --workdir resumes from the newest checkpoint.
+"""
+
+from absl import app
+from absl import flags
+from ml_collections import config_flags
+
+from experiments import cli
+
+_WORKDIR = flags.DEFINE_string('workdir', None, 'Output directory.', required=True)
+_CONFIG = config_flags.DEFINE_config_file('config', None, 'Training config file.',
+                                          lock_config=True)
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  from nas_jax import train  # after flag parsing: keeps --help fast
+  result = cli.run_or_exit(lambda: train.run_train(_CONFIG.value, _WORKDIR.value))
+  print(f'test accuracy {result["test_accuracy"]:.4f} | {result["params_m"]:.3f} M params | '
+        f'{result["flops_m"]:.1f} M multiply-adds | {result["epochs"]} epochs in '
+        f'{result["seconds"]:.0f} s')
+  print(f'outputs in {_WORKDIR.value}: results.json metrics.jsonl cell_normal.png '
+        'cell_reduce.png tensorboard/ checkpoints/')
+
+
+if __name__ == '__main__':
+  app.run(main)

@@ -1,0 +1,344 @@
+"""Retraining a genotype from scratch: the DARTS evaluation loop.
+
+``run_train(config, workdir)`` is what ``python -m experiments.train`` calls.
+The loop is DARTS' ``train.py``: SGD with momentum and weight decay, a cosine
+learning rate stepped per epoch, gradient clipping, random crop and flip plus
+cutout, drop path rising linearly from 0 to ``drop_path_prob`` over the
+epochs, and an auxiliary head whose loss is weighted by
+``auxiliary_weight``. It writes into ``workdir``:
+
+* ``checkpoints/``: Orbax checkpoints every ``checkpoint_every`` steps and at
+  each epoch end; rerunning the same command resumes from the newest;
+* ``metrics.jsonl`` and ``tensorboard/``: one record per epoch (train loss
+  and accuracy, test accuracy when evaluated, learning rate, drop path);
+* ``results.json``: ``test_accuracy``, ``params_m`` (auxiliary head
+  excluded, as the papers count), ``flops_m`` (multiply-adds of one image),
+  ``epochs``, ``seconds`` and the genotype;
+* ``cell_normal.png`` and ``cell_reduce.png``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Any, Callable
+
+import flax
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+
+from nas_jax import bilevel, data, evalnet, parallel
+from nas_jax.checkpoint import (CHECKPOINT_DIR, Checkpoints, MetricsLog, atomic_write,
+                                check_finite, format_seconds)
+from nas_jax.genotype import Genotype, load_genotype
+
+PyTree = Any
+
+
+class ConfigError(ValueError):
+  """A bad configuration value; the message is one line naming the key."""
+
+
+@flax.struct.dataclass
+class TrainState:
+  """Everything a training step reads and writes."""
+  step: jax.Array
+  params: PyTree
+  batch_stats: PyTree
+  opt_state: optax.OptState
+
+
+def validate_config(config: ml_collections.ConfigDict) -> Genotype:
+  """Checks the training config; returns the genotype it names."""
+  def need(cond: bool, message: str):
+    if not cond:
+      raise ConfigError(message)
+
+  for key in ('epochs', 'batch_size', 'layers', 'init_channels', 'eval_batch_size'):
+    value = config[key]
+    need(isinstance(value, int) and not isinstance(value, bool) and value >= 1,
+         f'config.{key} must be a positive integer, got {value!r}')
+  need(config.network in ('cifar', 'imagenet'),
+       f"config.network must be 'cifar' or 'imagenet', got {config.network!r}")
+  need(config.init_channels % 2 == 0,
+       f'config.init_channels must be even (factorized reduce splits it), got '
+       f'{config.init_channels}')
+  need(0.0 <= config.drop_path_prob < 1.0,
+       f'config.drop_path_prob must be in [0, 1), got {config.drop_path_prob!r}')
+  need(config.lr_schedule in ('cosine', 'exponential'),
+       f"config.lr_schedule must be 'cosine' or 'exponential', got {config.lr_schedule!r}")
+  need(0.0 <= config.label_smoothing < 1.0,
+       f'config.label_smoothing must be in [0, 1), got {config.label_smoothing!r}')
+  need(config.auxiliary_weight >= 0.0,
+       f'config.auxiliary_weight must be >= 0, got {config.auxiliary_weight!r}')
+  need(isinstance(config.cutout_length, int) and config.cutout_length >= 0,
+       f'config.cutout_length must be a non-negative integer (0: off), got '
+       f'{config.cutout_length!r}')
+  need(isinstance(config.seed, int) and config.seed >= 0,
+       f'config.seed must be a non-negative integer, got {config.seed!r}')
+  need(isinstance(config.checkpoint_every, int) and config.checkpoint_every >= 0,
+       f'config.checkpoint_every must be >= 0 (0: epoch ends only), got '
+       f'{config.checkpoint_every!r}')
+  need(isinstance(config.keep_checkpoints, int) and config.keep_checkpoints >= 1,
+       f'config.keep_checkpoints must be a positive integer, got {config.keep_checkpoints!r}')
+  need(isinstance(config.eval_every, int) and config.eval_every >= 0,
+       f'config.eval_every must be >= 0 (0: only after the last epoch), got {config.eval_every!r}')
+  need(config.genotype is not None and str(config.genotype) != '',
+       'config.genotype must name a published genotype (e.g. DARTS_V2) or a genotype.json path')
+  try:
+    data.dataset_meta(config.dataset)
+  except ValueError as e:
+    raise ConfigError(f'config.dataset: {e}') from None
+  genotype = load_genotype(str(config.genotype))
+  evalnet.check_genotype(genotype)
+  return genotype
+
+
+def build_model(config: ml_collections.ConfigDict, genotype: Genotype, num_classes: int):
+  """The evaluation network described by ``config``."""
+  kwargs = dict(num_classes=num_classes, channels=config.init_channels, layers=config.layers,
+                auxiliary=config.auxiliary_weight > 0, depthwise_impl=config.depthwise_impl,
+                scan_cells=config.scan_cells)
+  return evalnet.build(config.network, genotype, **kwargs)
+
+
+def make_optimizer(config, steps_per_epoch: int) -> tuple[optax.GradientTransformation, Callable]:
+  """SGD (momentum, L2 decay, clipping) with a learning rate stepped once per epoch.
+
+  ``lr_schedule='cosine'``: DARTS' CIFAR schedule, cosine from
+  ``learning_rate`` to ``learning_rate_min``. ``'exponential'``: DARTS'
+  ImageNet schedule, ``learning_rate * lr_decay ** epoch``.
+  """
+  if config.lr_schedule == 'cosine':
+    per_epoch = optax.cosine_decay_schedule(config.learning_rate, config.epochs,
+                                            alpha=config.learning_rate_min / config.learning_rate)
+  else:
+    per_epoch = optax.exponential_decay(config.learning_rate, 1, config.lr_decay)
+  schedule = lambda step: per_epoch(step // steps_per_epoch)
+  tx = bilevel.weight_optimizer(schedule, momentum=config.momentum,
+                                weight_decay=config.weight_decay, grad_clip=config.grad_clip)
+  return tx, schedule
+
+
+def drop_prob_at(config, epoch):
+  """DARTS' drop path schedule: ``drop_path_prob * epoch / epochs`` (epoch from 0)."""
+  return config.drop_path_prob * epoch / config.epochs
+
+
+def smoothed_cross_entropy(logits, labels, smoothing: float):
+  """Mean cross-entropy against one-hot labels mixed with ``smoothing`` of the uniform."""
+  if not smoothing:
+    return bilevel.cross_entropy(logits, labels)
+  k = logits.shape[-1]
+  targets = optax.smooth_labels(jax.nn.one_hot(labels, k), smoothing)
+  return optax.softmax_cross_entropy(logits.astype(jnp.float32), targets).mean()
+
+
+def make_train_step(model, tx, schedule, config, steps_per_epoch: int) -> Callable:
+  """``(state, images, labels) -> (state, metrics)``; the dropout key is derived from the step."""
+  base_key = jax.random.key(config.seed, impl='rbg')
+  aux_weight = config.auxiliary_weight
+  use_drop_path = config.drop_path_prob > 0
+
+  def step(state: TrainState, images, labels):
+    epoch = state.step // steps_per_epoch
+    drop_prob = drop_prob_at(config, epoch.astype(jnp.float32)) if use_drop_path else None
+    key = jax.random.fold_in(base_key, state.step)
+
+    def loss_fn(params):
+      (logits, aux), updates = model.apply(
+          {'params': params, 'batch_stats': state.batch_stats}, images, train=True,
+          drop_prob=drop_prob, rngs={'dropout': key}, mutable=['batch_stats'])
+      loss = smoothed_cross_entropy(logits, labels, config.label_smoothing)
+      if aux is not None:
+        loss = loss + aux_weight * smoothed_cross_entropy(aux, labels, config.label_smoothing)
+      return loss, (logits, updates['batch_stats'])
+
+    (loss, (logits, batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+        state.params)
+    updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    new = state.replace(step=state.step + 1, params=optax.apply_updates(state.params, updates),
+                        batch_stats=batch_stats, opt_state=opt_state)
+    return new, {'loss': loss, 'acc': bilevel.accuracy(logits, labels),
+                 'lr': schedule(state.step)}
+
+  return step
+
+
+def make_eval_step(model) -> Callable:
+  """``(params, batch_stats, images, labels, weights) -> (correct, count)`` in eval mode."""
+
+  def step(params, batch_stats, images, labels, weights):
+    logits, _ = model.apply({'params': params, 'batch_stats': batch_stats}, images, train=False)
+    correct = (jnp.argmax(logits, -1) == labels).astype(jnp.float32)
+    return jnp.sum(correct * weights), jnp.sum(weights)
+
+  return step
+
+
+def evaluate(eval_fn, state: TrainState, split: data.ArraySplit, batch_size: int, meta,
+             sharding) -> float:
+  """Top-1 accuracy on a whole split (the last batch padded and masked)."""
+  n = split.num_examples
+  correct = count = 0.0
+  for start in range(0, n, batch_size):
+    images = split.images[start:start + batch_size]
+    labels = split.labels[start:start + batch_size]
+    weights = np.ones(len(labels), np.float32)
+    if len(labels) < batch_size:
+      pad = batch_size - len(labels)
+      images = np.concatenate([images, np.zeros((pad,) + images.shape[1:], images.dtype)])
+      labels = np.concatenate([labels, np.zeros(pad, labels.dtype)])
+      weights = np.concatenate([weights, np.zeros(pad, np.float32)])
+    batch = parallel.shard_batch((data.normalize(images, meta.mean, meta.std), labels, weights),
+                                 sharding)
+    c, k = eval_fn(state.params, state.batch_stats, *batch)
+    correct += float(c)
+    count += float(k)
+  return correct / count
+
+
+def run_train(config: ml_collections.ConfigDict, workdir: str,
+              log: Callable[[str], None] | None = None) -> dict[str, Any]:
+  """Retrains ``config.genotype`` from scratch; resumes from ``workdir``'s newest checkpoint.
+
+  Returns:
+    The results dict (also written to ``workdir/results.json``) plus
+    ``'state'`` and ``'resumed_from'`` (the checkpoint step, or None).
+  """
+  log = log or (lambda line: print(line, flush=True))
+  start = time.time()
+  try:
+    parallel.initialize(config.num_processes, config.process_id, config.coordinator_address)
+  except ValueError as e:
+    raise ConfigError(str(e)) from None
+  genotype = validate_config(config)
+  try:
+    mesh = parallel.make_mesh(config.num_devices)
+  except ValueError as e:
+    raise ConfigError(str(e)) from None
+  for key in ('batch_size', 'eval_batch_size'):
+    if config[key] % mesh.size:
+      raise ConfigError(f'config.{key} ({config[key]}) must be divisible by the number of '
+                        f'devices ({mesh.size})')
+  meta = data.dataset_meta(config.dataset)
+  train_split = data.train_split(config)
+  test_split = data.test_split(config)
+  if config.batch_size > train_split.num_examples:
+    raise ConfigError(f'config.batch_size ({config.batch_size}) is larger than the train split '
+                      f'{train_split.description!r} ({train_split.num_examples} examples)')
+  stream = data.BatchStream.for_dataset(
+      train_split, config.batch_size, seed=config.seed, dataset=config.dataset, train=True,
+      cutout_length=config.cutout_length)
+  steps_per_epoch = stream.steps_per_epoch
+  if config.max_steps_per_epoch > 0:
+    steps_per_epoch = min(steps_per_epoch, config.max_steps_per_epoch)
+  total_steps = steps_per_epoch * config.epochs
+
+  model = build_model(config, genotype, meta.num_classes)
+  tx, schedule = make_optimizer(config, steps_per_epoch)
+  repl = parallel.replicated(mesh)
+  batch_sh = parallel.batch_sharding(mesh)
+  sample = jnp.zeros((1,) + train_split.image_shape, jnp.float32)
+
+  def init(key):
+    variables = model.init({'params': key}, sample, train=True)  # train: builds the aux head
+    return TrainState(step=jnp.zeros((), jnp.int32), params=variables['params'],
+                      batch_stats=variables['batch_stats'],
+                      opt_state=tx.init(variables['params']))
+
+  state = jax.jit(init, out_shardings=repl)(jax.random.key(config.seed, impl='rbg'))
+  params_m = evalnet.count_params(state.params) / 1e6
+  flops_m = evalnet.count_macs(model, train_split.image_shape) / 1e6
+
+  writer = jax.process_index() == 0
+  os.makedirs(workdir, exist_ok=True)
+  ckpt = Checkpoints(os.path.join(workdir, CHECKPOINT_DIR), keep=config.keep_checkpoints)
+  position = {'epoch': 0, 'index': 0, 'sums': {}, 'seconds': 0.0}
+  resumed_from = None
+  restored = ckpt.restore(state)
+  if restored is not None:
+    state, position, resumed_from = restored
+    log(f'resumed from the checkpoint at step {resumed_from} (epoch {position["epoch"] + 1}, '
+        f'batch {position["index"]}) in {ckpt.directory}')
+  metrics = MetricsLog(workdir, resume_step=resumed_from, enabled=writer,
+                       tensorboard=config.tensorboard)
+  log(f'retraining {config.genotype} ({config.network}, {config.layers} cells, C='
+      f'{config.init_channels}): {params_m:.3f} M params, {flops_m:.1f} M multiply-adds; '
+      f'{config.epochs} epochs x {steps_per_epoch} steps')
+
+  step_fn = jax.jit(make_train_step(model, tx, schedule, config, steps_per_epoch),
+                    in_shardings=(repl, batch_sh, batch_sh), out_shardings=(repl, repl),
+                    donate_argnums=0)
+  eval_fn = jax.jit(make_eval_step(model), in_shardings=(repl, repl, batch_sh, batch_sh, batch_sh))
+  last_saved = resumed_from
+
+  def save(epoch, index, sums, seconds):
+    nonlocal last_saved
+    pos = {'epoch': epoch, 'index': index, 'seconds': seconds,
+           'sums': {k: float(v) for k, v in sums.items()}}
+    step = int(jax.device_get(state.step))
+    if ckpt.save(step, state, pos):
+      last_saved = step
+
+  compile_seconds = None
+  run_seconds = position['seconds']
+  test_acc = None
+  for epoch in range(position['epoch'], config.epochs):
+    first = position['index'] if epoch == position['epoch'] else 0
+    sums = dict(position['sums']) if epoch == position['epoch'] else {}
+    epoch_start = time.time()
+    for i in range(first, steps_per_epoch):
+      images, labels = parallel.shard_batch(stream.batch(epoch, i), batch_sh)
+      t0 = time.time()
+      state, out = step_fn(state, images, labels)
+      out = jax.device_get(out)
+      if compile_seconds is None:
+        compile_seconds = time.time() - t0
+      done = epoch * steps_per_epoch + i + 1
+      check_finite(out['loss'], done, f'epoch {epoch + 1}, batch {i + 1}', last_saved)
+      for k in ('loss', 'acc'):
+        sums[k] = sums.get(k, 0.0) + float(out[k])
+      if config.log_every > 0 and (i + 1) % config.log_every == 0:
+        elapsed = time.time() - epoch_start
+        rate = (i + 1 - first) / max(elapsed, 1e-9)
+        log(f'  step {done}/{total_steps} | loss {sums["loss"] / (i + 1):.4f} | '
+            f'{rate * config.batch_size:.1f} img/s | ETA '
+            f'{format_seconds((total_steps - done) / rate)}')
+      if config.checkpoint_every > 0 and done % config.checkpoint_every == 0 and (
+          i + 1 < steps_per_epoch):
+        save(epoch, i + 1, sums, run_seconds + time.time() - epoch_start)
+    run_seconds += time.time() - epoch_start
+    record = {'step': int(jax.device_get(state.step)), 'epoch': epoch + 1,
+              'train_loss': sums['loss'] / steps_per_epoch,
+              'train_acc': sums['acc'] / steps_per_epoch,
+              'lr': float(schedule(epoch * steps_per_epoch)),
+              'drop_prob': drop_prob_at(config, epoch), 'seconds': run_seconds}
+    last = epoch + 1 == config.epochs
+    if last or (config.eval_every and (epoch + 1) % config.eval_every == 0):
+      test_acc = evaluate(eval_fn, state, test_split, config.eval_batch_size, meta, batch_sh)
+      record['test_acc'] = test_acc
+    metrics.write(record)  # before the checkpoint: a resume drops lines past its step
+    save(epoch + 1, 0, {}, run_seconds)
+    log(f'epoch {epoch + 1}/{config.epochs} | train loss {record["train_loss"]:.4f} acc '
+        f'{record["train_acc"]:.4f}' + (f' | test acc {test_acc:.4f}' if 'test_acc' in record
+                                        else '') +
+        f' | {run_seconds:.0f}s | ETA '
+        f'{format_seconds(run_seconds / (epoch + 1) * (config.epochs - epoch - 1))}')
+  metrics.close()
+  if test_acc is None:  # resumed after the last epoch had finished
+    test_acc = evaluate(eval_fn, state, test_split, config.eval_batch_size, meta, batch_sh)
+  results = {'test_accuracy': test_acc, 'params_m': params_m, 'flops_m': flops_m,
+             'epochs': config.epochs, 'seconds': run_seconds,
+             'genotype': genotype.to_darts_text(), 'genotype_source': str(config.genotype),
+             'compile_seconds': compile_seconds, 'dataset': config.dataset}
+  if writer:
+    atomic_write(os.path.join(workdir, 'results.json'), json.dumps(results, indent=2) + '\n')
+    from nas_jax import plot  # matplotlib only when writing
+    plot.plot_genotype(genotype, workdir)
+  ckpt.close()
+  return dict(results, state=state, resumed_from=resumed_from, wall_seconds=time.time() - start)

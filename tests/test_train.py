@@ -1,0 +1,173 @@
+"""Retraining: end to end, resume equivalence, NaN stop, bad input, the inspect tool."""
+
+import json
+import os
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+
+from experiments.configs import train_demo
+from nas_jax import checkpoint, evalnet, train
+from nas_jax.genotype import DARTS_V2, GenotypeError
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def tiny_config(**overrides):
+  c = train_demo.get_config()
+  c.dataset = 'cifar10'
+  c.image_size = 8
+  c.layers = 3
+  c.init_channels = 4
+  c.batch_size = 4
+  c.eval_batch_size = 6  # 16 test images: the last batch is padded and masked
+  c.epochs = 2
+  c.max_steps_per_epoch = 3
+  c.checkpoint_every = 2
+  c.cutout_length = 2
+  c.log_every = 0
+  c.genotype = 'DARTS_V2'
+  for k, v in overrides.items():
+    c[k] = v
+  return c
+
+
+def run(config, workdir, **kw):
+  with tfds.testing.mock_data(num_examples=16):
+    return train.run_train(config, str(workdir), log=lambda line: None, **kw)
+
+
+def test_tiny_retrain_writes_results(tmp_path):
+  result = run(tiny_config(), tmp_path)
+  names = set(os.listdir(tmp_path))
+  assert {'results.json', 'metrics.jsonl', 'cell_normal.png', 'cell_reduce.png', 'checkpoints',
+          'tensorboard'} <= names
+  results = json.loads((tmp_path / 'results.json').read_text())
+  for key in ('test_accuracy', 'params_m', 'flops_m', 'epochs', 'seconds'):
+    assert key in results
+  assert 0.0 <= results['test_accuracy'] <= 1.0 and results['epochs'] == 2
+  model = evalnet.NetworkCIFAR(DARTS_V2, 10, channels=4, layers=3)
+  assert results['params_m'] == pytest.approx(
+      evalnet.count_params(evalnet.param_shapes(model, (8, 8, 3))) / 1e6)
+  assert results['flops_m'] == pytest.approx(evalnet.count_macs(model, (8, 8, 3)) / 1e6)
+  records = checkpoint.read_metrics(str(tmp_path / 'metrics.jsonl'))
+  assert [r['epoch'] for r in records] == [1, 2] and [r['step'] for r in records] == [3, 6]
+  # Drop path rises linearly from 0: epoch e (from 0) uses drop_path_prob * e / epochs.
+  assert [r['drop_prob'] for r in records] == [0.0, 0.1]
+  assert 'test_acc' in records[-1] and 'test_acc' not in records[0]
+  assert os.listdir(tmp_path / 'tensorboard')
+  assert result['resumed_from'] is None
+
+
+def test_interrupted_retrain_resumes_bit_identically(tmp_path, monkeypatch):
+  reference = run(tiny_config(), tmp_path / 'ref')
+  original = train.check_finite
+
+  def crash_at_step_5(loss, step, where, saved):
+    if step == 5:
+      raise KeyboardInterrupt('simulated kill')
+    return original(loss, step, where, saved)
+
+  monkeypatch.setattr(train, 'check_finite', crash_at_step_5)
+  with pytest.raises(KeyboardInterrupt):
+    run(tiny_config(), tmp_path / 'cut')
+  monkeypatch.setattr(train, 'check_finite', original)
+  assert not (tmp_path / 'cut' / 'results.json').exists()
+  resumed = run(tiny_config(), tmp_path / 'cut')
+  assert resumed['resumed_from'] == 4  # the step-4 checkpoint; step 5 was in flight
+  jax.tree.map(np.testing.assert_array_equal, jax.device_get(reference['state']),
+               jax.device_get(resumed['state']))
+  strip = lambda rs: [{k: v for k, v in r.items() if k != 'seconds'} for r in rs]
+  assert strip(checkpoint.read_metrics(str(tmp_path / 'ref' / 'metrics.jsonl'))) == strip(
+      checkpoint.read_metrics(str(tmp_path / 'cut' / 'metrics.jsonl')))
+  assert resumed['test_accuracy'] == reference['test_accuracy']
+
+
+def test_nan_loss_stops_with_one_line_and_keeps_checkpoint(tmp_path, monkeypatch):
+  from nas_jax import data
+  original = data.BatchStream.batch
+
+  def poisoned(self, epoch, index):
+    images, labels = original(self, epoch, index)
+    if (epoch, index) == (0, 2):
+      images = np.full_like(images, np.nan)
+    return images, labels
+
+  monkeypatch.setattr(data.BatchStream, 'batch', poisoned)
+  with pytest.raises(checkpoint.NonFiniteLossError) as e:
+    run(tiny_config(), tmp_path)
+  message = str(e.value)
+  assert '\n' not in message
+  assert 'at step 3' in message and 'checkpoint (step 2) is kept' in message
+  ckpt = checkpoint.Checkpoints(str(tmp_path / 'checkpoints'))
+  assert ckpt.latest_step() == 2
+  ckpt.close()
+  assert not (tmp_path / 'results.json').exists()
+
+
+@pytest.mark.parametrize('genotype,message', [
+    ('NOT_A_CELL', "'NOT_A_CELL' is neither a known genotype name"),
+    ('{bad}', 'malformed JSON'),
+    ('{unknown_op}', "unknown op 'conv_9x9'"),
+])
+def test_bad_genotype_is_a_one_line_error(tmp_path, genotype, message):
+  bad = tmp_path / 'bad.json'
+  bad.write_text('{"normal": [["sep_conv_3x3", 0]')
+  unknown = tmp_path / 'unknown.json'
+  text = DARTS_V2.to_json().replace('dil_conv_3x3', 'conv_9x9')
+  unknown.write_text(text)
+  ref = {'{bad}': str(bad), '{unknown_op}': str(unknown)}.get(genotype, genotype)
+  with pytest.raises(GenotypeError) as e:
+    run(tiny_config(genotype=ref), tmp_path / 'run')
+  assert message in str(e.value) and '\n' not in str(e.value)
+  assert not (tmp_path / 'run').exists()
+
+
+@pytest.mark.parametrize('overrides,message', [
+    ({'drop_path_prob': 1.0}, 'config.drop_path_prob must be in [0, 1)'),
+    ({'network': 'mobile'}, "config.network must be 'cifar' or 'imagenet'"),
+    ({'lr_schedule': 'step'}, "config.lr_schedule must be 'cosine' or 'exponential'"),
+    ({'batch_size': 100}, 'config.batch_size (100) is larger than the train split'),
+])
+def test_bad_train_config_is_a_one_line_error(tmp_path, overrides, message):
+  with pytest.raises(train.ConfigError) as e:
+    run(tiny_config(**overrides), tmp_path / 'run')
+  assert message in str(e.value) and '\n' not in str(e.value)
+
+
+def test_schedules():
+  c = tiny_config(epochs=4, learning_rate=0.1, learning_rate_min=0.0)
+  _, cosine = train.make_optimizer(c, steps_per_epoch=10)
+  # Per-epoch cosine (torch CosineAnnealingLR stepped per epoch): epoch 2 of 4 is half.
+  np.testing.assert_allclose([cosine(0), cosine(9), cosine(20), cosine(39)],
+                             [0.1, 0.1, 0.05, 0.1 * (1 + np.cos(np.pi * 3 / 4)) / 2], rtol=1e-6)
+  c = tiny_config(lr_schedule='exponential', learning_rate=0.1, lr_decay=0.97)
+  _, exp = train.make_optimizer(c, steps_per_epoch=10)
+  np.testing.assert_allclose([exp(0), exp(10), exp(35)], [0.1, 0.097, 0.1 * 0.97 ** 3],
+                             rtol=1e-6)
+  logits = np.array([[2.0, 0.0, -1.0]], np.float32)
+  p = np.exp(logits) / np.exp(logits).sum()
+  target = np.array([0.1 / 3, 0.1 / 3, 0.1 / 3]) + np.array([0.9, 0, 0])
+  np.testing.assert_allclose(train.smoothed_cross_entropy(logits, np.array([0]), 0.1),
+                             -(target * np.log(p)).sum(), rtol=1e-6)
+
+
+def test_inspect_reports_darts_v2(tmp_path):
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3')
+  proc = subprocess.run([sys.executable, '-m', 'experiments.inspect', '--genotype=DARTS_V2',
+                         f'--out={tmp_path}'], cwd=REPO, env=env, capture_output=True, text=True,
+                        timeout=300)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  report = json.loads(proc.stdout.strip().splitlines()[-1])
+  assert abs(report['params_m'] - 3.3) < 0.1 and report['params_m'] == 3.349342
+  assert 500 < report['flops_m'] < 560
+  assert sorted(os.listdir(tmp_path)) == ['cell_normal.png', 'cell_reduce.png']
+  proc = subprocess.run([sys.executable, '-m', 'experiments.inspect', '--genotype=NOPE',
+                         f'--out={tmp_path}/x'], cwd=REPO, env=env, capture_output=True,
+                        text=True, timeout=300)
+  assert proc.returncode == 2
+  assert proc.stderr.strip().splitlines()[-1].startswith("error: 'NOPE' is neither a known")
