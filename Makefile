@@ -18,14 +18,15 @@ $(STAMP): requirements.txt setup.cfg pyproject.toml
 	@touch $(STAMP)
 
 demo: setup
-	rm -rf runs/demo/search
-	$(PY) -m experiments.search --config=experiments/configs/search_demo.py --workdir=runs/demo/search
+	rm -rf runs/demo
+	$(PY) -m experiments.demo --workdir=runs/demo
 
 test: setup
 	$(PY) -m pytest -q tests
 
 bench: setup
 	$(PY) -m benchmarks.search_step
+	$(PY) -m benchmarks.train_step
 
 clean:
 	rm -rf runs .jax_cache

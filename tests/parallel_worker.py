@@ -19,12 +19,8 @@ sys.path.insert(0, REPO)
 sys.path.insert(0, os.path.join(REPO, 'tests'))
 
 from nas_jax import runtime  # noqa: E402
+from test_search import SMALL_SPACE as SMALL  # noqa: E402  (a small space: these runs test sharding)
 from test_search import tiny_config  # noqa: E402
-
-
-# A smaller space than tiny_config: these tests are about sharding, not the op set.
-SMALL = dict(layers=2, steps=2, multiplier=2,
-             primitives=['none', 'max_pool_3x3', 'skip_connect', 'sep_conv_3x3'])
 
 
 def main():

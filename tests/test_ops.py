@@ -208,6 +208,6 @@ def test_remat_network_has_the_same_gradients():
   for net in nets:
     loss = lambda p, a: jnp.sum(net.apply({**v, 'params': p, 'arch': a}, x,
                                           mutable=['batch_stats'])[0] ** 2)
-    grads.append(jax.grad(loss, argnums=(0, 1))(v['params'], v['arch']))
+    grads.append(jax.jit(jax.grad(loss, argnums=(0, 1)))(v["params"], v["arch"]))
   for a, b in zip(jax.tree.leaves(grads[0]), jax.tree.leaves(grads[1])):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)

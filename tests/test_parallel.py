@@ -65,16 +65,19 @@ def _free_port():
 
 def test_two_processes_match_one_process(tmp_path, one_device):
   address = f'localhost:{_free_port()}'
-  procs = [_run_worker([tmp_path / f'p{i}', 0, 2, i, address], devices=1, wait=False)
+  # Hosts share the workdir (as on a shared filesystem): Orbax coordinates the checkpoint
+  # writes of both processes in it, and only process 0 writes the other outputs.
+  procs = [_run_worker([tmp_path / 'shared', 0, 2, i, address], devices=1, wait=False)
            for i in range(2)]
   results = [_result(p) for p in procs]
   assert [r['processes'] for r in results] == [2, 2]
   assert results[0]['devices'] == 2
   _assert_same_search(results[0], results[1], tol=0)
   _assert_same_search(results[0], one_device, tol=1e-5)
-  # Only process 0 writes outputs.
-  assert (tmp_path / 'p0' / 'genotype.json').exists()
-  assert not (tmp_path / 'p1' / 'genotype.json').exists()
+  assert (tmp_path / 'shared' / 'genotype.json').exists()
+  records = (tmp_path / 'shared' / 'metrics.jsonl').read_text().splitlines()
+  assert len(records) == 1  # one epoch, written once (by process 0)
+  assert os.listdir(tmp_path / 'shared' / 'checkpoints')
 
 
 def test_vmapped_seeds_match_single_runs(tmp_path):
