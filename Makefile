@@ -22,7 +22,7 @@ demo: setup
 	$(PY) -m experiments.demo --workdir=runs/demo
 
 test: setup
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q --durations=15 tests
 
 bench: setup
 	$(PY) -m benchmarks.search_step

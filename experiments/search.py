@@ -27,10 +27,11 @@ def main(argv):
     acc = result['summary']['final_val_acc']
     print(f'final val acc {acc["mean"]:.4f} +- {acc["std"]:.4f} over {len(acc["per_seed"])} seeds')
     print(f'outputs in {_WORKDIR.value}: seed_<s>/ (genotype.json genotype.txt alphas.npz '
-          'metrics.jsonl) and summary.json')
+          'metrics.jsonl and the plots), summary.json and checkpoints/')
     return
   print(f'genotype = {result["genotype"].to_darts_text()}')
-  print(f'outputs in {_WORKDIR.value}: genotype.json genotype.txt alphas.npz metrics.jsonl')
+  print(f'outputs in {_WORKDIR.value}: genotype.json genotype.txt alphas.npz alphas.png '
+        'cell_normal.png cell_reduce.png metrics.jsonl tensorboard/ checkpoints/')
 
 
 if __name__ == '__main__':

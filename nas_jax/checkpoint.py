@@ -18,7 +18,7 @@ import json
 import math
 import os
 import tempfile
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -93,6 +93,22 @@ class Checkpoints:
 
   def close(self) -> None:
     self._manager.close()
+
+
+def restore_or_start(ckpt: Checkpoints, state: Any,
+                     log: Callable[[str], None]) -> tuple[Any, dict[str, Any], int | None]:
+  """The newest checkpoint's ``(state, position, step)``, or the fresh start ``(state, ..., None)``.
+
+  The position is where the loop stands: ``epoch``, batch ``index`` within it,
+  the partial epoch ``sums`` of the metrics and the ``seconds`` run so far.
+  """
+  restored = ckpt.restore(state)
+  if restored is None:
+    return state, {'epoch': 0, 'index': 0, 'sums': {}, 'seconds': 0.0}, None
+  state, position, step = restored
+  log(f'resumed from the checkpoint at step {step} (epoch {position["epoch"] + 1}, '
+      f'batch {position["index"]}) in {ckpt.directory}')
+  return state, position, step
 
 
 def _jsonable(value: Any) -> Any:

@@ -16,10 +16,10 @@ the same directory, then :func:`os.replace`).
 
 from __future__ import annotations
 
+import io
 import json
 import numbers
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from typing import Any, Union
 
@@ -29,6 +29,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Circle, FancyArrowPatch
 
+from nas_jax.checkpoint import atomic_write
 from nas_jax.genotype import DARTS_PRIMITIVES, Genotype
 
 __all__ = [
@@ -236,25 +237,12 @@ def _draw_cell(fig: Figure, edges: list[Edge], steps: int, title: str | None) ->
 def _save_figure(fig: Figure, path: PathLike) -> None:
   """Renders ``fig`` as PNG to ``path`` atomically (temporary file, then rename).
 
-  Missing parent directories are created; on any failure the temporary file
-  is removed and ``path`` is left as it was.
+  Missing parent directories are created; on any failure ``path`` is left as it was.
   """
-  path = os.fspath(path)
-  directory = os.path.dirname(os.path.abspath(path))
-  os.makedirs(directory, exist_ok=True)
   FigureCanvasAgg(fig)
-  fd, tmp = tempfile.mkstemp(dir=directory, prefix='.' + os.path.basename(path) + '.',
-                             suffix='.tmp')
-  try:
-    with os.fdopen(fd, 'wb') as f:
-      fig.savefig(f, format='png')
-      f.flush()
-      os.fsync(f.fileno())
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-    raise
+  buf = io.BytesIO()
+  fig.savefig(buf, format='png')
+  atomic_write(os.fspath(path), buf.getvalue())
 
 
 def plot_cell(pairs: Sequence[tuple[str, int]], concat: Sequence[int], path: PathLike,

@@ -34,7 +34,8 @@ import optax
 
 from nas_jax import bilevel, data, discretize, ops, parallel
 from nas_jax.checkpoint import (CHECKPOINT_DIR, METRICS_FILE, Checkpoints, MetricsLog,
-                                atomic_write, check_finite, format_seconds, read_metrics)
+                                atomic_write, check_finite, format_seconds, read_metrics,
+                                restore_or_start)
 from nas_jax.genotype import Genotype
 from nas_jax.supernet import NODE_EDGES, SearchNetwork
 
@@ -271,13 +272,7 @@ def run_search(config: ml_collections.ConfigDict, workdir: str,
   seed_dirs = ([workdir] if num_seeds == 1 else
                [os.path.join(workdir, f'seed_{s}') for s in seeds])
   ckpt = Checkpoints(os.path.join(workdir, CHECKPOINT_DIR), keep=config.keep_checkpoints)
-  position = {'epoch': 0, 'index': 0, 'sums': {}, 'seconds': 0.0}
-  resumed_from = None
-  restored = ckpt.restore(state)
-  if restored is not None:
-    state, position, resumed_from = restored
-    log(f'resumed from the checkpoint at step {resumed_from} (epoch {position["epoch"] + 1}, '
-        f'batch {position["index"]}) in {ckpt.directory}')
+  state, position, resumed_from = restore_or_start(ckpt, state, log)
   logs = [MetricsLog(d, resume_step=resumed_from, enabled=writer,
                      tensorboard=config.tensorboard) for d in seed_dirs]
   last_saved = resumed_from

@@ -33,7 +33,7 @@ import optax
 
 from nas_jax import bilevel, data, evalnet, parallel
 from nas_jax.checkpoint import (CHECKPOINT_DIR, Checkpoints, MetricsLog, atomic_write,
-                                check_finite, format_seconds)
+                                check_finite, format_seconds, restore_or_start)
 from nas_jax.genotype import Genotype, load_genotype
 
 PyTree = Any
@@ -258,13 +258,7 @@ def run_train(config: ml_collections.ConfigDict, workdir: str,
   writer = jax.process_index() == 0
   os.makedirs(workdir, exist_ok=True)
   ckpt = Checkpoints(os.path.join(workdir, CHECKPOINT_DIR), keep=config.keep_checkpoints)
-  position = {'epoch': 0, 'index': 0, 'sums': {}, 'seconds': 0.0}
-  resumed_from = None
-  restored = ckpt.restore(state)
-  if restored is not None:
-    state, position, resumed_from = restored
-    log(f'resumed from the checkpoint at step {resumed_from} (epoch {position["epoch"] + 1}, '
-        f'batch {position["index"]}) in {ckpt.directory}')
+  state, position, resumed_from = restore_or_start(ckpt, state, log)
   metrics = MetricsLog(workdir, resume_step=resumed_from, enabled=writer,
                        tensorboard=config.tensorboard)
   log(f'retraining {config.genotype} ({config.network}, {config.layers} cells, C='

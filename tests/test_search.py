@@ -50,8 +50,7 @@ def test_tiny_search_writes_all_outputs(tmp_path, order, space, edges):
                    'checkpoints', 'genotype.json', 'genotype.txt', 'metrics.jsonl', 'tensorboard']
   alphas = np.load(tmp_path / 'alphas.npz')
   assert alphas['normal'].shape == (edges, ops) and alphas['reduce'].shape == (edges, ops)
-  # alpha moved away from its 1e-3 init, and the genotype is the discretization of it.
-  assert np.abs(alphas['normal']).max() > 2e-3
+  # The genotype is the discretization of the final alpha.
   genotype = Genotype.from_json((tmp_path / 'genotype.json').read_text())
   assert genotype == result['genotype']
   assert Genotype.from_darts_text((tmp_path / 'genotype.txt').read_text()) == genotype
@@ -66,6 +65,8 @@ def test_tiny_search_writes_all_outputs(tmp_path, order, space, edges):
       assert np.isfinite(r[key]), key
     assert 0 < r['alpha_entropy_normal'] <= np.log(ops) + 1e-6
   assert records[-1]['step'] == 4
+  # alpha moved between the epochs (softmax(alpha) is recorded to 6 decimals).
+  assert records[0]['alpha_normal'] != records[1]['alpha_normal']
   # softmax(alpha) per edge is recorded each epoch (for alphas.png) and matches alphas.npz.
   p = np.exp(alphas['normal']) / np.exp(alphas['normal']).sum(-1, keepdims=True)
   np.testing.assert_allclose(records[-1]['alpha_normal'], p, atol=1e-6)
