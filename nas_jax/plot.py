@@ -379,7 +379,7 @@ def _check_history(history: Any, primitives: Any) -> dict[str, np.ndarray]:
 
 
 def plot_alpha_history(history: Sequence[Mapping[str, Any]], primitives: Sequence[str],
-                       path: PathLike, title: str | None = None) -> None:
+                       path: PathLike, title: str | None = None) -> tuple[float, float]:
   """Plots softmax(alpha) of every mixed edge across the search epochs.
 
   For each cell type there is one small panel per edge, laid out as a
@@ -395,6 +395,11 @@ def plot_alpha_history(history: Sequence[Mapping[str, Any]], primitives: Sequenc
     primitives: The op names, in alpha column order.
     path: Destination PNG; written atomically, parent directories created.
     title: Optional figure title.
+
+  Returns:
+    The y range shared by the panels: ``[0, 1]`` (padded) once the values
+    span more than 0.5, else zoomed on the data so that an early drift away
+    from uniform is visible.
 
   Raises:
     ValueError: One line naming the problem, for an empty history, shapes
@@ -413,6 +418,15 @@ def plot_alpha_history(history: Sequence[Mapping[str, Any]], primitives: Sequenc
   subfigs = fig.subfigures(1, 2, width_ratios=cols, wspace=0.04)
   marker = 'o' if num_epochs <= 20 else None
   xticks = np.unique(np.linspace(1, num_epochs, min(num_epochs, 4)).round().astype(int))
+  # One y range for every panel: [0, 1] once some op dominates, else zoomed on
+  # the data, so that the early drift away from uniform (1/K) stays visible.
+  lo = min(float(stacked[c].min()) for c in CELL_TYPES)
+  hi = max(float(stacked[c].max()) for c in CELL_TYPES)
+  if hi - lo > 0.5:
+    lo, hi = 0.0, 1.0
+  pad = max(0.05 * (hi - lo), 1e-4)
+  ylim = (lo - pad, hi + pad)
+  yticks = np.linspace(lo, hi, 3)
   for subfig, cell in zip(subfigs, CELL_TYPES):
     probs = stacked[cell]
     labels = alpha_edge_labels(probs.shape[1])
@@ -428,10 +442,11 @@ def plot_alpha_history(history: Sequence[Mapping[str, Any]], primitives: Sequenc
           ax.plot(epochs, probs[:, e, k], color=colours[op], linewidth=1.2, marker=marker,
                   markersize=2.5, label=op)
         ax.set_title(labels[e], fontsize=8, pad=2)
-        ax.set_ylim(-0.02, 1.02)
+        ax.set_ylim(*ylim)
         ax.set_xlim(0.5, num_epochs + 0.5)
         ax.set_xticks(xticks)
-        ax.set_yticks([0.0, 0.5, 1.0])
+        ax.set_yticks(yticks)
+        ax.set_yticklabels([f'{t:.3g}' for t in yticks])
         ax.tick_params(labelsize=6, length=2, pad=1)
         ax.grid(alpha=0.3, linewidth=0.5)
         if j:
@@ -446,6 +461,7 @@ def plot_alpha_history(history: Sequence[Mapping[str, Any]], primitives: Sequenc
   if title:
     fig.suptitle(title, fontsize=12, y=0.995)
   _save_figure(fig, path)
+  return ylim
 
 
 def alpha_history_from_metrics(path: PathLike) -> list[dict[str, np.ndarray]]:

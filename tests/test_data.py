@@ -400,3 +400,37 @@ def test_batch_stream_rejects_too_large_batches() -> None:
     message = str(info.value)
     assert "\n" not in message and "32" in message and "20" in message
     assert "synthetic all" in message
+
+
+# --------------------------------------------------------------------------
+# Cutout.
+# --------------------------------------------------------------------------
+
+
+def test_cutout_zeroes_the_clipped_square() -> None:
+    images = np.ones((3, 6, 6, 2), np.float32)
+    # Centres: inside, at the top-left corner, at the bottom-right border.
+    out = data.cutout(images.copy(), np.array([[3, 2], [0, 0], [5, 5]]), length=4)
+    expected = np.ones_like(images)
+    expected[0, 1:5, 0:4] = 0.0  # rows 3-2..3+2, cols 2-2..2+2 (end exclusive)
+    expected[1, 0:2, 0:2] = 0.0  # clipped at the top-left
+    expected[2, 3:6, 3:6] = 0.0  # clipped at the bottom-right
+    np.testing.assert_array_equal(out, expected)
+
+
+def test_stream_cutout_is_deterministic_and_only_zeroes() -> None:
+    split = _synthetic_split(n=40, size=8, channels=1)
+    plain = data.BatchStream(split, 8, seed=3, crop_padding=2, flip=True)
+    cut = data.BatchStream(split, 8, seed=3, crop_padding=2, flip=True, cutout_length=4)
+    a, labels_a = plain.batch(1, 2)
+    b, labels_b = cut.batch(1, 2)
+    np.testing.assert_array_equal(labels_a, labels_b)
+    # Same crop and flip draws; cutout then zeroes a square of side <= 4 in every image.
+    changed = a != b
+    assert np.all(b[changed] == 0.0)
+    per_image = (b == 0).sum(axis=(1, 2, 3)) - (a == 0).sum(axis=(1, 2, 3))
+    assert np.all(per_image <= 16)
+    np.testing.assert_array_equal(b, cut.batch(1, 2)[0])
+    # Only training streams cut out.
+    assert data.BatchStream.for_dataset(split, 8, seed=0, dataset="cifar10", train=False,
+                                        cutout_length=4).cutout_length == 0

@@ -332,3 +332,20 @@ def test_invalid_arguments_raise(kwargs):
 def test_only_none_primitive_raises():
   with pytest.raises(ValueError, match="other than 'none'"):
     derive_cell(np.zeros((2, 1)), primitives=("none",), steps=1)
+
+
+def test_random_genotype_is_a_valid_seeded_sample():
+  from nas_jax.discretize import random_genotype
+  g = random_genotype(7)
+  assert g == random_genotype(7) and g != random_genotype(8)
+  g.validate(DARTS_PRIMITIVES)
+  for cell in (g.normal, g.reduce):
+    assert len(cell) == 8 and all(op != "none" for op, _ in cell)
+    for node in range(4):
+      (_, a), (_, b) = cell[2 * node:2 * node + 2]
+      assert a != b and max(a, b) <= node + 1  # two distinct earlier inputs
+  assert g.normal_concat == g.reduce_concat == (2, 3, 4, 5)
+  # Over many seeds every op and every input position shows up.
+  samples = [random_genotype(s) for s in range(200)]
+  assert {op for s in samples for op, _ in s.normal} == set(DARTS_PRIMITIVES) - {"none"}
+  assert {j for s in samples for _, j in s.normal[6:]} == {0, 1, 2, 3, 4}

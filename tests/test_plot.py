@@ -163,7 +163,9 @@ def test_alpha_edge_labels_follow_darts_order():
 def test_plot_alpha_history_writes_png(tmp_path):
   target = tmp_path / 'plots' / 'alphas.png'
   history = _softmax_history(3, 14, len(DARTS_PRIMITIVES))
-  assert plot.plot_alpha_history(history, DARTS_PRIMITIVES, target, title='search') is None
+  low, high = plot.plot_alpha_history(history, DARTS_PRIMITIVES, target, title='search')
+  values = np.stack([h[c] for h in history for c in ('normal', 'reduce')])
+  assert low < values.min() and values.max() < high
   pixels = _assert_png(target)
   assert pixels.shape[1] > pixels.shape[0]  # Two cell panels side by side.
   assert os.listdir(target.parent) == ['alphas.png']
@@ -237,3 +239,14 @@ def test_alpha_history_from_metrics_reports_bad_line(tmp_path, bad_line, message
     plot.alpha_history_from_metrics(path)
   msg = _one_line(error)
   assert str(path) in msg
+
+
+def test_alpha_plot_zooms_on_near_uniform_history(tmp_path):
+  k = len(DARTS_PRIMITIVES)
+  near = [{c: np.full((14, k), 1 / k) + 0.002 * t * (np.arange(k) - 3.5) / 3.5 / k
+           for c in ('normal', 'reduce')} for t in range(3)]
+  low, high = plot.plot_alpha_history(near, DARTS_PRIMITIVES, tmp_path / 'near.png')
+  assert 0.12 < low < 1 / k < high < 0.13
+  peaked = [{c: np.tile(np.eye(k)[0] * 0.9 + 0.1 / k, (14, 1)) for c in ('normal', 'reduce')}]
+  low, high = plot.plot_alpha_history(peaked, DARTS_PRIMITIVES, tmp_path / 'peaked.png')
+  assert low < 0.0 < 1.0 < high < 1.1

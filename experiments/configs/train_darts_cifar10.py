@@ -12,9 +12,9 @@ images.
 Expected result (paper): 2.76 +/- 0.09 % test error for DARTS_V2 with 3.3 M
 parameters (`python -m experiments.inspect --genotype=DARTS_V2` reports
 3.349 M). Published cost: about 1.5 GPU-days on a 1080Ti. On this project's
-2-core CPU one step takes the time in the README's performance table (the
-DARTS_V2 row: 521 steps per epoch, 312,600 steps), so the full run is a GPU
-job; rerunning the same command resumes from the newest checkpoint.
+2-core CPU one step takes 26 s after a 48 s cold compile (README, "Retraining
+step"); at 521 steps per epoch, 312,600 steps, the full run is a GPU job.
+Rerunning the same command resumes from the newest checkpoint.
 
 CIFAR-10 must be prepared in TFDS' data_dir beforehand (this machine is offline).
 """

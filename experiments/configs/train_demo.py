@@ -9,8 +9,9 @@ the 1,000 test images for the test accuracy. Network: 6 cells, C=16, the
 auxiliary head (weight 0.4), drop path 0.2 and cutout 4; 3 epochs of 62
 steps at batch 64.
 
-Expected cost and result on a 2-core CPU: see the README's demo section
-(measured there; about 0.9 test accuracy for a searched cell).
+Expected cost and result on a 2-core CPU (measured, cold compilation cache):
+about 110 s (the first epoch 55 s with the compile, then 27 s per epoch) and
+0.95-0.96 test accuracy (searched cell 0.958, random cell 0.949 in `make demo`).
 """
 
 from experiments.configs import common
