@@ -11,10 +11,11 @@ own search network and architect on the same 2-core CPU (../shared/DESIGN.md).
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
+
+from benchmarks.common import peak_rss_gib, time_step
 
 # name: (layers, channels, image size, batch, order, seeds, torch reference s/step or None)
 # The torch figures are quark0/darts on this CPU (../shared/DESIGN.md); for K
@@ -61,20 +62,11 @@ def measure(layers, channels, size, batch, order, seeds, steps, depthwise='auto'
   init_s = time.perf_counter() - t
   step = bilevel.make_search_step(model, weight_tx, arch_tx, schedule, order=order, hyper=hyper)
   step = jax.jit(jax.vmap(step) if seeds > 1 else step, donate_argnums=0)
-  t = time.perf_counter()
-  compiled = step.lower(state, train, val).compile()
-  compile_s = time.perf_counter() - t
-  state, _ = compiled(state, train, val)  # warm-up
-  jax.block_until_ready(state)
-  t = time.perf_counter()
-  for _ in range(steps):
-    state, metrics = compiled(state, train, val)
-  jax.block_until_ready(state)
-  step_s = (time.perf_counter() - t) / steps
+  compile_s, step_s, metrics = time_step(step, state, train, val, steps=steps)
   assert np.all(np.isfinite(np.asarray(metrics['train_loss'])))
   return {'init_s': init_s, 'compile_s': compile_s, 'step_s': step_s,
           'devices': jax.device_count(), 'backend': jax.default_backend(),
-          'peak_rss_gib': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
+          'peak_rss_gib': peak_rss_gib()}
 
 
 def main():

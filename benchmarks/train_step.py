@@ -12,10 +12,11 @@ the row's shape.
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
+
+from benchmarks.common import peak_rss_gib, time_step
 
 # name: (genotype, layers, channels, image size, image channels, batch)
 ROWS = {
@@ -52,22 +53,13 @@ def measure(genotype, layers, channels, size, in_channels, batch, steps, scan_ce
   jax.block_until_ready(state)
   init_s = time.perf_counter() - t
   step = jax.jit(train.make_train_step(model, tx, schedule, config, 100), donate_argnums=0)
-  t = time.perf_counter()
-  compiled = step.lower(state, images, labels).compile()
-  compile_s = time.perf_counter() - t
-  state, _ = compiled(state, images, labels)  # warm-up
-  jax.block_until_ready(state)
-  t = time.perf_counter()
-  for _ in range(steps):
-    state, metrics = compiled(state, images, labels)
-  jax.block_until_ready(state)
-  step_s = (time.perf_counter() - t) / steps
+  compile_s, step_s, metrics = time_step(step, state, images, labels, steps=steps)
   assert np.isfinite(float(metrics['loss']))
   from nas_jax import evalnet
   return {'init_s': init_s, 'compile_s': compile_s, 'step_s': step_s,
           'params_m': evalnet.count_params(state.params) / 1e6,
           'devices': jax.device_count(), 'backend': jax.default_backend(),
-          'peak_rss_gib': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
+          'peak_rss_gib': peak_rss_gib()}
 
 
 def main():

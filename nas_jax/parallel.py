@@ -48,6 +48,20 @@ def make_mesh(num_devices: int = 0) -> Mesh:
   return Mesh(np.asarray(devices[:n]), (DATA_AXIS,))
 
 
+def config_mesh(config: Any, batch_keys: tuple[str, ...] = ('batch_size',)) -> Mesh:
+  """The mesh of ``config.num_devices``, after checking that each batch size splits over it.
+
+  Raises:
+    ValueError: one line naming the config key.
+  """
+  mesh = make_mesh(config.num_devices)
+  for key in batch_keys:
+    if config[key] % mesh.size:
+      raise ValueError(f'config.{key} ({config[key]}) must be divisible by the number of '
+                       f'devices ({mesh.size})')
+  return mesh
+
+
 def replicated(mesh: Mesh) -> NamedSharding:
   """Every device holds the whole value (the search state)."""
   return NamedSharding(mesh, P())

@@ -221,12 +221,9 @@ def run_search(config: ml_collections.ConfigDict, workdir: str,
     raise ConfigError(str(e)) from None
   validate_config(config)
   try:
-    mesh = parallel.make_mesh(config.num_devices)
+    mesh = parallel.config_mesh(config)
   except ValueError as e:
     raise ConfigError(str(e)) from None
-  if config.batch_size % mesh.size:
-    raise ConfigError(f'config.batch_size ({config.batch_size}) must be divisible by the number '
-                      f'of devices ({mesh.size})')
   train_split, val_split = data.search_splits(config)
   for name, split in (('train', train_split), ('val', val_split)):
     if config.batch_size > split.num_examples:

@@ -218,13 +218,9 @@ def run_train(config: ml_collections.ConfigDict, workdir: str,
     raise ConfigError(str(e)) from None
   genotype = validate_config(config)
   try:
-    mesh = parallel.make_mesh(config.num_devices)
+    mesh = parallel.config_mesh(config, ('batch_size', 'eval_batch_size'))
   except ValueError as e:
     raise ConfigError(str(e)) from None
-  for key in ('batch_size', 'eval_batch_size'):
-    if config[key] % mesh.size:
-      raise ConfigError(f'config.{key} ({config[key]}) must be divisible by the number of '
-                        f'devices ({mesh.size})')
   meta = data.dataset_meta(config.dataset)
   train_split = data.train_split(config)
   test_split = data.test_split(config)
