@@ -3,11 +3,16 @@
   python -m experiments.inspect --genotype=DARTS_V2 --out=runs/inspect \
       [--config=experiments/configs/train_darts_cifar10.py]
 
+  python -m experiments.inspect --config=experiments/configs/train_nb201_cifar10.py \
+      --genotype='|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|' \
+      --out=runs/inspect_nb201
+
 Prints one JSON line with ``params_m`` (the auxiliary head excluded, as the
 papers count) and ``flops_m`` (multiply-adds of one image) and writes
-``cell_normal.png`` and ``cell_reduce.png`` into ``--out``. The network is the
-config's (default: the DARTS CIFAR-10 retraining network, 20 cells, C=36);
-nothing is compiled or run.
+``cell_normal.png`` and ``cell_reduce.png`` into ``--out`` (``cell.png`` for
+an NB201 cell). The network is the config's (default: the DARTS CIFAR-10
+retraining network, 20 cells, C=36; with ``config.network='nb201'`` the
+genotype is an NB201 string or file); nothing is compiled or run.
 """
 
 import json
@@ -19,7 +24,8 @@ from ml_collections import config_flags
 from experiments import cli
 
 _GENOTYPE = flags.DEFINE_string(
-    'genotype', None, 'A published genotype name (e.g. DARTS_V2) or a genotype file path.',
+    'genotype', None, 'A published genotype name (e.g. DARTS_V2) or a genotype file path; for '
+    "a config with network='nb201', an NB201 genotype string or file.",
     required=True)
 _OUT = flags.DEFINE_string('out', None, 'Directory for the cell drawings.', required=True)
 _CONFIG = config_flags.DEFINE_config_file(
@@ -28,22 +34,25 @@ _CONFIG = config_flags.DEFINE_config_file(
 
 
 def inspect(genotype_ref: str, config, out_dir: str) -> dict:
-  """The one-line report as a dict; writes the two cell drawings."""
+  """The one-line report as a dict; writes the cell drawings (two, or one for NB201)."""
+  import os
   from nas_jax import data, evalnet, plot, train
-  from nas_jax.genotype import load_genotype
-  genotype = load_genotype(genotype_ref)
-  evalnet.check_genotype(genotype)
+  genotype = train.load_network_genotype(config.network, genotype_ref)
   meta = data.dataset_meta(config.dataset)
   shape = data.input_shape(config.dataset, config.image_size)
   model = train.build_model(config, genotype, meta.num_classes)
   params = evalnet.param_shapes(model, shape)
+  report = {'genotype': genotype_ref, 'network': config.network, 'layers': config.layers,
+            'init_channels': config.init_channels, 'input_shape': list(shape),
+            'params_m': round(evalnet.count_params(params) / 1e6, 6),
+            'params_with_aux_m': round(evalnet.count_params(params, exclude=None) / 1e6, 6),
+            'flops_m': round(evalnet.count_macs(model, shape) / 1e6, 3)}
+  if config.network == 'nb201':
+    path = os.path.join(out_dir, 'cell.png')
+    plot.plot_nb201_cell(genotype, path)
+    return dict(report, arch=str(genotype), cell=path)
   normal, reduce = plot.plot_genotype(genotype, out_dir)
-  return {'genotype': genotype_ref, 'network': config.network, 'layers': config.layers,
-          'init_channels': config.init_channels, 'input_shape': list(shape),
-          'params_m': round(evalnet.count_params(params) / 1e6, 6),
-          'params_with_aux_m': round(evalnet.count_params(params, exclude=None) / 1e6, 6),
-          'flops_m': round(evalnet.count_macs(model, shape) / 1e6, 3),
-          'cell_normal': normal, 'cell_reduce': reduce}
+  return dict(report, cell_normal=normal, cell_reduce=reduce)
 
 
 def main(argv):

@@ -29,7 +29,7 @@ def main(argv):
     print(f'outputs in {_WORKDIR.value}: seed_<s>/ (genotype.json genotype.txt alphas.npz '
           'metrics.jsonl and the plots), summary.json and checkpoints/')
     return
-  print(f'genotype = {result["genotype"].to_darts_text()}')
+  print(f'genotype = {search.genotype_text(result["genotype"])}')
   print(f'outputs in {_WORKDIR.value}: genotype.json genotype.txt alphas.npz alphas.png '
         'cell_normal.png cell_reduce.png metrics.jsonl tensorboard/ checkpoints/')
 

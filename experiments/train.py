@@ -2,6 +2,8 @@
 
   python -m experiments.train --config=experiments/configs/train_demo.py --workdir=runs/x \
       --config.genotype=DARTS_V2            # or a genotype.json written by the search
+  python -m experiments.train --config=experiments/configs/train_nb201_demo.py --workdir=runs/y \
+      --config.genotype='|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|'
 
 Rerunning the same command with the same --workdir resumes from the newest checkpoint.
 """
@@ -25,8 +27,9 @@ def main(argv):
   print(f'test accuracy {result["test_accuracy"]:.4f} | {result["params_m"]:.3f} M params | '
         f'{result["flops_m"]:.1f} M multiply-adds | {result["epochs"]} epochs in '
         f'{result["seconds"]:.0f} s')
-  print(f'outputs in {_WORKDIR.value}: results.json metrics.jsonl cell_normal.png '
-        'cell_reduce.png tensorboard/ checkpoints/')
+  cells = 'cell.png' if _CONFIG.value.network == 'nb201' else 'cell_normal.png cell_reduce.png'
+  print(f'outputs in {_WORKDIR.value}: results.json metrics.jsonl {cells} tensorboard/ '
+        'checkpoints/')
 
 
 if __name__ == '__main__':

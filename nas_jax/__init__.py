@@ -2,7 +2,8 @@
 
 Modules: ``ops`` (candidate ops), ``supernet`` (Flax search network),
 ``bilevel`` (jitted search step), ``discretize`` (genotype derivation),
-``genotype``, ``data``, ``search`` (the search loop), ``runtime``.
+``genotype``, ``nb201`` (the NAS-Bench-201 space: genotype, evaluation network),
+``data``, ``search`` (the search loop), ``runtime``.
 """
 
 from nas_jax.discretize import derive_genotype

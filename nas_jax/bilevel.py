@@ -25,6 +25,14 @@ architecture ``alpha`` on the validation half. One step:
 
 BatchNorm uses batch statistics in every pass; the running statistics are
 updated by the weight step only (they track the training data).
+
+How ``alpha`` becomes op weights, any regularizer on it and whether the
+search is one-level are the search strategy's (``nas_jax.strategies``);
+without one, the step is DARTS'. A one-level strategy (SNAS) has one phase
+that updates ``w`` and ``alpha`` together from the training batch, plus a
+forward-backward on the validation batch that only measures. Stochastic
+strategies draw a fresh key per forward pass:
+``fold_in(fold_in(state.key, step), phase position)``.
 """
 
 from __future__ import annotations
@@ -35,9 +43,9 @@ import flax
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import ml_collections
 import optax
 
-from nas_jax.supernet import ARCH
 
 PyTree = Any
 
@@ -51,6 +59,7 @@ class SearchState:
   arch: PyTree
   weight_opt_state: optax.OptState
   arch_opt_state: optax.OptState
+  key: jax.Array  # raw rbg key data; per-pass sampling keys are folded from it
 
 
 @flax.struct.dataclass
@@ -107,19 +116,44 @@ def virtual_step(params: PyTree, momentum_buf: PyTree, grads: PyTree, learning_r
       params, momentum_buf, grads)
 
 
-def make_loss_fn(model: nn.Module) -> Callable:
-  """``loss(params, batch_stats, arch, images, labels) -> (loss, (logits, new_batch_stats))``."""
+def default_strategy(model: nn.Module):
+  """DARTS on the space that ``model`` (a SearchNetwork) searches."""
+  from nas_jax.strategies import base, darts  # noqa: F401  (registers 'darts')
+  space = base.Space('darts', tuple(model.primitives), model.steps, model.multiplier)
+  return base.REGISTRY['darts'](ml_collections.ConfigDict({'epochs': 1}), space)
 
-  def loss_fn(params, batch_stats, arch, images, labels):
-    logits, updates = model.apply({'params': params, 'batch_stats': batch_stats, ARCH: arch},
-                                  images, train=True, mutable=['batch_stats'])
-    return cross_entropy(logits, labels), (logits, updates['batch_stats'])
+
+def unwrap_key(data: jax.Array) -> jax.Array:
+  return jax.random.wrap_key_data(data, impl='rbg')
+
+
+def make_loss_fn(model: nn.Module, strategy=None) -> Callable:
+  """``loss(params, batch_stats, arch, images, labels, key=None, epoch=0)``.
+
+  Returns ``(loss, (logits, new_batch_stats, cross_entropy))``; the loss is
+  the cross-entropy plus the strategy's regularizer of ``arch``. ``key`` (a
+  PRNG key) is needed by stochastic strategies only.
+  """
+  strategy = strategy or default_strategy(model)
+
+  def loss_fn(params, batch_stats, arch, images, labels, key=None, epoch=0):
+    if key is None:
+      if strategy.stochastic:
+        raise ValueError(f'strategy {strategy.name!r} samples its weights and needs a key')
+      key = jax.random.key(0, impl='rbg')
+    epoch = jnp.asarray(epoch)
+    weights = strategy.weights(arch, key, epoch)
+    logits, updates = model.apply({'params': params, 'batch_stats': batch_stats}, images, weights,
+                                  train=True, aux_coef=strategy.aux_coef(epoch),
+                                  mutable=['batch_stats'])
+    ce = cross_entropy(logits, labels)
+    return ce + strategy.regularizer(arch, epoch), (logits, updates['batch_stats'], ce)
 
   return loss_fn
 
 
 def arch_gradient(loss_fn: Callable, state: SearchState, train_batch, val_batch, *, order: int,
-                  learning_rate: jax.Array, hyper: Hyper):
+                  learning_rate: jax.Array, hyper: Hyper, keys=(None, None), epoch=0):
   """The architecture gradient of the given order and the validation loss/logits.
 
   Args:
@@ -130,6 +164,8 @@ def arch_gradient(loss_fn: Callable, state: SearchState, train_batch, val_batch,
     order: 1 or 2.
     learning_rate: the current weight learning rate (xi of the virtual step).
     hyper: momentum and weight decay of the weight optimizer.
+    keys: the sampling keys of the training and validation passes.
+    epoch: the current epoch (for annealed strategies).
 
   Returns:
     ``(grad_arch, val_loss, val_logits)``.
@@ -137,8 +173,10 @@ def arch_gradient(loss_fn: Callable, state: SearchState, train_batch, val_batch,
   params, stats, arch = state.params, state.batch_stats, state.arch
   val_x, val_y = val_batch
 
+  train_key, val_key = keys
+
   def val_loss(p, a):
-    loss, (logits, _) = loss_fn(p, stats, a, val_x, val_y)
+    loss, (logits, _, _) = loss_fn(p, stats, a, val_x, val_y, val_key, epoch)
     return loss, logits
 
   if order == 1:
@@ -146,7 +184,7 @@ def arch_gradient(loss_fn: Callable, state: SearchState, train_batch, val_batch,
     return g_arch, loss, logits
 
   train_x, train_y = train_batch
-  train_loss = lambda p, a: loss_fn(p, stats, a, train_x, train_y)[0]
+  train_loss = lambda p, a: loss_fn(p, stats, a, train_x, train_y, train_key, epoch)[0]
   g_w = jax.grad(train_loss)(params, arch)
   buf = momentum_buffer(state.weight_opt_state, params)
   lr = jnp.asarray(learning_rate)
@@ -164,12 +202,13 @@ def accuracy(logits: jax.Array, labels: jax.Array) -> jax.Array:
 
 
 # Phases of one search step (see make_search_step).
-PHASE_VIRTUAL, PHASE_ARCH, PHASE_WEIGHT = 0, 1, 2
+PHASE_VIRTUAL, PHASE_ARCH, PHASE_WEIGHT, PHASE_EVAL, PHASE_JOINT = 0, 1, 2, 3, 4
 
 
 def make_search_step(model: nn.Module, weight_tx: optax.GradientTransformation,
                      arch_tx: optax.GradientTransformation, schedule: optax.Schedule, *,
-                     order: int, hyper: Hyper) -> Callable:
+                     order: int, hyper: Hyper, strategy=None, steps_per_epoch: int = 1,
+                     arch_warmup_epochs: int = 0) -> Callable:
   """Builds the pure search step ``(state, train_batch, val_batch) -> (state, metrics)``.
 
   Every forward-backward of a step is the same function (gradients of the
@@ -181,61 +220,100 @@ def make_search_step(model: nn.Module, weight_tx: optax.GradientTransformation,
   * ``order=2``: ``[VIRTUAL on train at w (gives w'), ARCH on val at w' (plus
     the forward-over-reverse mixed product at w along v, in the same phase),
     WEIGHT on train at w]``.
+  * one-level strategies: ``[EVAL on val at w (measures only), JOINT on
+    train at w (updates w and alpha from the same gradient)]``.
 
   The math is exactly ``arch_gradient`` followed by the weight step; the
   tests check the two against each other. Wrap the step in ``jax.jit``.
+
+  Args:
+    strategy: the search strategy (default: DARTS).
+    steps_per_epoch: to turn the step count into the epoch the strategy anneals by.
+    arch_warmup_epochs: alpha is frozen (weights still train) for this many
+      epochs (PC-DARTS' warm-up).
   """
   if order not in (1, 2):
     raise ValueError(f'order must be 1 or 2, got {order}')
-  loss_fn = make_loss_fn(model)
+  strategy = strategy or default_strategy(model)
+  if strategy.one_level and order != 1:
+    raise ValueError(f'strategy {strategy.name!r} is one-level; order must be 1')
+  loss_fn = make_loss_fn(model, strategy)
   grad_fn = jax.value_and_grad(loss_fn, argnums=(0, 2), has_aux=True)
-  phases = ([PHASE_ARCH, PHASE_WEIGHT] if order == 1 else
-            [PHASE_VIRTUAL, PHASE_ARCH, PHASE_WEIGHT])
+  if strategy.one_level:
+    phases = [PHASE_EVAL, PHASE_JOINT]
+  else:
+    phases = ([PHASE_ARCH, PHASE_WEIGHT] if order == 1 else
+              [PHASE_VIRTUAL, PHASE_ARCH, PHASE_WEIGHT])
 
   def step(state: SearchState, train_batch, val_batch):
     lr = schedule(state.step)
-    batches = {PHASE_VIRTUAL: train_batch, PHASE_ARCH: val_batch, PHASE_WEIGHT: train_batch}
-    xs = (jnp.asarray(phases, jnp.int32), jnp.stack([batches[p][0] for p in phases]),
-          jnp.stack([batches[p][1] for p in phases]))
+    epoch = state.step // steps_per_epoch
+    step_key = jax.random.fold_in(unwrap_key(state.key), state.step)
+    arch_active = epoch >= arch_warmup_epochs
+    batches = {PHASE_VIRTUAL: train_batch, PHASE_ARCH: val_batch, PHASE_WEIGHT: train_batch,
+               PHASE_EVAL: val_batch, PHASE_JOINT: train_batch}
+    xs = (jnp.asarray(phases, jnp.int32), jnp.arange(len(phases)),
+          jnp.stack([batches[p][0] for p in phases]), jnp.stack([batches[p][1] for p in phases]))
+
+    def update_arch(st, g):
+      updates, opt_state = arch_tx.update(g, st.arch_opt_state, st.arch)
+      new_arch = optax.apply_updates(st.arch, updates)
+      keep = lambda new, old: jnp.where(arch_active, new, old)
+      return st.replace(arch=jax.tree.map(keep, new_arch, st.arch),
+                        arch_opt_state=jax.tree.map(keep, opt_state, st.arch_opt_state))
 
     def phase(carry, inputs):
       st, probe = carry  # probe: the weights at which this phase differentiates
-      kind, x, y = inputs
-      (loss, (logits, batch_stats)), (g_w, g_arch) = grad_fn(probe, st.batch_stats, st.arch, x, y)
+      kind, position, x, y = inputs
+      key = jax.random.fold_in(step_key, position)
+      (loss, (logits, batch_stats, ce)), (g_w, g_arch) = grad_fn(probe, st.batch_stats, st.arch,
+                                                                 x, y, key, epoch)
 
       def virtual(st):
         buf = momentum_buffer(st.weight_opt_state, st.params)
         unrolled = virtual_step(st.params, buf, g_w, lr, hyper)
         return st, unrolled
 
+      def weight_update(st):
+        updates, opt_state = weight_tx.update(g_w, st.weight_opt_state, st.params)
+        return st.replace(params=optax.apply_updates(st.params, updates), weight_opt_state=opt_state,
+                          batch_stats=batch_stats, step=st.step + 1)
+
       def arch(st):
         g = g_arch
         if order == 2:
+          virtual_key = jax.random.fold_in(step_key, 0)  # the virtual phase's sample
           grad_arch_train = lambda p: jax.grad(
-              lambda p, a: loss_fn(p, st.batch_stats, a, train_batch[0], train_batch[1])[0],
-              argnums=1)(p, st.arch)
+              lambda p, a: loss_fn(p, st.batch_stats, a, train_batch[0], train_batch[1],
+                                   virtual_key, epoch)[0], argnums=1)(p, st.arch)
           _, mixed = jax.jvp(grad_arch_train, (st.params,), (g_w,))
           g = jax.tree.map(lambda d, h: d - lr.astype(d.dtype) * h, g_arch, mixed)
-        updates, opt_state = arch_tx.update(g, st.arch_opt_state, st.arch)
-        st = st.replace(arch=optax.apply_updates(st.arch, updates), arch_opt_state=opt_state)
+        st = update_arch(st, g)
         return st, st.params
 
       def weight(st):
-        updates, opt_state = weight_tx.update(g_w, st.weight_opt_state, st.params)
-        st = st.replace(params=optax.apply_updates(st.params, updates), weight_opt_state=opt_state,
-                        batch_stats=batch_stats, step=st.step + 1)
+        st = weight_update(st)
         return st, st.params
 
-      branches = [virtual, arch, weight]
+      def evaluate(st):
+        return st, st.params
+
+      def joint(st):
+        st = update_arch(weight_update(st), g_arch)
+        return st, st.params
+
+      branches = [virtual, arch, weight, evaluate, joint]
       if order == 1:
-        branches = [arch, arch, weight]  # PHASE_VIRTUAL never runs; keep indices aligned
+        branches[PHASE_VIRTUAL] = arch  # never runs; keep indices aligned without tracing it
       st, probe = jax.lax.switch(kind, branches, st)
-      return (st, probe), (loss, accuracy(logits, y), optax.tree.norm(g_w))
+      return (st, probe), (ce, accuracy(logits, y), optax.tree.norm(g_w))
 
     (state, _), (losses, accs, gnorms) = jax.lax.scan(phase, (state, state.params), xs)
-    a, w = phases.index(PHASE_ARCH), phases.index(PHASE_WEIGHT)
+    a = phases.index(PHASE_EVAL if strategy.one_level else PHASE_ARCH)
+    w = phases.index(PHASE_JOINT if strategy.one_level else PHASE_WEIGHT)
     metrics = {'train_loss': losses[w], 'train_acc': accs[w], 'val_loss': losses[a],
-               'val_acc': accs[a], 'lr': lr, 'grad_norm': gnorms[w]}
+               'val_acc': accs[a], 'lr': lr, 'grad_norm': gnorms[w],
+               'arch_reg': strategy.regularizer(state.arch, epoch)}
     return state, metrics
 
   return step
@@ -243,10 +321,18 @@ def make_search_step(model: nn.Module, weight_tx: optax.GradientTransformation,
 
 def init_state(model: nn.Module, rng: jax.Array, sample_images: jax.Array,
                weight_tx: optax.GradientTransformation,
-               arch_tx: optax.GradientTransformation) -> SearchState:
-  """Initializes weights, BatchNorm statistics, alpha and both optimizer states."""
-  variables = model.init(rng, sample_images, train=True)
-  params, batch_stats, arch = variables['params'], variables['batch_stats'], variables[ARCH]
+               arch_tx: optax.GradientTransformation, strategy=None) -> SearchState:
+  """Initializes weights, BatchNorm statistics, alpha, both optimizer states and the sampling key.
+
+  ``rng`` must be an rbg key (``jax.random.key(seed, impl='rbg')``).
+  """
+  strategy = strategy or default_strategy(model)
+  k_params, k_arch, k_sample = jax.random.split(rng, 3)
+  arch = strategy.init(k_arch)
+  weights = strategy.weights(arch, k_sample, jnp.zeros((), jnp.int32))
+  variables = model.init(k_params, sample_images, weights, train=True,
+                         aux_coef=strategy.aux_coef(jnp.zeros((), jnp.int32)))
+  params, batch_stats = variables['params'], variables['batch_stats']
   return SearchState(step=jnp.zeros((), jnp.int32), params=params, batch_stats=batch_stats,
                      arch=arch, weight_opt_state=weight_tx.init(params),
-                     arch_opt_state=arch_tx.init(arch))
+                     arch_opt_state=arch_tx.init(arch), key=jax.random.key_data(k_sample))

@@ -15,6 +15,9 @@ retrained in (quark0/darts ``model.py``):
 * an auxiliary classifier reads the output of the cell at ``2L/3`` in
   training (its loss weight is the caller's, 0.4 in DARTS).
 
+The NAS-Bench-201 evaluation network lives in :mod:`nas_jax.nb201`;
+:func:`build` makes any of the three from a network kind.
+
 Activations are CNHW inside (see ``nas_jax.ops``); the networks take NHWC
 images. Consecutive cells whose inputs have the same shapes (every normal
 cell of a stage from its third on) run as one ``nn.scan`` when
@@ -32,7 +35,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from nas_jax import ops
+from nas_jax import nb201, ops
 from nas_jax.genotype import DARTS_PRIMITIVES, Genotype, GenotypeError, OpPair
 
 AUX_NAME = 'auxiliary_head'  # parameters under this name are excluded from params_m
@@ -326,19 +329,45 @@ def count_macs(model: nn.Module, image_shape: tuple[int, int, int]) -> int:
   return total[0]
 
 
-def build(kind: str, genotype: Genotype, **kwargs) -> nn.Module:
-  """``'cifar'`` -> :class:`NetworkCIFAR`, ``'imagenet'`` -> :class:`NetworkImageNet`."""
+NETWORK_KINDS = ('cifar', 'imagenet', 'nb201')
+
+
+def build(kind: str, genotype: Genotype | nb201.NB201Genotype, **kwargs) -> nn.Module:
+  """Builds the evaluation network of ``kind`` for ``genotype``.
+
+  ``'cifar'`` -> :class:`NetworkCIFAR`, ``'imagenet'`` -> :class:`NetworkImageNet`,
+  ``'nb201'`` -> :class:`nas_jax.nb201.NB201Network`. The keyword arguments are those of the DARTS networks; for ``'nb201'``
+  ``layers`` is the number of cells per stage N, ``depthwise_impl`` is
+  ignored (no depthwise convolutions) and ``auxiliary`` must be False.
+
+  Raises:
+    GenotypeError: if the genotype does not belong to the network kind.
+    ValueError: for an unknown kind or an auxiliary head on NB201 (one line).
+  """
+  if kind == 'nb201':
+    if not isinstance(genotype, nb201.NB201Genotype):
+      raise GenotypeError(f"network kind 'nb201' needs an NB201Genotype, got "
+                          f'{type(genotype).__name__}')
+    if kwargs.pop('auxiliary', False):
+      raise ValueError('the NB201 network has no auxiliary head; build it with auxiliary=False')
+    kwargs.pop('depthwise_impl', None)
+    if 'layers' in kwargs:
+      kwargs['cells_per_stage'] = kwargs.pop('layers')
+    return nb201.NB201Network(genotype, **kwargs)
+  if kind not in NETWORK_KINDS:
+    raise ValueError(f"network kind must be 'cifar', 'imagenet' or 'nb201', got {kind!r}")
+  if not isinstance(genotype, Genotype):
+    raise GenotypeError(f'network kind {kind!r} needs a DARTS Genotype, got '
+                        f'{type(genotype).__name__}')
   check_genotype(genotype)
   if kind == 'cifar':
     return NetworkCIFAR(genotype, **kwargs)
-  if kind == 'imagenet':
-    return NetworkImageNet(genotype, **kwargs)
-  raise ValueError(f"network kind must be 'cifar' or 'imagenet', got {kind!r}")
+  return NetworkImageNet(genotype, **kwargs)
 
 
-__all__ = ['AUX_NAME', 'AuxiliaryHead', 'EvalCell', 'NetworkCIFAR', 'NetworkImageNet', 'build',
-           'check_genotype', 'count_macs', 'count_params', 'drop_path', 'DARTS_PRIMITIVES',
-           'GenotypeError']
+__all__ = ['AUX_NAME', 'AuxiliaryHead', 'EvalCell', 'NETWORK_KINDS', 'NetworkCIFAR',
+           'NetworkImageNet', 'build', 'check_genotype', 'count_macs', 'count_params', 'drop_path',
+           'DARTS_PRIMITIVES', 'GenotypeError']
 
 
 def param_shapes(model: nn.Module, image_shape: tuple[int, int, int]) -> Any:

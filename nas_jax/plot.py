@@ -2,7 +2,8 @@
 
 * :func:`plot_cell` / :func:`plot_genotype`: the DAG of a discrete cell
   (inputs on the left, intermediate nodes in order, the output on the right,
-  each edge labelled with its op).
+  each edge labelled with its op); :func:`plot_nb201_cell` the same for a
+  NAS-Bench-201 cell.
 * :func:`plot_alpha_history`: softmax(alpha) of every mixed edge across the
   epochs of a search, one small panel per edge; :func:`alpha_history_from_metrics`
   reads such a history from a ``metrics.jsonl`` file.
@@ -39,6 +40,7 @@ __all__ = [
     'plot_alpha_history',
     'plot_cell',
     'plot_genotype',
+    'plot_nb201_cell',
 ]
 
 PathLike = Union[str, os.PathLike]
@@ -196,6 +198,14 @@ def _choose_rad(p0: np.ndarray, p1: np.ndarray, others: list[np.ndarray],
 def _draw_cell(fig: Figure, edges: list[Edge], steps: int, title: str | None) -> None:
   """Draws the cell DAG described by ``edges`` onto ``fig``."""
   pos = _cell_layout(steps)
+  kinds = {label: 'input' if label in INPUT_LABELS else 'output' if label == OUTPUT_LABEL
+           else 'node' for label in pos}
+  _draw_dag(fig, pos, kinds, edges, title)
+
+
+def _draw_dag(fig: Figure, pos: dict[str, tuple[float, float]], kinds: dict[str, str],
+              edges: list[Edge], title: str | None) -> None:
+  """Draws nodes at ``pos`` (coloured by ``kinds``) and labelled ``edges`` onto ``fig``."""
   ax = fig.add_axes((0.0, 0.0, 1.0, 0.9 if title else 1.0))
   xs = [p[0] for p in pos.values()]
   ax.set_xlim(min(xs) - 0.5, max(xs) + 0.5)
@@ -206,7 +216,7 @@ def _draw_cell(fig: Figure, edges: list[Edge], steps: int, title: str | None) ->
     fig.suptitle(title, fontsize=12)
   circles = {}
   for label, centre in pos.items():
-    kind = 'input' if label in INPUT_LABELS else 'output' if label == OUTPUT_LABEL else 'node'
+    kind = kinds[label]
     circle = Circle(centre, _NODE_RADIUS, facecolor=_NODE_COLOURS[kind], edgecolor='0.25',
                     linewidth=1.0, zorder=3)
     ax.add_patch(circle)
@@ -300,6 +310,42 @@ def plot_genotype(genotype: Genotype, out_dir: PathLike) -> tuple[str, str]:
   plot_cell(genotype.normal, genotype.normal_concat, normal, title='normal cell')
   plot_cell(genotype.reduce, genotype.reduce_concat, reduce, title='reduction cell')
   return normal, reduce
+
+
+def plot_nb201_cell(genotype: Any, path: PathLike, title: str | None = 'NB201 cell') -> list[Edge]:
+  """Draws a NAS-Bench-201 cell and writes it as a PNG.
+
+  Node 0 (the cell input, green) is on the left, nodes 1 and 2 (blue) in the
+  middle and node 3 (the cell output, yellow) on the right; each edge is an
+  arrow coloured and labelled by its op. Edges whose op is ``'none'`` are not
+  drawn.
+
+  Args:
+    genotype: an :class:`nas_jax.nb201.NB201Genotype` (anything whose
+      ``edges()`` gives ``(target, source, op)`` triples over nodes 0..3).
+    path: destination PNG; written atomically, parent directories created.
+    title: optional figure title.
+
+  Returns:
+    The edges drawn as ``(source, target, op)`` labels.
+
+  Raises:
+    ValueError: if an edge does not join two of the nodes 0..3 forwards.
+    OSError: if the file cannot be written.
+  """
+  edges = []
+  for target, source, op in genotype.edges():
+    if not (_is_int(source) and _is_int(target) and 0 <= source < target <= 3):
+      raise ValueError(f'NB201 edge {source!r} -> {target!r} is not an edge between nodes 0..3')
+    if op != 'none':
+      edges.append((str(source), str(target), str(op)))
+  # Nodes 1 and 2 side by side above the 0 -> 3 edge: no two edge midpoints coincide.
+  pos = {'0': (0.0, -0.5), '1': (1.5, 0.8), '2': (3.0, 0.8), '3': (4.5, -0.5)}
+  kinds = {'0': 'input', '1': 'node', '2': 'node', '3': 'output'}
+  fig = Figure(figsize=(1.25 * 5.5, 1.25 * 3.2 / (0.9 if title else 1.0)), dpi=100)
+  _draw_dag(fig, pos, kinds, edges, title)
+  _save_figure(fig, path)
+  return edges
 
 
 # -- Alpha history ----------------------------------------------------------------

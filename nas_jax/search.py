@@ -1,5 +1,9 @@
 """The search loop: data, supernet, jit-compiled bilevel steps, discretization, outputs.
 
+The method is ``config.strategy`` (``nas_jax.strategies``: DARTS, GDAS,
+SNAS, PC-DARTS, DrNAS, DARTS-, FairDARTS, beta-DARTS) and the space
+``config.space`` (``'darts'`` or ``'nb201'``); the loop below serves them all.
+
 ``run_search(config, workdir)`` is what ``python -m experiments.search`` calls.
 It writes into ``workdir``:
 
@@ -9,9 +13,12 @@ It writes into ``workdir``:
   each epoch end; rerunning the same command on the same workdir resumes
   from the newest and ends bit-identical to an uninterrupted run (the data
   order is a function of the seed, epoch and batch; see ``checkpoint.py``);
-* ``alphas.npz``: the final alpha arrays ``normal`` and ``reduce``;
-* ``genotype.json`` and ``genotype.txt`` (DARTS text form): the derived cell;
-* ``cell_normal.png``, ``cell_reduce.png`` and ``alphas.png``: the plots.
+* ``alphas.npz``: the final architecture arrays (``normal`` and ``reduce``,
+  or ``cell`` in NB201, plus any the strategy adds, such as ``beta_*``);
+* ``genotype.json`` and ``genotype.txt`` (DARTS text form, or NB201's
+  ``|op~0|+...`` string): the derived cell;
+* ``cell_normal.png``, ``cell_reduce.png`` (DARTS space) and ``alphas.png``:
+  the plots.
 
 Every file is written atomically (temporary file, then rename). A NaN or
 infinite loss stops the run with a one-line message naming the step; the
@@ -32,12 +39,12 @@ import ml_collections
 import numpy as np
 import optax
 
-from nas_jax import bilevel, data, discretize, ops, parallel
+from nas_jax import bilevel, data, discretize, nb201, ops, parallel, strategies
 from nas_jax.checkpoint import (CHECKPOINT_DIR, METRICS_FILE, Checkpoints, MetricsLog,
                                 atomic_write, check_finite, format_seconds, read_metrics,
                                 restore_or_start)
 from nas_jax.genotype import Genotype
-from nas_jax.supernet import NODE_EDGES, SearchNetwork
+from nas_jax.supernet import NODE_EDGES, NB201SearchNetwork, SearchNetwork
 
 
 class ConfigError(ValueError):
@@ -50,11 +57,34 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     if not cond:
       raise ConfigError(message)
 
+  space = config.get('space', 'darts')
+  need(space in strategies.base.SPACES,
+       f'config.space must be one of {strategies.base.SPACES}, got {space!r}')
+  name = config.get('strategy', 'darts')
+  need(name in strategies.NAMES,
+       f'config.strategy must be one of {", ".join(strategies.NAMES)}, got {name!r}')
   try:
-    ops.validate_primitives(config.primitives)
+    ops.validate_primitives(config.primitives, space=space)
   except ValueError as e:
     raise ConfigError(f'config.primitives: {e}') from None
   need(config.order in (1, 2), f'config.order must be 1 or 2, got {config.order!r}')
+  try:
+    strategy = strategies.get(config)
+  except ValueError as e:
+    raise ConfigError(f'config: {e}') from None
+  need(not (strategy.one_level and config.order != 1),
+       f'config.order must be 1 for the one-level strategy {name!r}, got {config.order}')
+  warmup = config.get('arch_warmup_epochs', 0)
+  need(isinstance(warmup, int) and warmup >= 0,
+       f'config.arch_warmup_epochs must be a non-negative integer, got {warmup!r}')
+  k = strategy.partial
+  need(isinstance(k, int) and k >= 1,
+       f'config.partial_channels must be a positive integer, got {k!r}')
+  if k > 1:
+    unit = 2 * k if space == 'darts' else k  # darts: factorized reduce halves C/K
+    need(config.init_channels % unit == 0,
+         f'config.init_channels ({config.init_channels}) must be a multiple of {unit} with '
+         f'partial_channels={k}')
   for key in ('epochs', 'batch_size', 'layers', 'init_channels', 'steps', 'multiplier'):
     value = config[key]
     need(isinstance(value, int) and value >= 1, f'config.{key} must be a positive integer, got {value!r}')
@@ -90,13 +120,21 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     raise ConfigError(f'config.dataset: {e}') from None
 
 
-def build_model(config: ml_collections.ConfigDict, num_classes: int) -> SearchNetwork:
-  """The supernet described by ``config``."""
+def build_model(config: ml_collections.ConfigDict, num_classes: int, strategy=None):
+  """The supernet described by ``config``, with the network options ``strategy`` needs.
+
+  In the NB201 space ``config.layers`` is the number of cells per stage N.
+  """
+  strategy = strategy or strategies.get(config)
+  if config.get('space', 'darts') == 'nb201':
+    return NB201SearchNetwork(num_classes=num_classes, channels=config.init_channels,
+                              cells_per_stage=config.layers, primitives=tuple(config.primitives),
+                              depthwise_impl=config.depthwise_impl, **strategy.network_options())
   return SearchNetwork(num_classes=num_classes, channels=config.init_channels, layers=config.layers,
                        primitives=tuple(config.primitives), steps=config.steps,
                        multiplier=config.multiplier, stem_multiplier=config.stem_multiplier,
                        depthwise_impl=config.depthwise_impl, node_edges=config.node_edges,
-                       remat=config.remat)
+                       remat=config.remat, **strategy.network_options())
 
 
 def weight_schedule(config: ml_collections.ConfigDict, steps_per_epoch: int) -> optax.Schedule:
@@ -131,10 +169,15 @@ def alpha_entropy(alpha: jax.Array) -> float:
 def softmax_rows(alpha) -> list[list[float]]:
   """softmax(alpha) per edge, as nested lists (the per-epoch record in metrics.jsonl)."""
   p = jax.nn.softmax(jnp.asarray(alpha, jnp.float32), axis=-1)
+  return rows(p)
+
+
+def rows(p) -> list[list[float]]:
+  """An (E, K) array as nested lists rounded to 6 digits."""
   return np.asarray(p, np.float64).round(6).tolist()
 
 
-def write_outputs(workdir: str, arch: dict[str, Any], genotype: Genotype,
+def write_outputs(workdir: str, arch: dict[str, Any], genotype,
                   primitives: tuple[str, ...]) -> None:
   """Writes alphas.npz, genotype.json, genotype.txt and the plots, each atomically.
 
@@ -144,44 +187,75 @@ def write_outputs(workdir: str, arch: dict[str, Any], genotype: Genotype,
   """
   from nas_jax import plot  # matplotlib: only when writing
   buf = io.BytesIO()
-  np.savez(buf, normal=np.asarray(arch['normal']), reduce=np.asarray(arch['reduce']))
+  np.savez(buf, **{k: np.asarray(v) for k, v in arch.items()})
   atomic_write(os.path.join(workdir, 'alphas.npz'), buf.getvalue())
   atomic_write(os.path.join(workdir, 'genotype.json'), genotype.to_json(indent=2) + '\n')
-  atomic_write(os.path.join(workdir, 'genotype.txt'), genotype.to_darts_text() + '\n')
-  plot.plot_genotype(genotype, workdir)
+  atomic_write(os.path.join(workdir, 'genotype.txt'), genotype_text(genotype) + '\n')
+  if isinstance(genotype, Genotype):
+    plot.plot_genotype(genotype, workdir)
   history = plot.alpha_history_from_metrics(os.path.join(workdir, METRICS_FILE))
   if history:
     plot.plot_alpha_history(history, primitives, os.path.join(workdir, 'alphas.png'))
 
 
-def derive(config, arch) -> Genotype:
-  """The DARTS discretization of the current alpha."""
-  return discretize.derive_genotype(np.asarray(arch['normal']), np.asarray(arch['reduce']),
-                                    primitives=tuple(config.primitives), steps=config.steps,
-                                    multiplier=config.multiplier)
+def derive(config, arch):
+  """The genotype of ``arch`` under ``config``'s strategy and space."""
+  return strategies.get(config).derive(arch)
 
 
-def summarize_seeds(seeds: list[int], genotypes: list[Genotype],
+def genotype_text(genotype) -> str:
+  """DARTS text form, or NB201's ``|op~j|+...`` string."""
+  return genotype.to_darts_text() if isinstance(genotype, Genotype) else genotype.to_string()
+
+
+def genotype_edges(genotype) -> list[tuple[str, int, int, str]]:
+  """``(cell type, node, input, op)`` of every edge a genotype keeps.
+
+  DARTS: inputs 0/1 are the cell inputs and intermediate nodes are 2..;
+  NB201: node 0 is the cell input and nodes are 1-3.
+  """
+  if isinstance(genotype, nb201.NB201Genotype):
+    return [('cell', t, s_, op) for t, s_, op in genotype.edges()]
+  out = []
+  for kind, cell in (('normal', genotype.normal), ('reduce', genotype.reduce)):
+    out += [(kind, 2 + k // 2, j, op) for k, (op, j) in enumerate(cell)]
+  return out
+
+
+PARAMETER_FREE = frozenset({'none', 'skip_connect', 'max_pool_3x3', 'avg_pool_3x3'})
+
+
+def collapse_counts(genotype) -> dict[str, int]:
+  """The collapse signature: how many kept ops are ``skip_connect`` and how many parameter-free.
+
+  In the DARTS space only the normal cell counts (its reduction cell is
+  mostly pooling by design).
+  """
+  edges = [e for e in genotype_edges(genotype) if e[0] in ('normal', 'cell')]
+  return {'skip': sum(op == 'skip_connect' for *_, op in edges),
+          'param_free': sum(op in PARAMETER_FREE for *_, op in edges), 'edges': len(edges)}
+
+
+def summarize_seeds(seeds: list[int], genotypes: list,
                     final_val_acc: list[float]) -> dict[str, Any]:
   """How often each op and each edge was chosen over the seeds, and the val accuracy spread.
 
-  Edges are named ``'node<i><-<j>'`` with inputs 0/1 the cell inputs and 2.. the
-  intermediate nodes, as in the genotype.
+  Edges are named ``'node<i><-<j>'`` as in ``genotype_edges``.
   """
-  ops_count = {'normal': {}, 'reduce': {}}
-  edges_count = {'normal': {}, 'reduce': {}}
+  kinds = sorted({k for g in genotypes for k, *_ in genotype_edges(g)}, reverse=True)
+  ops_count = {k: {} for k in kinds}
+  edges_count = {k: {} for k in kinds}
   for g in genotypes:
-    for kind, cell in (('normal', g.normal), ('reduce', g.reduce)):
-      for k, (op, j) in enumerate(cell):
-        node = 2 + k // 2
-        ops_count[kind][op] = ops_count[kind].get(op, 0) + 1
-        edge = f'node{node}<-{j}'
-        edges_count[kind][edge] = edges_count[kind].get(edge, 0) + 1
+    for kind, node, j, op in genotype_edges(g):
+      ops_count[kind][op] = ops_count[kind].get(op, 0) + 1
+      edge = f'node{node}<-{j}'
+      edges_count[kind][edge] = edges_count[kind].get(edge, 0) + 1
   sort = lambda d: dict(sorted(d.items(), key=lambda kv: (-kv[1], kv[0])))
   acc = np.asarray(final_val_acc, np.float64)
   return {
       'seeds': seeds,
-      'genotypes': {str(s): g.to_darts_text() for s, g in zip(seeds, genotypes)},
+      'genotypes': {str(s): genotype_text(g) for s, g in zip(seeds, genotypes)},
+      'collapse': {str(s): collapse_counts(g) for s, g in zip(seeds, genotypes)},
       'op_counts': {k: sort(v) for k, v in ops_count.items()},
       'edge_counts': {k: sort(v) for k, v in edges_count.items()},
       'final_val_acc': {'mean': float(acc.mean()), 'std': float(acc.std()),
@@ -195,7 +269,7 @@ def _stack(trees):
 
 def run_search(config: ml_collections.ConfigDict, workdir: str,
                log: Callable[[str], None] | None = None) -> dict[str, Any]:
-  """Runs a bilevel DARTS search and writes its outputs into ``workdir``.
+  """Runs the search of ``config.strategy`` and writes its outputs into ``workdir``.
 
   With ``config.num_seeds = K > 1`` the K searches (seeds ``config.seed + k``,
   each with its own init and data order) run as one ``vmap``-ed, compiled
@@ -240,11 +314,12 @@ def run_search(config: ml_collections.ConfigDict, workdir: str,
   if config.max_steps_per_epoch > 0:
     steps_per_epoch = min(steps_per_epoch, config.max_steps_per_epoch)
 
-  model = build_model(config, meta.num_classes)
+  strategy = strategies.get(config)
+  model = build_model(config, meta.num_classes, strategy)
   weight_tx, arch_tx, schedule, hyper = build_optimizers(config, steps_per_epoch)
   repl = parallel.replicated(mesh)
   sample = jnp.asarray(train_streams[0].batch(0, 0)[0][:1])
-  init = jax.jit(lambda key: bilevel.init_state(model, key, sample, weight_tx, arch_tx),
+  init = jax.jit(lambda key: bilevel.init_state(model, key, sample, weight_tx, arch_tx, strategy),
                  out_shardings=repl)
   # rbg keys: far cheaper to compile than threefry. Seeds are initialized one
   # by one with the same compiled init, so seed k matches a single run of it.
@@ -252,7 +327,8 @@ def run_search(config: ml_collections.ConfigDict, workdir: str,
   state = states[0] if num_seeds == 1 else jax.device_put(_stack(states), repl)
   del states
   step = bilevel.make_search_step(model, weight_tx, arch_tx, schedule, order=config.order,
-                                  hyper=hyper)
+                                  hyper=hyper, strategy=strategy, steps_per_epoch=steps_per_epoch,
+                                  arch_warmup_epochs=config.get('arch_warmup_epochs', 0))
   if num_seeds > 1:
     step = jax.vmap(step)
   batch_sh = parallel.batch_sharding(mesh, seed_axis=num_seeds > 1)
@@ -324,23 +400,24 @@ def run_search(config: ml_collections.ConfigDict, workdir: str,
     for k, metrics_log in enumerate(logs):
       a = seed_slice(arch, k)
       record = {key: float(v if num_seeds == 1 else v[k]) for key, v in means.items()}
-      record.update(epoch=epoch + 1, step=int(np.ravel(state.step)[k]),
-                    alpha_entropy_normal=alpha_entropy(a['normal']),
-                    alpha_entropy_reduce=alpha_entropy(a['reduce']), seconds=seconds)
+      record.update(epoch=epoch + 1, step=int(np.ravel(state.step)[k]), seconds=seconds)
+      for cell in strategy.space.cells:
+        record[f'alpha_entropy_{cell}'] = alpha_entropy(a[cell])
       if num_seeds > 1:
         record['seed'] = seeds[k]
-      record['alpha_normal'] = softmax_rows(a['normal'])
-      record['alpha_reduce'] = softmax_rows(a['reduce'])
+      for cell, p in strategy.strengths(a).items():  # DARTS: softmax(alpha)
+        record[f'alpha_{cell}'] = rows(p)
       records.append(record)
       metrics_log.write(record)  # before the checkpoint: a resume drops lines past its step
     save(epoch + 1, 0, {}, run_seconds)
     eta = run_seconds / (epoch + 1) * (config.epochs - epoch - 1)
     mean = lambda key: float(np.mean([r[key] for r in records]))
     seeds_note = f' (mean of {num_seeds} seeds)' if num_seeds > 1 else ''
+    entropies = '/'.join(f'{mean("alpha_entropy_" + c):.3f}' for c in strategy.space.cells)
     log(f'epoch {epoch + 1}/{config.epochs} | train loss {mean("train_loss"):.4f} '
         f'acc {mean("train_acc"):.4f} | val loss {mean("val_loss"):.4f} '
-        f'acc {mean("val_acc"):.4f} | H(alpha) {mean("alpha_entropy_normal"):.3f}/'
-        f'{mean("alpha_entropy_reduce"):.3f} | {seconds:.1f}s | ETA {format_seconds(eta)}'
+        f'acc {mean("val_acc"):.4f} | H(alpha) {entropies} | '
+        f'{seconds:.1f}s | ETA {format_seconds(eta)}'
         f'{seeds_note}')
   for metrics_log in logs:
     metrics_log.close()
@@ -351,7 +428,7 @@ def run_search(config: ml_collections.ConfigDict, workdir: str,
   history = []
   for k, d in enumerate(seed_dirs):
     a = seed_slice(arch, k)
-    genotypes.append(derive(config, a))
+    genotypes.append(strategy.derive(a))
     if writer:
       write_outputs(d, a, genotypes[-1], tuple(config.primitives))
     records = read_metrics(os.path.join(d, METRICS_FILE)) if writer else []

@@ -14,7 +14,14 @@ epochs, and an auxiliary head whose loss is weighted by
 * ``results.json``: ``test_accuracy``, ``params_m`` (auxiliary head
   excluded, as the papers count), ``flops_m`` (multiply-adds of one image),
   ``epochs``, ``seconds`` and the genotype;
-* ``cell_normal.png`` and ``cell_reduce.png``.
+* ``cell_normal.png`` and ``cell_reduce.png`` (``cell.png`` for NB201).
+
+``config.network = 'nb201'`` retrains a NAS-Bench-201 cell in the
+benchmark's network (:mod:`nas_jax.nb201`): ``config.genotype`` is then the
+NB201 string form or a file holding it, ``config.layers`` is the number of
+cells per stage N and ``init_channels`` is C. That network has no auxiliary
+head and no drop path, so ``auxiliary_weight`` and ``drop_path_prob`` must be
+0; ``results.json`` holds the genotype's string form.
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ import ml_collections
 import numpy as np
 import optax
 
-from nas_jax import bilevel, data, evalnet, parallel
+from nas_jax import bilevel, data, evalnet, nb201, parallel
 from nas_jax.checkpoint import (CHECKPOINT_DIR, Checkpoints, MetricsLog, atomic_write,
                                 check_finite, format_seconds, restore_or_start)
 from nas_jax.genotype import Genotype, load_genotype
@@ -52,7 +59,25 @@ class TrainState:
   opt_state: optax.OptState
 
 
-def validate_config(config: ml_collections.ConfigDict) -> Genotype:
+def load_network_genotype(network: str, ref: Any) -> Genotype | nb201.NB201Genotype:
+  """The genotype ``ref`` names, read for network kind ``network``.
+
+  DARTS networks take a published name or a genotype file
+  (:func:`nas_jax.genotype.load_genotype`); ``'nb201'`` takes the NB201
+  string form or a file holding it (:func:`nas_jax.nb201.load`).
+
+  Raises:
+    GenotypeError: one line, if ``ref`` cannot be read or has ops the
+      network cannot build.
+  """
+  if network == 'nb201':
+    return nb201.load(ref if isinstance(ref, nb201.NB201Genotype) else str(ref))
+  genotype = load_genotype(str(ref))
+  evalnet.check_genotype(genotype)
+  return genotype
+
+
+def validate_config(config: ml_collections.ConfigDict) -> Genotype | nb201.NB201Genotype:
   """Checks the training config; returns the genotype it names."""
   def need(cond: bool, message: str):
     if not cond:
@@ -62,11 +87,18 @@ def validate_config(config: ml_collections.ConfigDict) -> Genotype:
     value = config[key]
     need(isinstance(value, int) and not isinstance(value, bool) and value >= 1,
          f'config.{key} must be a positive integer, got {value!r}')
-  need(config.network in ('cifar', 'imagenet'),
-       f"config.network must be 'cifar' or 'imagenet', got {config.network!r}")
-  need(config.init_channels % 2 == 0,
+  need(config.network in evalnet.NETWORK_KINDS,
+       f"config.network must be 'cifar', 'imagenet' or 'nb201', got {config.network!r}")
+  is_nb201 = config.network == 'nb201'
+  need(is_nb201 or config.init_channels % 2 == 0,
        f'config.init_channels must be even (factorized reduce splits it), got '
        f'{config.init_channels}')
+  need(not is_nb201 or config.auxiliary_weight == 0,
+       f'config.auxiliary_weight must be 0 for the NB201 network (it has no auxiliary head), got '
+       f'{config.auxiliary_weight!r}')
+  need(not is_nb201 or config.drop_path_prob == 0,
+       f'config.drop_path_prob must be 0 for the NB201 network (it has no drop path), got '
+       f'{config.drop_path_prob!r}')
   need(0.0 <= config.drop_path_prob < 1.0,
        f'config.drop_path_prob must be in [0, 1), got {config.drop_path_prob!r}')
   need(config.lr_schedule in ('cosine', 'exponential'),
@@ -88,18 +120,18 @@ def validate_config(config: ml_collections.ConfigDict) -> Genotype:
   need(isinstance(config.eval_every, int) and config.eval_every >= 0,
        f'config.eval_every must be >= 0 (0: only after the last epoch), got {config.eval_every!r}')
   need(config.genotype is not None and str(config.genotype) != '',
+       'config.genotype must be an NB201 genotype string or file' if is_nb201 else
        'config.genotype must name a published genotype (e.g. DARTS_V2) or a genotype.json path')
   try:
     data.dataset_meta(config.dataset)
   except ValueError as e:
     raise ConfigError(f'config.dataset: {e}') from None
-  genotype = load_genotype(str(config.genotype))
-  evalnet.check_genotype(genotype)
-  return genotype
+  return load_network_genotype(config.network, config.genotype)
 
 
-def build_model(config: ml_collections.ConfigDict, genotype: Genotype, num_classes: int):
-  """The evaluation network described by ``config``."""
+def build_model(config: ml_collections.ConfigDict, genotype: Genotype | nb201.NB201Genotype,
+                num_classes: int):
+  """The evaluation network described by ``config`` (``config.layers``: N per stage for NB201)."""
   kwargs = dict(num_classes=num_classes, channels=config.init_channels, layers=config.layers,
                 auxiliary=config.auxiliary_weight > 0, depthwise_impl=config.depthwise_impl,
                 scan_cells=config.scan_cells)
@@ -111,7 +143,9 @@ def make_optimizer(config, steps_per_epoch: int) -> tuple[optax.GradientTransfor
 
   ``lr_schedule='cosine'``: DARTS' CIFAR schedule, cosine from
   ``learning_rate`` to ``learning_rate_min``. ``'exponential'``: DARTS'
-  ImageNet schedule, ``learning_rate * lr_decay ** epoch``.
+  ImageNet schedule, ``learning_rate * lr_decay ** epoch``. With
+  ``config.nesterov`` (NB201's recipe) the momentum is Nesterov's, as
+  ``torch.optim.SGD(nesterov=True)``: ``b = mu * b + g``, step ``g + mu * b``.
   """
   if config.lr_schedule == 'cosine':
     per_epoch = optax.cosine_decay_schedule(config.learning_rate, config.epochs,
@@ -119,6 +153,13 @@ def make_optimizer(config, steps_per_epoch: int) -> tuple[optax.GradientTransfor
   else:
     per_epoch = optax.exponential_decay(config.learning_rate, 1, config.lr_decay)
   schedule = lambda step: per_epoch(step // steps_per_epoch)
+  if config.get('nesterov', False):
+    # The chain of bilevel.weight_optimizer with Nesterov momentum (same state layout).
+    parts = [optax.clip_by_global_norm(config.grad_clip)] if config.grad_clip else []
+    parts += [optax.add_decayed_weights(config.weight_decay),
+              optax.trace(decay=config.momentum, nesterov=True),
+              optax.scale_by_learning_rate(schedule)]
+    return optax.chain(*parts), schedule
   tx = bilevel.weight_optimizer(schedule, momentum=config.momentum,
                                 weight_decay=config.weight_decay, grad_clip=config.grad_clip)
   return tx, schedule
@@ -257,9 +298,11 @@ def run_train(config: ml_collections.ConfigDict, workdir: str,
   state, position, resumed_from = restore_or_start(ckpt, state, log)
   metrics = MetricsLog(workdir, resume_step=resumed_from, enabled=writer,
                        tensorboard=config.tensorboard)
-  log(f'retraining {config.genotype} ({config.network}, {config.layers} cells, C='
-      f'{config.init_channels}): {params_m:.3f} M params, {flops_m:.1f} M multiply-adds; '
-      f'{config.epochs} epochs x {steps_per_epoch} steps')
+  cells = (f'{config.layers} cells per stage' if config.network == 'nb201' else
+           f'{config.layers} cells')
+  log(f'retraining {genotype if config.network == "nb201" else config.genotype} '
+      f'({config.network}, {cells}, C={config.init_channels}): {params_m:.3f} M params, '
+      f'{flops_m:.1f} M multiply-adds; {config.epochs} epochs x {steps_per_epoch} steps')
 
   step_fn = jax.jit(make_train_step(model, tx, schedule, config, steps_per_epoch),
                     in_shardings=(repl, batch_sh, batch_sh), out_shardings=(repl, repl),
@@ -324,11 +367,16 @@ def run_train(config: ml_collections.ConfigDict, workdir: str,
     test_acc = evaluate(eval_fn, state, test_split, config.eval_batch_size, meta, batch_sh)
   results = {'test_accuracy': test_acc, 'params_m': params_m, 'flops_m': flops_m,
              'epochs': config.epochs, 'seconds': run_seconds,
-             'genotype': genotype.to_darts_text(), 'genotype_source': str(config.genotype),
+             'genotype': (genotype.to_string() if isinstance(genotype, nb201.NB201Genotype)
+                          else genotype.to_darts_text()),
+             'genotype_source': str(config.genotype), 'network': config.network,
              'compile_seconds': compile_seconds, 'dataset': config.dataset}
   if writer:
     atomic_write(os.path.join(workdir, 'results.json'), json.dumps(results, indent=2) + '\n')
     from nas_jax import plot  # matplotlib only when writing
-    plot.plot_genotype(genotype, workdir)
+    if isinstance(genotype, nb201.NB201Genotype):
+      plot.plot_nb201_cell(genotype, os.path.join(workdir, 'cell.png'))
+    else:
+      plot.plot_genotype(genotype, workdir)
   ckpt.close()
   return dict(results, state=state, resumed_from=resumed_from, wall_seconds=time.time() - start)

@@ -17,7 +17,11 @@ def search_defaults() -> ml_collections.ConfigDict:
   c.search_val_split = 'train[50%:]'
   c.test_split = 'test'
   c.augment = True  # random crop (and flip where the dataset allows), as DARTS does on both halves
-  # Search space.
+  # Method (nas_jax/strategies): darts gdas snas pcdarts drnas darts_minus fairdarts beta_darts.
+  c.strategy = 'darts'
+  c.arch_warmup_epochs = 0  # alpha frozen for this many epochs (PC-DARTS: 15)
+  # Search space: 'darts' or 'nb201' (then primitives = NB201_PRIMITIVES, layers = cells per stage).
+  c.space = 'darts'
   c.primitives = list(DARTS_PRIMITIVES)
   c.steps = 4
   c.multiplier = 4
@@ -37,6 +41,15 @@ def search_defaults() -> ml_collections.ConfigDict:
   c.arch_beta1 = 0.5
   c.arch_beta2 = 0.999
   c.arch_weight_decay = 1e-3
+  # Strategy settings (read only by the strategy that uses them; paper defaults).
+  c.tau_max = ml_collections.config_dict.placeholder(float)  # GDAS 10 -> 0.1, SNAS 1 -> 0.03
+  c.tau_min = ml_collections.config_dict.placeholder(float)
+  c.partial_channels = ml_collections.config_dict.placeholder(int)  # PC-DARTS: 4
+  c.drnas_reg = 'l2'  # 'l2' or 'kl'
+  c.drnas_reg_scale = 1e-3
+  c.aux_skip_beta = 1.0  # DARTS-: initial auxiliary skip coefficient
+  c.zero_one_weight = 10.0  # FairDARTS
+  c.beta_decay_max = 50.0  # beta-DARTS: lambda at the last epoch
   # Run.
   c.seed = 0
   c.num_seeds = 1  # K > 1: K independent searches (seeds seed..seed+K-1) in one vmapped program
@@ -62,10 +75,14 @@ def train_defaults() -> ml_collections.ConfigDict:
   """The DARTS retraining settings (quark0/darts ``train.py``) for CIFAR-10."""
   c = ml_collections.ConfigDict()
   # What to train.
-  c.genotype = 'DARTS_V2'  # a published name (nas_jax.genotype.NAMED_GENOTYPES) or a file path
-  c.network = 'cifar'  # 'cifar' (NetworkCIFAR) or 'imagenet' (NetworkImageNet, mobile setting)
-  c.layers = 20
-  c.init_channels = 36
+  # A published name (nas_jax.genotype.NAMED_GENOTYPES) or a file path; for network 'nb201',
+  # the NB201 string form ('|nor_conv_3x3~0|+|...~0|...~1|+|...~0|...~1|...~2|') or a file.
+  c.genotype = 'DARTS_V2'
+  # 'cifar' (NetworkCIFAR), 'imagenet' (NetworkImageNet, mobile setting) or 'nb201'
+  # (nas_jax.nb201.NB201Network; needs auxiliary_weight = drop_path_prob = 0).
+  c.network = 'cifar'
+  c.layers = 20  # cells L; for 'nb201': cells per stage N (3 stages, 3N cells)
+  c.init_channels = 36  # C (for 'nb201': the first stage's channels; 2C and 4C follow)
   # Data.
   c.dataset = 'cifar10'
   c.data_dir = ml_collections.config_dict.placeholder(str)
@@ -83,8 +100,9 @@ def train_defaults() -> ml_collections.ConfigDict:
   c.lr_decay = 0.97
   c.label_smoothing = 0.0
   c.momentum = 0.9
+  c.nesterov = False  # True: Nesterov momentum (torch.optim.SGD(nesterov=True); NB201's recipe)
   c.weight_decay = 3e-4
-  c.grad_clip = 5.0
+  c.grad_clip = 5.0  # 0: no clipping
   c.auxiliary_weight = 0.4  # 0: no auxiliary head
   c.drop_path_prob = 0.2  # reached at the last epoch, rising linearly from 0
   # Run.
@@ -101,5 +119,7 @@ def train_defaults() -> ml_collections.ConfigDict:
   c.process_id = 0
   c.coordinator_address = ''
   c.depthwise_impl = 'auto'
-  c.scan_cells = True  # same-shape consecutive cells as one nn.scan (compile time)
+  # Same-shape consecutive cells as one nn.scan (compile time). Set False for 'nb201' on CPU:
+  # XLA:CPU runs its 3x3 convolutions inside a scan ~50x slower (see nas_jax/nb201.py).
+  c.scan_cells = True
   return c

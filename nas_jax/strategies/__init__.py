@@ -1,0 +1,11 @@
+"""Differentiable search strategies behind one interface (see ``base.Strategy``).
+
+``config.strategy`` selects one by name: ``darts``, ``gdas``, ``snas``,
+``pcdarts``, ``drnas``, ``darts_minus``, ``fairdarts``, ``beta_darts``.
+"""
+
+from nas_jax.strategies import (base, beta_darts, darts, darts_minus, drnas, fairdarts,  # noqa: F401
+                                gdas, pcdarts, snas)
+from nas_jax.strategies.base import REGISTRY, Space, Strategy, get, space_from_config  # noqa: F401
+
+NAMES = tuple(sorted(REGISTRY))

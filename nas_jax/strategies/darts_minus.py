@@ -1,0 +1,27 @@
+"""DARTS- (Chu et al., 2021): an auxiliary skip connection with a decaying coefficient.
+
+Every edge adds ``beta * skip(x)`` to its mixed output (``skip`` is the
+identity, or a factorized reduce at stride 2; ``supernet.MixedOp.aux_skip``),
+with ``beta = beta0 * (epochs - epoch) / epochs`` falling linearly from
+``beta0`` (``config.aux_skip_beta``, 1) towards 0. The auxiliary path takes
+over the role that skip connections otherwise win in the search (stable
+gradient flow), so ``alpha``'s skip weight stops being inflated.
+Everything else is DARTS.
+"""
+
+import jax.numpy as jnp
+
+from nas_jax.strategies.base import setting, Strategy, register
+
+
+@register
+class DARTSMinus(Strategy):
+  name = 'darts_minus'
+  aux_skip = True
+
+  def __init__(self, config, space):
+    super().__init__(config, space)
+    self.beta0 = float(setting(config, 'aux_skip_beta', 1.0))
+
+  def aux_coef(self, epoch):
+    return self.beta0 * (self.epochs - jnp.asarray(epoch, jnp.float32)) / self.epochs

@@ -1,0 +1,60 @@
+"""GDAS (Dong & Yang, 2019): one sampled op per edge, straight-through Gumbel-softmax.
+
+For every forward pass and edge ``e``:
+
+  probs = softmax((log_softmax(alpha_e) + g) / tau),   g ~ Gumbel(0, 1)
+  h     = one_hot(argmax probs) - stop_gradient(probs) + probs
+
+so ``h`` is exactly one-hot in value and has the softmax's gradient. The
+supernet runs in ``'hard'`` mode: only op ``argmax h`` is computed on each
+edge (a real conditional, ``nn.switch``), and the ops that were not run add
+their weight ``h_k`` (zero in value) so that they still receive a gradient
+(``supernet.MixedOp``). That is the NB201-space estimator of the GDAS
+code; in the DARTS space the code computes ``h_k* op_k*(x)`` alone, so only
+the sampled op's weight gets a gradient, and that is what this strategy does
+there (the other weights are ``stop_gradient``-ed). ``tau`` falls linearly from ``tau_max`` (10) at the
+first epoch to ``tau_min`` (0.1) at the last. The genotype is derived from
+``softmax(alpha)`` as in DARTS.
+
+Config keys: ``tau_max``, ``tau_min``.
+"""
+
+import jax
+import jax.numpy as jnp
+
+from nas_jax.strategies.base import setting, Strategy, gumbel, linear, register
+
+
+def hard_gumbel(alpha: jax.Array, key: jax.Array, tau) -> tuple[jax.Array, jax.Array]:
+  """``(h, probs)``: the straight-through one-hot sample of each row of ``alpha`` and its softmax."""
+  probs = jax.nn.softmax((jax.nn.log_softmax(alpha, axis=-1) + gumbel(key, alpha.shape, alpha.dtype))
+                         / tau, axis=-1)
+  one_hot = jax.nn.one_hot(jnp.argmax(probs, axis=-1), alpha.shape[-1], dtype=alpha.dtype)
+  return one_hot - jax.lax.stop_gradient(probs) + probs, probs
+
+
+@register
+class GDAS(Strategy):
+  name = 'gdas'
+  mode = 'hard'
+  stochastic = True
+
+  def __init__(self, config, space):
+    super().__init__(config, space)
+    self.tau_max = float(setting(config, 'tau_max', 10.0))
+    self.tau_min = float(setting(config, 'tau_min', 0.1))
+
+  def tau(self, epoch):
+    return linear(self.tau_max, self.tau_min, epoch, self.epochs)
+
+  def weights(self, arch, key, epoch):
+    tau = self.tau(epoch)
+    keys = jax.random.split(key, len(self.space.cells))
+    out = {}
+    for cell, k in zip(self.space.cells, keys):
+      h, _ = hard_gumbel(arch[cell], k, tau)
+      if self.space.name == 'darts':  # only the sampled op carries a gradient
+        chosen = jax.lax.stop_gradient(h) > 0.5
+        h = jnp.where(chosen, h, jax.lax.stop_gradient(h))
+      out[cell] = h
+    return out
