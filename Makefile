@@ -3,6 +3,8 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# pytest-xdist workers; test files are the unit of distribution (module fixtures run once).
+TEST_WORKERS ?= 2
 export JAX_COMPILATION_CACHE_DIR ?= $(CURDIR)/.jax_cache
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
@@ -22,11 +24,12 @@ demo: setup
 	$(PY) -m experiments.demo --workdir=runs/demo
 
 test: setup
-	$(PY) -m pytest -q --durations=15 tests
+	$(PY) -m pytest -q --durations=15 -n $(TEST_WORKERS) --dist loadfile tests
 
 bench: setup
 	$(PY) -m benchmarks.search_step
 	$(PY) -m benchmarks.train_step
+	$(PY) -m benchmarks.strategies
 
 clean:
 	rm -rf runs .jax_cache

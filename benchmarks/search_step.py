@@ -10,12 +10,9 @@ own search network and architect on the same 2-core CPU (../shared/DESIGN.md).
 
 import argparse
 import json
-import os
-import subprocess
-import sys
 import time
 
-from benchmarks.common import peak_rss_gib, time_step
+from benchmarks.common import peak_rss_gib, run_child, time_step
 
 # name: (layers, channels, image size, batch, order, seeds, torch reference s/step or None)
 # The torch figures are quark0/darts on this CPU (../shared/DESIGN.md); for K
@@ -89,23 +86,16 @@ def main():
             'cost vs row |')
   print(header)
   print('|' + '---|' * (header.count('|') - 1))
-  env = dict(os.environ, JAX_ENABLE_COMPILATION_CACHE='false', TF_CPP_MIN_LOG_LEVEL='3')
   done = {}
   for name in args.rows.split(','):
     layers, channels, size, batch, order, seeds, ref = ROWS[name]
-    try:
-      proc = subprocess.run([sys.executable, '-m', 'benchmarks.search_step', f'--child={name}',
-                             f'--steps={args.steps}', f'--depthwise={args.depthwise}',
-                             f'--node_edges={args.node_edges}', f'--remat={args.remat}'],
-                            env=env, capture_output=True, text=True, timeout=args.timeout)
-    except subprocess.TimeoutExpired:
-      print(f'| {name} | {layers} | {channels} | {size} | {batch} | {order} | {seeds} | '
-            f'not finished in {args.timeout} s |', flush=True)
+    r, why = run_child('benchmarks.search_step',
+                       [f'--child={name}', f'--steps={args.steps}', f'--depthwise={args.depthwise}',
+                        f'--node_edges={args.node_edges}', f'--remat={args.remat}'], args.timeout)
+    if why:
+      print(f'| {name} | {layers} | {channels} | {size} | {batch} | {order} | {seeds} | {why} |',
+            flush=True)
       continue
-    if proc.returncode:
-      print(f'| {name} | failed: {proc.stderr.strip().splitlines()[-1]} |', flush=True)
-      continue
-    r = json.loads(proc.stdout.strip().splitlines()[-1])
     done[name] = r
     ratio = f'{ref / r["step_s"]:.2f}x' if ref else '—'
     base = RELATIVE.get(name)

@@ -11,12 +11,9 @@ the row's shape.
 
 import argparse
 import json
-import os
-import subprocess
-import sys
 import time
 
-from benchmarks.common import peak_rss_gib, time_step
+from benchmarks.common import peak_rss_gib, run_child, time_step
 
 # name: (genotype, layers, channels, image size, image channels, batch)
 ROWS = {
@@ -77,21 +74,14 @@ def main():
             's/step | images/s | peak RSS GiB |')
   print(header)
   print('|' + '---|' * (header.count('|') - 1))
-  env = dict(os.environ, JAX_ENABLE_COMPILATION_CACHE='false', TF_CPP_MIN_LOG_LEVEL='3')
   for name in args.rows.split(','):
     genotype, layers, channels, size, _, batch = ROWS[name]
     lead = f'| {name} | {genotype} | {layers} | {channels} | {size} | {batch} | {args.scan_cells} |'
-    try:
-      proc = subprocess.run([sys.executable, '-m', 'benchmarks.train_step', f'--child={name}',
-                             f'--steps={args.steps}', f'--scan_cells={args.scan_cells}'],
-                            env=env, capture_output=True, text=True, timeout=args.timeout)
-    except subprocess.TimeoutExpired:
-      print(f'{lead} not finished in {args.timeout} s |', flush=True)
+    r, why = run_child('benchmarks.train_step', [f'--child={name}', f'--steps={args.steps}',
+                                                 f'--scan_cells={args.scan_cells}'], args.timeout)
+    if why:
+      print(f'{lead} {why} |', flush=True)
       continue
-    if proc.returncode:
-      print(f'{lead} failed: {proc.stderr.strip().splitlines()[-1]} |', flush=True)
-      continue
-    r = json.loads(proc.stdout.strip().splitlines()[-1])
     print(f'{lead} {r["params_m"]:.3f} | {r["init_s"]:.1f} | {r["compile_s"]:.1f} | '
           f'{r["step_s"]:.2f} | {batch / r["step_s"]:.1f} | {r["peak_rss_gib"]:.2f} |', flush=True)
 

@@ -74,6 +74,8 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     raise ConfigError(f'config: {e}') from None
   need(not (strategy.one_level and config.order != 1),
        f'config.order must be 1 for the one-level strategy {name!r}, got {config.order}')
+  need(config.get('phase_loop', 'auto') in ('auto', 'scan', 'unroll'),
+       f"config.phase_loop must be 'auto', 'scan' or 'unroll', got {config.get('phase_loop')!r}")
   warmup = config.get('arch_warmup_epochs', 0)
   need(isinstance(warmup, int) and warmup >= 0,
        f'config.arch_warmup_epochs must be a non-negative integer, got {warmup!r}')
@@ -135,6 +137,13 @@ def build_model(config: ml_collections.ConfigDict, num_classes: int, strategy=No
                        multiplier=config.multiplier, stem_multiplier=config.stem_multiplier,
                        depthwise_impl=config.depthwise_impl, node_edges=config.node_edges,
                        remat=config.remat, **strategy.network_options())
+
+
+def unroll_phases(config) -> bool:
+  """``config.phase_loop``: 'scan', 'unroll' or 'auto' (unroll where the cells have real
+  convolutions, i.e. NB201; see ``bilevel.make_search_step``)."""
+  mode = config.get('phase_loop', 'auto')
+  return mode == 'unroll' or (mode == 'auto' and config.get('space', 'darts') == 'nb201')
 
 
 def weight_schedule(config: ml_collections.ConfigDict, steps_per_epoch: int) -> optax.Schedule:
@@ -328,7 +337,8 @@ def run_search(config: ml_collections.ConfigDict, workdir: str,
   del states
   step = bilevel.make_search_step(model, weight_tx, arch_tx, schedule, order=config.order,
                                   hyper=hyper, strategy=strategy, steps_per_epoch=steps_per_epoch,
-                                  arch_warmup_epochs=config.get('arch_warmup_epochs', 0))
+                                  arch_warmup_epochs=config.get('arch_warmup_epochs', 0),
+                                  unroll_phases=unroll_phases(config))
   if num_seeds > 1:
     step = jax.vmap(step)
   batch_sh = parallel.batch_sharding(mesh, seed_axis=num_seeds > 1)

@@ -407,6 +407,7 @@ class NB201SearchCell(nn.Module):
   partial: int = 1
   aux_skip: bool = False
   space: str = 'nb201'
+  scan: bool = False
 
   @nn.compact
   def __call__(self, x: jax.Array, weights: jax.Array, edge_scale: jax.Array | None = None,
@@ -414,6 +415,18 @@ class NB201SearchCell(nn.Module):
     from nas_jax import nb201
     if edge_scale is None:
       edge_scale = jnp.ones(weights.shape[:1], weights.dtype)
+    if not self.scan:
+      nodes = [x]
+      for t in range(1, nb201.NUM_NODES):
+        total = 0
+        for s in range(t):
+          e = nb201.edge_index(t, s)
+          total = total + MixedOp(self.channels, 1, tuple(self.primitives), self.train,
+                                  self.depthwise_impl, self.mode, self.partial, self.aux_skip,
+                                  self.space, name=f'edge_{s}_{t}')(
+                                      nodes[s], weights[e], edge_scale[e], aux_coef)
+        nodes.append(total)
+      return nodes[-1]
     src = np.array([s for s, _ in nb201.EDGES], np.int32)
     tgt = np.array([t for _, t in nb201.EDGES], np.int32)
     nodes = jnp.zeros((nb201.NUM_NODES,) + x.shape, x.dtype).at[0].set(x)
@@ -454,6 +467,7 @@ class NB201SearchNetwork(nn.Module):
   mode: str = 'weighted'
   partial: int = 1
   aux_skip: bool = False
+  scan: bool = False
 
   CELLS = ('cell',)
 
@@ -476,7 +490,11 @@ class NB201SearchNetwork(nn.Module):
         x = nb201.ResidualBlock(c, train, name=f'reduce_{stage}')(x)
       cell = dict(channels=c, primitives=tuple(self.primitives), train=train,
                   depthwise_impl=self.depthwise_impl, mode=self.mode, partial=self.partial,
-                  aux_skip=self.aux_skip)
+                  aux_skip=self.aux_skip, scan=self.scan)
+      if not self.scan:
+        for i in range(self.cells_per_stage):
+          x = NB201SearchCell(**cell, name=f'cell_{stage}_{i}')(x, ops_w, scale, aux)
+        continue
       scan = nn.scan(_StageCell, variable_axes={'params': 0, 'batch_stats': 0},
                      split_rngs={'params': True},
                      in_axes=(nn.broadcast, nn.broadcast, nn.broadcast),

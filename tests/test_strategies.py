@@ -398,3 +398,16 @@ def test_every_strategy_searches_end_to_end(tmp_path, strategy, space):
   assert set(saved.files) >= set(cells)
   if strategy == 'pcdarts':
     assert {f'beta_{c}' for c in cells} <= set(saved.files)
+
+
+def test_collapse_counts_and_nb201_seed_summary():
+  # DARTS_V1's normal cell keeps three skip connections (and no other parameter-free op).
+  assert search.collapse_counts(genotype_lib.DARTS_V1) == {'skip': 3, 'param_free': 3, 'edges': 8}
+  g = nb201.NB201Genotype.from_string(
+      '|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|')
+  assert search.collapse_counts(g) == {'skip': 2, 'param_free': 3, 'edges': 6}
+  s = search.summarize_seeds([0, 1], [g, g], [0.5, 0.7])
+  assert s['op_counts'] == {'cell': {'nor_conv_3x3': 6, 'skip_connect': 4, 'avg_pool_3x3': 2}}
+  assert s['edge_counts']['cell']['node3<-2'] == 2 and len(s['edge_counts']['cell']) == 6
+  assert s['genotypes']['1'] == str(g)
+  assert s['collapse']['0']['skip'] == 2

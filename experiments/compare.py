@@ -1,0 +1,146 @@
+"""Every search strategy x seed in both spaces, each found cell retrained: the comparison table.
+
+  python -m experiments.compare [--workdir=runs/compare] [--spaces=darts,nb201]
+      [--strategies=darts,gdas,...] [--seeds=3]
+
+For each space and strategy, seeds ``0..seeds-1`` each run a search on the
+offline MNIST-5k data (``experiments/configs/search_demo.py``, or its NB201
+twin below, with the strategy swapped in and ``--search_epochs`` x
+``--search_steps`` steps), then the derived cell is retrained from scratch at
+a small fixed budget (``train_demo.py`` / ``train_nb201_demo.py`` with
+``--train_epochs`` x ``--train_steps``). The seeds run one after another,
+not ``vmap``-ed: under ``vmap`` GDAS' per-edge op choice becomes a select
+that computes every op, and the search seconds would not show what GDAS
+saves. Compilation is cached between seeds of a strategy.
+
+Every row gives the derived genotype, its collapse signature (how many of
+the kept ops in the normal cell are ``skip_connect`` and how many are
+parameter-free), the retrained test accuracy and the search seconds.
+Writes ``WORKDIR/table.md`` and ``WORKDIR/rows.json``; each run resumes from
+its checkpoints (or is skipped when finished) when rerun on the same workdir.
+"""
+
+import json
+import os
+import time
+
+from absl import app
+from absl import flags
+
+from experiments import cli
+
+_WORKDIR = flags.DEFINE_string('workdir', 'runs/compare', 'Output directory.')
+_SPACES = flags.DEFINE_list('spaces', ['nb201', 'darts'], 'Search spaces.')
+_STRATEGIES = flags.DEFINE_list('strategies', None, 'Strategies (default: all).')
+_SEEDS = flags.DEFINE_integer('seeds', 3, 'Seeds 0..N-1 per strategy.')
+_SEARCH_EPOCHS = flags.DEFINE_integer('search_epochs', 2, 'Search epochs.')
+_SEARCH_STEPS = flags.DEFINE_integer('search_steps', 20, 'Search steps per epoch.')
+_TRAIN_EPOCHS = flags.DEFINE_integer('train_epochs', 1, 'Retraining epochs.')
+_TRAIN_STEPS = flags.DEFINE_integer('train_steps', 60, 'Retraining steps per epoch.')
+
+
+def search_config(space: str, strategy: str, seed: int, epochs: int, steps: int):
+  """The demo search with ``strategy`` swapped in (NB201: the same data, N=1, C=8)."""
+  from experiments.configs import search_demo
+  from nas_jax import ops
+  c = search_demo.get_config()
+  c.strategy = strategy
+  c.space = space
+  c.seed = seed
+  c.epochs = epochs
+  c.max_steps_per_epoch = steps
+  c.log_every = 0
+  if space == 'nb201':
+    c.primitives = list(ops.NB201_PRIMITIVES)
+    c.layers = 1  # cells per stage
+  return c
+
+
+def train_config(space: str, genotype_path: str, epochs: int, steps: int):
+  from experiments.configs import train_demo, train_nb201_demo
+  c = (train_nb201_demo if space == 'nb201' else train_demo).get_config()
+  c.genotype = genotype_path
+  c.epochs = epochs
+  c.max_steps_per_epoch = steps
+  c.log_every = 0
+  return c
+
+
+def run_compare(workdir: str, spaces, names, seeds: int, search_budget, train_budget) -> list:
+  from nas_jax import search, strategies, train
+  names = names or list(strategies.NAMES)
+  rows = []
+  os.makedirs(workdir, exist_ok=True)
+  for space in spaces:
+    for name in names:
+      for seed in range(seeds):
+        run = os.path.join(workdir, space, name, f'seed_{seed}')
+        search_dir, train_dir = os.path.join(run, 'search'), os.path.join(run, 'train')
+        done = os.path.join(run, 'row.json')
+        if os.path.exists(done):
+          with open(done) as f:
+            rows.append(json.load(f))
+          continue
+        print(f'== {space} {name} seed {seed}', flush=True)
+        config = search_config(space, name, seed, *search_budget)
+        result = search.run_search(config, search_dir, log=lambda line: None)
+        genotype = result['genotype']
+        collapse = search.collapse_counts(genotype)
+        trained = train.run_train(train_config(space, os.path.join(search_dir, 'genotype.json'),
+                                               *train_budget), train_dir, log=lambda line: None)
+        row = {'space': space, 'strategy': name, 'seed': seed,
+               'genotype': search.genotype_text(genotype), **collapse,
+               'test_accuracy': trained['test_accuracy'], 'params_m': trained['params_m'],
+               'search_seconds': result['seconds'],
+               'search_compile_seconds': result['compile_seconds'],
+               'final_val_acc': result['metrics'][-1]['val_acc'] if result['metrics'] else None}
+        print(f'   {row["genotype"]} | skip {row["skip"]} | param-free {row["param_free"]} | '
+              f'test acc {row["test_accuracy"]:.4f} | search {row["search_seconds"]:.0f} s',
+              flush=True)
+        search.atomic_write(done, json.dumps(row, indent=2) + '\n')
+        rows.append(row)
+  search.atomic_write(os.path.join(workdir, 'rows.json'), json.dumps(rows, indent=2) + '\n')
+  search.atomic_write(os.path.join(workdir, 'table.md'), table(rows))
+  return rows
+
+
+def table(rows: list) -> str:
+  """The markdown table: one row per run, then the per-strategy means."""
+  lines = ['| space | strategy | seed | genotype (normal cell for DARTS) | skip | param-free | '
+           'test acc | search s |', '|---|---|---|---|---|---|---|---|']
+  for r in rows:
+    g = r['genotype']
+    if r['space'] == 'darts':  # the normal cell only: the reduction cell is mostly pooling
+      g = g.split('reduce=')[0].rstrip(', ')
+    lines.append(f'| {r["space"]} | {r["strategy"]} | {r["seed"]} | `{g}` | {r["skip"]}/{r["edges"]} '
+                 f'| {r["param_free"]}/{r["edges"]} | {r["test_accuracy"]:.4f} | '
+                 f'{r["search_seconds"]:.0f} |')
+  lines += ['', '| space | strategy | mean skip | mean param-free | test acc (mean ± std) | '
+            'mean search s |', '|---|---|---|---|---|---|']
+  groups = {}
+  for r in rows:
+    groups.setdefault((r['space'], r['strategy']), []).append(r)
+  for (space, name), rs in groups.items():
+    acc = [r['test_accuracy'] for r in rs]
+    mean = sum(acc) / len(acc)
+    std = (sum((a - mean) ** 2 for a in acc) / len(acc)) ** 0.5
+    avg = lambda key: sum(r[key] for r in rs) / len(rs)
+    lines.append(f'| {space} | {name} | {avg("skip"):.1f}/{rs[0]["edges"]} | '
+                 f'{avg("param_free"):.1f}/{rs[0]["edges"]} | {mean:.4f} ± {std:.4f} | '
+                 f'{avg("search_seconds"):.0f} |')
+  return '\n'.join(lines) + '\n'
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  start = time.time()
+  rows = cli.run_or_exit(lambda: run_compare(
+      _WORKDIR.value, _SPACES.value, _STRATEGIES.value, _SEEDS.value,
+      (_SEARCH_EPOCHS.value, _SEARCH_STEPS.value), (_TRAIN_EPOCHS.value, _TRAIN_STEPS.value)))
+  print(table(rows))
+  print(f'{len(rows)} runs in {time.time() - start:.0f} s; table in {_WORKDIR.value}/table.md')
+
+
+if __name__ == '__main__':
+  app.run(main)
