@@ -36,12 +36,19 @@ def main():
     result = search.run_search(config, workdir, log=lambda line: None)
   state = result['state']
   arch = jax.device_get(state.arch)
+  # The initial alpha, through the same init as run_search (it needs shapes only).
+  from nas_jax import bilevel
+  import jax.numpy as jnp
+  weight_tx, arch_tx, _, _ = search.build_optimizers(config, 2)
+  init = bilevel.init_state(search.build_model(config, 10), jax.random.key(config.seed, impl='rbg'),
+                            jnp.zeros((1, 8, 8, 3)), weight_tx, arch_tx)
   leaves = [np.asarray(x) for x in jax.tree.leaves(jax.device_get(state.params))]
   print(json.dumps({
       'devices': jax.device_count(),
       'processes': jax.process_count(),
       'alpha_normal': arch['normal'].tolist(),
       'alpha_reduce': arch['reduce'].tolist(),
+      'alpha_normal_init': np.asarray(init.arch['normal']).tolist(),
       'params': [float(np.sum(np.abs(x))) for x in leaves],
       'genotype': result['genotype'].to_darts_text(),
   }))

@@ -51,9 +51,10 @@ def test_four_devices_match_one_device(tmp_path, one_device):
   one = one_device
   four = _run_worker([tmp_path / 'four', 4], devices=4)
   assert four['devices'] == 4
-  # alpha moved (|alpha| ~1e-3 at init), and the sharded run took the same path. With
+  # alpha moved (2 Adam steps of 3e-4), and the sharded run took the same path. With
   # per-device BatchNorm statistics (2 examples each) the runs would differ at 1e-2.
-  assert np.abs(np.asarray(one['alpha_normal'])).max() > 2e-3
+  moved = np.asarray(one['alpha_normal']) - np.asarray(one['alpha_normal_init'])
+  assert np.abs(moved).max() > 1e-4
   _assert_same_search(one, four, tol=1e-5)
 
 
@@ -88,8 +89,10 @@ def test_vmapped_seeds_match_single_runs(tmp_path):
                                log=lambda line: None)
   one = np.load(tmp_path / 'single' / 'alphas.npz')
   vm = np.load(tmp_path / 'multi' / 'seed_4' / 'alphas.npz')
+  # Adam's first steps move each alpha by about lr * sign(g), so float noise in a
+  # near-zero gradient component shows up at a fraction of a step (3e-4).
   for key in ('normal', 'reduce'):
-    np.testing.assert_allclose(vm[key], one[key], rtol=0, atol=1e-5)
+    np.testing.assert_allclose(vm[key], one[key], rtol=0, atol=5e-5)
   assert multi['genotype'][1] == single['genotype']
   assert Genotype.from_json((tmp_path / 'multi' / 'seed_4' / 'genotype.json').read_text()) == \
       single['genotype']

@@ -67,19 +67,14 @@ def test_gdas_computes_exactly_one_op_per_edge(space):
     variables = model.init(jax.random.key(0), x, weights)
     ran = _run_counting(model, variables, x, weights)
   else:
-    # One cell on its own: in the network, flax's scan over a stage's cells traces its
-    # body twice and the callbacks would keep the dead copy alive (XLA removes it
-    # otherwise; see the compiled count below).
-    cell = supernet.NB201SearchCell(4, ops.NB201_PRIMITIVES, mode='hard')
-    h = jnp.asarray(np.random.default_rng(1).normal(size=(4, 2, 8, 8)), jnp.float32)
-    variables = cell.init(jax.random.key(0), h, weights['cell'])
-    ran = _run_counting(cell, variables, h, weights['cell'])
-    cells = {'cell': 1}
-    model = supernet.NB201SearchNetwork(3, channels=4, cells_per_stage=2, **st.network_options())
-    v = model.init(jax.random.key(0), x, weights)
+    model = supernet.NB201SearchNetwork(3, channels=4, cells_per_stage=1, **st.network_options())
+    variables = model.init(jax.random.key(0), x, weights)
+    ran = _run_counting(model, variables, x, weights)
+    cells = {'cell': 3}
+    # Structure: one real conditional per edge in the compiled program (6 edges x 3 cells).
     hlo = jax.jit(lambda v, w: model.apply(v, x, w, mutable=['batch_stats'])[0]).lower(
-        v, weights).compile().as_text()
-    assert len(re.findall(r'= .*conditional\(', hlo)) == 3  # one switch per stage's edge scan
+        variables, weights).compile().as_text()
+    assert len(re.findall(r'= .*conditional\(', hlo)) == 18
   expected = []
   for cell, times in cells.items():
     chosen = [st.space.primitives[k] for k in np.argmax(np.asarray(weights[cell]), -1)]
