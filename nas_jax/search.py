@@ -39,7 +39,7 @@ import ml_collections
 import numpy as np
 import optax
 
-from nas_jax import bilevel, data, discretize, nb201, ops, parallel, strategies
+from nas_jax import bilevel, data, nb201, ops, parallel, strategies
 from nas_jax.checkpoint import (CHECKPOINT_DIR, METRICS_FILE, Checkpoints, MetricsLog,
                                 atomic_write, check_finite, format_seconds, read_metrics,
                                 restore_or_start)
@@ -175,12 +175,6 @@ def alpha_entropy(alpha: jax.Array) -> float:
   return float(jnp.mean(-jnp.sum(p * jnp.log(p + 1e-12), axis=-1)))
 
 
-def softmax_rows(alpha) -> list[list[float]]:
-  """softmax(alpha) per edge, as nested lists (the per-epoch record in metrics.jsonl)."""
-  p = jax.nn.softmax(jnp.asarray(alpha, jnp.float32), axis=-1)
-  return rows(p)
-
-
 def rows(p) -> list[list[float]]:
   """An (E, K) array as nested lists rounded to 6 digits."""
   return np.asarray(p, np.float64).round(6).tolist()
@@ -205,11 +199,6 @@ def write_outputs(workdir: str, arch: dict[str, Any], genotype,
   history = plot.alpha_history_from_metrics(os.path.join(workdir, METRICS_FILE))
   if history:
     plot.plot_alpha_history(history, primitives, os.path.join(workdir, 'alphas.png'))
-
-
-def derive(config, arch):
-  """The genotype of ``arch`` under ``config``'s strategy and space."""
-  return strategies.get(config).derive(arch)
 
 
 def genotype_text(genotype) -> str:

@@ -1,9 +1,11 @@
-"""The DARTS supernet: MixedOp, SearchCell and SearchNetwork as Flax modules.
+"""The supernets: MixedOp, SearchCell, SearchNetwork (DARTS space) and NB201SearchNetwork.
 
-The architecture parameters (alpha) live in their own variable collection,
-``'arch'`` (``{'normal': (E, K), 'reduce': (E, K)}``), apart from the weights in
-``'params'`` and the BatchNorm statistics in ``'batch_stats'``. Each collection
-has its own optimizer in the bilevel search.
+The architecture parameters (alpha) are not variables of these modules: every
+call takes the op weights of each cell type (``{'normal': (E, K), 'reduce':
+(E, K)}``, or ``{'cell': (6, K)}`` in NB201), which the search strategy
+computes from alpha (``nas_jax.strategies``); alpha lives in the search state
+with its own optimizer. The modules hold the weights (``'params'``) and the
+BatchNorm statistics (``'batch_stats'``).
 
 Compile time is a first-class requirement, so the cell is not unrolled edge by
 edge (that design took 887 s to compile, see ``benchmarks/README.md``):
@@ -37,7 +39,6 @@ import numpy as np
 from nas_jax import ops
 from nas_jax.discretize import edge_index, num_edges
 
-ARCH = 'arch'
 NODE_EDGES = ('scan', 'unroll')  # how a cell runs its node-to-node edges (SearchNetwork.node_edges)
 
 
