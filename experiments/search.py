@@ -4,7 +4,7 @@
       [--config.order=2 --config.epochs=3 ...]
 """
 
-import sys
+import os
 
 from absl import app
 from absl import flags
@@ -30,8 +30,13 @@ def main(argv):
           'metrics.jsonl and the plots), summary.json and checkpoints/')
     return
   print(f'genotype = {search.genotype_text(result["genotype"])}')
-  print(f'outputs in {_WORKDIR.value}: genotype.json genotype.txt alphas.npz alphas.png '
-        'cell_normal.png cell_reduce.png metrics.jsonl tensorboard/ checkpoints/')
+  print(f'outputs in {_WORKDIR.value}: {" ".join(output_names(_WORKDIR.value))}')
+
+
+def output_names(workdir: str) -> list[str]:
+  """The files and folders (with a trailing ``/``) that the run left in ``workdir``."""
+  return [n + '/' if os.path.isdir(os.path.join(workdir, n)) else n
+          for n in sorted(os.listdir(workdir))]
 
 
 if __name__ == '__main__':

@@ -382,6 +382,32 @@ def alpha_edge_labels(num_edges: int) -> list[str]:
   return [f'n{i}<-{sources[j]}' for i in range(steps) for j in range(i + 2)]
 
 
+NB201_CELL = 'cell'  # the one cell type of a NAS-Bench-201 history (``nas_jax.nb201``)
+
+
+def _history_cells(entry: Any) -> tuple[str, ...]:
+  """The cell types of a history: ``('cell',)`` for an NB201 one, else DARTS' two."""
+  if isinstance(entry, Mapping) and NB201_CELL in entry and not any(c in entry for c in CELL_TYPES):
+    return (NB201_CELL,)
+  return CELL_TYPES
+
+
+def _edge_rows(cell: str, num_edges: int) -> list[list[tuple[int, str]]]:
+  """The panels of one cell type: one row per node, ``(edge row, label)`` per input edge.
+
+  DARTS: node ``i`` reads its ``i + 2`` inputs (:func:`alpha_edge_labels`).
+  NB201: node ``t = 1..3`` reads nodes ``0..t-1``; labels ``'n<t><-<s>'``.
+  """
+  if cell == NB201_CELL:
+    from nas_jax import nb201
+    return [[(nb201.edge_index(t, s), f'n{t}<-{s}') for s in range(t)]
+            for t in range(1, nb201.NUM_NODES)]
+  labels = alpha_edge_labels(num_edges)
+  steps = _steps_for_edges(num_edges)
+  return [[(i * (i + 3) // 2 + j, labels[i * (i + 3) // 2 + j]) for j in range(i + 2)]
+          for i in range(steps)]
+
+
 def _check_history(history: Any, primitives: Any) -> dict[str, np.ndarray]:
   """Validates an alpha history; returns ``{cell: array (T, E, K)}``."""
   if not _is_sequence(primitives) or not primitives:
@@ -394,12 +420,13 @@ def _check_history(history: Any, primitives: Any) -> dict[str, np.ndarray]:
                      f'{type(history).__name__}')
   if not history:
     raise ValueError('history is empty: need at least one epoch')
+  cells = _history_cells(history[0])
   stacked = {}
-  for cell in CELL_TYPES:
+  for cell in cells:
     arrays = []
     for t, entry in enumerate(history):
       if not isinstance(entry, Mapping) or cell not in entry:
-        raise ValueError(f'history[{t}]: expected a mapping with keys {CELL_TYPES}, got '
+        raise ValueError(f'history[{t}]: expected a mapping with keys {cells}, got '
                          f'{type(entry).__name__} without {cell!r}')
       try:
         a = np.asarray(entry[cell], dtype=np.float64)
@@ -413,7 +440,12 @@ def _check_history(history: Any, primitives: Any) -> dict[str, np.ndarray]:
       if a.shape[1] != len(primitives):
         raise ValueError(f'history[{t}][{cell!r}] has {a.shape[1]} ops per edge, but '
                          f'{len(primitives)} primitives were given')
-      if _steps_for_edges(a.shape[0]) is None:
+      if cell == NB201_CELL:
+        from nas_jax import nb201
+        if a.shape[0] != nb201.NUM_EDGES:
+          raise ValueError(f'history[{t}][{cell!r}] has {a.shape[0]} edges, but an NB201 cell '
+                           f'has {nb201.NUM_EDGES}')
+      elif _steps_for_edges(a.shape[0]) is None:
         raise ValueError(f'history[{t}][{cell!r}] has {a.shape[0]} edges, not a DARTS edge count '
                          'n*(n+3)/2 (2, 5, 9, 14, 20, ...)')
       if np.any(a < -1e-6) or np.any(a > 1 + 1e-6):
@@ -428,16 +460,18 @@ def plot_alpha_history(history: Sequence[Mapping[str, Any]], primitives: Sequenc
                        path: PathLike, title: str | None = None) -> tuple[float, float]:
   """Plots softmax(alpha) of every mixed edge across the search epochs.
 
-  For each cell type there is one small panel per edge, laid out as a
-  triangle (row ``i``: the ``i + 2`` input edges of node ``i``) and titled like
-  ``'n1<-c_{k-1}'``. Each panel shows one line per op (same colours in every
+  For each cell type there is one small panel per edge, one row per node:
+  in a DARTS cell row ``i`` holds the ``i + 2`` input edges of node ``i``
+  (titled like ``'n1<-c_{k-1}'``), in an NB201 cell row ``t`` the ``t``
+  input edges of node ``t`` (``'n2<-1'``). Each panel shows one line per op (same colours in every
   panel, one legend for the figure) against the epoch ``1 .. T``, with the
   y axis fixed to ``[0, 1]``.
 
   Args:
-    history: One mapping per epoch with keys ``'normal'`` and ``'reduce'``,
-      each an ``(E, K)`` array of softmax(alpha) probabilities in DARTS edge
-      order (see :func:`alpha_edge_labels`), ``K = len(primitives)``.
+    history: One mapping per epoch with keys ``'normal'`` and ``'reduce'``
+      (DARTS space), each an ``(E, K)`` array of op strengths in DARTS edge
+      order (see :func:`alpha_edge_labels`), or the one key ``'cell'`` (NB201,
+      ``(6, K)`` in ``nb201.EDGES`` order); ``K = len(primitives)``.
     primitives: The op names, in alpha column order.
     path: Destination PNG; written atomically, parent directories created.
     title: Optional figure title.
@@ -454,40 +488,40 @@ def plot_alpha_history(history: Sequence[Mapping[str, Any]], primitives: Sequenc
     OSError: If the file cannot be written.
   """
   stacked = _check_history(history, primitives)
+  cells = tuple(stacked)
   num_epochs = len(history)
   epochs = np.arange(1, num_epochs + 1)
   colours = _op_colours(list(primitives))
-  steps = {cell: _steps_for_edges(stacked[cell].shape[1]) for cell in CELL_TYPES}
-  rows = max(steps.values())
-  cols = [steps[cell] + 1 for cell in CELL_TYPES]
+  grids = {cell: _edge_rows(cell, stacked[cell].shape[1]) for cell in cells}
+  rows = max(len(g) for g in grids.values())
+  cols = [max(len(r) for r in grids[cell]) for cell in cells]
   fig = Figure(figsize=(1.55 * sum(cols) + 0.5, 1.35 * rows + 1.2), dpi=100)
-  subfigs = fig.subfigures(1, 2, width_ratios=cols, wspace=0.04)
+  subfigs = fig.subfigures(1, len(cells), width_ratios=cols, wspace=0.04, squeeze=False)[0]
   marker = 'o' if num_epochs <= 20 else None
   xticks = np.unique(np.linspace(1, num_epochs, min(num_epochs, 4)).round().astype(int))
   # One y range for every panel: [0, 1] once some op dominates, else zoomed on
   # the data, so that the early drift away from uniform (1/K) stays visible.
-  lo = min(float(stacked[c].min()) for c in CELL_TYPES)
-  hi = max(float(stacked[c].max()) for c in CELL_TYPES)
+  lo = min(float(stacked[c].min()) for c in cells)
+  hi = max(float(stacked[c].max()) for c in cells)
   if hi - lo > 0.5:
     lo, hi = 0.0, 1.0
   pad = max(0.05 * (hi - lo), 1e-4)
   ylim = (lo - pad, hi + pad)
   yticks = np.linspace(lo, hi, 3)
-  for subfig, cell in zip(subfigs, CELL_TYPES):
+  for subfig, cell, width in zip(subfigs, cells, cols):
     probs = stacked[cell]
-    labels = alpha_edge_labels(probs.shape[1])
-    n = steps[cell]
-    subfig.suptitle(f'{cell} cell', fontsize=11)
-    grid = subfig.add_gridspec(rows, n + 1, left=0.07, right=0.98, top=0.86, bottom=0.14,
+    grid_rows = grids[cell]
+    n = len(grid_rows)
+    subfig.suptitle(f'{cell} cell' if cell != NB201_CELL else 'NB201 cell', fontsize=11)
+    grid = subfig.add_gridspec(rows, width, left=0.07, right=0.98, top=0.86, bottom=0.14,
                                hspace=0.6, wspace=0.12)
-    for i in range(n):
-      for j in range(i + 2):
-        e = i * (i + 3) // 2 + j
+    for i, panels in enumerate(grid_rows):
+      for j, (e, label) in enumerate(panels):
         ax = subfig.add_subplot(grid[i, j])
         for k, op in enumerate(primitives):
           ax.plot(epochs, probs[:, e, k], color=colours[op], linewidth=1.2, marker=marker,
                   markersize=2.5, label=op)
-        ax.set_title(labels[e], fontsize=8, pad=2)
+        ax.set_title(label, fontsize=8, pad=2)
         ax.set_ylim(*ylim)
         ax.set_xlim(0.5, num_epochs + 0.5)
         ax.set_xticks(xticks)
@@ -515,17 +549,20 @@ def alpha_history_from_metrics(path: PathLike) -> list[dict[str, np.ndarray]]:
 
   Args:
     path: A file with one JSON object per line; lines with the keys
-      ``'alpha_normal'`` and ``'alpha_reduce'`` (lists of lists of softmax
-      probabilities) contribute one epoch each, other lines and blank lines
-      are skipped.
+      ``'alpha_normal'`` and ``'alpha_reduce'`` (DARTS space) or
+      ``'alpha_cell'`` (NB201), lists of lists of op strengths, contribute
+      one epoch each; other lines and blank lines are skipped
+      (``alpha_entropy_*`` keys are not alphas).
 
   Returns:
-    ``[{'normal': array (E, K), 'reduce': array (E, K)}, ...]`` in file order,
+    ``[{'normal': array (E, K), 'reduce': array (E, K)}, ...]`` (or
+    ``[{'cell': array (6, K)}, ...]``) in file order,
     ready for :func:`plot_alpha_history`.
 
   Raises:
     ValueError: One line naming the file and the (1-based) line number, for a
-      line that is not a JSON object, has only one of the two keys, or holds
+      line that is not a JSON object, has only one of the two DARTS keys, has
+      other alpha keys than the lines before it, or holds
       a value that is not a 2-D list of numbers.
     OSError: If the file cannot be read.
   """
@@ -542,13 +579,19 @@ def alpha_history_from_metrics(path: PathLike) -> list[dict[str, np.ndarray]]:
                          f'{e.colno})') from None
       if not isinstance(record, dict):
         raise ValueError(f'{path}: line {lineno} is not a JSON object')
-      present = [key in record for key in ('alpha_normal', 'alpha_reduce')]
-      if not any(present):
+      cells = sorted(k[len('alpha_'):] for k in record
+                     if k.startswith('alpha_') and not k.startswith('alpha_entropy'))
+      if not cells:
         continue
-      if not all(present):
+      if len(cells) == 1 and cells[0] in CELL_TYPES:
         raise ValueError(f'{path}: line {lineno} has only one of alpha_normal, alpha_reduce')
+      if cells != [NB201_CELL] and cells != sorted(CELL_TYPES):
+        raise ValueError(f'{path}: line {lineno} has alpha keys {["alpha_" + c for c in cells]}; '
+                         'expected alpha_normal and alpha_reduce, or alpha_cell')
+      if history and set(cells) != set(history[0]):
+        raise ValueError(f'{path}: line {lineno} has other alpha keys than the lines before it')
       entry = {}
-      for cell in CELL_TYPES:
+      for cell in (CELL_TYPES if cells != [NB201_CELL] else (NB201_CELL,)):
         try:
           a = np.asarray(record[f'alpha_{cell}'], dtype=np.float64)
         except (TypeError, ValueError):

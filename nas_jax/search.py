@@ -17,8 +17,8 @@ It writes into ``workdir``:
   or ``cell`` in NB201, plus any the strategy adds, such as ``beta_*``);
 * ``genotype.json`` and ``genotype.txt`` (DARTS text form, or NB201's
   ``|op~0|+...`` string): the derived cell;
-* ``cell_normal.png``, ``cell_reduce.png`` (DARTS space) and ``alphas.png``:
-  the plots.
+* ``cell_normal.png``, ``cell_reduce.png`` (DARTS space) or ``cell.png``
+  (NB201), and ``alphas.png``: the plots.
 
 Every file is written atomically (temporary file, then rename). A NaN or
 infinite loss stops the run with a one-line message naming the step; the
@@ -184,9 +184,9 @@ def write_outputs(workdir: str, arch: dict[str, Any], genotype,
                   primitives: tuple[str, ...]) -> None:
   """Writes alphas.npz, genotype.json, genotype.txt and the plots, each atomically.
 
-  The plots are ``cell_normal.png``/``cell_reduce.png`` (the derived cells)
-  and ``alphas.png`` (softmax(alpha) per edge over the epochs, read back from
-  ``metrics.jsonl``).
+  The plots are the derived cell (``cell_normal.png`` and ``cell_reduce.png``
+  in the DARTS space, ``cell.png`` in NB201) and ``alphas.png`` (the op
+  strengths of every edge over the epochs, read back from ``metrics.jsonl``).
   """
   from nas_jax import plot  # matplotlib: only when writing
   buf = io.BytesIO()
@@ -196,6 +196,8 @@ def write_outputs(workdir: str, arch: dict[str, Any], genotype,
   atomic_write(os.path.join(workdir, 'genotype.txt'), genotype_text(genotype) + '\n')
   if isinstance(genotype, Genotype):
     plot.plot_genotype(genotype, workdir)
+  else:
+    plot.plot_nb201_cell(genotype, os.path.join(workdir, 'cell.png'))
   history = plot.alpha_history_from_metrics(os.path.join(workdir, METRICS_FILE))
   if history:
     plot.plot_alpha_history(history, primitives, os.path.join(workdir, 'alphas.png'))

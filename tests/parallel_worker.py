@@ -31,7 +31,19 @@ def main():
                      coordinator_address=sys.argv[5])
   config = tiny_config(**overrides)
   runtime.enable_compilation_cache()
-  from nas_jax import search
+  from nas_jax import parallel, search
+  placed = []  # how the first training batch was laid out over the devices
+  shard_batch = parallel.shard_batch
+
+  def recording_shard_batch(batch, sharding):
+    out = shard_batch(batch, sharding)
+    if not placed:
+      images = out[0]
+      placed.append({'spec': [a for a in images.sharding.spec],
+                     'shards': sorted(list(s.data.shape) for s in images.addressable_shards)})
+    return out
+
+  parallel.shard_batch = recording_shard_batch
   with tfds.testing.mock_data(num_examples=32):
     result = search.run_search(config, workdir, log=lambda line: None)
   state = result['state']
@@ -51,6 +63,8 @@ def main():
       'alpha_normal_init': np.asarray(init.arch['normal']).tolist(),
       'params': [float(np.sum(np.abs(x))) for x in leaves],
       'genotype': result['genotype'].to_darts_text(),
+      'batch_spec': placed[0]['spec'],
+      'batch_shards': placed[0]['shards'],
   }))
 
 

@@ -100,14 +100,15 @@ def test_first_order_gradient_matches_finite_differences(setup):
     assert _rel_err(np.asarray(jax.flatten_util.ravel_pytree(g)[0]), fd) < 1e-4
 
 
-@pytest.mark.parametrize('order', [1, 2])
-def test_search_step_applies_the_exact_gradients_in_order(setup, order):
-  """The phase-scan step equals: arch update with arch_gradient, then a weight step at the new alpha."""
+@pytest.mark.parametrize('order,unroll', [(1, False), (2, False), (1, True), (2, True)])
+def test_search_step_applies_the_exact_gradients_in_order(setup, order, unroll):
+  """The step (phase scan, or unrolled phases) equals: arch update with arch_gradient, then a
+  weight step at the new alpha."""
   model, state, train, val, weight_tx, arch_tx, schedule = setup
   with jax.enable_x64(True):
     hyper = bilevel.Hyper(MOMENTUM, WD)
     step = jax.jit(bilevel.make_search_step(model, weight_tx, arch_tx, schedule, order=order,
-                                            hyper=hyper))
+                                            hyper=hyper, unroll_phases=unroll))
     new, metrics = step(state, train, val)
     loss_fn = bilevel.make_loss_fn(model)
     g, val_loss, _ = jax.jit(lambda s: bilevel.arch_gradient(

@@ -305,6 +305,7 @@ def test_augment_is_a_shift_or_flip_of_each_image() -> None:
     assert out.shape == images.shape and out.dtype == np.uint8
     padded = np.pad(images, ((0, 0), (2, 2), (2, 2), (0, 0)))
     flipped_count = 0
+    offsets = []
     for i in range(len(images)):
         matches = [
             (dy, dx, f)
@@ -318,7 +319,12 @@ def test_augment_is_a_shift_or_flip_of_each_image() -> None:
         ]
         assert matches, f"image {i} is not a crop of its padded original"
         flipped_count += all(f for _, _, f in matches)
+        if len(matches) == 1:  # random pixels: the offset is identified
+            offsets.append(matches[0][:2])
     assert 0 < flipped_count < len(images)
+    # Every offset 0..2p occurs on both axes (64 draws of 5 values each).
+    assert len(offsets) > 50
+    assert {dy for dy, _ in offsets} == set(range(5)) == {dx for _, dx in offsets}
 
 
 def test_flip_only_mirrors_or_keeps() -> None:
@@ -428,6 +434,9 @@ def test_stream_cutout_is_deterministic_and_only_zeroes() -> None:
     # Same crop and flip draws; cutout then zeroes a square of side <= 4 in every image.
     changed = a != b
     assert np.all(b[changed] == 0.0)
+    # Cutout did something: most images lost pixels (a square can fall on the crop's zero
+    # padding, which it leaves unchanged).
+    assert (changed.sum(axis=(1, 2, 3)) > 0).sum() >= 6 and changed.sum() >= 6 * 4
     per_image = (b == 0).sum(axis=(1, 2, 3)) - (a == 0).sum(axis=(1, 2, 3))
     assert np.all(per_image <= 16)
     np.testing.assert_array_equal(b, cut.batch(1, 2)[0])

@@ -1,4 +1,5 @@
-"""The evaluation network: parameter and multiply-add counts, shapes, drop path, cell scanning."""
+"""The evaluation networks (CIFAR and ImageNet): parameter and multiply-add counts by hand, shapes,
+the auxiliary head, drop path, cell scanning."""
 
 import jax
 import jax.numpy as jnp
@@ -10,66 +11,105 @@ from nas_jax.genotype import (DARTS_V1, DARTS_V2, NAMED_GENOTYPES, PC_DARTS, PDA
                               GenotypeError)
 
 
-def hand_count(genotype, channels, layers, size, in_channels=3, classes=10):
-  """Parameters (aux head excluded) and multiply-adds of NetworkCIFAR, from DARTS' op formulas.
+class _Counter:
+  """Running totals of parameters and multiply-adds (each conv: weights x output area)."""
 
-  Written from the op definitions (quark0/darts operations.py / model.py), not
-  from nas_jax: each conv's weight count times its output area.
+  def __init__(self):
+    self.params = self.macs = 0
+
+  def conv(self, weights, area):
+    self.params += weights
+    self.macs += weights * area
+
+  def bn(self, c):
+    self.params += 2 * c
+
+
+def _count_cells(n, genotype, layers, c, c_pp, c_p, res, reduction_prev):
+  """Adds DARTS' cell stack to counter ``n``; returns (channels out, resolution out, aux in).
+
+  ``res`` is the resolution of the second cell input (s1); ``aux in`` is the
+  (channels, resolution) of the cell at 2L/3, which the auxiliary head reads.
   """
-  params = macs = 0
-
-  def conv(weights, area):
-    nonlocal params, macs
-    params += weights
-    macs += weights * area
-
-  def bn(c):
-    nonlocal params
-    params += 2 * c
-
-  c_stem = 3 * channels
-  conv(3 * 3 * in_channels * c_stem, size * size)
-  bn(c_stem)
-  c_pp, c_p, c = c_stem, c_stem, channels
-  reduction_prev = False
-  res = size
+  aux_in = None
   for i in range(layers):
     reduction = i in (layers // 3, 2 * layers // 3)
     if reduction:
       c *= 2
     area = res * res
     if reduction_prev:  # factorized reduce: two 1x1 convs to c/2 each
-      conv(2 * c_pp * (c // 2), area)
+      n.conv(2 * c_pp * (c // 2), area)
     else:
-      conv(c_pp * c, area)
-    bn(c)
-    conv(c_p * c, area)
-    bn(c)
+      n.conv(c_pp * c, area)
+    n.bn(c)
+    n.conv(c_p * c, area)
+    n.bn(c)
     pairs, concat = ((genotype.reduce, genotype.reduce_concat) if reduction
                      else (genotype.normal, genotype.normal_concat))
     out_area = (res // 2) ** 2 if reduction else area
     for name, j in pairs:
       stride = 2 if reduction and j < 2 else 1
-      a = out_area if stride == 2 or not reduction else out_area
-      if name.startswith('sep_conv'):
+      if name.startswith('sep_conv'):  # two (depthwise k x k, pointwise, BN) stacks
         k = int(name[-1])
-        conv(2 * (k * k * c + c * c), a)
-        bn(c)
-        bn(c)
-      elif name.startswith('dil_conv'):
+        n.conv(2 * (k * k * c + c * c), out_area)
+        n.bn(c)
+        n.bn(c)
+      elif name.startswith('dil_conv'):  # one depthwise (dilated) k x k, pointwise, BN
         k = int(name[-1])
-        conv(k * k * c + c * c, a)
-        bn(c)
-      elif name == 'skip_connect' and stride == 2:
-        conv(2 * c * (c // 2), a)
-        bn(c)
+        n.conv(k * k * c + c * c, out_area)
+        n.bn(c)
+      elif name == 'skip_connect' and stride == 2:  # factorized reduce
+        n.conv(2 * c * (c // 2), out_area)
+        n.bn(c)
     c_pp, c_p = c_p, len(concat) * c
     if reduction:
       res //= 2
     reduction_prev = reduction
-  conv(c_p * classes, 1)
-  params += classes
-  return params, macs
+    if i == 2 * layers // 3:
+      aux_in = (c_p, res)
+  return c_p, res, aux_in
+
+
+def hand_count(genotype, channels, layers, size, in_channels=3, classes=10):
+  """Parameters (aux head excluded) and multiply-adds of NetworkCIFAR, from DARTS' op formulas.
+
+  Written from the op definitions (quark0/darts operations.py / model.py), not
+  from nas_jax: each conv's weight count times its output area.
+  """
+  n = _Counter()
+  c_stem = 3 * channels
+  n.conv(3 * 3 * in_channels * c_stem, size * size)
+  n.bn(c_stem)
+  c_p, _, _ = _count_cells(n, genotype, layers, channels, c_stem, c_stem, size, False)
+  n.conv(c_p * classes, 1)
+  n.params += classes
+  return n.params, n.macs
+
+
+def hand_count_imagenet(genotype, channels, layers, size, classes=1000):
+  """(params, multiply-adds, aux head params) of NetworkImageNet, from quark0/darts model.py.
+
+  The stem is two stages of stride-2 3x3 convs (3 -> C/2 -> C at size/4, then
+  C -> C at size/8); the first cell factorized-reduces s0. The auxiliary head
+  (AuxiliaryHeadImageNet): ReLU, 5x5 average pool with stride 2 (when the map
+  is at least 5 wide), 1x1 conv to 128, BN, a conv to 768 covering the map
+  that is left (no BN), ReLU, linear.
+  """
+  n = _Counter()
+  half, quarter, eighth = size // 2, size // 4, size // 8
+  n.conv(3 * 3 * 3 * (channels // 2), half * half)
+  n.bn(channels // 2)
+  n.conv(3 * 3 * (channels // 2) * channels, quarter * quarter)
+  n.bn(channels)
+  n.conv(3 * 3 * channels * channels, eighth * eighth)
+  n.bn(channels)
+  c_p, _, (c_aux, r_aux) = _count_cells(n, genotype, layers, channels, channels, channels,
+                                        eighth, True)
+  n.conv(c_p * classes, 1)
+  n.params += classes
+  k = (r_aux - 5) // 2 + 1 if r_aux >= 5 else r_aux
+  aux = c_aux * 128 + 2 * 128 + k * k * 128 * 768 + 768 * classes + classes
+  return n.params, n.macs, aux
 
 
 def shapes(model, size, in_channels=3):
@@ -100,6 +140,86 @@ def test_published_parameter_counts():
   tree = shapes(evalnet.NetworkCIFAR(DARTS_V2, 10, channels=36, layers=20), 32)
   assert evalnet.AUX_NAME in tree
   assert evalnet.count_params(tree, exclude=None) > evalnet.count_params(tree)
+
+
+@pytest.mark.parametrize('name,channels,layers,size', [
+    ('DARTS_V2', 48, 14, 224),  # the mobile setting
+    ('PC_DARTS_IMAGENET', 48, 14, 224),
+    ('PC_DARTS_IMAGENET', 4, 3, 224),  # the aux head pools its 7x7 map to 2x2
+    ('DARTS_V2', 4, 5, 64),  # a 2x2 map at the aux head: no pool
+])
+def test_imagenet_param_and_mac_counts_match_hand_count(name, channels, layers, size):
+  g = NAMED_GENOTYPES[name]
+  model = evalnet.NetworkImageNet(g, num_classes=1000, channels=channels, layers=layers)
+  params, macs, aux = hand_count_imagenet(g, channels, layers, size)
+  tree = shapes(model, size)
+  assert evalnet.count_params(tree) == params
+  assert evalnet.count_params(tree, exclude=None) - params == aux
+  assert evalnet.count_macs(model, (size, size, 3)) == macs
+  if channels == 48 and name == 'PC_DARTS_IMAGENET':
+    # PC-DARTS paper, ImageNet: 5.3 M parameters, 597 M FLOPs (which count more than the
+    # convolutions and classifier counted here, as DARTS_V2's 574 M vs 530 M does).
+    assert abs(params / 1e6 - 5.3) < 0.1 and 500e6 < macs < 597e6
+
+
+def _aux_head_numpy(feature, p):
+  """The ImageNet auxiliary head in train mode (batch statistics), written in NumPy (CNHW in)."""
+  x = np.maximum(np.asarray(feature, np.float64), 0.0)
+  if x.shape[2] >= 5:  # 5x5 average pool, stride 2, no padding
+    r = (x.shape[2] - 5) // 2 + 1
+    x = np.stack([np.stack([x[:, :, 2 * a:2 * a + 5, 2 * b:2 * b + 5].mean(axis=(2, 3))
+                            for b in range(r)], -1) for a in range(r)], -2)
+  x = np.einsum('oi,inhw->onhw', p['conv_1']['kernel'], x)
+  mean = x.mean(axis=(1, 2, 3), keepdims=True)
+  var = x.var(axis=(1, 2, 3), keepdims=True)
+  bn = p['bn_1']['bn']
+  x = (x - mean) / np.sqrt(var + 1e-5) * bn['scale'][:, None, None, None] + bn['bias'][:, None,
+                                                                                      None, None]
+  x = np.maximum(x, 0.0)
+  x = np.maximum(np.einsum('inhw,hwio->no', x, p['conv_2']['kernel']), 0.0)  # VALID, no BN
+  return x @ p['classifier']['kernel'] + p['classifier']['bias']
+
+
+# Parameter-free ops only: the test is about the stem and the heads, and this compiles fast.
+POOL_CELLS = Genotype(
+    normal=[('skip_connect', 0), ('avg_pool_3x3', 1), ('max_pool_3x3', 0), ('skip_connect', 2)],
+    normal_concat=[2, 3],
+    reduce=[('max_pool_3x3', 0), ('skip_connect', 1), ('avg_pool_3x3', 2), ('skip_connect', 0)],
+    reduce_concat=[2, 3])
+
+
+def test_imagenet_forward_shapes_and_auxiliary_head():
+  # L=3 at 224: the stem ends at 28, the cells at 28, 14 and 7; the aux head reads cell 2
+  # (2L/3), a 7x7 map, which it pools to 2x2.
+  x = jnp.asarray(np.random.default_rng(0).normal(size=(2, 224, 224, 3)), jnp.float32)
+  model = evalnet.NetworkImageNet(POOL_CELLS, num_classes=7, channels=4, layers=3)
+  plain = model.clone(auxiliary=False)
+  key = jax.random.key(0, impl='rbg')
+  v = jax.jit(lambda x: model.init({'params': key}, x, train=True))(x)
+  v_plain = {col: {k: t for k, t in tree.items() if k != evalnet.AUX_NAME}
+             for col, tree in v.items()}
+
+  @jax.jit
+  def forward(v, v_plain, x):  # one compile for the three modes
+    train = model.apply(v, x, train=True, mutable=['batch_stats', 'intermediates'],
+                        capture_intermediates=True)
+    return train, model.apply(v, x, train=False), plain.apply(v_plain, x, train=True,
+                                                              mutable=['batch_stats'])
+
+  ((logits, aux), state), (eval_logits, eval_aux), ((plain_logits, plain_aux), _) = forward(
+      v, v_plain, x)
+  assert logits.shape == (2, 7) and aux.shape == (2, 7)
+  cell2 = state['intermediates']['cells']['cell_2']['__call__'][0]
+  assert cell2.shape == (2 * 16, 2, 7, 7)  # 2 concatenated nodes of 4C channels, CNHW
+  p = jax.tree.map(np.asarray, v['params'][evalnet.AUX_NAME])
+  np.testing.assert_allclose(aux, _aux_head_numpy(cell2, p), rtol=1e-4, atol=1e-5)
+  # Eval mode: no aux logits.
+  assert eval_logits.shape == (2, 7) and eval_aux is None
+  # Without the head: no aux parameters, no aux logits, and the same main logits.
+  assert jax.tree.structure(jax.eval_shape(
+      lambda: plain.init({'params': key}, x, train=True))) == jax.tree.structure(v_plain)
+  assert plain_aux is None
+  np.testing.assert_allclose(plain_logits, logits, rtol=1e-5, atol=1e-6)
 
 
 def tiny(g=DARTS_V2, layers=5, scan_cells=True, auxiliary=True, **kw):

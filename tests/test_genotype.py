@@ -480,3 +480,58 @@ def test_load_genotype_unknown(tmp_path):
     load_genotype(pathlib.Path(tmp_path / "missing.json"))
   with pytest.raises(GenotypeError):
     load_genotype(42)  # type: ignore[arg-type]
+
+
+# -- Published cells, op by op ---------------------------------------------------------
+
+# Copied from yuhuixu1993/PC-DARTS, genotypes.py (PC_DARTS_cifar and PC_DARTS_image; the
+# PC-DARTS paper's Figures 3 and 4); concat is range(2, 6) there.
+PUBLISHED_PC_DARTS_CIFAR = {
+    "normal": [("sep_conv_3x3", 1), ("skip_connect", 0), ("sep_conv_3x3", 0),
+               ("dil_conv_3x3", 1), ("sep_conv_5x5", 0), ("sep_conv_3x3", 1),
+               ("avg_pool_3x3", 0), ("dil_conv_3x3", 1)],
+    "normal_concat": [2, 3, 4, 5],
+    "reduce": [("sep_conv_5x5", 1), ("max_pool_3x3", 0), ("sep_conv_5x5", 1),
+               ("sep_conv_5x5", 2), ("sep_conv_3x3", 0), ("sep_conv_3x3", 3),
+               ("sep_conv_3x3", 1), ("sep_conv_3x3", 2)],
+    "reduce_concat": [2, 3, 4, 5],
+}
+PUBLISHED_PC_DARTS_IMAGENET = {
+    "normal": [("skip_connect", 1), ("sep_conv_3x3", 0), ("sep_conv_3x3", 0),
+               ("skip_connect", 1), ("sep_conv_3x3", 1), ("sep_conv_3x3", 3),
+               ("sep_conv_3x3", 1), ("dil_conv_5x5", 4)],
+    "normal_concat": [2, 3, 4, 5],
+    "reduce": [("sep_conv_3x3", 0), ("skip_connect", 1), ("dil_conv_5x5", 2),
+               ("max_pool_3x3", 1), ("sep_conv_3x3", 2), ("sep_conv_3x3", 1),
+               ("sep_conv_5x5", 0), ("sep_conv_3x3", 3)],
+    "reduce_concat": [2, 3, 4, 5],
+}
+# Copied from chenxin061/pdarts, genotypes.py (PDARTS; concat range(2, 6)).
+PUBLISHED_PDARTS = {
+    "normal": [("skip_connect", 0), ("dil_conv_3x3", 1), ("skip_connect", 0),
+               ("sep_conv_3x3", 1), ("sep_conv_3x3", 1), ("sep_conv_3x3", 3),
+               ("sep_conv_3x3", 0), ("dil_conv_5x5", 4)],
+    "normal_concat": [2, 3, 4, 5],
+    "reduce": [("avg_pool_3x3", 0), ("sep_conv_5x5", 1), ("sep_conv_3x3", 0),
+               ("dil_conv_5x5", 2), ("max_pool_3x3", 0), ("dil_conv_3x3", 1),
+               ("dil_conv_3x3", 1), ("dil_conv_5x5", 3)],
+    "reduce_concat": [2, 3, 4, 5],
+}
+
+
+@pytest.mark.parametrize("name,published", [
+    ("PC_DARTS", PUBLISHED_PC_DARTS_CIFAR),
+    ("PC_DARTS_IMAGENET", PUBLISHED_PC_DARTS_IMAGENET),
+    ("PDARTS", PUBLISHED_PDARTS),
+])
+def test_shipped_genotypes_match_their_papers_op_by_op(name, published):
+  g = NAMED_GENOTYPES[name]
+  assert getattr(genotype_lib, name) is g
+  for cell in ("normal", "reduce"):
+    shipped = getattr(g, cell)
+    assert len(shipped) == len(published[cell]) == 8
+    # Slot by slot, so a failure names the first differing (op, input) pair.
+    for slot, (got, want) in enumerate(zip(shipped, published[cell])):
+      assert tuple(got) == want, f"{name}.{cell}[{slot}]: {got} != {want}"
+    assert list(getattr(g, f"{cell}_concat")) == published[f"{cell}_concat"]
+  g.validate(DARTS_PRIMITIVES)

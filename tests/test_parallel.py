@@ -51,6 +51,9 @@ def test_four_devices_match_one_device(tmp_path, one_device):
   one = one_device
   four = _run_worker([tmp_path / 'four', 4], devices=4)
   assert four['devices'] == 4
+  # The batch of 8 is split, not replicated: each device holds 2 of its images.
+  assert four['batch_spec'] == ['data'] and four['batch_shards'] == [[2, 8, 8, 3]] * 4
+  assert one['batch_shards'] == [[8, 8, 8, 3]]
   # alpha moved (2 Adam steps of 3e-4), and the sharded run took the same path. With
   # per-device BatchNorm statistics (2 examples each) the runs would differ at 1e-2.
   moved = np.asarray(one['alpha_normal']) - np.asarray(one['alpha_normal_init'])
@@ -73,6 +76,8 @@ def test_two_processes_match_one_process(tmp_path, one_device):
   results = [_result(p) for p in procs]
   assert [r['processes'] for r in results] == [2, 2]
   assert results[0]['devices'] == 2
+  # Each process holds its half of the global batch (its one device's shard).
+  assert [r['batch_shards'] for r in results] == [[[4, 8, 8, 3]]] * 2
   _assert_same_search(results[0], results[1], tol=0)
   _assert_same_search(results[0], one_device, tol=1e-5)
   assert (tmp_path / 'shared' / 'genotype.json').exists()

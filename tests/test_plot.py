@@ -250,3 +250,31 @@ def test_alpha_plot_zooms_on_near_uniform_history(tmp_path):
   peaked = [{c: np.tile(np.eye(k)[0] * 0.9 + 0.1 / k, (14, 1)) for c in ('normal', 'reduce')}]
   low, high = plot.plot_alpha_history(peaked, DARTS_PRIMITIVES, tmp_path / 'peaked.png')
   assert low < 0.0 < 1.0 < high < 1.1
+
+
+def test_nb201_alpha_history_round_trip_and_plot(tmp_path):
+  """An NB201 search logs alpha_cell (and alpha_entropy_cell, which is not an alpha)."""
+  history = [{'cell': h['normal']} for h in _softmax_history(3, 6, 5, seed=2)]
+  path = tmp_path / 'metrics.jsonl'
+  path.write_text(''.join(json.dumps({'epoch': t + 1, 'alpha_cell': h['cell'].tolist(),
+                                      'alpha_entropy_cell': 1.5}) + '\n'
+                          for t, h in enumerate(history)))
+  loaded = plot.alpha_history_from_metrics(path)
+  assert [set(h) for h in loaded] == [{'cell'}] * 3
+  for got, want in zip(loaded, history):
+    np.testing.assert_array_equal(got['cell'], want['cell'])
+  names = ['none', 'skip_connect', 'nor_conv_1x1', 'nor_conv_3x3', 'avg_pool_3x3']
+  plot.plot_alpha_history(loaded, names, tmp_path / 'alphas.png')
+  pixels = _assert_png(tmp_path / 'alphas.png')
+  assert pixels.shape[0] > 200  # three rows of panels (nodes 1-3)
+  assert plot._edge_rows('cell', 6) == [[(0, 'n1<-0')], [(1, 'n2<-0'), (2, 'n2<-1')],
+                                        [(3, 'n3<-0'), (4, 'n3<-1'), (5, 'n3<-2')]]
+  with pytest.raises(ValueError, match="has 5 edges, but an NB201 cell has 6") as error:
+    plot.plot_alpha_history([{'cell': history[0]['cell'][:5]}], names, tmp_path / 'bad.png')
+  _one_line(error)
+  # A file mixing the two spaces' keys is refused with the line number.
+  path.write_text(path.read_text() + json.dumps({'alpha_normal': [[1.0]], 'alpha_reduce': [[1.0]]})
+                  + '\n')
+  with pytest.raises(ValueError, match='line 4 has other alpha keys') as error:
+    plot.alpha_history_from_metrics(path)
+  _one_line(error)

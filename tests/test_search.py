@@ -108,3 +108,35 @@ def test_launcher_reports_bad_input_in_one_line(tmp_path):
   assert last.startswith('error: ') and 'cifar10' in last and 'mnist5k' in last
   assert 'Traceback' not in proc.stderr
   assert not os.path.exists(f'{tmp_path}/b/genotype.json')
+
+
+def test_nan_loss_stops_the_search_with_one_line_and_keeps_checkpoint(tmp_path, monkeypatch):
+  from nas_jax import checkpoint, data
+  original = data.BatchStream.batch
+
+  def poisoned(self, epoch, index):  # the second epoch's last batch (step 4) turns to NaN
+    images, labels = original(self, epoch, index)
+    return (np.full_like(images, np.nan) if (epoch, index) == (1, 1) else images), labels
+
+  monkeypatch.setattr(data.BatchStream, 'batch', poisoned)
+  with tfds.testing.mock_data(num_examples=16):
+    with pytest.raises(checkpoint.NonFiniteLossError) as e:
+      search.run_search(tiny_config(**SMALL_SPACE), str(tmp_path), log=lambda line: None)
+  message = str(e.value)
+  assert '\n' not in message
+  assert 'at step 4 (epoch 2, batch 2, weight step)' in message
+  assert 'last good checkpoint (step 2) is kept' in message
+  ckpt = checkpoint.Checkpoints(str(tmp_path / 'checkpoints'))
+  assert ckpt.latest_step() == 2
+  ckpt.close()
+  assert not (tmp_path / 'genotype.json').exists()
+  assert [r['epoch'] for r in checkpoint.read_metrics(str(tmp_path / 'metrics.jsonl'))] == [1]
+
+
+def test_launcher_names_only_the_outputs_that_exist(tmp_path):
+  from experiments import search as launcher
+  (tmp_path / 'checkpoints').mkdir()
+  for name in ('genotype.txt', 'cell.png', 'alphas.png'):
+    (tmp_path / name).write_text('x')
+  assert launcher.output_names(str(tmp_path)) == ['alphas.png', 'cell.png', 'checkpoints/',
+                                                  'genotype.txt']

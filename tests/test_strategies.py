@@ -147,6 +147,22 @@ def test_snas_concrete_sample_follows_the_gumbel_max_law_and_anneals():
   assert float(st.tau(10)) == pytest.approx(0.03)
   assert float(st.tau(5)) == pytest.approx(0.515)
   assert st.one_level and st.stochastic
+  # The forward weights use tau(epoch): softmax((alpha + g) / tau) with the cell's Gumbel draw.
+  arch = {c: jnp.asarray(np.random.default_rng(6).normal(size=(5, 4)), jnp.float32)
+          for c in ('normal', 'reduce')}
+  key = jax.random.key(3, impl='rbg')
+  for epoch in (0, 5, 10):
+    w = st.weights(arch, key, jnp.asarray(epoch))
+    for cell, k in zip(('normal', 'reduce'), jax.random.split(key, 2)):
+      z = (np.asarray(arch[cell], np.float64) + np.asarray(base.gumbel(k, (5, 4)), np.float64)
+           ) / (1.0 - 0.097 * epoch)  # tau: 1 -> 0.03 linearly over epochs 0..10
+      p = np.exp(z - z.max(-1, keepdims=True))
+      np.testing.assert_allclose(np.asarray(w[cell]), p / p.sum(-1, keepdims=True), rtol=1e-4,
+                                 atol=1e-6)
+  # A lower temperature gives sharper samples (same noise).
+  sharp = np.asarray(st.weights(arch, key, jnp.asarray(10))['normal']).max(-1)
+  soft = np.asarray(st.weights(arch, key, jnp.asarray(0))['normal']).max(-1)
+  assert np.all(sharp >= soft) and sharp.mean() > soft.mean() + 0.1
 
 
 def test_one_level_step_and_arch_warmup():
@@ -343,7 +359,7 @@ def test_darts_minus_auxiliary_skip():
 
 # --- strategy interface and end to end --------------------------------------------------------
 
-def test_registry_and_config_errors(tmp_path):
+def test_registry_and_config_errors():
   assert set(strategies.NAMES) == {'darts', 'gdas', 'snas', 'pcdarts', 'drnas', 'darts_minus',
                                    'fairdarts', 'beta_darts'}
   cases = [({'strategy': 'enas'}, 'config.strategy must be one of'),
@@ -355,7 +371,6 @@ def test_registry_and_config_errors(tmp_path):
   for overrides, message in cases:
     with pytest.raises(search.ConfigError, match=message.replace('(', r'\(').replace(')', r'\)')):
       search.validate_config(tiny_config(**overrides))
-  assert not os.listdir(tmp_path)
 
 
 def _space_config(space, strategy):
@@ -376,6 +391,11 @@ def test_every_strategy_searches_end_to_end(tmp_path, strategy, space):
   with tfds.testing.mock_data(num_examples=16):
     result = search.run_search(config, str(tmp_path), log=lambda line: None)
   text = open(tmp_path / 'genotype.txt').read().strip()
+  plots = {'alphas.png', 'cell.png'} if space == 'nb201' else {'alphas.png', 'cell_normal.png',
+                                                                 'cell_reduce.png'}
+  assert plots <= set(os.listdir(tmp_path))
+  assert not ({'cell.png', 'cell_normal.png', 'cell_reduce.png'} - plots) & set(
+      os.listdir(tmp_path))
   if space == 'nb201':
     g = nb201.NB201Genotype.from_string(text)
     assert g == result['genotype'] and len(g.edges()) == 6

@@ -1,4 +1,4 @@
-"""Retraining: end to end, resume equivalence, NaN stop, bad input, the inspect tool."""
+"""Retraining: end to end, resume equivalence, the loss, NaN stop, bad input, the inspect tool."""
 
 import json
 import os
@@ -6,13 +6,15 @@ import subprocess
 import sys
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
 from experiments.configs import train_demo
-from nas_jax import checkpoint, evalnet, train
+from nas_jax import checkpoint, data, train
 from nas_jax.genotype import DARTS_V2, GenotypeError
+from test_evalnet import hand_count  # parameters and multiply-adds counted by hand
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -41,8 +43,9 @@ def run(config, workdir, **kw):
     return train.run_train(config, str(workdir), log=lambda line: None, **kw)
 
 
-def test_tiny_retrain_writes_results(tmp_path):
-  result = run(tiny_config(), tmp_path)
+def test_tiny_retrain_writes_results(tmp_path, monkeypatch):
+  config = tiny_config()
+  result = run(config, tmp_path)
   names = set(os.listdir(tmp_path))
   assert {'results.json', 'metrics.jsonl', 'cell_normal.png', 'cell_reduce.png', 'checkpoints',
           'tensorboard'} <= names
@@ -50,10 +53,9 @@ def test_tiny_retrain_writes_results(tmp_path):
   for key in ('test_accuracy', 'params_m', 'flops_m', 'epochs', 'seconds'):
     assert key in results
   assert 0.0 <= results['test_accuracy'] <= 1.0 and results['epochs'] == 2
-  model = evalnet.NetworkCIFAR(DARTS_V2, 10, channels=4, layers=3)
-  assert results['params_m'] == pytest.approx(
-      evalnet.count_params(evalnet.param_shapes(model, (8, 8, 3))) / 1e6)
-  assert results['flops_m'] == pytest.approx(evalnet.count_macs(model, (8, 8, 3)) / 1e6)
+  params, macs = hand_count(DARTS_V2, channels=4, layers=3, size=8)
+  assert results['params_m'] == pytest.approx(params / 1e6, rel=1e-12)
+  assert results['flops_m'] == pytest.approx(macs / 1e6, rel=1e-12)
   records = checkpoint.read_metrics(str(tmp_path / 'metrics.jsonl'))
   assert [r['epoch'] for r in records] == [1, 2] and [r['step'] for r in records] == [3, 6]
   # Drop path rises linearly from 0: epoch e (from 0) uses drop_path_prob * e / epochs.
@@ -61,6 +63,73 @@ def test_tiny_retrain_writes_results(tmp_path):
   assert 'test_acc' in records[-1] and 'test_acc' not in records[0]
   assert os.listdir(tmp_path / 'tensorboard')
   assert result['resumed_from'] is None
+
+  # The test accuracy is over exactly the 16 test images, although batches of 6 pad the
+  # last one with 2 images: one forward pass over all 16, counted here.
+  state = result['state']
+  with tfds.testing.mock_data(num_examples=16):
+    test = data.test_split(config)
+  assert test.num_examples == 16 and 16 % config.eval_batch_size
+  meta = data.dataset_meta(config.dataset)
+  model = train.build_model(config, DARTS_V2, meta.num_classes)
+  logits, _ = jax.jit(lambda v, x: model.apply(v, x, train=False))(
+      {'params': state.params, 'batch_stats': state.batch_stats},
+      data.normalize(test.images, meta.mean, meta.std))
+  correct = int(np.sum(np.argmax(np.asarray(logits), -1) == test.labels))
+  assert 0 < correct < 16  # neither all nor none right: a miscount would show
+  assert result['test_accuracy'] == results['test_accuracy'] == records[-1]['test_acc']
+  assert results['test_accuracy'] == pytest.approx(correct / 16, abs=1e-12)
+
+  # Rerunning the finished run resumes after the last epoch: no batch is drawn (no
+  # training), and the state, the metrics and the results are those of the first run.
+  metrics_text = (tmp_path / 'metrics.jsonl').read_text()
+
+  def no_training(self, epoch, index):
+    raise AssertionError(f'trained again: batch ({epoch}, {index}) drawn')
+
+  monkeypatch.setattr(data.BatchStream, 'batch', no_training)
+  again = run(config, tmp_path)
+  assert again['resumed_from'] == 6 and int(again['state'].step) == 6
+  jax.tree.map(np.testing.assert_array_equal, jax.device_get(state),
+               jax.device_get(again['state']))
+  assert (tmp_path / 'metrics.jsonl').read_text() == metrics_text
+  rerun = json.loads((tmp_path / 'results.json').read_text())
+  # (compile_seconds is None: nothing was compiled for training in the rerun)
+  strip = lambda r: {k: v for k, v in r.items() if k != 'compile_seconds'}
+  assert strip(rerun) == strip(results)
+
+
+def _log_softmax(z):
+  z = np.asarray(z, np.float64)
+  z = z - z.max(-1, keepdims=True)
+  return z - np.log(np.exp(z).sum(-1, keepdims=True))
+
+
+def test_train_loss_is_main_plus_weighted_auxiliary_cross_entropy():
+  # One step with a weight that is not the default; no drop path, so the forward pass is
+  # deterministic and can be repeated here.
+  config = tiny_config(auxiliary_weight=0.7, drop_path_prob=0.0)
+  model = train.build_model(config, DARTS_V2, 10)
+  tx, schedule = train.make_optimizer(config, steps_per_epoch=3)
+  rng = np.random.default_rng(0)
+  images = jnp.asarray(rng.normal(size=(4, 8, 8, 3)), jnp.float32)
+  labels = jnp.asarray([1, 3, 3, 7], jnp.int32)
+  variables = jax.jit(lambda x: model.init({'params': jax.random.key(0, impl='rbg')}, x,
+                                           train=True))(images)
+  state = train.TrainState(step=jnp.zeros((), jnp.int32), params=variables['params'],
+                           batch_stats=variables['batch_stats'],
+                           opt_state=tx.init(variables['params']))
+  (logits, aux), _ = jax.jit(lambda v, x: model.apply(v, x, train=True,
+                                                      mutable=['batch_stats']))(variables, images)
+  assert aux is not None
+  step = jax.jit(train.make_train_step(model, tx, schedule, config, steps_per_epoch=3))
+  _, out = step(state, images, labels)
+  ce = lambda z: -np.mean(_log_softmax(z)[np.arange(4), np.asarray(labels)])
+  main, auxiliary = ce(logits), ce(aux)
+  assert auxiliary > 0.1  # the aux term is large enough to tell the weights apart
+  np.testing.assert_allclose(float(out['loss']), main + 0.7 * auxiliary, rtol=1e-5)
+  np.testing.assert_allclose(float(out['acc']),
+                             np.mean(np.argmax(np.asarray(logits), -1) == np.asarray(labels)))
 
 
 def test_interrupted_retrain_resumes_bit_identically(tmp_path, monkeypatch):

@@ -81,9 +81,11 @@ class Space:
     non-``none`` op. NB201: the argmax op of every edge (``none`` included).
     """
     if self.name == 'darts':
+      # The strengths are final (softmax, sigmoid, ...): no second softmax.
       return discretize.derive_genotype(np.asarray(weights['normal']),
                                         np.asarray(weights['reduce']), primitives=self.primitives,
-                                        steps=self.steps, multiplier=self.multiplier)
+                                        steps=self.steps, multiplier=self.multiplier,
+                                        apply_softmax=False)
     return nb201.derive_genotype(np.asarray(weights['cell']), self.primitives)
 
 

@@ -9,6 +9,13 @@
   (``base.node_softmax``). The genotype is derived from
   ``softmax(alpha_e) * softmax(beta)_e``, so ``beta`` decides which inputs
   each node keeps.
+* In the NB201 space (not in the paper, which searches the DARTS space)
+  every node keeps all of its input edges, so edge normalization only
+  re-weights them during the search: ``softmax(beta)_e`` is one positive
+  factor per row of the strengths, which cannot change that row's argmax,
+  and the derived NB201 cell is the argmax of ``alpha`` per edge. ``beta``
+  shapes the search (the edges' share of each node's sum), not the
+  read-off. This is the intended semantics here; the tests check it.
 * Warm-up: ``config.arch_warmup_epochs`` (15 in the paper) epochs of weight
   training before alpha and beta are updated (``nas_jax.bilevel``).
 """

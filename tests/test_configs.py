@@ -1,0 +1,84 @@
+"""Every config file in experiments/configs passes its loop's validation (no training)."""
+
+import glob
+import importlib
+import os
+
+import pytest
+
+from nas_jax import data, nb201, ops, search, train
+from nas_jax.genotype import Genotype
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# The variant arguments each search config's get_config accepts (None: the default).
+SEARCH_VARIANTS = {
+    'search_beta_darts': ['darts', 'nb201'],
+    'search_darts_cifar10': [None, 'order=1', 'order=2'],
+    'search_darts_minus': ['darts', 'nb201'],
+    'search_demo': [None],
+    'search_drnas': ['darts', 'nb201'],
+    'search_fairdarts': ['darts', 'nb201'],
+    'search_gdas': ['darts', 'nb201'],
+    'search_pcdarts': ['darts', 'nb201'],
+    'search_snas': ['darts', 'nb201'],
+}
+# Train configs take no variant; the value is the network kind each one retrains.
+TRAIN_NETWORKS = {
+    'train_darts_cifar10': 'cifar',
+    'train_darts_imagenet': 'imagenet',
+    'train_demo': 'cifar',
+    'train_nb201_cifar10': 'nb201',
+    'train_nb201_demo': 'nb201',
+}
+# The strategy each paper config is for (the file name says which).
+STRATEGY_OF = {name: name[len('search_'):] for name in SEARCH_VARIANTS}
+STRATEGY_OF.update({'search_darts_cifar10': 'darts', 'search_demo': 'darts'})
+
+
+def _config(name, arg=None):
+  return importlib.import_module(f'experiments.configs.{name}').get_config(arg)
+
+
+def test_every_config_file_is_covered():
+  # A new config file must be added to the tables above (and so be validated here).
+  files = {os.path.basename(p)[:-3] for p in glob.glob(f'{REPO}/experiments/configs/*.py')}
+  assert files - {'__init__', 'common'} == set(SEARCH_VARIANTS) | set(TRAIN_NETWORKS)
+
+
+@pytest.mark.parametrize('name,arg', [(n, a) for n, args in SEARCH_VARIANTS.items()
+                                      for a in args])
+def test_search_config_validates(name, arg):
+  c = _config(name, arg)
+  search.validate_config(c)
+  assert c.strategy == STRATEGY_OF[name]
+  space = arg if arg in ('darts', 'nb201') else 'darts'
+  assert c.space == space
+  expected = ops.NB201_PRIMITIVES if space == 'nb201' else ops.DARTS_PRIMITIVES
+  # FairDARTS drops 'none' (its sigmoid weights make it meaningless); the rest keep the space's ops.
+  if c.strategy == 'fairdarts':
+    expected = tuple(p for p in expected if p != 'none')
+  assert tuple(c.primitives) == tuple(expected)
+  if arg and arg.startswith('order='):
+    assert c.order == int(arg[-1])
+  # The supernet module can be constructed from it (nothing is traced).
+  search.build_model(c, data.dataset_meta(c.dataset).num_classes)
+
+
+@pytest.mark.parametrize('name', sorted(SEARCH_VARIANTS))
+def test_search_config_rejects_unknown_variants(name):
+  if SEARCH_VARIANTS[name] == [None]:
+    return  # takes no variant (the argument is ignored)
+  with pytest.raises(ValueError, match='unknown config variant'):
+    _config(name, 'order=3' if name == 'search_darts_cifar10' else 'nb101')
+
+
+@pytest.mark.parametrize('name', sorted(TRAIN_NETWORKS))
+def test_train_config_validates(name):
+  c = _config(name)
+  genotype = train.validate_config(c)
+  assert c.network == TRAIN_NETWORKS[name]
+  assert isinstance(genotype, nb201.NB201Genotype if c.network == 'nb201' else Genotype)
+  # The evaluation network can be constructed from it (nothing is traced).
+  model = train.build_model(c, genotype, data.dataset_meta(c.dataset).num_classes)
+  assert getattr(model, 'auxiliary', False) == (c.auxiliary_weight > 0)

@@ -1,0 +1,240 @@
+"""The launchers end to end at tiny sizes: experiments.compare, .demo and the .train CLI."""
+
+import contextlib
+import copy
+import importlib
+import json
+import os
+import re
+import subprocess
+import sys
+
+from absl import flags
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+
+import experiments
+from experiments.configs import search_demo, train_demo
+from nas_jax import checkpoint, discretize, search, train
+from nas_jax.genotype import Genotype, load_genotype, save_json
+from test_evalnet import hand_count  # parameters counted by hand
+from test_search import SMALL_SPACE, tiny_config as tiny_search_config
+from test_train import tiny_config as tiny_train_config
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@contextlib.contextmanager
+def launcher(name):
+  """Imports ``experiments.<name>`` with any other launcher's absl flags set aside.
+
+  Every launcher defines ``--workdir``, so two of them cannot be imported into one
+  process, and pytest-xdist runs several test files in one worker (test_search.py
+  imports experiments.search). The module and its flags are removed again afterwards.
+  """
+  fv = flags.FLAGS
+  others = {m: list(fs) for m, fs in fv.flags_by_module_dict().items()
+            if m.startswith('experiments.')}
+  for fs in others.values():
+    for f in fs:
+      if f.name in fv:
+        delattr(fv, f.name)
+  module_name = f'experiments.{name}'
+  sys.modules.pop(module_name, None)
+  try:
+    yield importlib.import_module(module_name)
+  finally:
+    for f in list(fv.flags_by_module_dict().get(module_name, [])):
+      if f.name in fv:
+        delattr(fv, f.name)
+    sys.modules.pop(module_name, None)
+    if hasattr(experiments, name):
+      delattr(experiments, name)
+    for m, fs in others.items():
+      for f in fs:
+        fv[f.name] = f
+        fv.register_flag_by_module(m, f)
+
+
+def _returning(config):
+  """A ``get_config`` stand-in that returns a fresh copy of ``config``."""
+  return lambda arg=None: copy.deepcopy(config)
+
+
+# One tiny search and one tiny retraining set-up for the compare and demo tests, so that the
+# second test's compiles hit the persistent compilation cache: mock CIFAR-10 at 8x8, 1 epoch
+# of 2 steps; a 2-node cell of parameter-free ops searched, retrained in 3 cells with C=4
+# without the auxiliary head and drop path (each halves a compile; test_train.py covers them).
+SEARCH = tiny_search_config(epochs=1, tensorboard=False, **dict(
+    SMALL_SPACE, primitives=['none', 'max_pool_3x3', 'avg_pool_3x3', 'skip_connect']))
+TRAIN = tiny_train_config(epochs=1, max_steps_per_epoch=2, checkpoint_every=1, tensorboard=False,
+                          auxiliary_weight=0.0, drop_path_prob=0.0)
+
+
+# -- experiments.compare ----------------------------------------------------------------
+
+
+def _row(space, strategy, seed, acc, skip, param_free, seconds):
+  return {'space': space, 'strategy': strategy, 'seed': seed, 'genotype': 'g', 'skip': skip,
+          'param_free': param_free, 'edges': 6 if space == 'nb201' else 8,
+          'test_accuracy': acc, 'search_seconds': seconds}
+
+
+def _summary_lines(table):
+  """{(space, strategy): the cells of its line in the means table}."""
+  means = table.split('\n\n')[1].strip().splitlines()[2:]
+  cells = [[c.strip() for c in line.strip('|').split('|')] for line in means]
+  return {(c[0], c[1]): c[2:] for c in cells}
+
+
+def test_compare_table_means_and_population_std():
+  with launcher('compare') as compare:
+    table = compare.table
+  rows = [_row('nb201', 'darts', 0, 0.5, 1, 2, 10.0), _row('nb201', 'darts', 1, 0.7, 2, 3, 20.0),
+          _row('nb201', 'darts', 2, 0.9, 0, 6, 30.0), _row('darts', 'gdas', 0, 0.25, 3, 5, 7.0)]
+  lines = _summary_lines(table(rows))
+  # By hand: mean 0.7, population std sqrt(((-0.2)^2 + 0 + 0.2^2) / 3) = 0.163299.
+  assert lines[('nb201', 'darts')] == ['1.0/6', '3.7/6', '0.7000 ± 0.1633', '20']
+  assert lines[('darts', 'gdas')] == ['3.0/8', '5.0/8', '0.2500 ± 0.0000', '7']
+  # One table line per run too, in the given order.
+  runs = table(rows).split('\n\n')[0].splitlines()[2:]
+  assert [line.split('|')[3].strip() for line in runs] == ['0', '1', '2', '0']
+
+
+def test_compare_skips_finished_rows_and_resumes_an_interrupted_one(tmp_path, monkeypatch):
+  monkeypatch.setattr(search_demo, 'get_config', _returning(SEARCH))
+  monkeypatch.setattr(train_demo, 'get_config', _returning(TRAIN))
+  # Seed 0's row is already finished (made up here, so it costs nothing and its accuracy is
+  # known); seed 1 runs and is killed during its retraining.
+  finished = {'space': 'darts', 'strategy': 'darts', 'seed': 0, 'genotype': 'made up',
+              'skip': 1, 'param_free': 2, 'edges': 4, 'test_accuracy': 0.03125,
+              'params_m': 0.01, 'search_seconds': 1.0}
+  (tmp_path / 'darts/darts/seed_0').mkdir(parents=True)
+  (tmp_path / 'darts/darts/seed_0/row.json').write_text(json.dumps(finished))
+  calls = []
+  run_search, run_train = search.run_search, train.run_train
+
+  def spy_search(config, workdir, **kw):
+    out = run_search(config, workdir, **kw)
+    calls.append(('search', os.path.relpath(workdir, tmp_path), out['resumed_from']))
+    return out
+
+  def spy_train(config, workdir, **kw):
+    calls.append(('train', os.path.relpath(workdir, tmp_path), None))
+    out = run_train(config, workdir, **kw)
+    calls[-1] = ('train', calls[-1][1], out['resumed_from'])
+    return out
+
+  monkeypatch.setattr(search, 'run_search', spy_search)
+  monkeypatch.setattr(train, 'run_train', spy_train)
+  check_finite = train.check_finite
+
+  def killed_in_seed_1_training(loss, step, where, saved):
+    if calls[-1][1] == 'darts/darts/seed_1/train' and step == 2:
+      raise KeyboardInterrupt('simulated kill')  # the step-1 checkpoint is on disk
+    return check_finite(loss, step, where, saved)
+
+  monkeypatch.setattr(train, 'check_finite', killed_in_seed_1_training)
+  args = (str(tmp_path), ['darts'], ['darts'], 2, (1, 2), (1, 2))
+  with tfds.testing.mock_data(num_examples=16), launcher('compare') as compare:
+    with pytest.raises(KeyboardInterrupt):
+      compare.run_compare(*args)
+    assert calls == [('search', 'darts/darts/seed_1/search', None),
+                     ('train', 'darts/darts/seed_1/train', None)]
+    assert not (tmp_path / 'darts/darts/seed_1/row.json').exists()
+    assert not (tmp_path / 'rows.json').exists()
+    monkeypatch.setattr(train, 'check_finite', check_finite)
+    calls.clear()
+    rows = compare.run_compare(*args)
+  # Seed 0 is not run again; seed 1's finished search resumes after its last step (2), and
+  # its retraining from the step-1 checkpoint.
+  assert calls == [('search', 'darts/darts/seed_1/search', 2),
+                   ('train', 'darts/darts/seed_1/train', 1)]
+  saved = json.loads((tmp_path / 'rows.json').read_text())
+  assert saved == rows and saved[0] == finished and [r['seed'] for r in saved] == [0, 1]
+  results = json.loads((tmp_path / 'darts/darts/seed_1/train/results.json').read_text())
+  assert saved[1]['test_accuracy'] == results['test_accuracy']
+  assert saved[1]['genotype'] == results['genotype']
+  assert json.loads((tmp_path / 'darts/darts/seed_1/row.json').read_text()) == saved[1]
+  assert [r['step'] for r in checkpoint.read_metrics(
+      str(tmp_path / 'darts/darts/seed_1/train/metrics.jsonl'))] == [2]
+  # The table's means line, by hand from rows.json (the population std, ddof=0, which is
+  # what compare.table computes).
+  acc = np.array([r['test_accuracy'] for r in saved])
+  assert acc.std() > 0
+  line = _summary_lines((tmp_path / 'table.md').read_text())[('darts', 'darts')]
+  assert line[2] == f'{acc.mean():.4f} ± {acc.std():.4f}'
+  assert line[0] == f'{np.mean([r["skip"] for r in saved]):.1f}/4'
+  assert line[1] == f'{np.mean([r["param_free"] for r in saved]):.1f}/4'
+
+
+# -- experiments.demo -------------------------------------------------------------------
+
+
+def test_demo_searches_and_retrains_the_found_and_a_random_cell(tmp_path, monkeypatch):
+  monkeypatch.setattr(search_demo, 'get_config', _returning(SEARCH))
+  monkeypatch.setattr(train_demo, 'get_config', _returning(TRAIN))
+  with tfds.testing.mock_data(num_examples=16), launcher('demo') as demo:
+    out = demo.run_demo(str(tmp_path), random_seed=3)
+  assert out['search_dir'] == str(tmp_path / 'search')
+  assert {'genotype.json', 'genotype.txt', 'alphas.npz', 'alphas.png', 'cell_normal.png',
+          'cell_reduce.png', 'metrics.jsonl'} <= set(os.listdir(tmp_path / 'search'))
+  found = load_genotype(str(tmp_path / 'search' / 'genotype.json'))
+  random_cell = load_genotype(str(tmp_path / 'random_genotype.json'))
+  assert random_cell == discretize.random_genotype(3, primitives=SEARCH.primitives,
+                                                   steps=SEARCH.steps, multiplier=SEARCH.multiplier)
+  assert len(found.normal) == len(random_cell.normal) == 2 * SEARCH.steps
+  assert found != random_cell  # so that a swap of the two would show below
+  assert set(out['results']) == {'searched', 'random'}
+  for name, g in (('searched', found), ('random', random_cell)):
+    run_dir = tmp_path / f'train_{name}'
+    results = json.loads((run_dir / 'results.json').read_text())
+    # Each stage retrained the cell it was meant to, at the configured size.
+    assert Genotype.from_darts_text(results['genotype']) == g
+    assert results['test_accuracy'] == out['results'][name]['test_accuracy']
+    assert results['params_m'] == pytest.approx(hand_count(g, 4, 3, 8)[0] / 1e6, rel=1e-12)
+    assert [r['step'] for r in checkpoint.read_metrics(str(run_dir / 'metrics.jsonl'))] == [2]
+    assert {'cell_normal.png', 'cell_reduce.png'} <= set(os.listdir(run_dir))
+
+
+# -- python -m experiments.train --------------------------------------------------------
+
+
+def test_train_launcher_end_to_end_and_bad_input(tmp_path):
+  # A two-node cell of cheap ops and no aux head keep the subprocess' compile short; the
+  # offline MNIST-5k data (a subprocess cannot use mock_data).
+  g = Genotype(normal=[('sep_conv_3x3', 0), ('skip_connect', 1), ('avg_pool_3x3', 2),
+                       ('skip_connect', 0)], normal_concat=[2, 3],
+               reduce=[('max_pool_3x3', 0), ('skip_connect', 1), ('skip_connect', 2),
+                       ('max_pool_3x3', 1)], reduce_concat=[2, 3])
+  save_json(g, tmp_path / 'cell.json')
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3')
+  base = [sys.executable, '-m', 'experiments.train',
+          '--config=experiments/configs/train_demo.py', '--config.image_size=8',
+          '--config.layers=3', '--config.init_channels=4', '--config.batch_size=8',
+          '--config.epochs=1', '--config.max_steps_per_epoch=2', '--config.log_every=0',
+          '--config.tensorboard=False', '--config.auxiliary_weight=0.0',
+          '--config.drop_path_prob=0.0', f'--config.genotype={tmp_path / "cell.json"}']
+  proc = subprocess.run(base + [f'--workdir={tmp_path}/run'], cwd=REPO, env=env,
+                        capture_output=True, text=True, timeout=600)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  results = json.loads((tmp_path / 'run' / 'results.json').read_text())
+  printed = re.search(r'^test accuracy (\d\.\d{4}) \| (\d+\.\d{3}) M params', proc.stdout, re.M)
+  assert printed, proc.stdout
+  assert float(printed.group(1)) == pytest.approx(results['test_accuracy'], abs=5e-5)
+  # MNIST: 1 input channel, 10 classes.
+  params, macs = hand_count(g, 4, 3, 8, in_channels=1, classes=10)
+  assert results['params_m'] == pytest.approx(params / 1e6, rel=1e-12)
+  assert results['flops_m'] == pytest.approx(macs / 1e6, rel=1e-12)
+  assert float(printed.group(2)) == pytest.approx(params / 1e6, abs=5e-4)
+  assert results['epochs'] == 1 and results['dataset'] == 'mnist5k'
+  assert [r['step'] for r in checkpoint.read_metrics(
+      str(tmp_path / 'run' / 'metrics.jsonl'))] == [2]
+  # Bad input: one line on stderr, exit status 2, no traceback, nothing written.
+  proc = subprocess.run(base + ['--config.epochs=0', f'--workdir={tmp_path}/bad'], cwd=REPO,
+                        env=env, capture_output=True, text=True, timeout=600)
+  assert proc.returncode == 2, proc.stderr[-3000:]
+  assert proc.stderr.strip().splitlines() == [
+      'error: config.epochs must be a positive integer, got 0']
+  assert not (tmp_path / 'bad').exists()
