@@ -1,14 +1,172 @@
-"""Launcher plumbing: one-line errors for bad input instead of tracebacks."""
+"""Launcher plumbing: every bad input is one line on stderr and exit status 2, not a traceback.
 
+Every launcher's ``__main__`` calls :func:`run`, which hands absl
+:func:`parse_flags` as its flags parser: an unknown flag or config key (with
+the nearest valid keys), a missing config file, a value of the wrong type or
+out of a flag's bounds, a missing required flag or a stray argument. The
+launcher's work then runs inside :func:`run_or_exit`, which does the same for
+the library's own checks: config values, datasets, genotypes, checkpoints and
+a NaN loss.
+"""
+
+import difflib
+import os
+import re
 import sys
-from typing import Callable, TypeVar
+from typing import Callable, NoReturn, TypeVar
+
+from absl import app
+from absl import flags
 
 T = TypeVar('T')
+
+# ml_collections re-raises a config file's ValueError with its traceback in the message.
+_FILE_ERROR = 'Error whilst parsing config file:'
+_EXCEPTION_PREFIX = re.compile(r'^[A-Za-z_][\w.]*(Error|Exception): ')
+_CONFIG_DEFAULTS: dict[str, str] = {}  # config flag name -> its default file (define_config_file)
+
+
+def fail(message: str) -> NoReturn:
+  """Prints ``error: message`` to stderr and exits with status 2."""
+  print(f'error: {message}', file=sys.stderr)
+  sys.exit(2)
+
+
+def define_config_file(name: str, default: str, help_string: str) -> flags.FlagHolder:
+  """A config file flag with a default file that bad overrides cannot turn into a traceback.
+
+  ml_collections loads a default file and applies ``--name.KEY`` overrides
+  when the flag is defined, at import, out of :func:`parse_flags`' reach. So
+  the flag is defined without one, and :func:`parse_flags` puts ``--name=default``
+  in front of the arguments when they do not give ``--name``.
+  """
+  from ml_collections import config_flags
+  _CONFIG_DEFAULTS[name] = default
+  return config_flags.DEFINE_config_file(name, None, f'{help_string} (default: {default})',
+                                         lock_config=True)
+
+
+def run(main: Callable[[list[str]], None]) -> None:
+  """``absl.app.run(main)`` with :func:`parse_flags`; ``main`` gets no positional arguments."""
+  app.run(main, flags_parser=parse_flags)
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+  """The flags parser for ``app.run``: a bad flag or config override is one line and exit 2."""
+  for name, default in _CONFIG_DEFAULTS.items():
+    if _argument(name, argv) is None:
+      argv.insert(1, f'--{name}={default}')  # in place: ml_collections reads sys.argv itself
+  try:
+    rest = flags.FLAGS(argv)
+  except (flags.Error, AttributeError, KeyError, OSError, TypeError, ValueError) as e:
+    fail(_config_problem(argv) or _one_line(e))
+  for flag in _config_flags():
+    error = _load_error(flag)
+    if error is not None:
+      fail(_config_problem(argv) or f'--{flag.name}: {_one_line(error)}')
+  if len(rest) > 1:
+    fail(f'unexpected arguments: {" ".join(rest[1:])} (flags take the form --name=value)')
+  return rest
+
+
+def _config_flags() -> list[flags.Flag]:
+  """The ``config_flags.DEFINE_config_file`` flags (ml_collections' flag type name)."""
+  return [flags.FLAGS[name] for name in flags.FLAGS
+          if flags.FLAGS[name].flag_type() == 'config object']
+
+
+def _load_error(flag: flags.Flag) -> OSError | None:
+  """Why ``flag``'s config file failed to load, or None: ml_collections raises it on first use."""
+  try:
+    getattr(flag.value, 'keys', None)
+  except OSError as e:
+    return e
+  return None
+
+
+def _argument(name: str, argv: list[str]) -> str | None:
+  """The value given to ``--name`` in ``argv`` (``--name=v`` or ``--name v``), or None."""
+  value = None
+  for i, arg in enumerate(argv):
+    match = re.match(rf'^--?{re.escape(name)}(=|$)', arg)
+    if match:
+      value = arg[match.end():] if match.group(1) else (argv[i + 1] if i + 1 < len(argv)
+                                                        else None)
+  return value
+
+
+def _overrides(name: str, argv: list[str]) -> list[str]:
+  """The config paths ``--name.a.b=...`` (or ``--noname.a.b``) in ``argv`` overrides."""
+  keys = []
+  for arg in argv:
+    match = re.match(rf'^--?(no)?{re.escape(name)}\.([^=]+)', arg)
+    if match:
+      keys.append(match.group(2))
+  return keys
+
+
+def _paths(config, prefix: str = '') -> list[str]:
+  """Every dotted key path of a ConfigDict."""
+  out = []
+  for key, value in config.items():
+    out.append(prefix + key)
+    if hasattr(value, 'items') and hasattr(value, 'lock'):  # a nested ConfigDict
+      out += _paths(value, prefix + key + '.')
+  return out
+
+
+def _has_path(config, path: str) -> bool:
+  node = config
+  for part in path.split('.'):
+    if not (hasattr(node, 'lock') and part in node):
+      return False
+    node = node[part]
+  return True
+
+
+def _config_problem(argv: list[str]) -> str | None:
+  """A missing config file or an unknown key given on the command line, in one line."""
+  for flag in _config_flags():
+    argument = _argument(flag.name, argv)
+    if argument is None:
+      continue
+    path = argument.split(':', 1)[0]
+    if not os.path.isfile(path):
+      return f'--{flag.name}: no such config file {path!r}'
+    try:  # load it again (cheap) to see its keys: the failed parse kept nothing
+      config = flag.parser.parse(argument)
+      known = _paths(config)
+    except Exception:  # pylint: disable=broad-except
+      continue  # the file itself fails: the original error says why
+    for key in _overrides(flag.name, argv):
+      if not _has_path(config, key):
+        close = difflib.get_close_matches(key, known, n=3, cutoff=0.6)
+        hint = (f'; did you mean {" or ".join(repr(c) for c in close)}?' if close else
+                f'; the keys are those of {path}')
+        return f'--{flag.name}.{key}: unknown config key {key!r}{hint}'
+  return None
+
+
+def _one_line(error: BaseException) -> str:
+  """absl's message, or for a config file that raised, its head and the error's last line."""
+  lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+  if not lines:
+    return type(error).__name__
+  head = re.sub(r'^flag ', '', lines[0])
+  required = re.match(r'^--(\S+)=None: Flag --\S+ must have a value other than None\.$', head)
+  if required:
+    return f'--{required.group(1)} is required'
+  if len(lines) == 1:
+    return head
+  last = _EXCEPTION_PREFIX.sub('', lines[-1])
+  head = head[:-len(_FILE_ERROR)].rstrip() if head.endswith(_FILE_ERROR) else head + ':'
+  return f'{head} {last}'
 
 
 def run_or_exit(fn: Callable[[], T]) -> T:
   """Runs ``fn``; known user errors print one line to stderr and exit with status 2."""
   from nas_jax import runtime
+  from nas_jax.checkpoint import CheckpointError
   from nas_jax.data import DatasetUnavailableError
   from nas_jax.genotype import GenotypeError
   from nas_jax.search import ConfigError
@@ -18,7 +176,6 @@ def run_or_exit(fn: Callable[[], T]) -> T:
   logging.set_verbosity(logging.WARNING)  # Orbax logs every checkpoint step at INFO
   try:
     return fn()
-  except (ConfigError, TrainConfigError, DatasetUnavailableError, GenotypeError,
+  except (ConfigError, TrainConfigError, DatasetUnavailableError, GenotypeError, CheckpointError,
           FloatingPointError) as e:
-    print(f'error: {e}', file=sys.stderr)
-    sys.exit(2)
+    fail(str(e))

@@ -23,8 +23,8 @@ its checkpoints (or is skipped when finished) when rerun on the same workdir.
 import json
 import os
 import time
+from typing import Callable
 
-from absl import app
 from absl import flags
 
 from experiments import cli
@@ -32,11 +32,36 @@ from experiments import cli
 _WORKDIR = flags.DEFINE_string('workdir', 'runs/compare', 'Output directory.')
 _SPACES = flags.DEFINE_list('spaces', ['nb201', 'darts'], 'Search spaces.')
 _STRATEGIES = flags.DEFINE_list('strategies', None, 'Strategies (default: all).')
-_SEEDS = flags.DEFINE_integer('seeds', 3, 'Seeds 0..N-1 per strategy.')
-_SEARCH_EPOCHS = flags.DEFINE_integer('search_epochs', 2, 'Search epochs.')
-_SEARCH_STEPS = flags.DEFINE_integer('search_steps', 20, 'Search steps per epoch.')
-_TRAIN_EPOCHS = flags.DEFINE_integer('train_epochs', 1, 'Retraining epochs.')
-_TRAIN_STEPS = flags.DEFINE_integer('train_steps', 60, 'Retraining steps per epoch.')
+_SEEDS = flags.DEFINE_integer('seeds', 3, 'Seeds 0..N-1 per strategy.', lower_bound=1)
+_SEARCH_EPOCHS = flags.DEFINE_integer('search_epochs', 2, 'Search epochs.', lower_bound=1)
+_SEARCH_STEPS = flags.DEFINE_integer('search_steps', 20, 'Search steps per epoch.', lower_bound=1)
+_TRAIN_EPOCHS = flags.DEFINE_integer('train_epochs', 1, 'Retraining epochs.', lower_bound=1)
+_TRAIN_STEPS = flags.DEFINE_integer('train_steps', 60, 'Retraining steps per epoch.',
+                                    lower_bound=1)
+
+
+def _names_in(kind: str, known: Callable[[], tuple]) -> Callable[[list], bool]:
+  """A flag validator: every name of the list is one of ``known()`` (imported when checked)."""
+  def check(names):
+    for name in names or ():
+      if name not in known():
+        raise flags.ValidationError(f'unknown {kind} {name!r}; known: {", ".join(known())}')
+    return True
+  return check
+
+
+def _spaces() -> tuple:
+  from nas_jax.strategies import base
+  return tuple(base.SPACES)
+
+
+def _strategy_names() -> tuple:
+  from nas_jax import strategies
+  return tuple(strategies.NAMES)
+
+
+flags.register_validator('spaces', _names_in('space', _spaces))
+flags.register_validator('strategies', _names_in('strategy', _strategy_names))
 
 
 def search_config(space: str, strategy: str, seed: int, epochs: int, steps: int):
@@ -132,8 +157,7 @@ def table(rows: list) -> str:
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  del argv  # cli.parse_flags refuses positional arguments
   start = time.time()
   rows = cli.run_or_exit(lambda: run_compare(
       _WORKDIR.value, _SPACES.value, _STRATEGIES.value, _SEEDS.value,
@@ -143,4 +167,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main)

@@ -16,13 +16,13 @@ Measured cost on a 2-core CPU: see the README's demo section.
 import os
 import time
 
-from absl import app
 from absl import flags
 
 from experiments import cli
 
 _WORKDIR = flags.DEFINE_string('workdir', 'runs/demo', 'Output directory.')
-_RANDOM_SEED = flags.DEFINE_integer('random_seed', 0, 'Seed of the random baseline genotype.')
+_RANDOM_SEED = flags.DEFINE_integer('random_seed', 0, 'Seed of the random baseline genotype.',
+                                    lower_bound=0)
 
 
 def run_demo(workdir: str, random_seed: int) -> dict:
@@ -54,8 +54,7 @@ def run_demo(workdir: str, random_seed: int) -> dict:
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  del argv  # cli.parse_flags refuses positional arguments
   out = cli.run_or_exit(lambda: run_demo(_WORKDIR.value, _RANDOM_SEED.value))
   print('\n== summary')
   print('| cell | test accuracy | params (M) | multiply-adds (M) | retrain s |')
@@ -69,4 +68,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main)

@@ -17,9 +17,7 @@ genotype is an NB201 string or file); nothing is compiled or run.
 
 import json
 
-from absl import app
 from absl import flags
-from ml_collections import config_flags
 
 from experiments import cli
 
@@ -28,16 +26,17 @@ _GENOTYPE = flags.DEFINE_string(
     "a config with network='nb201', an NB201 genotype string or file.",
     required=True)
 _OUT = flags.DEFINE_string('out', None, 'Directory for the cell drawings.', required=True)
-_CONFIG = config_flags.DEFINE_config_file(
-    'config', 'experiments/configs/train_darts_cifar10.py', 'Training config (the network).',
-    lock_config=True)
+_CONFIG = cli.define_config_file('config', 'experiments/configs/train_darts_cifar10.py',
+                                  'Training config (the network).')
 
 
 def inspect(genotype_ref: str, config, out_dir: str) -> dict:
   """The one-line report as a dict; writes the cell drawings (two, or one for NB201)."""
   import os
   from nas_jax import data, evalnet, plot, train
-  genotype = train.load_network_genotype(config.network, genotype_ref)
+  config = config.copy_and_resolve_references()
+  config.genotype = genotype_ref
+  genotype = train.validate_config(config)  # the config's values, and the genotype for it
   meta = data.dataset_meta(config.dataset)
   shape = data.input_shape(config.dataset, config.image_size)
   model = train.build_model(config, genotype, meta.num_classes)
@@ -56,11 +55,10 @@ def inspect(genotype_ref: str, config, out_dir: str) -> dict:
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  del argv  # cli.parse_flags refuses positional arguments
   report = cli.run_or_exit(lambda: inspect(_GENOTYPE.value, _CONFIG.value, _OUT.value))
   print(json.dumps(report))
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main)

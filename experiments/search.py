@@ -2,11 +2,17 @@
 
   python -m experiments.search --config=experiments/configs/search_demo.py --workdir=runs/x \
       [--config.order=2 --config.epochs=3 ...]
+
+Any config key can be overridden with ``--config.KEY=VALUE``. The op set is
+``--config.primitives=none,max_pool_3x3,sep_conv_3x3`` (comma-separated), or
+the tuple form ``--config.primitives="('none','max_pool_3x3','sep_conv_3x3')"``.
+Bad input (an unknown flag, config key or op, a missing config file, a value of
+the wrong type or out of range, a checkpoint that does not restore) prints one
+line starting with ``error:`` and exits with status 2.
 """
 
 import os
 
-from absl import app
 from absl import flags
 from ml_collections import config_flags
 
@@ -14,11 +20,11 @@ from experiments import cli
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Output directory.', required=True)
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Search config file.', lock_config=True)
+flags.mark_flag_as_required('config')
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  del argv  # cli.parse_flags refuses positional arguments
   from nas_jax import search  # after flag parsing: keeps --help fast
   result = cli.run_or_exit(lambda: search.run_search(_CONFIG.value, _WORKDIR.value))
   if 'summary' in result:  # num_seeds > 1
@@ -40,4 +46,4 @@ def output_names(workdir: str) -> list[str]:
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main)

@@ -5,10 +5,10 @@
   python -m experiments.train --config=experiments/configs/train_nb201_demo.py --workdir=runs/y \
       --config.genotype='|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|'
 
-Rerunning the same command with the same --workdir resumes from the newest checkpoint.
+Rerunning the same command with the same --workdir resumes from the newest checkpoint
+that restores. Bad input prints one line starting with ``error:`` and exits with status 2.
 """
 
-from absl import app
 from absl import flags
 from ml_collections import config_flags
 
@@ -17,11 +17,11 @@ from experiments import cli
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Output directory.', required=True)
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Training config file.',
                                           lock_config=True)
+flags.mark_flag_as_required('config')
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  del argv  # cli.parse_flags refuses positional arguments
   from nas_jax import train  # after flag parsing: keeps --help fast
   result = cli.run_or_exit(lambda: train.run_train(_CONFIG.value, _WORKDIR.value))
   print(f'test accuracy {result["test_accuracy"]:.4f} | {result["params_m"]:.3f} M params | '
@@ -33,4 +33,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main)

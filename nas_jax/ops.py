@@ -437,6 +437,30 @@ def space_ops(space: str) -> dict[str, OpFactory]:
                      f'{", ".join(sorted(SPACE_OPS))}') from None
 
 
+def parse_primitives(value: str | Sequence[str]) -> tuple[str, ...]:
+  """An op set as a tuple of names, from a sequence of names or a comma-separated string.
+
+  The command line forms all arrive here: ``--config.primitives=none,sep_conv_3x3``
+  (ml_collections' tuple parser passes it on as the one element
+  ``'none,sep_conv_3x3'``), ``--config.primitives="('none','sep_conv_3x3')"`` and
+  the flag repeated once per op. Names are split at commas and stripped of
+  spaces, quotes and brackets (``(none,sep_conv_3x3)`` when the shell ate the quotes).
+
+  Raises:
+    ValueError: one line, if ``value`` is neither a string nor a sequence of strings.
+  """
+  items = (value,) if isinstance(value, str) else value
+  if not isinstance(items, (list, tuple)):
+    raise ValueError(f'expected op names (a tuple, a list or a comma-separated string), got '
+                     f'{value!r}')
+  names = []
+  for item in items:
+    if not isinstance(item, str):
+      raise ValueError(f'op names must be strings, got {item!r} in {value!r}')
+    names += [n for n in (part.strip(' \'"()[]') for part in item.split(',')) if n]
+  return tuple(names)
+
+
 def validate_primitives(primitives: Sequence[str], *, space: str = 'darts') -> tuple[str, ...]:
   """Checks an op set against the registry of ``space``; returns it as a tuple.
 

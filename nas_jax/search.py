@@ -64,9 +64,12 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
   need(name in strategies.NAMES,
        f'config.strategy must be one of {", ".join(strategies.NAMES)}, got {name!r}')
   try:
-    ops.validate_primitives(config.primitives, space=space)
+    primitives = ops.validate_primitives(ops.parse_primitives(config.primitives), space=space)
   except ValueError as e:
     raise ConfigError(f'config.primitives: {e}') from None
+  if tuple(config.primitives) != primitives:  # the command line's 'a,b' form: split once, here
+    with config.ignore_type():
+      config.primitives = primitives
   need(config.order in (1, 2), f'config.order must be 1 or 2, got {config.order!r}')
   try:
     strategy = strategies.get(config)
@@ -90,6 +93,9 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
   for key in ('epochs', 'batch_size', 'layers', 'init_channels', 'steps', 'multiplier'):
     value = config[key]
     need(isinstance(value, int) and value >= 1, f'config.{key} must be a positive integer, got {value!r}')
+  size = config.get('image_size')
+  need(size is None or (isinstance(size, int) and size >= 1),
+       f'config.image_size must be a positive integer (or None: native size), got {size!r}')
   need(config.multiplier <= config.steps,
        f'config.multiplier ({config.multiplier}) must be <= config.steps ({config.steps})')
   need(config.init_channels % 2 == 0,

@@ -87,6 +87,9 @@ def validate_config(config: ml_collections.ConfigDict) -> Genotype | nb201.NB201
     value = config[key]
     need(isinstance(value, int) and not isinstance(value, bool) and value >= 1,
          f'config.{key} must be a positive integer, got {value!r}')
+  size = config.get('image_size')
+  need(size is None or (isinstance(size, int) and not isinstance(size, bool) and size >= 1),
+       f'config.image_size must be a positive integer (or None: native size), got {size!r}')
   need(config.network in evalnet.NETWORK_KINDS,
        f"config.network must be 'cifar', 'imagenet' or 'nb201', got {config.network!r}")
   is_nb201 = config.network == 'nb201'

@@ -6,7 +6,12 @@ from nas_jax.genotype import DARTS_PRIMITIVES
 
 
 def search_defaults() -> ml_collections.ConfigDict:
-  """The DARTS search settings (quark0/darts ``train_search.py``)."""
+  """The DARTS search settings (quark0/darts ``train_search.py``).
+
+  Every key can be overridden on the command line with ``--config.KEY=VALUE``;
+  the op set ``primitives`` with ``--config.primitives=none,sep_conv_3x3`` (or
+  the tuple form ``--config.primitives="('none','sep_conv_3x3')"``).
+  """
   c = ml_collections.ConfigDict()
   # Data.
   c.dataset = 'cifar10'
@@ -22,7 +27,10 @@ def search_defaults() -> ml_collections.ConfigDict:
   c.arch_warmup_epochs = 0  # alpha frozen for this many epochs (PC-DARTS: 15)
   # Search space: 'darts' or 'nb201' (then primitives = NB201_PRIMITIVES, layers = cells per stage).
   c.space = 'darts'
-  c.primitives = list(DARTS_PRIMITIVES)
+  # The op set. A tuple, so the command line can set it (ml_collections cannot override a list):
+  # --config.primitives=none,sep_conv_3x3 or --config.primitives="('none','sep_conv_3x3')".
+  # Assigning a list in code still works (ml_collections converts it to a tuple).
+  c.primitives = tuple(DARTS_PRIMITIVES)
   c.steps = 4
   c.multiplier = 4
   c.stem_multiplier = 3
@@ -137,7 +145,7 @@ def nb201_search(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """
   from nas_jax.ops import NB201_PRIMITIVES
   c.space = 'nb201'
-  c.primitives = list(NB201_PRIMITIVES)
+  c.primitives = tuple(NB201_PRIMITIVES)
   c.layers = 5  # cells per stage N
   c.init_channels = 16
   c.weight_decay = 5e-4
