@@ -167,7 +167,7 @@ def run_or_exit(fn: Callable[[], T]) -> T:
   """Runs ``fn``; known user errors print one line to stderr and exit with status 2."""
   from nas_jax import runtime
   from nas_jax.checkpoint import CheckpointError
-  from nas_jax.data import DatasetUnavailableError
+  from nas_jax.data import DatasetUnavailableError, SplitError
   from nas_jax.genotype import GenotypeError
   from nas_jax.search import ConfigError
   from nas_jax.train import ConfigError as TrainConfigError
@@ -176,6 +176,6 @@ def run_or_exit(fn: Callable[[], T]) -> T:
   logging.set_verbosity(logging.WARNING)  # Orbax logs every checkpoint step at INFO
   try:
     return fn()
-  except (ConfigError, TrainConfigError, DatasetUnavailableError, GenotypeError, CheckpointError,
-          FloatingPointError) as e:
+  except (ConfigError, TrainConfigError, DatasetUnavailableError, SplitError, GenotypeError,
+          CheckpointError, FloatingPointError) as e:
     fail(str(e))

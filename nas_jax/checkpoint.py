@@ -233,6 +233,12 @@ def restore_or_start(ckpt: Checkpoints, state: Any,
   """
   restored = ckpt.restore(state, log)
   if restored is None:
+    # No step directory at all (none written yet, or removed by hand): say so where an
+    # earlier run left metrics, which the fresh run replaces.
+    metrics = os.path.join(os.path.dirname(ckpt.directory), METRICS_FILE)
+    if os.path.exists(metrics) and read_metrics(metrics):
+      log(f'no checkpoint in {ckpt.directory}: starting from step 0 (the records in '
+          f'{metrics} are replaced)')
     return state, {'epoch': 0, 'index': 0, 'sums': {}, 'seconds': 0.0}, None
   state, position, step = restored
   log(f'resumed from the checkpoint at step {step} (epoch {position["epoch"] + 1}, '

@@ -199,6 +199,10 @@ def input_shape(name: str, image_size: int | None = None) -> tuple[int, int, int
     return (height, width, channels)
 
 
+class SplitError(ValueError):
+    """A split string that names no data (malformed, or empty); the message is one line."""
+
+
 class DatasetUnavailableError(RuntimeError):
     """A TFDS dataset is not prepared in ``data_dir`` and cannot be downloaded.
 
@@ -623,7 +627,8 @@ def load_split(
     Raises:
         DatasetUnavailableError: If the dataset is not prepared and cannot be
             downloaded.
-        ValueError: For an unknown dataset name or an invalid split string.
+        SplitError: For a split string that cannot be read or is empty.
+        ValueError: For an unknown dataset name.
     """
     import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
 
@@ -652,9 +657,9 @@ def load_split(
         raise
     except (KeyError, ValueError) as err:
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ValueError(f"cannot read split {split!r} of dataset {name!r}: {first_line}") from err
+        raise SplitError(f"cannot read split {split!r} of dataset {name!r}: {first_line}") from err
     if not chunks:
-        raise ValueError(f"split {split!r} of dataset {name!r} is empty")
+        raise SplitError(f"split {split!r} of dataset {name!r} is empty")
     images = np.concatenate([np.asarray(chunk[0]) for chunk in chunks])
     labels = np.concatenate([np.asarray(chunk[1]) for chunk in chunks])
     if images.ndim == 3:  # Some datasets store grayscale images without a channel axis.
@@ -698,13 +703,16 @@ def _load_from_config(config: Any, split_key: str, default_split: str) -> ArrayS
         The loaded :class:`ArraySplit`.
     """
     data_dir = _config_get(config, "data_dir", None)
-    return load_split(
-        config.dataset,
-        _config_get(config, split_key, default_split),
-        data_dir=os.fspath(data_dir) if data_dir is not None else None,
-        image_size=_config_get(config, "image_size", None),
-        download=getattr(config, "download", None),
-    )
+    try:
+        return load_split(
+            config.dataset,
+            _config_get(config, split_key, default_split),
+            data_dir=os.fspath(data_dir) if data_dir is not None else None,
+            image_size=_config_get(config, "image_size", None),
+            download=getattr(config, "download", None),
+        )
+    except SplitError as err:  # name the key the user sets
+        raise SplitError(f"config.{split_key}: {err}") from None
 
 
 def search_splits(config: Any) -> tuple[ArraySplit, ArraySplit]:

@@ -73,8 +73,9 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
   need(config.order in (1, 2), f'config.order must be 1 or 2, got {config.order!r}')
   try:
     strategy = strategies.get(config)
-  except ValueError as e:
-    raise ConfigError(f'config: {e}') from None
+  except ValueError as e:  # the strategy's own settings (tau, regularizer weights, ...)
+    message = str(e)
+    raise ConfigError(message if message.startswith('config.') else f'config: {message}') from None
   need(not (strategy.one_level and config.order != 1),
        f'config.order must be 1 for the one-level strategy {name!r}, got {config.order}')
   need(config.get('phase_loop', 'auto') in ('auto', 'scan', 'unroll'),

@@ -210,3 +210,20 @@ def test_the_reads_a_failed_restore_leaves_behind_print_nothing(monkeypatch):
       assert len(caught) == 1
   finally:
     asyncio_log.removeHandler(handler)
+
+
+def test_a_fresh_start_over_earlier_metrics_says_so(tmp_path):
+  """Step directories removed by hand: the run starts over, and one line says what it replaces."""
+  from nas_jax import checkpoint as ckpt_lib
+  (tmp_path / 'metrics.jsonl').write_text('{"epoch": 1, "step": 2}\n')
+  lines = []
+  ckpt = ckpt_lib.Checkpoints(str(tmp_path / 'checkpoints'))
+  state, position, step = ckpt_lib.restore_or_start(ckpt, {'w': np.zeros(2)}, lines.append)
+  ckpt.close()
+  assert step is None and position['epoch'] == 0
+  assert len(lines) == 1 and 'starting from step 0' in lines[0] and 'metrics.jsonl' in lines[0]
+  (tmp_path / 'metrics.jsonl').write_text('')  # nothing to replace: nothing to say
+  ckpt = ckpt_lib.Checkpoints(str(tmp_path / 'checkpoints'))
+  ckpt_lib.restore_or_start(ckpt, {'w': np.zeros(2)}, lines.append)
+  ckpt.close()
+  assert len(lines) == 1

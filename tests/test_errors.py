@@ -116,3 +116,47 @@ def test_inspect_checks_the_config_values(tmp_path):
                                  '--config.image_size=0'))
   assert line.startswith('error: config.image_size must be a positive integer')
   assert not os.path.exists(tmp_path / 'x')
+
+
+@pytest.mark.parametrize('overrides,message', [
+    ({'strategy': 'gdas', 'tau_min': -1.0}, 'config.tau_min and config.tau_max must satisfy '
+     '0 < tau_min <= tau_max, got tau_min=-1.0, tau_max=10.0'),
+    ({'strategy': 'snas', 'tau_max': 0.01}, 'got tau_min=0.03, tau_max=0.01'),
+    ({'strategy': 'drnas', 'drnas_reg_scale': -0.1}, 'config.drnas_reg_scale must be >= 0, got -0.1'),
+    ({'strategy': 'fairdarts', 'zero_one_weight': -1.0}, 'config.zero_one_weight must be >= 0'),
+    ({'strategy': 'beta_darts', 'beta_decay_max': -5.0}, 'config.beta_decay_max must be >= 0'),
+    ({'strategy': 'darts_minus', 'aux_skip_beta': float('nan')}, 'config.aux_skip_beta must be >= 0'),
+])
+def test_strategy_settings_out_of_range_are_one_line(overrides, message):
+  config = search_demo.get_config()
+  for key, value in overrides.items():
+    config[key] = value
+  with pytest.raises(search.ConfigError) as e:
+    search.validate_config(config)
+  assert str(e.value).startswith('config.') and message in str(e.value)
+  assert '\n' not in str(e.value)
+
+
+def test_unreadable_split_names_the_config_key(tmp_path):
+  """A split string TFDS cannot read is one line naming the key, and the launchers catch it."""
+  from experiments import cli
+  from nas_jax import data
+  config = search_demo.get_config()  # the offline mnist5k
+  for key, split, reason in (('search_train_split', 'bogus', 'cannot read split'),
+                             ('search_val_split', 'train[:0]', 'corresponds to no data')):
+    config[key] = split
+    with pytest.raises(data.SplitError) as e:
+      data.search_splits(config)
+    assert str(e.value).startswith(f'config.{key}: ') and reason in str(e.value)
+    assert repr(split) in str(e.value) and '\n' not in str(e.value)
+    config[key] = search_demo.get_config()[key]
+  with pytest.raises(SystemExit) as exit_info:
+    cli.run_or_exit(lambda: data.test_split(_with(config, test_split='nope[')))
+  assert exit_info.value.code == 2
+
+
+def _with(config, **overrides):
+  config = config.copy_and_resolve_references()
+  for key, value in overrides.items():
+    config[key] = value
+  return config

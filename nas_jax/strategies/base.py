@@ -95,6 +95,25 @@ def setting(config, key: str, default):
   return default if value is None else value
 
 
+def non_negative(config, key: str, default: float) -> float:
+  """``config[key]`` (or ``default``) as a float; a one-line ValueError if it is negative."""
+  value = float(setting(config, key, default))
+  if not value >= 0:
+    raise ValueError(f'config.{key} must be >= 0, got {value!r}')
+  return value
+
+
+def temperature_range(config, tau_max: float, tau_min: float) -> tuple[float, float]:
+  """``(config.tau_max, config.tau_min)`` with these defaults; a one-line ValueError unless
+  ``0 < tau_min <= tau_max``."""
+  hi = float(setting(config, 'tau_max', tau_max))
+  lo = float(setting(config, 'tau_min', tau_min))
+  if not 0 < lo <= hi:
+    raise ValueError(f'config.tau_min and config.tau_max must satisfy 0 < tau_min <= tau_max, '
+                     f'got tau_min={lo!r}, tau_max={hi!r}')
+  return hi, lo
+
+
 def space_from_config(config) -> Space:
   name = config.get('space', 'darts')
   if name == 'nb201':
@@ -137,7 +156,7 @@ class Strategy:
   def __init__(self, config, space: Space):
     self.space = space
     self.epochs = int(config.epochs)
-    self.init_scale = float(setting(config, 'arch_init_scale', 1e-3))
+    self.init_scale = non_negative(config, 'arch_init_scale', 1e-3)
 
   # --- the interface ----------------------------------------------------------------------
   def init(self, key: jax.Array) -> Arch:
@@ -193,4 +212,5 @@ def get(config) -> Strategy:
 
 
 __all__ = ['Arch', 'REGISTRY', 'SPACES', 'Space', 'Strategy', 'Genotype', 'get', 'gumbel',
-           'linear', 'node_softmax', 'register', 'setting', 'space_from_config']
+           'linear', 'node_softmax', 'non_negative', 'register', 'setting', 'space_from_config',
+           'temperature_range']

@@ -14,7 +14,7 @@ variable). Everything else is DARTS.
 import jax
 import jax.numpy as jnp
 
-from nas_jax.strategies.base import setting, Strategy, register
+from nas_jax.strategies.base import non_negative, register, Strategy
 
 
 def beta_decay_loss(arch, cells) -> jax.Array:
@@ -28,7 +28,7 @@ class BetaDARTS(Strategy):
 
   def __init__(self, config, space):
     super().__init__(config, space)
-    self.lambda_max = float(setting(config, 'beta_decay_max', 50.0))
+    self.lambda_max = non_negative(config, 'beta_decay_max', 50.0)
 
   def coefficient(self, epoch):
     return self.lambda_max * jnp.asarray(epoch, jnp.float32) / self.epochs

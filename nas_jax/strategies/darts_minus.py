@@ -11,7 +11,7 @@ Everything else is DARTS.
 
 import jax.numpy as jnp
 
-from nas_jax.strategies.base import setting, Strategy, register
+from nas_jax.strategies.base import non_negative, register, Strategy
 
 
 @register
@@ -21,7 +21,7 @@ class DARTSMinus(Strategy):
 
   def __init__(self, config, space):
     super().__init__(config, space)
-    self.beta0 = float(setting(config, 'aux_skip_beta', 1.0))
+    self.beta0 = non_negative(config, 'aux_skip_beta', 1.0)
 
   def aux_coef(self, epoch):
     return self.beta0 * (self.epochs - jnp.asarray(epoch, jnp.float32)) / self.epochs

@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.special import digamma, gammaln
 
-from nas_jax.strategies.base import setting, Strategy, register
+from nas_jax.strategies.base import non_negative, register, setting, Strategy
 
 
 def concentration(alpha: jax.Array) -> jax.Array:
@@ -47,7 +47,7 @@ class DrNAS(Strategy):
     self.reg = setting(config, 'drnas_reg', 'l2')
     if self.reg not in ('l2', 'kl'):
       raise ValueError(f"config.drnas_reg must be 'l2' or 'kl', got {self.reg!r}")
-    self.reg_scale = float(setting(config, 'drnas_reg_scale', 1e-3))
+    self.reg_scale = non_negative(config, 'drnas_reg_scale', 1e-3)
     self.partial = setting(config, 'partial_channels', 1)
 
   def weights(self, arch, key, epoch):

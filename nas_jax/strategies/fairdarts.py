@@ -16,7 +16,7 @@ inputs per node).
 import jax
 import jax.numpy as jnp
 
-from nas_jax.strategies.base import setting, Strategy, register
+from nas_jax.strategies.base import non_negative, register, Strategy
 
 
 def zero_one_loss(arch, cells) -> jax.Array:
@@ -31,7 +31,7 @@ class FairDARTS(Strategy):
 
   def __init__(self, config, space):
     super().__init__(config, space)
-    self.w01 = float(setting(config, 'zero_one_weight', 10.0))
+    self.w01 = non_negative(config, 'zero_one_weight', 10.0)
 
   def weights(self, arch, key, epoch):
     del key, epoch

@@ -22,7 +22,7 @@ Config keys: ``tau_max``, ``tau_min``.
 import jax
 import jax.numpy as jnp
 
-from nas_jax.strategies.base import setting, Strategy, gumbel, linear, register
+from nas_jax.strategies.base import Strategy, gumbel, linear, register, temperature_range
 
 
 def hard_gumbel(alpha: jax.Array, key: jax.Array, tau) -> tuple[jax.Array, jax.Array]:
@@ -41,8 +41,7 @@ class GDAS(Strategy):
 
   def __init__(self, config, space):
     super().__init__(config, space)
-    self.tau_max = float(setting(config, 'tau_max', 10.0))
-    self.tau_min = float(setting(config, 'tau_min', 0.1))
+    self.tau_max, self.tau_min = temperature_range(config, 10.0, 0.1)
 
   def tau(self, epoch):
     return linear(self.tau_max, self.tau_min, epoch, self.epochs)

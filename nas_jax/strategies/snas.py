@@ -15,7 +15,7 @@ Config keys: ``tau_max``, ``tau_min``.
 
 import jax
 
-from nas_jax.strategies.base import setting, Strategy, gumbel, linear, register
+from nas_jax.strategies.base import Strategy, gumbel, linear, register, temperature_range
 
 
 def concrete(alpha: jax.Array, key: jax.Array, tau) -> jax.Array:
@@ -32,8 +32,7 @@ class SNAS(Strategy):
 
   def __init__(self, config, space):
     super().__init__(config, space)
-    self.tau_max = float(setting(config, 'tau_max', 1.0))
-    self.tau_min = float(setting(config, 'tau_min', 0.03))
+    self.tau_max, self.tau_min = temperature_range(config, 1.0, 0.03)
 
   def tau(self, epoch):
     return linear(self.tau_max, self.tau_min, epoch, self.epochs)
