@@ -12,10 +12,10 @@ Network: 5 cells, C=8, the 8 DARTS ops. 3 epochs of 25 steps at batch 32; the
 architecture learning rate is 3e-3, 10x the paper's, so that softmax(alpha)
 drifts visibly within the 75 steps (at 3e-4 it stays within 1 % of uniform).
 
-Expected cost on a 2-core CPU (measured, cold compilation cache): 2.2 minutes
-(the first epoch 76 s including about 45 s of compilation, then 28 s per
-epoch). Expected result (seed 0): train/val accuracy 0.86/0.89 in the last
-epoch; at this budget the normal cell comes out dominated by max pooling, the
+Expected cost on a 2-core CPU (measured in `make demo`, cold compilation
+cache, session 6): about 1.5 minutes (the first epoch 43 s including the
+compilation, then 16 s per epoch). Expected result (seed 0): train/val
+accuracy 0.87/0.875 in the last epoch; at this budget the normal cell comes out dominated by max pooling, the
 early parameter-free bias DARTS is known for. The genotype is printed and
 written to the workdir with the alpha and cell plots.
 """

@@ -10,8 +10,9 @@ auxiliary head (weight 0.4), drop path 0.2 and cutout 4; 3 epochs of 62
 steps at batch 64.
 
 Expected cost and result on a 2-core CPU (measured, cold compilation cache):
-about 110 s (the first epoch 55 s with the compile, then 27 s per epoch) and
-0.95-0.96 test accuracy (searched cell 0.958, random cell 0.949 in `make demo`).
+about 60 s (the first epoch about 30 s with the compile, then 15 s per epoch;
+session 6) and 0.94-0.96 test accuracy (searched cell 0.947, random cell 0.939
+in `make demo`).
 """
 
 from experiments.configs import common
