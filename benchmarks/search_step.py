@@ -5,7 +5,9 @@
 Each row runs in a fresh process with the persistent compilation cache off, so
 "compile" is a cold compile (trace + XLA) and "peak RSS" is that row's own.
 Data are random images of the row's shape. The torch column is quark0/darts'
-own search network and architect on the same 2-core CPU (../shared/DESIGN.md).
+own search network and architect on a machine like this one, measured in
+another run (2026-12-01, PyTorch 2.13, 2 threads; ../shared/DESIGN.md): its
+ratio is a ratio against another run, and is labelled so.
 """
 
 import argparse
@@ -15,13 +17,14 @@ import time
 from benchmarks.common import peak_rss_gib, run_child, time_step
 
 # name: (layers, channels, image size, batch, order, seeds, torch reference s/step or None)
-# The torch figures are quark0/darts on this CPU (../shared/DESIGN.md); for K
-# seeds the reference is K sequential runs.
+# The torch figures are quark0/darts measured on 2026-12-01 in another run
+# (../shared/DESIGN.md, "Reference step times"); for K seeds the reference is K
+# sequential runs.
 ROWS = {
-    'demo1': (5, 8, 16, 32, 1, 1, 1.69),
-    'demo2': (5, 8, 16, 32, 2, 1, 4.08),
-    'demo1x4': (5, 8, 16, 32, 1, 4, 4 * 1.69),
-    'paper1': (8, 16, 32, 64, 1, 1, 31.0),
+    'demo1': (5, 8, 16, 32, 1, 1, 1.370),
+    'demo2': (5, 8, 16, 32, 2, 1, 3.253),
+    'demo1x4': (5, 8, 16, 32, 1, 4, 4 * 1.370),
+    'paper1': (8, 16, 32, 64, 1, 1, 21.0),
     'paper2': (8, 16, 32, 64, 2, 1, None),
 }
 # Rows whose cost is also shown relative to another row of the same run.
@@ -82,7 +85,8 @@ def main():
                                      args.remat)))
     return
   header = ('| row | L | C | size | B | order | seeds | init s | compile s | s/step | '
-            'steps/s/device | peak RSS GiB | torch s/step | speed-up vs torch | '
+            'steps/s/device | peak RSS GiB | torch s/step (other run, 2026-12-01) | '
+            'speed-up vs torch (other run) | '
             'cost vs row |')
   print(header)
   print('|' + '---|' * (header.count('|') - 1))
