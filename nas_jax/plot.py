@@ -591,7 +591,7 @@ def alpha_history_from_metrics(path: PathLike) -> list[dict[str, np.ndarray]]:
       if history and set(cells) != set(history[0]):
         raise ValueError(f'{path}: line {lineno} has other alpha keys than the lines before it')
       entry = {}
-      for cell in (CELL_TYPES if cells != [NB201_CELL] else (NB201_CELL,)):
+      for cell in cells:  # sorted: 'normal', 'reduce' or 'cell'
         try:
           a = np.asarray(record[f'alpha_{cell}'], dtype=np.float64)
         except (TypeError, ValueError):
