@@ -21,13 +21,13 @@ def measure(n, size, channels, depthwise, node_edges, calls):
   import jax
   import jax.numpy as jnp
   import numpy as np
-  from nas_jax import ops, supernet
+  from nas_jax.spaces.darts import DARTS_PRIMITIVES, ops, supernet
 
-  cell = supernet.SearchCell(channels, False, False, ops.DARTS_PRIMITIVES, depthwise_impl=depthwise,
-                             node_edges=node_edges)
+  edge = supernet.EdgeOptions(DARTS_PRIMITIVES, ops.OPS, depthwise_impl=depthwise)
+  cell = supernet.SearchCell(channels, False, False, edge, node_edges=node_edges)
   rng = np.random.default_rng(0)
   s0, s1 = (jnp.asarray(rng.normal(size=(channels, n, size, size)), jnp.float32) for _ in range(2))
-  weights = jax.nn.softmax(jnp.zeros((14, len(ops.DARTS_PRIMITIVES))), -1)
+  weights = jax.nn.softmax(jnp.zeros((14, len(DARTS_PRIMITIVES))), -1)
   v = jax.jit(cell.init)(jax.random.key(0, impl='rbg'), s0, s1, weights)
 
   def loss(params, weights, s0, s1):

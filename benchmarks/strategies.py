@@ -19,6 +19,9 @@ STRATEGIES = ('darts', 'gdas', 'snas', 'pcdarts', 'drnas', 'darts_minus', 'faird
 ROWS = tuple(f'{space}:{name}' for space in ('darts', 'nb201') for name in STRATEGIES)
 
 
+BENCH_SIZE = {'nb201': {'layers': 2}}  # per space: the benchmark's size over the compare demo's
+
+
 def measure(space: str, strategy: str, steps: int) -> dict:
   """Runs in the child process."""
   import jax
@@ -28,8 +31,8 @@ def measure(space: str, strategy: str, steps: int) -> dict:
   from nas_jax import bilevel, search, strategies
 
   config = search_config(space, strategy, 0, epochs=2, steps=100)
-  if space == 'nb201':
-    config.layers = 2
+  for key, value in BENCH_SIZE.get(space, {}).items():
+    config[key] = value
   st = strategies.get(config)
   model = search.build_model(config, 10, st)
   weight_tx, arch_tx, schedule, hyper = search.build_optimizers(config, steps_per_epoch=100)

@@ -28,7 +28,8 @@ def measure(genotype, layers, channels, size, in_channels, batch, steps, scan_ce
   import jax.numpy as jnp
   import numpy as np
   from experiments.configs import common
-  from nas_jax import genotype as genotypes, train
+  from nas_jax import train
+  from nas_jax.spaces.darts import genotype as genotypes
 
   config = common.train_defaults()
   config.layers, config.init_channels, config.batch_size = layers, channels, batch
@@ -52,9 +53,9 @@ def measure(genotype, layers, channels, size, in_channels, batch, steps, scan_ce
   step = jax.jit(train.make_train_step(model, tx, schedule, config, 100), donate_argnums=0)
   compile_s, step_s, metrics = time_step(step, state, images, labels, steps=steps)
   assert np.isfinite(float(metrics['loss']))
-  from nas_jax import evalnet
+  from nas_jax import netstats
   return {'init_s': init_s, 'compile_s': compile_s, 'step_s': step_s,
-          'params_m': evalnet.count_params(state.params) / 1e6,
+          'params_m': netstats.count_params(state.params) / 1e6,
           'devices': jax.device_count(), 'backend': jax.default_backend(),
           'peak_rss_gib': peak_rss_gib()}
 

@@ -168,7 +168,7 @@ def run_or_exit(fn: Callable[[], T]) -> T:
   from nas_jax import runtime
   from nas_jax.checkpoint import CheckpointError
   from nas_jax.data import DatasetUnavailableError, SplitError
-  from nas_jax.genotype import GenotypeError
+  from nas_jax.spaces.darts.genotype import GenotypeError
   from nas_jax.search import ConfigError
   from nas_jax.train import ConfigError as TrainConfigError
   runtime.enable_compilation_cache()

@@ -67,23 +67,25 @@ flags.register_validator('strategies', _names_in('strategy', _strategy_names))
 def search_config(space: str, strategy: str, seed: int, epochs: int, steps: int):
   """The demo search with ``strategy`` swapped in (NB201: the same data, N=1, C=8)."""
   from experiments.configs import search_demo
-  from nas_jax import ops
   c = search_demo.get_config()
   c.strategy = strategy
-  c.space = space
+  c.space = space  # the space's own op set (config.primitives is empty)
   c.seed = seed
   c.epochs = epochs
   c.max_steps_per_epoch = steps
   c.log_every = 0
-  if space == 'nb201':
-    c.primitives = list(ops.NB201_PRIMITIVES)
-    c.layers = 1  # cells per stage
+  for key, value in SEARCH_SIZE.get(space, {}).items():
+    c[key] = value
   return c
 
 
+SEARCH_SIZE = {'nb201': {'layers': 1}}  # per space: how the demo search is resized (1 cell/stage)
+TRAIN_CONFIGS = {'darts': 'train_demo', 'nb201': 'train_nb201_demo'}  # experiments/configs/...
+
+
 def train_config(space: str, genotype_path: str, epochs: int, steps: int):
-  from experiments.configs import train_demo, train_nb201_demo
-  c = (train_nb201_demo if space == 'nb201' else train_demo).get_config()
+  import importlib
+  c = importlib.import_module(f'experiments.configs.{TRAIN_CONFIGS[space]}').get_config()
   c.genotype = genotype_path
   c.epochs = epochs
   c.max_steps_per_epoch = steps
@@ -110,11 +112,11 @@ def run_compare(workdir: str, spaces, names, seeds: int, search_budget, train_bu
         config = search_config(space, name, seed, *search_budget)
         result = search.run_search(config, search_dir, log=lambda line: None)
         genotype = result['genotype']
-        collapse = search.collapse_counts(genotype)
+        collapse = search.collapse_counts(genotype, result['space'])
         trained = train.run_train(train_config(space, os.path.join(search_dir, 'genotype.json'),
                                                *train_budget), train_dir, log=lambda line: None)
         row = {'space': space, 'strategy': name, 'seed': seed,
-               'genotype': search.genotype_text(genotype), **collapse,
+               'genotype': result['space'].to_text(genotype), **collapse,
                'test_accuracy': trained['test_accuracy'], 'params_m': trained['params_m'],
                'search_seconds': result['seconds'],
                'search_compile_seconds': result['compile_seconds'],
@@ -135,8 +137,7 @@ def table(rows: list) -> str:
            'test acc | search s |', '|---|---|---|---|---|---|---|---|']
   for r in rows:
     g = r['genotype']
-    if r['space'] == 'darts':  # the normal cell only: the reduction cell is mostly pooling
-      g = g.split('reduce=')[0].rstrip(', ')
+    g = g.split('reduce=')[0].rstrip(', ')  # DARTS: the normal cell only (reduce: mostly pooling)
     lines.append(f'| {r["space"]} | {r["strategy"]} | {r["seed"]} | `{g}` | {r["skip"]}/{r["edges"]} '
                  f'| {r["param_free"]}/{r["edges"]} | {r["test_accuracy"]:.4f} | '
                  f'{r["search_seconds"]:.0f} |')

@@ -28,7 +28,7 @@ _RANDOM_SEED = flags.DEFINE_integer('random_seed', 0, 'Seed of the random baseli
 def run_demo(workdir: str, random_seed: int) -> dict:
   from experiments.configs import search_demo, train_demo
   from nas_jax import discretize, search, train
-  from nas_jax.genotype import save_json
+  from nas_jax.spaces.darts.genotype import save_json
 
   start = time.time()
   search_dir = os.path.join(workdir, 'search')

@@ -33,25 +33,23 @@ _CONFIG = cli.define_config_file('config', 'experiments/configs/train_darts_cifa
 def inspect(genotype_ref: str, config, out_dir: str) -> dict:
   """The one-line report as a dict; writes the cell drawings (two, or one for NB201)."""
   import os
-  from nas_jax import data, evalnet, plot, train
+  from nas_jax import data, netstats, train
   config = config.copy_and_resolve_references()
   config.genotype = genotype_ref
   genotype = train.validate_config(config)  # the config's values, and the genotype for it
   meta = data.dataset_meta(config.dataset)
   shape = data.input_shape(config.dataset, config.image_size)
   model = train.build_model(config, genotype, meta.num_classes)
-  params = evalnet.param_shapes(model, shape)
+  params = netstats.param_shapes(model, shape)
   report = {'genotype': genotype_ref, 'network': config.network, 'layers': config.layers,
             'init_channels': config.init_channels, 'input_shape': list(shape),
-            'params_m': round(evalnet.count_params(params) / 1e6, 6),
-            'params_with_aux_m': round(evalnet.count_params(params, exclude=None) / 1e6, 6),
-            'flops_m': round(evalnet.count_macs(model, shape) / 1e6, 3)}
-  if config.network == 'nb201':
-    path = os.path.join(out_dir, 'cell.png')
-    plot.plot_nb201_cell(genotype, path)
-    return dict(report, arch=str(genotype), cell=path)
-  normal, reduce = plot.plot_genotype(genotype, out_dir)
-  return dict(report, cell_normal=normal, cell_reduce=reduce)
+            'params_m': round(netstats.count_params(params) / 1e6, 6),
+            'params_with_aux_m': round(netstats.count_params(params, exclude=None) / 1e6, 6),
+            'flops_m': round(netstats.count_macs(model, shape) / 1e6, 3)}
+  space = train.network_space(config.network)
+  paths = space.plot(genotype, out_dir)
+  report['arch'] = space.to_text(genotype)
+  return dict(report, **{os.path.splitext(os.path.basename(p))[0]: p for p in paths})
 
 
 def main(argv):

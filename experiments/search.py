@@ -35,7 +35,7 @@ def main(argv):
     print(f'outputs in {_WORKDIR.value}: seed_<s>/ (genotype.json genotype.txt alphas.npz '
           'metrics.jsonl and the plots), summary.json and checkpoints/')
     return
-  print(f'genotype = {search.genotype_text(result["genotype"])}')
+  print(f'genotype = {result["space"].to_text(result["genotype"])}')
   print(f'outputs in {_WORKDIR.value}: {" ".join(output_names(_WORKDIR.value))}')
 
 

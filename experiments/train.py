@@ -27,7 +27,7 @@ def main(argv):
   print(f'test accuracy {result["test_accuracy"]:.4f} | {result["params_m"]:.3f} M params | '
         f'{result["flops_m"]:.1f} M multiply-adds | {result["epochs"]} epochs in '
         f'{result["seconds"]:.0f} s')
-  cells = 'cell.png' if _CONFIG.value.network == 'nb201' else 'cell_normal.png cell_reduce.png'
+  cells = ' '.join(train.network_space(_CONFIG.value.network).plot_names())
   print(f'outputs in {_WORKDIR.value}: results.json metrics.jsonl {cells} tensorboard/ '
         'checkpoints/')
 

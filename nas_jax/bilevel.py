@@ -117,10 +117,9 @@ def virtual_step(params: PyTree, momentum_buf: PyTree, grads: PyTree, learning_r
 
 
 def default_strategy(model: nn.Module):
-  """DARTS on the space that ``model`` (a SearchNetwork) searches."""
+  """DARTS on the space that ``model`` (a supernet, see ``search_space()``) searches."""
   from nas_jax.strategies import base, darts  # noqa: F401  (registers 'darts')
-  space = base.Space('darts', tuple(model.primitives), model.steps, model.multiplier)
-  return base.REGISTRY['darts'](ml_collections.ConfigDict({'epochs': 1}), space)
+  return base.REGISTRY['darts'](ml_collections.ConfigDict({'epochs': 1}), model.search_space())
 
 
 def unwrap_key(data: jax.Array) -> jax.Array:

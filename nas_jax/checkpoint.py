@@ -30,6 +30,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from nas_jax.util import atomic_write  # noqa: F401  (re-exported: the writers import it from here)
+
 CHECKPOINT_DIR = 'checkpoints'
 UNREADABLE_SUFFIX = '_unreadable'  # checkpoints/ -> checkpoints_unreadable/
 METRICS_FILE = 'metrics.jsonl'
@@ -102,24 +104,6 @@ def _quiet_orphaned_reads() -> Callable[[], None]:
       fn()
 
   return undo_all
-
-
-def atomic_write(path: str, payload: bytes | str) -> None:
-  """Writes ``payload`` to ``path`` through a temporary file and a rename."""
-  directory = os.path.dirname(os.path.abspath(path))
-  os.makedirs(directory, exist_ok=True)
-  mode = 'wb' if isinstance(payload, bytes) else 'w'
-  fd, tmp = tempfile.mkstemp(dir=directory, prefix='.' + os.path.basename(path) + '.')
-  try:
-    with os.fdopen(fd, mode) as f:
-      f.write(payload)
-      f.flush()
-      os.fsync(f.fileno())
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-    raise
 
 
 class Checkpoints:

@@ -1,4 +1,4 @@
-"""Candidate operations of the DARTS and NAS-Bench-201 search spaces, as Flax modules.
+"""The op modules the search spaces build their candidate ops from, as Flax modules.
 
 Layout is **CNHW** (channel-major): activations are ``(C, N, H, W)``. Every op
 maps ``C`` channels to ``C`` channels; at ``stride=2`` it halves the spatial
@@ -10,11 +10,10 @@ The semantics follow the DARTS reference:
 * ``skip_connect`` at stride 2 is a factorized reduce;
 * ``none`` outputs zeros of the output shape.
 
-The NAS-Bench-201 space has its own op set (:data:`NB201_PRIMITIVES`,
-registry :data:`NB201_OPS`): ReLU-conv-BN at 1x1 and 3x3, 3x3 average pooling
+Each space names its op set in an :class:`OpRegistry` of factories
+(``nas_jax/spaces/<space>/ops.py``): the DARTS one has the semantics above, the
+NAS-Bench-201 one is ReLU-conv-BN at 1x1 and 3x3, 3x3 average pooling
 *without* BatchNorm, identity and zeros, all at stride 1 only.
-:data:`SPACE_OPS` maps a space name to its registry; :func:`make_op` and
-:func:`validate_primitives` take ``space='darts'`` or ``'nb201'``.
 
 Two implementation choices matter for speed and compile time (see
 ``benchmarks/README.md``):
@@ -40,7 +39,9 @@ Two implementation choices matter for speed and compile time (see
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+from collections.abc import Mapping
 from typing import Callable, Sequence
 
 import flax.linen as nn
@@ -49,7 +50,6 @@ import jax.numpy as jnp
 import numpy as np
 from jax.ad_checkpoint import checkpoint_name
 
-from nas_jax.genotype import DARTS_PRIMITIVES  # re-exported: the op set of the DARTS space
 
 
 DEPTHWISE_IMPLS = ('auto', 'shift', 'grouped', 'toeplitz')
@@ -361,82 +361,6 @@ class Zero(nn.Module):
     return jnp.zeros_like(x[:, :, ::self.stride, ::self.stride])
 
 
-OpFactory = Callable[..., nn.Module]
-
-
-def _skip(channels: int, stride: int, affine: bool, impl: str, name: str) -> nn.Module:
-  del impl
-  if stride == 1:
-    return Identity(name=name)
-  return FactorizedReduce(channels, affine, name=name)
-
-
-OPS: dict[str, OpFactory] = {
-    'none': lambda c, s, affine, impl, name: Zero(s, name=name),
-    'max_pool_3x3': lambda c, s, affine, impl, name: Pool('max', s, affine, name=name),
-    'avg_pool_3x3': lambda c, s, affine, impl, name: Pool('avg', s, affine, name=name),
-    'skip_connect': _skip,
-    'sep_conv_3x3': lambda c, s, affine, impl, name: SepConv(3, s, affine, impl, name=name),
-    'sep_conv_5x5': lambda c, s, affine, impl, name: SepConv(5, s, affine, impl, name=name),
-    'sep_conv_7x7': lambda c, s, affine, impl, name: SepConv(7, s, affine, impl, name=name),
-    'dil_conv_3x3': lambda c, s, affine, impl, name: DilConv(3, s, 2, affine, impl, name=name),
-    'dil_conv_5x5': lambda c, s, affine, impl, name: DilConv(5, s, 2, affine, impl, name=name),
-}
-"""Registry: op name -> ``factory(channels, stride, affine, depthwise_impl, name)``."""
-
-
-def _nb201_op(op: str, build: Callable[[int, bool, str], nn.Module]) -> OpFactory:
-  """Wraps an NB201 op builder ``build(channels, affine, name)``; stride 2 is refused."""
-
-  def factory(channels: int, stride: int, affine: bool, impl: str, name: str) -> nn.Module:
-    del impl
-    if stride != 1:
-      raise ValueError(f'NB201 op {op!r} exists at stride 1 only, got stride {stride} (NB201 '
-                       'cells keep the spatial size; residual blocks between stages reduce it)')
-    return build(channels, affine, name)
-
-  return factory
-
-
-NB201_PRIMITIVES: tuple[str, ...] = ('none', 'skip_connect', 'nor_conv_1x1', 'nor_conv_3x3',
-                                     'avg_pool_3x3')
-"""The NAS-Bench-201 op set, in the benchmark's order."""
-
-NB201_OPS: dict[str, OpFactory] = {
-    'none': _nb201_op('none', lambda c, affine, name: Zero(1, name=name)),
-    'skip_connect': _nb201_op('skip_connect', lambda c, affine, name: Identity(name=name)),
-    'nor_conv_1x1': _nb201_op('nor_conv_1x1',
-                              lambda c, affine, name: ReLUConvBN(c, 1, 1, affine, name=name)),
-    'nor_conv_3x3': _nb201_op('nor_conv_3x3',
-                              lambda c, affine, name: ReLUConvBN(c, 3, 1, affine, name=name)),
-    # NB201 pools without a BatchNorm after, in the search cell as in the eval net.
-    'avg_pool_3x3': _nb201_op('avg_pool_3x3',
-                              lambda c, affine, name: Pool('avg', 1, affine, bn=False, name=name)),
-}
-"""NB201 registry, same factory signature as :data:`OPS`.
-
-``nor_conv_kxk`` is ReLU -> k x k conv (no bias) -> BN; ``avg_pool_3x3``
-has no BatchNorm; ``skip_connect`` is the identity and ``none`` zeros.
-Every op keeps C channels and refuses stride 2.
-"""
-
-SPACE_OPS: dict[str, dict[str, OpFactory]] = {'darts': OPS, 'nb201': NB201_OPS}
-"""Op registry of each search space."""
-
-
-def space_ops(space: str) -> dict[str, OpFactory]:
-  """The op registry of search space ``space`` ('darts' or 'nb201').
-
-  Raises:
-    ValueError: one line naming the known spaces.
-  """
-  try:
-    return SPACE_OPS[space]
-  except (KeyError, TypeError):
-    raise ValueError(f'unknown search space {space!r}; known spaces: '
-                     f'{", ".join(sorted(SPACE_OPS))}') from None
-
-
 def parse_primitives(value: str | Sequence[str]) -> tuple[str, ...]:
   """An op set as a tuple of names, from a sequence of names or a comma-separated string.
 
@@ -461,31 +385,48 @@ def parse_primitives(value: str | Sequence[str]) -> tuple[str, ...]:
   return tuple(names)
 
 
-def validate_primitives(primitives: Sequence[str], *, space: str = 'darts') -> tuple[str, ...]:
-  """Checks an op set against the registry of ``space``; returns it as a tuple.
+OpFactory = Callable[..., nn.Module]
+"""``factory(channels, stride, affine, depthwise_impl, name) -> nn.Module``."""
 
-  Raises:
-    ValueError: one line naming the unknown op and the known ones (or the
-      unknown space).
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class OpRegistry:
+  """A space's op set: op name -> factory. Hashable (by identity), so a Flax field can hold it.
+
+  Attributes:
+    space: the space's name (for messages only).
+    factories: ``{name: factory(channels, stride, affine, depthwise_impl, name)}``.
   """
-  registry = space_ops(space)
-  primitives = tuple(primitives)
-  if not primitives:
-    raise ValueError('the op set (primitives) is empty')
-  for name in primitives:
-    if name not in registry:
-      raise ValueError(f'unknown op {name!r} in primitives; known ops: '
-                       f'{", ".join(sorted(registry))}')
-  if len(set(primitives)) != len(primitives):
-    raise ValueError(f'primitives has duplicates: {list(primitives)}')
-  return primitives
+  space: str
+  factories: Mapping[str, OpFactory]
 
+  def __contains__(self, name: str) -> bool:
+    return name in self.factories
 
-def make_op(name: str, channels: int, stride: int, *, affine: bool = False,
-            depthwise_impl: str = 'auto', module_name: str | None = None,
-            space: str = 'darts') -> nn.Module:
-  """Builds op ``name`` from the registry of search space ``space``."""
-  registry = space_ops(space)
-  if name not in registry:
-    raise ValueError(f'unknown op {name!r}; known ops: {", ".join(sorted(registry))}')
-  return registry[name](channels, stride, affine, depthwise_impl, module_name or name)
+  def names(self) -> tuple[str, ...]:
+    return tuple(self.factories)
+
+  def validate(self, primitives: Sequence[str]) -> tuple[str, ...]:
+    """Checks an op set against this registry; returns it as a tuple.
+
+    Raises:
+      ValueError: one line naming the unknown op and the known ones, or the duplicates.
+    """
+    primitives = tuple(primitives)
+    if not primitives:
+      raise ValueError('the op set (primitives) is empty')
+    for name in primitives:
+      if name not in self.factories:
+        raise ValueError(f'unknown op {name!r} in primitives; known ops of the {self.space} '
+                         f'space: {", ".join(sorted(self.factories))}')
+    if len(set(primitives)) != len(primitives):
+      raise ValueError(f'primitives has duplicates: {list(primitives)}')
+    return primitives
+
+  def make(self, name: str, channels: int, stride: int, *, affine: bool = False,
+           depthwise_impl: str = 'auto', module_name: str | None = None) -> nn.Module:
+    """Builds op ``name`` (a one-line ValueError for an op outside this registry)."""
+    if name not in self.factories:
+      raise ValueError(f'unknown op {name!r}; known ops of the {self.space} space: '
+                       f'{", ".join(sorted(self.factories))}')
+    return self.factories[name](channels, stride, affine, depthwise_impl, module_name or name)

@@ -2,7 +2,8 @@
 
 The method is ``config.strategy`` (``nas_jax.strategies``: DARTS, GDAS,
 SNAS, PC-DARTS, DrNAS, DARTS-, FairDARTS, beta-DARTS) and the space
-``config.space`` (``'darts'`` or ``'nb201'``); the loop below serves them all.
+``config.space`` (``nas_jax.spaces``: its supernet, derivation, text form and
+plots); the loop below serves them all.
 
 ``run_search(config, workdir)`` is what ``python -m experiments.search`` calls.
 It writes into ``workdir``:
@@ -15,10 +16,10 @@ It writes into ``workdir``:
   order is a function of the seed, epoch and batch; see ``checkpoint.py``);
 * ``alphas.npz``: the final architecture arrays (``normal`` and ``reduce``,
   or ``cell`` in NB201, plus any the strategy adds, such as ``beta_*``);
-* ``genotype.json`` and ``genotype.txt`` (DARTS text form, or NB201's
-  ``|op~0|+...`` string): the derived cell;
-* ``cell_normal.png``, ``cell_reduce.png`` (DARTS space) or ``cell.png``
-  (NB201), and ``alphas.png``: the plots.
+* ``genotype.json`` and ``genotype.txt`` (the space's text form: DARTS'
+  ``Genotype(...)``, NB201's ``|op~0|+...`` string): the derived cell;
+* the space's cell plots (``space.plot_names()``: ``cell_normal.png`` and
+  ``cell_reduce.png`` in DARTS, ``cell.png`` in NB201) and ``alphas.png``.
 
 Every file is written atomically (temporary file, then rename). A NaN or
 infinite loss stops the run with a one-line message naming the step; the
@@ -39,118 +40,140 @@ import ml_collections
 import numpy as np
 import optax
 
-from nas_jax import bilevel, data, nb201, ops, parallel, strategies
+from nas_jax import bilevel, data, ops, parallel, spaces, strategies
 from nas_jax.checkpoint import (CHECKPOINT_DIR, METRICS_FILE, Checkpoints, MetricsLog,
                                 atomic_write, check_finite, format_seconds, read_metrics,
                                 restore_or_start)
-from nas_jax.genotype import Genotype
-from nas_jax.supernet import NODE_EDGES, NB201SearchNetwork, SearchNetwork
+from nas_jax.spaces.base import Space
 
 
 class ConfigError(ValueError):
   """A bad configuration value; the message is one line naming the key."""
 
 
-def validate_config(config: ml_collections.ConfigDict) -> None:
-  """Checks the search config; raises ConfigError with a one-line message."""
-  def need(cond: bool, message: str):
-    if not cond:
-      raise ConfigError(message)
+def _need(cond: bool, message: str) -> None:
+  if not cond:
+    raise ConfigError(message)
 
-  space = config.get('space', 'darts')
-  need(space in strategies.base.SPACES,
-       f'config.space must be one of {strategies.base.SPACES}, got {space!r}')
-  name = config.get('strategy', 'darts')
-  need(name in strategies.NAMES,
-       f'config.strategy must be one of {", ".join(strategies.NAMES)}, got {name!r}')
+
+def _positive_ints(config, keys) -> None:
+  for key in keys:
+    value = config[key]
+    _need(isinstance(value, int) and not isinstance(value, bool) and value >= 1,
+          f'config.{key} must be a positive integer, got {value!r}')
+
+
+def _check_space(config) -> Space:
+  """The space and its op set; normalizes ``config.primitives`` (the command line's 'a,b' form,
+  or empty: the space's own op set)."""
+  name = config.get('space', 'darts')
+  _need(name in spaces.NAMES, f'config.space must be one of {", ".join(spaces.NAMES)}, got '
+        f'{name!r}')
   try:
-    primitives = ops.validate_primitives(ops.parse_primitives(config.primitives), space=space)
+    names = ops.parse_primitives(config.primitives)
   except ValueError as e:
     raise ConfigError(f'config.primitives: {e}') from None
-  if tuple(config.primitives) != primitives:  # the command line's 'a,b' form: split once, here
+  if tuple(config.primitives) != names:
     with config.ignore_type():
-      config.primitives = primitives
-  need(config.order in (1, 2), f'config.order must be 1 or 2, got {config.order!r}')
+      config.primitives = names
+  try:
+    space = spaces.from_config(config)
+  except ValueError as e:
+    raise ConfigError(f'config.primitives: {e}') from None
+  if tuple(config.primitives) != space.primitives:
+    with config.ignore_type():
+      config.primitives = space.primitives
+  try:
+    space.check_search_config(config)
+  except ValueError as e:
+    raise ConfigError(str(e)) from None
+  return space
+
+
+def _check_strategy(config, space: Space):
+  name = config.get('strategy', 'darts')
+  _need(name in strategies.NAMES,
+        f'config.strategy must be one of {", ".join(strategies.NAMES)}, got {name!r}')
+  _need(config.order in (1, 2), f'config.order must be 1 or 2, got {config.order!r}')
   try:
     strategy = strategies.get(config)
   except ValueError as e:  # the strategy's own settings (tau, regularizer weights, ...)
     message = str(e)
     raise ConfigError(message if message.startswith('config.') else f'config: {message}') from None
-  need(not (strategy.one_level and config.order != 1),
-       f'config.order must be 1 for the one-level strategy {name!r}, got {config.order}')
-  need(config.get('phase_loop', 'auto') in ('auto', 'scan', 'unroll'),
-       f"config.phase_loop must be 'auto', 'scan' or 'unroll', got {config.get('phase_loop')!r}")
-  warmup = config.get('arch_warmup_epochs', 0)
-  need(isinstance(warmup, int) and warmup >= 0,
-       f'config.arch_warmup_epochs must be a non-negative integer, got {warmup!r}')
+  _need(not (strategy.one_level and config.order != 1),
+        f'config.order must be 1 for the one-level strategy {name!r}, got {config.order}')
   k = strategy.partial
-  need(isinstance(k, int) and k >= 1,
-       f'config.partial_channels must be a positive integer, got {k!r}')
-  if k > 1:
-    unit = 2 * k if space == 'darts' else k  # darts: factorized reduce halves C/K
-    need(config.init_channels % unit == 0,
-         f'config.init_channels ({config.init_channels}) must be a multiple of {unit} with '
-         f'partial_channels={k}')
-  for key in ('epochs', 'batch_size', 'layers', 'init_channels', 'steps', 'multiplier'):
-    value = config[key]
-    need(isinstance(value, int) and value >= 1, f'config.{key} must be a positive integer, got {value!r}')
+  _need(isinstance(k, int) and k >= 1,
+        f'config.partial_channels must be a positive integer, got {k!r}')
+  unit = space.partial_channels_unit(k)
+  _need(k == 1 or config.init_channels % unit == 0,
+        f'config.init_channels ({config.init_channels}) must be a multiple of {unit} with '
+        f'partial_channels={k}')
+  return strategy
+
+
+def _check_loop(config) -> None:
+  _need(config.get('phase_loop', 'auto') in ('auto', 'scan', 'unroll'),
+        f"config.phase_loop must be 'auto', 'scan' or 'unroll', got {config.get('phase_loop')!r}")
+  warmup = config.get('arch_warmup_epochs', 0)
+  _need(isinstance(warmup, int) and warmup >= 0,
+        f'config.arch_warmup_epochs must be a non-negative integer, got {warmup!r}')
+  _positive_ints(config, ('epochs', 'batch_size', 'layers', 'init_channels', 'steps', 'multiplier',
+                          'num_seeds', 'num_processes'))
   size = config.get('image_size')
-  need(size is None or (isinstance(size, int) and size >= 1),
-       f'config.image_size must be a positive integer (or None: native size), got {size!r}')
-  need(config.multiplier <= config.steps,
-       f'config.multiplier ({config.multiplier}) must be <= config.steps ({config.steps})')
-  need(config.init_channels % 2 == 0,
-       f'config.init_channels must be even (factorized reduce splits it), got {config.init_channels}')
-  for key in ('num_seeds', 'num_processes'):
-    need(isinstance(config[key], int) and config[key] >= 1,
-         f'config.{key} must be a positive integer, got {config[key]!r}')
-  need(isinstance(config.num_devices, int) and config.num_devices >= 0,
-       f'config.num_devices must be >= 0 (0: all devices), got {config.num_devices!r}')
-  need(isinstance(config.seed, int) and config.seed >= 0,
-       f'config.seed must be a non-negative integer, got {config.seed!r}')
+  _need(size is None or (isinstance(size, int) and size >= 1),
+        f'config.image_size must be a positive integer (or None: native size), got {size!r}')
+  _need(isinstance(config.seed, int) and config.seed >= 0,
+        f'config.seed must be a non-negative integer, got {config.seed!r}')
+  _need(isinstance(config.checkpoint_every, int) and config.checkpoint_every >= 0,
+        f'config.checkpoint_every must be >= 0 (0: epoch ends only), got '
+        f'{config.checkpoint_every!r}')
+  _need(isinstance(config.keep_checkpoints, int) and config.keep_checkpoints >= 1,
+        f'config.keep_checkpoints must be a positive integer, got {config.keep_checkpoints!r}')
+
+
+def _check_hardware(config) -> None:
+  _need(isinstance(config.num_devices, int) and config.num_devices >= 0,
+        f'config.num_devices must be >= 0 (0: all devices), got {config.num_devices!r}')
   try:
     ops.resolve_depthwise_impl(config.depthwise_impl)
   except ValueError as e:
     raise ConfigError(f'config.depthwise_impl: {e}') from None
-  need(isinstance(config.remat, bool), f'config.remat must be True or False, got {config.remat!r}')
+  _need(isinstance(config.remat, bool), f'config.remat must be True or False, got {config.remat!r}')
   # XLA:CPU (JAX 0.10.2) crashed running the rematerialized cells under the seed vmap.
-  need(not (config.remat and config.num_seeds > 1),
-       'config.remat=True does not support num_seeds > 1 yet; set config.remat=False')
-  need(isinstance(config.checkpoint_every, int) and config.checkpoint_every >= 0,
-       f'config.checkpoint_every must be >= 0 (0: epoch ends only), got '
-       f'{config.checkpoint_every!r}')
-  need(isinstance(config.keep_checkpoints, int) and config.keep_checkpoints >= 1,
-       f'config.keep_checkpoints must be a positive integer, got {config.keep_checkpoints!r}')
-  need(config.node_edges in NODE_EDGES,
-       f'config.node_edges must be one of {NODE_EDGES}, got {config.node_edges!r}')
+  _need(not (config.remat and config.num_seeds > 1),
+        'config.remat=True does not support num_seeds > 1 yet; set config.remat=False')
   try:
     data.dataset_meta(config.dataset)
   except ValueError as e:
     raise ConfigError(f'config.dataset: {e}') from None
 
 
-def build_model(config: ml_collections.ConfigDict, num_classes: int, strategy=None):
-  """The supernet described by ``config``, with the network options ``strategy`` needs.
+def validate_config(config: ml_collections.ConfigDict) -> None:
+  """Checks the search config; raises ConfigError with a one-line message naming the key.
 
-  In the NB201 space ``config.layers`` is the number of cells per stage N.
+  The space and its op set first (an empty ``config.primitives`` becomes the
+  space's own op set), then the strategy, the loop and the hardware settings.
   """
+  space = _check_space(config)
+  _check_strategy(config, space)
+  _check_loop(config)
+  _check_hardware(config)
+
+
+def build_model(config: ml_collections.ConfigDict, num_classes: int, strategy=None):
+  """The space's supernet described by ``config``, with the network options ``strategy`` needs."""
   strategy = strategy or strategies.get(config)
-  if config.get('space', 'darts') == 'nb201':
-    return NB201SearchNetwork(num_classes=num_classes, channels=config.init_channels,
-                              cells_per_stage=config.layers, primitives=tuple(config.primitives),
-                              depthwise_impl=config.depthwise_impl, **strategy.network_options())
-  return SearchNetwork(num_classes=num_classes, channels=config.init_channels, layers=config.layers,
-                       primitives=tuple(config.primitives), steps=config.steps,
-                       multiplier=config.multiplier, stem_multiplier=config.stem_multiplier,
-                       depthwise_impl=config.depthwise_impl, node_edges=config.node_edges,
-                       remat=config.remat, **strategy.network_options())
+  space = strategy.space
+  return space.supernet(num_classes, channels=config.init_channels, layers=config.layers,
+                        **space.supernet_options(config), **strategy.network_options())
 
 
 def unroll_phases(config) -> bool:
-  """``config.phase_loop``: 'scan', 'unroll' or 'auto' (unroll where the cells have real
-  convolutions, i.e. NB201; see ``bilevel.make_search_step``)."""
+  """``config.phase_loop``: 'scan', 'unroll' or 'auto' (the space's ``unroll_phases``: unroll
+  where the cells have real convolutions, as NB201's; see ``bilevel.make_search_step``)."""
   mode = config.get('phase_loop', 'auto')
-  return mode == 'unroll' or (mode == 'auto' and config.get('space', 'darts') == 'nb201')
+  return mode == 'unroll' or (mode == 'auto' and spaces.from_config(config).unroll_phases)
 
 
 def weight_schedule(config: ml_collections.ConfigDict, steps_per_epoch: int) -> optax.Schedule:
@@ -187,73 +210,47 @@ def rows(p) -> list[list[float]]:
   return np.asarray(p, np.float64).round(6).tolist()
 
 
-def write_outputs(workdir: str, arch: dict[str, Any], genotype,
-                  primitives: tuple[str, ...]) -> None:
+def write_outputs(workdir: str, arch: dict[str, Any], genotype, space: Space) -> None:
   """Writes alphas.npz, genotype.json, genotype.txt and the plots, each atomically.
 
-  The plots are the derived cell (``cell_normal.png`` and ``cell_reduce.png``
-  in the DARTS space, ``cell.png`` in NB201) and ``alphas.png`` (the op
-  strengths of every edge over the epochs, read back from ``metrics.jsonl``).
+  The plots are the space's cell pictures (``space.plot_names()``) and
+  ``alphas.png`` (the op strengths of every edge over the epochs, read back
+  from ``metrics.jsonl``).
   """
   from nas_jax import plot  # matplotlib: only when writing
   buf = io.BytesIO()
   np.savez(buf, **{k: np.asarray(v) for k, v in arch.items()})
   atomic_write(os.path.join(workdir, 'alphas.npz'), buf.getvalue())
   atomic_write(os.path.join(workdir, 'genotype.json'), genotype.to_json(indent=2) + '\n')
-  atomic_write(os.path.join(workdir, 'genotype.txt'), genotype_text(genotype) + '\n')
-  if isinstance(genotype, Genotype):
-    plot.plot_genotype(genotype, workdir)
-  else:
-    plot.plot_nb201_cell(genotype, os.path.join(workdir, 'cell.png'))
+  atomic_write(os.path.join(workdir, 'genotype.txt'), space.to_text(genotype) + '\n')
+  space.plot(genotype, workdir)
   history = plot.alpha_history_from_metrics(os.path.join(workdir, METRICS_FILE))
   if history:
-    plot.plot_alpha_history(history, primitives, os.path.join(workdir, 'alphas.png'))
+    plot.plot_alpha_history(history, space.primitives, os.path.join(workdir, 'alphas.png'))
 
 
-def genotype_text(genotype) -> str:
-  """DARTS text form, or NB201's ``|op~j|+...`` string."""
-  return genotype.to_darts_text() if isinstance(genotype, Genotype) else genotype.to_string()
-
-
-def genotype_edges(genotype) -> list[tuple[str, int, int, str]]:
-  """``(cell type, node, input, op)`` of every edge a genotype keeps.
-
-  DARTS: inputs 0/1 are the cell inputs and intermediate nodes are 2..;
-  NB201: node 0 is the cell input and nodes are 1-3.
-  """
-  if isinstance(genotype, nb201.NB201Genotype):
-    return [('cell', t, s_, op) for t, s_, op in genotype.edges()]
-  out = []
-  for kind, cell in (('normal', genotype.normal), ('reduce', genotype.reduce)):
-    out += [(kind, 2 + k // 2, j, op) for k, (op, j) in enumerate(cell)]
-  return out
-
-
-PARAMETER_FREE = frozenset({'none', 'skip_connect', 'max_pool_3x3', 'avg_pool_3x3'})
-
-
-def collapse_counts(genotype) -> dict[str, int]:
+def collapse_counts(genotype, space: Space) -> dict[str, int]:
   """The collapse signature: how many kept ops are ``skip_connect`` and how many parameter-free.
 
-  In the DARTS space only the normal cell counts (its reduction cell is
-  mostly pooling by design).
+  Only the space's ``collapse_cells`` count (DARTS: the normal cell; its
+  reduction cell is mostly pooling by design).
   """
-  edges = [e for e in genotype_edges(genotype) if e[0] in ('normal', 'cell')]
+  edges = [e for e in space.edges(genotype) if e[0] in space.collapse_cells]
   return {'skip': sum(op == 'skip_connect' for *_, op in edges),
-          'param_free': sum(op in PARAMETER_FREE for *_, op in edges), 'edges': len(edges)}
+          'param_free': sum(op in space.parameter_free for *_, op in edges), 'edges': len(edges)}
 
 
-def summarize_seeds(seeds: list[int], genotypes: list,
-                    final_val_acc: list[float]) -> dict[str, Any]:
+def summarize_seeds(seeds: list[int], genotypes: list, final_val_acc: list[float],
+                    space: Space) -> dict[str, Any]:
   """How often each op and each edge was chosen over the seeds, and the val accuracy spread.
 
-  Edges are named ``'node<i><-<j>'`` as in ``genotype_edges``.
+  Edges are named ``'node<i><-<j>'`` as in ``space.edges``.
   """
-  kinds = sorted({k for g in genotypes for k, *_ in genotype_edges(g)}, reverse=True)
+  kinds = sorted({k for g in genotypes for k, *_ in space.edges(g)}, reverse=True)
   ops_count = {k: {} for k in kinds}
   edges_count = {k: {} for k in kinds}
   for g in genotypes:
-    for kind, node, j, op in genotype_edges(g):
+    for kind, node, j, op in space.edges(g):
       ops_count[kind][op] = ops_count[kind].get(op, 0) + 1
       edge = f'node{node}<-{j}'
       edges_count[kind][edge] = edges_count[kind].get(edge, 0) + 1
@@ -261,8 +258,8 @@ def summarize_seeds(seeds: list[int], genotypes: list,
   acc = np.asarray(final_val_acc, np.float64)
   return {
       'seeds': seeds,
-      'genotypes': {str(s): genotype_text(g) for s, g in zip(seeds, genotypes)},
-      'collapse': {str(s): collapse_counts(g) for s, g in zip(seeds, genotypes)},
+      'genotypes': {str(s): space.to_text(g) for s, g in zip(seeds, genotypes)},
+      'collapse': {str(s): collapse_counts(g, space) for s, g in zip(seeds, genotypes)},
       'op_counts': {k: sort(v) for k, v in ops_count.items()},
       'edge_counts': {k: sort(v) for k, v in edges_count.items()},
       'final_val_acc': {'mean': float(acc.mean()), 'std': float(acc.std()),
@@ -290,8 +287,8 @@ def run_search(config: ml_collections.ConfigDict, workdir: str,
     log: where progress lines go (default: stdout).
 
   Returns:
-    A summary dict: ``genotype`` (Genotype; the list of K genotypes when
-    ``num_seeds > 1``), ``metrics`` (list of epoch dicts), ``compile_seconds``,
+    A summary dict: ``genotype`` (the space's genotype; the list of K genotypes
+    when ``num_seeds > 1``), ``space`` (the ``Space``), ``metrics`` (list of epoch dicts), ``compile_seconds``,
     ``seconds`` and ``state``.
   """
   log = log or (lambda line: print(line, flush=True))
@@ -438,7 +435,7 @@ def run_search(config: ml_collections.ConfigDict, workdir: str,
     a = seed_slice(arch, k)
     genotypes.append(strategy.derive(a))
     if writer:
-      write_outputs(d, a, genotypes[-1], tuple(config.primitives))
+      write_outputs(d, a, genotypes[-1], strategy.space)
     records = read_metrics(os.path.join(d, METRICS_FILE)) if writer else []
     history.append([{k2: v for k2, v in r.items() if not k2.startswith('alpha_') or
                      k2.startswith('alpha_entropy')} for r in records])
@@ -447,10 +444,10 @@ def run_search(config: ml_collections.ConfigDict, workdir: str,
   else:
     history = [list(epoch_records) for epoch_records in zip(*history)]
   result = {'genotype': genotypes[0], 'metrics': history, 'compile_seconds': compile_seconds,
-            'state': state, 'resumed_from': resumed_from}
+            'state': state, 'resumed_from': resumed_from, 'space': strategy.space}
   if num_seeds > 1:
     final = [r['val_acc'] for r in history[-1]] if history else [float('nan')] * num_seeds
-    summary = summarize_seeds(seeds, genotypes, final)
+    summary = summarize_seeds(seeds, genotypes, final, strategy.space)
     if writer:
       atomic_write(os.path.join(workdir, 'summary.json'), json.dumps(summary, indent=2) + '\n')
     result.update(genotype=genotypes, summary=summary)

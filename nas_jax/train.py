@@ -14,14 +14,16 @@ epochs, and an auxiliary head whose loss is weighted by
 * ``results.json``: ``test_accuracy``, ``params_m`` (auxiliary head
   excluded, as the papers count), ``flops_m`` (multiply-adds of one image),
   ``epochs``, ``seconds`` and the genotype;
-* ``cell_normal.png`` and ``cell_reduce.png`` (``cell.png`` for NB201).
+* the space's cell plots (``cell_normal.png`` and ``cell_reduce.png`` in
+  DARTS, ``cell.png`` in NB201).
 
-``config.network = 'nb201'`` retrains a NAS-Bench-201 cell in the
-benchmark's network (:mod:`nas_jax.nb201`): ``config.genotype`` is then the
-NB201 string form or a file holding it, ``config.layers`` is the number of
-cells per stage N and ``init_channels`` is C. That network has no auxiliary
-head and no drop path, so ``auxiliary_weight`` and ``drop_path_prob`` must be
-0; ``results.json`` holds the genotype's string form.
+``config.network`` names an evaluation network kind, and so the space
+(``nas_jax.spaces.for_network``): ``'cifar'`` and ``'imagenet'`` are the
+DARTS networks, ``'nb201'`` the NAS-Bench-201 one (``config.genotype`` is
+then the NB201 string form or a file holding it, ``config.layers`` the
+number of cells per stage N; it has no auxiliary head and no drop path, so
+``auxiliary_weight`` and ``drop_path_prob`` must be 0). ``results.json``
+holds the genotype's text form.
 """
 
 from __future__ import annotations
@@ -38,10 +40,10 @@ import ml_collections
 import numpy as np
 import optax
 
-from nas_jax import bilevel, data, evalnet, nb201, parallel
+from nas_jax import bilevel, data, netstats, parallel, spaces
 from nas_jax.checkpoint import (CHECKPOINT_DIR, Checkpoints, MetricsLog, atomic_write,
                                 check_finite, format_seconds, restore_or_start)
-from nas_jax.genotype import Genotype, load_genotype
+from nas_jax.spaces.base import Space
 
 PyTree = Any
 
@@ -59,25 +61,30 @@ class TrainState:
   opt_state: optax.OptState
 
 
-def load_network_genotype(network: str, ref: Any) -> Genotype | nb201.NB201Genotype:
-  """The genotype ``ref`` names, read for network kind ``network``.
+def network_space(network: str) -> Space:
+  """The space whose evaluation networks include ``network`` (ConfigError, one line)."""
+  try:
+    return spaces.for_network(network)
+  except ValueError as e:
+    raise ConfigError(f'config.network: {e}') from None
 
-  DARTS networks take a published name or a genotype file
-  (:func:`nas_jax.genotype.load_genotype`); ``'nb201'`` takes the NB201
-  string form or a file holding it (:func:`nas_jax.nb201.load`).
+
+def load_network_genotype(network: str, ref: Any):
+  """The genotype ``ref`` names, read by the space of network kind ``network``.
+
+  DARTS networks take a published name, a genotype file or the text form;
+  ``'nb201'`` takes the NB201 string form or a file holding it.
 
   Raises:
     GenotypeError: one line, if ``ref`` cannot be read or has ops the
       network cannot build.
   """
-  if network == 'nb201':
-    return nb201.load(ref if isinstance(ref, nb201.NB201Genotype) else str(ref))
-  genotype = load_genotype(str(ref))
-  evalnet.check_genotype(genotype)
-  return genotype
+  space = network_space(network)
+  genotype = space.load_genotype(ref)
+  return space.check_genotype(genotype)
 
 
-def validate_config(config: ml_collections.ConfigDict) -> Genotype | nb201.NB201Genotype:
+def validate_config(config: ml_collections.ConfigDict):
   """Checks the training config; returns the genotype it names."""
   def need(cond: bool, message: str):
     if not cond:
@@ -90,18 +97,11 @@ def validate_config(config: ml_collections.ConfigDict) -> Genotype | nb201.NB201
   size = config.get('image_size')
   need(size is None or (isinstance(size, int) and not isinstance(size, bool) and size >= 1),
        f'config.image_size must be a positive integer (or None: native size), got {size!r}')
-  need(config.network in evalnet.NETWORK_KINDS,
-       f"config.network must be 'cifar', 'imagenet' or 'nb201', got {config.network!r}")
-  is_nb201 = config.network == 'nb201'
-  need(is_nb201 or config.init_channels % 2 == 0,
-       f'config.init_channels must be even (factorized reduce splits it), got '
-       f'{config.init_channels}')
-  need(not is_nb201 or config.auxiliary_weight == 0,
-       f'config.auxiliary_weight must be 0 for the NB201 network (it has no auxiliary head), got '
-       f'{config.auxiliary_weight!r}')
-  need(not is_nb201 or config.drop_path_prob == 0,
-       f'config.drop_path_prob must be 0 for the NB201 network (it has no drop path), got '
-       f'{config.drop_path_prob!r}')
+  space = network_space(config.network)
+  try:
+    space.check_train_config(config)
+  except ValueError as e:
+    raise ConfigError(str(e)) from None
   need(0.0 <= config.drop_path_prob < 1.0,
        f'config.drop_path_prob must be in [0, 1), got {config.drop_path_prob!r}')
   need(config.lr_schedule in ('cosine', 'exponential'),
@@ -123,8 +123,7 @@ def validate_config(config: ml_collections.ConfigDict) -> Genotype | nb201.NB201
   need(isinstance(config.eval_every, int) and config.eval_every >= 0,
        f'config.eval_every must be >= 0 (0: only after the last epoch), got {config.eval_every!r}')
   need(config.genotype is not None and str(config.genotype) != '',
-       'config.genotype must be an NB201 genotype string or file' if is_nb201 else
-       'config.genotype must name a published genotype (e.g. DARTS_V2) or a genotype.json path')
+       f'config.genotype must name a {space.name} genotype: {space.load_genotype.__doc__.strip()}')
   try:
     data.dataset_meta(config.dataset)
   except ValueError as e:
@@ -132,13 +131,10 @@ def validate_config(config: ml_collections.ConfigDict) -> Genotype | nb201.NB201
   return load_network_genotype(config.network, config.genotype)
 
 
-def build_model(config: ml_collections.ConfigDict, genotype: Genotype | nb201.NB201Genotype,
-                num_classes: int):
-  """The evaluation network described by ``config`` (``config.layers``: N per stage for NB201)."""
-  kwargs = dict(num_classes=num_classes, channels=config.init_channels, layers=config.layers,
-                auxiliary=config.auxiliary_weight > 0, depthwise_impl=config.depthwise_impl,
-                scan_cells=config.scan_cells)
-  return evalnet.build(config.network, genotype, **kwargs)
+def build_model(config: ml_collections.ConfigDict, genotype, num_classes: int):
+  """The evaluation network of ``config.network`` for ``genotype``, sized by ``config``."""
+  space = network_space(config.network)
+  return space.evalnet(genotype, num_classes, kind=config.network, **space.evalnet_options(config))
 
 
 def make_optimizer(config, steps_per_epoch: int) -> tuple[optax.GradientTransformation, Callable]:
@@ -292,8 +288,8 @@ def run_train(config: ml_collections.ConfigDict, workdir: str,
                       opt_state=tx.init(variables['params']))
 
   state = jax.jit(init, out_shardings=repl)(jax.random.key(config.seed, impl='rbg'))
-  params_m = evalnet.count_params(state.params) / 1e6
-  flops_m = evalnet.count_macs(model, train_split.image_shape) / 1e6
+  params_m = netstats.count_params(state.params) / 1e6
+  flops_m = netstats.count_macs(model, train_split.image_shape) / 1e6
 
   writer = jax.process_index() == 0
   os.makedirs(workdir, exist_ok=True)
@@ -301,10 +297,10 @@ def run_train(config: ml_collections.ConfigDict, workdir: str,
   state, position, resumed_from = restore_or_start(ckpt, state, log)
   metrics = MetricsLog(workdir, resume_step=resumed_from, enabled=writer,
                        tensorboard=config.tensorboard)
-  cells = (f'{config.layers} cells per stage' if config.network == 'nb201' else
-           f'{config.layers} cells')
-  log(f'retraining {genotype if config.network == "nb201" else config.genotype} '
-      f'({config.network}, {cells}, C={config.init_channels}): {params_m:.3f} M params, '
+  space = network_space(config.network)
+  log(f'retraining {space.to_text(genotype)} '
+      f'({config.network}, {space.describe_network(config)}, C={config.init_channels}): '
+      f'{params_m:.3f} M params, '
       f'{flops_m:.1f} M multiply-adds; {config.epochs} epochs x {steps_per_epoch} steps')
 
   step_fn = jax.jit(make_train_step(model, tx, schedule, config, steps_per_epoch),
@@ -370,16 +366,11 @@ def run_train(config: ml_collections.ConfigDict, workdir: str,
     test_acc = evaluate(eval_fn, state, test_split, config.eval_batch_size, meta, batch_sh)
   results = {'test_accuracy': test_acc, 'params_m': params_m, 'flops_m': flops_m,
              'epochs': config.epochs, 'seconds': run_seconds,
-             'genotype': (genotype.to_string() if isinstance(genotype, nb201.NB201Genotype)
-                          else genotype.to_darts_text()),
+             'genotype': space.to_text(genotype),
              'genotype_source': str(config.genotype), 'network': config.network,
              'compile_seconds': compile_seconds, 'dataset': config.dataset}
   if writer:
     atomic_write(os.path.join(workdir, 'results.json'), json.dumps(results, indent=2) + '\n')
-    from nas_jax import plot  # matplotlib only when writing
-    if isinstance(genotype, nb201.NB201Genotype):
-      plot.plot_nb201_cell(genotype, os.path.join(workdir, 'cell.png'))
-    else:
-      plot.plot_genotype(genotype, workdir)
+    space.plot(genotype, workdir)
   ckpt.close()
   return dict(results, state=state, resumed_from=resumed_from, wall_seconds=time.time() - start)

@@ -7,7 +7,7 @@ import optax
 import pytest
 
 from nas_jax import bilevel
-from nas_jax.supernet import SearchNetwork
+from nas_jax.spaces.darts.supernet import SearchNetwork
 
 LR, MOMENTUM, WD = 0.05, 0.9, 3e-4
 PRIMS = ('none', 'max_pool_3x3', 'skip_connect', 'sep_conv_3x3')

@@ -6,8 +6,9 @@ import os
 
 import pytest
 
-from nas_jax import data, nb201, ops, search, train
-from nas_jax.genotype import Genotype
+from nas_jax import data, ops, search, spaces, train
+from nas_jax.spaces import nb201
+from nas_jax.spaces.darts.genotype import DARTS_PRIMITIVES, Genotype
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -54,7 +55,7 @@ def test_search_config_validates(name, arg):
   assert c.strategy == STRATEGY_OF[name]
   space = arg if arg in ('darts', 'nb201') else 'darts'
   assert c.space == space
-  expected = ops.NB201_PRIMITIVES if space == 'nb201' else ops.DARTS_PRIMITIVES
+  expected = nb201.NB201_PRIMITIVES if space == 'nb201' else DARTS_PRIMITIVES
   # FairDARTS drops 'none' (its sigmoid weights make it meaningless); the rest keep the space's ops.
   if c.strategy == 'fairdarts':
     expected = tuple(p for p in expected if p != 'none')

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nas_jax.discretize import (
+from nas_jax.spaces.darts.discretize import (
     NONE_OP,
     derive_cell,
     derive_genotype,
@@ -13,7 +13,7 @@ from nas_jax.discretize import (
     edge_list,
     num_edges,
 )
-from nas_jax.genotype import DARTS_PRIMITIVES, DARTS_V1, DARTS_V2, Genotype
+from nas_jax.spaces.darts.genotype import DARTS_PRIMITIVES, DARTS_V1, DARTS_V2, Genotype
 
 P = DARTS_PRIMITIVES
 OP = {name: k for k, name in enumerate(P)}
@@ -335,7 +335,7 @@ def test_only_none_primitive_raises():
 
 
 def test_random_genotype_is_a_valid_seeded_sample():
-  from nas_jax.discretize import random_genotype
+  from nas_jax.spaces.darts.discretize import random_genotype
   g = random_genotype(7)
   assert g == random_genotype(7) and g != random_genotype(8)
   g.validate(DARTS_PRIMITIVES)

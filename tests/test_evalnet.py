@@ -6,8 +6,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from nas_jax import evalnet
-from nas_jax.genotype import (DARTS_V1, DARTS_V2, NAMED_GENOTYPES, PC_DARTS, PDARTS, Genotype,
+from nas_jax import netstats, spaces
+from nas_jax.spaces.darts import evalnet
+from nas_jax.spaces.darts.genotype import (DARTS_V1, DARTS_V2, NAMED_GENOTYPES, PC_DARTS, PDARTS, Genotype,
                               GenotypeError)
 
 
@@ -113,7 +114,7 @@ def hand_count_imagenet(genotype, channels, layers, size, classes=1000):
 
 
 def shapes(model, size, in_channels=3):
-  return evalnet.param_shapes(model, (size, size, in_channels))
+  return netstats.param_shapes(model, (size, size, in_channels))
 
 
 @pytest.mark.parametrize('name', ['DARTS_V1', 'DARTS_V2', 'PC_DARTS', 'PDARTS'])
@@ -121,25 +122,25 @@ def test_cifar_param_and_mac_counts_match_hand_count(name):
   g = NAMED_GENOTYPES[name]
   model = evalnet.NetworkCIFAR(g, num_classes=10, channels=36, layers=20)
   params, macs = hand_count(g, 36, 20, 32)
-  assert evalnet.count_params(shapes(model, 32)) == params
-  assert evalnet.count_macs(model, (32, 32, 3)) == macs
+  assert netstats.count_params(shapes(model, 32)) == params
+  assert netstats.count_macs(model, (32, 32, 3)) == macs
 
 
 def test_published_parameter_counts():
   # Papers: DARTS_V2 3.3 M (quark0/darts logs 3.349342 M), P-DARTS 3.4 M, PC-DARTS 3.6 M on
   # CIFAR-10; DARTS_V2 4.7 M in the ImageNet mobile setting.
-  cifar = lambda g: evalnet.count_params(
+  cifar = lambda g: netstats.count_params(
       shapes(evalnet.NetworkCIFAR(g, 10, channels=36, layers=20), 32)) / 1e6
   assert abs(cifar(DARTS_V2) - 3.3) < 0.1
   assert cifar(DARTS_V2) == pytest.approx(3.349342, abs=1e-6)
   assert abs(cifar(PDARTS) - 3.4) < 0.1
   assert abs(cifar(PC_DARTS) - 3.6) < 0.1
   imagenet = evalnet.NetworkImageNet(DARTS_V2, 1000, channels=48, layers=14)
-  assert abs(evalnet.count_params(shapes(imagenet, 224)) / 1e6 - 4.7) < 0.1
+  assert abs(netstats.count_params(shapes(imagenet, 224)) / 1e6 - 4.7) < 0.1
   # The auxiliary head exists (train mode) but is not counted.
   tree = shapes(evalnet.NetworkCIFAR(DARTS_V2, 10, channels=36, layers=20), 32)
   assert evalnet.AUX_NAME in tree
-  assert evalnet.count_params(tree, exclude=None) > evalnet.count_params(tree)
+  assert netstats.count_params(tree, exclude=None) > netstats.count_params(tree)
 
 
 @pytest.mark.parametrize('name,channels,layers,size', [
@@ -153,9 +154,9 @@ def test_imagenet_param_and_mac_counts_match_hand_count(name, channels, layers, 
   model = evalnet.NetworkImageNet(g, num_classes=1000, channels=channels, layers=layers)
   params, macs, aux = hand_count_imagenet(g, channels, layers, size)
   tree = shapes(model, size)
-  assert evalnet.count_params(tree) == params
-  assert evalnet.count_params(tree, exclude=None) - params == aux
-  assert evalnet.count_macs(model, (size, size, 3)) == macs
+  assert netstats.count_params(tree) == params
+  assert netstats.count_params(tree, exclude=None) - params == aux
+  assert netstats.count_macs(model, (size, size, 3)) == macs
   if channels == 48 and name == 'PC_DARTS_IMAGENET':
     # PC-DARTS paper, ImageNet: 5.3 M parameters, 597 M FLOPs (which count more than the
     # convolutions and classifier counted here, as DARTS_V2's 574 M vs 530 M does).
@@ -286,7 +287,7 @@ def test_scanned_cells_equal_unrolled_cells():
   v_flat = {col: dict(tree, cells=_unscan(tree['cells'])) for col, tree in v.items()}
   reference = init(flat, x)
   assert jax.tree.structure(v_flat) == jax.tree.structure(reference)
-  assert evalnet.count_params(v['params']) == evalnet.count_params(reference['params'])
+  assert netstats.count_params(v['params']) == netstats.count_params(reference['params'])
   np.testing.assert_allclose(scanned.apply(v, x)[0], flat.apply(v_flat, x)[0], rtol=2e-5,
                              atol=2e-5)
   # Training mode (batch statistics, aux head); drop path off, since the two
@@ -310,15 +311,17 @@ def test_pool_has_no_batchnorm_and_reduction_ops_have_stride_two():
   assert 'op_0' not in tree['cell_0'] and 'op_1' not in tree['cell_0']
   assert set(tree['cell_1']['op_1']) == {'conv_1', 'conv_2', 'bn'}
   params, macs = hand_count(g, 4, 3, 8)
-  assert evalnet.count_params(shapes(model, 8)) == params
-  assert evalnet.count_macs(model, (8, 8, 3)) == macs
+  assert netstats.count_params(shapes(model, 8)) == params
+  assert netstats.count_macs(model, (8, 8, 3)) == macs
 
 
 def test_unknown_op_is_a_one_line_error():
   g = Genotype(normal=[('conv_9x9', 0), ('skip_connect', 1)], normal_concat=[2],
                reduce=[('max_pool_3x3', 0), ('skip_connect', 1)], reduce_concat=[2])
   with pytest.raises(GenotypeError, match="unknown op 'conv_9x9'") as e:
-    evalnet.build('cifar', g)
+    spaces.get('darts').evalnet(g, 10, kind='cifar')
   assert '\n' not in str(e.value)
-  with pytest.raises(ValueError, match='network kind'):
-    evalnet.build('mobile', DARTS_V1)
+  with pytest.raises(ValueError, match="unknown network kind 'mobile'; known: cifar, imagenet, nb201"):
+    spaces.for_network('mobile')
+  with pytest.raises(ValueError, match="the darts space has network kinds cifar, imagenet"):
+    spaces.get('darts').evalnet(DARTS_V1, 10, kind='nb201')

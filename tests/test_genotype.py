@@ -1,4 +1,4 @@
-"""Tests for nas_jax.genotype."""
+"""Tests for nas_jax.spaces.darts.genotype."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import random
 
 import pytest
 
-from nas_jax import genotype as genotype_lib
-from nas_jax.genotype import (
+from nas_jax.spaces.darts import genotype as genotype_lib
+from nas_jax.spaces.darts.genotype import (
     DARTS_PRIMITIVES,
     DARTS_V1,
     DARTS_V2,

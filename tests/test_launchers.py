@@ -16,8 +16,9 @@ import tensorflow_datasets as tfds
 
 import experiments
 from experiments.configs import search_demo, train_demo
-from nas_jax import checkpoint, discretize, search, train
-from nas_jax.genotype import Genotype, load_genotype, save_json
+from nas_jax import checkpoint, search, train
+from nas_jax.spaces.darts import discretize
+from nas_jax.spaces.darts.genotype import Genotype, load_genotype, save_json
 from test_evalnet import hand_count  # parameters counted by hand
 from test_search import SMALL_SPACE, tiny_config as tiny_search_config
 from test_train import tiny_config as tiny_train_config

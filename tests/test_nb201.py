@@ -12,9 +12,12 @@ import numpy as np
 import optax
 import pytest
 
-from nas_jax import evalnet, nb201, ops, plot, train
-from nas_jax.genotype import DARTS_V2, GenotypeError
-from nas_jax.nb201 import EDGES, NB201Genotype, NB201Network
+from nas_jax import netstats, ops, plot, spaces, train
+from nas_jax.spaces.darts import ops as darts_ops
+from nas_jax.spaces import nb201
+from nas_jax.spaces.darts import evalnet
+from nas_jax.spaces.darts.genotype import DARTS_V2, GenotypeError
+from nas_jax.spaces.nb201 import EDGES, NB201Genotype, NB201Network
 
 from test_train import run, tiny_config  # the tiny retraining set-up (mock CIFAR-10)
 
@@ -38,13 +41,13 @@ def _one_line(e: pytest.ExceptionInfo) -> str:
 
 def _op_variables(name, channels=4, affine=True):
   x = jnp.ones((channels, 2, 5, 5), jnp.float32)
-  op = ops.make_op(name, channels, 1, affine=affine, space='nb201')
+  op = nb201.OPS.make(name, channels, 1, affine=affine)
   variables = op.init(jax.random.key(0), x, True)
   out, _ = op.apply(variables, x, True, mutable=['batch_stats'])
   return variables, out
 
 
-@pytest.mark.parametrize('name', ops.NB201_PRIMITIVES)
+@pytest.mark.parametrize('name', nb201.NB201_PRIMITIVES)
 def test_nb201_ops_keep_the_shape_and_have_the_documented_parameters(name):
   variables, out = _op_variables(name)
   assert out.shape == (4, 2, 5, 5)
@@ -63,28 +66,27 @@ def test_nb201_ops_keep_the_shape_and_have_the_documented_parameters(name):
 def test_nb201_ops_search_mode_and_registry():
   variables, _ = _op_variables('nor_conv_3x3', affine=False)
   assert sum(int(np.prod(v.shape)) for v in jax.tree.leaves(variables['params'])) == 9 * 16
-  assert ops.SPACE_OPS == {'darts': ops.OPS, 'nb201': ops.NB201_OPS}
-  assert tuple(ops.NB201_OPS) == ops.NB201_PRIMITIVES
-  assert ops.validate_primitives(ops.NB201_PRIMITIVES, space='nb201') == ops.NB201_PRIMITIVES
-  # The default space is still DARTS: existing callers are unchanged.
-  assert ops.validate_primitives(['sep_conv_3x3', 'none']) == ('sep_conv_3x3', 'none')
-  assert isinstance(ops.make_op('avg_pool_3x3', 4, 1), ops.Pool) and ops.make_op(
+  assert spaces.get('nb201').registry is nb201.OPS and spaces.get('darts').registry is darts_ops.OPS
+  assert nb201.OPS.names() == nb201.NB201_PRIMITIVES
+  assert nb201.OPS.validate(nb201.NB201_PRIMITIVES) == nb201.NB201_PRIMITIVES
+  assert darts_ops.OPS.validate(['sep_conv_3x3', 'none']) == ('sep_conv_3x3', 'none')
+  assert isinstance(darts_ops.OPS.make('avg_pool_3x3', 4, 1), ops.Pool) and darts_ops.OPS.make(
       'avg_pool_3x3', 4, 1).bn
-  assert not ops.make_op('avg_pool_3x3', 4, 1, space='nb201').bn
+  assert not nb201.OPS.make('avg_pool_3x3', 4, 1).bn
 
 
 @pytest.mark.parametrize('call,message', [
-    (lambda: ops.make_op('nor_conv_3x3', 4, 2, space='nb201'),
+    (lambda: nb201.OPS.make('nor_conv_3x3', 4, 2),
      "NB201 op 'nor_conv_3x3' exists at stride 1 only, got stride 2"),
-    (lambda: ops.make_op('skip_connect', 4, 2, space='nb201'),
+    (lambda: nb201.OPS.make('skip_connect', 4, 2),
      "NB201 op 'skip_connect' exists at stride 1 only"),
-    (lambda: ops.make_op('sep_conv_3x3', 4, 1, space='nb201'),
-     "unknown op 'sep_conv_3x3'; known ops: avg_pool_3x3, none, nor_conv_1x1"),
-    (lambda: ops.make_op('nor_conv_3x3', 4, 1), "unknown op 'nor_conv_3x3'; known ops: "),
-    (lambda: ops.make_op('none', 4, 1, space='nb101'),
-     "unknown search space 'nb101'; known spaces: darts, nb201"),
-    (lambda: ops.validate_primitives(['none'], space='DARTS'), "unknown search space 'DARTS'"),
-    (lambda: ops.validate_primitives(['none', 'max_pool_3x3'], space='nb201'),
+    (lambda: nb201.OPS.make('sep_conv_3x3', 4, 1),
+     "unknown op 'sep_conv_3x3'; known ops of the nb201 space: avg_pool_3x3, none, nor_conv_1x1"),
+    (lambda: darts_ops.OPS.make('nor_conv_3x3', 4, 1),
+     "unknown op 'nor_conv_3x3'; known ops of the darts space: "),
+    (lambda: spaces.get('nb101'), "unknown search space 'nb101'; known: darts, nb201"),
+    (lambda: spaces.get('DARTS'), "unknown search space 'DARTS'"),
+    (lambda: nb201.OPS.validate(['none', 'max_pool_3x3']),
      "unknown op 'max_pool_3x3' in primitives"),
 ])
 def test_nb201_op_errors_are_one_line(call, message):
@@ -226,10 +228,10 @@ def test_derive_genotype_from_a_hand_built_alpha():
 
 
 @pytest.mark.parametrize('alpha,primitives,message', [
-    (np.zeros((6, 4)), ops.NB201_PRIMITIVES, 'NB201 alpha must have shape (6, 5) (edges x ops), '
+    (np.zeros((6, 4)), nb201.NB201_PRIMITIVES, 'NB201 alpha must have shape (6, 5) (edges x ops), '
                                              'got (6, 4)'),
-    (np.zeros((14, 5)), ops.NB201_PRIMITIVES, 'got (14, 5)'),
-    (np.full((6, 5), np.nan), ops.NB201_PRIMITIVES, 'non-finite'),
+    (np.zeros((14, 5)), nb201.NB201_PRIMITIVES, 'got (14, 5)'),
+    (np.full((6, 5), np.nan), nb201.NB201_PRIMITIVES, 'non-finite'),
     (np.zeros((6, 2)), ('none', 'sep_conv_3x3'), "unknown op 'sep_conv_3x3' in primitives"),
 ])
 def test_derive_genotype_errors_are_one_line(alpha, primitives, message):
@@ -243,7 +245,7 @@ def test_random_genotype_is_a_seeded_uniform_sample():
   assert g == nb201.random_genotype(7) and g != nb201.random_genotype(8)
   samples = [nb201.random_genotype(s) for s in range(300)]
   for k in range(6):  # every op shows up on every edge
-    assert {s.edge_ops()[k] for s in samples} == set(ops.NB201_PRIMITIVES)
+    assert {s.edge_ops()[k] for s in samples} == set(nb201.NB201_PRIMITIVES)
   no_none = [nb201.random_genotype(s, ('skip_connect', 'nor_conv_3x3')) for s in range(20)]
   assert all(set(s.edge_ops()) <= {'skip_connect', 'nor_conv_3x3'} for s in no_none)
   with pytest.raises(ValueError, match='seed must be a non-negative integer'):
@@ -251,7 +253,7 @@ def test_random_genotype_is_a_seeded_uniform_sample():
 
 
 def test_plot_nb201_cell(tmp_path):
-  edges = plot.plot_nb201_cell(NB201Genotype.from_string(MIXED), tmp_path / 'cell.png')
+  edges = nb201.plot_nb201_cell(NB201Genotype.from_string(MIXED), tmp_path / 'cell.png')
   assert edges == [('0', '1', 'avg_pool_3x3'), ('0', '2', 'nor_conv_1x1'),
                    ('0', '3', 'skip_connect'), ('1', '3', 'nor_conv_1x1'),
                    ('2', '3', 'avg_pool_3x3')]  # the none edge 1 -> 2 is not drawn
@@ -292,9 +294,9 @@ def test_param_and_mac_counts_match_the_layer_formulas(text):
   g = NB201Genotype.from_string(text)
   for scan in (False, True):
     model = NB201Network(g, 10, channels=16, cells_per_stage=5, scan_cells=scan)
-    params = evalnet.param_shapes(model, (32, 32, 3))
-    assert evalnet.count_params(params) == hand_params(g, 16, 5, 10)
-  assert evalnet.count_macs(model, (32, 32, 3)) == hand_macs(g, 16, 5, 10, 32)
+    params = netstats.param_shapes(model, (32, 32, 3))
+    assert netstats.count_params(params) == hand_params(g, 16, 5, 10)
+  assert netstats.count_macs(model, (32, 32, 3)) == hand_macs(g, 16, 5, 10, 32)
 
 
 def test_published_nb201_sizes():
@@ -329,8 +331,9 @@ def test_cell_semantics():
 
 def test_tiny_network_forward_backward_and_build():
   g = NB201Genotype.from_string(MIXED)
-  model = evalnet.build('nb201', g, num_classes=10, channels=4, layers=2, auxiliary=False,
-                        depthwise_impl='auto', scan_cells=False)
+  model = spaces.for_network('nb201').evalnet(g, 10, kind='nb201', channels=4, layers=2,
+                                             auxiliary=False, depthwise_impl='auto',
+                                             scan_cells=False)
   assert isinstance(model, NB201Network) and model.cells_per_stage == 2
   images = jnp.asarray(np.random.default_rng(0).normal(size=(2, 8, 8, 3)), jnp.float32)
   labels = jnp.array([1, 7])
@@ -355,14 +358,14 @@ def test_tiny_network_forward_backward_and_build():
 
 
 @pytest.mark.parametrize('call,error,message', [
-    (lambda: evalnet.build('nb201', DARTS_V2), GenotypeError,
-     "network kind 'nb201' needs an NB201Genotype, got Genotype"),
-    (lambda: evalnet.build('cifar', NB201Genotype.from_string(RESNET)), GenotypeError,
-     "network kind 'cifar' needs a DARTS Genotype"),
-    (lambda: evalnet.build('nb201', NB201Genotype.from_string(RESNET), auxiliary=True),
+    (lambda: spaces.get('nb201').evalnet(DARTS_V2, 10), GenotypeError,
+     "the nb201 space needs an NB201Genotype, got Genotype"),
+    (lambda: spaces.get('darts').evalnet(NB201Genotype.from_string(RESNET), 10, kind='cifar'),
+     GenotypeError, "the darts space needs a DARTS Genotype"),
+    (lambda: spaces.get('nb201').evalnet(NB201Genotype.from_string(RESNET), 10, auxiliary=True),
      ValueError, 'the NB201 network has no auxiliary head'),
-    (lambda: evalnet.build('resnet', DARTS_V2), ValueError,
-     "network kind must be 'cifar', 'imagenet' or 'nb201', got 'resnet'"),
+    (lambda: spaces.for_network('resnet'), ValueError,
+     "unknown network kind 'resnet'; known: cifar, imagenet, nb201"),
 ])
 def test_build_errors_are_one_line(call, error, message):
   with pytest.raises(error) as e:

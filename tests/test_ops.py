@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from nas_jax import ops
-from nas_jax.genotype import DARTS_PRIMITIVES
-from nas_jax.discretize import num_edges
-from nas_jax.supernet import SearchNetwork, input_edge_table, node_edge_table
+from nas_jax.spaces.darts import ops as darts_ops
+from nas_jax.spaces.darts.genotype import DARTS_PRIMITIVES
+from nas_jax.spaces.darts.discretize import num_edges
+from nas_jax.spaces.darts.supernet import SearchNetwork, input_edge_table, node_edge_table
 
 
 def _apply(op, x, train=True):
@@ -24,7 +25,7 @@ def _apply(op, x, train=True):
 @pytest.mark.parametrize('stride', [1, 2])
 def test_op_output_shapes(name, stride):
   x = jnp.asarray(np.random.default_rng(0).normal(size=(4, 2, 8, 8)), jnp.float32)  # CNHW
-  out, _ = _apply(ops.make_op(name, 4, stride), x)
+  out, _ = _apply(darts_ops.OPS.make(name, 4, stride), x)
   assert out.shape == (4, 2, 8 // stride, 8 // stride)
   if name == 'none':
     assert not np.any(np.asarray(out))
@@ -34,10 +35,10 @@ def test_skip_connect_is_identity_then_factorized_reduce():
   x = jnp.asarray(np.random.default_rng(1).normal(size=(2, 6, 6, 4)), jnp.float32)  # NHWC
   cnhw = lambda a: np.transpose(a, (3, 0, 1, 2))
   x = cnhw(x)
-  out, variables = _apply(ops.make_op('skip_connect', 4, 1), x)
+  out, variables = _apply(darts_ops.OPS.make('skip_connect', 4, 1), x)
   np.testing.assert_array_equal(out, x)
   assert 'params' not in variables
-  reduce = ops.make_op('skip_connect', 4, 2)
+  reduce = darts_ops.OPS.make('skip_connect', 4, 2)
   out, variables = _apply(reduce, x)
   assert isinstance(reduce, ops.FactorizedReduce)
   # Two 1x1 convs of C -> C/2 each, no bias; search-time BN has no affine parameters.
@@ -62,7 +63,7 @@ def test_pooling_semantics_and_batchnorm():
   mx = ops.max_pool_3x3(x, 2)
   np.testing.assert_allclose(mx[0, 0], [[5, 7], [13, 15]])
   # Pool ops are followed by a BN without affine parameters: batch-normalized output.
-  out, variables = _apply(ops.make_op('max_pool_3x3', 1, 1), x)
+  out, variables = _apply(darts_ops.OPS.make('max_pool_3x3', 1, 1), x)
   assert 'params' not in variables
   np.testing.assert_allclose(np.mean(out), 0.0, atol=1e-5)
   np.testing.assert_allclose(np.var(out), 1.0, rtol=1e-3)
@@ -130,7 +131,7 @@ def test_max_pool_matches_reduce_window(stride):
 
 def test_unknown_op_is_one_line_error():
   with pytest.raises(ValueError, match="unknown op 'conv_9x9'") as e:
-    ops.validate_primitives(['none', 'conv_9x9'])
+    darts_ops.OPS.validate(['none', 'conv_9x9'])
   assert '\n' not in str(e.value)
 
 
@@ -163,16 +164,16 @@ def test_darts_search_network_matches_published_parameter_count():
 
 
 def test_mixed_op_is_softmax_weighted_sum_of_ops():
-  from nas_jax.supernet import MixedOp
+  from nas_jax.supernet import EdgeOptions, MixedOp
   rng = np.random.default_rng(3)
   x = jnp.asarray(rng.normal(size=(4, 2, 8, 8)), jnp.float32)  # CNHW
   weights = jax.nn.softmax(jnp.asarray(rng.normal(size=(8,)), jnp.float32))
-  mixed = MixedOp(4, 1, DARTS_PRIMITIVES)
+  mixed = MixedOp(4, 1, EdgeOptions(DARTS_PRIMITIVES, darts_ops.OPS))
   variables = mixed.init(jax.random.key(0), x, weights)
   out, _ = mixed.apply(variables, x, weights, mutable=['batch_stats'])
   expected = 0
   for k, name in enumerate(DARTS_PRIMITIVES):
-    op = ops.make_op(name, 4, 1)
+    op = darts_ops.OPS.make(name, 4, 1)
     sub = {c: variables[c][name] for c in variables if name in variables[c]}
     y, _ = op.apply(sub, x, True, mutable=['batch_stats'])
     expected = expected + weights[k] * y
@@ -182,13 +183,15 @@ def test_mixed_op_is_softmax_weighted_sum_of_ops():
 def test_unrolled_node_edges_equal_the_scan():
   # The two node-edge structures compute the same cell: map the scan's stacked
   # edge parameters onto the per-source vmaps and compare outputs.
-  from nas_jax.supernet import SearchCell
+  from nas_jax.spaces.darts.supernet import SearchCell
+  from nas_jax.supernet import EdgeOptions
   prims = ('none', 'skip_connect', 'avg_pool_3x3', 'sep_conv_3x3')
   rng = np.random.default_rng(4)
   s0, s1 = (jnp.asarray(rng.normal(size=(4, 2, 6, 6)), jnp.float32) for _ in range(2))
   weights = jax.nn.softmax(jnp.asarray(rng.normal(size=(14, 4)), jnp.float32), -1)
-  scan = SearchCell(4, False, False, prims, node_edges='scan')
-  unroll = SearchCell(4, False, False, prims, node_edges='unroll')
+  edge = EdgeOptions(prims, darts_ops.OPS)
+  scan = SearchCell(4, False, False, edge, node_edges='scan')
+  unroll = SearchCell(4, False, False, edge, node_edges='unroll')
   v = scan.init(jax.random.key(0), s0, s1, weights)
   edges, src, _ = node_edge_table(4)
   u = {}

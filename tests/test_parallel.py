@@ -11,7 +11,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 from nas_jax import search
-from nas_jax.genotype import Genotype
+from nas_jax.spaces.darts.genotype import Genotype
 from parallel_worker import SMALL
 from test_search import tiny_config
 

@@ -10,8 +10,10 @@ import pytest
 from matplotlib import image as mpl_image
 from matplotlib.figure import Figure
 
-from nas_jax import plot
-from nas_jax.genotype import DARTS_PRIMITIVES, DARTS_V2
+from nas_jax import plot, spaces
+from nas_jax.spaces import nb201
+from nas_jax.spaces.darts import plot as darts_plot
+from nas_jax.spaces.darts.genotype import DARTS_PRIMITIVES, DARTS_V2
 
 PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
 
@@ -60,12 +62,12 @@ def test_cell_edges_darts_v2_normal():
       ('2', 'c_{k}', ''),
       ('3', 'c_{k}', ''),
   ]
-  assert plot.cell_edges(DARTS_V2.normal, DARTS_V2.normal_concat) == expected
+  assert darts_plot.cell_edges(DARTS_V2.normal, DARTS_V2.normal_concat) == expected
 
 
 def test_cell_edges_skips_none_and_labels_concatenated_inputs():
   pairs = [('none', 0), ('sep_conv_3x3', 1), ('none', 2), ('max_pool_3x3', 0)]
-  assert plot.cell_edges(pairs, [1, 2, 3]) == [
+  assert darts_plot.cell_edges(pairs, [1, 2, 3]) == [
       ('c_{k-1}', '0', 'sep_conv_3x3'),
       ('c_{k-2}', '1', 'max_pool_3x3'),
       ('c_{k-1}', 'c_{k}', ''),
@@ -91,11 +93,11 @@ def test_cell_edges_skips_none_and_labels_concatenated_inputs():
 ])
 def test_bad_cells_raise_one_line_value_errors(tmp_path, pairs, concat, message):
   with pytest.raises(ValueError, match=message) as error:
-    plot.cell_edges(pairs, concat)
+    darts_plot.cell_edges(pairs, concat)
   _one_line(error)
   target = tmp_path / 'cell.png'
   with pytest.raises(ValueError, match=message) as error:
-    plot.plot_cell(pairs, concat, target)
+    darts_plot.plot_cell(pairs, concat, target)
   _one_line(error)
   assert not target.exists()
 
@@ -105,7 +107,7 @@ def test_bad_cells_raise_one_line_value_errors(tmp_path, pairs, concat, message)
 
 def test_plot_genotype_writes_two_pngs(tmp_path):
   out_dir = tmp_path / 'new' / 'dir'
-  normal, reduce = plot.plot_genotype(DARTS_V2, out_dir)
+  normal, reduce = darts_plot.plot_genotype(DARTS_V2, out_dir)
   assert normal == os.path.join(out_dir, 'cell_normal.png')
   assert reduce == os.path.join(out_dir, 'cell_reduce.png')
   for path in (normal, reduce):
@@ -117,7 +119,7 @@ def test_plot_cell_returns_edges_and_overwrites(tmp_path):
   target = tmp_path / 'cell.png'
   target.write_bytes(b'old')
   pairs = [('none', 0), ('sep_conv_3x3', 1)]
-  assert plot.plot_cell(pairs, [2], target, title='tiny') == [
+  assert darts_plot.plot_cell(pairs, [2], target, title='tiny') == [
       ('c_{k-1}', '0', 'sep_conv_3x3'), ('0', 'c_{k}', '')]
   _assert_png(target)
   assert os.listdir(tmp_path) == ['cell.png']
@@ -125,7 +127,7 @@ def test_plot_cell_returns_edges_and_overwrites(tmp_path):
 
 def test_plot_genotype_rejects_non_genotype(tmp_path):
   with pytest.raises(ValueError, match='Genotype') as error:
-    plot.plot_genotype(DARTS_V2.to_dict(), tmp_path)
+    darts_plot.plot_genotype(DARTS_V2.to_dict(), tmp_path)
   _one_line(error)
 
 
@@ -136,7 +138,7 @@ def test_failed_save_leaves_no_file_and_no_temp(tmp_path, monkeypatch):
   monkeypatch.setattr(Figure, 'savefig', broken_savefig)
   target = tmp_path / 'cell.png'
   with pytest.raises(RuntimeError, match='disk on fire'):
-    plot.plot_cell(DARTS_V2.normal, DARTS_V2.normal_concat, target)
+    darts_plot.plot_cell(DARTS_V2.normal, DARTS_V2.normal_concat, target)
   assert os.listdir(tmp_path) == []
   # An existing file is left untouched.
   target.write_bytes(b'previous picture')
@@ -150,13 +152,13 @@ def test_failed_save_leaves_no_file_and_no_temp(tmp_path, monkeypatch):
 
 
 def test_alpha_edge_labels_follow_darts_order():
-  assert plot.alpha_edge_labels(5) == [
+  assert darts_plot.alpha_edge_labels(5) == [
       'n0<-c_{k-2}', 'n0<-c_{k-1}', 'n1<-c_{k-2}', 'n1<-c_{k-1}', 'n1<-n0']
-  labels = plot.alpha_edge_labels(14)
+  labels = darts_plot.alpha_edge_labels(14)
   assert len(labels) == 14
   assert labels[9] == 'n3<-c_{k-2}' and labels[13] == 'n3<-n2'
   with pytest.raises(ValueError, match='DARTS edge count') as error:
-    plot.alpha_edge_labels(6)
+    darts_plot.alpha_edge_labels(6)
   _one_line(error)
 
 
@@ -228,7 +230,7 @@ def test_alpha_history_from_metrics_round_trip(tmp_path):
 @pytest.mark.parametrize('bad_line, message', [
     ('{"alpha_normal": [[1.0]], ', 'line 3 is not valid JSON'),
     ('[1, 2]', 'line 3 is not a JSON object'),
-    ('{"alpha_normal": [[0.5, 0.5]]}', 'line 3 has only one of'),
+    ('{"alpha_normal": [[0.5, 0.5]]}', 'line 3 lacks alpha_reduce'),
     ('{"alpha_normal": [0.5, 0.5], "alpha_reduce": [[0.5, 0.5]]}', 'line 3: alpha_normal'),
 ])
 def test_alpha_history_from_metrics_reports_bad_line(tmp_path, bad_line, message):
@@ -267,7 +269,7 @@ def test_nb201_alpha_history_round_trip_and_plot(tmp_path):
   plot.plot_alpha_history(loaded, names, tmp_path / 'alphas.png')
   pixels = _assert_png(tmp_path / 'alphas.png')
   assert pixels.shape[0] > 200  # three rows of panels (nodes 1-3)
-  assert plot._edge_rows('cell', 6) == [[(0, 'n1<-0')], [(1, 'n2<-0'), (2, 'n2<-1')],
+  assert spaces.get('nb201').edge_rows('cell', 6) == [[(0, 'n1<-0')], [(1, 'n2<-0'), (2, 'n2<-1')],
                                         [(3, 'n3<-0'), (4, 'n3<-1'), (5, 'n3<-2')]]
   with pytest.raises(ValueError, match="has 5 edges, but an NB201 cell has 6") as error:
     plot.plot_alpha_history([{'cell': history[0]['cell'][:5]}], names, tmp_path / 'bad.png')

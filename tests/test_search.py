@@ -11,7 +11,7 @@ import tensorflow_datasets as tfds
 
 from experiments.configs import search_demo
 from nas_jax import search
-from nas_jax.genotype import Genotype
+from nas_jax.spaces.darts.genotype import Genotype
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -54,7 +54,7 @@ def test_tiny_search_writes_all_outputs(tmp_path, order, space, edges):
   genotype = Genotype.from_json((tmp_path / 'genotype.json').read_text())
   assert genotype == result['genotype']
   assert Genotype.from_darts_text((tmp_path / 'genotype.txt').read_text()) == genotype
-  from nas_jax.discretize import derive_genotype
+  from nas_jax.spaces.darts.discretize import derive_genotype
   assert derive_genotype(alphas['normal'], alphas['reduce'], primitives=config.primitives,
                          steps=config.steps, multiplier=config.multiplier) == genotype
   records = [json.loads(l) for l in (tmp_path / 'metrics.jsonl').read_text().splitlines()]

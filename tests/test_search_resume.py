@@ -49,7 +49,7 @@ def _same_records(a, b):
 
 def test_stochastic_strategy_resumes_bit_identically(tmp_path, monkeypatch):
   """GDAS in NB201: the Gumbel samples after the resume are the ones of the uninterrupted run."""
-  config = tiny_config(strategy='gdas', space='nb201', primitives=list(ops.NB201_PRIMITIVES),
+  config = tiny_config(strategy='gdas', space='nb201', primitives=list(nb201.NB201_PRIMITIVES),
                        layers=1, epochs=2, max_steps_per_epoch=3, checkpoint_every=2)
   reference, resumed = _interrupted_then_resumed(config, tmp_path, monkeypatch, crash_step=4)
   assert resumed['resumed_from'] == 3  # the epoch-end checkpoint; step 4 was in flight

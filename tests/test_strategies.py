@@ -13,7 +13,12 @@ import optax
 import pytest
 import tensorflow_datasets as tfds
 
-from nas_jax import bilevel, genotype as genotype_lib, nb201, ops, search, strategies, supernet
+from nas_jax import bilevel, ops, search, spaces, strategies, supernet
+from nas_jax.spaces import nb201
+from nas_jax.spaces.darts import DARTS_PRIMITIVES
+from nas_jax.spaces.darts import genotype as genotype_lib
+from nas_jax.spaces.darts import ops as darts_ops
+from nas_jax.spaces.darts import supernet as darts_supernet
 from nas_jax.strategies import base, beta_darts, drnas, fairdarts, gdas, snas
 from test_search import tiny_config
 
@@ -34,7 +39,7 @@ def _config(**kw):
 
 
 def _strategy(name, space='darts', **kw):
-  prims = list(ops.NB201_PRIMITIVES) if space == 'nb201' else list(SMALL_DARTS)
+  prims = list(nb201.NB201_PRIMITIVES) if space == 'nb201' else list(SMALL_DARTS)
   return strategies.get(_config(strategy=name, space=space, primitives=prims, **kw))
 
 
@@ -66,13 +71,13 @@ def test_gdas_computes_exactly_one_op_per_edge(space):
   arch = st.init(jax.random.key(1, impl='rbg'))
   weights = st.weights(arch, jax.random.key(2, impl='rbg'), jnp.asarray(0))
   if space == 'darts':
-    model = supernet.SearchNetwork(3, channels=4, layers=3, primitives=SMALL_DARTS, steps=2,
+    model = darts_supernet.SearchNetwork(3, channels=4, layers=3, primitives=SMALL_DARTS, steps=2,
                                    multiplier=2, stem_multiplier=1, **st.network_options())
     cells = {'normal': 1, 'reduce': 2}  # layers 1 and 2 are the reductions
     variables = model.init(jax.random.key(0), x, weights)
     ran = _run_counting(model, variables, x, weights)
   else:
-    model = supernet.NB201SearchNetwork(3, channels=4, cells_per_stage=1, **st.network_options())
+    model = nb201.NB201SearchNetwork(3, channels=4, cells_per_stage=1, **st.network_options())
     variables = model.init(jax.random.key(0), x, weights)
     ran = _run_counting(model, variables, x, weights)
     cells = {'cell': 3}
@@ -97,7 +102,7 @@ def test_gdas_alpha_gradient_is_the_straight_through_estimator(space):
   NB201's estimator, 0 in the DARTS-space one) and p the tempered softmax,
   dL/dalpha = p * (u - <p, u>) / tau.
   """
-  prims = ops.NB201_PRIMITIVES if space == 'nb201' else ('none', 'max_pool_3x3', 'avg_pool_3x3',
+  prims = nb201.NB201_PRIMITIVES if space == 'nb201' else ('none', 'max_pool_3x3', 'avg_pool_3x3',
                                                          'skip_connect')
   st = strategies.get(_config(strategy='gdas', space=space, primitives=list(prims), epochs=5))
   rng = np.random.default_rng(3)
@@ -106,7 +111,7 @@ def test_gdas_alpha_gradient_is_the_straight_through_estimator(space):
   arch = {c: jnp.asarray(rng.normal(size=st.space.shape()), jnp.float32) for c in st.space.cells}
   key, epoch = jax.random.key(5, impl='rbg'), jnp.asarray(2)
   cell = st.space.cells[0]
-  mixed = supernet.MixedOp(4, 1, prims, mode='hard', space=space)
+  mixed = supernet.MixedOp(4, 1, supernet.EdgeOptions(prims, st.space.registry, mode='hard'))
   variables = mixed.init(jax.random.key(0), x, st.weights(arch, key, epoch)[cell][0])
 
   def loss(a):
@@ -123,7 +128,7 @@ def test_gdas_alpha_gradient_is_the_straight_through_estimator(space):
   chosen = int(np.argmax(p))
   outputs = []
   for name in prims:  # each candidate alone, with the mixed op's variables
-    op = ops.make_op(name, 4, 1, space=space)
+    op = st.space.registry.make(name, 4, 1)
     v = {col: tree['candidates'][name] for col, tree in variables.items()
          if name in tree['candidates']}
     outputs.append(np.asarray(op.apply(v, x, True, mutable=['batch_stats'])[0], np.float64))
@@ -174,7 +179,7 @@ def test_one_level_step_and_arch_warmup():
   """SNAS' step: w and alpha take the gradient of one training loss; alpha frozen in warm-up."""
   st = strategies.get(_config(strategy='snas', space='nb201', primitives=list(E2E_NB201),
                               epochs=3))
-  model = supernet.NB201SearchNetwork(3, channels=4, cells_per_stage=1, primitives=E2E_NB201,
+  model = nb201.NB201SearchNetwork(3, channels=4, cells_per_stage=1, primitives=E2E_NB201,
                                       **st.network_options())
   rng = np.random.default_rng(0)
   batch = lambda: (jnp.asarray(rng.normal(size=(4, 8, 8, 3)), jnp.float32),
@@ -214,7 +219,7 @@ def test_one_level_step_and_arch_warmup():
 def test_partial_channels_split_and_shuffle_is_a_permutation():
   c, k = 8, 4
   x = jnp.arange(c * 2 * 3 * 3, dtype=jnp.float32).reshape(c, 2, 3, 3)
-  mixed = supernet.MixedOp(c, 1, ('skip_connect',), partial=k)
+  mixed = supernet.MixedOp(c, 1, supernet.EdgeOptions(('skip_connect',), darts_ops.OPS, partial=k))
   out = mixed.apply(mixed.init(jax.random.key(0), x, jnp.ones(1)), x, jnp.ones(1))
   # Hand-derived: output channel o = i * K + g holds input channel g * (C / K) + i.
   perm = [(o % k) * (c // k) + o // k for o in range(c)]
@@ -224,7 +229,7 @@ def test_partial_channels_split_and_shuffle_is_a_permutation():
 
 
 def test_partial_channels_only_send_a_quarter_through_the_ops():
-  mixed = supernet.MixedOp(8, 2, SMALL_DARTS, partial=4)
+  mixed = supernet.MixedOp(8, 2, supernet.EdgeOptions(SMALL_DARTS, darts_ops.OPS, partial=4))
   x = jnp.asarray(np.random.default_rng(1).normal(size=(8, 2, 6, 6)), jnp.float32)
   w = jnp.full((4,), 0.25)
   variables = mixed.init(jax.random.key(0), x, w)
@@ -356,8 +361,8 @@ def test_darts_minus_auxiliary_skip():
   assert [float(st.aux_coef(e)) for e in (0, 25, 49)] == pytest.approx([1.0, 0.5, 0.02])
   x = jnp.asarray(np.random.default_rng(5).normal(size=(4, 2, 6, 6)), jnp.float32)
   w = jax.nn.softmax(jnp.asarray([0.2, -0.4, 1.0, 0.3]))
-  plain = supernet.MixedOp(4, 1, SMALL_DARTS)
-  aux = supernet.MixedOp(4, 1, SMALL_DARTS, aux_skip=True)
+  plain = supernet.MixedOp(4, 1, supernet.EdgeOptions(SMALL_DARTS, darts_ops.OPS))
+  aux = supernet.MixedOp(4, 1, supernet.EdgeOptions(SMALL_DARTS, darts_ops.OPS, aux_skip=True))
   v = plain.init(jax.random.key(0), x, w)
   a = plain.apply(v, x, w, mutable=['batch_stats'])[0]
   b = aux.apply(v, x, w, None, jnp.asarray(0.3), mutable=['batch_stats'])[0]

@@ -13,7 +13,7 @@ import tensorflow_datasets as tfds
 
 from experiments.configs import train_demo
 from nas_jax import checkpoint, data, train
-from nas_jax.genotype import DARTS_V2, GenotypeError
+from nas_jax.spaces.darts.genotype import DARTS_V2, GenotypeError
 from test_evalnet import hand_count  # parameters and multiply-adds counted by hand
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

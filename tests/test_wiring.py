@@ -15,7 +15,11 @@ import numpy as np
 import optax
 import pytest
 
-from nas_jax import bilevel, nb201, ops, search, strategies, supernet
+from nas_jax import bilevel, ops, search, spaces, strategies, supernet
+from nas_jax.spaces import nb201
+from nas_jax.spaces.darts import DARTS_PRIMITIVES
+from nas_jax.spaces.darts import ops as darts_ops
+from nas_jax.spaces.darts import supernet as darts_supernet
 from nas_jax.strategies import base
 
 SMALL_DARTS = ('none', 'max_pool_3x3', 'skip_connect', 'sep_conv_3x3')
@@ -26,7 +30,7 @@ EPOCHS = 4
 
 
 def _strategy(name, space='darts', **kw):
-  prims = list(ops.NB201_PRIMITIVES) if space == 'nb201' else list(CHEAP)
+  prims = list(nb201.NB201_PRIMITIVES) if space == 'nb201' else list(CHEAP)
   c = ml_collections.ConfigDict({'epochs': EPOCHS, 'strategy': name, 'space': space,
                                  'primitives': prims, 'steps': 2, 'multiplier': 2})
   for k, v in kw.items():
@@ -42,7 +46,7 @@ def _batches(seed=0, n=4, size=8):
 
 
 def _model(st):
-  return supernet.SearchNetwork(3, channels=4, layers=3, primitives=CHEAP, steps=2,
+  return darts_supernet.SearchNetwork(3, channels=4, layers=3, primitives=CHEAP, steps=2,
                                 multiplier=2, stem_multiplier=1, **st.network_options())
 
 
@@ -139,8 +143,9 @@ def test_darts_cell_scales_every_edge_and_adds_the_auxiliary_skip(node_edges, mo
   the PC-DARTS edge scale s_e, plus DARTS-' auxiliary skip c * input.
   """
   c, aux = 4, 0.3
-  cell = supernet.SearchCell(c, False, False, SMALL_DARTS, steps=2, multiplier=2,
-                             node_edges=node_edges, mode=mode, aux_skip=True)
+  edge = supernet.EdgeOptions(SMALL_DARTS, darts_ops.OPS, mode=mode, aux_skip=True)
+  cell = darts_supernet.SearchCell(c, False, False, edge, steps=2, multiplier=2,
+                                   node_edges=node_edges)
   rng = np.random.default_rng(0)
   s0, s1 = (jnp.asarray(rng.normal(size=(c, 2, 6, 6)), jnp.float32) for _ in range(2))
   weights = _one_hot(5, SKIP, len(SMALL_DARTS))
@@ -161,10 +166,10 @@ def test_darts_cell_scales_every_edge_and_adds_the_auxiliary_skip(node_edges, mo
 @pytest.mark.parametrize('scan', [False, True])
 def test_nb201_cell_scales_every_edge_and_adds_the_auxiliary_skip(scan):
   c, aux = 4, 0.7
-  cell = supernet.NB201SearchCell(c, ops.NB201_PRIMITIVES, aux_skip=True, scan=scan)
+  cell = nb201.NB201SearchCell(c, supernet.EdgeOptions(nb201.NB201_PRIMITIVES, nb201.OPS, aux_skip=True), scan=scan)
   rng = np.random.default_rng(1)
   x = jnp.asarray(rng.normal(size=(c, 2, 5, 5)), jnp.float32)
-  weights = _one_hot(6, ops.NB201_PRIMITIVES.index('skip_connect'), len(ops.NB201_PRIMITIVES))
+  weights = _one_hot(6, nb201.NB201_PRIMITIVES.index('skip_connect'), len(nb201.NB201_PRIMITIVES))
   scale = jnp.asarray(rng.uniform(0.2, 2.0, size=6), jnp.float32)
   variables = cell.init(jax.random.key(0), x, weights, scale, jnp.asarray(aux))
   out, _ = cell.apply(variables, x, weights, scale, jnp.asarray(aux), mutable=['batch_stats'])
@@ -192,8 +197,8 @@ def test_stride_two_auxiliary_skip_is_a_factorized_reduce():
   rng = np.random.default_rng(2)
   x = jnp.asarray(rng.normal(size=(c, 3, 6, 6)), jnp.float32)
   w = jax.nn.softmax(jnp.asarray([0.2, -0.4, 1.0, 0.3]))
-  plain = supernet.MixedOp(c, 2, SMALL_DARTS)
-  mixed = supernet.MixedOp(c, 2, SMALL_DARTS, aux_skip=True)
+  plain = supernet.MixedOp(c, 2, supernet.EdgeOptions(SMALL_DARTS, darts_ops.OPS))
+  mixed = supernet.MixedOp(c, 2, supernet.EdgeOptions(SMALL_DARTS, darts_ops.OPS, aux_skip=True))
   variables = mixed.init(jax.random.key(0), x, w, None, jnp.asarray(aux))
   got, _ = mixed.apply(variables, x, w, None, jnp.asarray(aux), mutable=['batch_stats'])
   plain_vars = {col: {k: v for k, v in tree.items() if k != 'aux_skip'}
@@ -217,7 +222,7 @@ def test_nb201_genotype_does_not_depend_on_the_edge_scores():
     alpha = rng.normal(size=(6, 5)).astype(np.float32)
     beta = (3 * rng.normal(size=6)).astype(np.float32)
     g = st.derive({'cell': alpha, 'beta_cell': beta})
-    by_hand = [ops.NB201_PRIMITIVES[k] for k in alpha.argmax(-1)]
+    by_hand = [nb201.NB201_PRIMITIVES[k] for k in alpha.argmax(-1)]
     assert [op for _, _, op in sorted(g.edges(), key=lambda e: nb201.edge_index(e[0], e[1]))] \
         == by_hand
 

@@ -2,7 +2,7 @@
 
 import ml_collections
 
-from nas_jax.genotype import DARTS_PRIMITIVES
+from nas_jax import spaces
 
 
 def search_defaults() -> ml_collections.ConfigDict:
@@ -25,12 +25,12 @@ def search_defaults() -> ml_collections.ConfigDict:
   # Method (nas_jax/strategies): darts gdas snas pcdarts drnas darts_minus fairdarts beta_darts.
   c.strategy = 'darts'
   c.arch_warmup_epochs = 0  # alpha frozen for this many epochs (PC-DARTS: 15)
-  # Search space: 'darts' or 'nb201' (then primitives = NB201_PRIMITIVES, layers = cells per stage).
+  # Search space (nas_jax.spaces): 'darts' or 'nb201' (there layers = cells per stage).
   c.space = 'darts'
-  # The op set. A tuple, so the command line can set it (ml_collections cannot override a list):
-  # --config.primitives=none,sep_conv_3x3 or --config.primitives="('none','sep_conv_3x3')".
-  # Assigning a list in code still works (ml_collections converts it to a tuple).
-  c.primitives = tuple(DARTS_PRIMITIVES)
+  # The op set; empty: the space's own (switching the space switches it). A tuple, so the command
+  # line can set it (ml_collections cannot override a list): --config.primitives=none,sep_conv_3x3
+  # or --config.primitives="('none','sep_conv_3x3')". A list assigned in code becomes a tuple.
+  c.primitives = ()
   c.steps = 4
   c.multiplier = 4
   c.stem_multiplier = 3
@@ -86,7 +86,7 @@ def train_defaults() -> ml_collections.ConfigDict:
   """The DARTS retraining settings (quark0/darts ``train.py``) for CIFAR-10."""
   c = ml_collections.ConfigDict()
   # What to train.
-  # A published name (nas_jax.genotype.NAMED_GENOTYPES) or a file path; for network 'nb201',
+  # A published name (nas_jax.spaces.darts.genotype.NAMED_GENOTYPES) or a file path; for network 'nb201',
   # the NB201 string form ('|nor_conv_3x3~0|+|...~0|...~1|+|...~0|...~1|...~2|') or a file.
   c.genotype = 'DARTS_V2'
   # 'cifar' (NetworkCIFAR), 'imagenet' (NetworkImageNet, mobile setting) or 'nb201'
@@ -136,29 +136,31 @@ def train_defaults() -> ml_collections.ConfigDict:
   return c
 
 
-def nb201_search(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
-  """Switches a search config to the NAS-Bench-201 space (NB201's search settings).
-
-  The NB201 supernet: C=16, N=5 cells per stage, the 5 NB201 ops; the
-  benchmark's DARTS-V1 search uses batch 64, 50 epochs, SGD 0.025 -> 0.001,
-  weight decay 5e-4 (Nesterov in its code; here plain momentum), clip 5.
-  """
-  from nas_jax.ops import NB201_PRIMITIVES
-  c.space = 'nb201'
-  c.primitives = tuple(NB201_PRIMITIVES)
-  c.layers = 5  # cells per stage N
-  c.init_channels = 16
-  c.weight_decay = 5e-4
+def use_space(c: ml_collections.ConfigDict, name: str) -> ml_collections.ConfigDict:
+  """Switches a search config to space ``name``: its own op set and its papers' search settings
+  (``Space.search_overrides``; NB201: C=16, N=5 cells per stage, weight decay 5e-4)."""
+  space = spaces.get(name)
+  c.space = name
+  c.primitives = ()
+  for key, value in space.search_overrides.items():
+    c[key] = value
   return c
 
 
-def space_variant(c: ml_collections.ConfigDict, arg, nb201=None, darts=None):
-  """``arg`` 'darts' (default) or 'nb201': applies ``nb201_search`` and the given overrides."""
+def nb201_search(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """The NAS-Bench-201 space with NB201's search settings (its DARTS-V1 search: batch 64,
+  50 epochs, SGD 0.025 -> 0.001, weight decay 5e-4, clip 5; plain momentum here)."""
+  return use_space(c, 'nb201')
+
+
+def space_variant(c: ml_collections.ConfigDict, arg, **per_space):
+  """``arg``: a space name (default 'darts'); applies :func:`use_space` and then the overrides
+  given for that space, e.g. ``space_variant(c, arg, nb201={'batch_size': 32})``."""
   arg = arg or 'darts'
-  if arg not in ('darts', 'nb201'):
-    raise ValueError(f"unknown config variant {arg!r}; use ':darts' or ':nb201'")
-  if arg == 'nb201':
-    nb201_search(c)
-  for key, value in ((nb201 if arg == 'nb201' else darts) or {}).items():
+  if arg not in spaces.NAMES:
+    raise ValueError(f'unknown config variant {arg!r}; use one of '
+                     f'{", ".join(":" + n for n in spaces.NAMES)}')
+  use_space(c, arg)
+  for key, value in (per_space.get(arg) or {}).items():
     c[key] = value
   return c

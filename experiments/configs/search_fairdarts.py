@@ -18,8 +18,7 @@ CIFAR-10 must be prepared in TFDS' data_dir beforehand (this machine is offline)
 """
 
 from experiments.configs import common
-from nas_jax.genotype import DARTS_PRIMITIVES
-from nas_jax.ops import NB201_PRIMITIVES
+from nas_jax import spaces
 
 
 def get_config(arg=None):
@@ -31,4 +30,6 @@ def get_config(arg=None):
   c.arch_beta1 = 0.9
   c.learning_rate = 0.005
   c.batch_size = 128
-  return common.space_variant(c, arg, nb201={'primitives': [p for p in NB201_PRIMITIVES if p != 'none']}, darts={'primitives': [p for p in DARTS_PRIMITIVES if p != 'none']})
+  without_none = {name: {'primitives': tuple(p for p in spaces.get(name).default_primitives
+                                             if p != 'none')} for name in spaces.NAMES}
+  return common.space_variant(c, arg, **without_none)

@@ -26,67 +26,16 @@ package that calls ``register``.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from nas_jax import discretize, nb201
-from nas_jax.genotype import Genotype
+from nas_jax import spaces
+from nas_jax.spaces.base import Space
 
 Arch = dict[str, jax.Array]
-SPACES = ('darts', 'nb201')
-
-
-@dataclasses.dataclass(frozen=True)
-class Space:
-  """A search space: its cell types, edges and op set, and how a genotype is read off.
-
-  Attributes:
-    name: ``'darts'`` or ``'nb201'``.
-    primitives: the op set K.
-    steps: intermediate nodes per cell (DARTS: 4; NB201: 3).
-    multiplier: DARTS only, how many last nodes the cell output concatenates.
-  """
-  name: str
-  primitives: tuple[str, ...]
-  steps: int = 4
-  multiplier: int = 4
-
-  @property
-  def cells(self) -> tuple[str, ...]:
-    return ('normal', 'reduce') if self.name == 'darts' else ('cell',)
-
-  @property
-  def num_edges(self) -> int:
-    return discretize.num_edges(self.steps) if self.name == 'darts' else len(nb201.EDGES)
-
-  def node_slices(self) -> list[tuple[int, int]]:
-    """The edge rows of each intermediate node's inputs, ``[(start, end), ...]``."""
-    if self.name == 'darts':
-      return [(discretize.edge_index(i, 0), discretize.edge_index(i, 0) + 2 + i)
-              for i in range(self.steps)]
-    starts = [nb201.edge_index(t, 0) for t in range(1, 4)]
-    return [(s, s + t) for s, t in zip(starts, range(1, 4))]
-
-  def shape(self) -> tuple[int, int]:
-    return (self.num_edges, len(self.primitives))
-
-  def derive(self, weights: dict[str, np.ndarray]):
-    """The genotype from per-edge op strengths ``{cell: (E, K)}``.
-
-    DARTS: each node keeps its two strongest input edges by their strongest
-    non-``none`` op. NB201: the argmax op of every edge (``none`` included).
-    """
-    if self.name == 'darts':
-      # The strengths are final (softmax, sigmoid, ...): no second softmax.
-      return discretize.derive_genotype(np.asarray(weights['normal']),
-                                        np.asarray(weights['reduce']), primitives=self.primitives,
-                                        steps=self.steps, multiplier=self.multiplier,
-                                        apply_softmax=False)
-    return nb201.derive_genotype(np.asarray(weights['cell']), self.primitives)
 
 
 def setting(config, key: str, default):
@@ -115,10 +64,8 @@ def temperature_range(config, tau_max: float, tau_min: float) -> tuple[float, fl
 
 
 def space_from_config(config) -> Space:
-  name = config.get('space', 'darts')
-  if name == 'nb201':
-    return Space('nb201', tuple(config.primitives), steps=3, multiplier=1)
-  return Space(name, tuple(config.primitives), config.steps, config.multiplier)
+  """The search space of ``config`` (``config.space``, ``config.primitives``, ...)."""
+  return spaces.from_config(config)
 
 
 def node_softmax(beta: jax.Array, space: Space) -> jax.Array:
@@ -211,6 +158,6 @@ def get(config) -> Strategy:
   return REGISTRY[name](config, space_from_config(config))
 
 
-__all__ = ['Arch', 'REGISTRY', 'SPACES', 'Space', 'Strategy', 'Genotype', 'get', 'gumbel',
+__all__ = ['Arch', 'REGISTRY', 'Space', 'Strategy', 'get', 'gumbel',
            'linear', 'node_softmax', 'non_negative', 'register', 'setting', 'space_from_config',
            'temperature_range']

@@ -52,7 +52,7 @@ class GDAS(Strategy):
     out = {}
     for cell, k in zip(self.space.cells, keys):
       h, _ = hard_gumbel(arch[cell], k, tau)
-      if self.space.name == 'darts':  # only the sampled op carries a gradient
+      if self.space.hard_gradient == 'sampled':  # only the sampled op carries a gradient
         chosen = jax.lax.stop_gradient(h) > 0.5
         h = jnp.where(chosen, h, jax.lax.stop_gradient(h))
       out[cell] = h

@@ -22,7 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from nas_jax.genotype import DARTS_PRIMITIVES, Genotype, OpPair
+from nas_jax.spaces.darts.genotype import DARTS_PRIMITIVES, Genotype, OpPair
+from nas_jax.util import is_int
 
 __all__ = [
     "NONE_OP",
@@ -72,9 +73,9 @@ def edge_index(node: int, input: int) -> int:  # pylint: disable=redefined-built
   Raises:
     ValueError: If ``node`` is negative or ``input`` is out of range.
   """
-  if not _is_int(node) or node < 0:
+  if not is_int(node) or node < 0:
     raise ValueError(f"node must be a non-negative integer, got {node!r}")
-  if not _is_int(input) or not 0 <= input < 2 + node:
+  if not is_int(input) or not 0 <= input < 2 + node:
     raise ValueError(
         f"input must be an integer in 0..{node + 1} for node {node}, got "
         f"{input!r}")
@@ -95,14 +96,9 @@ def edge_list(steps: int) -> tuple[tuple[int, int], ...]:
   return tuple((i, j) for i in range(steps) for j in range(2 + i))
 
 
-def _is_int(value: Any) -> bool:
-  """Returns whether ``value`` is an integer (``bool`` excluded)."""
-  return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
 def _check_steps(steps: Any) -> None:
   """Raises ``ValueError`` unless ``steps`` is a positive integer."""
-  if not _is_int(steps) or steps < 1:
+  if not is_int(steps) or steps < 1:
     raise ValueError(f"steps must be a positive integer, got {steps!r}")
 
 
@@ -258,7 +254,7 @@ def derive_genotype(
       expected and given shapes), non-finite values or invalid arguments.
   """
   _check_steps(steps)
-  if not _is_int(multiplier) or not 1 <= multiplier <= steps:
+  if not is_int(multiplier) or not 1 <= multiplier <= steps:
     raise ValueError(
         f"multiplier must be an integer in 1..{steps} (steps), got "
         f"{multiplier!r}")
@@ -298,7 +294,7 @@ def random_genotype(
     The sampled :class:`Genotype`.
   """
   _check_steps(steps)
-  if not _is_int(multiplier) or not 1 <= multiplier <= steps:
+  if not is_int(multiplier) or not 1 <= multiplier <= steps:
     raise ValueError(
         f"multiplier must be an integer in 1..{steps} (steps), got {multiplier!r}")
   names = [name for name in _check_primitives(primitives) if name != NONE_OP]

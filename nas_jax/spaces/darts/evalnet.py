@@ -15,8 +15,8 @@ retrained in (quark0/darts ``model.py``):
 * an auxiliary classifier reads the output of the cell at ``2L/3`` in
   training (its loss weight is the caller's, 0.4 in DARTS).
 
-The NAS-Bench-201 evaluation network lives in :mod:`nas_jax.nb201`;
-:func:`build` makes any of the three from a network kind.
+The space object (``nas_jax.spaces.get('darts').evalnet``) builds either
+from a network kind.
 
 Activations are CNHW inside (see ``nas_jax.ops``); the networks take NHWC
 images. Consecutive cells whose inputs have the same shapes (every normal
@@ -35,15 +35,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from nas_jax import nb201, ops
-from nas_jax.genotype import DARTS_PRIMITIVES, Genotype, GenotypeError, OpPair
-
-AUX_NAME = 'auxiliary_head'  # parameters under this name are excluded from params_m
+from nas_jax import ops
+from nas_jax.netstats import AUX_NAME
+from nas_jax.spaces.darts.genotype import DARTS_PRIMITIVES, Genotype, GenotypeError, OpPair
+from nas_jax.spaces.darts.ops import OPS
 
 
 def check_genotype(genotype: Genotype) -> Genotype:
   """Raises GenotypeError (one line) if the genotype uses an op the eval net cannot build."""
-  known = tuple(name for name in ops.OPS)
+  known = OPS.names()
   genotype.validate(known)
   return genotype
 
@@ -58,8 +58,8 @@ def drop_path(x: jax.Array, drop_prob: jax.Array, key: jax.Array) -> jax.Array:
 def _eval_op(name: str, channels: int, stride: int, impl: str, module_name: str) -> nn.Module:
   if name in ('max_pool_3x3', 'avg_pool_3x3'):
     return ops.Pool(name[:3], stride, affine=True, bn=False, name=module_name)
-  return ops.make_op(name, channels, stride, affine=True, depthwise_impl=impl,
-                     module_name=module_name)
+  return OPS.make(name, channels, stride, affine=True, depthwise_impl=impl,
+                  module_name=module_name)
 
 
 class EvalCell(nn.Module):
@@ -286,93 +286,7 @@ class NetworkImageNet(nn.Module):
     return logits, aux
 
 
-def count_params(params: Any, exclude: str | None = AUX_NAME) -> int:
-  """Number of parameters, leaving out any under a path component named ``exclude``."""
-  total = 0
-  for path, leaf in jax.tree_util.tree_leaves_with_path(params):
-    names = {getattr(k, 'key', None) for k in path}
-    if exclude is None or exclude not in names:
-      total += int(np.prod(leaf.shape))
-  return total
-
-
-def count_macs(model: nn.Module, image_shape: tuple[int, int, int]) -> int:
-  """Multiply-accumulates of one inference (eval mode, no auxiliary head) on one image.
-
-  Counts convolutions (dense, depthwise, pointwise) and linear layers, the
-  convention of the NAS papers' "FLOPs" (multiply-adds); BatchNorm, pooling
-  and additions are left out. The count is taken from the shapes seen while
-  tracing an unscanned copy of ``model`` (nothing is compiled or run), so it
-  does not depend on how a depthwise convolution is implemented.
-  """
-  total = [0]
-
-  def interceptor(next_fun, args, kwargs, context):
-    out = next_fun(*args, **kwargs)
-    if context.method_name != '__call__':
-      return out
-    m = context.module
-    if isinstance(m, ops.Conv):
-      total[0] += int(np.prod(out.shape)) * m.kernel * m.kernel * args[0].shape[0]
-    elif isinstance(m, ops.DepthwiseConv):
-      total[0] += int(np.prod(out.shape)) * m.kernel * m.kernel
-    elif isinstance(m, ops.PointwiseConv):
-      total[0] += int(np.prod(out.shape)) * args[0].shape[0]
-    elif isinstance(m, nn.Dense):
-      total[0] += int(np.prod(out.shape)) * args[0].shape[-1]
-    return out
-
-  flat = model.clone(scan_cells=False)
-  x = jnp.zeros((1,) + tuple(image_shape), jnp.float32)
-  with nn.intercept_methods(interceptor):
-    jax.eval_shape(lambda: flat.init(jax.random.key(0, impl='rbg'), x, train=False))
-  return total[0]
-
-
-NETWORK_KINDS = ('cifar', 'imagenet', 'nb201')
-
-
-def build(kind: str, genotype: Genotype | nb201.NB201Genotype, **kwargs) -> nn.Module:
-  """Builds the evaluation network of ``kind`` for ``genotype``.
-
-  ``'cifar'`` -> :class:`NetworkCIFAR`, ``'imagenet'`` -> :class:`NetworkImageNet`,
-  ``'nb201'`` -> :class:`nas_jax.nb201.NB201Network`. The keyword arguments are those of the DARTS networks; for ``'nb201'``
-  ``layers`` is the number of cells per stage N, ``depthwise_impl`` is
-  ignored (no depthwise convolutions) and ``auxiliary`` must be False.
-
-  Raises:
-    GenotypeError: if the genotype does not belong to the network kind.
-    ValueError: for an unknown kind or an auxiliary head on NB201 (one line).
-  """
-  if kind == 'nb201':
-    if not isinstance(genotype, nb201.NB201Genotype):
-      raise GenotypeError(f"network kind 'nb201' needs an NB201Genotype, got "
-                          f'{type(genotype).__name__}')
-    if kwargs.pop('auxiliary', False):
-      raise ValueError('the NB201 network has no auxiliary head; build it with auxiliary=False')
-    kwargs.pop('depthwise_impl', None)
-    if 'layers' in kwargs:
-      kwargs['cells_per_stage'] = kwargs.pop('layers')
-    return nb201.NB201Network(genotype, **kwargs)
-  if kind not in NETWORK_KINDS:
-    raise ValueError(f"network kind must be 'cifar', 'imagenet' or 'nb201', got {kind!r}")
-  if not isinstance(genotype, Genotype):
-    raise GenotypeError(f'network kind {kind!r} needs a DARTS Genotype, got '
-                        f'{type(genotype).__name__}')
-  check_genotype(genotype)
-  if kind == 'cifar':
-    return NetworkCIFAR(genotype, **kwargs)
-  return NetworkImageNet(genotype, **kwargs)
-
-
-__all__ = ['AUX_NAME', 'AuxiliaryHead', 'EvalCell', 'NETWORK_KINDS', 'NetworkCIFAR',
-           'NetworkImageNet', 'build', 'check_genotype', 'count_macs', 'count_params', 'drop_path',
+__all__ = ['AUX_NAME', 'AuxiliaryHead', 'EvalCell', 'NetworkCIFAR',
+           'NetworkImageNet', 'check_genotype', 'drop_path',
            'DARTS_PRIMITIVES', 'GenotypeError']
 
-
-def param_shapes(model: nn.Module, image_shape: tuple[int, int, int]) -> Any:
-  """The parameter tree of ``model`` as shapes only (traced, not compiled), aux head included."""
-  x = jnp.zeros((1,) + tuple(image_shape), jnp.float32)
-  variables = jax.eval_shape(
-      lambda: model.init({'params': jax.random.key(0, impl='rbg')}, x, train=True))
-  return variables['params']

@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import numbers
 import os
-import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Union
+
+from nas_jax.util import atomic_write, is_int, one_line
 
 __all__ = [
     "DARTS_PRIMITIVES",
@@ -70,16 +70,6 @@ class GenotypeError(ValueError):
 
   The message is always a single line naming what is wrong.
   """
-
-
-def _one_line(text: str) -> str:
-  """Collapses ``text`` onto one line so that error messages stay single-line."""
-  return " ".join(text.split())
-
-
-def _is_int(value: Any) -> bool:
-  """Returns whether ``value`` is an integer (``bool`` excluded)."""
-  return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def _check_op_name(name: Any, where: str) -> str:
@@ -140,13 +130,13 @@ def _coerce_cell(cell_name: str, value: Any) -> tuple[OpPair, ...]:
     if (isinstance(entry, (str, bytes)) or not isinstance(entry, Sequence)
         or len(entry) != 2):
       raise GenotypeError(
-          f"{where}: expected an (op, input) pair, got {_one_line(repr(entry))}")
+          f"{where}: expected an (op, input) pair, got {one_line(repr(entry))}")
     name = _check_op_name(entry[0], where)
     index = entry[1]
-    if not _is_int(index):
+    if not is_int(index):
       raise GenotypeError(
           f"{where}: input index must be an integer, got "
-          f"{_one_line(repr(index))}")
+          f"{one_line(repr(index))}")
     index = int(index)
     node = k // 2
     if index < 0 or index >= 2 + node:
@@ -180,10 +170,10 @@ def _coerce_concat(field: str, value: Any, steps: int) -> tuple[int, ...]:
     raise GenotypeError(f"{field}: must list at least one node")
   out = []
   for index in value:
-    if not _is_int(index):
+    if not is_int(index):
       raise GenotypeError(
           f"{field}: node index must be an integer, got "
-          f"{_one_line(repr(index))}")
+          f"{one_line(repr(index))}")
     index = int(index)
     if index < 0 or index >= 2 + steps:
       raise GenotypeError(
@@ -447,7 +437,7 @@ def _error_at(expected: str, pos: int, found: str) -> GenotypeError:
   """Builds the standard parse error."""
   return GenotypeError(
       f"invalid DARTS genotype text: expected {expected} at character {pos}, "
-      f"found {_one_line(found)}")
+      f"found {one_line(found)}")
 
 
 def _tokenize(text: str) -> Iterator[_Token]:
@@ -682,24 +672,7 @@ def save_json(genotype: Genotype, path: PathLike) -> None:
   if not isinstance(genotype, Genotype):
     raise GenotypeError(
         f"save_json expects a Genotype, got {type(genotype).__name__}")
-  path = os.fspath(path)
-  directory = os.path.dirname(os.path.abspath(path))
-  os.makedirs(directory, exist_ok=True)
-  fd, tmp_path = tempfile.mkstemp(
-      dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
-  try:
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-      f.write(genotype.to_json(indent=2))
-      f.write("\n")
-      f.flush()
-      os.fsync(f.fileno())
-    os.replace(tmp_path, path)
-  except BaseException:
-    try:
-      os.unlink(tmp_path)
-    except OSError:
-      pass
-    raise
+  atomic_write(path, genotype.to_json(indent=2) + "\n")
 
 
 def _read_text(path: str) -> str:
@@ -718,7 +691,7 @@ def _read_text(path: str) -> str:
   except OSError as e:
     raise GenotypeError(
         f"genotype file {path!r} cannot be read: "
-        f"{_one_line(e.strerror or str(e))}") from None
+        f"{one_line(e.strerror or str(e))}") from None
 
 
 def load_json(path: PathLike) -> Genotype:

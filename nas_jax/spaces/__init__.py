@@ -1,0 +1,68 @@
+"""Search spaces behind one interface (:class:`nas_jax.spaces.base.Space`), looked up by name.
+
+``spaces.get('nb201')`` is the NAS-Bench-201 space with its full op set;
+``spaces.get('nb201', primitives=(...))`` the space restricted to some ops,
+a space in its own right. ``spaces.from_config(config)`` reads
+``config.space`` and ``config.primitives`` (empty: the space's own op set).
+
+A new space is one package here whose ``__init__`` defines a ``Space``
+subclass decorated with :func:`register`; import it below.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+REGISTRY: dict[str, type] = {}
+
+
+def register(cls):
+  """Class decorator: makes a ``Space`` subclass selectable as ``config.space = cls.name``."""
+  REGISTRY[cls.name] = cls
+  return cls
+
+
+def _lookup(name: str) -> type:
+  if name not in REGISTRY:
+    raise ValueError(f'unknown search space {name!r}; known: {", ".join(REGISTRY)}')
+  return REGISTRY[name]
+
+
+def get(name: str, primitives: Iterable[str] | None = None, **settings: Any):
+  """The space ``name`` for ``primitives`` (None or empty: its own op set) and settings
+  (e.g. ``steps`` and ``multiplier`` for DARTS). A one-line ValueError for an unknown space
+  or an op outside it."""
+  cls = _lookup(name)
+  return cls(tuple(primitives or cls.default_primitives), **settings)
+
+
+def from_config(config):
+  """The space a search config names: ``config.space`` with its op set and settings."""
+  return _lookup(config.get('space', 'darts')).from_config(config)
+
+
+def for_network(kind: str):
+  """The space whose evaluation networks include ``kind`` (its full op set)."""
+  for name, cls in REGISTRY.items():
+    if kind in cls.network_kinds:
+      return get(name)
+  kinds = ', '.join(k for cls in REGISTRY.values() for k in cls.network_kinds)
+  raise ValueError(f'unknown network kind {kind!r}; known: {kinds}')
+
+
+def for_cells(cells: Iterable[str], exact: bool = False):
+  """The space whose cell types are all among ``cells`` (all of them, with ``exact``), or None."""
+  cells = set(cells)
+  for name, cls in REGISTRY.items():
+    if set(cls.cells) == cells or (not exact and set(cls.cells) <= cells):
+      return get(name)
+  return None
+
+
+# The spaces register themselves on import (order: the default first).
+from nas_jax.spaces import darts, nb201  # noqa: E402,F401  pylint: disable=wrong-import-position
+
+NAMES = tuple(REGISTRY)
+
+__all__ = ['NAMES', 'REGISTRY', 'for_cells', 'for_network', 'from_config', 'get', 'register']

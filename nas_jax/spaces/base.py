@@ -1,0 +1,235 @@
+"""The ``Space`` interface: everything a search space means, behind one object.
+
+A space is a frozen dataclass (hashable, so a Flax module or a jitted
+function can hold it) built for one op set. Two views of an architecture
+meet here:
+
+* the **genotype** (``space.genotype_type``): the cell a search derives, a
+  retraining builds and a file stores, with its text and JSON forms;
+* the **arch**: a tuple of integer decisions, one per entry of
+  ``space.options`` (the number of values each decision takes). Discrete
+  search samples, mutates, enumerates, encodes and hashes archs;
+  :meth:`Space.to_genotype` and :meth:`Space.from_genotype` convert.
+
+The continuous side of a space is the op-strength array ``{cell: (E, K)}``
+(``space.cells``, ``space.shape()``): the supernet takes it
+(:meth:`Space.supernet`), :meth:`Space.derive` reads a genotype off it, and
+:meth:`Space.one_hot` is the array under which the supernet computes exactly
+one genotype.
+
+The generic decision operations (``size``, ``sample``, ``mutate``,
+``neighbours``, ``enumerate``) are implemented here once, on
+``options``; random ones take an explicit PRNG key, and nothing mutates
+its argument. A subclass supplies the rest. A new space is one package
+under ``nas_jax/spaces/`` whose ``__init__`` defines a subclass and calls
+:func:`nas_jax.spaces.register`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Iterator, Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+
+from nas_jax import ops
+from nas_jax.spaces import decisions
+
+Arch = tuple[int, ...]
+
+
+def digest(text: str) -> str:
+  """The 16-hex-digit SHA-1 prefix of ``text``: the short, stable form of a canonical string."""
+  return hashlib.sha1(text.encode('utf-8')).hexdigest()[:16]
+
+
+@dataclasses.dataclass(frozen=True)
+class Space:
+  """A search space for one op set. Subclasses set the class attributes and the methods below.
+
+  Attributes:
+    primitives: the op set K, in alpha column order (a subset of the space's
+      registry, in any order; the space in its own right: ``size``,
+      ``enumerate``, ``hash`` and ``sample`` honour it).
+  """
+  primitives: tuple[str, ...]
+
+  name: ClassVar[str] = ''
+  cells: ClassVar[tuple[str, ...]] = ()  # cell types, one (E, K) op-strength array each
+  registry: ClassVar[ops.OpRegistry]
+  default_primitives: ClassVar[tuple[str, ...]] = ()
+  parameter_free: ClassVar[frozenset[str]] = frozenset()
+  network_kinds: ClassVar[tuple[str, ...]] = ()  # evaluation networks, the first the default
+  genotype_type: ClassVar[type] = object
+  collapse_cells: ClassVar[tuple[str, ...]] = ()  # the cells the collapse counts look at
+  encodings: ClassVar[tuple[str, ...]] = ('onehot', 'path')
+
+  def __post_init__(self):
+    object.__setattr__(self, 'primitives', self.registry.validate(self.primitives))
+
+  # --- the continuous side -------------------------------------------------------------------
+  @property
+  def num_edges(self) -> int:
+    raise NotImplementedError
+
+  def shape(self) -> tuple[int, int]:
+    """The op-strength array of one cell type: ``(E, K)``."""
+    return (self.num_edges, len(self.primitives))
+
+  def node_slices(self) -> list[tuple[int, int]]:
+    """The edge rows of each intermediate node's inputs, ``[(start, end), ...]``."""
+    raise NotImplementedError
+
+  def derive(self, strengths: dict[str, Any]):
+    """The genotype read off per-edge op strengths ``{cell: (E, K)}`` (final, no softmax)."""
+    raise NotImplementedError
+
+  def one_hot(self, genotype) -> dict[str, np.ndarray]:
+    """``{cell: (E, K)}`` op weights under which the supernet computes exactly ``genotype``."""
+    raise NotImplementedError
+
+  def supernet(self, num_classes: int, *, channels: int, layers: int, **options):
+    """The Flax supernet of this space (``options``: the strategy's network options and
+    the space's own settings, e.g. ``depthwise_impl``)."""
+    raise NotImplementedError
+
+  def evalnet(self, genotype, num_classes: int, *, kind: str | None = None, **options):
+    """The evaluation network of ``genotype`` (``kind``: one of ``network_kinds``)."""
+    raise NotImplementedError
+
+  # --- genotypes ----------------------------------------------------------------------------
+  def check_genotype(self, genotype):
+    """``genotype`` if it is this space's type and uses only this space's ops (GenotypeError)."""
+    raise NotImplementedError
+
+  def to_text(self, genotype) -> str:
+    """The genotype's text form (what ``genotype.txt`` holds)."""
+    raise NotImplementedError
+
+  def load_genotype(self, ref):
+    """A genotype from a published name, its text form or a file (GenotypeError, one line)."""
+    raise NotImplementedError
+
+  def edges(self, genotype) -> list[tuple[str, int, int, str]]:
+    """``(cell type, node, input, op)`` of every edge a genotype keeps."""
+    raise NotImplementedError
+
+  def plot(self, genotype, out_dir: str) -> list[str]:
+    """Draws the genotype's cells as PNGs in ``out_dir``; returns their paths."""
+    raise NotImplementedError
+
+  def plot_names(self) -> tuple[str, ...]:
+    """The file names :meth:`plot` writes."""
+    raise NotImplementedError
+
+  def edge_rows(self, cell: str, num_edges: int) -> list[list[tuple[int, str]]]:
+    """The panel layout of a cell's alpha history: a row per node, ``(edge row, label)``
+    per input edge; a ValueError naming the edge count if it does not fit."""
+    raise NotImplementedError
+
+  def cell_title(self, cell: str) -> str:
+    return f'{cell} cell'
+
+  # --- search settings ------------------------------------------------------------------------
+  search_overrides: ClassVar[dict[str, Any]] = {}
+  """The search-config values this space's papers use (applied by ``experiments.configs``)."""
+
+  unroll_phases: ClassVar[bool] = False
+  """Whether ``phase_loop='auto'`` unrolls the bilevel phases (cells of real convolutions)."""
+
+  hard_gradient: ClassVar[str] = 'all'
+  """The hard (one-op, GDAS) estimator: ``'all'`` weights get a gradient, or only the
+  ``'sampled'`` op's (as the GDAS code does in the DARTS space)."""
+
+  def check_search_config(self, config) -> None:
+    """Space-specific checks of a search config (ValueError, one line naming the key)."""
+    del config
+
+  def check_train_config(self, config) -> None:
+    """Space-specific checks of a retraining config (ValueError, one line naming the key)."""
+    del config
+
+  def partial_channels_unit(self, k: int) -> int:
+    """The multiple ``init_channels`` must be of with PC-DARTS' partial channels ``k``."""
+    return k
+
+  def supernet_options(self, config) -> dict[str, Any]:
+    """The :meth:`supernet` settings a search config sets for this space."""
+    raise NotImplementedError
+
+  def evalnet_options(self, config) -> dict[str, Any]:
+    """The :meth:`evalnet` settings a retraining config sets for this space."""
+    raise NotImplementedError
+
+  def describe_network(self, config) -> str:
+    """How a retraining config sizes the network, for the log line (e.g. '20 cells')."""
+    raise NotImplementedError
+
+  @classmethod
+  def from_config(cls, config) -> 'Space':
+    """The space of a search config (``config.primitives``; empty: the default op set)."""
+    return cls(tuple(config.primitives) or cls.default_primitives)
+
+  # --- discrete architectures -----------------------------------------------------------------
+  @property
+  def options(self) -> tuple[int, ...]:
+    """The number of values of each decision."""
+    raise NotImplementedError
+
+  def to_genotype(self, arch: Sequence[int]):
+    raise NotImplementedError
+
+  def from_genotype(self, genotype) -> Arch:
+    raise NotImplementedError
+
+  def hash(self, arch: Sequence[int]) -> str:
+    """A canonical digest, equal for isomorphic architectures (the rule: the subclass)."""
+    raise NotImplementedError
+
+  def encode(self, arch: Sequence[int], kind: str = 'onehot') -> np.ndarray:
+    """A float32 feature vector of ``arch``: ``'onehot'`` (op/adjacency) or ``'path'`` (BANANAS)."""
+    raise NotImplementedError
+
+  def _check_encoding(self, kind: str) -> None:
+    if kind not in self.encodings:
+      raise ValueError(f'unknown encoding {kind!r} for the {self.name} space; known: '
+                       f'{", ".join(self.encodings)}')
+
+  def size(self) -> int:
+    """The number of architectures (distinct decision vectors; see :meth:`hash` for classes)."""
+    return decisions.size(self.options)
+
+  def sample(self, key, n: int) -> list[Arch]:
+    """``n`` architectures, each decision uniform and independent, from PRNG ``key``."""
+    return decisions.sample(key, self.options, n)
+
+  def mutate(self, key, arch: Sequence[int]) -> Arch:
+    """``arch`` with exactly one decision changed to a different value, uniformly."""
+    return decisions.mutate(key, tuple(arch), self.options)
+
+  def neighbours(self, arch: Sequence[int]) -> list[Arch]:
+    """Every one-decision change of ``arch`` (``sum(options - 1)`` of them)."""
+    return decisions.neighbours(tuple(arch), self.options)
+
+  def enumerate(self) -> Iterator[Arch]:
+    """Every architecture, lazily, in lexicographic decision order."""
+    return decisions.enumerate_all(self.options)
+
+  def index(self, arch: Sequence[int]) -> int:
+    """The position of ``arch`` in :meth:`enumerate`'s order."""
+    return decisions.index(tuple(arch), self.options)
+
+  def from_index(self, i: int) -> Arch:
+    return decisions.from_index(i, self.options)
+
+  def unique(self) -> dict[str, Arch]:
+    """``{hash: first arch}`` over the whole space (finite, enumerable spaces only)."""
+    out: dict[str, Arch] = {}
+    for arch in self.enumerate():
+      out.setdefault(self.hash(arch), arch)
+    return out
+
+
+__all__ = ['Arch', 'Space', 'digest']

@@ -1,0 +1,43 @@
+"""Small helpers the whole package shares: integer checks, one-line messages, atomic writes."""
+
+from __future__ import annotations
+
+import numbers
+import os
+import tempfile
+from typing import Any
+
+
+def is_int(value: Any) -> bool:
+  """Whether ``value`` is an integer (Python or NumPy; ``bool`` excluded)."""
+  return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def one_line(text: Any) -> str:
+  """``text`` collapsed onto one line, so that error messages stay single-line."""
+  return ' '.join(str(text).split())
+
+
+def atomic_write(path: str | os.PathLike, payload: bytes | str) -> None:
+  """Writes ``payload`` to ``path`` through a temporary file in the same directory and a rename.
+
+  The file is flushed to disk before :func:`os.replace`, so readers see the
+  old file or the whole new one, never a part. Missing parent directories
+  are created; the temporary file is removed if anything fails.
+  """
+  path = os.fspath(path)
+  directory = os.path.dirname(os.path.abspath(path))
+  os.makedirs(directory, exist_ok=True)
+  mode = 'wb' if isinstance(payload, bytes) else 'w'
+  fd, tmp = tempfile.mkstemp(dir=directory, prefix='.' + os.path.basename(path) + '.',
+                             suffix='.tmp')
+  try:
+    with os.fdopen(fd, mode, **({} if mode == 'wb' else {'encoding': 'utf-8'})) as f:
+      f.write(payload)
+      f.flush()
+      os.fsync(f.fileno())
+    os.replace(tmp, path)
+  except BaseException:
+    if os.path.exists(tmp):
+      os.remove(tmp)
+    raise
