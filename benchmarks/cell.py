@@ -6,7 +6,8 @@ The cell is a paper-size normal cell by default (N=64, 32x32, C=16, the 8
 DARTS ops), the unit the profile in ``benchmarks/README.md`` studies. The
 gradient is taken with respect to the weights and the op weights, as the
 search step does. Each row runs in a fresh process with the persistent
-compilation cache off.
+compilation cache off. A provenance line under the table gives this run's
+date, backend, device and JAX version.
 """
 
 import argparse
@@ -43,7 +44,8 @@ def measure(n, size, channels, depthwise, node_edges, calls):
   for _ in range(calls):
     out = grad(v['params'], weights, s0, s1)
   jax.block_until_ready(out)
-  return {'compile_s': compile_s, 'ms': (time.perf_counter() - t) / calls * 1000}
+  from benchmarks.common import device_info
+  return {'compile_s': compile_s, 'ms': (time.perf_counter() - t) / calls * 1000, **device_info()}
 
 
 def main():
@@ -62,6 +64,7 @@ def main():
   print('| N, H=W, C | depthwise | node edges | compile s | ms fwd+bwd |')
   print('|---|---|---|---|---|')
   env = dict(os.environ, JAX_ENABLE_COMPILATION_CACHE='false', TF_CPP_MIN_LOG_LEVEL='3')
+  done = {}
   for depthwise in args.depthwise.split(','):
     for node_edges in args.node_edges.split(','):
       proc = subprocess.run([sys.executable, '-m', 'benchmarks.cell', f'--child={depthwise}:{node_edges}',
@@ -72,8 +75,12 @@ def main():
               f'{proc.stderr.strip().splitlines()[-1]} |', flush=True)
         continue
       r = json.loads(proc.stdout.strip().splitlines()[-1])
+      done[f'{depthwise}:{node_edges}'] = r
       print(f'| {args.size} | {depthwise} | {node_edges} | {r["compile_s"]:.1f} | {r["ms"]:.0f} |',
             flush=True)
+  from benchmarks.common import provenance_line
+  print()
+  print(provenance_line(done))
 
 
 if __name__ == '__main__':

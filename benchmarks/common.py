@@ -1,7 +1,12 @@
-"""Timing shared by the benchmark scripts."""
+"""Timing, provenance and child processes shared by the benchmark scripts."""
 
 import resource
 import time
+
+# Reference figures measured elsewhere. They are printed with this provenance and
+# never as a ratio measured in the current run (../shared/DESIGN.md, "Reference step times").
+TORCH_REFERENCE = ('quark0/darts, PyTorch 2.13, 2 threads, measured 2026-12-01 on a 2-core CPU '
+                   '(../shared/DESIGN.md)')
 
 
 def time_step(step, state, *args, steps: int):
@@ -25,8 +30,44 @@ def time_step(step, state, *args, steps: int):
 
 
 def peak_rss_gib() -> float:
-  """This process's peak resident memory in GiB."""
+  """This process's peak resident memory in GiB (host memory, not an accelerator's)."""
   return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+def device_info() -> dict:
+  """The child's backend and device, and its peak device memory where the backend reports it.
+
+  Returns:
+    A dict with ``backend``, ``device_kind``, ``devices``, ``jax`` (the version)
+    and ``peak_device_gib`` (None on backends without memory statistics, e.g. CPU).
+  """
+  import jax
+  device = jax.devices()[0]
+  try:
+    stats = device.memory_stats() or {}
+  except Exception:  # pylint: disable=broad-except  (backends without memory statistics)
+    stats = {}
+  peak = stats.get('peak_bytes_in_use')
+  return {'backend': jax.default_backend(), 'device_kind': device.device_kind,
+          'devices': jax.device_count(), 'jax': jax.__version__,
+          'peak_device_gib': peak / 2**30 if peak else None}
+
+
+def provenance_line(results: dict) -> str:
+  """One line saying where and when the rows in ``results`` (name -> child result) were measured."""
+  import datetime
+  import os
+  if not results:
+    return 'run: no row finished'
+  first = next(iter(results.values()))
+  line = (f'run: {datetime.date.today().isoformat()}, backend {first["backend"]} '
+          f'({first["devices"]} x {first["device_kind"]}), {os.cpu_count()} CPU cores, '
+          f'JAX {first["jax"]}, each row a fresh process with a cold compile')
+  peaks = [f'{name} {r["peak_device_gib"]:.2f}' for name, r in results.items()
+           if r.get('peak_device_gib') is not None]
+  if peaks:
+    line += '; peak device memory GiB: ' + ', '.join(peaks)
+  return line
 
 
 def run_child(module: str, args: list[str], timeout: int):

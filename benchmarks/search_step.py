@@ -4,27 +4,33 @@
 
 Each row runs in a fresh process with the persistent compilation cache off, so
 "compile" is a cold compile (trace + XLA) and "peak RSS" is that row's own.
-Data are random images of the row's shape. The torch column is quark0/darts'
-own search network and architect on a machine like this one, measured in
-another run (2026-12-01, PyTorch 2.13, 2 threads; ../shared/DESIGN.md): its
-ratio is a ratio against another run, and is labelled so.
+Data are random images of the row's shape. "cost vs row" is a ratio between
+two rows of this run.
+
+The torch column is not measured here: it is quark0/darts' own search network
+and architect, measured 2026-12-01 on a 2-core CPU with PyTorch 2.13 and 2
+threads (../shared/DESIGN.md), printed as a reference with that provenance. The
+column after it is the ratio against that reference, labelled as a ratio
+against another run, and printed only when this run's backend is the CPU (on
+another backend it would compare different hardware). A provenance line under
+the table gives this run's date, backend, device and JAX version.
 """
 
 import argparse
 import json
 import time
 
-from benchmarks.common import peak_rss_gib, run_child, time_step
+from benchmarks.common import (TORCH_REFERENCE, device_info, peak_rss_gib, provenance_line,
+                               run_child, time_step)
 
 # name: (layers, channels, image size, batch, order, seeds, torch reference s/step or None)
-# The torch figures are quark0/darts measured on 2026-12-01 in another run
-# (../shared/DESIGN.md, "Reference step times"); for K seeds the reference is K
-# sequential runs.
+# The torch figures are references from another run (TORCH_REFERENCE), not
+# measurements of this one; for K seeds the reference is K sequential runs.
 ROWS = {
-    'demo1': (5, 8, 16, 32, 1, 1, 1.370),
-    'demo2': (5, 8, 16, 32, 2, 1, 3.253),
-    'demo1x4': (5, 8, 16, 32, 1, 4, 4 * 1.370),
-    'paper1': (8, 16, 32, 64, 1, 1, 21.0),
+    'demo1': (5, 8, 16, 32, 1, 1, '1.370'),
+    'demo2': (5, 8, 16, 32, 2, 1, '3.253'),
+    'demo1x4': (5, 8, 16, 32, 1, 4, '5.48'),  # 4 x 1.370
+    'paper1': (8, 16, 32, 64, 1, 1, '21.0'),
     'paper2': (8, 16, 32, 64, 2, 1, None),
 }
 # Rows whose cost is also shown relative to another row of the same run.
@@ -65,8 +71,7 @@ def measure(layers, channels, size, batch, order, seeds, steps, depthwise='auto'
   compile_s, step_s, metrics = time_step(step, state, train, val, steps=steps)
   assert np.all(np.isfinite(np.asarray(metrics['train_loss'])))
   return {'init_s': init_s, 'compile_s': compile_s, 'step_s': step_s,
-          'devices': jax.device_count(), 'backend': jax.default_backend(),
-          'peak_rss_gib': peak_rss_gib()}
+          'peak_rss_gib': peak_rss_gib(), **device_info()}
 
 
 def main():
@@ -85,9 +90,9 @@ def main():
                                      args.remat)))
     return
   header = ('| row | L | C | size | B | order | seeds | init s | compile s | s/step | '
-            'steps/s/device | peak RSS GiB | torch s/step (other run, 2026-12-01) | '
-            'speed-up vs torch (other run) | '
-            'cost vs row |')
+            'steps/s/device | peak RSS GiB | '
+            'torch s/step (reference from another run: DESIGN.md, 2026-12-01, 2-core CPU) | '
+            'speed-up vs a reference from another run | cost vs row (this run) |')
   print(header)
   print('|' + '---|' * (header.count('|') - 1))
   done = {}
@@ -101,13 +106,18 @@ def main():
             flush=True)
       continue
     done[name] = r
-    ratio = f'{ref / r["step_s"]:.2f}x' if ref else '—'
+    # A ratio against the CPU reference only for a CPU run, and labelled as another run's.
+    ratio = f'{float(ref) / r["step_s"]:.2f}x' if ref and r['backend'] == 'cpu' else '—'
     base = RELATIVE.get(name)
     rel = f'{r["step_s"] / done[base]["step_s"]:.2f}x {base}' if base in done else '—'
     print(f'| {name} | {layers} | {channels} | {size} | {batch} | {order} | {seeds} | '
           f'{r["init_s"]:.1f} | {r["compile_s"]:.1f} | {r["step_s"]:.2f} | '
           f'{1 / r["step_s"] / r["devices"]:.3f} | {r["peak_rss_gib"]:.2f} | '
           f'{ref if ref else "—"} | {ratio} | {rel} |', flush=True)
+  print()
+  print(f'torch reference (not measured in this run): {TORCH_REFERENCE}; '
+        'the speed-up against it is a ratio against another run, printed for CPU runs only.')
+  print(provenance_line(done))
 
 
 if __name__ == '__main__':

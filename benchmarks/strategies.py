@@ -6,14 +6,15 @@ Rows are ``space:strategy`` at the demo size (DARTS space: 5 cells, C=8;
 NB201: N=2 cells per stage, C=8; 16x16 images, batch 32, 1st order), each in
 a fresh process with the compilation cache off. "vs DARTS" is the row's step
 time over the DARTS row of the same space in the same run: GDAS computes one
-op per edge, PC-DARTS a quarter of the channels.
+op per edge, PC-DARTS a quarter of the channels. A provenance line under the
+table gives this run's date, backend, device and JAX version.
 """
 
 import argparse
 import json
 import time
 
-from benchmarks.common import peak_rss_gib, run_child, time_step
+from benchmarks.common import device_info, peak_rss_gib, provenance_line, run_child, time_step
 
 STRATEGIES = ('darts', 'gdas', 'snas', 'pcdarts', 'drnas', 'darts_minus', 'fairdarts', 'beta_darts')
 ROWS = tuple(f'{space}:{name}' for space in ('darts', 'nb201') for name in STRATEGIES)
@@ -53,7 +54,7 @@ def measure(space: str, strategy: str, steps: int) -> dict:
   compile_s, step_s, metrics = time_step(step, state, train, val, steps=steps)
   assert np.isfinite(float(metrics['train_loss']))
   return {'init_s': init_s, 'compile_s': compile_s, 'step_s': step_s,
-          'peak_rss_gib': peak_rss_gib()}
+          'peak_rss_gib': peak_rss_gib(), **device_info()}
 
 
 def main():
@@ -82,6 +83,8 @@ def main():
     rel = f'{r["step_s"] / base["step_s"]:.2f}x' if base else '—'
     print(f'| {space} | {name} | {r["init_s"]:.1f} | {r["compile_s"]:.1f} | {r["step_s"]:.3f} | '
           f'{r["peak_rss_gib"]:.2f} | {rel} |', flush=True)
+  print()
+  print(provenance_line(done))
 
 
 if __name__ == '__main__':

@@ -7,19 +7,28 @@ Each row runs in a fresh process with the persistent compilation cache off, so
 One step is the whole training step of ``nas_jax.train``: forward with drop
 path and the auxiliary head, backward, SGD update. Data are random images of
 the row's shape.
+
+No ratio against torch is printed: the torch figure for the darts_v2 row
+(../shared/DESIGN.md) is another run's, so it is printed under the table as a
+reference with its provenance. A provenance line gives this run's date,
+backend, device and JAX version.
 """
 
 import argparse
 import json
 import time
 
-from benchmarks.common import peak_rss_gib, run_child, time_step
+from benchmarks.common import (TORCH_REFERENCE, device_info, peak_rss_gib, provenance_line,
+                               run_child, time_step)
 
 # name: (genotype, layers, channels, image size, image channels, batch)
 ROWS = {
     'demo': ('DARTS_V2', 6, 16, 16, 1, 64),
     'darts_v2': ('DARTS_V2', 20, 36, 32, 3, 96),
 }
+# Another run's figures for the same network (TORCH_REFERENCE): a reference, never a ratio.
+TORCH = {'darts_v2': 'NetworkCIFAR DARTS_V2, 20 cells, C=36, 32x32, B=96, aux + drop path, '
+                     'one SGD step: 7.57 s/step, peak RSS 8.2 GiB'}
 
 
 def measure(genotype, layers, channels, size, in_channels, batch, steps, scan_cells):
@@ -56,8 +65,7 @@ def measure(genotype, layers, channels, size, in_channels, batch, steps, scan_ce
   from nas_jax import netstats
   return {'init_s': init_s, 'compile_s': compile_s, 'step_s': step_s,
           'params_m': netstats.count_params(state.params) / 1e6,
-          'devices': jax.device_count(), 'backend': jax.default_backend(),
-          'peak_rss_gib': peak_rss_gib()}
+          'peak_rss_gib': peak_rss_gib(), **device_info()}
 
 
 def main():
@@ -75,6 +83,7 @@ def main():
             's/step | images/s | peak RSS GiB |')
   print(header)
   print('|' + '---|' * (header.count('|') - 1))
+  done = {}
   for name in args.rows.split(','):
     genotype, layers, channels, size, _, batch = ROWS[name]
     lead = f'| {name} | {genotype} | {layers} | {channels} | {size} | {batch} | {args.scan_cells} |'
@@ -83,8 +92,14 @@ def main():
     if why:
       print(f'{lead} {why} |', flush=True)
       continue
+    done[name] = r
     print(f'{lead} {r["params_m"]:.3f} | {r["init_s"]:.1f} | {r["compile_s"]:.1f} | '
           f'{r["step_s"]:.2f} | {batch / r["step_s"]:.1f} | {r["peak_rss_gib"]:.2f} |', flush=True)
+  print()
+  for name in args.rows.split(','):
+    if name in TORCH:
+      print(f'reference for {name}, from another run, no ratio: {TORCH[name]} ({TORCH_REFERENCE})')
+  print(provenance_line(done))
 
 
 if __name__ == '__main__':
