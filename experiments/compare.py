@@ -51,8 +51,8 @@ def _names_in(kind: str, known: Callable[[], tuple]) -> Callable[[list], bool]:
 
 
 def _spaces() -> tuple:
-  from nas_jax.strategies import base
-  return tuple(base.SPACES)
+  from nas_jax import spaces
+  return tuple(spaces.NAMES)
 
 
 def _strategy_names() -> tuple:

@@ -27,7 +27,8 @@ _RANDOM_SEED = flags.DEFINE_integer('random_seed', 0, 'Seed of the random baseli
 
 def run_demo(workdir: str, random_seed: int) -> dict:
   from experiments.configs import search_demo, train_demo
-  from nas_jax import discretize, search, train
+  from nas_jax import search, train
+  from nas_jax.spaces.darts import discretize
   from nas_jax.spaces.darts.genotype import save_json
 
   start = time.time()

@@ -8,10 +8,20 @@ search step), ``search`` (the search loop), ``train`` (retraining),
 ``checkpoint``, ``data``, ``parallel``, ``plot``, ``netstats``, ``runtime``.
 """
 
-from nas_jax.spaces.darts.discretize import derive_genotype
-from nas_jax.spaces.darts.genotype import (DARTS_PRIMITIVES, DARTS_V1, DARTS_V2, Genotype,
-                                           GenotypeError, load_genotype)
+import importlib
 
 __version__ = '0.1.0'
-__all__ = ['DARTS_PRIMITIVES', 'DARTS_V1', 'DARTS_V2', 'Genotype', 'GenotypeError',
-           'derive_genotype', 'load_genotype']
+
+# Shortcuts to the DARTS space's genotype names, resolved on first use: importing a module of the
+# package (say ``nas_jax.data``) must not import the spaces (and with them jax and flax).
+_LAZY = {'derive_genotype': 'nas_jax.spaces.darts.discretize',
+         **{name: 'nas_jax.spaces.darts.genotype' for name in (
+             'DARTS_PRIMITIVES', 'DARTS_V1', 'DARTS_V2', 'Genotype', 'GenotypeError',
+             'load_genotype')}}
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name):
+  if name in _LAZY:
+    return getattr(importlib.import_module(_LAZY[name]), name)
+  raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

@@ -271,6 +271,117 @@ def _stack(trees):
   return jax.tree.map(lambda *xs: jnp.stack(xs), *trees)
 
 
+def _start(config) -> jax.sharding.Mesh:
+  """Joins the processes, checks the config and builds the device mesh (ConfigError)."""
+  try:
+    parallel.initialize(config.num_processes, config.process_id, config.coordinator_address)
+  except ValueError as e:
+    raise ConfigError(str(e)) from None
+  validate_config(config)
+  try:
+    return parallel.config_mesh(config)
+  except ValueError as e:
+    raise ConfigError(str(e)) from None
+
+
+def _streams(config, seeds: list[int]):
+  """``(train streams, val streams, steps per epoch)``: one stream pair per seed."""
+  train_split, val_split = data.search_splits(config)
+  for name, split in (('train', train_split), ('val', val_split)):
+    if config.batch_size > split.num_examples:
+      raise ConfigError(f'config.batch_size ({config.batch_size}) is larger than the {name} split '
+                        f'{split.description!r} ({split.num_examples} examples)')
+  stream = lambda split, seed: data.BatchStream.for_dataset(
+      split, config.batch_size, seed=seed, dataset=config.dataset, train=config.augment)
+  train_streams = [stream(train_split, s) for s in seeds]
+  val_streams = [stream(val_split, s + 1) for s in seeds]
+  steps_per_epoch = min(train_streams[0].steps_per_epoch, val_streams[0].steps_per_epoch)
+  if config.max_steps_per_epoch > 0:
+    steps_per_epoch = min(steps_per_epoch, config.max_steps_per_epoch)
+  return train_streams, val_streams, steps_per_epoch
+
+
+def _compile(config, strategy, seeds, sample, steps_per_epoch, mesh):
+  """``(initial state, jitted step, batch sharding)``: the supernet, its optimizers, the
+  state of every seed (stacked when there are several) and the bilevel step."""
+  model = build_model(config, data.dataset_meta(config.dataset).num_classes, strategy)
+  weight_tx, arch_tx, schedule, hyper = build_optimizers(config, steps_per_epoch)
+  repl = parallel.replicated(mesh)
+  init = jax.jit(lambda key: bilevel.init_state(model, key, sample, weight_tx, arch_tx, strategy),
+                 out_shardings=repl)
+  # rbg keys: far cheaper to compile than threefry. Seeds are initialized one
+  # by one with the same compiled init, so seed k matches a single run of it.
+  states = [init(jax.random.key(s, impl='rbg')) for s in seeds]
+  state = states[0] if len(seeds) == 1 else jax.device_put(_stack(states), repl)
+  step = bilevel.make_search_step(model, weight_tx, arch_tx, schedule, order=config.order,
+                                  hyper=hyper, strategy=strategy, steps_per_epoch=steps_per_epoch,
+                                  arch_warmup_epochs=config.get('arch_warmup_epochs', 0),
+                                  unroll_phases=unroll_phases(config))
+  if len(seeds) > 1:
+    step = jax.vmap(step)
+  batch_sh = parallel.batch_sharding(mesh, seed_axis=len(seeds) > 1)
+  step_fn = jax.jit(step, in_shardings=(repl, batch_sh, batch_sh), out_shardings=(repl, repl),
+                    donate_argnums=0)
+  return state, step_fn, batch_sh
+
+
+def _seed_slice(tree, k: int, num_seeds: int):
+  return tree if num_seeds == 1 else jax.tree.map(lambda x: x[k], tree)
+
+
+def _epoch_records(strategy, state, means, seeds, epoch, seconds) -> list[dict[str, Any]]:
+  """One metrics record per seed: the epoch's mean metrics, alpha entropies and strengths."""
+  arch = jax.device_get(state.arch)
+  num_seeds = len(seeds)
+  records = []
+  for k in range(num_seeds):
+    a = _seed_slice(arch, k, num_seeds)
+    record = {key: float(v if num_seeds == 1 else v[k]) for key, v in means.items()}
+    record.update(epoch=epoch + 1, step=int(np.ravel(state.step)[k]), seconds=seconds)
+    for cell in strategy.space.cells:
+      record[f'alpha_entropy_{cell}'] = alpha_entropy(a[cell])
+    if num_seeds > 1:
+      record['seed'] = seeds[k]
+    for cell, p in strategy.strengths(a).items():  # DARTS: softmax(alpha)
+      record[f'alpha_{cell}'] = rows(p)
+    records.append(record)
+  return records
+
+
+def _epoch_line(config, strategy, records, epoch, seconds, run_seconds) -> str:
+  eta = run_seconds / (epoch + 1) * (config.epochs - epoch - 1)
+  mean = lambda key: float(np.mean([r[key] for r in records]))
+  seeds_note = f' (mean of {len(records)} seeds)' if len(records) > 1 else ''
+  entropies = '/'.join(f'{mean("alpha_entropy_" + c):.3f}' for c in strategy.space.cells)
+  return (f'epoch {epoch + 1}/{config.epochs} | train loss {mean("train_loss"):.4f} '
+          f'acc {mean("train_acc"):.4f} | val loss {mean("val_loss"):.4f} '
+          f'acc {mean("val_acc"):.4f} | H(alpha) {entropies} | '
+          f'{seconds:.1f}s | ETA {format_seconds(eta)}{seeds_note}')
+
+
+def _finish(config, strategy, state, seeds, seed_dirs, workdir, writer) -> dict[str, Any]:
+  """Derives every seed's genotype, writes the outputs and the multi-seed summary."""
+  arch = jax.device_get(state.arch)
+  genotypes, history = [], []
+  for k, d in enumerate(seed_dirs):
+    a = _seed_slice(arch, k, len(seeds))
+    genotypes.append(strategy.derive(a))
+    if writer:
+      write_outputs(d, a, genotypes[-1], strategy.space)
+    records = read_metrics(os.path.join(d, METRICS_FILE)) if writer else []
+    history.append([{k2: v for k2, v in r.items() if not k2.startswith('alpha_') or
+                     k2.startswith('alpha_entropy')} for r in records])
+  result = {'genotype': genotypes[0], 'metrics': history[0], 'space': strategy.space}
+  if len(seeds) > 1:
+    history = [list(epoch_records) for epoch_records in zip(*history)]
+    final = [r['val_acc'] for r in history[-1]] if history else [float('nan')] * len(seeds)
+    summary = summarize_seeds(seeds, genotypes, final, strategy.space)
+    if writer:
+      atomic_write(os.path.join(workdir, 'summary.json'), json.dumps(summary, indent=2) + '\n')
+    result.update(genotype=genotypes, metrics=history, summary=summary)
+  return result
+
+
 def run_search(config: ml_collections.ConfigDict, workdir: str,
                log: Callable[[str], None] | None = None) -> dict[str, Any]:
   """Runs the search of ``config.strategy`` and writes its outputs into ``workdir``.
@@ -281,6 +392,12 @@ def run_search(config: ml_collections.ConfigDict, workdir: str,
   ``workdir/summary.json`` counts the chosen ops and edges. Batches are split
   over ``config.num_devices`` devices (see ``nas_jax.parallel``).
 
+  The steps: check the config and build the mesh (:func:`_start`), the data
+  streams (:func:`_streams`), the state and the jitted step (:func:`_compile`),
+  resume from the newest checkpoint, the epochs (each ending in a metrics
+  record per seed and a checkpoint), then the genotypes and the outputs
+  (:func:`_finish`).
+
   Args:
     config: the search config (see ``experiments/configs/search_demo.py``).
     workdir: output directory (created).
@@ -288,57 +405,19 @@ def run_search(config: ml_collections.ConfigDict, workdir: str,
 
   Returns:
     A summary dict: ``genotype`` (the space's genotype; the list of K genotypes
-    when ``num_seeds > 1``), ``space`` (the ``Space``), ``metrics`` (list of epoch dicts), ``compile_seconds``,
-    ``seconds`` and ``state``.
+    when ``num_seeds > 1``), ``space`` (the ``Space``), ``metrics`` (list of
+    epoch dicts), ``compile_seconds``, ``seconds``, ``state`` and
+    ``resumed_from``.
   """
   log = log or (lambda line: print(line, flush=True))
   start = time.time()
-  try:
-    parallel.initialize(config.num_processes, config.process_id, config.coordinator_address)
-  except ValueError as e:
-    raise ConfigError(str(e)) from None
-  validate_config(config)
-  try:
-    mesh = parallel.config_mesh(config)
-  except ValueError as e:
-    raise ConfigError(str(e)) from None
-  train_split, val_split = data.search_splits(config)
-  for name, split in (('train', train_split), ('val', val_split)):
-    if config.batch_size > split.num_examples:
-      raise ConfigError(f'config.batch_size ({config.batch_size}) is larger than the {name} split '
-                        f'{split.description!r} ({split.num_examples} examples)')
-  meta = data.dataset_meta(config.dataset)
+  mesh = _start(config)
   num_seeds = config.num_seeds
   seeds = [config.seed + k for k in range(num_seeds)]
-  stream = lambda split, seed: data.BatchStream.for_dataset(
-      split, config.batch_size, seed=seed, dataset=config.dataset, train=config.augment)
-  train_streams = [stream(train_split, s) for s in seeds]
-  val_streams = [stream(val_split, s + 1) for s in seeds]
-  steps_per_epoch = min(train_streams[0].steps_per_epoch, val_streams[0].steps_per_epoch)
-  if config.max_steps_per_epoch > 0:
-    steps_per_epoch = min(steps_per_epoch, config.max_steps_per_epoch)
-
+  train_streams, val_streams, steps_per_epoch = _streams(config, seeds)
   strategy = strategies.get(config)
-  model = build_model(config, meta.num_classes, strategy)
-  weight_tx, arch_tx, schedule, hyper = build_optimizers(config, steps_per_epoch)
-  repl = parallel.replicated(mesh)
   sample = jnp.asarray(train_streams[0].batch(0, 0)[0][:1])
-  init = jax.jit(lambda key: bilevel.init_state(model, key, sample, weight_tx, arch_tx, strategy),
-                 out_shardings=repl)
-  # rbg keys: far cheaper to compile than threefry. Seeds are initialized one
-  # by one with the same compiled init, so seed k matches a single run of it.
-  states = [init(jax.random.key(s, impl='rbg')) for s in seeds]
-  state = states[0] if num_seeds == 1 else jax.device_put(_stack(states), repl)
-  del states
-  step = bilevel.make_search_step(model, weight_tx, arch_tx, schedule, order=config.order,
-                                  hyper=hyper, strategy=strategy, steps_per_epoch=steps_per_epoch,
-                                  arch_warmup_epochs=config.get('arch_warmup_epochs', 0),
-                                  unroll_phases=unroll_phases(config))
-  if num_seeds > 1:
-    step = jax.vmap(step)
-  batch_sh = parallel.batch_sharding(mesh, seed_axis=num_seeds > 1)
-  step_fn = jax.jit(step, in_shardings=(repl, batch_sh, batch_sh), out_shardings=(repl, repl),
-                    donate_argnums=0)
+  state, step_fn, batch_sh = _compile(config, strategy, seeds, sample, steps_per_epoch, mesh)
 
   def batch(streams, epoch, i):
     parts = [s.batch(epoch, i) for s in streams]
@@ -362,9 +441,6 @@ def run_search(config: ml_collections.ConfigDict, workdir: str,
     step = int(np.ravel(jax.device_get(state.step))[0])
     if ckpt.save(step, state, pos):
       last_saved = step
-
-  def seed_slice(tree, k):
-    return tree if num_seeds == 1 else jax.tree.map(lambda x: x[k], tree)
 
   compile_seconds = None
   run_seconds = position['seconds']
@@ -398,58 +474,18 @@ def run_search(config: ml_collections.ConfigDict, workdir: str,
           i + 1 < steps_per_epoch):
         save(epoch, i + 1, sums, run_seconds + time.time() - epoch_start)
     means = {k: v / steps_per_epoch for k, v in sums.items()}
-    arch = jax.device_get(state.arch)
     seconds = time.time() - epoch_start
     run_seconds += seconds
-    records = []
-    for k, metrics_log in enumerate(logs):
-      a = seed_slice(arch, k)
-      record = {key: float(v if num_seeds == 1 else v[k]) for key, v in means.items()}
-      record.update(epoch=epoch + 1, step=int(np.ravel(state.step)[k]), seconds=seconds)
-      for cell in strategy.space.cells:
-        record[f'alpha_entropy_{cell}'] = alpha_entropy(a[cell])
-      if num_seeds > 1:
-        record['seed'] = seeds[k]
-      for cell, p in strategy.strengths(a).items():  # DARTS: softmax(alpha)
-        record[f'alpha_{cell}'] = rows(p)
-      records.append(record)
+    records = _epoch_records(strategy, state, means, seeds, epoch, seconds)
+    for metrics_log, record in zip(logs, records):
       metrics_log.write(record)  # before the checkpoint: a resume drops lines past its step
     save(epoch + 1, 0, {}, run_seconds)
-    eta = run_seconds / (epoch + 1) * (config.epochs - epoch - 1)
-    mean = lambda key: float(np.mean([r[key] for r in records]))
-    seeds_note = f' (mean of {num_seeds} seeds)' if num_seeds > 1 else ''
-    entropies = '/'.join(f'{mean("alpha_entropy_" + c):.3f}' for c in strategy.space.cells)
-    log(f'epoch {epoch + 1}/{config.epochs} | train loss {mean("train_loss"):.4f} '
-        f'acc {mean("train_acc"):.4f} | val loss {mean("val_loss"):.4f} '
-        f'acc {mean("val_acc"):.4f} | H(alpha) {entropies} | '
-        f'{seconds:.1f}s | ETA {format_seconds(eta)}'
-        f'{seeds_note}')
+    log(_epoch_line(config, strategy, records, epoch, seconds, run_seconds))
   for metrics_log in logs:
     metrics_log.close()
   ckpt.close()
 
-  arch = jax.device_get(state.arch)
-  genotypes = []
-  history = []
-  for k, d in enumerate(seed_dirs):
-    a = seed_slice(arch, k)
-    genotypes.append(strategy.derive(a))
-    if writer:
-      write_outputs(d, a, genotypes[-1], strategy.space)
-    records = read_metrics(os.path.join(d, METRICS_FILE)) if writer else []
-    history.append([{k2: v for k2, v in r.items() if not k2.startswith('alpha_') or
-                     k2.startswith('alpha_entropy')} for r in records])
-  if num_seeds == 1:
-    history = history[0]
-  else:
-    history = [list(epoch_records) for epoch_records in zip(*history)]
-  result = {'genotype': genotypes[0], 'metrics': history, 'compile_seconds': compile_seconds,
-            'state': state, 'resumed_from': resumed_from, 'space': strategy.space}
-  if num_seeds > 1:
-    final = [r['val_acc'] for r in history[-1]] if history else [float('nan')] * num_seeds
-    summary = summarize_seeds(seeds, genotypes, final, strategy.space)
-    if writer:
-      atomic_write(os.path.join(workdir, 'summary.json'), json.dumps(summary, indent=2) + '\n')
-    result.update(genotype=genotypes, summary=summary)
-  result['seconds'] = time.time() - start
+  result = _finish(config, strategy, state, seeds, seed_dirs, workdir, writer)
+  result.update(compile_seconds=compile_seconds, state=state, resumed_from=resumed_from,
+                seconds=time.time() - start)
   return result

@@ -1,6 +1,6 @@
 """A damaged checkpoint: the run resumes from the newest one that restores, or stops in one line.
 
-Each damage is issue 14's: the data files of a step's OCDBT store truncated
+Each damage is one a real crash or disk leaves: the data files of a step's OCDBT store truncated
 to 100 bytes. Runs are tiny and in process (tfds mock data), except the
 launcher's exit status, checked once in a subprocess.
 """

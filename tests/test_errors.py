@@ -13,6 +13,8 @@ from absl import flags
 from ml_collections import config_flags
 
 from experiments.configs import search_demo
+from nas_jax.spaces.darts import DARTS_PRIMITIVES
+from nas_jax.spaces.nb201 import NB201_PRIMITIVES
 from nas_jax import search
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -69,6 +71,30 @@ def test_primitives_can_be_set_from_the_command_line(args):
   config = values.config
   search.validate_config(config)
   assert tuple(config.primitives) == ('none', 'sep_conv_3x3')
+
+
+@pytest.mark.parametrize('args,expected', [
+    (['--config.space=nb201'], NB201_PRIMITIVES),  # the space's own op set comes with it
+    (['--config.space=nb201', '--config.primitives=none,nor_conv_3x3'], ('none', 'nor_conv_3x3')),
+    ([], DARTS_PRIMITIVES),
+])
+def test_switching_the_space_switches_the_default_op_set(args, expected):
+  argv = ['search', f'--config={os.path.join(REPO, DEMO)}', *args]
+  values = flags.FlagValues()
+  config_flags.DEFINE_config_file('config', flag_values=values, sys_argv=argv)
+  values(argv)
+  config = values.config
+  search.validate_config(config)
+  assert tuple(config.primitives) == expected
+
+
+def test_an_op_of_the_other_space_is_named_with_the_space():
+  config = search_demo.get_config()
+  config.space = 'nb201'
+  config.primitives = ('none', 'max_pool_3x3')
+  with pytest.raises(search.ConfigError, match="config.primitives: unknown op 'max_pool_3x3' in "
+                     "primitives; known ops of the nb201 space"):
+    search.validate_config(config)
 
 
 def test_primitives_assigned_in_code_still_work():

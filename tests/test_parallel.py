@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from nas_jax import search
+from nas_jax import search, spaces
 from nas_jax.spaces.darts.genotype import Genotype
 from parallel_worker import SMALL
 from test_search import tiny_config
@@ -128,7 +128,7 @@ def test_summary_counts_ops_and_edges():
       "('dil_conv_3x3', 4)], normal_concat=[2, 3, 4, 5], reduce=[('max_pool_3x3', 0), "
       "('max_pool_3x3', 1), ('skip_connect', 2), ('max_pool_3x3', 0), ('max_pool_3x3', 0), "
       "('skip_connect', 2), ('skip_connect', 2), ('avg_pool_3x3', 0)], reduce_concat=[2, 3, 4, 5])")
-  s = search.summarize_seeds([0, 1], [g1, g1], [0.5, 0.7])
+  s = search.summarize_seeds([0, 1], [g1, g1], [0.5, 0.7], spaces.get('darts'))
   assert s['op_counts']['normal'] == {'sep_conv_3x3': 8, 'skip_connect': 4, 'dil_conv_3x3': 2,
                                       'max_pool_3x3': 2}
   assert s['edge_counts']['normal']['node2<-0'] == 2

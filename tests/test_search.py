@@ -11,7 +11,7 @@ import tensorflow_datasets as tfds
 
 from experiments.configs import search_demo
 from nas_jax import search
-from nas_jax.spaces.darts.genotype import Genotype
+from nas_jax.spaces.darts.genotype import DARTS_PRIMITIVES, Genotype
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -42,7 +42,7 @@ SMALL_SPACE = dict(layers=2, steps=2, multiplier=2,
 def test_tiny_search_writes_all_outputs(tmp_path, order, space, edges):
   lines = []
   config = tiny_config(order=order, **space)
-  ops = len(config.primitives)
+  ops = len(config.primitives or DARTS_PRIMITIVES)
   with tfds.testing.mock_data(num_examples=16):
     result = search.run_search(config, str(tmp_path), log=lines.append)
   names = sorted(os.listdir(tmp_path))
@@ -57,7 +57,7 @@ def test_tiny_search_writes_all_outputs(tmp_path, order, space, edges):
   from nas_jax.spaces.darts.discretize import derive_genotype
   assert derive_genotype(alphas['normal'], alphas['reduce'], primitives=config.primitives,
                          steps=config.steps, multiplier=config.multiplier) == genotype
-  records = [json.loads(l) for l in (tmp_path / 'metrics.jsonl').read_text().splitlines()]
+  records = [json.loads(line) for line in (tmp_path / 'metrics.jsonl').read_text().splitlines()]
   assert [r['epoch'] for r in records] == [1, 2]
   for r in records:
     for key in ('train_loss', 'train_acc', 'val_loss', 'val_acc', 'alpha_entropy_normal',
@@ -70,7 +70,7 @@ def test_tiny_search_writes_all_outputs(tmp_path, order, space, edges):
   # softmax(alpha) per edge is recorded each epoch (for alphas.png) and matches alphas.npz.
   p = np.exp(alphas['normal']) / np.exp(alphas['normal']).sum(-1, keepdims=True)
   np.testing.assert_allclose(records[-1]['alpha_normal'], p, atol=1e-6)
-  assert len(lines) == 2 and all('ETA' in l for l in lines)
+  assert len(lines) == 2 and all('ETA' in line for line in lines)
 
 
 @pytest.mark.parametrize('overrides,message', [

@@ -15,6 +15,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 from nas_jax import checkpoint, ops, search
+from nas_jax.spaces import nb201
 from test_search import SMALL_SPACE, tiny_config
 
 

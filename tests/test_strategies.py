@@ -53,7 +53,7 @@ def _run_counting(model, variables, x, weights):
     if context.method_name == '__call__' and isinstance(parent, supernet._Candidates):
       k = [i for i, op in enumerate(parent.ops) if op is context.module]
       if k:
-        jax.debug.callback(lambda i: ran.append(parent.primitives[int(i)]), k[0])
+        jax.debug.callback(lambda i: ran.append(parent.edge.primitives[int(i)]), k[0])
     return next_fun(*args, **kwargs)
 
   with nn.intercept_methods(interceptor):
@@ -375,7 +375,7 @@ def test_registry_and_config_errors():
   assert set(strategies.NAMES) == {'darts', 'gdas', 'snas', 'pcdarts', 'drnas', 'darts_minus',
                                    'fairdarts', 'beta_darts'}
   cases = [({'strategy': 'enas'}, 'config.strategy must be one of'),
-           ({'space': 'nb101'}, "config.space must be one of ('darts', 'nb201')"),
+           ({'space': 'nb101'}, "config.space must be one of darts, nb201, got 'nb101'"),
            ({'strategy': 'snas', 'order': 2}, "config.order must be 1 for the one-level strategy"),
            ({'space': 'nb201'}, "config.primitives: unknown op 'max_pool_3x3'"),
            ({'strategy': 'pcdarts', 'init_channels': 4}, 'must be a multiple of 8'),
@@ -414,7 +414,7 @@ def test_every_strategy_searches_end_to_end(tmp_path, strategy, space):
   else:
     g = genotype_lib.load_genotype(str(tmp_path / 'genotype.json'))
     assert g == result['genotype'] and len(g.normal) == 4
-  assert search.genotype_text(result['genotype']) == text
+  assert result['space'].to_text(result['genotype']) == text
   record = [json.loads(line) for line in open(tmp_path / 'metrics.jsonl')][-1]
   cells = ('cell',) if space == 'nb201' else ('normal', 'reduce')
   for cell in cells:
@@ -429,11 +429,11 @@ def test_every_strategy_searches_end_to_end(tmp_path, strategy, space):
 
 def test_collapse_counts_and_nb201_seed_summary():
   # DARTS_V1's normal cell keeps three skip connections (and no other parameter-free op).
-  assert search.collapse_counts(genotype_lib.DARTS_V1) == {'skip': 3, 'param_free': 3, 'edges': 8}
+  assert search.collapse_counts(genotype_lib.DARTS_V1, spaces.get('darts')) == {'skip': 3, 'param_free': 3, 'edges': 8}
   g = nb201.NB201Genotype.from_string(
       '|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|')
-  assert search.collapse_counts(g) == {'skip': 2, 'param_free': 3, 'edges': 6}
-  s = search.summarize_seeds([0, 1], [g, g], [0.5, 0.7])
+  assert search.collapse_counts(g, spaces.get('nb201')) == {'skip': 2, 'param_free': 3, 'edges': 6}
+  s = search.summarize_seeds([0, 1], [g, g], [0.5, 0.7], spaces.get('nb201'))
   assert s['op_counts'] == {'cell': {'nor_conv_3x3': 6, 'skip_connect': 4, 'avg_pool_3x3': 2}}
   assert s['edge_counts']['cell']['node3<-2'] == 2 and len(s['edge_counts']['cell']) == 6
   assert s['genotypes']['1'] == str(g)

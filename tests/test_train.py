@@ -198,7 +198,7 @@ def test_bad_genotype_is_a_one_line_error(tmp_path, genotype, message):
 
 @pytest.mark.parametrize('overrides,message', [
     ({'drop_path_prob': 1.0}, 'config.drop_path_prob must be in [0, 1)'),
-    ({'network': 'mobile'}, "config.network must be 'cifar', 'imagenet' or 'nb201'"),
+    ({'network': 'mobile'}, "config.network: unknown network kind 'mobile'; known: cifar, imagenet, nb201"),
     ({'lr_schedule': 'step'}, "config.lr_schedule must be 'cosine' or 'exponential'"),
     ({'batch_size': 100}, 'config.batch_size (100) is larger than the train split'),
 ])

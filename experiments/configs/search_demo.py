@@ -13,7 +13,7 @@ architecture learning rate is 3e-3, 10x the paper's, so that softmax(alpha)
 drifts visibly within the 75 steps (at 3e-4 it stays within 1 % of uniform).
 
 Expected cost on a 2-core CPU (measured in `make demo`, cold compilation
-cache, session 6): about 1.5 minutes (the first epoch 43 s including the
+cache, 2026-12-01): about 1.5 minutes (the first epoch 43 s including the
 compilation, then 16 s per epoch). Expected result (seed 0): train/val
 accuracy 0.87/0.875 in the last epoch; at this budget the normal cell comes out dominated by max pooling, the
 early parameter-free bias DARTS is known for. The genotype is printed and

@@ -265,7 +265,7 @@ def encode_path(arch: Sequence[int], primitives: Sequence[str], steps: int) -> n
   """
   edge_ops, steps, cells = _cells(arch, primitives, steps)
   k = len(edge_ops)
-  offsets = [sum(k**l for l in range(1, length)) for length in range(1, steps + 2)]
+  offsets = [sum(k**n for n in range(1, length)) for length in range(1, steps + 2)]
   per_input = offsets[steps]
   out = np.zeros((len(CELLS), len(INPUT_LABELS), per_input), np.float32)
   for c, cell in enumerate(cells):
