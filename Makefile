@@ -8,7 +8,7 @@ TEST_WORKERS ?= 2
 export JAX_COMPILATION_CACHE_DIR ?= $(CURDIR)/.jax_cache
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test lint format bench clean
 
 setup: $(STAMP)
 
@@ -23,7 +23,16 @@ demo: setup
 	rm -rf runs/demo
 	$(PY) -m experiments.demo --workdir=runs/demo
 
-test: setup
+# The style check (pyink, ruff; configured in pyproject.toml) runs first: seconds.
+lint: setup
+	$(PY) -m ruff check .
+	$(PY) -m pyink --check --quiet .
+
+format: setup
+	$(PY) -m ruff check --fix --quiet .
+	$(PY) -m pyink --quiet .
+
+test: lint
 	$(PY) -m pytest -q --durations=15 -n $(TEST_WORKERS) --dist loadfile tests
 
 bench: setup

@@ -22,6 +22,7 @@ def measure(n, size, channels, depthwise, node_edges, calls):
   import jax
   import jax.numpy as jnp
   import numpy as np
+
   from nas_jax.spaces.darts import DARTS_PRIMITIVES, ops, supernet
 
   edge = supernet.EdgeOptions(DARTS_PRIMITIVES, ops.OPS, depthwise_impl=depthwise)
@@ -32,8 +33,13 @@ def measure(n, size, channels, depthwise, node_edges, calls):
   v = jax.jit(cell.init)(jax.random.key(0, impl='rbg'), s0, s1, weights)
 
   def loss(params, weights, s0, s1):
-    y, _ = cell.apply({'params': params, 'batch_stats': v['batch_stats']}, s0, s1, weights,
-                      mutable=['batch_stats'])
+    y, _ = cell.apply(
+        {'params': params, 'batch_stats': v['batch_stats']},
+        s0,
+        s1,
+        weights,
+        mutable=['batch_stats'],
+    )
     return jnp.sum(y * y)
 
   t = time.perf_counter()
@@ -45,6 +51,7 @@ def measure(n, size, channels, depthwise, node_edges, calls):
     out = grad(v['params'], weights, s0, s1)
   jax.block_until_ready(out)
   from benchmarks.common import device_info
+
   return {'compile_s': compile_s, 'ms': (time.perf_counter() - t) / calls * 1000, **device_info()}
 
 
@@ -67,18 +74,34 @@ def main():
   done = {}
   for depthwise in args.depthwise.split(','):
     for node_edges in args.node_edges.split(','):
-      proc = subprocess.run([sys.executable, '-m', 'benchmarks.cell', f'--child={depthwise}:{node_edges}',
-                             f'--size={args.size}', f'--calls={args.calls}'], env=env,
-                            capture_output=True, text=True)
+      proc = subprocess.run(
+          [
+              sys.executable,
+              '-m',
+              'benchmarks.cell',
+              f'--child={depthwise}:{node_edges}',
+              f'--size={args.size}',
+              f'--calls={args.calls}',
+          ],
+          env=env,
+          capture_output=True,
+          text=True,
+      )
       if proc.returncode:
-        print(f'| {args.size} | {depthwise} | {node_edges} | failed: '
-              f'{proc.stderr.strip().splitlines()[-1]} |', flush=True)
+        print(
+            f'| {args.size} | {depthwise} | {node_edges} | failed: '
+            f'{proc.stderr.strip().splitlines()[-1]} |',
+            flush=True,
+        )
         continue
       r = json.loads(proc.stdout.strip().splitlines()[-1])
       done[f'{depthwise}:{node_edges}'] = r
-      print(f'| {args.size} | {depthwise} | {node_edges} | {r["compile_s"]:.1f} | {r["ms"]:.0f} |',
-            flush=True)
+      print(
+          f'| {args.size} | {depthwise} | {node_edges} | {r["compile_s"]:.1f} | {r["ms"]:.0f} |',
+          flush=True,
+      )
   from benchmarks.common import provenance_line
+
   print()
   print(provenance_line(done))
 

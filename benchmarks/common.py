@@ -5,8 +5,10 @@ import time
 
 # Reference figures measured elsewhere. They are printed with this provenance and
 # never as a ratio measured in the current run (../shared/DESIGN.md, "Reference step times").
-TORCH_REFERENCE = ('quark0/darts, PyTorch 2.13, 2 threads, measured 2026-12-01 on a 2-core CPU '
-                   '(../shared/DESIGN.md)')
+TORCH_REFERENCE = (
+    'quark0/darts, PyTorch 2.13, 2 threads, measured 2026-12-01 on a 2-core CPU '
+    '(../shared/DESIGN.md)'
+)
 
 
 def time_step(step, state, *args, steps: int):
@@ -17,6 +19,7 @@ def time_step(step, state, *args, steps: int):
     seconds per step after one warm-up step, and the last step's metrics.
   """
   import jax
+
   t = time.perf_counter()
   compiled = step.lower(state, *args).compile()
   compile_s = time.perf_counter() - t
@@ -42,29 +45,40 @@ def device_info() -> dict:
     and ``peak_device_gib`` (None on backends without memory statistics, e.g. CPU).
   """
   import jax
+
   device = jax.devices()[0]
   try:
     stats = device.memory_stats() or {}
   except Exception:  # pylint: disable=broad-except  (backends without memory statistics)
     stats = {}
   peak = stats.get('peak_bytes_in_use')
-  return {'backend': jax.default_backend(), 'device_kind': device.device_kind,
-          'devices': jax.device_count(), 'jax': jax.__version__,
-          'peak_device_gib': peak / 2**30 if peak else None}
+  return {
+      'backend': jax.default_backend(),
+      'device_kind': device.device_kind,
+      'devices': jax.device_count(),
+      'jax': jax.__version__,
+      'peak_device_gib': peak / 2**30 if peak else None,
+  }
 
 
 def provenance_line(results: dict) -> str:
   """One line saying where and when the rows in ``results`` (name -> child result) were measured."""
   import datetime
   import os
+
   if not results:
     return 'run: no row finished'
   first = next(iter(results.values()))
-  line = (f'run: {datetime.date.today().isoformat()}, backend {first["backend"]} '
-          f'({first["devices"]} x {first["device_kind"]}), {os.cpu_count()} CPU cores, '
-          f'JAX {first["jax"]}, each row a fresh process with a cold compile')
-  peaks = [f'{name} {r["peak_device_gib"]:.2f}' for name, r in results.items()
-           if r.get('peak_device_gib') is not None]
+  line = (
+      f'run: {datetime.date.today().isoformat()}, backend {first["backend"]} '
+      f'({first["devices"]} x {first["device_kind"]}), {os.cpu_count()} CPU cores, '
+      f'JAX {first["jax"]}, each row a fresh process with a cold compile'
+  )
+  peaks = [
+      f'{name} {r["peak_device_gib"]:.2f}'
+      for name, r in results.items()
+      if r.get('peak_device_gib') is not None
+  ]
   if peaks:
     line += '; peak device memory GiB: ' + ', '.join(peaks)
   return line
@@ -84,10 +98,16 @@ def run_child(module: str, args: list[str], timeout: int):
   import os
   import subprocess
   import sys
+
   env = dict(os.environ, JAX_ENABLE_COMPILATION_CACHE='false', TF_CPP_MIN_LOG_LEVEL='3')
   try:
-    proc = subprocess.run([sys.executable, '-m', module, *args], env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    proc = subprocess.run(
+        [sys.executable, '-m', module, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
   except subprocess.TimeoutExpired:
     return None, f'not finished in {timeout} s'
   if proc.returncode:

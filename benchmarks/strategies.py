@@ -28,6 +28,7 @@ def measure(space: str, strategy: str, steps: int) -> dict:
   import jax
   import jax.numpy as jnp
   import numpy as np
+
   from experiments.compare import search_config
   from nas_jax import bilevel, search, strategies
 
@@ -39,22 +40,40 @@ def measure(space: str, strategy: str, steps: int) -> dict:
   weight_tx, arch_tx, schedule, hyper = search.build_optimizers(config, steps_per_epoch=100)
   rng = np.random.default_rng(0)
   shape = (config.batch_size, config.image_size, config.image_size, 1)
-  make = lambda: (jnp.asarray(rng.normal(size=shape), jnp.float32),
-                  jnp.asarray(rng.integers(0, 10, shape[:1]), jnp.int32))
+  make = lambda: (
+      jnp.asarray(rng.normal(size=shape), jnp.float32),
+      jnp.asarray(rng.integers(0, 10, shape[:1]), jnp.int32),
+  )
   train, val = make(), make()
   t = time.perf_counter()
   state = jax.jit(lambda k: bilevel.init_state(model, k, train[0][:1], weight_tx, arch_tx, st))(
-      jax.random.key(0, impl='rbg'))
+      jax.random.key(0, impl='rbg')
+  )
   jax.block_until_ready(state)
   init_s = time.perf_counter() - t
-  step = jax.jit(bilevel.make_search_step(model, weight_tx, arch_tx, schedule, order=1, hyper=hyper,
-                                          strategy=st, steps_per_epoch=100,
-                                          unroll_phases=search.unroll_phases(config)),
-                 donate_argnums=0)
+  step = jax.jit(
+      bilevel.make_search_step(
+          model,
+          weight_tx,
+          arch_tx,
+          schedule,
+          order=1,
+          hyper=hyper,
+          strategy=st,
+          steps_per_epoch=100,
+          unroll_phases=search.unroll_phases(config),
+      ),
+      donate_argnums=0,
+  )
   compile_s, step_s, metrics = time_step(step, state, train, val, steps=steps)
   assert np.isfinite(float(metrics['train_loss']))
-  return {'init_s': init_s, 'compile_s': compile_s, 'step_s': step_s,
-          'peak_rss_gib': peak_rss_gib(), **device_info()}
+  return {
+      'init_s': init_s,
+      'compile_s': compile_s,
+      'step_s': step_s,
+      'peak_rss_gib': peak_rss_gib(),
+      **device_info(),
+  }
 
 
 def main():
@@ -73,16 +92,20 @@ def main():
   done = {}
   for row in args.rows.split(','):
     space, name = row.split(':')
-    r, why = run_child('benchmarks.strategies', [f'--child={row}', f'--steps={args.steps}'],
-                       args.timeout)
+    r, why = run_child(
+        'benchmarks.strategies', [f'--child={row}', f'--steps={args.steps}'], args.timeout
+    )
     if why:
       print(f'| {space} | {name} | {why} |', flush=True)
       continue
     done[row] = r
     base = done.get(f'{space}:darts')
     rel = f'{r["step_s"] / base["step_s"]:.2f}x' if base else '—'
-    print(f'| {space} | {name} | {r["init_s"]:.1f} | {r["compile_s"]:.1f} | {r["step_s"]:.3f} | '
-          f'{r["peak_rss_gib"]:.2f} | {rel} |', flush=True)
+    print(
+        f'| {space} | {name} | {r["init_s"]:.1f} | {r["compile_s"]:.1f} | {r["step_s"]:.3f} | '
+        f'{r["peak_rss_gib"]:.2f} | {rel} |',
+        flush=True,
+    )
   print()
   print(provenance_line(done))
 

@@ -18,8 +18,14 @@ import argparse
 import json
 import time
 
-from benchmarks.common import (TORCH_REFERENCE, device_info, peak_rss_gib, provenance_line,
-                               run_child, time_step)
+from benchmarks.common import (
+    TORCH_REFERENCE,
+    device_info,
+    peak_rss_gib,
+    provenance_line,
+    run_child,
+    time_step,
+)
 
 # name: (genotype, layers, channels, image size, image channels, batch)
 ROWS = {
@@ -27,8 +33,10 @@ ROWS = {
     'darts_v2': ('DARTS_V2', 20, 36, 32, 3, 96),
 }
 # Another run's figures for the same network (TORCH_REFERENCE): a reference, never a ratio.
-TORCH = {'darts_v2': 'NetworkCIFAR DARTS_V2, 20 cells, C=36, 32x32, B=96, aux + drop path, '
-                     'one SGD step: 7.57 s/step, peak RSS 8.2 GiB'}
+TORCH = {
+    'darts_v2': 'NetworkCIFAR DARTS_V2, 20 cells, C=36, 32x32, B=96, aux + drop path, '
+    'one SGD step: 7.57 s/step, peak RSS 8.2 GiB'
+}
 
 
 def measure(genotype, layers, channels, size, in_channels, batch, steps, scan_cells):
@@ -36,6 +44,7 @@ def measure(genotype, layers, channels, size, in_channels, batch, steps, scan_ce
   import jax
   import jax.numpy as jnp
   import numpy as np
+
   from experiments.configs import common
   from nas_jax import train
   from nas_jax.spaces.darts import genotype as genotypes
@@ -52,8 +61,12 @@ def measure(genotype, layers, channels, size, in_channels, batch, steps, scan_ce
 
   def init(key):
     v = model.init({'params': key}, sample, train=True)
-    return train.TrainState(step=jnp.zeros((), jnp.int32), params=v['params'],
-                            batch_stats=v['batch_stats'], opt_state=tx.init(v['params']))
+    return train.TrainState(
+        step=jnp.zeros((), jnp.int32),
+        params=v['params'],
+        batch_stats=v['batch_stats'],
+        opt_state=tx.init(v['params']),
+    )
 
   t = time.perf_counter()
   state = jax.jit(init)(jax.random.key(0, impl='rbg'))
@@ -63,9 +76,15 @@ def measure(genotype, layers, channels, size, in_channels, batch, steps, scan_ce
   compile_s, step_s, metrics = time_step(step, state, images, labels, steps=steps)
   assert np.isfinite(float(metrics['loss']))
   from nas_jax import netstats
-  return {'init_s': init_s, 'compile_s': compile_s, 'step_s': step_s,
-          'params_m': netstats.count_params(state.params) / 1e6,
-          'peak_rss_gib': peak_rss_gib(), **device_info()}
+
+  return {
+      'init_s': init_s,
+      'compile_s': compile_s,
+      'step_s': step_s,
+      'params_m': netstats.count_params(state.params) / 1e6,
+      'peak_rss_gib': peak_rss_gib(),
+      **device_info(),
+  }
 
 
 def main():
@@ -79,22 +98,30 @@ def main():
   if args.child:
     print(json.dumps(measure(*ROWS[args.child], args.steps, args.scan_cells == 'on')))
     return
-  header = ('| row | genotype | L | C | size | B | scan cells | params M | init s | compile s | '
-            's/step | images/s | peak RSS GiB |')
+  header = (
+      '| row | genotype | L | C | size | B | scan cells | params M | init s | compile s | '
+      's/step | images/s | peak RSS GiB |'
+  )
   print(header)
   print('|' + '---|' * (header.count('|') - 1))
   done = {}
   for name in args.rows.split(','):
     genotype, layers, channels, size, _, batch = ROWS[name]
     lead = f'| {name} | {genotype} | {layers} | {channels} | {size} | {batch} | {args.scan_cells} |'
-    r, why = run_child('benchmarks.train_step', [f'--child={name}', f'--steps={args.steps}',
-                                                 f'--scan_cells={args.scan_cells}'], args.timeout)
+    r, why = run_child(
+        'benchmarks.train_step',
+        [f'--child={name}', f'--steps={args.steps}', f'--scan_cells={args.scan_cells}'],
+        args.timeout,
+    )
     if why:
       print(f'{lead} {why} |', flush=True)
       continue
     done[name] = r
-    print(f'{lead} {r["params_m"]:.3f} | {r["init_s"]:.1f} | {r["compile_s"]:.1f} | '
-          f'{r["step_s"]:.2f} | {batch / r["step_s"]:.1f} | {r["peak_rss_gib"]:.2f} |', flush=True)
+    print(
+        f'{lead} {r["params_m"]:.3f} | {r["init_s"]:.1f} | {r["compile_s"]:.1f} | '
+        f'{r["step_s"]:.2f} | {batch / r["step_s"]:.1f} | {r["peak_rss_gib"]:.2f} |',
+        flush=True,
+    )
   print()
   for name in args.rows.split(','):
     if name in TORCH:

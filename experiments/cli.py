@@ -15,8 +15,7 @@ import re
 import sys
 from typing import Callable, NoReturn, TypeVar
 
-from absl import app
-from absl import flags
+from absl import app, flags
 
 T = TypeVar('T')
 
@@ -41,9 +40,11 @@ def define_config_file(name: str, default: str, help_string: str) -> flags.FlagH
   in front of the arguments when they do not give ``--name``.
   """
   from ml_collections import config_flags
+
   _CONFIG_DEFAULTS[name] = default
-  return config_flags.DEFINE_config_file(name, None, f'{help_string} (default: {default})',
-                                         lock_config=True)
+  return config_flags.DEFINE_config_file(
+      name, None, f'{help_string} (default: {default})', lock_config=True
+  )
 
 
 def run(main: Callable[[list[str]], None]) -> None:
@@ -71,8 +72,9 @@ def parse_flags(argv: list[str]) -> list[str]:
 
 def _config_flags() -> list[flags.Flag]:
   """The ``config_flags.DEFINE_config_file`` flags (ml_collections' flag type name)."""
-  return [flags.FLAGS[name] for name in flags.FLAGS
-          if flags.FLAGS[name].flag_type() == 'config object']
+  return [
+      flags.FLAGS[name] for name in flags.FLAGS if flags.FLAGS[name].flag_type() == 'config object'
+  ]
 
 
 def _load_error(flag: flags.Flag) -> OSError | None:
@@ -90,8 +92,7 @@ def _argument(name: str, argv: list[str]) -> str | None:
   for i, arg in enumerate(argv):
     match = re.match(rf'^--?{re.escape(name)}(=|$)', arg)
     if match:
-      value = arg[match.end():] if match.group(1) else (argv[i + 1] if i + 1 < len(argv)
-                                                        else None)
+      value = arg[match.end() :] if match.group(1) else (argv[i + 1] if i + 1 < len(argv) else None)
   return value
 
 
@@ -141,8 +142,11 @@ def _config_problem(argv: list[str]) -> str | None:
     for key in _overrides(flag.name, argv):
       if not _has_path(config, key):
         close = difflib.get_close_matches(key, known, n=3, cutoff=0.6)
-        hint = (f'; did you mean {" or ".join(repr(c) for c in close)}?' if close else
-                f'; the keys are those of {path}')
+        hint = (
+            f'; did you mean {" or ".join(repr(c) for c in close)}?'
+            if close
+            else f'; the keys are those of {path}'
+        )
         return f'--{flag.name}.{key}: unknown config key {key!r}{hint}'
   return None
 
@@ -159,7 +163,7 @@ def _one_line(error: BaseException) -> str:
   if len(lines) == 1:
     return head
   last = _EXCEPTION_PREFIX.sub('', lines[-1])
-  head = head[:-len(_FILE_ERROR)].rstrip() if head.endswith(_FILE_ERROR) else head + ':'
+  head = head[: -len(_FILE_ERROR)].rstrip() if head.endswith(_FILE_ERROR) else head + ':'
   return f'{head} {last}'
 
 
@@ -168,14 +172,23 @@ def run_or_exit(fn: Callable[[], T]) -> T:
   from nas_jax import runtime
   from nas_jax.checkpoint import CheckpointError
   from nas_jax.data import DatasetUnavailableError, SplitError
-  from nas_jax.spaces.darts.genotype import GenotypeError
   from nas_jax.search import ConfigError
+  from nas_jax.spaces.darts.genotype import GenotypeError
   from nas_jax.train import ConfigError as TrainConfigError
+
   runtime.enable_compilation_cache()
   from absl import logging
+
   logging.set_verbosity(logging.WARNING)  # Orbax logs every checkpoint step at INFO
   try:
     return fn()
-  except (ConfigError, TrainConfigError, DatasetUnavailableError, SplitError, GenotypeError,
-          CheckpointError, FloatingPointError) as e:
+  except (
+      ConfigError,
+      TrainConfigError,
+      DatasetUnavailableError,
+      SplitError,
+      GenotypeError,
+      CheckpointError,
+      FloatingPointError,
+  ) as e:
     fail(str(e))

@@ -36,27 +36,30 @@ _SEEDS = flags.DEFINE_integer('seeds', 3, 'Seeds 0..N-1 per strategy.', lower_bo
 _SEARCH_EPOCHS = flags.DEFINE_integer('search_epochs', 2, 'Search epochs.', lower_bound=1)
 _SEARCH_STEPS = flags.DEFINE_integer('search_steps', 20, 'Search steps per epoch.', lower_bound=1)
 _TRAIN_EPOCHS = flags.DEFINE_integer('train_epochs', 1, 'Retraining epochs.', lower_bound=1)
-_TRAIN_STEPS = flags.DEFINE_integer('train_steps', 60, 'Retraining steps per epoch.',
-                                    lower_bound=1)
+_TRAIN_STEPS = flags.DEFINE_integer('train_steps', 60, 'Retraining steps per epoch.', lower_bound=1)
 
 
 def _names_in(kind: str, known: Callable[[], tuple]) -> Callable[[list], bool]:
   """A flag validator: every name of the list is one of ``known()`` (imported when checked)."""
+
   def check(names):
     for name in names or ():
       if name not in known():
         raise flags.ValidationError(f'unknown {kind} {name!r}; known: {", ".join(known())}')
     return True
+
   return check
 
 
 def _spaces() -> tuple:
   from nas_jax import spaces
+
   return tuple(spaces.NAMES)
 
 
 def _strategy_names() -> tuple:
   from nas_jax import strategies
+
   return tuple(strategies.NAMES)
 
 
@@ -67,6 +70,7 @@ flags.register_validator('strategies', _names_in('strategy', _strategy_names))
 def search_config(space: str, strategy: str, seed: int, epochs: int, steps: int):
   """The demo search with ``strategy`` swapped in (NB201: the same data, N=1, C=8)."""
   from experiments.configs import search_demo
+
   c = search_demo.get_config()
   c.strategy = strategy
   c.space = space  # the space's own op set (config.primitives is empty)
@@ -85,6 +89,7 @@ TRAIN_CONFIGS = {'darts': 'train_demo', 'nb201': 'train_nb201_demo'}  # experime
 
 def train_config(space: str, genotype_path: str, epochs: int, steps: int):
   import importlib
+
   c = importlib.import_module(f'experiments.configs.{TRAIN_CONFIGS[space]}').get_config()
   c.genotype = genotype_path
   c.epochs = epochs
@@ -95,6 +100,7 @@ def train_config(space: str, genotype_path: str, epochs: int, steps: int):
 
 def run_compare(workdir: str, spaces, names, seeds: int, search_budget, train_budget) -> list:
   from nas_jax import search, strategies, train
+
   names = names or list(strategies.NAMES)
   rows = []
   os.makedirs(workdir, exist_ok=True)
@@ -113,17 +119,28 @@ def run_compare(workdir: str, spaces, names, seeds: int, search_budget, train_bu
         result = search.run_search(config, search_dir, log=lambda line: None)
         genotype = result['genotype']
         collapse = search.collapse_counts(genotype, result['space'])
-        trained = train.run_train(train_config(space, os.path.join(search_dir, 'genotype.json'),
-                                               *train_budget), train_dir, log=lambda line: None)
-        row = {'space': space, 'strategy': name, 'seed': seed,
-               'genotype': result['space'].to_text(genotype), **collapse,
-               'test_accuracy': trained['test_accuracy'], 'params_m': trained['params_m'],
-               'search_seconds': result['seconds'],
-               'search_compile_seconds': result['compile_seconds'],
-               'final_val_acc': result['metrics'][-1]['val_acc'] if result['metrics'] else None}
-        print(f'   {row["genotype"]} | skip {row["skip"]} | param-free {row["param_free"]} | '
-              f'test acc {row["test_accuracy"]:.4f} | search {row["search_seconds"]:.0f} s',
-              flush=True)
+        trained = train.run_train(
+            train_config(space, os.path.join(search_dir, 'genotype.json'), *train_budget),
+            train_dir,
+            log=lambda line: None,
+        )
+        row = {
+            'space': space,
+            'strategy': name,
+            'seed': seed,
+            'genotype': result['space'].to_text(genotype),
+            **collapse,
+            'test_accuracy': trained['test_accuracy'],
+            'params_m': trained['params_m'],
+            'search_seconds': result['seconds'],
+            'search_compile_seconds': result['compile_seconds'],
+            'final_val_acc': result['metrics'][-1]['val_acc'] if result['metrics'] else None,
+        }
+        print(
+            f'   {row["genotype"]} | skip {row["skip"]} | param-free {row["param_free"]} | '
+            f'test acc {row["test_accuracy"]:.4f} | search {row["search_seconds"]:.0f} s',
+            flush=True,
+        )
         search.atomic_write(done, json.dumps(row, indent=2) + '\n')
         rows.append(row)
   search.atomic_write(os.path.join(workdir, 'rows.json'), json.dumps(rows, indent=2) + '\n')
@@ -133,16 +150,25 @@ def run_compare(workdir: str, spaces, names, seeds: int, search_budget, train_bu
 
 def table(rows: list) -> str:
   """The markdown table: one row per run, then the per-strategy means."""
-  lines = ['| space | strategy | seed | genotype (normal cell for DARTS) | skip | param-free | '
-           'test acc | search s |', '|---|---|---|---|---|---|---|---|']
+  lines = [
+      '| space | strategy | seed | genotype (normal cell for DARTS) | skip | param-free | '
+      'test acc | search s |',
+      '|---|---|---|---|---|---|---|---|',
+  ]
   for r in rows:
     g = r['genotype']
     g = g.split('reduce=')[0].rstrip(', ')  # DARTS: the normal cell only (reduce: mostly pooling)
-    lines.append(f'| {r["space"]} | {r["strategy"]} | {r["seed"]} | `{g}` | {r["skip"]}/{r["edges"]} '
-                 f'| {r["param_free"]}/{r["edges"]} | {r["test_accuracy"]:.4f} | '
-                 f'{r["search_seconds"]:.0f} |')
-  lines += ['', '| space | strategy | mean skip | mean param-free | test acc (mean ± std) | '
-            'mean search s |', '|---|---|---|---|---|---|']
+    lines.append(
+        f'| {r["space"]} | {r["strategy"]} | {r["seed"]} | `{g}` | {r["skip"]}/{r["edges"]} '
+        f'| {r["param_free"]}/{r["edges"]} | {r["test_accuracy"]:.4f} | '
+        f'{r["search_seconds"]:.0f} |'
+    )
+  lines += [
+      '',
+      '| space | strategy | mean skip | mean param-free | test acc (mean ± std) | '
+      'mean search s |',
+      '|---|---|---|---|---|---|',
+  ]
   groups = {}
   for r in rows:
     groups.setdefault((r['space'], r['strategy']), []).append(r)
@@ -151,18 +177,27 @@ def table(rows: list) -> str:
     mean = sum(acc) / len(acc)
     std = (sum((a - mean) ** 2 for a in acc) / len(acc)) ** 0.5
     avg = lambda key: sum(r[key] for r in rs) / len(rs)
-    lines.append(f'| {space} | {name} | {avg("skip"):.1f}/{rs[0]["edges"]} | '
-                 f'{avg("param_free"):.1f}/{rs[0]["edges"]} | {mean:.4f} ± {std:.4f} | '
-                 f'{avg("search_seconds"):.0f} |')
+    lines.append(
+        f'| {space} | {name} | {avg("skip"):.1f}/{rs[0]["edges"]} | '
+        f'{avg("param_free"):.1f}/{rs[0]["edges"]} | {mean:.4f} ± {std:.4f} | '
+        f'{avg("search_seconds"):.0f} |'
+    )
   return '\n'.join(lines) + '\n'
 
 
 def main(argv):
   del argv  # cli.parse_flags refuses positional arguments
   start = time.time()
-  rows = cli.run_or_exit(lambda: run_compare(
-      _WORKDIR.value, _SPACES.value, _STRATEGIES.value, _SEEDS.value,
-      (_SEARCH_EPOCHS.value, _SEARCH_STEPS.value), (_TRAIN_EPOCHS.value, _TRAIN_STEPS.value)))
+  rows = cli.run_or_exit(
+      lambda: run_compare(
+          _WORKDIR.value,
+          _SPACES.value,
+          _STRATEGIES.value,
+          _SEEDS.value,
+          (_SEARCH_EPOCHS.value, _SEARCH_STEPS.value),
+          (_TRAIN_EPOCHS.value, _TRAIN_STEPS.value),
+      )
+  )
   print(table(rows))
   print(f'{len(rows)} runs in {time.time() - start:.0f} s; table in {_WORKDIR.value}/table.md')
 

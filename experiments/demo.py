@@ -21,8 +21,9 @@ from absl import flags
 from experiments import cli
 
 _WORKDIR = flags.DEFINE_string('workdir', 'runs/demo', 'Output directory.')
-_RANDOM_SEED = flags.DEFINE_integer('random_seed', 0, 'Seed of the random baseline genotype.',
-                                    lower_bound=0)
+_RANDOM_SEED = flags.DEFINE_integer(
+    'random_seed', 0, 'Seed of the random baseline genotype.', lower_bound=0
+)
 
 
 def run_demo(workdir: str, random_seed: int) -> dict:
@@ -39,13 +40,17 @@ def run_demo(workdir: str, random_seed: int) -> dict:
   print(f'found: {found.to_darts_text()}', flush=True)
 
   random_path = os.path.join(workdir, 'random_genotype.json')
-  baseline = discretize.random_genotype(random_seed, primitives=search_config.primitives,
-                                        steps=search_config.steps,
-                                        multiplier=search_config.multiplier)
+  baseline = discretize.random_genotype(
+      random_seed,
+      primitives=search_config.primitives,
+      steps=search_config.steps,
+      multiplier=search_config.multiplier,
+  )
   save_json(baseline, random_path)
   results = {}
-  for n, (name, ref) in enumerate((('searched', os.path.join(search_dir, 'genotype.json')),
-                                   ('random', random_path)), 2):
+  for n, (name, ref) in enumerate(
+      (('searched', os.path.join(search_dir, 'genotype.json')), ('random', random_path)), 2
+  ):
     run_dir = os.path.join(workdir, f'train_{name}')
     print(f'== {n}/3 retrain the {name} cell ({run_dir})', flush=True)
     config = train_demo.get_config()
@@ -61,10 +66,14 @@ def main(argv):
   print('| cell | test accuracy | params (M) | multiply-adds (M) | retrain s |')
   print('|---|---|---|---|---|')
   for name, r in out['results'].items():
-    print(f'| {name} | {r["test_accuracy"]:.4f} | {r["params_m"]:.3f} | {r["flops_m"]:.1f} | '
-          f'{r["seconds"]:.0f} |')
-  print(f'plots: {out["search_dir"]}/alphas.png, {out["search_dir"]}/cell_normal.png, '
-        f'{out["search_dir"]}/cell_reduce.png, and cell_*.png in each train_* directory')
+    print(
+        f'| {name} | {r["test_accuracy"]:.4f} | {r["params_m"]:.3f} | {r["flops_m"]:.1f} | '
+        f'{r["seconds"]:.0f} |'
+    )
+  print(
+      f'plots: {out["search_dir"]}/alphas.png, {out["search_dir"]}/cell_normal.png, '
+      f'{out["search_dir"]}/cell_reduce.png, and cell_*.png in each train_* directory'
+  )
   print(f'whole loop: {out["seconds"]:.0f} s')
 
 

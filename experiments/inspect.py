@@ -22,18 +22,24 @@ from absl import flags
 from experiments import cli
 
 _GENOTYPE = flags.DEFINE_string(
-    'genotype', None, 'A published genotype name (e.g. DARTS_V2) or a genotype file path; for '
+    'genotype',
+    None,
+    'A published genotype name (e.g. DARTS_V2) or a genotype file path; for '
     "a config with network='nb201', an NB201 genotype string or file.",
-    required=True)
+    required=True,
+)
 _OUT = flags.DEFINE_string('out', None, 'Directory for the cell drawings.', required=True)
-_CONFIG = cli.define_config_file('config', 'experiments/configs/train_darts_cifar10.py',
-                                  'Training config (the network).')
+_CONFIG = cli.define_config_file(
+    'config', 'experiments/configs/train_darts_cifar10.py', 'Training config (the network).'
+)
 
 
 def inspect(genotype_ref: str, config, out_dir: str) -> dict:
   """The one-line report as a dict; writes the cell drawings (two, or one for NB201)."""
   import os
+
   from nas_jax import data, netstats, train
+
   config = config.copy_and_resolve_references()
   config.genotype = genotype_ref
   genotype = train.validate_config(config)  # the config's values, and the genotype for it
@@ -41,11 +47,16 @@ def inspect(genotype_ref: str, config, out_dir: str) -> dict:
   shape = data.input_shape(config.dataset, config.image_size)
   model = train.build_model(config, genotype, meta.num_classes)
   params = netstats.param_shapes(model, shape)
-  report = {'genotype': genotype_ref, 'network': config.network, 'layers': config.layers,
-            'init_channels': config.init_channels, 'input_shape': list(shape),
-            'params_m': round(netstats.count_params(params) / 1e6, 6),
-            'params_with_aux_m': round(netstats.count_params(params, exclude=None) / 1e6, 6),
-            'flops_m': round(netstats.count_macs(model, shape) / 1e6, 3)}
+  report = {
+      'genotype': genotype_ref,
+      'network': config.network,
+      'layers': config.layers,
+      'init_channels': config.init_channels,
+      'input_shape': list(shape),
+      'params_m': round(netstats.count_params(params) / 1e6, 6),
+      'params_with_aux_m': round(netstats.count_params(params, exclude=None) / 1e6, 6),
+      'flops_m': round(netstats.count_macs(model, shape) / 1e6, 3),
+  }
   space = train.network_space(config.network)
   paths = space.plot(genotype, out_dir)
   report['arch'] = space.to_text(genotype)

@@ -26,14 +26,17 @@ flags.mark_flag_as_required('config')
 def main(argv):
   del argv  # cli.parse_flags refuses positional arguments
   from nas_jax import search  # after flag parsing: keeps --help fast
+
   result = cli.run_or_exit(lambda: search.run_search(_CONFIG.value, _WORKDIR.value))
   if 'summary' in result:  # num_seeds > 1
     for seed, text in result['summary']['genotypes'].items():
       print(f'seed {seed}: genotype = {text}')
     acc = result['summary']['final_val_acc']
     print(f'final val acc {acc["mean"]:.4f} +- {acc["std"]:.4f} over {len(acc["per_seed"])} seeds')
-    print(f'outputs in {_WORKDIR.value}: seed_<s>/ (genotype.json genotype.txt alphas.npz '
-          'metrics.jsonl and the plots), summary.json and checkpoints/')
+    print(
+        f'outputs in {_WORKDIR.value}: seed_<s>/ (genotype.json genotype.txt alphas.npz '
+        'metrics.jsonl and the plots), summary.json and checkpoints/'
+    )
     return
   print(f'genotype = {result["space"].to_text(result["genotype"])}')
   print(f'outputs in {_WORKDIR.value}: {" ".join(output_names(_WORKDIR.value))}')
@@ -41,8 +44,9 @@ def main(argv):
 
 def output_names(workdir: str) -> list[str]:
   """The files and folders (with a trailing ``/``) that the run left in ``workdir``."""
-  return [n + '/' if os.path.isdir(os.path.join(workdir, n)) else n
-          for n in sorted(os.listdir(workdir))]
+  return [
+      n + '/' if os.path.isdir(os.path.join(workdir, n)) else n for n in sorted(os.listdir(workdir))
+  ]
 
 
 if __name__ == '__main__':

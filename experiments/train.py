@@ -15,21 +15,25 @@ from ml_collections import config_flags
 from experiments import cli
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Output directory.', required=True)
-_CONFIG = config_flags.DEFINE_config_file('config', None, 'Training config file.',
-                                          lock_config=True)
+_CONFIG = config_flags.DEFINE_config_file('config', None, 'Training config file.', lock_config=True)
 flags.mark_flag_as_required('config')
 
 
 def main(argv):
   del argv  # cli.parse_flags refuses positional arguments
   from nas_jax import train  # after flag parsing: keeps --help fast
+
   result = cli.run_or_exit(lambda: train.run_train(_CONFIG.value, _WORKDIR.value))
-  print(f'test accuracy {result["test_accuracy"]:.4f} | {result["params_m"]:.3f} M params | '
-        f'{result["flops_m"]:.1f} M multiply-adds | {result["epochs"]} epochs in '
-        f'{result["seconds"]:.0f} s')
+  print(
+      f'test accuracy {result["test_accuracy"]:.4f} | {result["params_m"]:.3f} M params | '
+      f'{result["flops_m"]:.1f} M multiply-adds | {result["epochs"]} epochs in '
+      f'{result["seconds"]:.0f} s'
+  )
   cells = ' '.join(train.network_space(_CONFIG.value.network).plot_names())
-  print(f'outputs in {_WORKDIR.value}: results.json metrics.jsonl {cells} tensorboard/ '
-        'checkpoints/')
+  print(
+      f'outputs in {_WORKDIR.value}: results.json metrics.jsonl {cells} tensorboard/ '
+      'checkpoints/'
+  )
 
 
 if __name__ == '__main__':

@@ -14,10 +14,20 @@ __version__ = '0.1.0'
 
 # Shortcuts to the DARTS space's genotype names, resolved on first use: importing a module of the
 # package (say ``nas_jax.data``) must not import the spaces (and with them jax and flax).
-_LAZY = {'derive_genotype': 'nas_jax.spaces.darts.discretize',
-         **{name: 'nas_jax.spaces.darts.genotype' for name in (
-             'DARTS_PRIMITIVES', 'DARTS_V1', 'DARTS_V2', 'Genotype', 'GenotypeError',
-             'load_genotype')}}
+_LAZY = {
+    'derive_genotype': 'nas_jax.spaces.darts.discretize',
+    **{
+        name: 'nas_jax.spaces.darts.genotype'
+        for name in (
+            'DARTS_PRIMITIVES',
+            'DARTS_V1',
+            'DARTS_V2',
+            'Genotype',
+            'GenotypeError',
+            'load_genotype',
+        )
+    },
+}
 __all__ = sorted(_LAZY)
 
 

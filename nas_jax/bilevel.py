@@ -46,13 +46,13 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
-
 PyTree = Any
 
 
 @flax.struct.dataclass
 class SearchState:
   """Everything a search step reads and writes (a pytree)."""
+
   step: jax.Array
   params: PyTree
   batch_stats: PyTree
@@ -65,19 +65,21 @@ class SearchState:
 @flax.struct.dataclass
 class Hyper:
   """Static hyperparameters of the step that the 2nd-order virtual step needs."""
+
   momentum: float = flax.struct.field(pytree_node=False, default=0.9)
   weight_decay: float = flax.struct.field(pytree_node=False, default=3e-4)
 
 
 def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
   """Mean softmax cross-entropy with integer labels."""
-  return optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32)
-                                                         if logits.dtype == jnp.bfloat16 else logits,
-                                                         labels).mean()
+  return optax.softmax_cross_entropy_with_integer_labels(
+      logits.astype(jnp.float32) if logits.dtype == jnp.bfloat16 else logits, labels
+  ).mean()
 
 
-def weight_optimizer(schedule: optax.Schedule, *, momentum: float, weight_decay: float,
-                     grad_clip: float | None) -> optax.GradientTransformation:
+def weight_optimizer(
+    schedule: optax.Schedule, *, momentum: float, weight_decay: float, grad_clip: float | None
+) -> optax.GradientTransformation:
   """DARTS' weight optimizer: clip, L2 decay added to the gradient, SGD momentum.
 
   Matches ``torch.optim.SGD(momentum, weight_decay)`` after ``clip_grad_norm_``.
@@ -85,18 +87,23 @@ def weight_optimizer(schedule: optax.Schedule, *, momentum: float, weight_decay:
   parts = []
   if grad_clip:
     parts.append(optax.clip_by_global_norm(grad_clip))
-  parts += [optax.add_decayed_weights(weight_decay),
-            optax.trace(decay=momentum, nesterov=False),
-            optax.scale_by_learning_rate(schedule)]
+  parts += [
+      optax.add_decayed_weights(weight_decay),
+      optax.trace(decay=momentum, nesterov=False),
+      optax.scale_by_learning_rate(schedule),
+  ]
   return optax.chain(*parts)
 
 
-def arch_optimizer(*, learning_rate: float, b1: float, b2: float,
-                   weight_decay: float) -> optax.GradientTransformation:
+def arch_optimizer(
+    *, learning_rate: float, b1: float, b2: float, weight_decay: float
+) -> optax.GradientTransformation:
   """DARTS' architecture optimizer: ``torch.optim.Adam`` with L2 weight decay."""
-  return optax.chain(optax.add_decayed_weights(weight_decay),
-                     optax.scale_by_adam(b1=b1, b2=b2, eps=1e-8),
-                     optax.scale_by_learning_rate(learning_rate))
+  return optax.chain(
+      optax.add_decayed_weights(weight_decay),
+      optax.scale_by_adam(b1=b1, b2=b2, eps=1e-8),
+      optax.scale_by_learning_rate(learning_rate),
+  )
 
 
 def momentum_buffer(weight_opt_state: optax.OptState, params: PyTree) -> PyTree:
@@ -107,18 +114,23 @@ def momentum_buffer(weight_opt_state: optax.OptState, params: PyTree) -> PyTree:
   return found
 
 
-def virtual_step(params: PyTree, momentum_buf: PyTree, grads: PyTree, learning_rate: jax.Array,
-                 hyper: Hyper) -> PyTree:
+def virtual_step(
+    params: PyTree, momentum_buf: PyTree, grads: PyTree, learning_rate: jax.Array, hyper: Hyper
+) -> PyTree:
   """DARTS' unrolled weights ``w' = w - xi * (mu * m + g + lambda * w)`` (no clipping)."""
   lr = jnp.asarray(learning_rate)
   return jax.tree.map(
       lambda w, m, g: w - lr.astype(w.dtype) * (hyper.momentum * m + g + hyper.weight_decay * w),
-      params, momentum_buf, grads)
+      params,
+      momentum_buf,
+      grads,
+  )
 
 
 def default_strategy(model: nn.Module):
   """DARTS on the space that ``model`` (a supernet, see ``search_space()``) searches."""
   from nas_jax.strategies import base, darts  # noqa: F401  (registers 'darts')
+
   return base.REGISTRY['darts'](ml_collections.ConfigDict({'epochs': 1}), model.search_space())
 
 
@@ -142,17 +154,32 @@ def make_loss_fn(model: nn.Module, strategy=None) -> Callable:
       key = jax.random.key(0, impl='rbg')
     epoch = jnp.asarray(epoch)
     weights = strategy.weights(arch, key, epoch)
-    logits, updates = model.apply({'params': params, 'batch_stats': batch_stats}, images, weights,
-                                  train=True, aux_coef=strategy.aux_coef(epoch),
-                                  mutable=['batch_stats'])
+    logits, updates = model.apply(
+        {'params': params, 'batch_stats': batch_stats},
+        images,
+        weights,
+        train=True,
+        aux_coef=strategy.aux_coef(epoch),
+        mutable=['batch_stats'],
+    )
     ce = cross_entropy(logits, labels)
     return ce + strategy.regularizer(arch, epoch), (logits, updates['batch_stats'], ce)
 
   return loss_fn
 
 
-def arch_gradient(loss_fn: Callable, state: SearchState, train_batch, val_batch, *, order: int,
-                  learning_rate: jax.Array, hyper: Hyper, keys=(None, None), epoch=0):
+def arch_gradient(
+    loss_fn: Callable,
+    state: SearchState,
+    train_batch,
+    val_batch,
+    *,
+    order: int,
+    learning_rate: jax.Array,
+    hyper: Hyper,
+    keys=(None, None),
+    epoch=0,
+):
   """The architecture gradient of the given order and the validation loss/logits.
 
   Args:
@@ -188,8 +215,9 @@ def arch_gradient(loss_fn: Callable, state: SearchState, train_batch, val_batch,
   buf = momentum_buffer(state.weight_opt_state, params)
   lr = jnp.asarray(learning_rate)
   unrolled = virtual_step(params, buf, g_w, lr, hyper)
-  (loss, logits), (v, g_arch_direct) = jax.value_and_grad(val_loss, argnums=(0, 1),
-                                                          has_aux=True)(unrolled, arch)
+  (loss, logits), (v, g_arch_direct) = jax.value_and_grad(val_loss, argnums=(0, 1), has_aux=True)(
+      unrolled, arch
+  )
   grad_arch_train = lambda p: jax.grad(train_loss, argnums=1)(p, arch)
   _, mixed = jax.jvp(grad_arch_train, (params,), (v,))
   g_arch = jax.tree.map(lambda d, h: d - lr.astype(d.dtype) * h, g_arch_direct, mixed)
@@ -204,10 +232,19 @@ def accuracy(logits: jax.Array, labels: jax.Array) -> jax.Array:
 PHASE_VIRTUAL, PHASE_ARCH, PHASE_WEIGHT, PHASE_EVAL, PHASE_JOINT = 0, 1, 2, 3, 4
 
 
-def make_search_step(model: nn.Module, weight_tx: optax.GradientTransformation,
-                     arch_tx: optax.GradientTransformation, schedule: optax.Schedule, *,
-                     order: int, hyper: Hyper, strategy=None, steps_per_epoch: int = 1,
-                     arch_warmup_epochs: int = 0, unroll_phases: bool = False) -> Callable:
+def make_search_step(
+    model: nn.Module,
+    weight_tx: optax.GradientTransformation,
+    arch_tx: optax.GradientTransformation,
+    schedule: optax.Schedule,
+    *,
+    order: int,
+    hyper: Hyper,
+    strategy=None,
+    steps_per_epoch: int = 1,
+    arch_warmup_epochs: int = 0,
+    unroll_phases: bool = False,
+) -> Callable:
   """Builds the pure search step ``(state, train_batch, val_batch) -> (state, metrics)``.
 
   Every forward-backward of a step is the same function (gradients of the
@@ -249,32 +286,43 @@ def make_search_step(model: nn.Module, weight_tx: optax.GradientTransformation,
   if strategy.one_level:
     phases = [PHASE_EVAL, PHASE_JOINT]
   else:
-    phases = ([PHASE_ARCH, PHASE_WEIGHT] if order == 1 else
-              [PHASE_VIRTUAL, PHASE_ARCH, PHASE_WEIGHT])
+    phases = [PHASE_ARCH, PHASE_WEIGHT] if order == 1 else [PHASE_VIRTUAL, PHASE_ARCH, PHASE_WEIGHT]
 
   def step(state: SearchState, train_batch, val_batch):
     lr = schedule(state.step)
     epoch = state.step // steps_per_epoch
     step_key = jax.random.fold_in(unwrap_key(state.key), state.step)
     arch_active = epoch >= arch_warmup_epochs
-    batches = {PHASE_VIRTUAL: train_batch, PHASE_ARCH: val_batch, PHASE_WEIGHT: train_batch,
-               PHASE_EVAL: val_batch, PHASE_JOINT: train_batch}
-    xs = (jnp.asarray(phases, jnp.int32), jnp.arange(len(phases)),
-          jnp.stack([batches[p][0] for p in phases]), jnp.stack([batches[p][1] for p in phases]))
+    batches = {
+        PHASE_VIRTUAL: train_batch,
+        PHASE_ARCH: val_batch,
+        PHASE_WEIGHT: train_batch,
+        PHASE_EVAL: val_batch,
+        PHASE_JOINT: train_batch,
+    }
+    xs = (
+        jnp.asarray(phases, jnp.int32),
+        jnp.arange(len(phases)),
+        jnp.stack([batches[p][0] for p in phases]),
+        jnp.stack([batches[p][1] for p in phases]),
+    )
 
     def update_arch(st, g):
       updates, opt_state = arch_tx.update(g, st.arch_opt_state, st.arch)
       new_arch = optax.apply_updates(st.arch, updates)
       keep = lambda new, old: jnp.where(arch_active, new, old)
-      return st.replace(arch=jax.tree.map(keep, new_arch, st.arch),
-                        arch_opt_state=jax.tree.map(keep, opt_state, st.arch_opt_state))
+      return st.replace(
+          arch=jax.tree.map(keep, new_arch, st.arch),
+          arch_opt_state=jax.tree.map(keep, opt_state, st.arch_opt_state),
+      )
 
     def phase(carry, inputs):
       st, probe = carry  # probe: the weights at which this phase differentiates
       kind, position, x, y = inputs
       key = jax.random.fold_in(step_key, position)
-      (loss, (logits, batch_stats, ce)), (g_w, g_arch) = grad_fn(probe, st.batch_stats, st.arch,
-                                                                 x, y, key, epoch)
+      (loss, (logits, batch_stats, ce)), (g_w, g_arch) = grad_fn(
+          probe, st.batch_stats, st.arch, x, y, key, epoch
+      )
 
       def virtual(st):
         buf = momentum_buffer(st.weight_opt_state, st.params)
@@ -283,16 +331,23 @@ def make_search_step(model: nn.Module, weight_tx: optax.GradientTransformation,
 
       def weight_update(st):
         updates, opt_state = weight_tx.update(g_w, st.weight_opt_state, st.params)
-        return st.replace(params=optax.apply_updates(st.params, updates), weight_opt_state=opt_state,
-                          batch_stats=batch_stats, step=st.step + 1)
+        return st.replace(
+            params=optax.apply_updates(st.params, updates),
+            weight_opt_state=opt_state,
+            batch_stats=batch_stats,
+            step=st.step + 1,
+        )
 
       def arch(st):
         g = g_arch
         if order == 2:
           virtual_key = jax.random.fold_in(step_key, 0)  # the virtual phase's sample
           grad_arch_train = lambda p: jax.grad(
-              lambda p, a: loss_fn(p, st.batch_stats, a, train_batch[0], train_batch[1],
-                                   virtual_key, epoch)[0], argnums=1)(p, st.arch)
+              lambda p, a: loss_fn(
+                  p, st.batch_stats, a, train_batch[0], train_batch[1], virtual_key, epoch
+              )[0],
+              argnums=1,
+          )(p, st.arch)
           _, mixed = jax.jvp(grad_arch_train, (st.params,), (g_w,))
           g = jax.tree.map(lambda d, h: d - lr.astype(d.dtype) * h, g_arch, mixed)
         st = update_arch(st, g)
@@ -329,17 +384,28 @@ def make_search_step(model: nn.Module, weight_tx: optax.GradientTransformation,
       (state, _), (losses, accs, gnorms) = jax.lax.scan(phase, (state, state.params), xs)
     a = phases.index(PHASE_EVAL if strategy.one_level else PHASE_ARCH)
     w = phases.index(PHASE_JOINT if strategy.one_level else PHASE_WEIGHT)
-    metrics = {'train_loss': losses[w], 'train_acc': accs[w], 'val_loss': losses[a],
-               'val_acc': accs[a], 'lr': lr, 'grad_norm': gnorms[w],
-               'arch_reg': strategy.regularizer(state.arch, epoch)}
+    metrics = {
+        'train_loss': losses[w],
+        'train_acc': accs[w],
+        'val_loss': losses[a],
+        'val_acc': accs[a],
+        'lr': lr,
+        'grad_norm': gnorms[w],
+        'arch_reg': strategy.regularizer(state.arch, epoch),
+    }
     return state, metrics
 
   return step
 
 
-def init_state(model: nn.Module, rng: jax.Array, sample_images: jax.Array,
-               weight_tx: optax.GradientTransformation,
-               arch_tx: optax.GradientTransformation, strategy=None) -> SearchState:
+def init_state(
+    model: nn.Module,
+    rng: jax.Array,
+    sample_images: jax.Array,
+    weight_tx: optax.GradientTransformation,
+    arch_tx: optax.GradientTransformation,
+    strategy=None,
+) -> SearchState:
   """Initializes weights, BatchNorm statistics, alpha, both optimizer states and the sampling key.
 
   ``rng`` must be an rbg key (``jax.random.key(seed, impl='rbg')``).
@@ -348,9 +414,20 @@ def init_state(model: nn.Module, rng: jax.Array, sample_images: jax.Array,
   k_params, k_arch, k_sample = jax.random.split(rng, 3)
   arch = strategy.init(k_arch)
   weights = strategy.weights(arch, k_sample, jnp.zeros((), jnp.int32))
-  variables = model.init(k_params, sample_images, weights, train=True,
-                         aux_coef=strategy.aux_coef(jnp.zeros((), jnp.int32)))
+  variables = model.init(
+      k_params,
+      sample_images,
+      weights,
+      train=True,
+      aux_coef=strategy.aux_coef(jnp.zeros((), jnp.int32)),
+  )
   params, batch_stats = variables['params'], variables['batch_stats']
-  return SearchState(step=jnp.zeros((), jnp.int32), params=params, batch_stats=batch_stats,
-                     arch=arch, weight_opt_state=weight_tx.init(params),
-                     arch_opt_state=arch_tx.init(arch), key=jax.random.key_data(k_sample))
+  return SearchState(
+      step=jnp.zeros((), jnp.int32),
+      params=params,
+      batch_stats=batch_stats,
+      arch=arch,
+      weight_opt_state=weight_tx.init(params),
+      arch_opt_state=arch_tx.init(arch),
+      key=jax.random.key_data(k_sample),
+  )

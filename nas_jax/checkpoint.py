@@ -24,9 +24,8 @@ import logging
 import math
 import os
 import sys
-import tempfile
-import warnings
 from typing import Any, Callable
+import warnings
 
 import numpy as np
 
@@ -51,7 +50,7 @@ def _root_cause(error: BaseException, limit: int = 300) -> str:
     error = error.__cause__
   lines = str(error).strip().splitlines()
   line = lines[0].strip() if lines else type(error).__name__
-  return line if len(line) <= limit else line[:limit - 3] + '...'
+  return line if len(line) <= limit else line[: limit - 3] + '...'
 
 
 _ORBAX_DIR = f'{os.sep}orbax{os.sep}'
@@ -93,8 +92,9 @@ def _quiet_orphaned_reads() -> Callable[[], None]:
   if _not_a_leftover_report not in asyncio_log.filters:
     asyncio_log.addFilter(_not_a_leftover_report)
     undo.append(lambda: asyncio_log.removeFilter(_not_a_leftover_report))
-  if not any(f[0] == 'ignore' and f[1] and f[1].pattern == _NEVER_AWAITED
-             for f in warnings.filters):
+  if not any(
+      f[0] == 'ignore' and f[1] and f[1].pattern == _NEVER_AWAITED for f in warnings.filters
+  ):
     warnings.filterwarnings('ignore', message=_NEVER_AWAITED, category=RuntimeWarning)
     entry = warnings.filters[0]
     undo.append(lambda: entry in warnings.filters and warnings.filters.remove(entry))
@@ -116,11 +116,15 @@ class Checkpoints:
 
   def __init__(self, directory: str, keep: int = 2):
     import orbax.checkpoint as ocp  # slow import: only runs that checkpoint pay it
+
     self._ocp = ocp
     self.directory = os.path.abspath(directory)
-    options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True,
-                                           enable_async_checkpointing=False,
-                                           cleanup_tmp_directories=True)
+    options = ocp.CheckpointManagerOptions(
+        max_to_keep=keep,
+        create=True,
+        enable_async_checkpointing=False,
+        cleanup_tmp_directories=True,
+    )
     self._manager = ocp.CheckpointManager(self.directory, options=options)
 
   def latest_step(self) -> int | None:
@@ -132,14 +136,19 @@ class Checkpoints:
     if self._manager.latest_step() == step:
       return False
     ocp = self._ocp
-    self._manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
-                                                     position=ocp.args.JsonSave(position)),
-                       force=True)
+    self._manager.save(
+        step,
+        args=ocp.args.Composite(
+            state=ocp.args.StandardSave(state), position=ocp.args.JsonSave(position)
+        ),
+        force=True,
+    )
     self._manager.wait_until_finished()
     return True
 
-  def restore(self, template: Any, log: Callable[[str], None] = print
-              ) -> tuple[Any, dict[str, Any], int] | None:
+  def restore(
+      self, template: Any, log: Callable[[str], None] = print
+  ) -> tuple[Any, dict[str, Any], int] | None:
     """Restores the newest checkpoint that restores completely into ``template``.
 
     Checkpoints that fail to restore are tried newest first and skipped: each
@@ -163,8 +172,11 @@ class Checkpoints:
     for step in steps:
       try:
         restored = self._manager.restore(
-            step, args=ocp.args.Composite(state=ocp.args.StandardRestore(template),
-                                          position=ocp.args.JsonRestore()))
+            step,
+            args=ocp.args.Composite(
+                state=ocp.args.StandardRestore(template), position=ocp.args.JsonRestore()
+            ),
+        )
       except Exception as e:  # pylint: disable=broad-except
         # Orbax and TensorStore raise Exception, ValueError, OSError, KeyError, ...;
         # whatever it is, this step cannot be resumed from.
@@ -175,16 +187,24 @@ class Checkpoints:
       else:
         aside = self._set_aside([s for s, _ in failed])
         for s, reason in failed:
-          log(f'skipped the checkpoint at step {s}: it does not restore ({reason}); '
-              f'moved it to {aside}')
+          log(
+              f'skipped the checkpoint at step {s}: it does not restore ({reason}); '
+              f'moved it to {aside}'
+          )
       return restored['state'], dict(restored['position']), step
     step, reason = failed[0]
     rest = [str(s) for s, _ in failed[1:]]
-    older = (f'; step {rest[0]} fails too' if len(rest) == 1 else
-             f'; steps {", ".join(rest)} fail too' if rest else '')
+    older = (
+        f'; step {rest[0]} fails too'
+        if len(rest) == 1
+        else f'; steps {", ".join(rest)} fail too'
+        if rest
+        else ''
+    )
     raise CheckpointError(
         f'no checkpoint in {self.directory} restores (step {step}: {reason}{older}); nothing '
-        f'was changed. To start over, use a new --workdir or remove {self.directory}')
+        f'was changed. To start over, use a new --workdir or remove {self.directory}'
+    )
 
   def _set_aside(self, steps: list[int]) -> str:
     """Moves step directories out of Orbax's view, into ``<directory>_unreadable/``."""
@@ -205,8 +225,9 @@ class Checkpoints:
     self._manager.close()
 
 
-def restore_or_start(ckpt: Checkpoints, state: Any,
-                     log: Callable[[str], None]) -> tuple[Any, dict[str, Any], int | None]:
+def restore_or_start(
+    ckpt: Checkpoints, state: Any, log: Callable[[str], None]
+) -> tuple[Any, dict[str, Any], int | None]:
   """The newest checkpoint's ``(state, position, step)``, or the fresh start ``(state, ..., None)``.
 
   The position is where the loop stands: ``epoch``, batch ``index`` within it,
@@ -221,12 +242,16 @@ def restore_or_start(ckpt: Checkpoints, state: Any,
     # earlier run left metrics, which the fresh run replaces.
     metrics = os.path.join(os.path.dirname(ckpt.directory), METRICS_FILE)
     if os.path.exists(metrics) and read_metrics(metrics):
-      log(f'no checkpoint in {ckpt.directory}: starting from step 0 (the records in '
-          f'{metrics} are replaced)')
+      log(
+          f'no checkpoint in {ckpt.directory}: starting from step 0 (the records in '
+          f'{metrics} are replaced)'
+      )
     return state, {'epoch': 0, 'index': 0, 'sums': {}, 'seconds': 0.0}, None
   state, position, step = restored
-  log(f'resumed from the checkpoint at step {step} (epoch {position["epoch"] + 1}, '
-      f'batch {position["index"]}) in {ckpt.directory}')
+  log(
+      f'resumed from the checkpoint at step {step} (epoch {position["epoch"] + 1}, '
+      f'batch {position["index"]}) in {ckpt.directory}'
+  )
   return state, position, step
 
 
@@ -252,18 +277,27 @@ class MetricsLog:
     tensorboard: whether to write event files.
   """
 
-  def __init__(self, workdir: str, resume_step: int | None = None, enabled: bool = True,
-               tensorboard: bool = True):
+  def __init__(
+      self,
+      workdir: str,
+      resume_step: int | None = None,
+      enabled: bool = True,
+      tensorboard: bool = True,
+  ):
     self.path = os.path.join(workdir, METRICS_FILE)
     self.enabled = enabled
     self._tb = None
     if not enabled:
       return
-    kept = [r for r in read_metrics(self.path) if r.get('step', 0) <= resume_step] if (
-        resume_step is not None and os.path.exists(self.path)) else []
+    kept = (
+        [r for r in read_metrics(self.path) if r.get('step', 0) <= resume_step]
+        if (resume_step is not None and os.path.exists(self.path))
+        else []
+    )
     atomic_write(self.path, ''.join(json.dumps(r) + '\n' for r in kept))
     if tensorboard:
       from flax.metrics import tensorboard as tb
+
       self._tb = tb.SummaryWriter(os.path.join(workdir, 'tensorboard'))
 
   def write(self, record: dict[str, Any], prefix: str = '') -> None:
@@ -311,10 +345,15 @@ def check_finite(loss: Any, step: int, where: str, checkpoint_step: int | None) 
   values = np.ravel(np.asarray(loss, np.float64))
   if all(math.isfinite(v) for v in values):
     return
-  kept = (f'the last good checkpoint (step {checkpoint_step}) is kept'
-          if checkpoint_step is not None else 'no checkpoint was written yet')
-  raise NonFiniteLossError(f'loss is {values.tolist() if values.size > 1 else values[0]} at step '
-                           f'{step} ({where}); stopping, {kept}')
+  kept = (
+      f'the last good checkpoint (step {checkpoint_step}) is kept'
+      if checkpoint_step is not None
+      else 'no checkpoint was written yet'
+  )
+  raise NonFiniteLossError(
+      f'loss is {values.tolist() if values.size > 1 else values[0]} at step '
+      f'{step} ({where}); stopping, {kept}'
+  )
 
 
 def format_seconds(seconds: float) -> str:

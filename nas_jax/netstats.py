@@ -65,5 +65,6 @@ def param_shapes(model: nn.Module, image_shape: tuple[int, int, int]) -> Any:
   """The parameter tree of ``model`` as shapes only (traced, not compiled), aux head included."""
   x = jnp.zeros((1,) + tuple(image_shape), jnp.float32)
   variables = jax.eval_shape(
-      lambda: model.init({'params': jax.random.key(0, impl='rbg')}, x, train=True))
+      lambda: model.init({'params': jax.random.key(0, impl='rbg')}, x, train=True)
+  )
   return variables['params']

@@ -39,18 +39,16 @@ Two implementation choices matter for speed and compile time (see
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 import dataclasses
 import functools
-from collections.abc import Mapping
 from typing import Callable, Sequence
 
 import flax.linen as nn
 import jax
+from jax.ad_checkpoint import checkpoint_name
 import jax.numpy as jnp
 import numpy as np
-from jax.ad_checkpoint import checkpoint_name
-
-
 
 DEPTHWISE_IMPLS = ('auto', 'shift', 'grouped', 'toeplitz')
 DEPTHWISE_ROWS = 'depthwise_rows'  # checkpoint name of the toeplitz form's stacked row taps
@@ -59,8 +57,9 @@ DEPTHWISE_ROWS = 'depthwise_rows'  # checkpoint name of the toeplitz form's stac
 # U(-1/sqrt(fan_in), 1/sqrt(fan_in)), i.e. variance 1/(3 fan_in).
 torch_default_init = nn.initializers.variance_scaling(1.0 / 3.0, 'fan_in', 'uniform')
 # The same for an (out, in) matrix such as the pointwise kernel.
-torch_default_init_out_in = nn.initializers.variance_scaling(1.0 / 3.0, 'fan_in', 'uniform',
-                                                             in_axis=-1, out_axis=-2)
+torch_default_init_out_in = nn.initializers.variance_scaling(
+    1.0 / 3.0, 'fan_in', 'uniform', in_axis=-1, out_axis=-2
+)
 
 # lax convolution dimension numbers for channel-major activations and HWIO kernels.
 CNHW = ('CNHW', 'HWIO', 'CNHW')
@@ -90,20 +89,30 @@ def output_size(size: int, kernel: int, stride: int, dilation: int, padding: int
   return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
 
 
-def _taps(x: jax.Array, axis: int, kernel: int, stride: int, dilation: int, padding: int,
-          pad_value: float = 0.0) -> list[jax.Array]:
+def _taps(
+    x: jax.Array,
+    axis: int,
+    kernel: int,
+    stride: int,
+    dilation: int,
+    padding: int,
+    pad_value: float = 0.0,
+) -> list[jax.Array]:
   """The ``kernel`` strided views of ``x`` padded along ``axis`` that a 1-D window visits."""
   out = output_size(x.shape[axis], kernel, stride, dilation, padding)
   pads = [(0, 0)] * x.ndim
   pads[axis] = (padding, padding)
   xp = jnp.pad(x, pads, constant_values=pad_value)
   span = (out - 1) * stride + 1
-  return [jax.lax.slice_in_dim(xp, t * dilation, t * dilation + span, stride, axis)
-          for t in range(kernel)]
+  return [
+      jax.lax.slice_in_dim(xp, t * dilation, t * dilation + span, stride, axis)
+      for t in range(kernel)
+  ]
 
 
-def depthwise_conv_shift(x: jax.Array, kernel_hwc: jax.Array, *, stride: int, dilation: int,
-                         padding: int) -> jax.Array:
+def depthwise_conv_shift(
+    x: jax.Array, kernel_hwc: jax.Array, *, stride: int, dilation: int, padding: int
+) -> jax.Array:
   """Depthwise convolution as a sum of k*k shifted slices times per-channel weights.
 
   Args:
@@ -125,18 +134,25 @@ def depthwise_conv_shift(x: jax.Array, kernel_hwc: jax.Array, *, stride: int, di
   return out
 
 
-def depthwise_conv_grouped(x: jax.Array, kernel_hwc: jax.Array, *, stride: int, dilation: int,
-                           padding: int) -> jax.Array:
+def depthwise_conv_grouped(
+    x: jax.Array, kernel_hwc: jax.Array, *, stride: int, dilation: int, padding: int
+) -> jax.Array:
   """Depthwise convolution through ``feature_group_count`` (cuDNN's fast path)."""
   rhs = kernel_hwc[:, :, None, :]  # HWIO with I=1
   return jax.lax.conv_general_dilated(
-      x, rhs.astype(x.dtype), window_strides=(stride, stride),
-      padding=((padding, padding), (padding, padding)), rhs_dilation=(dilation, dilation),
-      dimension_numbers=CNHW, feature_group_count=x.shape[0])
+      x,
+      rhs.astype(x.dtype),
+      window_strides=(stride, stride),
+      padding=((padding, padding), (padding, padding)),
+      rhs_dilation=(dilation, dilation),
+      dimension_numbers=CNHW,
+      feature_group_count=x.shape[0],
+  )
 
 
-def _band(kernel: int, width: int, out_width: int, stride: int, dilation: int,
-          padding: int) -> np.ndarray:
+def _band(
+    kernel: int, width: int, out_width: int, stride: int, dilation: int, padding: int
+) -> np.ndarray:
   """``band[j, w_in, w_out] = 1`` where input column w_in feeds output column w_out through tap j."""
   band = np.zeros((kernel, width, out_width), np.float32)
   for j in range(kernel):
@@ -167,6 +183,7 @@ def depthwise_conv_toeplitz(x, kernel_hwc, *, stride, dilation, padding):
 
 class DepthwiseConv(nn.Module):
   """k x k depthwise convolution without bias (CNHW)."""
+
   kernel: int
   stride: int = 1
   dilation: int = 1
@@ -176,17 +193,28 @@ class DepthwiseConv(nn.Module):
   def __call__(self, x: jax.Array) -> jax.Array:
     c = x.shape[0]
     # fan_in of a depthwise kernel is k*k (one input channel per group).
-    w = self.param('kernel', lambda key, shape: torch_default_init(key, (self.kernel, self.kernel, 1, c))[:, :, 0, :],
-                   (self.kernel, self.kernel, c))
+    w = self.param(
+        'kernel',
+        lambda key, shape: torch_default_init(key, (self.kernel, self.kernel, 1, c))[:, :, 0, :],
+        (self.kernel, self.kernel, c),
+    )
     padding = self.dilation * (self.kernel - 1) // 2
     if self.is_initializing():
       # Initialization only needs shapes: skip the taps to keep init's graph small.
       size = lambda s: output_size(s, self.kernel, self.stride, self.dilation, padding)
       return jnp.zeros((c, x.shape[1], size(x.shape[2]), size(x.shape[3])), jnp.result_type(x, w))
-    fn = {'shift': depthwise_conv_shift, 'grouped': depthwise_conv_grouped,
-          'toeplitz': depthwise_conv_toeplitz}[resolve_depthwise_impl(self.impl)]
-    return fn(x, w.astype(x.dtype) if x.dtype != w.dtype else w, stride=self.stride,
-              dilation=self.dilation, padding=padding)
+    fn = {
+        'shift': depthwise_conv_shift,
+        'grouped': depthwise_conv_grouped,
+        'toeplitz': depthwise_conv_toeplitz,
+    }[resolve_depthwise_impl(self.impl)]
+    return fn(
+        x,
+        w.astype(x.dtype) if x.dtype != w.dtype else w,
+        stride=self.stride,
+        dilation=self.dilation,
+        padding=padding,
+    )
 
 
 class PointwiseConv(nn.Module):
@@ -196,6 +224,7 @@ class PointwiseConv(nn.Module):
   ``kernel @ x`` in CNHW: the (M, K) x (K, N) form that XLA:CPU hands to
   XNNPACK without transposes.
   """
+
   features: int
 
   @nn.compact
@@ -206,6 +235,7 @@ class PointwiseConv(nn.Module):
 
 class Conv(nn.Module):
   """k x k convolution without bias in CNHW, HWIO kernel; padding (k-1)/2 unless given."""
+
   features: int
   kernel: int = 3
   stride: int = 1
@@ -213,25 +243,40 @@ class Conv(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
-    kernel = self.param('kernel', torch_default_init,
-                        (self.kernel, self.kernel, x.shape[0], self.features))
+    kernel = self.param(
+        'kernel', torch_default_init, (self.kernel, self.kernel, x.shape[0], self.features)
+    )
     pad = (self.kernel - 1) // 2 if self.padding is None else self.padding
-    return jax.lax.conv_general_dilated(x, kernel.astype(x.dtype), (self.stride, self.stride),
-                                        ((pad, pad), (pad, pad)), dimension_numbers=CNHW)
+    return jax.lax.conv_general_dilated(
+        x,
+        kernel.astype(x.dtype),
+        (self.stride, self.stride),
+        ((pad, pad), (pad, pad)),
+        dimension_numbers=CNHW,
+    )
 
 
 class BatchNorm(nn.Module):
   """BatchNorm with PyTorch's defaults (momentum 0.1, eps 1e-5)."""
+
   affine: bool = False
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool) -> jax.Array:
-    return nn.BatchNorm(use_running_average=not train, axis=0, momentum=0.9, epsilon=1e-5,
-                        use_bias=self.affine, use_scale=self.affine, name='bn')(x)
+    return nn.BatchNorm(
+        use_running_average=not train,
+        axis=0,
+        momentum=0.9,
+        epsilon=1e-5,
+        use_bias=self.affine,
+        use_scale=self.affine,
+        name='bn',
+    )(x)
 
 
 class ReLUConvBN(nn.Module):
   """ReLU -> k x k conv -> BN; used by the cell preprocessing (k=1) and the eval net."""
+
   features: int
   kernel: int = 1
   stride: int = 1
@@ -249,6 +294,7 @@ class ReLUConvBN(nn.Module):
 
 class FactorizedReduce(nn.Module):
   """Halves the spatial size with two offset stride-2 1x1 convs, concatenated."""
+
   features: int
   affine: bool = False
 
@@ -267,6 +313,7 @@ class FactorizedReduce(nn.Module):
 
 class SepConv(nn.Module):
   """DARTS separable conv: (ReLU, dw k x k, pw 1x1, BN) twice, stride on the first."""
+
   kernel: int
   stride: int = 1
   affine: bool = False
@@ -285,6 +332,7 @@ class SepConv(nn.Module):
 
 class DilConv(nn.Module):
   """DARTS dilated conv: ReLU, dilated dw k x k (dilation 2), pw 1x1, BN."""
+
   kernel: int
   stride: int = 1
   dilation: int = 2
@@ -316,20 +364,28 @@ def max_pool_3x3(x: jax.Array, stride: int) -> jax.Array:
 def _window_counts(size: int, stride: int) -> np.ndarray:
   """How many of the 3 window cells along one axis (padding 1) fall inside the input."""
   out = output_size(size, 3, stride, 1, 1)
-  return np.array([sum(0 <= o * stride - 1 + t < size for t in range(3)) for o in range(out)],
-                  np.float32)
+  return np.array(
+      [sum(0 <= o * stride - 1 + t < size for t in range(3)) for o in range(out)], np.float32
+  )
 
 
 def avg_pool_3x3(x: jax.Array, stride: int) -> jax.Array:
   """3x3 average pooling of CNHW ``x``, padding 1, padded cells not counted."""
-  total = jax.lax.reduce_window(x, np.zeros((), x.dtype), jax.lax.add, (1, 1, 3, 3),
-                                (1, 1, stride, stride), ((0, 0), (0, 0), (1, 1), (1, 1)))
+  total = jax.lax.reduce_window(
+      x,
+      np.zeros((), x.dtype),
+      jax.lax.add,
+      (1, 1, 3, 3),
+      (1, 1, stride, stride),
+      ((0, 0), (0, 0), (1, 1), (1, 1)),
+  )
   counts = np.outer(_window_counts(x.shape[2], stride), _window_counts(x.shape[3], stride))
   return total / jnp.asarray(counts, x.dtype)
 
 
 class Pool(nn.Module):
   """3x3 pooling, followed by BatchNorm in the search cell (``bn=True``) but not in the eval net."""
+
   kind: str
   stride: int = 1
   affine: bool = False
@@ -353,12 +409,13 @@ class Identity(nn.Module):
 
 class Zero(nn.Module):
   """The `none` op: zeros of the output shape."""
+
   stride: int = 1
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool) -> jax.Array:
     del train
-    return jnp.zeros_like(x[:, :, ::self.stride, ::self.stride])
+    return jnp.zeros_like(x[:, :, :: self.stride, :: self.stride])
 
 
 def parse_primitives(value: str | Sequence[str]) -> tuple[str, ...]:
@@ -375,8 +432,9 @@ def parse_primitives(value: str | Sequence[str]) -> tuple[str, ...]:
   """
   items = (value,) if isinstance(value, str) else value
   if not isinstance(items, (list, tuple)):
-    raise ValueError(f'expected op names (a tuple, a list or a comma-separated string), got '
-                     f'{value!r}')
+    raise ValueError(
+        f'expected op names (a tuple, a list or a comma-separated string), got ' f'{value!r}'
+    )
   names = []
   for item in items:
     if not isinstance(item, str):
@@ -397,6 +455,7 @@ class OpRegistry:
     space: the space's name (for messages only).
     factories: ``{name: factory(channels, stride, affine, depthwise_impl, name)}``.
   """
+
   space: str
   factories: Mapping[str, OpFactory]
 
@@ -417,16 +476,28 @@ class OpRegistry:
       raise ValueError('the op set (primitives) is empty')
     for name in primitives:
       if name not in self.factories:
-        raise ValueError(f'unknown op {name!r} in primitives; known ops of the {self.space} '
-                         f'space: {", ".join(sorted(self.factories))}')
+        raise ValueError(
+            f'unknown op {name!r} in primitives; known ops of the {self.space} '
+            f'space: {", ".join(sorted(self.factories))}'
+        )
     if len(set(primitives)) != len(primitives):
       raise ValueError(f'primitives has duplicates: {list(primitives)}')
     return primitives
 
-  def make(self, name: str, channels: int, stride: int, *, affine: bool = False,
-           depthwise_impl: str = 'auto', module_name: str | None = None) -> nn.Module:
+  def make(
+      self,
+      name: str,
+      channels: int,
+      stride: int,
+      *,
+      affine: bool = False,
+      depthwise_impl: str = 'auto',
+      module_name: str | None = None,
+  ) -> nn.Module:
     """Builds op ``name`` (a one-line ValueError for an op outside this registry)."""
     if name not in self.factories:
-      raise ValueError(f'unknown op {name!r}; known ops of the {self.space} space: '
-                       f'{", ".join(sorted(self.factories))}')
+      raise ValueError(
+          f'unknown op {name!r}; known ops of the {self.space} space: '
+          f'{", ".join(sorted(self.factories))}'
+      )
     return self.factories[name](channels, stride, affine, depthwise_impl, module_name or name)

@@ -19,8 +19,9 @@ from __future__ import annotations
 from typing import Any
 
 import jax
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 import numpy as np
-from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 DATA_AXIS = 'data'
 
@@ -30,12 +31,15 @@ def initialize(num_processes: int = 1, process_id: int = 0, coordinator_address:
   if num_processes <= 1:
     return
   if not coordinator_address:
-    raise ValueError('config.coordinator_address (host:port of process 0) is required when '
-                     f'config.num_processes > 1 (got {num_processes})')
+    raise ValueError(
+        'config.coordinator_address (host:port of process 0) is required when '
+        f'config.num_processes > 1 (got {num_processes})'
+    )
   # CPU devices of different processes talk through gloo (GPUs use NCCL regardless).
   jax.config.update('jax_cpu_collectives_implementation', 'gloo')
-  jax.distributed.initialize(coordinator_address=coordinator_address, num_processes=num_processes,
-                             process_id=process_id)
+  jax.distributed.initialize(
+      coordinator_address=coordinator_address, num_processes=num_processes, process_id=process_id
+  )
 
 
 def make_mesh(num_devices: int = 0) -> Mesh:
@@ -43,8 +47,10 @@ def make_mesh(num_devices: int = 0) -> Mesh:
   devices = jax.devices()
   n = len(devices) if num_devices <= 0 else num_devices
   if n > len(devices):
-    raise ValueError(f'config.num_devices is {num_devices} but only {len(devices)} '
-                     f'{jax.default_backend()} devices are visible')
+    raise ValueError(
+        f'config.num_devices is {num_devices} but only {len(devices)} '
+        f'{jax.default_backend()} devices are visible'
+    )
   return Mesh(np.asarray(devices[:n]), (DATA_AXIS,))
 
 
@@ -57,8 +63,10 @@ def config_mesh(config: Any, batch_keys: tuple[str, ...] = ('batch_size',)) -> M
   mesh = make_mesh(config.num_devices)
   for key in batch_keys:
     if config[key] % mesh.size:
-      raise ValueError(f'config.{key} ({config[key]}) must be divisible by the number of '
-                       f'devices ({mesh.size})')
+      raise ValueError(
+          f'config.{key} ({config[key]}) must be divisible by the number of '
+          f'devices ({mesh.size})'
+      )
   return mesh
 
 

@@ -17,23 +17,27 @@ is written atomically (temporary file in the same directory, then
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 import io
 import json
-import numbers
 import os
-from collections.abc import Mapping, Sequence
 from typing import Any, Union
 
-import numpy as np
 from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Circle, FancyArrowPatch
+import numpy as np
 
-from nas_jax.util import atomic_write, is_int, one_line
+from nas_jax.util import atomic_write, one_line
 
-__all__ = ['alpha_history_from_metrics', 'draw_dag', 'op_colours', 'plot_alpha_history',
-           'save_figure']
+__all__ = [
+    'alpha_history_from_metrics',
+    'draw_dag',
+    'op_colours',
+    'plot_alpha_history',
+    'save_figure',
+]
 
 PathLike = Union[str, os.PathLike]
 Edge = tuple[str, str, str]
@@ -59,8 +63,6 @@ def op_colours(names: Sequence[str], order: Sequence[str] = ()) -> dict[str, Any
   return {n: palette(i % palette.N) for i, n in enumerate(ordered)}
 
 
-
-
 def _bezier(p0: np.ndarray, p1: np.ndarray, rad: float, t: np.ndarray) -> np.ndarray:
   """Points of matplotlib's ``arc3,rad=rad`` curve from ``p0`` to ``p1``.
 
@@ -69,11 +71,12 @@ def _bezier(p0: np.ndarray, p1: np.ndarray, rad: float, t: np.ndarray) -> np.nda
   d = p1 - p0
   control = (p0 + p1) / 2 + rad * np.array([d[1], -d[0]])
   t = t[:, None]
-  return (1 - t) ** 2 * p0 + 2 * (1 - t) * t * control + t ** 2 * p1
+  return (1 - t) ** 2 * p0 + 2 * (1 - t) * t * control + t**2 * p1
 
 
-def _choose_rad(p0: np.ndarray, p1: np.ndarray, others: list[np.ndarray],
-                taken: set[float]) -> float:
+def _choose_rad(
+    p0: np.ndarray, p1: np.ndarray, others: list[np.ndarray], taken: set[float]
+) -> float:
   """A curvature whose arc keeps clear of the other nodes and of parallel edges."""
   t = np.linspace(0.05, 0.95, 40)
   clearance = _NODE_RADIUS * 1.3
@@ -87,10 +90,14 @@ def _choose_rad(p0: np.ndarray, p1: np.ndarray, others: list[np.ndarray],
   return free[0] if free else 0.8
 
 
-
-
-def draw_dag(fig: Figure, pos: dict[str, tuple[float, float]], kinds: dict[str, str],
-             edges: list[Edge], title: str | None, order: Sequence[str] = ()) -> None:
+def draw_dag(
+    fig: Figure,
+    pos: dict[str, tuple[float, float]],
+    kinds: dict[str, str],
+    edges: list[Edge],
+    title: str | None,
+    order: Sequence[str] = (),
+) -> None:
   """Draws nodes at ``pos`` (coloured by ``kinds``) and labelled ``edges`` onto ``fig``.
 
   ``kinds`` maps a node label to ``'input'``, ``'node'`` or ``'output'``;
@@ -108,8 +115,14 @@ def draw_dag(fig: Figure, pos: dict[str, tuple[float, float]], kinds: dict[str, 
   circles = {}
   for label, centre in pos.items():
     kind = kinds[label]
-    circle = Circle(centre, _NODE_RADIUS, facecolor=_NODE_COLOURS[kind], edgecolor='0.25',
-                    linewidth=1.0, zorder=3)
+    circle = Circle(
+        centre,
+        _NODE_RADIUS,
+        facecolor=_NODE_COLOURS[kind],
+        edgecolor='0.25',
+        linewidth=1.0,
+        zorder=3,
+    )
     ax.add_patch(circle)
     circles[label] = circle
     text = f'${label}$' if kind != 'node' else label
@@ -123,16 +136,38 @@ def draw_dag(fig: Figure, pos: dict[str, tuple[float, float]], kinds: dict[str, 
     rad = _choose_rad(p0, p1, others, taken)
     taken.add(rad)
     colour = colours[op] if op else '0.55'
-    arrow = FancyArrowPatch(tuple(p0), tuple(p1), patchA=circles[source], patchB=circles[target],
-                            connectionstyle=f'arc3,rad={rad}', arrowstyle='-|>',
-                            mutation_scale=12, color=colour, linewidth=1.4 if op else 1.0,
-                            linestyle='-' if op else '--', zorder=2)
+    arrow = FancyArrowPatch(
+        tuple(p0),
+        tuple(p1),
+        patchA=circles[source],
+        patchB=circles[target],
+        connectionstyle=f'arc3,rad={rad}',
+        arrowstyle='-|>',
+        mutation_scale=12,
+        color=colour,
+        linewidth=1.4 if op else 1.0,
+        linestyle='-' if op else '--',
+        zorder=2,
+    )
     ax.add_patch(arrow)
     if op:
       mid = _bezier(p0, p1, rad, np.array([0.5]))[0]
-      ax.text(mid[0], mid[1], op, ha='center', va='center', fontsize=7, color=colour, zorder=5,
-              bbox={'boxstyle': 'round,pad=0.15', 'facecolor': 'white', 'edgecolor': 'none',
-                    'alpha': 0.85})
+      ax.text(
+          mid[0],
+          mid[1],
+          op,
+          ha='center',
+          va='center',
+          fontsize=7,
+          color=colour,
+          zorder=5,
+          bbox={
+              'boxstyle': 'round,pad=0.15',
+              'facecolor': 'white',
+              'edgecolor': 'none',
+              'alpha': 0.85,
+          },
+      )
 
 
 def save_figure(fig: Figure, path: PathLike) -> None:
@@ -149,39 +184,41 @@ def save_figure(fig: Figure, path: PathLike) -> None:
 # -- Alpha history ----------------------------------------------------------------
 
 
-
-
-
-
 def _history_space(entry: Any):
   """The registered search space whose cell types are the keys of a history entry."""
   from nas_jax import spaces  # the spaces' own plots import this module
+
   space = spaces.for_cells(entry.keys()) if isinstance(entry, Mapping) else None
   if space is None and isinstance(entry, Mapping):
     for name in spaces.NAMES:  # some of a space's cells: name the missing one
       cells = spaces.get(name).cells
       if set(cells) & set(entry):
         missing = next(c for c in cells if c not in entry)
-        raise ValueError(f'history[0]: expected a mapping with keys {cells}, got one without '
-                         f'{missing!r}')
+        raise ValueError(
+            f'history[0]: expected a mapping with keys {cells}, got one without ' f'{missing!r}'
+        )
   if space is None:
     known = '; '.join(f'{name}: {", ".join(spaces.get(name).cells)}' for name in spaces.NAMES)
     keys = list(entry) if isinstance(entry, Mapping) else type(entry).__name__
-    raise ValueError(f'history[0]: expected the cell types of a search space as keys ({known}), '
-                     f'got {one_line(keys)}')
+    raise ValueError(
+        f'history[0]: expected the cell types of a search space as keys ({known}), '
+        f'got {one_line(keys)}'
+    )
   return space
 
 
 def _check_history(history: Any, primitives: Any) -> dict[str, np.ndarray]:
   """Validates an alpha history; returns ``{cell: array (T, E, K)}``."""
   if not is_sequence(primitives) or not primitives:
-    raise ValueError(f'primitives: expected a non-empty list of op names, got '
-                     f'{one_line(repr(primitives))}')
+    raise ValueError(
+        f'primitives: expected a non-empty list of op names, got ' f'{one_line(repr(primitives))}'
+    )
   if not all(isinstance(p, str) for p in primitives) or len(set(primitives)) != len(primitives):
     raise ValueError(f'primitives: expected distinct op names, got {one_line(repr(primitives))}')
   if isinstance(history, Mapping) or not is_sequence(history):
-    raise ValueError(f'history: expected a sequence of per-epoch mappings, got '
-                     f'{type(history).__name__}')
+    raise ValueError(
+        f'history: expected a sequence of per-epoch mappings, got ' f'{type(history).__name__}'
+    )
   if not history:
     raise ValueError('history is empty: need at least one epoch')
   space = _history_space(history[0])
@@ -191,8 +228,10 @@ def _check_history(history: Any, primitives: Any) -> dict[str, np.ndarray]:
     arrays = []
     for t, entry in enumerate(history):
       if not isinstance(entry, Mapping) or cell not in entry:
-        raise ValueError(f'history[{t}]: expected a mapping with keys {cells}, got '
-                         f'{type(entry).__name__} without {cell!r}')
+        raise ValueError(
+            f'history[{t}]: expected a mapping with keys {cells}, got '
+            f'{type(entry).__name__} without {cell!r}'
+        )
       try:
         a = np.asarray(entry[cell], dtype=np.float64)
       except (TypeError, ValueError):
@@ -200,25 +239,34 @@ def _check_history(history: Any, primitives: Any) -> dict[str, np.ndarray]:
       if a.ndim != 2:
         raise ValueError(f'history[{t}][{cell!r}] must be 2-D (edges, ops), got shape {a.shape}')
       if arrays and a.shape != arrays[0].shape:
-        raise ValueError(f'history[{t}][{cell!r}] has shape {a.shape}, but history[0] has '
-                         f'{arrays[0].shape}')
+        raise ValueError(
+            f'history[{t}][{cell!r}] has shape {a.shape}, but history[0] has ' f'{arrays[0].shape}'
+        )
       if a.shape[1] != len(primitives):
-        raise ValueError(f'history[{t}][{cell!r}] has {a.shape[1]} ops per edge, but '
-                         f'{len(primitives)} primitives were given')
+        raise ValueError(
+            f'history[{t}][{cell!r}] has {a.shape[1]} ops per edge, but '
+            f'{len(primitives)} primitives were given'
+        )
       try:
         space.edge_rows(cell, a.shape[0])
       except ValueError as e:
         raise ValueError(f'history[{t}][{cell!r}] has {e}') from None
       if np.any(a < -1e-6) or np.any(a > 1 + 1e-6):
-        raise ValueError(f'history[{t}][{cell!r}] has values outside [0, 1]: expected '
-                         'softmax(alpha) probabilities, not raw alpha')
+        raise ValueError(
+            f'history[{t}][{cell!r}] has values outside [0, 1]: expected '
+            'softmax(alpha) probabilities, not raw alpha'
+        )
       arrays.append(a)
     stacked[cell] = np.stack(arrays)
   return space, stacked
 
 
-def plot_alpha_history(history: Sequence[Mapping[str, Any]], primitives: Sequence[str],
-                       path: PathLike, title: str | None = None) -> tuple[float, float]:
+def plot_alpha_history(
+    history: Sequence[Mapping[str, Any]],
+    primitives: Sequence[str],
+    path: PathLike,
+    title: str | None = None,
+) -> tuple[float, float]:
   """Plots softmax(alpha) of every mixed edge across the search epochs.
 
   For each cell type there is one small panel per edge, one row per node:
@@ -274,14 +322,22 @@ def plot_alpha_history(history: Sequence[Mapping[str, Any]], primitives: Sequenc
     grid_rows = grids[cell]
     n = len(grid_rows)
     subfig.suptitle(space.cell_title(cell), fontsize=11)
-    grid = subfig.add_gridspec(rows, width, left=0.07, right=0.98, top=0.86, bottom=0.14,
-                               hspace=0.6, wspace=0.12)
+    grid = subfig.add_gridspec(
+        rows, width, left=0.07, right=0.98, top=0.86, bottom=0.14, hspace=0.6, wspace=0.12
+    )
     for i, panels in enumerate(grid_rows):
       for j, (e, label) in enumerate(panels):
         ax = subfig.add_subplot(grid[i, j])
         for k, op in enumerate(primitives):
-          ax.plot(epochs, probs[:, e, k], color=colours[op], linewidth=1.2, marker=marker,
-                  markersize=2.5, label=op)
+          ax.plot(
+              epochs,
+              probs[:, e, k],
+              color=colours[op],
+              linewidth=1.2,
+              marker=marker,
+              markersize=2.5,
+              label=op,
+          )
         ax.set_title(label, fontsize=8, pad=2)
         ax.set_ylim(*ylim)
         ax.set_xlim(0.5, num_epochs + 0.5)
@@ -297,8 +353,14 @@ def plot_alpha_history(history: Sequence[Mapping[str, Any]], primitives: Sequenc
         else:
           ax.set_xlabel('epoch', fontsize=7, labelpad=1)
   handles = [fig.axes[0].lines[k] for k in range(len(primitives))]
-  fig.legend(handles, list(primitives), loc='lower center', ncol=min(len(primitives), 8),
-             fontsize=8, frameon=False)
+  fig.legend(
+      handles,
+      list(primitives),
+      loc='lower center',
+      ncol=min(len(primitives), 8),
+      fontsize=8,
+      frameon=False,
+  )
   if title:
     fig.suptitle(title, fontsize=12, y=0.995)
   save_figure(fig, path)
@@ -328,6 +390,7 @@ def alpha_history_from_metrics(path: PathLike) -> list[dict[str, np.ndarray]]:
     OSError: If the file cannot be read.
   """
   from nas_jax import spaces  # the spaces' own plots import this module
+
   path = os.fspath(path)
   history = []
   with open(path, encoding='utf-8') as f:
@@ -337,24 +400,33 @@ def alpha_history_from_metrics(path: PathLike) -> list[dict[str, np.ndarray]]:
       try:
         record = json.loads(line)
       except json.JSONDecodeError as e:
-        raise ValueError(f'{path}: line {lineno} is not valid JSON ({e.msg} at column '
-                         f'{e.colno})') from None
+        raise ValueError(
+            f'{path}: line {lineno} is not valid JSON ({e.msg} at column ' f'{e.colno})'
+        ) from None
       if not isinstance(record, dict):
         raise ValueError(f'{path}: line {lineno} is not a JSON object')
-      cells = sorted(k[len('alpha_'):] for k in record
-                     if k.startswith('alpha_') and not k.startswith('alpha_entropy'))
+      cells = sorted(
+          k[len('alpha_') :]
+          for k in record
+          if k.startswith('alpha_') and not k.startswith('alpha_entropy')
+      )
       if not cells:
         continue
       if spaces.for_cells(cells, exact=True) is None:
-        part = next((spaces.get(n).cells for n in spaces.NAMES
-                     if set(cells) < set(spaces.get(n).cells)), None)
+        part = next(
+            (spaces.get(n).cells for n in spaces.NAMES if set(cells) < set(spaces.get(n).cells)),
+            None,
+        )
         if part is not None:
           missing = ', '.join(f'alpha_{c}' for c in part if c not in cells)
           raise ValueError(f'{path}: line {lineno} lacks {missing} (a {len(part)}-cell space)')
-        expected = '; or '.join(', '.join(f'alpha_{c}' for c in spaces.get(n).cells)
-                                for n in spaces.NAMES)
-        raise ValueError(f'{path}: line {lineno} has alpha keys {["alpha_" + c for c in cells]}; '
-                         f'expected {expected}')
+        expected = '; or '.join(
+            ', '.join(f'alpha_{c}' for c in spaces.get(n).cells) for n in spaces.NAMES
+        )
+        raise ValueError(
+            f'{path}: line {lineno} has alpha keys {["alpha_" + c for c in cells]}; '
+            f'expected {expected}'
+        )
       if history and set(cells) != set(history[0]):
         raise ValueError(f'{path}: line {lineno} has other alpha keys than the lines before it')
       entry = {}

@@ -6,8 +6,9 @@ import os
 
 import jax
 
-DEFAULT_CACHE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                                 '.jax_cache')
+DEFAULT_CACHE_DIR = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), '.jax_cache'
+)
 
 
 def enable_compilation_cache(cache_dir: str | None = None) -> str:

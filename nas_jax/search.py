@@ -41,9 +41,17 @@ import numpy as np
 import optax
 
 from nas_jax import bilevel, data, ops, parallel, spaces, strategies
-from nas_jax.checkpoint import (CHECKPOINT_DIR, METRICS_FILE, Checkpoints, MetricsLog,
-                                atomic_write, check_finite, format_seconds, read_metrics,
-                                restore_or_start)
+from nas_jax.checkpoint import (
+    CHECKPOINT_DIR,
+    METRICS_FILE,
+    Checkpoints,
+    MetricsLog,
+    atomic_write,
+    check_finite,
+    format_seconds,
+    read_metrics,
+    restore_or_start,
+)
 from nas_jax.spaces.base import Space
 
 
@@ -59,16 +67,20 @@ def _need(cond: bool, message: str) -> None:
 def _positive_ints(config, keys) -> None:
   for key in keys:
     value = config[key]
-    _need(isinstance(value, int) and not isinstance(value, bool) and value >= 1,
-          f'config.{key} must be a positive integer, got {value!r}')
+    _need(
+        isinstance(value, int) and not isinstance(value, bool) and value >= 1,
+        f'config.{key} must be a positive integer, got {value!r}',
+    )
 
 
 def _check_space(config) -> Space:
   """The space and its op set; normalizes ``config.primitives`` (the command line's 'a,b' form,
   or empty: the space's own op set)."""
   name = config.get('space', 'darts')
-  _need(name in spaces.NAMES, f'config.space must be one of {", ".join(spaces.NAMES)}, got '
-        f'{name!r}')
+  _need(
+      name in spaces.NAMES,
+      f'config.space must be one of {", ".join(spaces.NAMES)}, got ' f'{name!r}',
+  )
   try:
     names = ops.parse_primitives(config.primitives)
   except ValueError as e:
@@ -92,57 +104,92 @@ def _check_space(config) -> Space:
 
 def _check_strategy(config, space: Space):
   name = config.get('strategy', 'darts')
-  _need(name in strategies.NAMES,
-        f'config.strategy must be one of {", ".join(strategies.NAMES)}, got {name!r}')
+  _need(
+      name in strategies.NAMES,
+      f'config.strategy must be one of {", ".join(strategies.NAMES)}, got {name!r}',
+  )
   _need(config.order in (1, 2), f'config.order must be 1 or 2, got {config.order!r}')
   try:
     strategy = strategies.get(config)
   except ValueError as e:  # the strategy's own settings (tau, regularizer weights, ...)
     message = str(e)
     raise ConfigError(message if message.startswith('config.') else f'config: {message}') from None
-  _need(not (strategy.one_level and config.order != 1),
-        f'config.order must be 1 for the one-level strategy {name!r}, got {config.order}')
+  _need(
+      not (strategy.one_level and config.order != 1),
+      f'config.order must be 1 for the one-level strategy {name!r}, got {config.order}',
+  )
   k = strategy.partial
-  _need(isinstance(k, int) and k >= 1,
-        f'config.partial_channels must be a positive integer, got {k!r}')
+  _need(
+      isinstance(k, int) and k >= 1,
+      f'config.partial_channels must be a positive integer, got {k!r}',
+  )
   unit = space.partial_channels_unit(k)
-  _need(k == 1 or config.init_channels % unit == 0,
-        f'config.init_channels ({config.init_channels}) must be a multiple of {unit} with '
-        f'partial_channels={k}')
+  _need(
+      k == 1 or config.init_channels % unit == 0,
+      f'config.init_channels ({config.init_channels}) must be a multiple of {unit} with '
+      f'partial_channels={k}',
+  )
   return strategy
 
 
 def _check_loop(config) -> None:
-  _need(config.get('phase_loop', 'auto') in ('auto', 'scan', 'unroll'),
-        f"config.phase_loop must be 'auto', 'scan' or 'unroll', got {config.get('phase_loop')!r}")
+  _need(
+      config.get('phase_loop', 'auto') in ('auto', 'scan', 'unroll'),
+      f"config.phase_loop must be 'auto', 'scan' or 'unroll', got {config.get('phase_loop')!r}",
+  )
   warmup = config.get('arch_warmup_epochs', 0)
-  _need(isinstance(warmup, int) and warmup >= 0,
-        f'config.arch_warmup_epochs must be a non-negative integer, got {warmup!r}')
-  _positive_ints(config, ('epochs', 'batch_size', 'layers', 'init_channels', 'steps', 'multiplier',
-                          'num_seeds', 'num_processes'))
+  _need(
+      isinstance(warmup, int) and warmup >= 0,
+      f'config.arch_warmup_epochs must be a non-negative integer, got {warmup!r}',
+  )
+  _positive_ints(
+      config,
+      (
+          'epochs',
+          'batch_size',
+          'layers',
+          'init_channels',
+          'steps',
+          'multiplier',
+          'num_seeds',
+          'num_processes',
+      ),
+  )
   size = config.get('image_size')
-  _need(size is None or (isinstance(size, int) and size >= 1),
-        f'config.image_size must be a positive integer (or None: native size), got {size!r}')
-  _need(isinstance(config.seed, int) and config.seed >= 0,
-        f'config.seed must be a non-negative integer, got {config.seed!r}')
-  _need(isinstance(config.checkpoint_every, int) and config.checkpoint_every >= 0,
-        f'config.checkpoint_every must be >= 0 (0: epoch ends only), got '
-        f'{config.checkpoint_every!r}')
-  _need(isinstance(config.keep_checkpoints, int) and config.keep_checkpoints >= 1,
-        f'config.keep_checkpoints must be a positive integer, got {config.keep_checkpoints!r}')
+  _need(
+      size is None or (isinstance(size, int) and size >= 1),
+      f'config.image_size must be a positive integer (or None: native size), got {size!r}',
+  )
+  _need(
+      isinstance(config.seed, int) and config.seed >= 0,
+      f'config.seed must be a non-negative integer, got {config.seed!r}',
+  )
+  _need(
+      isinstance(config.checkpoint_every, int) and config.checkpoint_every >= 0,
+      f'config.checkpoint_every must be >= 0 (0: epoch ends only), got '
+      f'{config.checkpoint_every!r}',
+  )
+  _need(
+      isinstance(config.keep_checkpoints, int) and config.keep_checkpoints >= 1,
+      f'config.keep_checkpoints must be a positive integer, got {config.keep_checkpoints!r}',
+  )
 
 
 def _check_hardware(config) -> None:
-  _need(isinstance(config.num_devices, int) and config.num_devices >= 0,
-        f'config.num_devices must be >= 0 (0: all devices), got {config.num_devices!r}')
+  _need(
+      isinstance(config.num_devices, int) and config.num_devices >= 0,
+      f'config.num_devices must be >= 0 (0: all devices), got {config.num_devices!r}',
+  )
   try:
     ops.resolve_depthwise_impl(config.depthwise_impl)
   except ValueError as e:
     raise ConfigError(f'config.depthwise_impl: {e}') from None
   _need(isinstance(config.remat, bool), f'config.remat must be True or False, got {config.remat!r}')
   # XLA:CPU (JAX 0.10.2) crashed running the rematerialized cells under the seed vmap.
-  _need(not (config.remat and config.num_seeds > 1),
-        'config.remat=True does not support num_seeds > 1 yet; set config.remat=False')
+  _need(
+      not (config.remat and config.num_seeds > 1),
+      'config.remat=True does not support num_seeds > 1 yet; set config.remat=False',
+  )
   try:
     data.dataset_meta(config.dataset)
   except ValueError as e:
@@ -165,8 +212,13 @@ def build_model(config: ml_collections.ConfigDict, num_classes: int, strategy=No
   """The space's supernet described by ``config``, with the network options ``strategy`` needs."""
   strategy = strategy or strategies.get(config)
   space = strategy.space
-  return space.supernet(num_classes, channels=config.init_channels, layers=config.layers,
-                        **space.supernet_options(config), **strategy.network_options())
+  return space.supernet(
+      num_classes,
+      channels=config.init_channels,
+      layers=config.layers,
+      **space.supernet_options(config),
+      **strategy.network_options(),
+  )
 
 
 def unroll_phases(config) -> bool:
@@ -182,19 +234,29 @@ def weight_schedule(config: ml_collections.ConfigDict, steps_per_epoch: int) -> 
   This is ``torch.optim.lr_scheduler.CosineAnnealingLR(T_max=epochs, eta_min)``
   stepped once per epoch, as in the DARTS search.
   """
-  cosine = optax.cosine_decay_schedule(config.learning_rate, max(config.epochs, 1),
-                                       alpha=config.learning_rate_min / config.learning_rate)
+  cosine = optax.cosine_decay_schedule(
+      config.learning_rate,
+      max(config.epochs, 1),
+      alpha=config.learning_rate_min / config.learning_rate,
+  )
   return lambda step: cosine(step // steps_per_epoch)
 
 
 def build_optimizers(config, steps_per_epoch):
   """``(weight_tx, arch_tx, schedule, hyper)`` from the config."""
   schedule = weight_schedule(config, steps_per_epoch)
-  weight_tx = bilevel.weight_optimizer(schedule, momentum=config.momentum,
-                                       weight_decay=config.weight_decay,
-                                       grad_clip=config.grad_clip)
-  arch_tx = bilevel.arch_optimizer(learning_rate=config.arch_learning_rate, b1=config.arch_beta1,
-                                   b2=config.arch_beta2, weight_decay=config.arch_weight_decay)
+  weight_tx = bilevel.weight_optimizer(
+      schedule,
+      momentum=config.momentum,
+      weight_decay=config.weight_decay,
+      grad_clip=config.grad_clip,
+  )
+  arch_tx = bilevel.arch_optimizer(
+      learning_rate=config.arch_learning_rate,
+      b1=config.arch_beta1,
+      b2=config.arch_beta2,
+      weight_decay=config.arch_weight_decay,
+  )
   hyper = bilevel.Hyper(momentum=config.momentum, weight_decay=config.weight_decay)
   return weight_tx, arch_tx, schedule, hyper
 
@@ -218,6 +280,7 @@ def write_outputs(workdir: str, arch: dict[str, Any], genotype, space: Space) ->
   from ``metrics.jsonl``).
   """
   from nas_jax import plot  # matplotlib: only when writing
+
   buf = io.BytesIO()
   np.savez(buf, **{k: np.asarray(v) for k, v in arch.items()})
   atomic_write(os.path.join(workdir, 'alphas.npz'), buf.getvalue())
@@ -236,12 +299,16 @@ def collapse_counts(genotype, space: Space) -> dict[str, int]:
   reduction cell is mostly pooling by design).
   """
   edges = [e for e in space.edges(genotype) if e[0] in space.collapse_cells]
-  return {'skip': sum(op == 'skip_connect' for *_, op in edges),
-          'param_free': sum(op in space.parameter_free for *_, op in edges), 'edges': len(edges)}
+  return {
+      'skip': sum(op == 'skip_connect' for *_, op in edges),
+      'param_free': sum(op in space.parameter_free for *_, op in edges),
+      'edges': len(edges),
+  }
 
 
-def summarize_seeds(seeds: list[int], genotypes: list, final_val_acc: list[float],
-                    space: Space) -> dict[str, Any]:
+def summarize_seeds(
+    seeds: list[int], genotypes: list, final_val_acc: list[float], space: Space
+) -> dict[str, Any]:
   """How often each op and each edge was chosen over the seeds, and the val accuracy spread.
 
   Edges are named ``'node<i><-<j>'`` as in ``space.edges``.
@@ -262,8 +329,11 @@ def summarize_seeds(seeds: list[int], genotypes: list, final_val_acc: list[float
       'collapse': {str(s): collapse_counts(g, space) for s, g in zip(seeds, genotypes)},
       'op_counts': {k: sort(v) for k, v in ops_count.items()},
       'edge_counts': {k: sort(v) for k, v in edges_count.items()},
-      'final_val_acc': {'mean': float(acc.mean()), 'std': float(acc.std()),
-                        'per_seed': [float(a) for a in acc]},
+      'final_val_acc': {
+          'mean': float(acc.mean()),
+          'std': float(acc.std()),
+          'per_seed': [float(a) for a in acc],
+      },
   }
 
 
@@ -289,10 +359,13 @@ def _streams(config, seeds: list[int]):
   train_split, val_split = data.search_splits(config)
   for name, split in (('train', train_split), ('val', val_split)):
     if config.batch_size > split.num_examples:
-      raise ConfigError(f'config.batch_size ({config.batch_size}) is larger than the {name} split '
-                        f'{split.description!r} ({split.num_examples} examples)')
+      raise ConfigError(
+          f'config.batch_size ({config.batch_size}) is larger than the {name} split '
+          f'{split.description!r} ({split.num_examples} examples)'
+      )
   stream = lambda split, seed: data.BatchStream.for_dataset(
-      split, config.batch_size, seed=seed, dataset=config.dataset, train=config.augment)
+      split, config.batch_size, seed=seed, dataset=config.dataset, train=config.augment
+  )
   train_streams = [stream(train_split, s) for s in seeds]
   val_streams = [stream(val_split, s + 1) for s in seeds]
   steps_per_epoch = min(train_streams[0].steps_per_epoch, val_streams[0].steps_per_epoch)
@@ -307,21 +380,32 @@ def _compile(config, strategy, seeds, sample, steps_per_epoch, mesh):
   model = build_model(config, data.dataset_meta(config.dataset).num_classes, strategy)
   weight_tx, arch_tx, schedule, hyper = build_optimizers(config, steps_per_epoch)
   repl = parallel.replicated(mesh)
-  init = jax.jit(lambda key: bilevel.init_state(model, key, sample, weight_tx, arch_tx, strategy),
-                 out_shardings=repl)
+  init = jax.jit(
+      lambda key: bilevel.init_state(model, key, sample, weight_tx, arch_tx, strategy),
+      out_shardings=repl,
+  )
   # rbg keys: far cheaper to compile than threefry. Seeds are initialized one
   # by one with the same compiled init, so seed k matches a single run of it.
   states = [init(jax.random.key(s, impl='rbg')) for s in seeds]
   state = states[0] if len(seeds) == 1 else jax.device_put(_stack(states), repl)
-  step = bilevel.make_search_step(model, weight_tx, arch_tx, schedule, order=config.order,
-                                  hyper=hyper, strategy=strategy, steps_per_epoch=steps_per_epoch,
-                                  arch_warmup_epochs=config.get('arch_warmup_epochs', 0),
-                                  unroll_phases=unroll_phases(config))
+  step = bilevel.make_search_step(
+      model,
+      weight_tx,
+      arch_tx,
+      schedule,
+      order=config.order,
+      hyper=hyper,
+      strategy=strategy,
+      steps_per_epoch=steps_per_epoch,
+      arch_warmup_epochs=config.get('arch_warmup_epochs', 0),
+      unroll_phases=unroll_phases(config),
+  )
   if len(seeds) > 1:
     step = jax.vmap(step)
   batch_sh = parallel.batch_sharding(mesh, seed_axis=len(seeds) > 1)
-  step_fn = jax.jit(step, in_shardings=(repl, batch_sh, batch_sh), out_shardings=(repl, repl),
-                    donate_argnums=0)
+  step_fn = jax.jit(
+      step, in_shardings=(repl, batch_sh, batch_sh), out_shardings=(repl, repl), donate_argnums=0
+  )
   return state, step_fn, batch_sh
 
 
@@ -353,10 +437,12 @@ def _epoch_line(config, strategy, records, epoch, seconds, run_seconds) -> str:
   mean = lambda key: float(np.mean([r[key] for r in records]))
   seeds_note = f' (mean of {len(records)} seeds)' if len(records) > 1 else ''
   entropies = '/'.join(f'{mean("alpha_entropy_" + c):.3f}' for c in strategy.space.cells)
-  return (f'epoch {epoch + 1}/{config.epochs} | train loss {mean("train_loss"):.4f} '
-          f'acc {mean("train_acc"):.4f} | val loss {mean("val_loss"):.4f} '
-          f'acc {mean("val_acc"):.4f} | H(alpha) {entropies} | '
-          f'{seconds:.1f}s | ETA {format_seconds(eta)}{seeds_note}')
+  return (
+      f'epoch {epoch + 1}/{config.epochs} | train loss {mean("train_loss"):.4f} '
+      f'acc {mean("train_acc"):.4f} | val loss {mean("val_loss"):.4f} '
+      f'acc {mean("val_acc"):.4f} | H(alpha) {entropies} | '
+      f'{seconds:.1f}s | ETA {format_seconds(eta)}{seeds_note}'
+  )
 
 
 def _finish(config, strategy, state, seeds, seed_dirs, workdir, writer) -> dict[str, Any]:
@@ -369,8 +455,16 @@ def _finish(config, strategy, state, seeds, seed_dirs, workdir, writer) -> dict[
     if writer:
       write_outputs(d, a, genotypes[-1], strategy.space)
     records = read_metrics(os.path.join(d, METRICS_FILE)) if writer else []
-    history.append([{k2: v for k2, v in r.items() if not k2.startswith('alpha_') or
-                     k2.startswith('alpha_entropy')} for r in records])
+    history.append(
+        [
+            {
+                k2: v
+                for k2, v in r.items()
+                if not k2.startswith('alpha_') or k2.startswith('alpha_entropy')
+            }
+            for r in records
+        ]
+    )
   result = {'genotype': genotypes[0], 'metrics': history[0], 'space': strategy.space}
   if len(seeds) > 1:
     history = [list(epoch_records) for epoch_records in zip(*history)]
@@ -382,8 +476,9 @@ def _finish(config, strategy, state, seeds, seed_dirs, workdir, writer) -> dict[
   return result
 
 
-def run_search(config: ml_collections.ConfigDict, workdir: str,
-               log: Callable[[str], None] | None = None) -> dict[str, Any]:
+def run_search(
+    config: ml_collections.ConfigDict, workdir: str, log: Callable[[str], None] | None = None
+) -> dict[str, Any]:
   """Runs the search of ``config.strategy`` and writes its outputs into ``workdir``.
 
   With ``config.num_seeds = K > 1`` the K searches (seeds ``config.seed + k``,
@@ -426,18 +521,23 @@ def run_search(config: ml_collections.ConfigDict, workdir: str,
     return parallel.shard_batch(tuple(np.stack(p) for p in zip(*parts)), batch_sh)
 
   writer = jax.process_index() == 0
-  seed_dirs = ([workdir] if num_seeds == 1 else
-               [os.path.join(workdir, f'seed_{s}') for s in seeds])
+  seed_dirs = [workdir] if num_seeds == 1 else [os.path.join(workdir, f'seed_{s}') for s in seeds]
   ckpt = Checkpoints(os.path.join(workdir, CHECKPOINT_DIR), keep=config.keep_checkpoints)
   state, position, resumed_from = restore_or_start(ckpt, state, log)
-  logs = [MetricsLog(d, resume_step=resumed_from, enabled=writer,
-                     tensorboard=config.tensorboard) for d in seed_dirs]
+  logs = [
+      MetricsLog(d, resume_step=resumed_from, enabled=writer, tensorboard=config.tensorboard)
+      for d in seed_dirs
+  ]
   last_saved = resumed_from
 
   def save(epoch, index, sums, seconds):
     nonlocal last_saved
-    pos = {'epoch': epoch, 'index': index, 'seconds': seconds,
-           'sums': {k: np.asarray(v, np.float64).tolist() for k, v in sums.items()}}
+    pos = {
+        'epoch': epoch,
+        'index': index,
+        'seconds': seconds,
+        'sums': {k: np.asarray(v, np.float64).tolist() for k, v in sums.items()},
+    }
     step = int(np.ravel(jax.device_get(state.step))[0])
     if ckpt.save(step, state, pos):
       last_saved = step
@@ -448,8 +548,7 @@ def run_search(config: ml_collections.ConfigDict, workdir: str,
   for epoch in range(position['epoch'], config.epochs):
     resuming = epoch == position['epoch']
     first = position['index'] if resuming else 0
-    sums = ({k: np.asarray(v, np.float64) for k, v in position['sums'].items()} if resuming
-            else {})
+    sums = {k: np.asarray(v, np.float64) for k, v in position['sums'].items()} if resuming else {}
     epoch_start = time.time()
     for i in range(first, steps_per_epoch):
       train_batch = batch(train_streams, epoch, i)
@@ -467,11 +566,16 @@ def run_search(config: ml_collections.ConfigDict, workdir: str,
         sums[k] = sums.get(k, 0.0) + np.asarray(v, np.float64)
       if config.log_every > 0 and (i + 1) % config.log_every == 0 and i + 1 < steps_per_epoch:
         rate = (i + 1 - first) / max(time.time() - epoch_start, 1e-9)
-        log(f'  epoch {epoch + 1} step {i + 1}/{steps_per_epoch} | train loss '
+        log(
+            f'  epoch {epoch + 1} step {i + 1}/{steps_per_epoch} | train loss '
             f'{np.mean(sums["train_loss"]) / (i + 1):.4f} | {rate:.2f} steps/s | '
-            f'ETA {format_seconds((total_steps - done) / rate)}')
-      if config.checkpoint_every > 0 and done % config.checkpoint_every == 0 and (
-          i + 1 < steps_per_epoch):
+            f'ETA {format_seconds((total_steps - done) / rate)}'
+        )
+      if (
+          config.checkpoint_every > 0
+          and done % config.checkpoint_every == 0
+          and (i + 1 < steps_per_epoch)
+      ):
         save(epoch, i + 1, sums, run_seconds + time.time() - epoch_start)
     means = {k: v / steps_per_epoch for k, v in sums.items()}
     seconds = time.time() - epoch_start
@@ -486,6 +590,10 @@ def run_search(config: ml_collections.ConfigDict, workdir: str,
   ckpt.close()
 
   result = _finish(config, strategy, state, seeds, seed_dirs, workdir, writer)
-  result.update(compile_seconds=compile_seconds, state=state, resumed_from=resumed_from,
-                seconds=time.time() - start)
+  result.update(
+      compile_seconds=compile_seconds,
+      state=state,
+      resumed_from=resumed_from,
+      seconds=time.time() - start,
+  )
   return result

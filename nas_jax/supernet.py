@@ -23,7 +23,6 @@ import functools
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from nas_jax import ops
 
@@ -53,6 +52,7 @@ class EdgeOptions:
     aux_skip: DARTS-: add ``aux_coef * skip(x)`` (identity, or a factorized
       reduce at stride 2) to the edge output.
   """
+
   primitives: tuple[str, ...]
   registry: ops.OpRegistry
   train: bool = True
@@ -79,27 +79,33 @@ def channel_shuffle(x: jax.Array, groups: int) -> jax.Array:
 def max_pool_2x2(x: jax.Array) -> jax.Array:
   """2x2 max pooling with stride 2 of CNHW ``x`` (odd sizes: the last row/column is dropped)."""
   c, n, h, w = x.shape
-  x = x[:, :, :h // 2 * 2, :w // 2 * 2].reshape(c, n, h // 2, 2, w // 2, 2)
+  x = x[:, :, : h // 2 * 2, : w // 2 * 2].reshape(c, n, h // 2, 2, w // 2, 2)
   return x.max(axis=(3, 5))
 
 
 class _Candidates(nn.Module):
   """The candidate ops of one edge, for the hard (one-op) forward pass."""
+
   channels: int
   stride: int
   edge: EdgeOptions
 
   def setup(self):
-    self.ops = [self.edge.registry.make(name, self.channels, self.stride, affine=False,
-                                        depthwise_impl=self.edge.depthwise_impl)
-                for name in self.edge.primitives]
+    self.ops = [
+        self.edge.registry.make(
+            name, self.channels, self.stride, affine=False, depthwise_impl=self.edge.depthwise_impl
+        )
+        for name in self.edge.primitives
+    ]
 
   def run(self, k: int, x: jax.Array) -> jax.Array:
     return self.ops[k](x, self.edge.train)
 
   def __call__(self, x: jax.Array, index: jax.Array) -> jax.Array:
-    branches = [functools.partial(lambda k, mdl, x: mdl.run(k, x), k)
-                for k in range(len(self.edge.primitives))]
+    branches = [
+        functools.partial(lambda k, mdl, x: mdl.run(k, x), k)
+        for k in range(len(self.edge.primitives))
+    ]
     if self.is_initializing():  # every candidate creates its variables
       for branch in branches:
         branch(self, x)
@@ -114,13 +120,19 @@ class MixedOp(nn.Module):
     stride: 1, or 2 on the input edges of a DARTS reduction cell.
     edge: the op set and how the candidates are combined (:class:`EdgeOptions`).
   """
+
   channels: int
   stride: int
   edge: EdgeOptions
 
   @nn.compact
-  def __call__(self, x: jax.Array, weights: jax.Array, edge_scale: jax.Array | None = None,
-               aux_coef: jax.Array | None = None) -> jax.Array:
+  def __call__(
+      self,
+      x: jax.Array,
+      weights: jax.Array,
+      edge_scale: jax.Array | None = None,
+      aux_coef: jax.Array | None = None,
+  ) -> jax.Array:
     """Args: x: CNHW input; weights: (num_ops,) op weights; edge_scale: optional scalar
     multiplying the edge output (PC-DARTS' edge normalization); aux_coef: the DARTS-
     skip coefficient (only with ``aux_skip``). Returns the edge output."""
@@ -149,8 +161,11 @@ class MixedOp(nn.Module):
     if edge_scale is not None:
       y = edge_scale.astype(y.dtype) * y
     if opts.aux_skip:
-      skip = (ops.Identity(name='aux_skip') if s == 1 else
-              ops.FactorizedReduce(self.channels, affine=False, name='aux_skip'))
+      skip = (
+          ops.Identity(name='aux_skip')
+          if s == 1
+          else ops.FactorizedReduce(self.channels, affine=False, name='aux_skip')
+      )
       y = y + jnp.asarray(aux_coef, y.dtype) * skip(x, opts.train)
     return y
 
@@ -162,6 +177,7 @@ class _ScanEdge(nn.Module):
   with ``from_inputs``, from the broadcast cell inputs (input edges, which
   may have stride 2).
   """
+
   channels: int
   stride: int
   edge: EdgeOptions
@@ -170,29 +186,45 @@ class _ScanEdge(nn.Module):
   @nn.compact
   def __call__(self, nodes: jax.Array, edge_data, inputs: jax.Array, aux_coef: jax.Array):
     src, tgt, weights, scale = edge_data
-    x = jax.lax.dynamic_index_in_dim(inputs if self.from_inputs else nodes, src, axis=0,
-                                     keepdims=False)
-    y = MixedOp(self.channels, self.stride, self.edge, name='mixed_op')(x, weights, scale,
-                                                                        aux_coef)
+    x = jax.lax.dynamic_index_in_dim(
+        inputs if self.from_inputs else nodes, src, axis=0, keepdims=False
+    )
+    y = MixedOp(self.channels, self.stride, self.edge, name='mixed_op')(x, weights, scale, aux_coef)
     old = jax.lax.dynamic_index_in_dim(nodes, tgt, axis=0, keepdims=False)
     return jax.lax.dynamic_update_index_in_dim(nodes, old + y, tgt, axis=0), None
 
 
-def scan_edges(edge: EdgeOptions, channels: int, name: str, nodes: jax.Array, src, tgt,
-               weights: jax.Array, scale: jax.Array, *, inputs: jax.Array | None = None,
-               stride: int = 1, aux_coef: jax.Array | None = None) -> jax.Array:
+def scan_edges(
+    edge: EdgeOptions,
+    channels: int,
+    name: str,
+    nodes: jax.Array,
+    src,
+    tgt,
+    weights: jax.Array,
+    scale: jax.Array,
+    *,
+    inputs: jax.Array | None = None,
+    stride: int = 1,
+    aux_coef: jax.Array | None = None,
+) -> jax.Array:
   """Runs edges ``src[e] -> tgt[e]`` in order as one ``nn.scan`` over a node buffer.
 
   Call it inside a compact module (the scan is created as its submodule
   ``name``). With ``inputs``, sources index ``inputs`` instead of ``nodes``.
   """
-  scan = nn.scan(_ScanEdge, variable_axes={'params': 0, 'batch_stats': 0},
-                 split_rngs={'params': True}, in_axes=(0, nn.broadcast, nn.broadcast),
-                 length=len(src))
+  scan = nn.scan(
+      _ScanEdge,
+      variable_axes={'params': 0, 'batch_stats': 0},
+      split_rngs={'params': True},
+      in_axes=(0, nn.broadcast, nn.broadcast),
+      length=len(src),
+  )
   aux = jnp.zeros((), nodes.dtype) if aux_coef is None else aux_coef
   src_in = nodes[:1] if inputs is None else inputs
   return scan(channels, stride, edge, inputs is not None, name=name)(
-      nodes, (jnp.asarray(src), jnp.asarray(tgt), weights, scale), src_in, aux)[0]
+      nodes, (jnp.asarray(src), jnp.asarray(tgt), weights, scale), src_in, aux
+  )[0]
 
 
 def split_weights(w) -> tuple[jax.Array, jax.Array | None]:
@@ -200,4 +232,3 @@ def split_weights(w) -> tuple[jax.Array, jax.Array | None]:
   if isinstance(w, (tuple, list)):
     return w[0], w[1]
   return w, None
-

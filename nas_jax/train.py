@@ -41,8 +41,15 @@ import numpy as np
 import optax
 
 from nas_jax import bilevel, data, netstats, parallel, spaces
-from nas_jax.checkpoint import (CHECKPOINT_DIR, Checkpoints, MetricsLog, atomic_write,
-                                check_finite, format_seconds, restore_or_start)
+from nas_jax.checkpoint import (
+    CHECKPOINT_DIR,
+    Checkpoints,
+    MetricsLog,
+    atomic_write,
+    check_finite,
+    format_seconds,
+    restore_or_start,
+)
 from nas_jax.spaces.base import Space
 
 PyTree = Any
@@ -55,6 +62,7 @@ class ConfigError(ValueError):
 @flax.struct.dataclass
 class TrainState:
   """Everything a training step reads and writes."""
+
   step: jax.Array
   params: PyTree
   batch_stats: PyTree
@@ -86,44 +94,69 @@ def load_network_genotype(network: str, ref: Any):
 
 def validate_config(config: ml_collections.ConfigDict):
   """Checks the training config; returns the genotype it names."""
+
   def need(cond: bool, message: str):
     if not cond:
       raise ConfigError(message)
 
   for key in ('epochs', 'batch_size', 'layers', 'init_channels', 'eval_batch_size'):
     value = config[key]
-    need(isinstance(value, int) and not isinstance(value, bool) and value >= 1,
-         f'config.{key} must be a positive integer, got {value!r}')
+    need(
+        isinstance(value, int) and not isinstance(value, bool) and value >= 1,
+        f'config.{key} must be a positive integer, got {value!r}',
+    )
   size = config.get('image_size')
-  need(size is None or (isinstance(size, int) and not isinstance(size, bool) and size >= 1),
-       f'config.image_size must be a positive integer (or None: native size), got {size!r}')
+  need(
+      size is None or (isinstance(size, int) and not isinstance(size, bool) and size >= 1),
+      f'config.image_size must be a positive integer (or None: native size), got {size!r}',
+  )
   space = network_space(config.network)
   try:
     space.check_train_config(config)
   except ValueError as e:
     raise ConfigError(str(e)) from None
-  need(0.0 <= config.drop_path_prob < 1.0,
-       f'config.drop_path_prob must be in [0, 1), got {config.drop_path_prob!r}')
-  need(config.lr_schedule in ('cosine', 'exponential'),
-       f"config.lr_schedule must be 'cosine' or 'exponential', got {config.lr_schedule!r}")
-  need(0.0 <= config.label_smoothing < 1.0,
-       f'config.label_smoothing must be in [0, 1), got {config.label_smoothing!r}')
-  need(config.auxiliary_weight >= 0.0,
-       f'config.auxiliary_weight must be >= 0, got {config.auxiliary_weight!r}')
-  need(isinstance(config.cutout_length, int) and config.cutout_length >= 0,
-       f'config.cutout_length must be a non-negative integer (0: off), got '
-       f'{config.cutout_length!r}')
-  need(isinstance(config.seed, int) and config.seed >= 0,
-       f'config.seed must be a non-negative integer, got {config.seed!r}')
-  need(isinstance(config.checkpoint_every, int) and config.checkpoint_every >= 0,
-       f'config.checkpoint_every must be >= 0 (0: epoch ends only), got '
-       f'{config.checkpoint_every!r}')
-  need(isinstance(config.keep_checkpoints, int) and config.keep_checkpoints >= 1,
-       f'config.keep_checkpoints must be a positive integer, got {config.keep_checkpoints!r}')
-  need(isinstance(config.eval_every, int) and config.eval_every >= 0,
-       f'config.eval_every must be >= 0 (0: only after the last epoch), got {config.eval_every!r}')
-  need(config.genotype is not None and str(config.genotype) != '',
-       f'config.genotype must name a {space.name} genotype: {space.load_genotype.__doc__.strip()}')
+  need(
+      0.0 <= config.drop_path_prob < 1.0,
+      f'config.drop_path_prob must be in [0, 1), got {config.drop_path_prob!r}',
+  )
+  need(
+      config.lr_schedule in ('cosine', 'exponential'),
+      f"config.lr_schedule must be 'cosine' or 'exponential', got {config.lr_schedule!r}",
+  )
+  need(
+      0.0 <= config.label_smoothing < 1.0,
+      f'config.label_smoothing must be in [0, 1), got {config.label_smoothing!r}',
+  )
+  need(
+      config.auxiliary_weight >= 0.0,
+      f'config.auxiliary_weight must be >= 0, got {config.auxiliary_weight!r}',
+  )
+  need(
+      isinstance(config.cutout_length, int) and config.cutout_length >= 0,
+      f'config.cutout_length must be a non-negative integer (0: off), got '
+      f'{config.cutout_length!r}',
+  )
+  need(
+      isinstance(config.seed, int) and config.seed >= 0,
+      f'config.seed must be a non-negative integer, got {config.seed!r}',
+  )
+  need(
+      isinstance(config.checkpoint_every, int) and config.checkpoint_every >= 0,
+      f'config.checkpoint_every must be >= 0 (0: epoch ends only), got '
+      f'{config.checkpoint_every!r}',
+  )
+  need(
+      isinstance(config.keep_checkpoints, int) and config.keep_checkpoints >= 1,
+      f'config.keep_checkpoints must be a positive integer, got {config.keep_checkpoints!r}',
+  )
+  need(
+      isinstance(config.eval_every, int) and config.eval_every >= 0,
+      f'config.eval_every must be >= 0 (0: only after the last epoch), got {config.eval_every!r}',
+  )
+  need(
+      config.genotype is not None and str(config.genotype) != '',
+      f'config.genotype must name a {space.name} genotype: {space.load_genotype.__doc__.strip()}',
+  )
   try:
     data.dataset_meta(config.dataset)
   except ValueError as e:
@@ -147,20 +180,27 @@ def make_optimizer(config, steps_per_epoch: int) -> tuple[optax.GradientTransfor
   ``torch.optim.SGD(nesterov=True)``: ``b = mu * b + g``, step ``g + mu * b``.
   """
   if config.lr_schedule == 'cosine':
-    per_epoch = optax.cosine_decay_schedule(config.learning_rate, config.epochs,
-                                            alpha=config.learning_rate_min / config.learning_rate)
+    per_epoch = optax.cosine_decay_schedule(
+        config.learning_rate, config.epochs, alpha=config.learning_rate_min / config.learning_rate
+    )
   else:
     per_epoch = optax.exponential_decay(config.learning_rate, 1, config.lr_decay)
   schedule = lambda step: per_epoch(step // steps_per_epoch)
   if config.get('nesterov', False):
     # The chain of bilevel.weight_optimizer with Nesterov momentum (same state layout).
     parts = [optax.clip_by_global_norm(config.grad_clip)] if config.grad_clip else []
-    parts += [optax.add_decayed_weights(config.weight_decay),
-              optax.trace(decay=config.momentum, nesterov=True),
-              optax.scale_by_learning_rate(schedule)]
+    parts += [
+        optax.add_decayed_weights(config.weight_decay),
+        optax.trace(decay=config.momentum, nesterov=True),
+        optax.scale_by_learning_rate(schedule),
+    ]
     return optax.chain(*parts), schedule
-  tx = bilevel.weight_optimizer(schedule, momentum=config.momentum,
-                                weight_decay=config.weight_decay, grad_clip=config.grad_clip)
+  tx = bilevel.weight_optimizer(
+      schedule,
+      momentum=config.momentum,
+      weight_decay=config.weight_decay,
+      grad_clip=config.grad_clip,
+  )
   return tx, schedule
 
 
@@ -191,20 +231,27 @@ def make_train_step(model, tx, schedule, config, steps_per_epoch: int) -> Callab
 
     def loss_fn(params):
       (logits, aux), updates = model.apply(
-          {'params': params, 'batch_stats': state.batch_stats}, images, train=True,
-          drop_prob=drop_prob, rngs={'dropout': key}, mutable=['batch_stats'])
+          {'params': params, 'batch_stats': state.batch_stats},
+          images,
+          train=True,
+          drop_prob=drop_prob,
+          rngs={'dropout': key},
+          mutable=['batch_stats'],
+      )
       loss = smoothed_cross_entropy(logits, labels, config.label_smoothing)
       if aux is not None:
         loss = loss + aux_weight * smoothed_cross_entropy(aux, labels, config.label_smoothing)
       return loss, (logits, updates['batch_stats'])
 
-    (loss, (logits, batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-        state.params)
+    (loss, (logits, batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
-    new = state.replace(step=state.step + 1, params=optax.apply_updates(state.params, updates),
-                        batch_stats=batch_stats, opt_state=opt_state)
-    return new, {'loss': loss, 'acc': bilevel.accuracy(logits, labels),
-                 'lr': schedule(state.step)}
+    new = state.replace(
+        step=state.step + 1,
+        params=optax.apply_updates(state.params, updates),
+        batch_stats=batch_stats,
+        opt_state=opt_state,
+    )
+    return new, {'loss': loss, 'acc': bilevel.accuracy(logits, labels), 'lr': schedule(state.step)}
 
   return step
 
@@ -220,30 +267,33 @@ def make_eval_step(model) -> Callable:
   return step
 
 
-def evaluate(eval_fn, state: TrainState, split: data.ArraySplit, batch_size: int, meta,
-             sharding) -> float:
+def evaluate(
+    eval_fn, state: TrainState, split: data.ArraySplit, batch_size: int, meta, sharding
+) -> float:
   """Top-1 accuracy on a whole split (the last batch padded and masked)."""
   n = split.num_examples
   correct = count = 0.0
   for start in range(0, n, batch_size):
-    images = split.images[start:start + batch_size]
-    labels = split.labels[start:start + batch_size]
+    images = split.images[start : start + batch_size]
+    labels = split.labels[start : start + batch_size]
     weights = np.ones(len(labels), np.float32)
     if len(labels) < batch_size:
       pad = batch_size - len(labels)
       images = np.concatenate([images, np.zeros((pad,) + images.shape[1:], images.dtype)])
       labels = np.concatenate([labels, np.zeros(pad, labels.dtype)])
       weights = np.concatenate([weights, np.zeros(pad, np.float32)])
-    batch = parallel.shard_batch((data.normalize(images, meta.mean, meta.std), labels, weights),
-                                 sharding)
+    batch = parallel.shard_batch(
+        (data.normalize(images, meta.mean, meta.std), labels, weights), sharding
+    )
     c, k = eval_fn(state.params, state.batch_stats, *batch)
     correct += float(c)
     count += float(k)
   return correct / count
 
 
-def run_train(config: ml_collections.ConfigDict, workdir: str,
-              log: Callable[[str], None] | None = None) -> dict[str, Any]:
+def run_train(
+    config: ml_collections.ConfigDict, workdir: str, log: Callable[[str], None] | None = None
+) -> dict[str, Any]:
   """Retrains ``config.genotype`` from scratch; resumes from ``workdir``'s newest checkpoint.
 
   Returns:
@@ -265,11 +315,18 @@ def run_train(config: ml_collections.ConfigDict, workdir: str,
   train_split = data.train_split(config)
   test_split = data.test_split(config)
   if config.batch_size > train_split.num_examples:
-    raise ConfigError(f'config.batch_size ({config.batch_size}) is larger than the train split '
-                      f'{train_split.description!r} ({train_split.num_examples} examples)')
+    raise ConfigError(
+        f'config.batch_size ({config.batch_size}) is larger than the train split '
+        f'{train_split.description!r} ({train_split.num_examples} examples)'
+    )
   stream = data.BatchStream.for_dataset(
-      train_split, config.batch_size, seed=config.seed, dataset=config.dataset, train=True,
-      cutout_length=config.cutout_length)
+      train_split,
+      config.batch_size,
+      seed=config.seed,
+      dataset=config.dataset,
+      train=True,
+      cutout_length=config.cutout_length,
+  )
   steps_per_epoch = stream.steps_per_epoch
   if config.max_steps_per_epoch > 0:
     steps_per_epoch = min(steps_per_epoch, config.max_steps_per_epoch)
@@ -283,9 +340,12 @@ def run_train(config: ml_collections.ConfigDict, workdir: str,
 
   def init(key):
     variables = model.init({'params': key}, sample, train=True)  # train: builds the aux head
-    return TrainState(step=jnp.zeros((), jnp.int32), params=variables['params'],
-                      batch_stats=variables['batch_stats'],
-                      opt_state=tx.init(variables['params']))
+    return TrainState(
+        step=jnp.zeros((), jnp.int32),
+        params=variables['params'],
+        batch_stats=variables['batch_stats'],
+        opt_state=tx.init(variables['params']),
+    )
 
   state = jax.jit(init, out_shardings=repl)(jax.random.key(config.seed, impl='rbg'))
   params_m = netstats.count_params(state.params) / 1e6
@@ -295,24 +355,34 @@ def run_train(config: ml_collections.ConfigDict, workdir: str,
   os.makedirs(workdir, exist_ok=True)
   ckpt = Checkpoints(os.path.join(workdir, CHECKPOINT_DIR), keep=config.keep_checkpoints)
   state, position, resumed_from = restore_or_start(ckpt, state, log)
-  metrics = MetricsLog(workdir, resume_step=resumed_from, enabled=writer,
-                       tensorboard=config.tensorboard)
+  metrics = MetricsLog(
+      workdir, resume_step=resumed_from, enabled=writer, tensorboard=config.tensorboard
+  )
   space = network_space(config.network)
-  log(f'retraining {space.to_text(genotype)} '
+  log(
+      f'retraining {space.to_text(genotype)} '
       f'({config.network}, {space.describe_network(config)}, C={config.init_channels}): '
       f'{params_m:.3f} M params, '
-      f'{flops_m:.1f} M multiply-adds; {config.epochs} epochs x {steps_per_epoch} steps')
+      f'{flops_m:.1f} M multiply-adds; {config.epochs} epochs x {steps_per_epoch} steps'
+  )
 
-  step_fn = jax.jit(make_train_step(model, tx, schedule, config, steps_per_epoch),
-                    in_shardings=(repl, batch_sh, batch_sh), out_shardings=(repl, repl),
-                    donate_argnums=0)
+  step_fn = jax.jit(
+      make_train_step(model, tx, schedule, config, steps_per_epoch),
+      in_shardings=(repl, batch_sh, batch_sh),
+      out_shardings=(repl, repl),
+      donate_argnums=0,
+  )
   eval_fn = jax.jit(make_eval_step(model), in_shardings=(repl, repl, batch_sh, batch_sh, batch_sh))
   last_saved = resumed_from
 
   def save(epoch, index, sums, seconds):
     nonlocal last_saved
-    pos = {'epoch': epoch, 'index': index, 'seconds': seconds,
-           'sums': {k: float(v) for k, v in sums.items()}}
+    pos = {
+        'epoch': epoch,
+        'index': index,
+        'seconds': seconds,
+        'sums': {k: float(v) for k, v in sums.items()},
+    }
     step = int(jax.device_get(state.step))
     if ckpt.save(step, state, pos):
       last_saved = step
@@ -338,37 +408,55 @@ def run_train(config: ml_collections.ConfigDict, workdir: str,
       if config.log_every > 0 and (i + 1) % config.log_every == 0:
         elapsed = time.time() - epoch_start
         rate = (i + 1 - first) / max(elapsed, 1e-9)
-        log(f'  step {done}/{total_steps} | loss {sums["loss"] / (i + 1):.4f} | '
+        log(
+            f'  step {done}/{total_steps} | loss {sums["loss"] / (i + 1):.4f} | '
             f'{rate * config.batch_size:.1f} img/s | ETA '
-            f'{format_seconds((total_steps - done) / rate)}')
-      if config.checkpoint_every > 0 and done % config.checkpoint_every == 0 and (
-          i + 1 < steps_per_epoch):
+            f'{format_seconds((total_steps - done) / rate)}'
+        )
+      if (
+          config.checkpoint_every > 0
+          and done % config.checkpoint_every == 0
+          and (i + 1 < steps_per_epoch)
+      ):
         save(epoch, i + 1, sums, run_seconds + time.time() - epoch_start)
     run_seconds += time.time() - epoch_start
-    record = {'step': int(jax.device_get(state.step)), 'epoch': epoch + 1,
-              'train_loss': sums['loss'] / steps_per_epoch,
-              'train_acc': sums['acc'] / steps_per_epoch,
-              'lr': float(schedule(epoch * steps_per_epoch)),
-              'drop_prob': drop_prob_at(config, epoch), 'seconds': run_seconds}
+    record = {
+        'step': int(jax.device_get(state.step)),
+        'epoch': epoch + 1,
+        'train_loss': sums['loss'] / steps_per_epoch,
+        'train_acc': sums['acc'] / steps_per_epoch,
+        'lr': float(schedule(epoch * steps_per_epoch)),
+        'drop_prob': drop_prob_at(config, epoch),
+        'seconds': run_seconds,
+    }
     last = epoch + 1 == config.epochs
     if last or (config.eval_every and (epoch + 1) % config.eval_every == 0):
       test_acc = evaluate(eval_fn, state, test_split, config.eval_batch_size, meta, batch_sh)
       record['test_acc'] = test_acc
     metrics.write(record)  # before the checkpoint: a resume drops lines past its step
     save(epoch + 1, 0, {}, run_seconds)
-    log(f'epoch {epoch + 1}/{config.epochs} | train loss {record["train_loss"]:.4f} acc '
-        f'{record["train_acc"]:.4f}' + (f' | test acc {test_acc:.4f}' if 'test_acc' in record
-                                        else '') +
-        f' | {run_seconds:.0f}s | ETA '
-        f'{format_seconds(run_seconds / (epoch + 1) * (config.epochs - epoch - 1))}')
+    log(
+        f'epoch {epoch + 1}/{config.epochs} | train loss {record["train_loss"]:.4f} acc '
+        f'{record["train_acc"]:.4f}'
+        + (f' | test acc {test_acc:.4f}' if 'test_acc' in record else '')
+        + f' | {run_seconds:.0f}s | ETA '
+        f'{format_seconds(run_seconds / (epoch + 1) * (config.epochs - epoch - 1))}'
+    )
   metrics.close()
   if test_acc is None:  # resumed after the last epoch had finished
     test_acc = evaluate(eval_fn, state, test_split, config.eval_batch_size, meta, batch_sh)
-  results = {'test_accuracy': test_acc, 'params_m': params_m, 'flops_m': flops_m,
-             'epochs': config.epochs, 'seconds': run_seconds,
-             'genotype': space.to_text(genotype),
-             'genotype_source': str(config.genotype), 'network': config.network,
-             'compile_seconds': compile_seconds, 'dataset': config.dataset}
+  results = {
+      'test_accuracy': test_acc,
+      'params_m': params_m,
+      'flops_m': flops_m,
+      'epochs': config.epochs,
+      'seconds': run_seconds,
+      'genotype': space.to_text(genotype),
+      'genotype_source': str(config.genotype),
+      'network': config.network,
+      'compile_seconds': compile_seconds,
+      'dataset': config.dataset,
+  }
   if writer:
     atomic_write(os.path.join(workdir, 'results.json'), json.dumps(results, indent=2) + '\n')
     space.plot(genotype, workdir)

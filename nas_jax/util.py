@@ -29,8 +29,9 @@ def atomic_write(path: str | os.PathLike, payload: bytes | str) -> None:
   directory = os.path.dirname(os.path.abspath(path))
   os.makedirs(directory, exist_ok=True)
   mode = 'wb' if isinstance(payload, bytes) else 'w'
-  fd, tmp = tempfile.mkstemp(dir=directory, prefix='.' + os.path.basename(path) + '.',
-                             suffix='.tmp')
+  fd, tmp = tempfile.mkstemp(
+      dir=directory, prefix='.' + os.path.basename(path) + '.', suffix='.tmp'
+  )
   try:
     with os.fdopen(fd, mode, **({} if mode == 'wb' else {'encoding': 'utf-8'})) as f:
       f.write(payload)

@@ -18,20 +18,23 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 sys.path.insert(0, os.path.join(REPO, 'tests'))
 
-from nas_jax import runtime  # noqa: E402
 from test_search import SMALL_SPACE as SMALL  # noqa: E402  (a small space: these runs test sharding)
 from test_search import tiny_config  # noqa: E402
+
+from nas_jax import runtime  # noqa: E402
 
 
 def main():
   workdir, num_devices = sys.argv[1], int(sys.argv[2])
   overrides = dict(SMALL, num_devices=num_devices, batch_size=8, epochs=1, max_steps_per_epoch=2)
   if len(sys.argv) > 3:
-    overrides.update(num_processes=int(sys.argv[3]), process_id=int(sys.argv[4]),
-                     coordinator_address=sys.argv[5])
+    overrides.update(
+        num_processes=int(sys.argv[3]), process_id=int(sys.argv[4]), coordinator_address=sys.argv[5]
+    )
   config = tiny_config(**overrides)
   runtime.enable_compilation_cache()
   from nas_jax import parallel, search
+
   placed = []  # how the first training batch was laid out over the devices
   shard_batch = parallel.shard_batch
 
@@ -39,8 +42,12 @@ def main():
     out = shard_batch(batch, sharding)
     if not placed:
       images = out[0]
-      placed.append({'spec': [a for a in images.sharding.spec],
-                     'shards': sorted(list(s.data.shape) for s in images.addressable_shards)})
+      placed.append(
+          {
+              'spec': [a for a in images.sharding.spec],
+              'shards': sorted(list(s.data.shape) for s in images.addressable_shards),
+          }
+      )
     return out
 
   parallel.shard_batch = recording_shard_batch
@@ -49,23 +56,34 @@ def main():
   state = result['state']
   arch = jax.device_get(state.arch)
   # The initial alpha, through the same init as run_search (it needs shapes only).
-  from nas_jax import bilevel
   import jax.numpy as jnp
+
+  from nas_jax import bilevel
+
   weight_tx, arch_tx, _, _ = search.build_optimizers(config, 2)
-  init = bilevel.init_state(search.build_model(config, 10), jax.random.key(config.seed, impl='rbg'),
-                            jnp.zeros((1, 8, 8, 3)), weight_tx, arch_tx)
+  init = bilevel.init_state(
+      search.build_model(config, 10),
+      jax.random.key(config.seed, impl='rbg'),
+      jnp.zeros((1, 8, 8, 3)),
+      weight_tx,
+      arch_tx,
+  )
   leaves = [np.asarray(x) for x in jax.tree.leaves(jax.device_get(state.params))]
-  print(json.dumps({
-      'devices': jax.device_count(),
-      'processes': jax.process_count(),
-      'alpha_normal': arch['normal'].tolist(),
-      'alpha_reduce': arch['reduce'].tolist(),
-      'alpha_normal_init': np.asarray(init.arch['normal']).tolist(),
-      'params': [float(np.sum(np.abs(x))) for x in leaves],
-      'genotype': result['genotype'].to_darts_text(),
-      'batch_spec': placed[0]['spec'],
-      'batch_shards': placed[0]['shards'],
-  }))
+  print(
+      json.dumps(
+          {
+              'devices': jax.device_count(),
+              'processes': jax.process_count(),
+              'alpha_normal': arch['normal'].tolist(),
+              'alpha_reduce': arch['reduce'].tolist(),
+              'alpha_normal_init': np.asarray(init.arch['normal']).tolist(),
+              'params': [float(np.sum(np.abs(x))) for x in leaves],
+              'genotype': result['genotype'].to_darts_text(),
+              'batch_spec': placed[0]['spec'],
+              'batch_shards': placed[0]['shards'],
+          }
+      )
+  )
 
 
 if __name__ == '__main__':

@@ -17,11 +17,10 @@ import jax
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
-
-from nas_jax import checkpoint, search, train
-
 import test_search  # noqa: E402  (tests/ is on sys.path under pytest)
 import test_train  # noqa: E402
+
+from nas_jax import checkpoint, search, train
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -94,8 +93,11 @@ def test_search_skips_a_truncated_newest_checkpoint_and_ends_bit_identical(tmp_p
   assert 'OUT_OF_RANGE' in lines[0] and '\n' not in lines[0]
   assert lines[1].startswith('resumed from the checkpoint at step 3 (epoch 2, batch 1)')
   assert resumed['resumed_from'] == 3
-  jax.tree.map(np.testing.assert_array_equal, jax.device_get(reference['state']),
-               jax.device_get(resumed['state']))
+  jax.tree.map(
+      np.testing.assert_array_equal,
+      jax.device_get(reference['state']),
+      jax.device_get(resumed['state']),
+  )
   alphas = np.load(tmp_path / 'alphas.npz')
   for key, value in ref_alphas.items():
     np.testing.assert_array_equal(alphas[key], value)
@@ -119,8 +121,11 @@ def test_train_skips_a_truncated_newest_checkpoint_and_ends_bit_identical(tmp_pa
     resumed = train.run_train(test_train.tiny_config(), str(tmp_path), log=lines.append)
   assert lines[0].startswith('skipped the checkpoint at step 6: it does not restore (')
   assert resumed['resumed_from'] == 4
-  jax.tree.map(np.testing.assert_array_equal, jax.device_get(reference['state']),
-               jax.device_get(resumed['state']))
+  jax.tree.map(
+      np.testing.assert_array_equal,
+      jax.device_get(reference['state']),
+      jax.device_get(resumed['state']),
+  )
   assert resumed['test_accuracy'] == reference['test_accuracy']
   assert _strip(checkpoint.read_metrics(str(tmp_path / 'metrics.jsonl'))) == _strip(ref_metrics)
   assert _steps(tmp_path / 'checkpoints') == [4, 6]
@@ -143,13 +148,25 @@ def test_train_with_no_checkpoint_that_restores_stops_and_changes_nothing(tmp_pa
 
 
 # A tiny search on the offline mnist5k data, in process and through the launcher.
-LAUNCH = dict(image_size=8, layers=2, steps=2, multiplier=2, init_channels=4, batch_size=8,
-              primitives=('none', 'max_pool_3x3', 'skip_connect', 'sep_conv_3x3'), epochs=1,
-              max_steps_per_epoch=2, checkpoint_every=1, log_every=0, tensorboard=False)
+LAUNCH = dict(
+    image_size=8,
+    layers=2,
+    steps=2,
+    multiplier=2,
+    init_channels=4,
+    batch_size=8,
+    primitives=('none', 'max_pool_3x3', 'skip_connect', 'sep_conv_3x3'),
+    epochs=1,
+    max_steps_per_epoch=2,
+    checkpoint_every=1,
+    log_every=0,
+    tensorboard=False,
+)
 
 
 def test_search_with_no_checkpoint_that_restores_exits_2_and_changes_nothing(tmp_path):
   from experiments.configs import search_demo
+
   config = search_demo.get_config()
   for key, value in LAUNCH.items():
     config[key] = value
@@ -164,9 +181,21 @@ def test_search_with_no_checkpoint_that_restores_exits_2_and_changes_nothing(tmp
   assert _snapshot(tmp_path) == before
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3')
   args = [f'--config.{k}={",".join(v) if isinstance(v, tuple) else v}' for k, v in LAUNCH.items()]
-  proc = subprocess.run([sys.executable, '-m', 'experiments.search', f'--workdir={tmp_path}',
-                         '--config=experiments/configs/search_demo.py', *args], cwd=REPO,
-                        env=env, capture_output=True, text=True, timeout=300)
+  proc = subprocess.run(
+      [
+          sys.executable,
+          '-m',
+          'experiments.search',
+          f'--workdir={tmp_path}',
+          '--config=experiments/configs/search_demo.py',
+          *args,
+      ],
+      cwd=REPO,
+      env=env,
+      capture_output=True,
+      text=True,
+      timeout=300,
+  )
   assert proc.returncode == 2, proc.stderr[-3000:]
   assert 'Traceback' not in proc.stderr and 'Event loop is closed' not in proc.stderr
   last = proc.stderr.strip().splitlines()[-1]
@@ -197,8 +226,9 @@ def test_the_reads_a_failed_restore_leaves_behind_print_nothing(monkeypatch):
       sys.unraisablehook(other)
       asyncio_log.error('Future exception was never retrieved')
       asyncio_log.error('something else')
-      warnings.warn("coroutine '_read_array_index_and_device_put' was never awaited",
-                    RuntimeWarning)
+      warnings.warn(
+          "coroutine '_read_array_index_and_device_put' was never awaited", RuntimeWarning
+      )
       assert seen == [other]
       assert [r.getMessage() for r in records] == ['something else']
       assert not caught
@@ -215,6 +245,7 @@ def test_the_reads_a_failed_restore_leaves_behind_print_nothing(monkeypatch):
 def test_a_fresh_start_over_earlier_metrics_says_so(tmp_path):
   """Step directories removed by hand: the run starts over, and one line says what it replaces."""
   from nas_jax import checkpoint as ckpt_lib
+
   (tmp_path / 'metrics.jsonl').write_text('{"epoch": 1, "step": 2}\n')
   lines = []
   ckpt = ckpt_lib.Checkpoints(str(tmp_path / 'checkpoints'))

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from nas_jax import data, ops, search, spaces, train
+from nas_jax import data, search, train
 from nas_jax.spaces import nb201
 from nas_jax.spaces.darts.genotype import DARTS_PRIMITIVES, Genotype
 
@@ -33,7 +33,7 @@ TRAIN_NETWORKS = {
     'train_nb201_demo': 'nb201',
 }
 # The strategy each paper config is for (the file name says which).
-STRATEGY_OF = {name: name[len('search_'):] for name in SEARCH_VARIANTS}
+STRATEGY_OF = {name: name[len('search_') :] for name in SEARCH_VARIANTS}
 STRATEGY_OF.update({'search_darts_cifar10': 'darts', 'search_demo': 'darts'})
 
 
@@ -47,8 +47,7 @@ def test_every_config_file_is_covered():
   assert files - {'__init__', 'common'} == set(SEARCH_VARIANTS) | set(TRAIN_NETWORKS)
 
 
-@pytest.mark.parametrize('name,arg', [(n, a) for n, args in SEARCH_VARIANTS.items()
-                                      for a in args])
+@pytest.mark.parametrize('name,arg', [(n, a) for n, args in SEARCH_VARIANTS.items() for a in args])
 def test_search_config_validates(name, arg):
   c = _config(name, arg)
   search.validate_config(c)

@@ -8,14 +8,14 @@ import os
 import subprocess
 import sys
 
-import pytest
 from absl import flags
 from ml_collections import config_flags
+import pytest
 
 from experiments.configs import search_demo
+from nas_jax import search
 from nas_jax.spaces.darts import DARTS_PRIMITIVES
 from nas_jax.spaces.nb201 import NB201_PRIMITIVES
-from nas_jax import search
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO = 'experiments/configs/search_demo.py'
@@ -23,8 +23,14 @@ DEMO = 'experiments/configs/search_demo.py'
 
 def _launch(launcher, *args):
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3')
-  return subprocess.run([sys.executable, '-m', f'experiments.{launcher}', *args], cwd=REPO,
-                        env=env, capture_output=True, text=True, timeout=300)
+  return subprocess.run(
+      [sys.executable, '-m', f'experiments.{launcher}', *args],
+      cwd=REPO,
+      env=env,
+      capture_output=True,
+      text=True,
+      timeout=300,
+  )
 
 
 def _one_line_error(proc) -> str:
@@ -38,12 +44,14 @@ def _one_line_error(proc) -> str:
 
 
 def test_unknown_config_key_names_it_and_suggests_the_nearest(tmp_path):
-  line = _one_line_error(_launch('search', f'--config={DEMO}', f'--workdir={tmp_path}/a',
-                                 '--config.no_such_key=3'))
+  line = _one_line_error(
+      _launch('search', f'--config={DEMO}', f'--workdir={tmp_path}/a', '--config.no_such_key=3')
+  )
   assert line.startswith("error: --config.no_such_key: unknown config key 'no_such_key'")
   assert 'did you mean' not in line  # nothing is close
-  line = _one_line_error(_launch('search', f'--config={DEMO}', f'--workdir={tmp_path}/b',
-                                 '--config.lerning_rate=0.1'))
+  line = _one_line_error(
+      _launch('search', f'--config={DEMO}', f'--workdir={tmp_path}/b', '--config.lerning_rate=0.1')
+  )
   assert "unknown config key 'lerning_rate'; did you mean 'learning_rate'" in line
   assert not os.path.exists(tmp_path / 'a') and not os.path.exists(tmp_path / 'b')
 
@@ -52,17 +60,23 @@ def test_missing_config_file_names_it(tmp_path):
   # Without overrides ml_collections defers the error to the first use; with one it is raised
   # while parsing the override: both are one line.
   for extra in ((), ('--config.epochs=2',)):
-    line = _one_line_error(_launch('search', '--config=experiments/configs/nope.py',
-                                   f'--workdir={tmp_path}/run', *extra))
+    line = _one_line_error(
+        _launch(
+            'search', '--config=experiments/configs/nope.py', f'--workdir={tmp_path}/run', *extra
+        )
+    )
     assert line == "error: --config: no such config file 'experiments/configs/nope.py'"
   assert not os.path.exists(tmp_path / 'run')
 
 
-@pytest.mark.parametrize('args', [
-    ['--config.primitives=none,sep_conv_3x3'],
-    ["--config.primitives=('none', 'sep_conv_3x3')"],
-    ['--config.primitives=none', '--config.primitives=sep_conv_3x3'],
-])
+@pytest.mark.parametrize(
+    'args',
+    [
+        ['--config.primitives=none,sep_conv_3x3'],
+        ["--config.primitives=('none', 'sep_conv_3x3')"],
+        ['--config.primitives=none', '--config.primitives=sep_conv_3x3'],
+    ],
+)
 def test_primitives_can_be_set_from_the_command_line(args):
   argv = ['search', f'--config={os.path.join(REPO, DEMO)}', *args]
   values = flags.FlagValues()
@@ -73,11 +87,17 @@ def test_primitives_can_be_set_from_the_command_line(args):
   assert tuple(config.primitives) == ('none', 'sep_conv_3x3')
 
 
-@pytest.mark.parametrize('args,expected', [
-    (['--config.space=nb201'], NB201_PRIMITIVES),  # the space's own op set comes with it
-    (['--config.space=nb201', '--config.primitives=none,nor_conv_3x3'], ('none', 'nor_conv_3x3')),
-    ([], DARTS_PRIMITIVES),
-])
+@pytest.mark.parametrize(
+    'args,expected',
+    [
+        (['--config.space=nb201'], NB201_PRIMITIVES),  # the space's own op set comes with it
+        (
+            ['--config.space=nb201', '--config.primitives=none,nor_conv_3x3'],
+            ('none', 'nor_conv_3x3'),
+        ),
+        ([], DARTS_PRIMITIVES),
+    ],
+)
 def test_switching_the_space_switches_the_default_op_set(args, expected):
   argv = ['search', f'--config={os.path.join(REPO, DEMO)}', *args]
   values = flags.FlagValues()
@@ -92,8 +112,11 @@ def test_an_op_of_the_other_space_is_named_with_the_space():
   config = search_demo.get_config()
   config.space = 'nb201'
   config.primitives = ('none', 'max_pool_3x3')
-  with pytest.raises(search.ConfigError, match="config.primitives: unknown op 'max_pool_3x3' in "
-                     "primitives; known ops of the nb201 space"):
+  with pytest.raises(
+      search.ConfigError,
+      match="config.primitives: unknown op 'max_pool_3x3' in "
+      'primitives; known ops of the nb201 space',
+  ):
     search.validate_config(config)
 
 
@@ -105,30 +128,62 @@ def test_primitives_assigned_in_code_still_work():
 
 
 def test_unknown_op_on_the_command_line_names_it(tmp_path):
-  line = _one_line_error(_launch('search', f'--config={DEMO}', f'--workdir={tmp_path}/run',
-                                 '--config.primitives=none,conv_9x9'))
+  line = _one_line_error(
+      _launch(
+          'search',
+          f'--config={DEMO}',
+          f'--workdir={tmp_path}/run',
+          '--config.primitives=none,conv_9x9',
+      )
+  )
   assert line.startswith("error: config.primitives: unknown op 'conv_9x9'")
   assert not os.path.exists(tmp_path / 'run')
 
 
-@pytest.mark.parametrize('launcher,args,expected', [
-    # Wrong type, the launcher of each: absl's message for the value.
-    ('train', ['--config=experiments/configs/train_demo.py', '--workdir={tmp}',
-               '--config.epochs=three'], "error: --config.epochs=three: invalid literal for int()"),
-    ('train', ['--config=experiments/configs/train_nope.py', '--workdir={tmp}'],
-     "error: --config: no such config file 'experiments/configs/train_nope.py'"),
-    # inspect's --config has a default file, which ml_collections would load at import.
-    ('inspect', ['--genotype=DARTS_V2', '--out={tmp}', '--config.layerz=8'],
-     "error: --config.layerz: unknown config key 'layerz'; did you mean 'layers'"),
-    ('compare', ['--workdir={tmp}', '--seeds=0'], 'error: --seeds=0: 0 is not a positive integer'),
-    ('compare', ['--workdir={tmp}', '--strategies=darts,nope'], "unknown strategy 'nope'"),
-    ('demo', ['--workdir={tmp}', '--random_seed=x'], 'error: --random_seed=x: invalid literal'),
-    ('search', [f'--config={DEMO}', '--workdir={tmp}', 'extra'],
-     'error: unexpected arguments: extra'),
-    ('search', ['--workdir={tmp}'], 'error: --config is required'),
-    ('search', ['--config=experiments/configs/search_gdas.py:nope', '--workdir={tmp}'],
-     "error: --config=experiments/configs/search_gdas.py:nope: unknown config variant 'nope'"),
-])
+@pytest.mark.parametrize(
+    'launcher,args,expected',
+    [
+        # Wrong type, the launcher of each: absl's message for the value.
+        (
+            'train',
+            [
+                '--config=experiments/configs/train_demo.py',
+                '--workdir={tmp}',
+                '--config.epochs=three',
+            ],
+            'error: --config.epochs=three: invalid literal for int()',
+        ),
+        (
+            'train',
+            ['--config=experiments/configs/train_nope.py', '--workdir={tmp}'],
+            "error: --config: no such config file 'experiments/configs/train_nope.py'",
+        ),
+        # inspect's --config has a default file, which ml_collections would load at import.
+        (
+            'inspect',
+            ['--genotype=DARTS_V2', '--out={tmp}', '--config.layerz=8'],
+            "error: --config.layerz: unknown config key 'layerz'; did you mean 'layers'",
+        ),
+        (
+            'compare',
+            ['--workdir={tmp}', '--seeds=0'],
+            'error: --seeds=0: 0 is not a positive integer',
+        ),
+        ('compare', ['--workdir={tmp}', '--strategies=darts,nope'], "unknown strategy 'nope'"),
+        ('demo', ['--workdir={tmp}', '--random_seed=x'], 'error: --random_seed=x: invalid literal'),
+        (
+            'search',
+            [f'--config={DEMO}', '--workdir={tmp}', 'extra'],
+            'error: unexpected arguments: extra',
+        ),
+        ('search', ['--workdir={tmp}'], 'error: --config is required'),
+        (
+            'search',
+            ['--config=experiments/configs/search_gdas.py:nope', '--workdir={tmp}'],
+            "error: --config=experiments/configs/search_gdas.py:nope: unknown config variant 'nope'",
+        ),
+    ],
+)
 def test_every_launcher_reports_bad_flags_in_one_line(tmp_path, launcher, args, expected):
   tmp = str(tmp_path / 'out')
   line = _one_line_error(_launch(launcher, *(a.format(tmp=tmp) for a in args)))
@@ -138,21 +193,34 @@ def test_every_launcher_reports_bad_flags_in_one_line(tmp_path, launcher, args, 
 
 def test_inspect_checks_the_config_values(tmp_path):
   # Past the flags parser: the retraining config's own checks, before anything is built.
-  line = _one_line_error(_launch('inspect', '--genotype=DARTS_V2', f'--out={tmp_path}/x',
-                                 '--config.image_size=0'))
+  line = _one_line_error(
+      _launch('inspect', '--genotype=DARTS_V2', f'--out={tmp_path}/x', '--config.image_size=0')
+  )
   assert line.startswith('error: config.image_size must be a positive integer')
   assert not os.path.exists(tmp_path / 'x')
 
 
-@pytest.mark.parametrize('overrides,message', [
-    ({'strategy': 'gdas', 'tau_min': -1.0}, 'config.tau_min and config.tau_max must satisfy '
-     '0 < tau_min <= tau_max, got tau_min=-1.0, tau_max=10.0'),
-    ({'strategy': 'snas', 'tau_max': 0.01}, 'got tau_min=0.03, tau_max=0.01'),
-    ({'strategy': 'drnas', 'drnas_reg_scale': -0.1}, 'config.drnas_reg_scale must be >= 0, got -0.1'),
-    ({'strategy': 'fairdarts', 'zero_one_weight': -1.0}, 'config.zero_one_weight must be >= 0'),
-    ({'strategy': 'beta_darts', 'beta_decay_max': -5.0}, 'config.beta_decay_max must be >= 0'),
-    ({'strategy': 'darts_minus', 'aux_skip_beta': float('nan')}, 'config.aux_skip_beta must be >= 0'),
-])
+@pytest.mark.parametrize(
+    'overrides,message',
+    [
+        (
+            {'strategy': 'gdas', 'tau_min': -1.0},
+            'config.tau_min and config.tau_max must satisfy '
+            '0 < tau_min <= tau_max, got tau_min=-1.0, tau_max=10.0',
+        ),
+        ({'strategy': 'snas', 'tau_max': 0.01}, 'got tau_min=0.03, tau_max=0.01'),
+        (
+            {'strategy': 'drnas', 'drnas_reg_scale': -0.1},
+            'config.drnas_reg_scale must be >= 0, got -0.1',
+        ),
+        ({'strategy': 'fairdarts', 'zero_one_weight': -1.0}, 'config.zero_one_weight must be >= 0'),
+        ({'strategy': 'beta_darts', 'beta_decay_max': -5.0}, 'config.beta_decay_max must be >= 0'),
+        (
+            {'strategy': 'darts_minus', 'aux_skip_beta': float('nan')},
+            'config.aux_skip_beta must be >= 0',
+        ),
+    ],
+)
 def test_strategy_settings_out_of_range_are_one_line(overrides, message):
   config = search_demo.get_config()
   for key, value in overrides.items():
@@ -167,9 +235,12 @@ def test_unreadable_split_names_the_config_key(tmp_path):
   """A split string TFDS cannot read is one line naming the key, and the launchers catch it."""
   from experiments import cli
   from nas_jax import data
+
   config = search_demo.get_config()  # the offline mnist5k
-  for key, split, reason in (('search_train_split', 'bogus', 'cannot read split'),
-                             ('search_val_split', 'train[:0]', 'corresponds to no data')):
+  for key, split, reason in (
+      ('search_train_split', 'bogus', 'cannot read split'),
+      ('search_val_split', 'train[:0]', 'corresponds to no data'),
+  ):
     config[key] = split
     with pytest.raises(data.SplitError) as e:
       data.search_splits(config)

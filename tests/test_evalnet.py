@@ -8,8 +8,15 @@ import pytest
 
 from nas_jax import netstats, spaces
 from nas_jax.spaces.darts import evalnet
-from nas_jax.spaces.darts.genotype import (DARTS_V1, DARTS_V2, NAMED_GENOTYPES, PC_DARTS, PDARTS, Genotype,
-                              GenotypeError)
+from nas_jax.spaces.darts.genotype import (
+    DARTS_V1,
+    DARTS_V2,
+    NAMED_GENOTYPES,
+    PC_DARTS,
+    PDARTS,
+    Genotype,
+    GenotypeError,
+)
 
 
 class _Counter:
@@ -45,8 +52,11 @@ def _count_cells(n, genotype, layers, c, c_pp, c_p, res, reduction_prev):
     n.bn(c)
     n.conv(c_p * c, area)
     n.bn(c)
-    pairs, concat = ((genotype.reduce, genotype.reduce_concat) if reduction
-                     else (genotype.normal, genotype.normal_concat))
+    pairs, concat = (
+        (genotype.reduce, genotype.reduce_concat)
+        if reduction
+        else (genotype.normal, genotype.normal_concat)
+    )
     out_area = (res // 2) ** 2 if reduction else area
     for name, j in pairs:
       stride = 2 if reduction and j < 2 else 1
@@ -104,8 +114,9 @@ def hand_count_imagenet(genotype, channels, layers, size, classes=1000):
   n.bn(channels)
   n.conv(3 * 3 * channels * channels, eighth * eighth)
   n.bn(channels)
-  c_p, _, (c_aux, r_aux) = _count_cells(n, genotype, layers, channels, channels, channels,
-                                        eighth, True)
+  c_p, _, (c_aux, r_aux) = _count_cells(
+      n, genotype, layers, channels, channels, channels, eighth, True
+  )
   n.conv(c_p * classes, 1)
   n.params += classes
   k = (r_aux - 5) // 2 + 1 if r_aux >= 5 else r_aux
@@ -129,8 +140,12 @@ def test_cifar_param_and_mac_counts_match_hand_count(name):
 def test_published_parameter_counts():
   # Papers: DARTS_V2 3.3 M (quark0/darts logs 3.349342 M), P-DARTS 3.4 M, PC-DARTS 3.6 M on
   # CIFAR-10; DARTS_V2 4.7 M in the ImageNet mobile setting.
-  cifar = lambda g: netstats.count_params(
-      shapes(evalnet.NetworkCIFAR(g, 10, channels=36, layers=20), 32)) / 1e6
+  cifar = (
+      lambda g: netstats.count_params(
+          shapes(evalnet.NetworkCIFAR(g, 10, channels=36, layers=20), 32)
+      )
+      / 1e6
+  )
   assert abs(cifar(DARTS_V2) - 3.3) < 0.1
   assert cifar(DARTS_V2) == pytest.approx(3.349342, abs=1e-6)
   assert abs(cifar(PDARTS) - 3.4) < 0.1
@@ -143,12 +158,15 @@ def test_published_parameter_counts():
   assert netstats.count_params(tree, exclude=None) > netstats.count_params(tree)
 
 
-@pytest.mark.parametrize('name,channels,layers,size', [
-    ('DARTS_V2', 48, 14, 224),  # the mobile setting
-    ('PC_DARTS_IMAGENET', 48, 14, 224),
-    ('PC_DARTS_IMAGENET', 4, 3, 224),  # the aux head pools its 7x7 map to 2x2
-    ('DARTS_V2', 4, 5, 64),  # a 2x2 map at the aux head: no pool
-])
+@pytest.mark.parametrize(
+    'name,channels,layers,size',
+    [
+        ('DARTS_V2', 48, 14, 224),  # the mobile setting
+        ('PC_DARTS_IMAGENET', 48, 14, 224),
+        ('PC_DARTS_IMAGENET', 4, 3, 224),  # the aux head pools its 7x7 map to 2x2
+        ('DARTS_V2', 4, 5, 64),  # a 2x2 map at the aux head: no pool
+    ],
+)
 def test_imagenet_param_and_mac_counts_match_hand_count(name, channels, layers, size):
   g = NAMED_GENOTYPES[name]
   model = evalnet.NetworkImageNet(g, num_classes=1000, channels=channels, layers=layers)
@@ -168,14 +186,23 @@ def _aux_head_numpy(feature, p):
   x = np.maximum(np.asarray(feature, np.float64), 0.0)
   if x.shape[2] >= 5:  # 5x5 average pool, stride 2, no padding
     r = (x.shape[2] - 5) // 2 + 1
-    x = np.stack([np.stack([x[:, :, 2 * a:2 * a + 5, 2 * b:2 * b + 5].mean(axis=(2, 3))
-                            for b in range(r)], -1) for a in range(r)], -2)
+    x = np.stack(
+        [
+            np.stack(
+                [x[:, :, 2 * a : 2 * a + 5, 2 * b : 2 * b + 5].mean(axis=(2, 3)) for b in range(r)],
+                -1,
+            )
+            for a in range(r)
+        ],
+        -2,
+    )
   x = np.einsum('oi,inhw->onhw', p['conv_1']['kernel'], x)
   mean = x.mean(axis=(1, 2, 3), keepdims=True)
   var = x.var(axis=(1, 2, 3), keepdims=True)
   bn = p['bn_1']['bn']
-  x = (x - mean) / np.sqrt(var + 1e-5) * bn['scale'][:, None, None, None] + bn['bias'][:, None,
-                                                                                      None, None]
+  x = (x - mean) / np.sqrt(var + 1e-5) * bn['scale'][:, None, None, None] + bn['bias'][
+      :, None, None, None
+  ]
   x = np.maximum(x, 0.0)
   x = np.maximum(np.einsum('inhw,hwio->no', x, p['conv_2']['kernel']), 0.0)  # VALID, no BN
   return x @ p['classifier']['kernel'] + p['classifier']['bias']
@@ -186,7 +213,8 @@ POOL_CELLS = Genotype(
     normal=[('skip_connect', 0), ('avg_pool_3x3', 1), ('max_pool_3x3', 0), ('skip_connect', 2)],
     normal_concat=[2, 3],
     reduce=[('max_pool_3x3', 0), ('skip_connect', 1), ('avg_pool_3x3', 2), ('skip_connect', 0)],
-    reduce_concat=[2, 3])
+    reduce_concat=[2, 3],
+)
 
 
 def test_imagenet_forward_shapes_and_auxiliary_head():
@@ -197,18 +225,24 @@ def test_imagenet_forward_shapes_and_auxiliary_head():
   plain = model.clone(auxiliary=False)
   key = jax.random.key(0, impl='rbg')
   v = jax.jit(lambda x: model.init({'params': key}, x, train=True))(x)
-  v_plain = {col: {k: t for k, t in tree.items() if k != evalnet.AUX_NAME}
-             for col, tree in v.items()}
+  v_plain = {
+      col: {k: t for k, t in tree.items() if k != evalnet.AUX_NAME} for col, tree in v.items()
+  }
 
   @jax.jit
   def forward(v, v_plain, x):  # one compile for the three modes
-    train = model.apply(v, x, train=True, mutable=['batch_stats', 'intermediates'],
-                        capture_intermediates=True)
-    return train, model.apply(v, x, train=False), plain.apply(v_plain, x, train=True,
-                                                              mutable=['batch_stats'])
+    train = model.apply(
+        v, x, train=True, mutable=['batch_stats', 'intermediates'], capture_intermediates=True
+    )
+    return (
+        train,
+        model.apply(v, x, train=False),
+        plain.apply(v_plain, x, train=True, mutable=['batch_stats']),
+    )
 
   ((logits, aux), state), (eval_logits, eval_aux), ((plain_logits, plain_aux), _) = forward(
-      v, v_plain, x)
+      v, v_plain, x
+  )
   assert logits.shape == (2, 7) and aux.shape == (2, 7)
   cell2 = state['intermediates']['cells']['cell_2']['__call__'][0]
   assert cell2.shape == (2 * 16, 2, 7, 7)  # 2 concatenated nodes of 4C channels, CNHW
@@ -217,15 +251,17 @@ def test_imagenet_forward_shapes_and_auxiliary_head():
   # Eval mode: no aux logits.
   assert eval_logits.shape == (2, 7) and eval_aux is None
   # Without the head: no aux parameters, no aux logits, and the same main logits.
-  assert jax.tree.structure(jax.eval_shape(
-      lambda: plain.init({'params': key}, x, train=True))) == jax.tree.structure(v_plain)
+  assert jax.tree.structure(
+      jax.eval_shape(lambda: plain.init({'params': key}, x, train=True))
+  ) == jax.tree.structure(v_plain)
   assert plain_aux is None
   np.testing.assert_allclose(plain_logits, logits, rtol=1e-5, atol=1e-6)
 
 
 def tiny(g=DARTS_V2, layers=5, scan_cells=True, auxiliary=True, **kw):
-  return evalnet.NetworkCIFAR(g, num_classes=10, channels=4, layers=layers, auxiliary=auxiliary,
-                              scan_cells=scan_cells, **kw)
+  return evalnet.NetworkCIFAR(
+      g, num_classes=10, channels=4, layers=layers, auxiliary=auxiliary, scan_cells=scan_cells, **kw
+  )
 
 
 def init(model, x):
@@ -236,8 +272,9 @@ def test_output_and_aux_shapes_and_eval_mode():
   model = tiny()
   x = jnp.asarray(np.random.default_rng(0).normal(size=(3, 16, 16, 3)), jnp.float32)
   v = init(model, x)
-  (logits, aux), _ = model.apply(v, x, train=True, drop_prob=0.2, mutable=['batch_stats'],
-                                 rngs={'dropout': jax.random.key(1)})
+  (logits, aux), _ = model.apply(
+      v, x, train=True, drop_prob=0.2, mutable=['batch_stats'], rngs={'dropout': jax.random.key(1)}
+  )
   assert logits.shape == (3, 10) and aux.shape == (3, 10)
   logits, aux = model.apply(v, x, train=False, drop_prob=0.2)
   assert logits.shape == (3, 10) and aux is None
@@ -253,8 +290,9 @@ def test_drop_path_is_identity_at_eval_and_scales_in_training():
   dropped, _ = model.apply(v, x, train=False, drop_prob=0.5)
   np.testing.assert_array_equal(plain, dropped)
   # drop_prob=0 in training is exactly no drop path.
-  run = lambda p: model.apply(v, x, train=True, drop_prob=p, mutable=['batch_stats'],
-                              rngs={'dropout': jax.random.key(3)})[0][0]
+  run = lambda p: model.apply(
+      v, x, train=True, drop_prob=p, mutable=['batch_stats'], rngs={'dropout': jax.random.key(3)}
+  )[0][0]
   np.testing.assert_array_equal(run(0.0), run(None))
   assert not np.allclose(run(0.4), run(None))
   # The function itself: every example is either zero or x / keep.
@@ -288,8 +326,7 @@ def test_scanned_cells_equal_unrolled_cells():
   reference = init(flat, x)
   assert jax.tree.structure(v_flat) == jax.tree.structure(reference)
   assert netstats.count_params(v['params']) == netstats.count_params(reference['params'])
-  np.testing.assert_allclose(scanned.apply(v, x)[0], flat.apply(v_flat, x)[0], rtol=2e-5,
-                             atol=2e-5)
+  np.testing.assert_allclose(scanned.apply(v, x)[0], flat.apply(v_flat, x)[0], rtol=2e-5, atol=2e-5)
   # Training mode (batch statistics, aux head); drop path off, since the two
   # draw their per-cell keys differently.
   (a, a_aux), a_stats = scanned.apply(v, x, train=True, mutable=['batch_stats'])
@@ -298,13 +335,20 @@ def test_scanned_cells_equal_unrolled_cells():
   np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
   np.testing.assert_allclose(a_aux, b_aux, rtol=1e-4, atol=1e-4)
   unscanned_stats = dict(a_stats['batch_stats'], cells=_unscan(a_stats['batch_stats']['cells']))
-  jax.tree.map(lambda p, q: np.testing.assert_allclose(p, q, rtol=1e-4, atol=1e-4),
-               unscanned_stats, b_stats['batch_stats'])
+  jax.tree.map(
+      lambda p, q: np.testing.assert_allclose(p, q, rtol=1e-4, atol=1e-4),
+      unscanned_stats,
+      b_stats['batch_stats'],
+  )
 
 
 def test_pool_has_no_batchnorm_and_reduction_ops_have_stride_two():
-  g = Genotype(normal=[('max_pool_3x3', 0), ('avg_pool_3x3', 1)], normal_concat=[2],
-               reduce=[('max_pool_3x3', 0), ('skip_connect', 1)], reduce_concat=[2])
+  g = Genotype(
+      normal=[('max_pool_3x3', 0), ('avg_pool_3x3', 1)],
+      normal_concat=[2],
+      reduce=[('max_pool_3x3', 0), ('skip_connect', 1)],
+      reduce_concat=[2],
+  )
   model = evalnet.NetworkCIFAR(g, 10, channels=4, layers=3, auxiliary=False, scan_cells=False)
   tree = shapes(model, 8)['cells']
   # Pools carry no parameters; skip_connect at stride 2 is a factorized reduce.
@@ -316,12 +360,18 @@ def test_pool_has_no_batchnorm_and_reduction_ops_have_stride_two():
 
 
 def test_unknown_op_is_a_one_line_error():
-  g = Genotype(normal=[('conv_9x9', 0), ('skip_connect', 1)], normal_concat=[2],
-               reduce=[('max_pool_3x3', 0), ('skip_connect', 1)], reduce_concat=[2])
+  g = Genotype(
+      normal=[('conv_9x9', 0), ('skip_connect', 1)],
+      normal_concat=[2],
+      reduce=[('max_pool_3x3', 0), ('skip_connect', 1)],
+      reduce_concat=[2],
+  )
   with pytest.raises(GenotypeError, match="unknown op 'conv_9x9'") as e:
     spaces.get('darts').evalnet(g, 10, kind='cifar')
   assert '\n' not in str(e.value)
-  with pytest.raises(ValueError, match="unknown network kind 'mobile'; known: cifar, imagenet, nb201"):
+  with pytest.raises(
+      ValueError, match="unknown network kind 'mobile'; known: cifar, imagenet, nb201"
+  ):
     spaces.for_network('mobile')
-  with pytest.raises(ValueError, match="the darts space has network kinds cifar, imagenet"):
+  with pytest.raises(ValueError, match='the darts space has network kinds cifar, imagenet'):
     spaces.get('darts').evalnet(DARTS_V1, 10, kind='nb201')

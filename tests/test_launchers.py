@@ -13,15 +13,16 @@ from absl import flags
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
+from test_evalnet import hand_count  # parameters counted by hand
+from test_search import SMALL_SPACE
+from test_search import tiny_config as tiny_search_config
+from test_train import tiny_config as tiny_train_config
 
 import experiments
 from experiments.configs import search_demo, train_demo
 from nas_jax import checkpoint, search, train
 from nas_jax.spaces.darts import discretize
 from nas_jax.spaces.darts.genotype import Genotype, load_genotype, save_json
-from test_evalnet import hand_count  # parameters counted by hand
-from test_search import SMALL_SPACE, tiny_config as tiny_search_config
-from test_train import tiny_config as tiny_train_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -35,8 +36,9 @@ def launcher(name):
   imports experiments.search). The module and its flags are removed again afterwards.
   """
   fv = flags.FLAGS
-  others = {m: list(fs) for m, fs in fv.flags_by_module_dict().items()
-            if m.startswith('experiments.')}
+  others = {
+      m: list(fs) for m, fs in fv.flags_by_module_dict().items() if m.startswith('experiments.')
+  }
   for fs in others.values():
     for f in fs:
       if f.name in fv:
@@ -67,19 +69,36 @@ def _returning(config):
 # second test's compiles hit the persistent compilation cache: mock CIFAR-10 at 8x8, 1 epoch
 # of 2 steps; a 2-node cell of parameter-free ops searched, retrained in 3 cells with C=4
 # without the auxiliary head and drop path (each halves a compile; test_train.py covers them).
-SEARCH = tiny_search_config(epochs=1, tensorboard=False, **dict(
-    SMALL_SPACE, primitives=['none', 'max_pool_3x3', 'avg_pool_3x3', 'skip_connect']))
-TRAIN = tiny_train_config(epochs=1, max_steps_per_epoch=2, checkpoint_every=1, tensorboard=False,
-                          auxiliary_weight=0.0, drop_path_prob=0.0)
+SEARCH = tiny_search_config(
+    epochs=1,
+    tensorboard=False,
+    **dict(SMALL_SPACE, primitives=['none', 'max_pool_3x3', 'avg_pool_3x3', 'skip_connect']),
+)
+TRAIN = tiny_train_config(
+    epochs=1,
+    max_steps_per_epoch=2,
+    checkpoint_every=1,
+    tensorboard=False,
+    auxiliary_weight=0.0,
+    drop_path_prob=0.0,
+)
 
 
 # -- experiments.compare ----------------------------------------------------------------
 
 
 def _row(space, strategy, seed, acc, skip, param_free, seconds):
-  return {'space': space, 'strategy': strategy, 'seed': seed, 'genotype': 'g', 'skip': skip,
-          'param_free': param_free, 'edges': 6 if space == 'nb201' else 8,
-          'test_accuracy': acc, 'search_seconds': seconds}
+  return {
+      'space': space,
+      'strategy': strategy,
+      'seed': seed,
+      'genotype': 'g',
+      'skip': skip,
+      'param_free': param_free,
+      'edges': 6 if space == 'nb201' else 8,
+      'test_accuracy': acc,
+      'search_seconds': seconds,
+  }
 
 
 def _summary_lines(table):
@@ -92,8 +111,12 @@ def _summary_lines(table):
 def test_compare_table_means_and_population_std():
   with launcher('compare') as compare:
     table = compare.table
-  rows = [_row('nb201', 'darts', 0, 0.5, 1, 2, 10.0), _row('nb201', 'darts', 1, 0.7, 2, 3, 20.0),
-          _row('nb201', 'darts', 2, 0.9, 0, 6, 30.0), _row('darts', 'gdas', 0, 0.25, 3, 5, 7.0)]
+  rows = [
+      _row('nb201', 'darts', 0, 0.5, 1, 2, 10.0),
+      _row('nb201', 'darts', 1, 0.7, 2, 3, 20.0),
+      _row('nb201', 'darts', 2, 0.9, 0, 6, 30.0),
+      _row('darts', 'gdas', 0, 0.25, 3, 5, 7.0),
+  ]
   lines = _summary_lines(table(rows))
   # By hand: mean 0.7, population std sqrt(((-0.2)^2 + 0 + 0.2^2) / 3) = 0.163299.
   assert lines[('nb201', 'darts')] == ['1.0/6', '3.7/6', '0.7000 ± 0.1633', '20']
@@ -108,9 +131,18 @@ def test_compare_skips_finished_rows_and_resumes_an_interrupted_one(tmp_path, mo
   monkeypatch.setattr(train_demo, 'get_config', _returning(TRAIN))
   # Seed 0's row is already finished (made up here, so it costs nothing and its accuracy is
   # known); seed 1 runs and is killed during its retraining.
-  finished = {'space': 'darts', 'strategy': 'darts', 'seed': 0, 'genotype': 'made up',
-              'skip': 1, 'param_free': 2, 'edges': 4, 'test_accuracy': 0.03125,
-              'params_m': 0.01, 'search_seconds': 1.0}
+  finished = {
+      'space': 'darts',
+      'strategy': 'darts',
+      'seed': 0,
+      'genotype': 'made up',
+      'skip': 1,
+      'param_free': 2,
+      'edges': 4,
+      'test_accuracy': 0.03125,
+      'params_m': 0.01,
+      'search_seconds': 1.0,
+  }
   (tmp_path / 'darts/darts/seed_0').mkdir(parents=True)
   (tmp_path / 'darts/darts/seed_0/row.json').write_text(json.dumps(finished))
   calls = []
@@ -141,8 +173,10 @@ def test_compare_skips_finished_rows_and_resumes_an_interrupted_one(tmp_path, mo
   with tfds.testing.mock_data(num_examples=16), launcher('compare') as compare:
     with pytest.raises(KeyboardInterrupt):
       compare.run_compare(*args)
-    assert calls == [('search', 'darts/darts/seed_1/search', None),
-                     ('train', 'darts/darts/seed_1/train', None)]
+    assert calls == [
+        ('search', 'darts/darts/seed_1/search', None),
+        ('train', 'darts/darts/seed_1/train', None),
+    ]
     assert not (tmp_path / 'darts/darts/seed_1/row.json').exists()
     assert not (tmp_path / 'rows.json').exists()
     monkeypatch.setattr(train, 'check_finite', check_finite)
@@ -150,16 +184,20 @@ def test_compare_skips_finished_rows_and_resumes_an_interrupted_one(tmp_path, mo
     rows = compare.run_compare(*args)
   # Seed 0 is not run again; seed 1's finished search resumes after its last step (2), and
   # its retraining from the step-1 checkpoint.
-  assert calls == [('search', 'darts/darts/seed_1/search', 2),
-                   ('train', 'darts/darts/seed_1/train', 1)]
+  assert calls == [
+      ('search', 'darts/darts/seed_1/search', 2),
+      ('train', 'darts/darts/seed_1/train', 1),
+  ]
   saved = json.loads((tmp_path / 'rows.json').read_text())
   assert saved == rows and saved[0] == finished and [r['seed'] for r in saved] == [0, 1]
   results = json.loads((tmp_path / 'darts/darts/seed_1/train/results.json').read_text())
   assert saved[1]['test_accuracy'] == results['test_accuracy']
   assert saved[1]['genotype'] == results['genotype']
   assert json.loads((tmp_path / 'darts/darts/seed_1/row.json').read_text()) == saved[1]
-  assert [r['step'] for r in checkpoint.read_metrics(
-      str(tmp_path / 'darts/darts/seed_1/train/metrics.jsonl'))] == [2]
+  assert [
+      r['step']
+      for r in checkpoint.read_metrics(str(tmp_path / 'darts/darts/seed_1/train/metrics.jsonl'))
+  ] == [2]
   # The table's means line, by hand from rows.json (the population std, ddof=0, which is
   # what compare.table computes).
   acc = np.array([r['test_accuracy'] for r in saved])
@@ -179,12 +217,20 @@ def test_demo_searches_and_retrains_the_found_and_a_random_cell(tmp_path, monkey
   with tfds.testing.mock_data(num_examples=16), launcher('demo') as demo:
     out = demo.run_demo(str(tmp_path), random_seed=3)
   assert out['search_dir'] == str(tmp_path / 'search')
-  assert {'genotype.json', 'genotype.txt', 'alphas.npz', 'alphas.png', 'cell_normal.png',
-          'cell_reduce.png', 'metrics.jsonl'} <= set(os.listdir(tmp_path / 'search'))
+  assert {
+      'genotype.json',
+      'genotype.txt',
+      'alphas.npz',
+      'alphas.png',
+      'cell_normal.png',
+      'cell_reduce.png',
+      'metrics.jsonl',
+  } <= set(os.listdir(tmp_path / 'search'))
   found = load_genotype(str(tmp_path / 'search' / 'genotype.json'))
   random_cell = load_genotype(str(tmp_path / 'random_genotype.json'))
-  assert random_cell == discretize.random_genotype(3, primitives=SEARCH.primitives,
-                                                   steps=SEARCH.steps, multiplier=SEARCH.multiplier)
+  assert random_cell == discretize.random_genotype(
+      3, primitives=SEARCH.primitives, steps=SEARCH.steps, multiplier=SEARCH.multiplier
+  )
   assert len(found.normal) == len(random_cell.normal) == 2 * SEARCH.steps
   assert found != random_cell  # so that a swap of the two would show below
   assert set(out['results']) == {'searched', 'random'}
@@ -205,20 +251,39 @@ def test_demo_searches_and_retrains_the_found_and_a_random_cell(tmp_path, monkey
 def test_train_launcher_end_to_end_and_bad_input(tmp_path):
   # A two-node cell of cheap ops and no aux head keep the subprocess' compile short; the
   # offline MNIST-5k data (a subprocess cannot use mock_data).
-  g = Genotype(normal=[('sep_conv_3x3', 0), ('skip_connect', 1), ('avg_pool_3x3', 2),
-                       ('skip_connect', 0)], normal_concat=[2, 3],
-               reduce=[('max_pool_3x3', 0), ('skip_connect', 1), ('skip_connect', 2),
-                       ('max_pool_3x3', 1)], reduce_concat=[2, 3])
+  g = Genotype(
+      normal=[('sep_conv_3x3', 0), ('skip_connect', 1), ('avg_pool_3x3', 2), ('skip_connect', 0)],
+      normal_concat=[2, 3],
+      reduce=[('max_pool_3x3', 0), ('skip_connect', 1), ('skip_connect', 2), ('max_pool_3x3', 1)],
+      reduce_concat=[2, 3],
+  )
   save_json(g, tmp_path / 'cell.json')
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3')
-  base = [sys.executable, '-m', 'experiments.train',
-          '--config=experiments/configs/train_demo.py', '--config.image_size=8',
-          '--config.layers=3', '--config.init_channels=4', '--config.batch_size=8',
-          '--config.epochs=1', '--config.max_steps_per_epoch=2', '--config.log_every=0',
-          '--config.tensorboard=False', '--config.auxiliary_weight=0.0',
-          '--config.drop_path_prob=0.0', f'--config.genotype={tmp_path / "cell.json"}']
-  proc = subprocess.run(base + [f'--workdir={tmp_path}/run'], cwd=REPO, env=env,
-                        capture_output=True, text=True, timeout=600)
+  base = [
+      sys.executable,
+      '-m',
+      'experiments.train',
+      '--config=experiments/configs/train_demo.py',
+      '--config.image_size=8',
+      '--config.layers=3',
+      '--config.init_channels=4',
+      '--config.batch_size=8',
+      '--config.epochs=1',
+      '--config.max_steps_per_epoch=2',
+      '--config.log_every=0',
+      '--config.tensorboard=False',
+      '--config.auxiliary_weight=0.0',
+      '--config.drop_path_prob=0.0',
+      f'--config.genotype={tmp_path / "cell.json"}',
+  ]
+  proc = subprocess.run(
+      base + [f'--workdir={tmp_path}/run'],
+      cwd=REPO,
+      env=env,
+      capture_output=True,
+      text=True,
+      timeout=600,
+  )
   assert proc.returncode == 0, proc.stderr[-3000:]
   results = json.loads((tmp_path / 'run' / 'results.json').read_text())
   printed = re.search(r'^test accuracy (\d\.\d{4}) \| (\d+\.\d{3}) M params', proc.stdout, re.M)
@@ -230,12 +295,20 @@ def test_train_launcher_end_to_end_and_bad_input(tmp_path):
   assert results['flops_m'] == pytest.approx(macs / 1e6, rel=1e-12)
   assert float(printed.group(2)) == pytest.approx(params / 1e6, abs=5e-4)
   assert results['epochs'] == 1 and results['dataset'] == 'mnist5k'
-  assert [r['step'] for r in checkpoint.read_metrics(
-      str(tmp_path / 'run' / 'metrics.jsonl'))] == [2]
+  assert [r['step'] for r in checkpoint.read_metrics(str(tmp_path / 'run' / 'metrics.jsonl'))] == [
+      2
+  ]
   # Bad input: one line on stderr, exit status 2, no traceback, nothing written.
-  proc = subprocess.run(base + ['--config.epochs=0', f'--workdir={tmp_path}/bad'], cwd=REPO,
-                        env=env, capture_output=True, text=True, timeout=600)
+  proc = subprocess.run(
+      base + ['--config.epochs=0', f'--workdir={tmp_path}/bad'],
+      cwd=REPO,
+      env=env,
+      capture_output=True,
+      text=True,
+      timeout=600,
+  )
   assert proc.returncode == 2, proc.stderr[-3000:]
   assert proc.stderr.strip().splitlines() == [
-      'error: config.epochs must be a positive integer, got 0']
+      'error: config.epochs must be a positive integer, got 0'
+  ]
   assert not (tmp_path / 'bad').exists()

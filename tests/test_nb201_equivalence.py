@@ -47,11 +47,11 @@ import re
 from typing import Any, Sequence
 
 import flax
+from flax.traverse_util import flatten_dict, unflatten_dict
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from flax.traverse_util import flatten_dict, unflatten_dict
 
 from nas_jax import spaces
 from nas_jax.spaces import nb201
@@ -116,13 +116,22 @@ def _chosen_slots(tree: dict, genotype: NB201Genotype):
       cells = jax.tree.leaves(bank)[0].shape[0]
       for i in range(cells):
         for k, (s, t) in enumerate(EDGES):
-          yield ((f'cell_{m.group(1)}_{i}', f'edge_{s}_{t}'),
-                 (name, 'cell', 'edges', 'mixed_op') + hard + (edge_ops[k],), (i, k))
+          yield (
+              (f'cell_{m.group(1)}_{i}', f'edge_{s}_{t}'),
+              (name, 'cell', 'edges', 'mixed_op') + hard + (edge_ops[k],),
+              (i, k),
+          )
 
 
 def _check_search_tree(tree: dict, genotype: NB201Genotype, primitives: Sequence[str]) -> None:
-  unknown = [n for n in tree if n not in _SHARED and n not in _RENAMED
-             and not _CELL.fullmatch(n) and not _STAGE.fullmatch(n)]
+  unknown = [
+      n
+      for n in tree
+      if n not in _SHARED
+      and n not in _RENAMED
+      and not _CELL.fullmatch(n)
+      and not _STAGE.fullmatch(n)
+  ]
   if unknown:
     raise ValueError(f'not an NB201SearchNetwork variable tree: unexpected {unknown}')
   missing = [op for op in genotype.edge_ops() if op not in primitives]
@@ -133,9 +142,13 @@ def _check_search_tree(tree: dict, genotype: NB201Genotype, primitives: Sequence
       raise ValueError('aux_skip supernets have no evaluation-network counterpart')
 
 
-def supernet_to_evalnet_params(search_vars: dict[str, Any], genotype: NB201Genotype,
-                               primitives: Sequence[str] = PRIMITIVES, *,
-                               insert_affine: bool = True) -> dict[str, Any]:
+def supernet_to_evalnet_params(
+    search_vars: dict[str, Any],
+    genotype: NB201Genotype,
+    primitives: Sequence[str] = PRIMITIVES,
+    *,
+    insert_affine: bool = True,
+) -> dict[str, Any]:
   """Maps NB201SearchNetwork variables onto ``NB201Network(genotype, scan_cells=False)``'s.
 
   Rule, per collection (``'params'``, ``'batch_stats'``, or a gradient tree
@@ -190,8 +203,9 @@ def _zero_chosen(tree: dict, genotype: NB201Genotype) -> dict:
 
 
 def _cell_leaves(tree: dict) -> dict:
-  return {k: v for k, v in flatten_dict(tree).items() if _CELL.fullmatch(k[0])
-          or _STAGE.fullmatch(k[0])}
+  return {
+      k: v for k, v in flatten_dict(tree).items() if _CELL.fullmatch(k[0]) or _STAGE.fullmatch(k[0])
+  }
 
 
 def one_hot_weights(genotype: NB201Genotype, primitives: Sequence[str] = PRIMITIVES) -> jax.Array:
@@ -226,9 +240,11 @@ def _runner(apply):
         return jnp.sum(logits * cotangent), (logits, stats)
 
       (_, (logits, stats)), (g_params, g_x) = jax.value_and_grad(
-          loss, argnums=(0, 1), has_aux=True)(variables['params'], x)
-      out['train' if train else 'eval'] = dict(logits=logits, grads=g_params, grad_x=g_x,
-                                               stats=stats)
+          loss, argnums=(0, 1), has_aux=True
+      )(variables['params'], x)
+      out['train' if train else 'eval'] = dict(
+          logits=logits, grads=g_params, grad_x=g_x, stats=stats
+      )
     return out
 
   return jax.jit(run)
@@ -236,8 +252,10 @@ def _runner(apply):
 
 def _search_apply(model):
   def apply(variables, x, train, weights):
-    return model.apply(variables, x, weights, train=train,
-                       mutable=['batch_stats'] if train else False)
+    return model.apply(
+        variables, x, weights, train=train, mutable=['batch_stats'] if train else False
+    )
+
   return apply
 
 
@@ -245,13 +263,20 @@ def _eval_apply(model):
   def apply(variables, x, train):
     res = model.apply(variables, x, train=train, mutable=['batch_stats'] if train else False)
     return (res[0][0], res[1]) if train else res[0]  # NB201Network returns (logits, None)
+
   return apply
 
 
 @functools.lru_cache(maxsize=None)
 def _search_model(mode: str, scan: bool, channels: int, cells: int):
-  model = nb201.NB201SearchNetwork(NUM_CLASSES, channels=channels, cells_per_stage=cells,
-                                      primitives=PRIMITIVES, mode=mode, scan=scan)
+  model = nb201.NB201SearchNetwork(
+      NUM_CLASSES,
+      channels=channels,
+      cells_per_stage=cells,
+      primitives=PRIMITIVES,
+      mode=mode,
+      scan=scan,
+  )
   return model, _runner(_search_apply(model))
 
 
@@ -280,7 +305,7 @@ def _random_variables(shapes: dict, seed: int) -> dict:
         fan_in = shape[-1]
       else:
         fan_in = int(np.prod(shape[-4:-1]))
-      value = rng.normal(0.0, fan_in ** -0.5, shape)
+      value = rng.normal(0.0, fan_in**-0.5, shape)
     elif name == 'scale':
       value = 1.0 + 0.2 * rng.normal(size=shape)
     elif name in ('bias', 'mean'):
@@ -322,13 +347,17 @@ def _compare(genotype, mode, scan, channels, size, cells, seed):
   eval_vars = supernet_to_evalnet_params(search_vars, genotype)
   # The mapping yields exactly the eval net's variable tree (names and shapes).
   want = jax.eval_shape(eval_model.init, ki, x)
-  assert (jax.tree.map(lambda a: a.shape, flax.core.unfreeze(want))
-          == jax.tree.map(lambda a: a.shape, eval_vars))
+  assert jax.tree.map(lambda a: a.shape, flax.core.unfreeze(want)) == jax.tree.map(
+      lambda a: a.shape, eval_vars
+  )
 
   s_out = search_run(search_vars, x, cotangent, weights)
   e_out = eval_run(eval_vars, x, cotangent)
-  affine = {k for k in flatten_dict(e_out['train']['grads']) if _CELL.fullmatch(k[0])
-            and k[-3:-1] == ('bn', 'bn')}
+  affine = {
+      k
+      for k in flatten_dict(e_out['train']['grads'])
+      if _CELL.fullmatch(k[0]) and k[-3:-1] == ('bn', 'bn')
+  }
   assert all(k[-1] in ('scale', 'bias') for k in affine)
   assert len(affine) == 2 * cells * 3 * sum(op in _CONV_OPS for op in genotype.edge_ops())
   for phase in ('train', 'eval'):

@@ -2,9 +2,8 @@
 
 import os
 
-import nbformat
-import pytest
 from nbclient import NotebookClient
+import nbformat
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NOTEBOOK = os.path.join(REPO, 'notebooks', '01_quickstart.ipynb')
@@ -14,17 +13,23 @@ def test_quickstart_notebook_executes(tmp_path):
   nb = nbformat.read(NOTEBOOK, as_version=4)
   params = [c for c in nb.cells if 'parameters' in c.metadata.get('tags', [])]
   assert len(params) == 1
-  params[0].source = '\n'.join([
-      f'WORKDIR = {str(tmp_path)!r}',
-      "DATASET = 'mnist5k'",
-      'IMAGE_SIZE = 8',
-      # The search of tests/test_resume.py: its compiled programs come from the shared cache.
-      'SEARCH = dict(layers=3, init_channels=4, batch_size=8, epochs=3, max_steps_per_epoch=6)',
-      'RETRAIN = dict(layers=3, init_channels=4, batch_size=8, epochs=1, max_steps_per_epoch=2,'
-      ' eval_batch_size=500)',
-  ])
-  client = NotebookClient(nb, timeout=600, kernel_name='python3',
-                          resources={'metadata': {'path': os.path.join(REPO, 'notebooks')}})
+  params[0].source = '\n'.join(
+      [
+          f'WORKDIR = {str(tmp_path)!r}',
+          "DATASET = 'mnist5k'",
+          'IMAGE_SIZE = 8',
+          # The search of tests/test_resume.py: its compiled programs come from the shared cache.
+          'SEARCH = dict(layers=3, init_channels=4, batch_size=8, epochs=3, max_steps_per_epoch=6)',
+          'RETRAIN = dict(layers=3, init_channels=4, batch_size=8, epochs=1, max_steps_per_epoch=2,'
+          ' eval_batch_size=500)',
+      ]
+  )
+  client = NotebookClient(
+      nb,
+      timeout=600,
+      kernel_name='python3',
+      resources={'metadata': {'path': os.path.join(REPO, 'notebooks')}},
+  )
   client.execute()
   outputs = [o for c in nb.cells if c.cell_type == 'code' for o in c.get('outputs', [])]
   assert not [o for o in outputs if o.output_type == 'error']

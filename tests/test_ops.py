@@ -10,8 +10,8 @@ import pytest
 
 from nas_jax import ops
 from nas_jax.spaces.darts import ops as darts_ops
-from nas_jax.spaces.darts.genotype import DARTS_PRIMITIVES
 from nas_jax.spaces.darts.discretize import num_edges
+from nas_jax.spaces.darts.genotype import DARTS_PRIMITIVES
 from nas_jax.spaces.darts.supernet import SearchNetwork, input_edge_table, node_edge_table
 
 
@@ -98,22 +98,34 @@ def test_grouped_depthwise_matches_nhwc_convolution(kernel, dilation, stride):
   x = rng.normal(size=(2, 9, 9, 3)).astype(np.float32)
   w = rng.normal(size=(kernel, kernel, 3)).astype(np.float32)
   pad = dilation * (kernel - 1) // 2
-  got = ops.depthwise_conv_grouped(ops.to_cnhw(jnp.asarray(x)), jnp.asarray(w), stride=stride,
-                                   dilation=dilation, padding=pad)
-  per_channel = [jax.lax.conv_general_dilated(x[..., c:c + 1], w[:, :, c, None, None], (stride, stride),
-                                              ((pad, pad), (pad, pad)), rhs_dilation=(dilation, dilation),
-                                              dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
-                 for c in range(3)]
-  np.testing.assert_allclose(ops.to_nhwc(got), np.concatenate(per_channel, -1), rtol=1e-5, atol=1e-5)
+  got = ops.depthwise_conv_grouped(
+      ops.to_cnhw(jnp.asarray(x)), jnp.asarray(w), stride=stride, dilation=dilation, padding=pad
+  )
+  per_channel = [
+      jax.lax.conv_general_dilated(
+          x[..., c : c + 1],
+          w[:, :, c, None, None],
+          (stride, stride),
+          ((pad, pad), (pad, pad)),
+          rhs_dilation=(dilation, dilation),
+          dimension_numbers=('NHWC', 'HWIO', 'NHWC'),
+      )
+      for c in range(3)
+  ]
+  np.testing.assert_allclose(
+      ops.to_nhwc(got), np.concatenate(per_channel, -1), rtol=1e-5, atol=1e-5
+  )
 
 
 @pytest.mark.parametrize('stride', [1, 2])
 def test_avg_pool_matches_flax_excluding_padding(stride):
   x = np.random.default_rng(stride).normal(size=(2, 7, 8, 3)).astype(np.float32)  # NHWC, odd H
-  ref = nn.avg_pool(x, (3, 3), strides=(stride, stride), padding=((1, 1), (1, 1)),
-                    count_include_pad=False)
-  np.testing.assert_allclose(ops.to_nhwc(ops.avg_pool_3x3(ops.to_cnhw(x), stride)), ref,
-                             rtol=1e-6, atol=1e-6)
+  ref = nn.avg_pool(
+      x, (3, 3), strides=(stride, stride), padding=((1, 1), (1, 1)), count_include_pad=False
+  )
+  np.testing.assert_allclose(
+      ops.to_nhwc(ops.avg_pool_3x3(ops.to_cnhw(x), stride)), ref, rtol=1e-6, atol=1e-6
+  )
 
 
 @pytest.mark.parametrize('stride', [1, 2])
@@ -125,8 +137,7 @@ def test_max_pool_matches_reduce_window(stride):
   np.testing.assert_array_equal(ours(x), ref(x))
   # Without ties the gradient goes to the same single input of each window.
   loss = lambda f: lambda x: jnp.sum(jnp.cos(f(x)))
-  np.testing.assert_allclose(jax.grad(loss(ours))(x),
-                             jax.grad(loss(ref))(x), rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(jax.grad(loss(ours))(x), jax.grad(loss(ref))(x), rtol=1e-5, atol=1e-6)
 
 
 def test_unknown_op_is_one_line_error():
@@ -152,7 +163,8 @@ def _uniform_weights(model):
 def _param_count(model, image_shape):
   variables = jax.eval_shape(
       lambda k: model.init(k, jnp.zeros((1,) + image_shape), _uniform_weights(model)),
-      jax.random.key(0))
+      jax.random.key(0),
+  )
   return sum(math.prod(a.shape) for a in jax.tree.leaves(variables['params'])), variables
 
 
@@ -165,6 +177,7 @@ def test_darts_search_network_matches_published_parameter_count():
 
 def test_mixed_op_is_softmax_weighted_sum_of_ops():
   from nas_jax.supernet import EdgeOptions, MixedOp
+
   rng = np.random.default_rng(3)
   x = jnp.asarray(rng.normal(size=(4, 2, 8, 8)), jnp.float32)  # CNHW
   weights = jax.nn.softmax(jnp.asarray(rng.normal(size=(8,)), jnp.float32))
@@ -185,6 +198,7 @@ def test_unrolled_node_edges_equal_the_scan():
   # edge parameters onto the per-source vmaps and compare outputs.
   from nas_jax.spaces.darts.supernet import SearchCell
   from nas_jax.supernet import EdgeOptions
+
   prims = ('none', 'skip_connect', 'avg_pool_3x3', 'sep_conv_3x3')
   rng = np.random.default_rng(4)
   s0, s1 = (jnp.asarray(rng.normal(size=(4, 2, 6, 6)), jnp.float32) for _ in range(2))
@@ -200,7 +214,9 @@ def test_unrolled_node_edges_equal_the_scan():
     for j in range(3):  # scan rows whose source is node j, in target order
       rows = np.flatnonzero(src == j)
       u[col][f'node{j}_edges'] = jax.tree.map(lambda a: a[rows], v[col]['node_edges']['mixed_op'])
-  assert jax.tree.map(jnp.shape, u) == jax.tree.map(jnp.shape, unroll.init(jax.random.key(0), s0, s1, weights))
+  assert jax.tree.map(jnp.shape, u) == jax.tree.map(
+      jnp.shape, unroll.init(jax.random.key(0), s0, s1, weights)
+  )
   a, _ = scan.apply(v, s0, s1, weights, mutable=['batch_stats'])
   b, _ = unroll.apply(u, s0, s1, weights, mutable=['batch_stats'])
   assert a.shape == (16, 2, 6, 6)
@@ -210,16 +226,23 @@ def test_unrolled_node_edges_equal_the_scan():
 def test_remat_network_has_the_same_gradients():
   prims = ('none', 'skip_connect', 'sep_conv_3x3')
   x = jnp.asarray(np.random.default_rng(6).normal(size=(2, 8, 8, 3)), jnp.float32)
-  nets = [SearchNetwork(num_classes=3, channels=4, layers=3, primitives=prims, steps=2,
-                        multiplier=2, remat=r) for r in (False, True)]
-  arch = jax.tree.map(lambda w: jnp.asarray(np.random.default_rng(7).normal(size=w.shape),
-                                             jnp.float32), _uniform_weights(nets[0]))
+  nets = [
+      SearchNetwork(
+          num_classes=3, channels=4, layers=3, primitives=prims, steps=2, multiplier=2, remat=r
+      )
+      for r in (False, True)
+  ]
+  arch = jax.tree.map(
+      lambda w: jnp.asarray(np.random.default_rng(7).normal(size=w.shape), jnp.float32),
+      _uniform_weights(nets[0]),
+  )
   weights = lambda a: {k: jax.nn.softmax(v, -1) for k, v in a.items()}
   v = nets[0].init(jax.random.key(0), x, weights(arch))
   grads = []
   for net in nets:
-    loss = lambda p, a: jnp.sum(net.apply({**v, 'params': p}, x, weights(a),
-                                          mutable=['batch_stats'])[0] ** 2)
-    grads.append(jax.jit(jax.grad(loss, argnums=(0, 1)))(v["params"], arch))
+    loss = lambda p, a: jnp.sum(
+        net.apply({**v, 'params': p}, x, weights(a), mutable=['batch_stats'])[0] ** 2
+    )
+    grads.append(jax.jit(jax.grad(loss, argnums=(0, 1)))(v['params'], arch))
   for a, b in zip(jax.tree.leaves(grads[0]), jax.tree.leaves(grads[1])):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)

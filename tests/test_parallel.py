@@ -7,22 +7,30 @@ import subprocess
 import sys
 
 import numpy as np
+from parallel_worker import SMALL
 import pytest
 import tensorflow_datasets as tfds
+from test_search import tiny_config
 
 from nas_jax import search, spaces
 from nas_jax.spaces.darts.genotype import Genotype
-from parallel_worker import SMALL
-from test_search import tiny_config
 
 WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'parallel_worker.py')
 
 
 def _run_worker(args, devices, timeout=600, wait=True):
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3',
-             XLA_FLAGS=f'--xla_force_host_platform_device_count={devices}')
-  proc = subprocess.Popen([sys.executable, WORKER, *map(str, args)], env=env,
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  env = dict(
+      os.environ,
+      TF_CPP_MIN_LOG_LEVEL='3',
+      XLA_FLAGS=f'--xla_force_host_platform_device_count={devices}',
+  )
+  proc = subprocess.Popen(
+      [sys.executable, WORKER, *map(str, args)],
+      env=env,
+      stdout=subprocess.PIPE,
+      stderr=subprocess.PIPE,
+      text=True,
+  )
   if not wait:
     return proc
   return _result(proc, timeout)
@@ -71,8 +79,9 @@ def test_two_processes_match_one_process(tmp_path, one_device):
   address = f'localhost:{_free_port()}'
   # Hosts share the workdir (as on a shared filesystem): Orbax coordinates the checkpoint
   # writes of both processes in it, and only process 0 writes the other outputs.
-  procs = [_run_worker([tmp_path / 'shared', 0, 2, i, address], devices=1, wait=False)
-           for i in range(2)]
+  procs = [
+      _run_worker([tmp_path / 'shared', 0, 2, i, address], devices=1, wait=False) for i in range(2)
+  ]
   results = [_result(p) for p in procs]
   assert [r['processes'] for r in results] == [2, 2]
   assert results[0]['devices'] == 2
@@ -88,10 +97,12 @@ def test_two_processes_match_one_process(tmp_path, one_device):
 
 def test_vmapped_seeds_match_single_runs(tmp_path):
   with tfds.testing.mock_data(num_examples=16):
-    multi = search.run_search(tiny_config(num_seeds=2, seed=3, **SMALL), str(tmp_path / 'multi'),
-                              log=lambda line: None)
-    single = search.run_search(tiny_config(seed=4, **SMALL), str(tmp_path / 'single'),
-                               log=lambda line: None)
+    multi = search.run_search(
+        tiny_config(num_seeds=2, seed=3, **SMALL), str(tmp_path / 'multi'), log=lambda line: None
+    )
+    single = search.run_search(
+        tiny_config(seed=4, **SMALL), str(tmp_path / 'single'), log=lambda line: None
+    )
   one = np.load(tmp_path / 'single' / 'alphas.npz')
   vm = np.load(tmp_path / 'multi' / 'seed_4' / 'alphas.npz')
   # Adam's first steps move each alpha by about lr * sign(g), so float noise in a
@@ -99,8 +110,10 @@ def test_vmapped_seeds_match_single_runs(tmp_path):
   for key in ('normal', 'reduce'):
     np.testing.assert_allclose(vm[key], one[key], rtol=0, atol=5e-5)
   assert multi['genotype'][1] == single['genotype']
-  assert Genotype.from_json((tmp_path / 'multi' / 'seed_4' / 'genotype.json').read_text()) == \
-      single['genotype']
+  assert (
+      Genotype.from_json((tmp_path / 'multi' / 'seed_4' / 'genotype.json').read_text())
+      == single['genotype']
+  )
   # The two seeds really are different searches.
   other = np.load(tmp_path / 'multi' / 'seed_3' / 'alphas.npz')
   assert np.abs(other['normal'] - vm['normal']).max() > 1e-4
@@ -113,10 +126,15 @@ def test_vmapped_seeds_match_single_runs(tmp_path):
   for g in multi['genotype']:
     for op, _ in g.normal:
       expected[op] = expected.get(op, 0) + 1
-  assert summary['op_counts']['normal'] == dict(sorted(expected.items(),
-                                                       key=lambda kv: (-kv[1], kv[0])))
-  per_seed = [json.loads((tmp_path / 'multi' / f'seed_{s}' / 'metrics.jsonl').read_text()
-                         .splitlines()[-1])['val_acc'] for s in (3, 4)]
+  assert summary['op_counts']['normal'] == dict(
+      sorted(expected.items(), key=lambda kv: (-kv[1], kv[0]))
+  )
+  per_seed = [
+      json.loads((tmp_path / 'multi' / f'seed_{s}' / 'metrics.jsonl').read_text().splitlines()[-1])[
+          'val_acc'
+      ]
+      for s in (3, 4)
+  ]
   assert summary['final_val_acc']['per_seed'] == pytest.approx(per_seed)
   assert summary['final_val_acc']['mean'] == pytest.approx(np.mean(per_seed))
 
@@ -127,10 +145,15 @@ def test_summary_counts_ops_and_edges():
       "('sep_conv_3x3', 2), ('skip_connect', 0), ('max_pool_3x3', 3), ('sep_conv_3x3', 1), "
       "('dil_conv_3x3', 4)], normal_concat=[2, 3, 4, 5], reduce=[('max_pool_3x3', 0), "
       "('max_pool_3x3', 1), ('skip_connect', 2), ('max_pool_3x3', 0), ('max_pool_3x3', 0), "
-      "('skip_connect', 2), ('skip_connect', 2), ('avg_pool_3x3', 0)], reduce_concat=[2, 3, 4, 5])")
+      "('skip_connect', 2), ('skip_connect', 2), ('avg_pool_3x3', 0)], reduce_concat=[2, 3, 4, 5])"
+  )
   s = search.summarize_seeds([0, 1], [g1, g1], [0.5, 0.7], spaces.get('darts'))
-  assert s['op_counts']['normal'] == {'sep_conv_3x3': 8, 'skip_connect': 4, 'dil_conv_3x3': 2,
-                                      'max_pool_3x3': 2}
+  assert s['op_counts']['normal'] == {
+      'sep_conv_3x3': 8,
+      'skip_connect': 4,
+      'dil_conv_3x3': 2,
+      'max_pool_3x3': 2,
+  }
   assert s['edge_counts']['normal']['node2<-0'] == 2
   assert s['edge_counts']['normal']['node5<-4'] == 2
   assert s['edge_counts']['reduce']['node4<-2'] == 2
@@ -138,14 +161,19 @@ def test_summary_counts_ops_and_edges():
   assert s['final_val_acc']['std'] == pytest.approx(0.1)
 
 
-@pytest.mark.parametrize('overrides,message', [
-    ({'num_devices': 64}, 'config.num_devices is 64 but only'),
-    ({'num_seeds': 0}, 'config.num_seeds must be a positive integer'),
-    ({'num_seeds': 2, 'remat': True}, 'config.remat=True does not support num_seeds > 1'),
-    ({'node_edges': 'loop'}, "config.node_edges must be one of ('scan', 'unroll')"),
-    ({'batch_size': 3, 'num_devices': 1, 'num_processes': 2},
-     'config.coordinator_address (host:port of process 0) is required'),
-])
+@pytest.mark.parametrize(
+    'overrides,message',
+    [
+        ({'num_devices': 64}, 'config.num_devices is 64 but only'),
+        ({'num_seeds': 0}, 'config.num_seeds must be a positive integer'),
+        ({'num_seeds': 2, 'remat': True}, 'config.remat=True does not support num_seeds > 1'),
+        ({'node_edges': 'loop'}, "config.node_edges must be one of ('scan', 'unroll')"),
+        (
+            {'batch_size': 3, 'num_devices': 1, 'num_processes': 2},
+            'config.coordinator_address (host:port of process 0) is required',
+        ),
+    ],
+)
 def test_parallel_config_errors(tmp_path, overrides, message):
   with tfds.testing.mock_data(num_examples=16):
     with pytest.raises(search.ConfigError) as e:

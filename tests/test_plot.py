@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 import os
 
-import numpy as np
-import pytest
 from matplotlib import image as mpl_image
 from matplotlib.figure import Figure
+import numpy as np
+import pytest
 
 from nas_jax import plot, spaces
-from nas_jax.spaces import nb201
 from nas_jax.spaces.darts import plot as darts_plot
 from nas_jax.spaces.darts.genotype import DARTS_PRIMITIVES, DARTS_V2
 
@@ -76,21 +75,24 @@ def test_cell_edges_skips_none_and_labels_concatenated_inputs():
   ]
 
 
-@pytest.mark.parametrize('pairs, concat, message', [
-    ('sep_conv_3x3', [2], 'pairs'),
-    ([], [2], 'even number'),
-    ([('sep_conv_3x3', 0)], [2], 'even number'),
-    ([('sep_conv_3x3', 0), 'skip_connect'], [2], r'pairs\[1\]'),
-    ([('sep_conv_3x3', 0), (3, 1)], [2], r'pairs\[1\]: op name'),
-    ([('sep_conv_3x3', 0), ('skip_connect', '1')], [2], r'pairs\[1\]: input index'),
-    ([('sep_conv_3x3', 0), ('skip_connect', True)], [2], r'pairs\[1\]: input index'),
-    ([('sep_conv_3x3', 0), ('skip_connect', 2)], [2], 'out of range for node 0'),
-    ([('sep_conv_3x3', 0), ('skip_connect', -1)], [2], 'out of range for node 0'),
-    ([('sep_conv_3x3', 0), ('skip_connect', 1)], [3], 'concat: node index 3 out of range'),
-    ([('sep_conv_3x3', 0), ('skip_connect', 1)], [], 'concat'),
-    ([('sep_conv_3x3', 0), ('skip_connect', 1)], [2, 2], 'twice'),
-    ([('sep_conv_3x3', 0), ('skip_connect', 1)], ['2'], 'concat'),
-])
+@pytest.mark.parametrize(
+    'pairs, concat, message',
+    [
+        ('sep_conv_3x3', [2], 'pairs'),
+        ([], [2], 'even number'),
+        ([('sep_conv_3x3', 0)], [2], 'even number'),
+        ([('sep_conv_3x3', 0), 'skip_connect'], [2], r'pairs\[1\]'),
+        ([('sep_conv_3x3', 0), (3, 1)], [2], r'pairs\[1\]: op name'),
+        ([('sep_conv_3x3', 0), ('skip_connect', '1')], [2], r'pairs\[1\]: input index'),
+        ([('sep_conv_3x3', 0), ('skip_connect', True)], [2], r'pairs\[1\]: input index'),
+        ([('sep_conv_3x3', 0), ('skip_connect', 2)], [2], 'out of range for node 0'),
+        ([('sep_conv_3x3', 0), ('skip_connect', -1)], [2], 'out of range for node 0'),
+        ([('sep_conv_3x3', 0), ('skip_connect', 1)], [3], 'concat: node index 3 out of range'),
+        ([('sep_conv_3x3', 0), ('skip_connect', 1)], [], 'concat'),
+        ([('sep_conv_3x3', 0), ('skip_connect', 1)], [2, 2], 'twice'),
+        ([('sep_conv_3x3', 0), ('skip_connect', 1)], ['2'], 'concat'),
+    ],
+)
 def test_bad_cells_raise_one_line_value_errors(tmp_path, pairs, concat, message):
   with pytest.raises(ValueError, match=message) as error:
     darts_plot.cell_edges(pairs, concat)
@@ -120,7 +122,9 @@ def test_plot_cell_returns_edges_and_overwrites(tmp_path):
   target.write_bytes(b'old')
   pairs = [('none', 0), ('sep_conv_3x3', 1)]
   assert darts_plot.plot_cell(pairs, [2], target, title='tiny') == [
-      ('c_{k-1}', '0', 'sep_conv_3x3'), ('0', 'c_{k}', '')]
+      ('c_{k-1}', '0', 'sep_conv_3x3'),
+      ('0', 'c_{k}', ''),
+  ]
   _assert_png(target)
   assert os.listdir(tmp_path) == ['cell.png']
 
@@ -153,7 +157,12 @@ def test_failed_save_leaves_no_file_and_no_temp(tmp_path, monkeypatch):
 
 def test_alpha_edge_labels_follow_darts_order():
   assert darts_plot.alpha_edge_labels(5) == [
-      'n0<-c_{k-2}', 'n0<-c_{k-1}', 'n1<-c_{k-2}', 'n1<-c_{k-1}', 'n1<-n0']
+      'n0<-c_{k-2}',
+      'n0<-c_{k-1}',
+      'n1<-c_{k-2}',
+      'n1<-c_{k-1}',
+      'n1<-n0',
+  ]
   labels = darts_plot.alpha_edge_labels(14)
   assert len(labels) == 14
   assert labels[9] == 'n3<-c_{k-2}' and labels[13] == 'n3<-n2'
@@ -182,21 +191,27 @@ def _with(history, t, cell, value):
 _GOOD = _softmax_history(3, 14, 8)
 
 
-@pytest.mark.parametrize('history, primitives, message', [
-    ([], DARTS_PRIMITIVES, 'empty'),
-    ({'normal': _GOOD[0]['normal']}, DARTS_PRIMITIVES, 'sequence'),
-    (_GOOD, DARTS_PRIMITIVES[:7], '8 ops per edge, but 7 primitives'),
-    (_GOOD, [], 'primitives'),
-    (_GOOD, list(DARTS_PRIMITIVES[:7]) + ['none'], 'distinct'),
-    (_with(_GOOD, 2, 'reduce', _GOOD[0]['reduce'][:9]), DARTS_PRIMITIVES,
-     r"history\[2\]\['reduce'\] has shape \(9, 8\), but history\[0\] has \(14, 8\)"),
-    (_with(_GOOD, 1, 'normal', _GOOD[0]['normal'][0]), DARTS_PRIMITIVES, '2-D'),
-    (_with(_GOOD, 1, 'normal', [['x', 'y']]), DARTS_PRIMITIVES, 'numeric'),
-    ([{'normal': _GOOD[0]['normal']}], DARTS_PRIMITIVES, "without 'reduce'"),
-    (_softmax_history(2, 13, 8), DARTS_PRIMITIVES, '13 edges, not a DARTS edge count'),
-    (_softmax_history(2, 6, 8), DARTS_PRIMITIVES, '6 edges'),
-    (_with(_GOOD, 0, 'normal', _GOOD[0]['normal'] * 3), DARTS_PRIMITIVES, 'outside'),
-])
+@pytest.mark.parametrize(
+    'history, primitives, message',
+    [
+        ([], DARTS_PRIMITIVES, 'empty'),
+        ({'normal': _GOOD[0]['normal']}, DARTS_PRIMITIVES, 'sequence'),
+        (_GOOD, DARTS_PRIMITIVES[:7], '8 ops per edge, but 7 primitives'),
+        (_GOOD, [], 'primitives'),
+        (_GOOD, list(DARTS_PRIMITIVES[:7]) + ['none'], 'distinct'),
+        (
+            _with(_GOOD, 2, 'reduce', _GOOD[0]['reduce'][:9]),
+            DARTS_PRIMITIVES,
+            r"history\[2\]\['reduce'\] has shape \(9, 8\), but history\[0\] has \(14, 8\)",
+        ),
+        (_with(_GOOD, 1, 'normal', _GOOD[0]['normal'][0]), DARTS_PRIMITIVES, '2-D'),
+        (_with(_GOOD, 1, 'normal', [['x', 'y']]), DARTS_PRIMITIVES, 'numeric'),
+        ([{'normal': _GOOD[0]['normal']}], DARTS_PRIMITIVES, "without 'reduce'"),
+        (_softmax_history(2, 13, 8), DARTS_PRIMITIVES, '13 edges, not a DARTS edge count'),
+        (_softmax_history(2, 6, 8), DARTS_PRIMITIVES, '6 edges'),
+        (_with(_GOOD, 0, 'normal', _GOOD[0]['normal'] * 3), DARTS_PRIMITIVES, 'outside'),
+    ],
+)
 def test_plot_alpha_history_bad_input(tmp_path, history, primitives, message):
   target = tmp_path / 'alphas.png'
   with pytest.raises(ValueError, match=message) as error:
@@ -212,8 +227,15 @@ def test_alpha_history_from_metrics_round_trip(tmp_path):
   history = _softmax_history(3, 5, 4, seed=1)
   lines = [json.dumps({'epoch': 0, 'train_loss': 2.3})]  # No alphas: skipped.
   for t, entry in enumerate(history):
-    lines.append(json.dumps({'epoch': t + 1, 'alpha_normal': entry['normal'].tolist(),
-                             'alpha_reduce': entry['reduce'].tolist()}))
+    lines.append(
+        json.dumps(
+            {
+                'epoch': t + 1,
+                'alpha_normal': entry['normal'].tolist(),
+                'alpha_reduce': entry['reduce'].tolist(),
+            }
+        )
+    )
   lines.insert(2, '')  # Blank lines are skipped too.
   path = tmp_path / 'metrics.jsonl'
   path.write_text('\n'.join(lines) + '\n')
@@ -227,12 +249,15 @@ def test_alpha_history_from_metrics_round_trip(tmp_path):
   _assert_png(tmp_path / 'alphas.png')
 
 
-@pytest.mark.parametrize('bad_line, message', [
-    ('{"alpha_normal": [[1.0]], ', 'line 3 is not valid JSON'),
-    ('[1, 2]', 'line 3 is not a JSON object'),
-    ('{"alpha_normal": [[0.5, 0.5]]}', 'line 3 lacks alpha_reduce'),
-    ('{"alpha_normal": [0.5, 0.5], "alpha_reduce": [[0.5, 0.5]]}', 'line 3: alpha_normal'),
-])
+@pytest.mark.parametrize(
+    'bad_line, message',
+    [
+        ('{"alpha_normal": [[1.0]], ', 'line 3 is not valid JSON'),
+        ('[1, 2]', 'line 3 is not a JSON object'),
+        ('{"alpha_normal": [[0.5, 0.5]]}', 'line 3 lacks alpha_reduce'),
+        ('{"alpha_normal": [0.5, 0.5], "alpha_reduce": [[0.5, 0.5]]}', 'line 3: alpha_normal'),
+    ],
+)
 def test_alpha_history_from_metrics_reports_bad_line(tmp_path, bad_line, message):
   good = json.dumps({'alpha_normal': [[0.5, 0.5]] * 2, 'alpha_reduce': [[0.5, 0.5]] * 2})
   path = tmp_path / 'metrics.jsonl'
@@ -245,8 +270,13 @@ def test_alpha_history_from_metrics_reports_bad_line(tmp_path, bad_line, message
 
 def test_alpha_plot_zooms_on_near_uniform_history(tmp_path):
   k = len(DARTS_PRIMITIVES)
-  near = [{c: np.full((14, k), 1 / k) + 0.002 * t * (np.arange(k) - 3.5) / 3.5 / k
-           for c in ('normal', 'reduce')} for t in range(3)]
+  near = [
+      {
+          c: np.full((14, k), 1 / k) + 0.002 * t * (np.arange(k) - 3.5) / 3.5 / k
+          for c in ('normal', 'reduce')
+      }
+      for t in range(3)
+  ]
   low, high = plot.plot_alpha_history(near, DARTS_PRIMITIVES, tmp_path / 'near.png')
   assert 0.12 < low < 1 / k < high < 0.13
   peaked = [{c: np.tile(np.eye(k)[0] * 0.9 + 0.1 / k, (14, 1)) for c in ('normal', 'reduce')}]
@@ -258,9 +288,13 @@ def test_nb201_alpha_history_round_trip_and_plot(tmp_path):
   """An NB201 search logs alpha_cell (and alpha_entropy_cell, which is not an alpha)."""
   history = [{'cell': h['normal']} for h in _softmax_history(3, 6, 5, seed=2)]
   path = tmp_path / 'metrics.jsonl'
-  path.write_text(''.join(json.dumps({'epoch': t + 1, 'alpha_cell': h['cell'].tolist(),
-                                      'alpha_entropy_cell': 1.5}) + '\n'
-                          for t, h in enumerate(history)))
+  path.write_text(
+      ''.join(
+          json.dumps({'epoch': t + 1, 'alpha_cell': h['cell'].tolist(), 'alpha_entropy_cell': 1.5})
+          + '\n'
+          for t, h in enumerate(history)
+      )
+  )
   loaded = plot.alpha_history_from_metrics(path)
   assert [set(h) for h in loaded] == [{'cell'}] * 3
   for got, want in zip(loaded, history):
@@ -269,14 +303,18 @@ def test_nb201_alpha_history_round_trip_and_plot(tmp_path):
   plot.plot_alpha_history(loaded, names, tmp_path / 'alphas.png')
   pixels = _assert_png(tmp_path / 'alphas.png')
   assert pixels.shape[0] > 200  # three rows of panels (nodes 1-3)
-  assert spaces.get('nb201').edge_rows('cell', 6) == [[(0, 'n1<-0')], [(1, 'n2<-0'), (2, 'n2<-1')],
-                                        [(3, 'n3<-0'), (4, 'n3<-1'), (5, 'n3<-2')]]
-  with pytest.raises(ValueError, match="has 5 edges, but an NB201 cell has 6") as error:
+  assert spaces.get('nb201').edge_rows('cell', 6) == [
+      [(0, 'n1<-0')],
+      [(1, 'n2<-0'), (2, 'n2<-1')],
+      [(3, 'n3<-0'), (4, 'n3<-1'), (5, 'n3<-2')],
+  ]
+  with pytest.raises(ValueError, match='has 5 edges, but an NB201 cell has 6') as error:
     plot.plot_alpha_history([{'cell': history[0]['cell'][:5]}], names, tmp_path / 'bad.png')
   _one_line(error)
   # A file mixing the two spaces' keys is refused with the line number.
-  path.write_text(path.read_text() + json.dumps({'alpha_normal': [[1.0]], 'alpha_reduce': [[1.0]]})
-                  + '\n')
+  path.write_text(
+      path.read_text() + json.dumps({'alpha_normal': [[1.0]], 'alpha_reduce': [[1.0]]}) + '\n'
+  )
   with pytest.raises(ValueError, match='line 4 has other alpha keys') as error:
     plot.alpha_history_from_metrics(path)
   _one_line(error)

@@ -12,17 +12,30 @@ import numpy as np
 from nas_jax import checkpoint
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ARGS = ['--config=experiments/configs/search_demo.py', '--config.image_size=8',
-        '--config.layers=3', '--config.init_channels=4', '--config.batch_size=8',
-        '--config.epochs=3', '--config.max_steps_per_epoch=6', '--config.checkpoint_every=2',
-        '--config.log_every=0', '--config.tensorboard=False']
+ARGS = [
+    '--config=experiments/configs/search_demo.py',
+    '--config.image_size=8',
+    '--config.layers=3',
+    '--config.init_channels=4',
+    '--config.batch_size=8',
+    '--config.epochs=3',
+    '--config.max_steps_per_epoch=6',
+    '--config.checkpoint_every=2',
+    '--config.log_every=0',
+    '--config.tensorboard=False',
+]
 
 
 def _start(workdir):
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3')
-  return subprocess.Popen([sys.executable, '-m', 'experiments.search', f'--workdir={workdir}',
-                           *ARGS], cwd=REPO, env=env, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True)
+  return subprocess.Popen(
+      [sys.executable, '-m', 'experiments.search', f'--workdir={workdir}', *ARGS],
+      cwd=REPO,
+      env=env,
+      stdout=subprocess.PIPE,
+      stderr=subprocess.PIPE,
+      text=True,
+  )
 
 
 def _steps_started(ckpt_dir):

@@ -34,8 +34,12 @@ def tiny_config(**overrides):
 
 # Order 2 runs in a smaller space (its exactness is tested in test_bilevel.py; here it
 # is the loop end to end), which halves its compile time.
-SMALL_SPACE = dict(layers=2, steps=2, multiplier=2,
-                   primitives=['none', 'max_pool_3x3', 'skip_connect', 'sep_conv_3x3'])
+SMALL_SPACE = dict(
+    layers=2,
+    steps=2,
+    multiplier=2,
+    primitives=['none', 'max_pool_3x3', 'skip_connect', 'sep_conv_3x3'],
+)
 
 
 @pytest.mark.parametrize('order,space,edges', [(1, {}, 14), (2, SMALL_SPACE, 5)])
@@ -46,8 +50,17 @@ def test_tiny_search_writes_all_outputs(tmp_path, order, space, edges):
   with tfds.testing.mock_data(num_examples=16):
     result = search.run_search(config, str(tmp_path), log=lines.append)
   names = sorted(os.listdir(tmp_path))
-  assert names == ['alphas.npz', 'alphas.png', 'cell_normal.png', 'cell_reduce.png',
-                   'checkpoints', 'genotype.json', 'genotype.txt', 'metrics.jsonl', 'tensorboard']
+  assert names == [
+      'alphas.npz',
+      'alphas.png',
+      'cell_normal.png',
+      'cell_reduce.png',
+      'checkpoints',
+      'genotype.json',
+      'genotype.txt',
+      'metrics.jsonl',
+      'tensorboard',
+  ]
   alphas = np.load(tmp_path / 'alphas.npz')
   assert alphas['normal'].shape == (edges, ops) and alphas['reduce'].shape == (edges, ops)
   # The genotype is the discretization of the final alpha.
@@ -55,13 +68,29 @@ def test_tiny_search_writes_all_outputs(tmp_path, order, space, edges):
   assert genotype == result['genotype']
   assert Genotype.from_darts_text((tmp_path / 'genotype.txt').read_text()) == genotype
   from nas_jax.spaces.darts.discretize import derive_genotype
-  assert derive_genotype(alphas['normal'], alphas['reduce'], primitives=config.primitives,
-                         steps=config.steps, multiplier=config.multiplier) == genotype
+
+  assert (
+      derive_genotype(
+          alphas['normal'],
+          alphas['reduce'],
+          primitives=config.primitives,
+          steps=config.steps,
+          multiplier=config.multiplier,
+      )
+      == genotype
+  )
   records = [json.loads(line) for line in (tmp_path / 'metrics.jsonl').read_text().splitlines()]
   assert [r['epoch'] for r in records] == [1, 2]
   for r in records:
-    for key in ('train_loss', 'train_acc', 'val_loss', 'val_acc', 'alpha_entropy_normal',
-                'alpha_entropy_reduce', 'seconds'):
+    for key in (
+        'train_loss',
+        'train_acc',
+        'val_loss',
+        'val_acc',
+        'alpha_entropy_normal',
+        'alpha_entropy_reduce',
+        'seconds',
+    ):
       assert np.isfinite(r[key]), key
     assert 0 < r['alpha_entropy_normal'] <= np.log(ops) + 1e-6
   assert records[-1]['step'] == 4
@@ -73,13 +102,16 @@ def test_tiny_search_writes_all_outputs(tmp_path, order, space, edges):
   assert len(lines) == 2 and all('ETA' in line for line in lines)
 
 
-@pytest.mark.parametrize('overrides,message', [
-    ({'primitives': ['none', 'conv_9x9']}, "unknown op 'conv_9x9'"),
-    ({'order': 3}, 'config.order must be 1 or 2, got 3'),
-    ({'batch_size': 100}, 'config.batch_size (100) is larger than the train split'),
-    ({'dataset': 'imagenet_nope'}, 'config.dataset'),
-    ({'init_channels': 5}, 'config.init_channels must be even'),
-])
+@pytest.mark.parametrize(
+    'overrides,message',
+    [
+        ({'primitives': ['none', 'conv_9x9']}, "unknown op 'conv_9x9'"),
+        ({'order': 3}, 'config.order must be 1 or 2, got 3'),
+        ({'batch_size': 100}, 'config.batch_size (100) is larger than the train split'),
+        ({'dataset': 'imagenet_nope'}, 'config.dataset'),
+        ({'init_channels': 5}, 'config.init_channels must be even'),
+    ],
+)
 def test_bad_config_values_give_one_line_errors(tmp_path, overrides, message):
   with tfds.testing.mock_data(num_examples=16):
     with pytest.raises(search.ConfigError) as e:
@@ -91,8 +123,14 @@ def test_bad_config_values_give_one_line_errors(tmp_path, overrides, message):
 
 def _launch(*args):
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3')
-  return subprocess.run([sys.executable, '-m', 'experiments.search', *args], cwd=REPO, env=env,
-                        capture_output=True, text=True, timeout=300)
+  return subprocess.run(
+      [sys.executable, '-m', 'experiments.search', *args],
+      cwd=REPO,
+      env=env,
+      capture_output=True,
+      text=True,
+      timeout=300,
+  )
 
 
 def test_launcher_reports_bad_input_in_one_line(tmp_path):
@@ -101,8 +139,13 @@ def test_launcher_reports_bad_input_in_one_line(tmp_path):
   assert proc.returncode == 2
   assert proc.stderr.strip().splitlines()[-1] == 'error: config.order must be 1 or 2, got 3'
   assert 'Traceback' not in proc.stderr
-  proc = _launch(f'--config={cfg}', f'--workdir={tmp_path}/b', '--config.dataset=cifar10',
-                 f'--config.data_dir={tmp_path}/empty', '--config.download=False')
+  proc = _launch(
+      f'--config={cfg}',
+      f'--workdir={tmp_path}/b',
+      '--config.dataset=cifar10',
+      f'--config.data_dir={tmp_path}/empty',
+      '--config.download=False',
+  )
   assert proc.returncode == 2
   last = proc.stderr.strip().splitlines()[-1]
   assert last.startswith('error: ') and 'cifar10' in last and 'mnist5k' in last
@@ -112,6 +155,7 @@ def test_launcher_reports_bad_input_in_one_line(tmp_path):
 
 def test_nan_loss_stops_the_search_with_one_line_and_keeps_checkpoint(tmp_path, monkeypatch):
   from nas_jax import checkpoint, data
+
   original = data.BatchStream.batch
 
   def poisoned(self, epoch, index):  # the second epoch's last batch (step 4) turns to NaN
@@ -135,8 +179,13 @@ def test_nan_loss_stops_the_search_with_one_line_and_keeps_checkpoint(tmp_path, 
 
 def test_launcher_names_only_the_outputs_that_exist(tmp_path):
   from experiments import search as launcher
+
   (tmp_path / 'checkpoints').mkdir()
   for name in ('genotype.txt', 'cell.png', 'alphas.png'):
     (tmp_path / name).write_text('x')
-  assert launcher.output_names(str(tmp_path)) == ['alphas.png', 'cell.png', 'checkpoints/',
-                                                  'genotype.txt']
+  assert launcher.output_names(str(tmp_path)) == [
+      'alphas.png',
+      'cell.png',
+      'checkpoints/',
+      'genotype.txt',
+  ]

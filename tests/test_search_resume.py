@@ -7,16 +7,14 @@ a strategy that samples (its key is part of the state) and a ``vmap``-ed
 multi-seed search (stacked states, one metrics file per seed).
 """
 
-import os
-
 import jax
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
-
-from nas_jax import checkpoint, ops, search
-from nas_jax.spaces import nb201
 from test_search import SMALL_SPACE, tiny_config
+
+from nas_jax import checkpoint, search
+from nas_jax.spaces import nb201
 
 
 def _run(config, workdir):
@@ -38,8 +36,10 @@ def _interrupted_then_resumed(config, tmp_path, monkeypatch, crash_step):
   with pytest.raises(KeyboardInterrupt):
     _run(config, tmp_path / 'cut')
   monkeypatch.setattr(search, 'check_finite', original)
-  assert not (tmp_path / 'cut' / 'alphas.npz').exists() and not (
-      tmp_path / 'cut' / 'summary.json').exists()
+  assert (
+      not (tmp_path / 'cut' / 'alphas.npz').exists()
+      and not (tmp_path / 'cut' / 'summary.json').exists()
+  )
   return reference, _run(config, tmp_path / 'cut')
 
 
@@ -50,30 +50,47 @@ def _same_records(a, b):
 
 def test_stochastic_strategy_resumes_bit_identically(tmp_path, monkeypatch):
   """GDAS in NB201: the Gumbel samples after the resume are the ones of the uninterrupted run."""
-  config = tiny_config(strategy='gdas', space='nb201', primitives=list(nb201.NB201_PRIMITIVES),
-                       layers=1, epochs=2, max_steps_per_epoch=3, checkpoint_every=2)
+  config = tiny_config(
+      strategy='gdas',
+      space='nb201',
+      primitives=list(nb201.NB201_PRIMITIVES),
+      layers=1,
+      epochs=2,
+      max_steps_per_epoch=3,
+      checkpoint_every=2,
+  )
   reference, resumed = _interrupted_then_resumed(config, tmp_path, monkeypatch, crash_step=4)
   assert resumed['resumed_from'] == 3  # the epoch-end checkpoint; step 4 was in flight
-  jax.tree.map(np.testing.assert_array_equal, jax.device_get(reference['state']),
-               jax.device_get(resumed['state']))
+  jax.tree.map(
+      np.testing.assert_array_equal,
+      jax.device_get(reference['state']),
+      jax.device_get(resumed['state']),
+  )
   assert resumed['genotype'] == reference['genotype']
   _same_records(tmp_path / 'ref' / 'metrics.jsonl', tmp_path / 'cut' / 'metrics.jsonl')
 
 
 def test_vmapped_seeds_resume_bit_identically(tmp_path, monkeypatch):
-  config = tiny_config(num_seeds=2, epochs=2, max_steps_per_epoch=2, checkpoint_every=3,
-                       **SMALL_SPACE)
+  config = tiny_config(
+      num_seeds=2, epochs=2, max_steps_per_epoch=2, checkpoint_every=3, **SMALL_SPACE
+  )
   reference, resumed = _interrupted_then_resumed(config, tmp_path, monkeypatch, crash_step=4)
   assert resumed['resumed_from'] == 3  # the mid-epoch checkpoint
-  jax.tree.map(np.testing.assert_array_equal, jax.device_get(reference['state']),
-               jax.device_get(resumed['state']))
+  jax.tree.map(
+      np.testing.assert_array_equal,
+      jax.device_get(reference['state']),
+      jax.device_get(resumed['state']),
+  )
   assert resumed['genotype'] == reference['genotype']
   for seed in (0, 1):
-    _same_records(tmp_path / 'ref' / f'seed_{seed}' / 'metrics.jsonl',
-                  tmp_path / 'cut' / f'seed_{seed}' / 'metrics.jsonl')
+    _same_records(
+        tmp_path / 'ref' / f'seed_{seed}' / 'metrics.jsonl',
+        tmp_path / 'cut' / f'seed_{seed}' / 'metrics.jsonl',
+    )
     a = np.load(tmp_path / 'ref' / f'seed_{seed}' / 'alphas.npz')
     b = np.load(tmp_path / 'cut' / f'seed_{seed}' / 'alphas.npz')
     for key in a.files:
       np.testing.assert_array_equal(a[key], b[key])
   assert (tmp_path / 'ref' / 'summary.json').read_text() == (
-      tmp_path / 'cut' / 'summary.json').read_text()
+      tmp_path / 'cut' / 'summary.json'
+  ).read_text()

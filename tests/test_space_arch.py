@@ -6,12 +6,18 @@ import jax
 import numpy as np
 import pytest
 
-from nas_jax.spaces.darts import discretize
-from nas_jax.spaces.darts.genotype import DARTS_PRIMITIVES, DARTS_V1, DARTS_V2, Genotype, GenotypeError
-from nas_jax.spaces.nb201.genotype import EDGES, NB201_PRIMITIVES, NB201Genotype
 from nas_jax.spaces import decisions
 from nas_jax.spaces.darts import arch as darts_arch
+from nas_jax.spaces.darts import discretize
+from nas_jax.spaces.darts.genotype import (
+    DARTS_PRIMITIVES,
+    DARTS_V1,
+    DARTS_V2,
+    Genotype,
+    GenotypeError,
+)
 from nas_jax.spaces.nb201 import arch as nb201_arch
+from nas_jax.spaces.nb201.genotype import EDGES, NB201_PRIMITIVES, NB201Genotype
 
 SUBSET = ('none', 'skip_connect', 'nor_conv_1x1', 'nor_conv_3x3')
 C1, C3, AP, SK, NO = 'nor_conv_1x1', 'nor_conv_3x3', 'avg_pool_3x3', 'skip_connect', 'none'
@@ -87,8 +93,7 @@ def test_neighbours_are_every_single_change_in_order():
   arch = (1, 0, 2, 0)
   out = decisions.neighbours(arch, options)
   assert len(out) == sum(n - 1 for n in options) == 6
-  assert out == [(0, 0, 2, 0), (1, 0, 0, 0), (1, 0, 1, 0), (1, 0, 2, 1), (1, 0, 2, 2),
-                 (1, 0, 2, 3)]
+  assert out == [(0, 0, 2, 0), (1, 0, 0, 0), (1, 0, 1, 0), (1, 0, 2, 1), (1, 0, 2, 2), (1, 0, 2, 3)]
   for other in out:
     assert sum(a != b for a, b in zip(arch, other)) == 1
   assert decisions.neighbours((0, 0), (1, 1)) == []
@@ -116,9 +121,10 @@ def test_sample_is_uniform_over_a_small_space():
   observed = np.array([counts[a] for a in decisions.enumerate_all(options)], np.float64)
   assert observed.sum() == n
   expected = n / decisions.size(options)
-  chi2 = float(((observed - expected)**2 / expected).sum())
+  chi2 = float(((observed - expected) ** 2 / expected).sum())
   try:
     from scipy import stats  # pylint: disable=import-outside-toplevel
+
     assert stats.chi2.sf(chi2, df=23) > 1e-4
   except ImportError:
     assert chi2 < 60.0  # df = 23: mean 23, sd ~6.8; p(chi2 > 60) ~ 4e-5
@@ -156,8 +162,10 @@ def _cell(*edge_ops: str) -> NB201Genotype:
 
 
 def _all_cells(primitives):
-  return [nb201_arch.to_genotype(a, primitives)
-          for a in decisions.enumerate_all(nb201_arch.options(primitives))]
+  return [
+      nb201_arch.to_genotype(a, primitives)
+      for a in decisions.enumerate_all(nb201_arch.options(primitives))
+  ]
 
 
 @pytest.fixture(scope='module')
@@ -205,13 +213,19 @@ def test_nb201_counts_on_none_and_skip_match_a_hand_count():
   # Functional: the output is '0' once per all-skip input->output path, 0..4 times, and each
   # multiplicity occurs (none; 0->3; + 0->1->3; + 0->2->3; all skip): 5 classes.
   assert sorted({nb201_arch.functional_str(g) for g in cells}) == [
-      '#', '0', '0+0', '0+0+0', '0+0+0+0']
+      '#',
+      '0',
+      '0+0',
+      '0+0+0',
+      '0+0+0+0',
+  ]
   # NB201 rule: node 3 joins three terms. With a zero edge 2->3 ('#') the other two terms
   # ('#' or '0') give 3 strings of 3 tokens; with a skip 2->3 its term is node 2's label
   # '#+#', '#+0' or '0+0', and the joined strings are the sorted 4-token strings
   # '#+#+#+#', '#+#+#+0', '#+#+0+0', '#+0+0+0', '0+0+0+0': 3 + 5 = 8.
-  assert sorted({nb201_arch.unique_str(g) for g in cells}) == sorted([
-      '#+#+#', '#+#+0', '#+0+0', '#+#+#+#', '#+#+#+0', '#+#+0+0', '#+0+0+0', '0+0+0+0'])
+  assert sorted({nb201_arch.unique_str(g) for g in cells}) == sorted(
+      ['#+#+#', '#+#+0', '#+0+0', '#+#+#+#', '#+#+#+0', '#+#+0+0', '#+0+0+0', '0+0+0+0']
+  )
 
 
 def test_nb201_functional_classes_match_a_numerical_evaluation(full_cells):
@@ -228,8 +242,9 @@ def test_nb201_functional_classes_match_a_numerical_evaluation(full_cells):
       if t != target:
         continue
       v = nodes[source]
-      candidates = np.stack([np.zeros_like(v), v] + [np.tanh(v @ maps[op].T)
-                                                     for op in NB201_PRIMITIVES[2:]], axis=1)
+      candidates = np.stack(
+          [np.zeros_like(v), v] + [np.tanh(v @ maps[op].T) for op in NB201_PRIMITIVES[2:]], axis=1
+      )
       total = total + candidates[np.arange(len(archs)), archs[:, e]]
     nodes.append(total)
   outputs = nodes[3]
@@ -350,18 +365,21 @@ def test_nb201_errors_are_one_line():
 
 def _nodes(pairs):
   """The per-node sets of (op, input) pairs of one cell."""
-  return [frozenset(pairs[k:k + 2]) for k in range(0, len(pairs), 2)]
+  return [frozenset(pairs[k : k + 2]) for k in range(0, len(pairs), 2)]
 
 
 def _same_up_to_pair_order(a: Genotype, b: Genotype) -> bool:
-  return (_nodes(a.normal) == _nodes(b.normal) and _nodes(a.reduce) == _nodes(b.reduce)
-          and set(a.normal_concat) == set(b.normal_concat)
-          and set(a.reduce_concat) == set(b.reduce_concat))
+  return (
+      _nodes(a.normal) == _nodes(b.normal)
+      and _nodes(a.reduce) == _nodes(b.reduce)
+      and set(a.normal_concat) == set(b.normal_concat)
+      and set(a.reduce_concat) == set(b.reduce_concat)
+  )
 
 
 def test_darts_options_and_size():
   assert darts_arch.options(DARTS_PRIMITIVES, 4) == (1, 7, 7, 3, 7, 7, 6, 7, 7, 10, 7, 7) * 2
-  assert decisions.size(darts_arch.options(DARTS_PRIMITIVES, 4)) == (180 * 7**8)**2
+  assert decisions.size(darts_arch.options(DARTS_PRIMITIVES, 4)) == (180 * 7**8) ** 2
   # Without 'none' every op is an edge op.
   assert darts_arch.options(('skip_connect', 'sep_conv_3x3'), 1) == (1, 2, 2) * 2
   assert darts_arch.input_pairs(2) == ((0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3))
@@ -371,16 +389,18 @@ def test_darts_to_genotype_lists_inputs_ascending():
   # Normal node 0: pair (0, 1) sep/skip; node 1: pair index 2 = (1, 2), skip on 1, sep on 2.
   arch = (0, 1, 0, 2, 0, 1) + (0, 0, 0, 1, 1, 1)
   g = darts_arch.to_genotype(arch, TINY, 2)
-  assert g == Genotype(normal=((TINY[2], 0), (TINY[1], 1), (TINY[1], 1), (TINY[2], 2)),
-                       normal_concat=(2, 3),
-                       reduce=((TINY[1], 0), (TINY[1], 1), (TINY[2], 0), (TINY[2], 2)),
-                       reduce_concat=(2, 3))
+  assert g == Genotype(
+      normal=((TINY[2], 0), (TINY[1], 1), (TINY[1], 1), (TINY[2], 2)),
+      normal_concat=(2, 3),
+      reduce=((TINY[1], 0), (TINY[1], 1), (TINY[2], 0), (TINY[2], 2)),
+      reduce_concat=(2, 3),
+  )
   assert darts_arch.from_genotype(g, TINY, 2) == arch
 
 
 def _swap_pairs(pairs):
   """The cell with each node's two pairs listed the other way round."""
-  return tuple(p for k in range(0, len(pairs), 2) for p in pairs[k:k + 2][::-1])
+  return tuple(p for k in range(0, len(pairs), 2) for p in pairs[k : k + 2][::-1])
 
 
 def test_darts_round_trips_random_archs():
@@ -389,20 +409,27 @@ def test_darts_round_trips_random_archs():
     g = darts_arch.to_genotype(arch, DARTS_PRIMITIVES, 4)
     assert darts_arch.from_genotype(g, DARTS_PRIMITIVES, 4) == arch
     # Listing every node's pairs the other way round gives the same arch.
-    flipped = Genotype(_swap_pairs(g.normal), g.normal_concat[::-1], _swap_pairs(g.reduce),
-                       g.reduce_concat)
+    flipped = Genotype(
+        _swap_pairs(g.normal), g.normal_concat[::-1], _swap_pairs(g.reduce), g.reduce_concat
+    )
     assert darts_arch.from_genotype(flipped, DARTS_PRIMITIVES, 4) == arch
     assert darts_arch.hash(flipped) == darts_arch.hash(g)
 
 
-@pytest.mark.parametrize('primitives, steps', [(DARTS_PRIMITIVES, 4), (TINY, 2),
-                                               (('skip_connect', 'max_pool_3x3'), 3)])
+@pytest.mark.parametrize(
+    'primitives, steps', [(DARTS_PRIMITIVES, 4), (TINY, 2), (('skip_connect', 'max_pool_3x3'), 3)]
+)
 def test_darts_round_trips_derived_genotypes(primitives, steps):
   rng = np.random.default_rng(steps)
   shape = (discretize.num_edges(steps), len(primitives))
   for _ in range(10):
-    derived = discretize.derive_genotype(rng.normal(size=shape), rng.normal(size=shape),
-                                         primitives=primitives, steps=steps, multiplier=steps)
+    derived = discretize.derive_genotype(
+        rng.normal(size=shape),
+        rng.normal(size=shape),
+        primitives=primitives,
+        steps=steps,
+        multiplier=steps,
+    )
     arch = darts_arch.from_genotype(derived, primitives, steps)
     again = darts_arch.to_genotype(arch, primitives, steps)
     assert _same_up_to_pair_order(again, derived)
@@ -448,7 +475,8 @@ def test_darts_isomorphic_pair_shares_a_hash():
   assert darts_arch.canonical_str(a) == darts_arch.canonical_str(b)
   assert darts_arch.hash(a) == darts_arch.hash(b)
   assert darts_arch.from_genotype(a, DARTS_PRIMITIVES, 4) != darts_arch.from_genotype(
-      b, DARTS_PRIMITIVES, 4)
+      b, DARTS_PRIMITIVES, 4
+  )
   # Not isomorphic: node 5 reads the node that applies max/avg pooling instead.
   c = Genotype(cell[:6] + ((sep, 2), (skip, 0)), concat, DARTS_V2.reduce, concat)
   assert darts_arch.hash(a) != darts_arch.hash(c)
@@ -461,13 +489,18 @@ def test_darts_isomorphic_pair_shares_a_hash():
 
 
 def test_darts_canonical_str_rule():
-  g = Genotype(((TINY[1], 1), (TINY[2], 0), (TINY[2], 2), (TINY[1], 0)), (3, 2),
-               ((TINY[1], 0), (TINY[1], 1), (TINY[1], 2), (TINY[1], 1)), (2, 3))
+  g = Genotype(
+      ((TINY[1], 1), (TINY[2], 0), (TINY[2], 2), (TINY[1], 0)),
+      (3, 2),
+      ((TINY[1], 0), (TINY[1], 1), (TINY[1], 2), (TINY[1], 1)),
+      (2, 3),
+  )
   n2 = 'sep_conv_3x3(a)+skip_connect(b)'
   r2 = 'skip_connect(a)+skip_connect(b)'
   assert darts_arch.canonical_str(g) == (
       f'normal:{n2}|sep_conv_3x3({n2})+skip_connect(a)'
-      f';reduce:{r2}|skip_connect(b)+skip_connect({r2})')
+      f';reduce:{r2}|skip_connect(b)+skip_connect({r2})'
+  )
 
 
 def test_darts_onehot():
@@ -478,8 +511,9 @@ def test_darts_onehot():
   # Edges (node, input): (0,0) (0,1) (1,0) (1,1) (1,2); ops skip 0, sep 1.
   np.testing.assert_array_equal(normal, [[0, 1], [1, 0], [0, 0], [1, 0], [0, 1]])
   np.testing.assert_array_equal(reduce, [[1, 0], [1, 0], [0, 1], [0, 0], [0, 1]])
-  assert darts_arch.encode_onehot(darts_arch.from_genotype(DARTS_V2, DARTS_PRIMITIVES, 4),
-                                  DARTS_PRIMITIVES, 4).shape == (2 * 14 * 7,)
+  assert darts_arch.encode_onehot(
+      darts_arch.from_genotype(DARTS_V2, DARTS_PRIMITIVES, 4), DARTS_PRIMITIVES, 4
+  ).shape == (2 * 14 * 7,)
 
 
 def test_darts_path_encoding_of_a_hand_built_cell():
@@ -491,8 +525,12 @@ def test_darts_path_encoding_of_a_hand_built_cell():
   # Reduce: node 2 = sep(0) + sep(1); node 3 = sep(1) + sep(2).
   # From 0: [sep] = 1; [sep, sep] = 2 + 3 = 5. From 1: [sep] = 7 (twice: 1->2, 1->3);
   # [sep, sep] = 6 + 5 = 11.
-  g = Genotype(((sk, 0), (sep, 1), (sk, 2), (sep, 0)), (2, 3),
-               ((sep, 0), (sep, 1), (sep, 2), (sep, 1)), (2, 3))
+  g = Genotype(
+      ((sk, 0), (sep, 1), (sk, 2), (sep, 0)),
+      (2, 3),
+      ((sep, 0), (sep, 1), (sep, 2), (sep, 1)),
+      (2, 3),
+  )
   arch = darts_arch.from_genotype(g, TINY, 2)
   assert arch == (0, 0, 1, 1, 1, 0) + (0, 1, 1, 2, 1, 1)
   out = darts_arch.encode_path(arch, TINY, 2)
@@ -501,8 +539,9 @@ def test_darts_path_encoding_of_a_hand_built_cell():
   assert np.flatnonzero(out[:12]).tolist() == [0, 1, 2, 7, 10]
   assert np.flatnonzero(out[12:]).tolist() == [1, 5, 7, 11]
   assert darts_arch.path_encoding_length(DARTS_PRIMITIVES, 4) == 2 * 5600
-  darts = darts_arch.encode_path(darts_arch.from_genotype(DARTS_V2, DARTS_PRIMITIVES, 4),
-                                 DARTS_PRIMITIVES, 4)
+  darts = darts_arch.encode_path(
+      darts_arch.from_genotype(DARTS_V2, DARTS_PRIMITIVES, 4), DARTS_PRIMITIVES, 4
+  )
   assert darts.shape == (11200,)
 
 
@@ -517,7 +556,7 @@ def test_darts_path_encoding_counts_paths_of_every_length():
   from_0 = np.flatnonzero(out[:per_input]).tolist()
   assert from_0 == [0, 2, 6, 14]  # [skip] * L at offset 2 + 4 + ... for L = 1..4
   # From 1: [sep] then [sep, skip], [sep, skip, skip], [sep, skip, skip, skip].
-  from_1 = np.flatnonzero(out[per_input:2 * per_input]).tolist()
+  from_1 = np.flatnonzero(out[per_input : 2 * per_input]).tolist()
   assert from_1 == [1, 2 + 2, 6 + 4, 14 + 8]
 
 
@@ -526,13 +565,15 @@ def test_darts_from_genotype_rejects_what_the_space_cannot_express():
 
   def bad(normal, normal_concat=concat, primitives=DARTS_PRIMITIVES):
     with pytest.raises(GenotypeError) as e:
-      darts_arch.from_genotype(Genotype(normal, normal_concat, DARTS_V2.reduce, concat),
-                               primitives, 4)
+      darts_arch.from_genotype(
+          Genotype(normal, normal_concat, DARTS_V2.reduce, concat), primitives, 4
+      )
     return _one_line(e)
 
   assert 'intermediate node' in bad(DARTS_V2.normal[:6], (2, 3, 4))
-  assert 'reads input 0 twice' in bad((('sep_conv_3x3', 0), ('skip_connect', 0))
-                                      + DARTS_V2.normal[2:])
+  assert 'reads input 0 twice' in bad(
+      (('sep_conv_3x3', 0), ('skip_connect', 0)) + DARTS_V2.normal[2:]
+  )
   assert "'none'" in bad((('none', 0),) + DARTS_V2.normal[1:])
   assert "'skip_connect'" in bad(DARTS_V2.normal, primitives=('none', 'sep_conv_3x3'))
   assert 'concat' in bad(DARTS_V2.normal, (2, 3, 5))

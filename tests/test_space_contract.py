@@ -21,13 +21,16 @@ from nas_jax import spaces, strategies
 
 CASES = {
     'darts': dict(name='darts'),
-    'darts_tiny': dict(name='darts', primitives=('none', 'skip_connect', 'sep_conv_3x3'), steps=2,
-                       multiplier=2),
-    'darts_no_none': dict(name='darts', primitives=('max_pool_3x3', 'skip_connect',
-                                                    'sep_conv_3x3', 'dil_conv_3x3')),
+    'darts_tiny': dict(
+        name='darts', primitives=('none', 'skip_connect', 'sep_conv_3x3'), steps=2, multiplier=2
+    ),
+    'darts_no_none': dict(
+        name='darts', primitives=('max_pool_3x3', 'skip_connect', 'sep_conv_3x3', 'dil_conv_3x3')
+    ),
     'nb201': dict(name='nb201'),
-    'nb201_4ops': dict(name='nb201', primitives=('none', 'skip_connect', 'nor_conv_1x1',
-                                                 'nor_conv_3x3')),
+    'nb201_4ops': dict(
+        name='nb201', primitives=('none', 'skip_connect', 'nor_conv_1x1', 'nor_conv_3x3')
+    ),
     'nb201_2ops': dict(name='nb201', primitives=('nor_conv_3x3', 'skip_connect')),
 }
 
@@ -135,7 +138,8 @@ def test_every_strategy_honours_the_op_subset():
   subset = CASES['nb201_4ops']['primitives']
   for name in strategies.NAMES:
     config = ml_collections.ConfigDict(
-        {'strategy': name, 'space': 'nb201', 'primitives': subset, 'epochs': 3})
+        {'strategy': name, 'space': 'nb201', 'primitives': subset, 'epochs': 3}
+    )
     st = strategies.get(config)
     assert st.space.primitives == subset
     arch = st.init(jax.random.key(0))
@@ -154,26 +158,40 @@ def _nb201(text):
   return NB201.from_genotype(NB201.load_genotype(text))
 
 
-@pytest.mark.parametrize('a,b', [
-    # Node 1 is zero, so the op on 1->2 and 1->3 does not matter (both terms are '#').
-    ('|none~0|+|skip_connect~0|nor_conv_3x3~1|+|nor_conv_1x1~0|avg_pool_3x3~1|skip_connect~2|',
-     '|none~0|+|skip_connect~0|nor_conv_1x1~1|+|nor_conv_1x1~0|nor_conv_3x3~1|skip_connect~2|'),
-    # skip on 1->2 and skip on 0->1 compose to the same term as skip 0->2 with zero 1->2.
-    ('|nor_conv_3x3~0|+|none~0|skip_connect~1|+|none~0|none~1|skip_connect~2|',
-     '|nor_conv_3x3~0|+|nor_conv_3x3~0|none~1|+|none~0|none~1|skip_connect~2|'),
-])
+@pytest.mark.parametrize(
+    'a,b',
+    [
+        # Node 1 is zero, so the op on 1->2 and 1->3 does not matter (both terms are '#').
+        (
+            '|none~0|+|skip_connect~0|nor_conv_3x3~1|+|nor_conv_1x1~0|avg_pool_3x3~1|skip_connect~2|',
+            '|none~0|+|skip_connect~0|nor_conv_1x1~1|+|nor_conv_1x1~0|nor_conv_3x3~1|skip_connect~2|',
+        ),
+        # skip on 1->2 and skip on 0->1 compose to the same term as skip 0->2 with zero 1->2.
+        (
+            '|nor_conv_3x3~0|+|none~0|skip_connect~1|+|none~0|none~1|skip_connect~2|',
+            '|nor_conv_3x3~0|+|nor_conv_3x3~0|none~1|+|none~0|none~1|skip_connect~2|',
+        ),
+    ],
+)
 def test_nb201_isomorphic_cells_share_a_hash(a, b):
   assert _nb201(a) != _nb201(b)
   assert NB201.hash(_nb201(a)) == NB201.hash(_nb201(b))
 
 
-@pytest.mark.parametrize('a,b', [
-    # The op on 0->3 is on the one path to the output.
-    ('|nor_conv_3x3~0|+|none~0|none~1|+|nor_conv_3x3~0|none~1|none~2|',
-     '|nor_conv_3x3~0|+|none~0|none~1|+|nor_conv_1x1~0|none~1|none~2|'),
-    ('|nor_conv_3x3~0|+|skip_connect~0|none~1|+|none~0|nor_conv_3x3~1|skip_connect~2|',
-     '|nor_conv_3x3~0|+|skip_connect~0|none~1|+|none~0|nor_conv_3x3~1|nor_conv_3x3~2|'),
-])
+@pytest.mark.parametrize(
+    'a,b',
+    [
+        # The op on 0->3 is on the one path to the output.
+        (
+            '|nor_conv_3x3~0|+|none~0|none~1|+|nor_conv_3x3~0|none~1|none~2|',
+            '|nor_conv_3x3~0|+|none~0|none~1|+|nor_conv_1x1~0|none~1|none~2|',
+        ),
+        (
+            '|nor_conv_3x3~0|+|skip_connect~0|none~1|+|none~0|nor_conv_3x3~1|skip_connect~2|',
+            '|nor_conv_3x3~0|+|skip_connect~0|none~1|+|none~0|nor_conv_3x3~1|nor_conv_3x3~2|',
+        ),
+    ],
+)
 def test_nb201_different_cells_have_different_hashes(a, b):
   # (Changing an op on an edge out of a node that reaches nothing would not count: node 1 of
   # '|nor_conv_3x3~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|' is dead.)
@@ -181,7 +199,7 @@ def test_nb201_different_cells_have_different_hashes(a, b):
 
 
 def test_nb201_unique_count_is_the_benchmarks():
-  assert NB201.size() == 5 ** 6 == 15_625
+  assert NB201.size() == 5**6 == 15_625
   assert len(NB201.unique()) == 6_466
   functional = dataclasses.replace(NB201, hash_rule='functional')
   assert len(functional.unique()) < 6_466
@@ -195,10 +213,26 @@ def _darts(normal):
 def test_darts_renumbered_independent_nodes_share_a_hash():
   # Nodes 2 and 3 read only the cell inputs; swapping them (and relabelling node 4's and 5's
   # inputs) is the same cell.
-  a = (('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('skip_connect', 0), ('dil_conv_3x3', 1),
-       ('max_pool_3x3', 2), ('sep_conv_5x5', 3), ('skip_connect', 2), ('avg_pool_3x3', 4))
-  b = (('skip_connect', 0), ('dil_conv_3x3', 1), ('sep_conv_3x3', 0), ('sep_conv_3x3', 1),
-       ('max_pool_3x3', 3), ('sep_conv_5x5', 2), ('skip_connect', 3), ('avg_pool_3x3', 4))
+  a = (
+      ('sep_conv_3x3', 0),
+      ('sep_conv_3x3', 1),
+      ('skip_connect', 0),
+      ('dil_conv_3x3', 1),
+      ('max_pool_3x3', 2),
+      ('sep_conv_5x5', 3),
+      ('skip_connect', 2),
+      ('avg_pool_3x3', 4),
+  )
+  b = (
+      ('skip_connect', 0),
+      ('dil_conv_3x3', 1),
+      ('sep_conv_3x3', 0),
+      ('sep_conv_3x3', 1),
+      ('max_pool_3x3', 3),
+      ('sep_conv_5x5', 2),
+      ('skip_connect', 3),
+      ('avg_pool_3x3', 4),
+  )
   assert _darts(a) != _darts(b)
   assert DARTS.hash(_darts(a)) == DARTS.hash(_darts(b))
   c = a[:7] + (('avg_pool_3x3', 3),)  # node 5 reads node 3 instead of node 4: another cell
@@ -219,13 +253,14 @@ def test_a_new_space_registers_itself_and_the_config_finds_it():
     config = ml_collections.ConfigDict({'space': 'nb201_copy_for_test', 'primitives': ()})
     space = spaces.from_config(config)
     assert isinstance(space, Copy) and space.primitives == NB201.primitives
-    assert spaces.get('nb201_copy_for_test', ('none', 'skip_connect')).size() == 2 ** 6
+    assert spaces.get('nb201_copy_for_test', ('none', 'skip_connect')).size() == 2**6
   finally:
     del spaces.REGISTRY['nb201_copy_for_test']
   with pytest.raises(ValueError, match="unknown search space 'nope'; known: darts, nb201"):
     spaces.get('nope')
-  with pytest.raises(ValueError, match="unknown op 'sep_conv_3x3' in primitives; known ops of the "
-                     "nb201 space"):
+  with pytest.raises(
+      ValueError, match="unknown op 'sep_conv_3x3' in primitives; known ops of the " 'nb201 space'
+  ):
     spaces.get('nb201', ('none', 'sep_conv_3x3'))
 
 
@@ -234,8 +269,10 @@ def test_no_code_outside_the_spaces_branches_on_a_space_name():
   behaviour through the Space object: no comparison with a space's name outside spaces/."""
   root = pathlib.Path(__file__).resolve().parents[1]
   names = '|'.join(spaces.NAMES)
-  pattern = re.compile(rf"""(==|!=)\s*['"]({names})['"]|['"]({names})['"]\s*(==|!=)|"""
-                       rf"""\bif\b[^\n#]*['"]({names})['"]\s+(not\s+)?in\b""")
+  pattern = re.compile(
+      rf"""(==|!=)\s*['"]({names})['"]|['"]({names})['"]\s*(==|!=)|"""
+      rf"""\bif\b[^\n#]*['"]({names})['"]\s+(not\s+)?in\b"""
+  )
   offenders = []
   for folder in ('nas_jax', 'experiments', 'benchmarks'):
     for path in (root / folder).rglob('*.py'):

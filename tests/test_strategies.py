@@ -12,15 +12,14 @@ import numpy as np
 import optax
 import pytest
 import tensorflow_datasets as tfds
+from test_search import tiny_config
 
-from nas_jax import bilevel, ops, search, spaces, strategies, supernet
+from nas_jax import bilevel, search, spaces, strategies, supernet
 from nas_jax.spaces import nb201
-from nas_jax.spaces.darts import DARTS_PRIMITIVES
 from nas_jax.spaces.darts import genotype as genotype_lib
 from nas_jax.spaces.darts import ops as darts_ops
 from nas_jax.spaces.darts import supernet as darts_supernet
 from nas_jax.strategies import base, beta_darts, drnas, fairdarts, gdas, snas
-from test_search import tiny_config
 
 SMALL_DARTS = ('none', 'max_pool_3x3', 'skip_connect', 'sep_conv_3x3')
 # The end-to-end runs and the one-level step check the loop around each strategy (outputs,
@@ -31,8 +30,16 @@ E2E_NB201 = ('none', 'skip_connect', 'nor_conv_1x1', 'avg_pool_3x3')
 
 
 def _config(**kw):
-  c = ml_collections.ConfigDict({'epochs': 4, 'strategy': 'darts', 'space': 'darts',
-                                 'primitives': list(SMALL_DARTS), 'steps': 2, 'multiplier': 2})
+  c = ml_collections.ConfigDict(
+      {
+          'epochs': 4,
+          'strategy': 'darts',
+          'space': 'darts',
+          'primitives': list(SMALL_DARTS),
+          'steps': 2,
+          'multiplier': 2,
+      }
+  )
   for k, v in kw.items():
     c[k] = v
   return c
@@ -44,6 +51,7 @@ def _strategy(name, space='darts', **kw):
 
 
 # --- GDAS --------------------------------------------------------------------------------------
+
 
 def _run_counting(model, variables, x, weights):
   ran = []
@@ -71,8 +79,16 @@ def test_gdas_computes_exactly_one_op_per_edge(space):
   arch = st.init(jax.random.key(1, impl='rbg'))
   weights = st.weights(arch, jax.random.key(2, impl='rbg'), jnp.asarray(0))
   if space == 'darts':
-    model = darts_supernet.SearchNetwork(3, channels=4, layers=3, primitives=SMALL_DARTS, steps=2,
-                                   multiplier=2, stem_multiplier=1, **st.network_options())
+    model = darts_supernet.SearchNetwork(
+        3,
+        channels=4,
+        layers=3,
+        primitives=SMALL_DARTS,
+        steps=2,
+        multiplier=2,
+        stem_multiplier=1,
+        **st.network_options(),
+    )
     cells = {'normal': 1, 'reduce': 2}  # layers 1 and 2 are the reductions
     variables = model.init(jax.random.key(0), x, weights)
     ran = _run_counting(model, variables, x, weights)
@@ -82,8 +98,12 @@ def test_gdas_computes_exactly_one_op_per_edge(space):
     ran = _run_counting(model, variables, x, weights)
     cells = {'cell': 3}
     # Structure: one real conditional per edge in the compiled program (6 edges x 3 cells).
-    hlo = jax.jit(lambda v, w: model.apply(v, x, w, mutable=['batch_stats'])[0]).lower(
-        variables, weights).compile().as_text()
+    hlo = (
+        jax.jit(lambda v, w: model.apply(v, x, w, mutable=['batch_stats'])[0])
+        .lower(variables, weights)
+        .compile()
+        .as_text()
+    )
     assert len(re.findall(r'= .*conditional\(', hlo)) == 18
   expected = []
   for cell, times in cells.items():
@@ -102,8 +122,11 @@ def test_gdas_alpha_gradient_is_the_straight_through_estimator(space):
   NB201's estimator, 0 in the DARTS-space one) and p the tempered softmax,
   dL/dalpha = p * (u - <p, u>) / tau.
   """
-  prims = nb201.NB201_PRIMITIVES if space == 'nb201' else ('none', 'max_pool_3x3', 'avg_pool_3x3',
-                                                         'skip_connect')
+  prims = (
+      nb201.NB201_PRIMITIVES
+      if space == 'nb201'
+      else ('none', 'max_pool_3x3', 'avg_pool_3x3', 'skip_connect')
+  )
   st = strategies.get(_config(strategy='gdas', space=space, primitives=list(prims), epochs=5))
   rng = np.random.default_rng(3)
   x = jnp.asarray(rng.normal(size=(4, 2, 6, 6)), jnp.float32)
@@ -129,8 +152,11 @@ def test_gdas_alpha_gradient_is_the_straight_through_estimator(space):
   outputs = []
   for name in prims:  # each candidate alone, with the mixed op's variables
     op = st.space.registry.make(name, 4, 1)
-    v = {col: tree['candidates'][name] for col, tree in variables.items()
-         if name in tree['candidates']}
+    v = {
+        col: tree['candidates'][name]
+        for col, tree in variables.items()
+        if name in tree['candidates']
+    }
     outputs.append(np.asarray(op.apply(v, x, True, mutable=['batch_stats'])[0], np.float64))
   r64 = np.asarray(r, np.float64)
   u = np.full(len(prims), r64.sum() if space == 'nb201' else 0.0)
@@ -143,6 +169,7 @@ def test_gdas_alpha_gradient_is_the_straight_through_estimator(space):
 
 
 # --- SNAS --------------------------------------------------------------------------------------
+
 
 def test_snas_concrete_sample_follows_the_gumbel_max_law_and_anneals():
   """argmax of the concrete sample is distributed as softmax(alpha) at any temperature."""
@@ -158,17 +185,21 @@ def test_snas_concrete_sample_follows_the_gumbel_max_law_and_anneals():
   assert float(st.tau(5)) == pytest.approx(0.515)
   assert st.one_level and st.stochastic
   # The forward weights use tau(epoch): softmax((alpha + g) / tau) with the cell's Gumbel draw.
-  arch = {c: jnp.asarray(np.random.default_rng(6).normal(size=(5, 4)), jnp.float32)
-          for c in ('normal', 'reduce')}
+  arch = {
+      c: jnp.asarray(np.random.default_rng(6).normal(size=(5, 4)), jnp.float32)
+      for c in ('normal', 'reduce')
+  }
   key = jax.random.key(3, impl='rbg')
   for epoch in (0, 5, 10):
     w = st.weights(arch, key, jnp.asarray(epoch))
     for cell, k in zip(('normal', 'reduce'), jax.random.split(key, 2)):
-      z = (np.asarray(arch[cell], np.float64) + np.asarray(base.gumbel(k, (5, 4)), np.float64)
-           ) / (1.0 - 0.097 * epoch)  # tau: 1 -> 0.03 linearly over epochs 0..10
+      z = (np.asarray(arch[cell], np.float64) + np.asarray(base.gumbel(k, (5, 4)), np.float64)) / (
+          1.0 - 0.097 * epoch
+      )  # tau: 1 -> 0.03 linearly over epochs 0..10
       p = np.exp(z - z.max(-1, keepdims=True))
-      np.testing.assert_allclose(np.asarray(w[cell]), p / p.sum(-1, keepdims=True), rtol=1e-4,
-                                 atol=1e-6)
+      np.testing.assert_allclose(
+          np.asarray(w[cell]), p / p.sum(-1, keepdims=True), rtol=1e-4, atol=1e-6
+      )
   # A lower temperature gives sharper samples (same noise).
   sharp = np.asarray(st.weights(arch, key, jnp.asarray(10))['normal']).max(-1)
   soft = np.asarray(st.weights(arch, key, jnp.asarray(0))['normal']).max(-1)
@@ -177,28 +208,42 @@ def test_snas_concrete_sample_follows_the_gumbel_max_law_and_anneals():
 
 def test_one_level_step_and_arch_warmup():
   """SNAS' step: w and alpha take the gradient of one training loss; alpha frozen in warm-up."""
-  st = strategies.get(_config(strategy='snas', space='nb201', primitives=list(E2E_NB201),
-                              epochs=3))
-  model = nb201.NB201SearchNetwork(3, channels=4, cells_per_stage=1, primitives=E2E_NB201,
-                                      **st.network_options())
+  st = strategies.get(_config(strategy='snas', space='nb201', primitives=list(E2E_NB201), epochs=3))
+  model = nb201.NB201SearchNetwork(
+      3, channels=4, cells_per_stage=1, primitives=E2E_NB201, **st.network_options()
+  )
   rng = np.random.default_rng(0)
-  batch = lambda: (jnp.asarray(rng.normal(size=(4, 8, 8, 3)), jnp.float32),
-                   jnp.asarray(rng.integers(0, 3, 4)))
+  batch = lambda: (
+      jnp.asarray(rng.normal(size=(4, 8, 8, 3)), jnp.float32),
+      jnp.asarray(rng.integers(0, 3, 4)),
+  )
   train, val = batch(), batch()
   weight_tx, arch_tx = optax.sgd(0.1), optax.sgd(1.0)
   state = bilevel.init_state(model, jax.random.key(0, impl='rbg'), train[0], weight_tx, arch_tx, st)
-  step = jax.jit(bilevel.make_search_step(model, weight_tx, arch_tx, lambda s: 0.1, order=1,
-                                          hyper=bilevel.Hyper(), strategy=st, steps_per_epoch=1,
-                                          arch_warmup_epochs=1))
+  step = jax.jit(
+      bilevel.make_search_step(
+          model,
+          weight_tx,
+          arch_tx,
+          lambda s: 0.1,
+          order=1,
+          hyper=bilevel.Hyper(),
+          strategy=st,
+          steps_per_epoch=1,
+          arch_warmup_epochs=1,
+      )
+  )
   loss_fn = bilevel.make_loss_fn(model, st)
 
   def expected(state):
     key = jax.random.fold_in(jax.random.fold_in(bilevel.unwrap_key(state.key), state.step), 1)
-    g_w, g_a = jax.grad(lambda p, a: loss_fn(p, state.batch_stats, a, *train, key,
-                                             state.step)[0], argnums=(0, 1))(state.params,
-                                                                             state.arch)
-    return (jax.tree.map(lambda w, g: w - 0.1 * g, state.params, g_w),
-            jax.tree.map(lambda a, g: a - g, state.arch, g_a))
+    g_w, g_a = jax.grad(
+        lambda p, a: loss_fn(p, state.batch_stats, a, *train, key, state.step)[0], argnums=(0, 1)
+    )(state.params, state.arch)
+    return (
+        jax.tree.map(lambda w, g: w - 0.1 * g, state.params, g_w),
+        jax.tree.map(lambda a, g: a - g, state.arch, g_a),
+    )
 
   for epoch in range(2):
     params, arch = expected(state)
@@ -215,6 +260,7 @@ def test_one_level_step_and_arch_warmup():
 
 
 # --- PC-DARTS ----------------------------------------------------------------------------------
+
 
 def test_partial_channels_split_and_shuffle_is_a_permutation():
   c, k = 8, 4
@@ -238,8 +284,9 @@ def test_partial_channels_only_send_a_quarter_through_the_ops():
   out = mixed.apply(variables, x, w, mutable=['batch_stats'])[0]
   bypass = np.asarray(supernet.max_pool_2x2(x[2:]))
   kept = [o for o in range(8) if o % 4]  # output o holds concat channel (o % 4) * 2 + o // 4
-  np.testing.assert_allclose(np.asarray(out)[kept],
-                             bypass[[(o % 4) * 2 + o // 4 - 2 for o in kept]], rtol=1e-6)
+  np.testing.assert_allclose(
+      np.asarray(out)[kept], bypass[[(o % 4) * 2 + o // 4 - 2 for o in kept]], rtol=1e-6
+  )
 
 
 def test_edge_normalization_decides_the_kept_inputs():
@@ -267,6 +314,7 @@ def test_edge_normalization_decides_the_kept_inputs():
 
 # --- DrNAS -------------------------------------------------------------------------------------
 
+
 def test_drnas_pathwise_gradient_matches_finite_differences_in_expectation():
   """E[f(w)], w ~ Dir(elu(alpha) + 1): the mean pathwise gradient over a fixed set of keys
   against central differences of the same Monte Carlo mean and against the closed form.
@@ -282,7 +330,7 @@ def test_drnas_pathwise_gradient_matches_finite_differences_in_expectation():
 
     def mc(a):
       w = jax.vmap(lambda k: jax.random.dirichlet(k, drnas.concentration(a)))(keys)
-      return jnp.mean(jnp.sum(coef * w ** 2, -1))
+      return jnp.mean(jnp.sum(coef * w**2, -1))
 
     def exact(a):  # E[w_i^2] = c_i (c_i + 1) / (S (S + 1))
       c = drnas.concentration(a)
@@ -291,8 +339,12 @@ def test_drnas_pathwise_gradient_matches_finite_differences_in_expectation():
 
     pathwise = np.asarray(jax.jit(jax.grad(mc))(alpha))
     mc_jit, eps = jax.jit(mc), 0.05
-    fd = np.array([(mc_jit(alpha.at[i].add(eps)) - mc_jit(alpha.at[i].add(-eps))) / (2 * eps)
-                   for i in range(4)])
+    fd = np.array(
+        [
+            (mc_jit(alpha.at[i].add(eps)) - mc_jit(alpha.at[i].add(-eps))) / (2 * eps)
+            for i in range(4)
+        ]
+    )
     closed = np.asarray(jax.grad(exact)(alpha))
   np.testing.assert_allclose(pathwise, fd, rtol=0.05, atol=2e-3)
   np.testing.assert_allclose(pathwise, closed, rtol=0.05, atol=2e-3)
@@ -306,9 +358,12 @@ def test_drnas_regularizers():
   logq = jax.scipy.stats.dirichlet.logpdf(samples.T, c[0])
   logp = jax.scipy.stats.dirichlet.logpdf(samples.T, jnp.ones(3))
   assert kl[0] == pytest.approx(float(jnp.mean(logq - logp)), rel=0.02)
-  arch = {'normal': jnp.asarray([[0.5, -1.0, 2.0, 0.1]]), 'reduce': jnp.asarray([[0.0, 0.3, -0.2, 1.0]])}
+  arch = {
+      'normal': jnp.asarray([[0.5, -1.0, 2.0, 0.1]]),
+      'reduce': jnp.asarray([[0.0, 0.3, -0.2, 1.0]]),
+  }
   l2 = _strategy('drnas', drnas_reg_scale=0.1)
-  expected = 0.1 * 0.5 * sum(float(jnp.sum(a ** 2)) for a in arch.values())
+  expected = 0.1 * 0.5 * sum(float(jnp.sum(a**2)) for a in arch.values())
   assert float(l2.regularizer(arch, 0)) == pytest.approx(expected, rel=1e-6)
   st = _strategy('drnas', drnas_reg='kl', drnas_reg_scale=0.1)
   conc = {k: jax.nn.elu(v) + 1 for k, v in arch.items()}
@@ -322,6 +377,7 @@ def test_drnas_regularizers():
 
 # --- FairDARTS, beta-DARTS, DARTS- --------------------------------------------------------------
 
+
 def test_fairdarts_zero_one_loss_value_and_gradient():
   rng = np.random.default_rng(2)
   arch = {'normal': rng.normal(size=(5, 4)), 'reduce': rng.normal(size=(5, 4))}
@@ -332,11 +388,13 @@ def test_fairdarts_zero_one_loss_value_and_gradient():
     grad = jax.grad(lambda a: st.regularizer(a, 0))(a64)
   s = {k: 1 / (1 + np.exp(-v)) for k, v in arch.items()}
   n = sum(v.size for v in arch.values())
-  assert value == pytest.approx(-10.0 * sum(np.sum((v - 0.5) ** 2) for v in s.values()) / n,
-                                rel=1e-12)
+  assert value == pytest.approx(
+      -10.0 * sum(np.sum((v - 0.5) ** 2) for v in s.values()) / n, rel=1e-12
+  )
   for k in arch:  # d/da of -(s - 1/2)^2 / n is -2 (s - 1/2) s (1 - s) / n
-    np.testing.assert_allclose(grad[k], -10.0 * 2 * (s[k] - 0.5) * s[k] * (1 - s[k]) / n,
-                               rtol=1e-10)
+    np.testing.assert_allclose(
+        grad[k], -10.0 * 2 * (s[k] - 0.5) * s[k] * (1 - s[k]) / n, rtol=1e-10
+    )
   w = st.weights({k: jnp.asarray(v) for k, v in arch.items()}, None, 0)
   np.testing.assert_allclose(np.asarray(w['normal']), s['normal'], rtol=1e-6)
   assert fairdarts.zero_one_loss({'x': jnp.zeros(3)}, ['x']) == 0.0
@@ -344,7 +402,10 @@ def test_fairdarts_zero_one_loss_value_and_gradient():
 
 def test_beta_decay_regularizer_gradient_is_softmax_over_edges():
   rng = np.random.default_rng(4)
-  arch = {'normal': jnp.asarray(rng.normal(size=(5, 4))), 'reduce': jnp.asarray(rng.normal(size=(5, 4)))}
+  arch = {
+      'normal': jnp.asarray(rng.normal(size=(5, 4))),
+      'reduce': jnp.asarray(rng.normal(size=(5, 4))),
+  }
   st = _strategy('beta_darts', epochs=10, beta_decay_max=50.0)
   assert float(st.coefficient(4)) == pytest.approx(20.0)
   grad = jax.grad(lambda a: st.regularizer(a, 4))(arch)
@@ -352,8 +413,9 @@ def test_beta_decay_regularizer_gradient_is_softmax_over_edges():
     p = np.exp(a) / np.exp(a).sum(-1, keepdims=True)
     np.testing.assert_allclose(grad[k], 20.0 * p / 10, rtol=1e-5)
   lse = np.log(np.exp(np.concatenate([arch['normal'], arch['reduce']])).sum(-1))
-  assert float(beta_darts.beta_decay_loss(arch, ['normal', 'reduce'])) == pytest.approx(lse.mean(),
-                                                                                      rel=1e-5)
+  assert float(beta_darts.beta_decay_loss(arch, ['normal', 'reduce'])) == pytest.approx(
+      lse.mean(), rel=1e-5
+  )
 
 
 def test_darts_minus_auxiliary_skip():
@@ -371,15 +433,26 @@ def test_darts_minus_auxiliary_skip():
 
 # --- strategy interface and end to end --------------------------------------------------------
 
+
 def test_registry_and_config_errors():
-  assert set(strategies.NAMES) == {'darts', 'gdas', 'snas', 'pcdarts', 'drnas', 'darts_minus',
-                                   'fairdarts', 'beta_darts'}
-  cases = [({'strategy': 'enas'}, 'config.strategy must be one of'),
-           ({'space': 'nb101'}, "config.space must be one of darts, nb201, got 'nb101'"),
-           ({'strategy': 'snas', 'order': 2}, "config.order must be 1 for the one-level strategy"),
-           ({'space': 'nb201'}, "config.primitives: unknown op 'max_pool_3x3'"),
-           ({'strategy': 'pcdarts', 'init_channels': 4}, 'must be a multiple of 8'),
-           ({'arch_warmup_epochs': -1}, 'config.arch_warmup_epochs must be')]
+  assert set(strategies.NAMES) == {
+      'darts',
+      'gdas',
+      'snas',
+      'pcdarts',
+      'drnas',
+      'darts_minus',
+      'fairdarts',
+      'beta_darts',
+  }
+  cases = [
+      ({'strategy': 'enas'}, 'config.strategy must be one of'),
+      ({'space': 'nb101'}, "config.space must be one of darts, nb201, got 'nb101'"),
+      ({'strategy': 'snas', 'order': 2}, 'config.order must be 1 for the one-level strategy'),
+      ({'space': 'nb201'}, "config.primitives: unknown op 'max_pool_3x3'"),
+      ({'strategy': 'pcdarts', 'init_channels': 4}, 'must be a multiple of 8'),
+      ({'arch_warmup_epochs': -1}, 'config.arch_warmup_epochs must be'),
+  ]
   for overrides, message in cases:
     with pytest.raises(search.ConfigError, match=message.replace('(', r'\(').replace(')', r'\)')):
       search.validate_config(tiny_config(**overrides))
@@ -387,15 +460,30 @@ def test_registry_and_config_errors():
 
 def _space_config(space, strategy):
   if space == 'nb201':
-    return tiny_config(strategy=strategy, space='nb201', primitives=list(E2E_NB201),
-                       layers=1, init_channels=4, epochs=1)
-  return tiny_config(strategy=strategy, layers=3, steps=2, multiplier=2,
-                     primitives=list(E2E_DARTS), init_channels=8, epochs=1)
+    return tiny_config(
+        strategy=strategy,
+        space='nb201',
+        primitives=list(E2E_NB201),
+        layers=1,
+        init_channels=4,
+        epochs=1,
+    )
+  return tiny_config(
+      strategy=strategy,
+      layers=3,
+      steps=2,
+      multiplier=2,
+      primitives=list(E2E_DARTS),
+      init_channels=8,
+      epochs=1,
+  )
 
 
 @pytest.mark.parametrize('space', ['darts', 'nb201'])
-@pytest.mark.parametrize('strategy', ['darts', 'gdas', 'snas', 'pcdarts', 'drnas', 'darts_minus',
-                                      'fairdarts', 'beta_darts'])
+@pytest.mark.parametrize(
+    'strategy',
+    ['darts', 'gdas', 'snas', 'pcdarts', 'drnas', 'darts_minus', 'fairdarts', 'beta_darts'],
+)
 def test_every_strategy_searches_end_to_end(tmp_path, strategy, space):
   config = _space_config(space, strategy)
   if strategy == 'pcdarts':
@@ -403,11 +491,15 @@ def test_every_strategy_searches_end_to_end(tmp_path, strategy, space):
   with tfds.testing.mock_data(num_examples=16):
     result = search.run_search(config, str(tmp_path), log=lambda line: None)
   text = open(tmp_path / 'genotype.txt').read().strip()
-  plots = {'alphas.png', 'cell.png'} if space == 'nb201' else {'alphas.png', 'cell_normal.png',
-                                                                 'cell_reduce.png'}
+  plots = (
+      {'alphas.png', 'cell.png'}
+      if space == 'nb201'
+      else {'alphas.png', 'cell_normal.png', 'cell_reduce.png'}
+  )
   assert plots <= set(os.listdir(tmp_path))
   assert not ({'cell.png', 'cell_normal.png', 'cell_reduce.png'} - plots) & set(
-      os.listdir(tmp_path))
+      os.listdir(tmp_path)
+  )
   if space == 'nb201':
     g = nb201.NB201Genotype.from_string(text)
     assert g == result['genotype'] and len(g.edges()) == 6
@@ -418,8 +510,10 @@ def test_every_strategy_searches_end_to_end(tmp_path, strategy, space):
   record = [json.loads(line) for line in open(tmp_path / 'metrics.jsonl')][-1]
   cells = ('cell',) if space == 'nb201' else ('normal', 'reduce')
   for cell in cells:
-    assert np.asarray(record[f'alpha_{cell}']).shape == (6 if space == 'nb201' else 5,
-                                                         len(config.primitives))
+    assert np.asarray(record[f'alpha_{cell}']).shape == (
+        6 if space == 'nb201' else 5,
+        len(config.primitives),
+    )
   assert np.isfinite(record['train_loss']) and np.isfinite(record['val_loss'])
   saved = np.load(tmp_path / 'alphas.npz')
   assert set(saved.files) >= set(cells)
@@ -429,9 +523,14 @@ def test_every_strategy_searches_end_to_end(tmp_path, strategy, space):
 
 def test_collapse_counts_and_nb201_seed_summary():
   # DARTS_V1's normal cell keeps three skip connections (and no other parameter-free op).
-  assert search.collapse_counts(genotype_lib.DARTS_V1, spaces.get('darts')) == {'skip': 3, 'param_free': 3, 'edges': 8}
+  assert search.collapse_counts(genotype_lib.DARTS_V1, spaces.get('darts')) == {
+      'skip': 3,
+      'param_free': 3,
+      'edges': 8,
+  }
   g = nb201.NB201Genotype.from_string(
-      '|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|')
+      '|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|'
+  )
   assert search.collapse_counts(g, spaces.get('nb201')) == {'skip': 2, 'param_free': 3, 'edges': 6}
   s = search.summarize_seeds([0, 1], [g, g], [0.5, 0.7], spaces.get('nb201'))
   assert s['op_counts'] == {'cell': {'nor_conv_3x3': 6, 'skip_connect': 4, 'avg_pool_3x3': 2}}

@@ -10,11 +10,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
+from test_evalnet import hand_count  # parameters and multiply-adds counted by hand
 
 from experiments.configs import train_demo
 from nas_jax import checkpoint, data, train
 from nas_jax.spaces.darts.genotype import DARTS_V2, GenotypeError
-from test_evalnet import hand_count  # parameters and multiply-adds counted by hand
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -47,8 +47,14 @@ def test_tiny_retrain_writes_results(tmp_path, monkeypatch):
   config = tiny_config()
   result = run(config, tmp_path)
   names = set(os.listdir(tmp_path))
-  assert {'results.json', 'metrics.jsonl', 'cell_normal.png', 'cell_reduce.png', 'checkpoints',
-          'tensorboard'} <= names
+  assert {
+      'results.json',
+      'metrics.jsonl',
+      'cell_normal.png',
+      'cell_reduce.png',
+      'checkpoints',
+      'tensorboard',
+  } <= names
   results = json.loads((tmp_path / 'results.json').read_text())
   for key in ('test_accuracy', 'params_m', 'flops_m', 'epochs', 'seconds'):
     assert key in results
@@ -74,7 +80,8 @@ def test_tiny_retrain_writes_results(tmp_path, monkeypatch):
   model = train.build_model(config, DARTS_V2, meta.num_classes)
   logits, _ = jax.jit(lambda v, x: model.apply(v, x, train=False))(
       {'params': state.params, 'batch_stats': state.batch_stats},
-      data.normalize(test.images, meta.mean, meta.std))
+      data.normalize(test.images, meta.mean, meta.std),
+  )
   correct = int(np.sum(np.argmax(np.asarray(logits), -1) == test.labels))
   assert 0 < correct < 16  # neither all nor none right: a miscount would show
   assert result['test_accuracy'] == results['test_accuracy'] == records[-1]['test_acc']
@@ -90,8 +97,7 @@ def test_tiny_retrain_writes_results(tmp_path, monkeypatch):
   monkeypatch.setattr(data.BatchStream, 'batch', no_training)
   again = run(config, tmp_path)
   assert again['resumed_from'] == 6 and int(again['state'].step) == 6
-  jax.tree.map(np.testing.assert_array_equal, jax.device_get(state),
-               jax.device_get(again['state']))
+  jax.tree.map(np.testing.assert_array_equal, jax.device_get(state), jax.device_get(again['state']))
   assert (tmp_path / 'metrics.jsonl').read_text() == metrics_text
   rerun = json.loads((tmp_path / 'results.json').read_text())
   # (compile_seconds is None: nothing was compiled for training in the rerun)
@@ -114,13 +120,18 @@ def test_train_loss_is_main_plus_weighted_auxiliary_cross_entropy():
   rng = np.random.default_rng(0)
   images = jnp.asarray(rng.normal(size=(4, 8, 8, 3)), jnp.float32)
   labels = jnp.asarray([1, 3, 3, 7], jnp.int32)
-  variables = jax.jit(lambda x: model.init({'params': jax.random.key(0, impl='rbg')}, x,
-                                           train=True))(images)
-  state = train.TrainState(step=jnp.zeros((), jnp.int32), params=variables['params'],
-                           batch_stats=variables['batch_stats'],
-                           opt_state=tx.init(variables['params']))
-  (logits, aux), _ = jax.jit(lambda v, x: model.apply(v, x, train=True,
-                                                      mutable=['batch_stats']))(variables, images)
+  variables = jax.jit(
+      lambda x: model.init({'params': jax.random.key(0, impl='rbg')}, x, train=True)
+  )(images)
+  state = train.TrainState(
+      step=jnp.zeros((), jnp.int32),
+      params=variables['params'],
+      batch_stats=variables['batch_stats'],
+      opt_state=tx.init(variables['params']),
+  )
+  (logits, aux), _ = jax.jit(lambda v, x: model.apply(v, x, train=True, mutable=['batch_stats']))(
+      variables, images
+  )
   assert aux is not None
   step = jax.jit(train.make_train_step(model, tx, schedule, config, steps_per_epoch=3))
   _, out = step(state, images, labels)
@@ -128,8 +139,9 @@ def test_train_loss_is_main_plus_weighted_auxiliary_cross_entropy():
   main, auxiliary = ce(logits), ce(aux)
   assert auxiliary > 0.1  # the aux term is large enough to tell the weights apart
   np.testing.assert_allclose(float(out['loss']), main + 0.7 * auxiliary, rtol=1e-5)
-  np.testing.assert_allclose(float(out['acc']),
-                             np.mean(np.argmax(np.asarray(logits), -1) == np.asarray(labels)))
+  np.testing.assert_allclose(
+      float(out['acc']), np.mean(np.argmax(np.asarray(logits), -1) == np.asarray(labels))
+  )
 
 
 def test_interrupted_retrain_resumes_bit_identically(tmp_path, monkeypatch):
@@ -148,16 +160,21 @@ def test_interrupted_retrain_resumes_bit_identically(tmp_path, monkeypatch):
   assert not (tmp_path / 'cut' / 'results.json').exists()
   resumed = run(tiny_config(), tmp_path / 'cut')
   assert resumed['resumed_from'] == 4  # the step-4 checkpoint; step 5 was in flight
-  jax.tree.map(np.testing.assert_array_equal, jax.device_get(reference['state']),
-               jax.device_get(resumed['state']))
+  jax.tree.map(
+      np.testing.assert_array_equal,
+      jax.device_get(reference['state']),
+      jax.device_get(resumed['state']),
+  )
   strip = lambda rs: [{k: v for k, v in r.items() if k != 'seconds'} for r in rs]
   assert strip(checkpoint.read_metrics(str(tmp_path / 'ref' / 'metrics.jsonl'))) == strip(
-      checkpoint.read_metrics(str(tmp_path / 'cut' / 'metrics.jsonl')))
+      checkpoint.read_metrics(str(tmp_path / 'cut' / 'metrics.jsonl'))
+  )
   assert resumed['test_accuracy'] == reference['test_accuracy']
 
 
 def test_nan_loss_stops_with_one_line_and_keeps_checkpoint(tmp_path, monkeypatch):
   from nas_jax import data
+
   original = data.BatchStream.batch
 
   def poisoned(self, epoch, index):
@@ -178,11 +195,14 @@ def test_nan_loss_stops_with_one_line_and_keeps_checkpoint(tmp_path, monkeypatch
   assert not (tmp_path / 'results.json').exists()
 
 
-@pytest.mark.parametrize('genotype,message', [
-    ('NOT_A_CELL', "'NOT_A_CELL' is neither a known genotype name"),
-    ('{bad}', 'malformed JSON'),
-    ('{unknown_op}', "unknown op 'conv_9x9'"),
-])
+@pytest.mark.parametrize(
+    'genotype,message',
+    [
+        ('NOT_A_CELL', "'NOT_A_CELL' is neither a known genotype name"),
+        ('{bad}', 'malformed JSON'),
+        ('{unknown_op}', "unknown op 'conv_9x9'"),
+    ],
+)
 def test_bad_genotype_is_a_one_line_error(tmp_path, genotype, message):
   bad = tmp_path / 'bad.json'
   bad.write_text('{"normal": [["sep_conv_3x3", 0]')
@@ -196,12 +216,18 @@ def test_bad_genotype_is_a_one_line_error(tmp_path, genotype, message):
   assert not (tmp_path / 'run').exists()
 
 
-@pytest.mark.parametrize('overrides,message', [
-    ({'drop_path_prob': 1.0}, 'config.drop_path_prob must be in [0, 1)'),
-    ({'network': 'mobile'}, "config.network: unknown network kind 'mobile'; known: cifar, imagenet, nb201"),
-    ({'lr_schedule': 'step'}, "config.lr_schedule must be 'cosine' or 'exponential'"),
-    ({'batch_size': 100}, 'config.batch_size (100) is larger than the train split'),
-])
+@pytest.mark.parametrize(
+    'overrides,message',
+    [
+        ({'drop_path_prob': 1.0}, 'config.drop_path_prob must be in [0, 1)'),
+        (
+            {'network': 'mobile'},
+            "config.network: unknown network kind 'mobile'; known: cifar, imagenet, nb201",
+        ),
+        ({'lr_schedule': 'step'}, "config.lr_schedule must be 'cosine' or 'exponential'"),
+        ({'batch_size': 100}, 'config.batch_size (100) is larger than the train split'),
+    ],
+)
 def test_bad_train_config_is_a_one_line_error(tmp_path, overrides, message):
   with pytest.raises(train.ConfigError) as e:
     run(tiny_config(**overrides), tmp_path / 'run')
@@ -212,31 +238,46 @@ def test_schedules():
   c = tiny_config(epochs=4, learning_rate=0.1, learning_rate_min=0.0)
   _, cosine = train.make_optimizer(c, steps_per_epoch=10)
   # Per-epoch cosine (torch CosineAnnealingLR stepped per epoch): epoch 2 of 4 is half.
-  np.testing.assert_allclose([cosine(0), cosine(9), cosine(20), cosine(39)],
-                             [0.1, 0.1, 0.05, 0.1 * (1 + np.cos(np.pi * 3 / 4)) / 2], rtol=1e-6)
+  np.testing.assert_allclose(
+      [cosine(0), cosine(9), cosine(20), cosine(39)],
+      [0.1, 0.1, 0.05, 0.1 * (1 + np.cos(np.pi * 3 / 4)) / 2],
+      rtol=1e-6,
+  )
   c = tiny_config(lr_schedule='exponential', learning_rate=0.1, lr_decay=0.97)
   _, exp = train.make_optimizer(c, steps_per_epoch=10)
-  np.testing.assert_allclose([exp(0), exp(10), exp(35)], [0.1, 0.097, 0.1 * 0.97 ** 3],
-                             rtol=1e-6)
+  np.testing.assert_allclose([exp(0), exp(10), exp(35)], [0.1, 0.097, 0.1 * 0.97**3], rtol=1e-6)
   logits = np.array([[2.0, 0.0, -1.0]], np.float32)
   p = np.exp(logits) / np.exp(logits).sum()
   target = np.array([0.1 / 3, 0.1 / 3, 0.1 / 3]) + np.array([0.9, 0, 0])
-  np.testing.assert_allclose(train.smoothed_cross_entropy(logits, np.array([0]), 0.1),
-                             -(target * np.log(p)).sum(), rtol=1e-6)
+  np.testing.assert_allclose(
+      train.smoothed_cross_entropy(logits, np.array([0]), 0.1),
+      -(target * np.log(p)).sum(),
+      rtol=1e-6,
+  )
 
 
 def test_inspect_reports_darts_v2(tmp_path):
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3')
-  proc = subprocess.run([sys.executable, '-m', 'experiments.inspect', '--genotype=DARTS_V2',
-                         f'--out={tmp_path}'], cwd=REPO, env=env, capture_output=True, text=True,
-                        timeout=300)
+  proc = subprocess.run(
+      [sys.executable, '-m', 'experiments.inspect', '--genotype=DARTS_V2', f'--out={tmp_path}'],
+      cwd=REPO,
+      env=env,
+      capture_output=True,
+      text=True,
+      timeout=300,
+  )
   assert proc.returncode == 0, proc.stderr[-2000:]
   report = json.loads(proc.stdout.strip().splitlines()[-1])
   assert abs(report['params_m'] - 3.3) < 0.1 and report['params_m'] == 3.349342
   assert 500 < report['flops_m'] < 560
   assert sorted(os.listdir(tmp_path)) == ['cell_normal.png', 'cell_reduce.png']
-  proc = subprocess.run([sys.executable, '-m', 'experiments.inspect', '--genotype=NOPE',
-                         f'--out={tmp_path}/x'], cwd=REPO, env=env, capture_output=True,
-                        text=True, timeout=300)
+  proc = subprocess.run(
+      [sys.executable, '-m', 'experiments.inspect', '--genotype=NOPE', f'--out={tmp_path}/x'],
+      cwd=REPO,
+      env=env,
+      capture_output=True,
+      text=True,
+      timeout=300,
+  )
   assert proc.returncode == 2
   assert proc.stderr.strip().splitlines()[-1].startswith("error: 'NOPE' is neither a known")

@@ -15,12 +15,10 @@ import numpy as np
 import optax
 import pytest
 
-from nas_jax import bilevel, ops, search, spaces, strategies, supernet
+from nas_jax import bilevel, search, strategies, supernet
 from nas_jax.spaces import nb201
-from nas_jax.spaces.darts import DARTS_PRIMITIVES
 from nas_jax.spaces.darts import ops as darts_ops
 from nas_jax.spaces.darts import supernet as darts_supernet
-from nas_jax.strategies import base
 
 SMALL_DARTS = ('none', 'max_pool_3x3', 'skip_connect', 'sep_conv_3x3')
 # The step tests check wiring, not ops: parameter-free candidates compile several times faster.
@@ -31,8 +29,16 @@ EPOCHS = 4
 
 def _strategy(name, space='darts', **kw):
   prims = list(nb201.NB201_PRIMITIVES) if space == 'nb201' else list(CHEAP)
-  c = ml_collections.ConfigDict({'epochs': EPOCHS, 'strategy': name, 'space': space,
-                                 'primitives': prims, 'steps': 2, 'multiplier': 2})
+  c = ml_collections.ConfigDict(
+      {
+          'epochs': EPOCHS,
+          'strategy': name,
+          'space': space,
+          'primitives': prims,
+          'steps': 2,
+          'multiplier': 2,
+      }
+  )
   for k, v in kw.items():
     c[k] = v
   return strategies.get(c)
@@ -40,14 +46,24 @@ def _strategy(name, space='darts', **kw):
 
 def _batches(seed=0, n=4, size=8):
   rng = np.random.default_rng(seed)
-  batch = lambda: (jnp.asarray(rng.normal(size=(n, size, size, 3)), jnp.float32),
-                   jnp.asarray(rng.integers(0, 3, n)))
+  batch = lambda: (
+      jnp.asarray(rng.normal(size=(n, size, size, 3)), jnp.float32),
+      jnp.asarray(rng.integers(0, 3, n)),
+  )
   return batch(), batch()
 
 
 def _model(st):
-  return darts_supernet.SearchNetwork(3, channels=4, layers=3, primitives=CHEAP, steps=2,
-                                multiplier=2, stem_multiplier=1, **st.network_options())
+  return darts_supernet.SearchNetwork(
+      3,
+      channels=4,
+      layers=3,
+      primitives=CHEAP,
+      steps=2,
+      multiplier=2,
+      stem_multiplier=1,
+      **st.network_options(),
+  )
 
 
 def _flat(tree):
@@ -81,19 +97,31 @@ def test_step_updates_alpha_by_the_gradient_of_cross_entropy_plus_regularizer(na
   st = _strategy(name, **kw)
   model = _model(st)
   train, val = _batches()
-  weight_tx = bilevel.weight_optimizer(lambda s: 0.05, momentum=0.9, weight_decay=3e-4,
-                                       grad_clip=None)
+  weight_tx = bilevel.weight_optimizer(
+      lambda s: 0.05, momentum=0.9, weight_decay=3e-4, grad_clip=None
+  )
   arch_tx = optax.sgd(1.0)  # alpha_new = alpha - g: the step's gradient is readable
-  state = bilevel.init_state(model, jax.random.key(0, impl='rbg'), train[0], weight_tx, arch_tx,
-                             st)
+  state = bilevel.init_state(model, jax.random.key(0, impl='rbg'), train[0], weight_tx, arch_tx, st)
   rng = np.random.default_rng(1)
   epoch = 2  # beta-DARTS' lambda and DARTS-' coefficient are non-zero and not at their ends
-  state = state.replace(step=jnp.asarray(epoch, jnp.int32), arch=jax.tree.map(
-      lambda a: jnp.asarray(rng.normal(size=a.shape), jnp.float32), state.arch))
+  state = state.replace(
+      step=jnp.asarray(epoch, jnp.int32),
+      arch=jax.tree.map(lambda a: jnp.asarray(rng.normal(size=a.shape), jnp.float32), state.arch),
+  )
   hyper = bilevel.Hyper(0.9, 3e-4)
-  make = lambda unroll: jax.jit(bilevel.make_search_step(
-      model, weight_tx, arch_tx, lambda s: 0.05, order=1, hyper=hyper, strategy=st,
-      steps_per_epoch=1, unroll_phases=unroll))
+  make = lambda unroll: jax.jit(
+      bilevel.make_search_step(
+          model,
+          weight_tx,
+          arch_tx,
+          lambda s: 0.05,
+          order=1,
+          hyper=hyper,
+          strategy=st,
+          steps_per_epoch=1,
+          unroll_phases=unroll,
+      )
+  )
   new, metrics = make(False)(state, train, val)
 
   # The architecture phase is the step's first: its key is fold_in(fold_in(key, step), 0).
@@ -101,9 +129,14 @@ def test_step_updates_alpha_by_the_gradient_of_cross_entropy_plus_regularizer(na
   aux = 1.0 * (EPOCHS - epoch) / EPOCHS if name == 'darts_minus' else None  # beta0 (E - e) / E
 
   def cross_entropy(arch, aux_coef=aux):
-    logits, _ = model.apply({'params': state.params, 'batch_stats': state.batch_stats}, val[0],
-                            st.weights(arch, key, epoch), train=True, aux_coef=aux_coef,
-                            mutable=['batch_stats'])
+    logits, _ = model.apply(
+        {'params': state.params, 'batch_stats': state.batch_stats},
+        val[0],
+        st.weights(arch, key, epoch),
+        train=True,
+        aux_coef=aux_coef,
+        mutable=['batch_stats'],
+    )
     return optax.softmax_cross_entropy_with_integer_labels(logits, val[1]).mean()
 
   total = lambda arch: cross_entropy(arch) + _hand_regularizer(name, arch, epoch)
@@ -116,7 +149,8 @@ def test_step_updates_alpha_by_the_gradient_of_cross_entropy_plus_regularizer(na
     g_reg = _flat(jax.grad(lambda a: _hand_regularizer(name, a, epoch))(state.arch))
     assert np.linalg.norm(g_reg) > 1e-2 * np.linalg.norm(_flat(g_total) - g_reg)
     assert float(metrics['arch_reg']) == pytest.approx(
-        float(_hand_regularizer(name, new.arch, epoch)), rel=1e-5)
+        float(_hand_regularizer(name, new.arch, epoch)), rel=1e-5
+    )
   if name == 'darts_minus':  # the coefficient reaches the network: aux 0 is another loss
     assert abs(float(cross_entropy(state.arch, 0.0)) - float(cross_entropy(state.arch))) > 1e-3
   if name == 'pcdarts':  # beta gets a gradient through the cells' edge scales
@@ -130,12 +164,14 @@ def test_step_updates_alpha_by_the_gradient_of_cross_entropy_plus_regularizer(na
 
 # --- the cells, by hand ----------------------------------------------------------------------
 
+
 def _one_hot(rows, k, num_ops):
   return jnp.asarray(np.eye(num_ops, dtype=np.float32)[np.full(rows, k)])
 
 
-@pytest.mark.parametrize('node_edges,mode', [('scan', 'weighted'), ('unroll', 'weighted'),
-                                             ('scan', 'hard')])
+@pytest.mark.parametrize(
+    'node_edges,mode', [('scan', 'weighted'), ('unroll', 'weighted'), ('scan', 'hard')]
+)
 def test_darts_cell_scales_every_edge_and_adds_the_auxiliary_skip(node_edges, mode):
   """Every edge on skip_connect: node i = sum_j (s_e + c) * input_j, by hand.
 
@@ -144,29 +180,39 @@ def test_darts_cell_scales_every_edge_and_adds_the_auxiliary_skip(node_edges, mo
   """
   c, aux = 4, 0.3
   edge = supernet.EdgeOptions(SMALL_DARTS, darts_ops.OPS, mode=mode, aux_skip=True)
-  cell = darts_supernet.SearchCell(c, False, False, edge, steps=2, multiplier=2,
-                                   node_edges=node_edges)
+  cell = darts_supernet.SearchCell(
+      c, False, False, edge, steps=2, multiplier=2, node_edges=node_edges
+  )
   rng = np.random.default_rng(0)
   s0, s1 = (jnp.asarray(rng.normal(size=(c, 2, 6, 6)), jnp.float32) for _ in range(2))
   weights = _one_hot(5, SKIP, len(SMALL_DARTS))
   scale = jnp.asarray(rng.uniform(0.2, 2.0, size=5), jnp.float32)
   variables = cell.init(jax.random.key(0), s0, s1, weights, scale, jnp.asarray(aux))
-  out, state = cell.apply(variables, s0, s1, weights, scale, jnp.asarray(aux),
-                          mutable=['batch_stats', 'intermediates'], capture_intermediates=True)
+  out, state = cell.apply(
+      variables,
+      s0,
+      s1,
+      weights,
+      scale,
+      jnp.asarray(aux),
+      mutable=['batch_stats', 'intermediates'],
+      capture_intermediates=True,
+  )
   p0 = np.asarray(state['intermediates']['preprocess0']['__call__'][0])
   p1 = np.asarray(state['intermediates']['preprocess1']['__call__'][0])
   s = np.asarray(scale) + aux
   # DARTS edge order: node 0 <- (in0: e0, in1: e1); node 1 <- (in0: e2, in1: e3, node 0: e4).
   node0 = s[0] * p0 + s[1] * p1
   node1 = s[2] * p0 + s[3] * p1 + s[4] * node0
-  np.testing.assert_allclose(np.asarray(out), np.concatenate([node0, node1]), rtol=1e-5,
-                             atol=1e-5)
+  np.testing.assert_allclose(np.asarray(out), np.concatenate([node0, node1]), rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize('scan', [False, True])
 def test_nb201_cell_scales_every_edge_and_adds_the_auxiliary_skip(scan):
   c, aux = 4, 0.7
-  cell = nb201.NB201SearchCell(c, supernet.EdgeOptions(nb201.NB201_PRIMITIVES, nb201.OPS, aux_skip=True), scan=scan)
+  cell = nb201.NB201SearchCell(
+      c, supernet.EdgeOptions(nb201.NB201_PRIMITIVES, nb201.OPS, aux_skip=True), scan=scan
+  )
   rng = np.random.default_rng(1)
   x = jnp.asarray(rng.normal(size=(c, 2, 5, 5)), jnp.float32)
   weights = _one_hot(6, nb201.NB201_PRIMITIVES.index('skip_connect'), len(nb201.NB201_PRIMITIVES))
@@ -201,16 +247,18 @@ def test_stride_two_auxiliary_skip_is_a_factorized_reduce():
   mixed = supernet.MixedOp(c, 2, supernet.EdgeOptions(SMALL_DARTS, darts_ops.OPS, aux_skip=True))
   variables = mixed.init(jax.random.key(0), x, w, None, jnp.asarray(aux))
   got, _ = mixed.apply(variables, x, w, None, jnp.asarray(aux), mutable=['batch_stats'])
-  plain_vars = {col: {k: v for k, v in tree.items() if k != 'aux_skip'}
-                for col, tree in variables.items()}
+  plain_vars = {
+      col: {k: v for k, v in tree.items() if k != 'aux_skip'} for col, tree in variables.items()
+  }
   base_out, _ = plain.apply(plain_vars, x, w, mutable=['batch_stats'])
   skip = variables['params']['aux_skip']
-  fr = _factorized_reduce_by_hand(np.asarray(x, np.float64),
-                                  np.asarray(skip['conv_1']['kernel'], np.float64),
-                                  np.asarray(skip['conv_2']['kernel'], np.float64))
+  fr = _factorized_reduce_by_hand(
+      np.asarray(x, np.float64),
+      np.asarray(skip['conv_1']['kernel'], np.float64),
+      np.asarray(skip['conv_2']['kernel'], np.float64),
+  )
   assert fr.shape == (c, 3, 3, 3)
-  np.testing.assert_allclose(np.asarray(got), np.asarray(base_out) + aux * fr, rtol=1e-4,
-                             atol=1e-5)
+  np.testing.assert_allclose(np.asarray(got), np.asarray(base_out) + aux * fr, rtol=1e-4, atol=1e-5)
 
 
 def test_nb201_genotype_does_not_depend_on_the_edge_scores():
@@ -223,8 +271,9 @@ def test_nb201_genotype_does_not_depend_on_the_edge_scores():
     beta = (3 * rng.normal(size=6)).astype(np.float32)
     g = st.derive({'cell': alpha, 'beta_cell': beta})
     by_hand = [nb201.NB201_PRIMITIVES[k] for k in alpha.argmax(-1)]
-    assert [op for _, _, op in sorted(g.edges(), key=lambda e: nb201.edge_index(e[0], e[1]))] \
-        == by_hand
+    assert [
+        op for _, _, op in sorted(g.edges(), key=lambda e: nb201.edge_index(e[0], e[1]))
+    ] == by_hand
 
 
 def test_fairdarts_derives_from_sigmoid_not_softmax():
@@ -242,19 +291,23 @@ def test_fairdarts_derives_from_sigmoid_not_softmax():
   """
   st = _strategy('fairdarts')
   weak = [-5.0] * 4
-  normal = np.asarray([weak, weak, [0.0, 5.0, 4.0, 4.5], [-5.0, 1.0, -5.0, -5.0],
-                       [-5.0, -5.0, 0.5, -5.0]], np.float32)
+  normal = np.asarray(
+      [weak, weak, [0.0, 5.0, 4.0, 4.5], [-5.0, 1.0, -5.0, -5.0], [-5.0, -5.0, 0.5, -5.0]],
+      np.float32,
+  )
   arch = {'normal': normal, 'reduce': normal}
   g = st.derive(arch)
   assert sorted((j, op) for op, j in g.normal[2:]) == [(0, 'max_pool_3x3'), (1, 'max_pool_3x3')]
   softmax_rule = _strategy('darts').derive(arch)
-  assert sorted((j, op) for op, j in softmax_rule.normal[2:]) == [(1, 'max_pool_3x3'),
-                                                                  (2, 'skip_connect')]
-  np.testing.assert_allclose(np.asarray(st.strengths(arch)['normal']), _sigmoid(normal),
-                             rtol=1e-6)
+  assert sorted((j, op) for op, j in softmax_rule.normal[2:]) == [
+      (1, 'max_pool_3x3'),
+      (2, 'skip_connect'),
+  ]
+  np.testing.assert_allclose(np.asarray(st.strengths(arch)['normal']), _sigmoid(normal), rtol=1e-6)
 
 
 # --- optimizers, schedules, warm-up ----------------------------------------------------------
+
 
 def test_weight_schedule_is_cosine_stepped_per_epoch():
   c = ml_collections.ConfigDict({'learning_rate': 0.025, 'learning_rate_min': 0.001, 'epochs': 5})
@@ -269,8 +322,10 @@ def test_weight_optimizer_clips_then_decays_then_momentum():
   """torch: clip_grad_norm_(5) then SGD(momentum, weight_decay), over two steps, by hand."""
   tx = bilevel.weight_optimizer(lambda s: 0.1, momentum=0.9, weight_decay=0.01, grad_clip=1.0)
   w = {'a': jnp.asarray([1.0, -2.0]), 'b': jnp.asarray([[0.5]])}
-  grads = [{'a': jnp.asarray([3.0, 4.0]), 'b': jnp.asarray([[0.0]])},   # norm 5: clipped to 1
-           {'a': jnp.asarray([0.3, 0.0]), 'b': jnp.asarray([[-0.4]])}]  # norm 0.5: kept
+  grads = [
+      {'a': jnp.asarray([3.0, 4.0]), 'b': jnp.asarray([[0.0]])},  # norm 5: clipped to 1
+      {'a': jnp.asarray([0.3, 0.0]), 'b': jnp.asarray([[-0.4]])},
+  ]  # norm 0.5: kept
   state = tx.init(w)
   wn = {k: np.asarray(v, np.float64) for k, v in w.items()}
   buf = {k: np.zeros_like(v) for k, v in wn.items()}
@@ -294,7 +349,7 @@ def _adam_l2_by_hand(alpha, grads, lr, b1, b2, wd, eps=1e-8):
     g = g + wd * alpha
     m = b1 * m + (1 - b1) * g
     v = b2 * v + (1 - b2) * g * g
-    alpha = alpha - lr * (m / (1 - b1 ** t)) / (np.sqrt(v / (1 - b2 ** t)) + eps)
+    alpha = alpha - lr * (m / (1 - b1**t)) / (np.sqrt(v / (1 - b2**t)) + eps)
   return alpha
 
 
@@ -309,8 +364,9 @@ def test_arch_optimizer_is_adam_with_l2():
     for g in grads:
       updates, state = tx.update(jnp.asarray(g), state, a)
       a = optax.apply_updates(a, updates)
-  np.testing.assert_allclose(np.asarray(a), _adam_l2_by_hand(alpha0, grads, 3e-4, 0.5, 0.999,
-                                                             1e-3), rtol=1e-12, atol=1e-15)
+  np.testing.assert_allclose(
+      np.asarray(a), _adam_l2_by_hand(alpha0, grads, 3e-4, 0.5, 0.999, 1e-3), rtol=1e-12, atol=1e-15
+  )
 
 
 def test_warmup_freezes_alpha_and_adams_state_then_adam_starts_fresh():
@@ -321,19 +377,32 @@ def test_warmup_freezes_alpha_and_adams_state_then_adam_starts_fresh():
   model = _model(st)
   train, val = _batches(5)
   lr, clip = 0.05, 0.1
-  weight_tx = bilevel.weight_optimizer(lambda s: lr, momentum=0.9, weight_decay=3e-4,
-                                       grad_clip=clip)
+  weight_tx = bilevel.weight_optimizer(
+      lambda s: lr, momentum=0.9, weight_decay=3e-4, grad_clip=clip
+  )
   # A large learning rate, so that Adam's steps dominate float noise.
   arch_tx = bilevel.arch_optimizer(learning_rate=0.05, b1=0.5, b2=0.999, weight_decay=1e-3)
-  state = bilevel.init_state(model, jax.random.key(1, impl='rbg'), train[0], weight_tx, arch_tx,
-                             st)
+  state = bilevel.init_state(model, jax.random.key(1, impl='rbg'), train[0], weight_tx, arch_tx, st)
   hyper = bilevel.Hyper(0.9, 3e-4)
-  step = jax.jit(bilevel.make_search_step(model, weight_tx, arch_tx, lambda s: lr, order=1,
-                                          hyper=hyper, strategy=st, steps_per_epoch=1,
-                                          arch_warmup_epochs=1))
+  step = jax.jit(
+      bilevel.make_search_step(
+          model,
+          weight_tx,
+          arch_tx,
+          lambda s: lr,
+          order=1,
+          hyper=hyper,
+          strategy=st,
+          steps_per_epoch=1,
+          arch_warmup_epochs=1,
+      )
+  )
   loss_fn = bilevel.make_loss_fn(model, st)
-  arch_grad = jax.jit(lambda s: bilevel.arch_gradient(loss_fn, s, train, val, order=1,
-                                                      learning_rate=lr, hyper=hyper)[0])
+  arch_grad = jax.jit(
+      lambda s: bilevel.arch_gradient(
+          loss_fn, s, train, val, order=1, learning_rate=lr, hyper=hyper
+      )[0]
+  )
   weight_grad = jax.jit(lambda p, bs, a: jax.grad(lambda q: loss_fn(q, bs, a, *train)[0])(p))
 
   alpha0 = {k: np.asarray(v, np.float64) for k, v in state.arch.items()}
@@ -350,15 +419,19 @@ def test_warmup_freezes_alpha_and_adams_state_then_adam_starts_fresh():
     else:
       for k in alpha0:
         grads[k].append(np.asarray(g_arch[k], np.float64))
-        np.testing.assert_allclose(new.arch[k], _adam_l2_by_hand(alpha0[k], grads[k], 0.05, 0.5,
-                                                                 0.999, 1e-3),
-                                   rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(
+            new.arch[k],
+            _adam_l2_by_hand(alpha0[k], grads[k], 0.05, 0.5, 0.999, 1e-3),
+            rtol=1e-5,
+            atol=1e-6,
+        )
     # The weight step: clipped to norm 0.1 (the raw gradient is far larger), decay, momentum.
     norm = float(optax.tree.norm(g_w))
     assert norm > 3 * clip
     buf = bilevel.momentum_buffer(state.weight_opt_state, state.params)
-    expected = jax.tree.map(lambda w, m, g: w - lr * (0.9 * m + g * clip / norm + 3e-4 * w),
-                            state.params, buf, g_w)
+    expected = jax.tree.map(
+        lambda w, m, g: w - lr * (0.9 * m + g * clip / norm + 3e-4 * w), state.params, buf, g_w
+    )
     for a, b in zip(jax.tree.leaves(new.params), jax.tree.leaves(expected)):
       np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
     state = new

@@ -73,7 +73,9 @@ def search_defaults() -> ml_collections.ConfigDict:
   # The step's phases: 'scan' (one network trace), 'unroll' (one per phase; XLA:CPU runs
   # real convolutions ~25x slower inside a loop) or 'auto' (unroll in the nb201 space).
   c.phase_loop = 'auto'
-  c.remat = False  # True: recompute depthwise row taps in the backward pass (paper step 37.7 -> 33.6 s)
+  c.remat = (
+      False  # True: recompute depthwise row taps in the backward pass (paper step 37.7 -> 33.6 s)
+  )
   c.max_steps_per_epoch = -1  # >0 truncates epochs (smoke tests)
   c.log_every = 0  # >0: a progress line every N steps within an epoch
   c.checkpoint_every = 200  # steps; checkpoints are also written at every epoch end
@@ -158,8 +160,9 @@ def space_variant(c: ml_collections.ConfigDict, arg, **per_space):
   given for that space, e.g. ``space_variant(c, arg, nb201={'batch_size': 32})``."""
   arg = arg or 'darts'
   if arg not in spaces.NAMES:
-    raise ValueError(f'unknown config variant {arg!r}; use one of '
-                     f'{", ".join(":" + n for n in spaces.NAMES)}')
+    raise ValueError(
+        f'unknown config variant {arg!r}; use one of ' f'{", ".join(":" + n for n in spaces.NAMES)}'
+    )
   use_space(c, arg)
   for key, value in (per_space.get(arg) or {}).items():
     c[key] = value

@@ -32,4 +32,16 @@ def get_config(arg=None):
   c.arch_weight_decay = 0.0
   c.drnas_reg = 'l2'
   c.drnas_reg_scale = 0.001
-  return common.space_variant(c, arg, nb201={'epochs': 100}, darts={'epochs': 50, 'init_channels': 36, 'layers': 20, 'learning_rate': 0.1, 'arch_learning_rate': 0.0006, 'partial_channels': 6})
+  return common.space_variant(
+      c,
+      arg,
+      nb201={'epochs': 100},
+      darts={
+          'epochs': 50,
+          'init_channels': 36,
+          'layers': 20,
+          'learning_rate': 0.1,
+          'arch_learning_rate': 0.0006,
+          'partial_channels': 6,
+      },
+  )

@@ -30,6 +30,8 @@ def get_config(arg=None):
   c.arch_beta1 = 0.9
   c.learning_rate = 0.005
   c.batch_size = 128
-  without_none = {name: {'primitives': tuple(p for p in spaces.get(name).default_primitives
-                                             if p != 'none')} for name in spaces.NAMES}
+  without_none = {
+      name: {'primitives': tuple(p for p in spaces.get(name).default_primitives if p != 'none')}
+      for name in spaces.NAMES
+  }
   return common.space_variant(c, arg, **without_none)

@@ -38,8 +38,10 @@ def get_config(arg=None):
   c = common.train_defaults()
   c.network = 'nb201'
   # The ResNet-like cell of the NB201 paper; pass any NB201 string or file instead.
-  c.genotype = ('|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+'
-                '|skip_connect~0|nor_conv_3x3~1|skip_connect~2|')
+  c.genotype = (
+      '|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+'
+      '|skip_connect~0|nor_conv_3x3~1|skip_connect~2|'
+  )
   c.layers = 5  # cells per stage N
   c.init_channels = 16  # C
   c.epochs = 200

@@ -25,8 +25,10 @@ def get_config(arg=None):
   del arg
   c = common.train_defaults()
   c.network = 'nb201'
-  c.genotype = ('|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+'
-                '|skip_connect~0|nor_conv_3x3~1|skip_connect~2|')
+  c.genotype = (
+      '|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+'
+      '|skip_connect~0|nor_conv_3x3~1|skip_connect~2|'
+  )
   c.dataset = 'mnist5k'
   c.image_size = 16
   c.layers = 1  # cells per stage N

@@ -27,9 +27,9 @@ under ``nas_jax/spaces/`` whose ``__init__`` defines a subclass and calls
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 import dataclasses
 import hashlib
-from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -54,6 +54,7 @@ class Space:
       registry, in any order; the space in its own right: ``size``,
       ``enumerate``, ``hash`` and ``sample`` honour it).
   """
+
   primitives: tuple[str, ...]
 
   name: ClassVar[str] = ''
@@ -194,8 +195,10 @@ class Space:
 
   def _check_encoding(self, kind: str) -> None:
     if kind not in self.encodings:
-      raise ValueError(f'unknown encoding {kind!r} for the {self.name} space; known: '
-                       f'{", ".join(self.encodings)}')
+      raise ValueError(
+          f'unknown encoding {kind!r} for the {self.name} space; known: '
+          f'{", ".join(self.encodings)}'
+      )
 
   def size(self) -> int:
     """The number of architectures (distinct decision vectors; see :meth:`hash` for classes)."""

@@ -22,9 +22,9 @@ integers and returned as tuples of Python ints.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 import itertools
 import math
-from collections.abc import Iterator, Sequence
 from typing import Any
 
 import jax
@@ -32,8 +32,18 @@ import numpy as np
 
 from nas_jax.util import is_int
 
-__all__ = ['Arch', 'check', 'check_options', 'enumerate_all', 'from_index', 'index', 'mutate',
-           'neighbours', 'sample', 'size']
+__all__ = [
+    'Arch',
+    'check',
+    'check_options',
+    'enumerate_all',
+    'from_index',
+    'index',
+    'mutate',
+    'neighbours',
+    'sample',
+    'size',
+]
 
 Arch = tuple[int, ...]
 """One value per decision."""
@@ -44,7 +54,7 @@ _INT32_MAX = 2**31 - 1
 def _show(value: Any, limit: int = 80) -> str:
   """``repr`` of ``value`` on one line, shortened to ``limit`` characters."""
   shown = ' '.join(repr(value).split())
-  return shown if len(shown) <= limit else shown[:limit - 3] + '...'
+  return shown if len(shown) <= limit else shown[: limit - 3] + '...'
 
 
 def check_options(options: Sequence[int]) -> tuple[int, ...]:
@@ -74,8 +84,10 @@ def _check(arch: Sequence[int], options: tuple[int, ...]) -> Arch:
     if not is_int(value):
       raise ValueError(f'arch[{d}] must be an integer, got {_show(value)}')
     if not 0 <= value < n:
-      raise ValueError(f'arch[{d}] = {int(value)} is out of range (decision {d} has {n} '
-                       f'option(s): 0..{n - 1})')
+      raise ValueError(
+          f'arch[{d}] = {int(value)} is out of range (decision {d} has {n} '
+          f'option(s): 0..{n - 1})'
+      )
     out.append(int(value))
   return tuple(out)
 
@@ -222,5 +234,5 @@ def neighbours(arch: Sequence[int], options: Sequence[int]) -> list[Arch]:
   for d, n in enumerate(options):
     for value in range(n):
       if value != arch[d]:
-        out.append(arch[:d] + (value,) + arch[d + 1:])
+        out.append(arch[:d] + (value,) + arch[d + 1 :])
   return out

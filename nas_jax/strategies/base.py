@@ -58,8 +58,10 @@ def temperature_range(config, tau_max: float, tau_min: float) -> tuple[float, fl
   hi = float(setting(config, 'tau_max', tau_max))
   lo = float(setting(config, 'tau_min', tau_min))
   if not 0 < lo <= hi:
-    raise ValueError(f'config.tau_min and config.tau_max must satisfy 0 < tau_min <= tau_max, '
-                     f'got tau_min={lo!r}, tau_max={hi!r}')
+    raise ValueError(
+        f'config.tau_min and config.tau_max must satisfy 0 < tau_min <= tau_max, '
+        f'got tau_min={lo!r}, tau_max={hi!r}'
+    )
   return hi, lo
 
 
@@ -93,6 +95,7 @@ class Strategy:
   softmax op weights, no regularizer, bilevel, the DARTS derivation from
   ``softmax(alpha)``.
   """
+
   name = 'darts'
   one_level = False  # True: one loss on the training batch updates weights and alpha together
   mode = 'weighted'  # supernet.MixedOp.mode
@@ -109,8 +112,10 @@ class Strategy:
   def init(self, key: jax.Array) -> Arch:
     """The architecture parameters (a dict of arrays)."""
     keys = jax.random.split(key, len(self.space.cells))
-    return {cell: self.init_scale * jax.random.normal(k, self.space.shape())
-            for cell, k in zip(self.space.cells, keys)}
+    return {
+        cell: self.init_scale * jax.random.normal(k, self.space.shape())
+        for cell, k in zip(self.space.cells, keys)
+    }
 
   def weights(self, arch: Arch, key: jax.Array, epoch: jax.Array) -> dict[str, Any]:
     """Op weights per cell type for one forward pass: ``(E, K)`` or ``((E, K), (E,))``."""
@@ -129,8 +134,10 @@ class Strategy:
 
   def strengths(self, arch: Arch) -> dict[str, jax.Array]:
     """Per-edge op strengths ``{cell: (E, K)}`` that the genotype is derived from (and logged)."""
-    return {cell: jax.nn.softmax(jnp.asarray(arch[cell], jnp.float32), axis=-1)
-            for cell in self.space.cells}
+    return {
+        cell: jax.nn.softmax(jnp.asarray(arch[cell], jnp.float32), axis=-1)
+        for cell in self.space.cells
+    }
 
   def derive(self, arch: Arch):
     """The discrete genotype of ``arch``."""
@@ -158,6 +165,18 @@ def get(config) -> Strategy:
   return REGISTRY[name](config, space_from_config(config))
 
 
-__all__ = ['Arch', 'REGISTRY', 'Space', 'Strategy', 'get', 'gumbel',
-           'linear', 'node_softmax', 'non_negative', 'register', 'setting', 'space_from_config',
-           'temperature_range']
+__all__ = [
+    'Arch',
+    'REGISTRY',
+    'Space',
+    'Strategy',
+    'get',
+    'gumbel',
+    'linear',
+    'node_softmax',
+    'non_negative',
+    'register',
+    'setting',
+    'space_from_config',
+    'temperature_range',
+]

@@ -14,7 +14,7 @@ variable). Everything else is DARTS.
 import jax
 import jax.numpy as jnp
 
-from nas_jax.strategies.base import non_negative, register, Strategy
+from nas_jax.strategies.base import Strategy, non_negative, register
 
 
 def beta_decay_loss(arch, cells) -> jax.Array:

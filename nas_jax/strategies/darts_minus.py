@@ -11,7 +11,7 @@ Everything else is DARTS.
 
 import jax.numpy as jnp
 
-from nas_jax.strategies.base import non_negative, register, Strategy
+from nas_jax.strategies.base import Strategy, non_negative, register
 
 
 @register

@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.special import digamma, gammaln
 
-from nas_jax.strategies.base import non_negative, register, setting, Strategy
+from nas_jax.strategies.base import Strategy, non_negative, register, setting
 
 
 def concentration(alpha: jax.Array) -> jax.Array:
@@ -32,9 +32,13 @@ def concentration(alpha: jax.Array) -> jax.Array:
 def dirichlet_kl(c: jax.Array, prior: jax.Array) -> jax.Array:
   """``KL(Dir(c) || Dir(prior))`` over the last axis (closed form)."""
   c0 = jnp.sum(c, -1)
-  return (gammaln(c0) - jnp.sum(gammaln(c), -1) - gammaln(jnp.sum(prior, -1))
-          + jnp.sum(gammaln(prior), -1)
-          + jnp.sum((c - prior) * (digamma(c) - digamma(c0)[..., None]), -1))
+  return (
+      gammaln(c0)
+      - jnp.sum(gammaln(c), -1)
+      - gammaln(jnp.sum(prior, -1))
+      + jnp.sum(gammaln(prior), -1)
+      + jnp.sum((c - prior) * (digamma(c) - digamma(c0)[..., None]), -1)
+  )
 
 
 @register
@@ -53,8 +57,10 @@ class DrNAS(Strategy):
   def weights(self, arch, key, epoch):
     del epoch
     keys = jax.random.split(key, len(self.space.cells))
-    return {cell: jax.random.dirichlet(k, concentration(arch[cell]))
-            for cell, k in zip(self.space.cells, keys)}
+    return {
+        cell: jax.random.dirichlet(k, concentration(arch[cell]))
+        for cell, k in zip(self.space.cells, keys)
+    }
 
   def regularizer(self, arch, epoch):
     del epoch

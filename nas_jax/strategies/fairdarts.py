@@ -16,7 +16,7 @@ inputs per node).
 import jax
 import jax.numpy as jnp
 
-from nas_jax.strategies.base import non_negative, register, Strategy
+from nas_jax.strategies.base import Strategy, non_negative, register
 
 
 def zero_one_loss(arch, cells) -> jax.Array:

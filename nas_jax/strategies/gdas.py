@@ -27,8 +27,9 @@ from nas_jax.strategies.base import Strategy, gumbel, linear, register, temperat
 
 def hard_gumbel(alpha: jax.Array, key: jax.Array, tau) -> tuple[jax.Array, jax.Array]:
   """``(h, probs)``: the straight-through one-hot sample of each row of ``alpha`` and its softmax."""
-  probs = jax.nn.softmax((jax.nn.log_softmax(alpha, axis=-1) + gumbel(key, alpha.shape, alpha.dtype))
-                         / tau, axis=-1)
+  probs = jax.nn.softmax(
+      (jax.nn.log_softmax(alpha, axis=-1) + gumbel(key, alpha.shape, alpha.dtype)) / tau, axis=-1
+  )
   one_hot = jax.nn.one_hot(jnp.argmax(probs, axis=-1), alpha.shape[-1], dtype=alpha.dtype)
   return one_hot - jax.lax.stop_gradient(probs) + probs, probs
 

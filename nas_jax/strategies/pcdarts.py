@@ -23,7 +23,7 @@
 import jax
 import jax.numpy as jnp
 
-from nas_jax.strategies.base import setting, Strategy, node_softmax, register
+from nas_jax.strategies.base import Strategy, node_softmax, register, setting
 
 
 @register
@@ -47,10 +47,14 @@ class PCDARTS(Strategy):
 
   def weights(self, arch, key, epoch):
     del key, epoch
-    return {cell: (jax.nn.softmax(arch[cell], axis=-1), self.edge_weights(arch, cell))
-            for cell in self.space.cells}
+    return {
+        cell: (jax.nn.softmax(arch[cell], axis=-1), self.edge_weights(arch, cell))
+        for cell in self.space.cells
+    }
 
   def strengths(self, arch):
     arch = {k: jnp.asarray(v, jnp.float32) for k, v in arch.items()}
-    return {cell: jax.nn.softmax(arch[cell], axis=-1) * self.edge_weights(arch, cell)[:, None]
-            for cell in self.space.cells}
+    return {
+        cell: jax.nn.softmax(arch[cell], axis=-1) * self.edge_weights(arch, cell)[:, None]
+        for cell in self.space.cells
+    }

@@ -16,9 +16,9 @@ last ``multiplier`` nodes. Parts:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 import dataclasses
 import os
-from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -26,8 +26,13 @@ import numpy as np
 from nas_jax.spaces import base, register
 from nas_jax.spaces.darts import arch as darts_arch
 from nas_jax.spaces.darts import discretize, evalnet, genotype, plot, supernet
-from nas_jax.spaces.darts.genotype import (DARTS_PRIMITIVES, NAMED_GENOTYPES, Genotype,
-                                           GenotypeError, load_genotype)
+from nas_jax.spaces.darts.genotype import (
+    DARTS_PRIMITIVES,
+    NAMED_GENOTYPES,
+    Genotype,
+    GenotypeError,
+    load_genotype,
+)
 from nas_jax.spaces.darts.ops import OPS, PARAMETER_FREE
 
 
@@ -43,6 +48,7 @@ class DartsSpace(base.Space):
   Decisions exist for the derived form only (``multiplier == steps``, two
   inputs per node, ops other than ``none``).
   """
+
   primitives: tuple[str, ...] = DARTS_PRIMITIVES
   steps: int = 4
   multiplier: int = 4
@@ -59,8 +65,9 @@ class DartsSpace(base.Space):
 
   @classmethod
   def from_config(cls, config) -> 'DartsSpace':
-    return cls(tuple(config.primitives) or DARTS_PRIMITIVES, int(config.steps),
-               int(config.multiplier))
+    return cls(
+        tuple(config.primitives) or DARTS_PRIMITIVES, int(config.steps), int(config.multiplier)
+    )
 
   # --- the continuous side -------------------------------------------------------------------
   @property
@@ -68,15 +75,21 @@ class DartsSpace(base.Space):
     return discretize.num_edges(self.steps)
 
   def node_slices(self) -> list[tuple[int, int]]:
-    return [(discretize.edge_index(i, 0), discretize.edge_index(i, 0) + 2 + i)
-            for i in range(self.steps)]
+    return [
+        (discretize.edge_index(i, 0), discretize.edge_index(i, 0) + 2 + i)
+        for i in range(self.steps)
+    ]
 
   def derive(self, strengths: dict[str, Any]) -> Genotype:
     """Each node keeps its two strongest inputs by their strongest non-``none`` op."""
-    return discretize.derive_genotype(np.asarray(strengths['normal']),
-                                      np.asarray(strengths['reduce']), primitives=self.primitives,
-                                      steps=self.steps, multiplier=self.multiplier,
-                                      apply_softmax=False)
+    return discretize.derive_genotype(
+        np.asarray(strengths['normal']),
+        np.asarray(strengths['reduce']),
+        primitives=self.primitives,
+        steps=self.steps,
+        multiplier=self.multiplier,
+        apply_softmax=False,
+    )
 
   def one_hot(self, g: Genotype) -> dict[str, np.ndarray]:
     """1 at (edge, op) of every kept edge, 0 elsewhere (``none`` at 0: the edge is off)."""
@@ -92,17 +105,24 @@ class DartsSpace(base.Space):
   def supernet(self, num_classes: int, *, channels: int, layers: int, **options):
     """``SearchNetwork`` (``options``: ``stem_multiplier``, ``depthwise_impl``,
     ``node_edges``, ``remat``, ``mode``, ``partial``, ``aux_skip``)."""
-    return supernet.SearchNetwork(num_classes=num_classes, channels=channels, layers=layers,
-                                  primitives=self.primitives, steps=self.steps,
-                                  multiplier=self.multiplier, **options)
+    return supernet.SearchNetwork(
+        num_classes=num_classes,
+        channels=channels,
+        layers=layers,
+        primitives=self.primitives,
+        steps=self.steps,
+        multiplier=self.multiplier,
+        **options,
+    )
 
   def evalnet(self, g: Genotype, num_classes: int, *, kind: str | None = None, **options):
     """``NetworkCIFAR`` (``kind='cifar'``, the default) or ``NetworkImageNet`` (``'imagenet'``);
     ``options``: ``channels``, ``layers``, ``auxiliary``, ``depthwise_impl``, ``scan_cells``."""
     kind = kind or self.network_kinds[0]
     if kind not in self.network_kinds:
-      raise ValueError(f'the darts space has network kinds {", ".join(self.network_kinds)}, got '
-                       f'{kind!r}')
+      raise ValueError(
+          f'the darts space has network kinds {", ".join(self.network_kinds)}, got ' f'{kind!r}'
+      )
     evalnet.check_genotype(self.check_genotype(g))
     network = evalnet.NetworkCIFAR if kind == 'cifar' else evalnet.NetworkImageNet
     return network(g, num_classes=num_classes, **options)
@@ -144,15 +164,19 @@ class DartsSpace(base.Space):
   # --- search settings ------------------------------------------------------------------------
   def check_search_config(self, config) -> None:
     if config.multiplier > config.steps:
-      raise ValueError(f'config.multiplier ({config.multiplier}) must be <= config.steps '
-                       f'({config.steps})')
+      raise ValueError(
+          f'config.multiplier ({config.multiplier}) must be <= config.steps ' f'({config.steps})'
+      )
     if config.init_channels % 2:
-      raise ValueError(f'config.init_channels must be even (factorized reduce splits it), got '
-                       f'{config.init_channels}')
+      raise ValueError(
+          f'config.init_channels must be even (factorized reduce splits it), got '
+          f'{config.init_channels}'
+      )
     node_edges = config.get('node_edges', 'scan')
     if node_edges not in supernet.NODE_EDGES:
-      raise ValueError(f'config.node_edges must be one of {supernet.NODE_EDGES}, got '
-                       f'{node_edges!r}')
+      raise ValueError(
+          f'config.node_edges must be one of {supernet.NODE_EDGES}, got ' f'{node_edges!r}'
+      )
 
   def partial_channels_unit(self, k: int) -> int:
     """The multiple ``init_channels`` must be of with PC-DARTS' ``k`` (factorized reduce halves)."""
@@ -160,19 +184,29 @@ class DartsSpace(base.Space):
 
   def supernet_options(self, config) -> dict[str, Any]:
     """The supernet settings a search config sets for this space."""
-    return dict(stem_multiplier=config.stem_multiplier, depthwise_impl=config.depthwise_impl,
-                node_edges=config.node_edges, remat=config.remat)
+    return dict(
+        stem_multiplier=config.stem_multiplier,
+        depthwise_impl=config.depthwise_impl,
+        node_edges=config.node_edges,
+        remat=config.remat,
+    )
 
   def check_train_config(self, config) -> None:
     if config.init_channels % 2:
-      raise ValueError(f'config.init_channels must be even (factorized reduce splits it), got '
-                       f'{config.init_channels}')
+      raise ValueError(
+          f'config.init_channels must be even (factorized reduce splits it), got '
+          f'{config.init_channels}'
+      )
 
   def evalnet_options(self, config) -> dict[str, Any]:
     """The evaluation-network settings a retraining config sets for this space."""
-    return dict(channels=config.init_channels, layers=config.layers,
-                auxiliary=config.auxiliary_weight > 0, depthwise_impl=config.depthwise_impl,
-                scan_cells=config.scan_cells)
+    return dict(
+        channels=config.init_channels,
+        layers=config.layers,
+        auxiliary=config.auxiliary_weight > 0,
+        depthwise_impl=config.depthwise_impl,
+        scan_cells=config.scan_cells,
+    )
 
   def describe_network(self, config) -> str:
     return f'{config.layers} cells'
@@ -184,8 +218,10 @@ class DartsSpace(base.Space):
 
   def _check_derived_form(self):
     if self.multiplier != self.steps:
-      raise ValueError(f'decisions exist for multiplier == steps (every node in the output), '
-                       f'got multiplier={self.multiplier}, steps={self.steps}')
+      raise ValueError(
+          f'decisions exist for multiplier == steps (every node in the output), '
+          f'got multiplier={self.multiplier}, steps={self.steps}'
+      )
 
   def to_genotype(self, arch: Sequence[int]) -> Genotype:
     self._check_derived_form()
@@ -204,5 +240,15 @@ class DartsSpace(base.Space):
     return fn(arch, self.primitives, self.steps)
 
 
-__all__ = ['DARTS_PRIMITIVES', 'DartsSpace', 'Genotype', 'GenotypeError', 'NAMED_GENOTYPES',
-           'discretize', 'evalnet', 'genotype', 'plot', 'supernet']
+__all__ = [
+    'DARTS_PRIMITIVES',
+    'DartsSpace',
+    'Genotype',
+    'GenotypeError',
+    'NAMED_GENOTYPES',
+    'discretize',
+    'evalnet',
+    'genotype',
+    'plot',
+    'supernet',
+]

@@ -24,22 +24,32 @@ and the space their square (about 1.1e18).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 import functools
 import hashlib
 import itertools
 import math
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from nas_jax.spaces import decisions
 from nas_jax.spaces.darts import discretize
 from nas_jax.spaces.darts.genotype import Genotype, GenotypeError, OpPair
-from nas_jax.spaces import decisions
 from nas_jax.util import is_int
 
-__all__ = ['CELLS', 'canonical_str', 'encode_onehot', 'encode_path', 'from_genotype', 'hash',
-           'input_pairs', 'options', 'path_encoding_length', 'to_genotype']
+__all__ = [
+    'CELLS',
+    'canonical_str',
+    'encode_onehot',
+    'encode_path',
+    'from_genotype',
+    'hash',
+    'input_pairs',
+    'options',
+    'path_encoding_length',
+    'to_genotype',
+]
 
 NONE_OP = 'none'
 CELLS = ('normal', 'reduce')
@@ -94,21 +104,22 @@ def options(primitives: Sequence[str], steps: int) -> tuple[int, ...]:
   return cell * len(CELLS)
 
 
-def _cells(arch: Sequence[int], primitives: Sequence[str],
-           steps: int) -> tuple[tuple[str, ...], int, list[decisions.Arch]]:
+def _cells(
+    arch: Sequence[int], primitives: Sequence[str], steps: int
+) -> tuple[tuple[str, ...], int, list[decisions.Arch]]:
   """Validates; returns the edge ops, steps and the arch split into its two cells."""
   edge_ops = _edge_ops(primitives)
   steps = _check_steps(steps)
   arch = decisions.check(arch, options(primitives, steps))
   per_cell = 3 * steps
-  return edge_ops, steps, [arch[c * per_cell:(c + 1) * per_cell] for c in range(len(CELLS))]
+  return edge_ops, steps, [arch[c * per_cell : (c + 1) * per_cell] for c in range(len(CELLS))]
 
 
 def _kept_edges(cell: decisions.Arch, steps: int) -> list[tuple[int, int, int]]:
   """``(node, input, op index)`` of the two kept edges of every node, inputs ascending."""
   out = []
   for i in range(steps):
-    pair, op_a, op_b = cell[3 * i:3 * i + 3]
+    pair, op_a, op_b = cell[3 * i : 3 * i + 3]
     j1, j2 = input_pairs(i)[pair]
     out += [(i, j1, op_a), (i, j2, op_b)]
   return out
@@ -130,28 +141,38 @@ def to_genotype(arch: Sequence[int], primitives: Sequence[str], steps: int) -> G
   return Genotype(normal=pairs[0], normal_concat=concat, reduce=pairs[1], reduce_concat=concat)
 
 
-def _cell_from_pairs(name: str, pairs: tuple[OpPair, ...], concat: tuple[int, ...],
-                     edge_ops: tuple[str, ...], steps: int) -> list[int]:
+def _cell_from_pairs(
+    name: str,
+    pairs: tuple[OpPair, ...],
+    concat: tuple[int, ...],
+    edge_ops: tuple[str, ...],
+    steps: int,
+) -> list[int]:
   """The decisions of one cell of a genotype (GenotypeError, one line, if it does not fit)."""
   if len(pairs) != 2 * steps:
-    raise GenotypeError(f'{name} cell has {len(pairs) // 2} intermediate node(s), the space has '
-                        f'{steps}')
+    raise GenotypeError(
+        f'{name} cell has {len(pairs) // 2} intermediate node(s), the space has ' f'{steps}'
+    )
   if set(concat) != set(range(2, 2 + steps)):
-    raise GenotypeError(f'{name}_concat is {list(concat)}, the space concatenates all '
-                        f'intermediate nodes {list(range(2, 2 + steps))}')
+    raise GenotypeError(
+        f'{name}_concat is {list(concat)}, the space concatenates all '
+        f'intermediate nodes {list(range(2, 2 + steps))}'
+    )
   position = {op: k for k, op in enumerate(edge_ops)}
   out = []
   for i in range(steps):
-    node = sorted(pairs[2 * i:2 * i + 2], key=lambda pair: pair[1])
+    node = sorted(pairs[2 * i : 2 * i + 2], key=lambda pair: pair[1])
     (op_a, j1), (op_b, j2) = node
     if j1 == j2:
-      raise GenotypeError(f'{name} node {i + 2} reads input {j1} twice; the space needs two '
-                          'distinct inputs')
+      raise GenotypeError(
+          f'{name} node {i + 2} reads input {j1} twice; the space needs two ' 'distinct inputs'
+      )
     for op in (op_a, op_b):
       if op not in position:
         why = 'is never chosen' if op == NONE_OP else 'is not in primitives'
-        raise GenotypeError(f'{name} node {i + 2} uses op {op!r}, which {why} (ops: '
-                            f'{", ".join(edge_ops)})')
+        raise GenotypeError(
+            f'{name} node {i + 2} uses op {op!r}, which {why} (ops: ' f'{", ".join(edge_ops)})'
+        )
     out += [_pair_index(i)[(j1, j2)], position[op_a], position[op_b]]
   return out
 
@@ -181,7 +202,7 @@ def _cell_str(pairs: tuple[OpPair, ...], concat: tuple[int, ...]) -> str:
   """The canonical string of one cell (see :func:`canonical_str`)."""
   labels = list(INPUT_LABELS)
   for k in range(len(pairs) // 2):
-    labels.append('+'.join(sorted(f'{op}({labels[j]})' for op, j in pairs[2 * k:2 * k + 2])))
+    labels.append('+'.join(sorted(f'{op}({labels[j]})' for op, j in pairs[2 * k : 2 * k + 2])))
   return '|'.join(sorted(labels[c] for c in concat))
 
 
@@ -208,8 +229,10 @@ def canonical_str(genotype: Genotype) -> str:
   """
   if not isinstance(genotype, Genotype):
     raise GenotypeError(f'expected a Genotype, got {type(genotype).__name__}')
-  return (f'normal:{_cell_str(genotype.normal, genotype.normal_concat)};'
-          f'reduce:{_cell_str(genotype.reduce, genotype.reduce_concat)}')
+  return (
+      f'normal:{_cell_str(genotype.normal, genotype.normal_concat)};'
+      f'reduce:{_cell_str(genotype.reduce, genotype.reduce_concat)}'
+  )
 
 
 def hash(genotype: Genotype) -> str:  # pylint: disable=redefined-builtin

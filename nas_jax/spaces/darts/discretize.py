@@ -26,15 +26,15 @@ from nas_jax.spaces.darts.genotype import DARTS_PRIMITIVES, Genotype, OpPair
 from nas_jax.util import is_int
 
 __all__ = [
-    "NONE_OP",
-    "derive_cell",
-    "derive_genotype",
-    "edge_index",
-    "edge_list",
-    "num_edges",
+    'NONE_OP',
+    'derive_cell',
+    'derive_genotype',
+    'edge_index',
+    'edge_list',
+    'num_edges',
 ]
 
-NONE_OP = "none"
+NONE_OP = 'none'
 """Name of the zero operation, which is never selected when discretising."""
 
 _INPUTS_KEPT_PER_NODE = 2
@@ -74,11 +74,11 @@ def edge_index(node: int, input: int) -> int:  # pylint: disable=redefined-built
     ValueError: If ``node`` is negative or ``input`` is out of range.
   """
   if not is_int(node) or node < 0:
-    raise ValueError(f"node must be a non-negative integer, got {node!r}")
+    raise ValueError(f'node must be a non-negative integer, got {node!r}')
   if not is_int(input) or not 0 <= input < 2 + node:
     raise ValueError(
-        f"input must be an integer in 0..{node + 1} for node {node}, got "
-        f"{input!r}")
+        f'input must be an integer in 0..{node + 1} for node {node}, got ' f'{input!r}'
+    )
   return node * (node + 3) // 2 + input
 
 
@@ -99,7 +99,7 @@ def edge_list(steps: int) -> tuple[tuple[int, int], ...]:
 def _check_steps(steps: Any) -> None:
   """Raises ``ValueError`` unless ``steps`` is a positive integer."""
   if not is_int(steps) or steps < 1:
-    raise ValueError(f"steps must be a positive integer, got {steps!r}")
+    raise ValueError(f'steps must be a positive integer, got {steps!r}')
 
 
 def _check_primitives(primitives: Sequence[str]) -> tuple[str, ...]:
@@ -115,21 +115,20 @@ def _check_primitives(primitives: Sequence[str]) -> tuple[str, ...]:
     ValueError: If names are not strings, repeat, or only ``none`` is given.
   """
   if isinstance(primitives, str):
-    raise ValueError("primitives must be a sequence of op names, not a str")
+    raise ValueError('primitives must be a sequence of op names, not a str')
   names = tuple(primitives)
   if not all(isinstance(name, str) for name in names):
-    raise ValueError(f"primitives must be strings, got {names!r}")
+    raise ValueError(f'primitives must be strings, got {names!r}')
   if len(set(names)) != len(names):
-    raise ValueError(f"primitives must be unique, got {names!r}")
+    raise ValueError(f'primitives must be unique, got {names!r}')
   if not [name for name in names if name != NONE_OP]:
-    raise ValueError(
-        f"primitives must contain an op other than {NONE_OP!r}, got "
-        f"{names!r}")
+    raise ValueError(f'primitives must contain an op other than {NONE_OP!r}, got ' f'{names!r}')
   return names
 
 
-def _weights(alpha: Any, name: str, expected_shape: tuple[int, int],
-             apply_softmax: bool) -> np.ndarray:
+def _weights(
+    alpha: Any, name: str, expected_shape: tuple[int, int], apply_softmax: bool
+) -> np.ndarray:
   """Converts ``alpha`` to float64 weights of the expected shape.
 
   Args:
@@ -147,18 +146,17 @@ def _weights(alpha: Any, name: str, expected_shape: tuple[int, int],
   array = np.asarray(alpha, dtype=np.float64)
   if array.shape != expected_shape:
     raise ValueError(
-        f"{name}: expected shape {expected_shape} (num_edges, num_ops), got "
-        f"{array.shape}")
+        f'{name}: expected shape {expected_shape} (num_edges, num_ops), got ' f'{array.shape}'
+    )
   if not np.all(np.isfinite(array)):
-    raise ValueError(f"{name}: contains NaN or infinite values")
+    raise ValueError(f'{name}: contains NaN or infinite values')
   if apply_softmax:
     shifted = np.exp(array - array.max(axis=-1, keepdims=True))
     array = shifted / shifted.sum(axis=-1, keepdims=True)
   return array
 
 
-def _parse_cell(weights: np.ndarray, primitives: tuple[str, ...],
-                steps: int) -> tuple[OpPair, ...]:
+def _parse_cell(weights: np.ndarray, primitives: tuple[str, ...], steps: int) -> tuple[OpPair, ...]:
   """Applies the DARTS selection rule to the weights of one cell.
 
   Args:
@@ -210,8 +208,7 @@ def derive_cell(
   """
   _check_steps(steps)
   names = _check_primitives(primitives)
-  weights = _weights(alpha, "alpha", (num_edges(steps), len(names)),
-                     apply_softmax)
+  weights = _weights(alpha, 'alpha', (num_edges(steps), len(names)), apply_softmax)
   return _parse_cell(weights, names, steps)
 
 
@@ -255,13 +252,11 @@ def derive_genotype(
   """
   _check_steps(steps)
   if not is_int(multiplier) or not 1 <= multiplier <= steps:
-    raise ValueError(
-        f"multiplier must be an integer in 1..{steps} (steps), got "
-        f"{multiplier!r}")
+    raise ValueError(f'multiplier must be an integer in 1..{steps} (steps), got ' f'{multiplier!r}')
   names = _check_primitives(primitives)
   shape = (num_edges(steps), len(names))
-  w_normal = _weights(alpha_normal, "alpha_normal", shape, apply_softmax)
-  w_reduce = _weights(alpha_reduce, "alpha_reduce", shape, apply_softmax)
+  w_normal = _weights(alpha_normal, 'alpha_normal', shape, apply_softmax)
+  w_reduce = _weights(alpha_reduce, 'alpha_reduce', shape, apply_softmax)
   concat = tuple(range(2 + steps - multiplier, steps + 2))
   return Genotype(
       normal=_parse_cell(w_normal, names, steps),
@@ -295,8 +290,7 @@ def random_genotype(
   """
   _check_steps(steps)
   if not is_int(multiplier) or not 1 <= multiplier <= steps:
-    raise ValueError(
-        f"multiplier must be an integer in 1..{steps} (steps), got {multiplier!r}")
+    raise ValueError(f'multiplier must be an integer in 1..{steps} (steps), got {multiplier!r}')
   names = [name for name in _check_primitives(primitives) if name != NONE_OP]
   rng = np.random.default_rng([int(seed), 0x6E61])
 

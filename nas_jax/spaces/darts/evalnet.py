@@ -58,8 +58,7 @@ def drop_path(x: jax.Array, drop_prob: jax.Array, key: jax.Array) -> jax.Array:
 def _eval_op(name: str, channels: int, stride: int, impl: str, module_name: str) -> nn.Module:
   if name in ('max_pool_3x3', 'avg_pool_3x3'):
     return ops.Pool(name[:3], stride, affine=True, bn=False, name=module_name)
-  return OPS.make(name, channels, stride, affine=True, depthwise_impl=impl,
-                  module_name=module_name)
+  return OPS.make(name, channels, stride, affine=True, depthwise_impl=impl, module_name=module_name)
 
 
 class EvalCell(nn.Module):
@@ -75,6 +74,7 @@ class EvalCell(nn.Module):
     drop_path: whether drop path is applied in training.
     depthwise_impl: see ``nas_jax.ops``.
   """
+
   pairs: tuple[OpPair, ...]
   concat: tuple[int, ...]
   channels: int
@@ -109,6 +109,7 @@ class EvalCell(nn.Module):
 
 class _ScannedCell(nn.Module):
   """``EvalCell`` as a scan body: carry ``(s0, s1) -> (s1, cell(s0, s1))``."""
+
   cell: dict[str, Any]
 
   @nn.compact
@@ -125,6 +126,7 @@ class AuxiliaryHead(nn.Module):
   feature map is smaller than 5; the second conv's kernel covers whatever
   spatial size is left (2x2 at DARTS' 8x8 CIFAR and 7x7 ImageNet maps).
   """
+
   num_classes: int
   pool_stride: int = 3
   bn_after_second_conv: bool = True
@@ -135,8 +137,12 @@ class AuxiliaryHead(nn.Module):
     x = nn.relu(x)
     if x.shape[2] >= 5 and x.shape[3] >= 5:
       s = self.pool_stride
-      x = jax.lax.reduce_window(x, np.zeros((), x.dtype), jax.lax.add, (1, 1, 5, 5),
-                                (1, 1, s, s), 'VALID') / 25.0
+      x = (
+          jax.lax.reduce_window(
+              x, np.zeros((), x.dtype), jax.lax.add, (1, 1, 5, 5), (1, 1, s, s), 'VALID'
+          )
+          / 25.0
+      )
     x = ops.PointwiseConv(128, name='conv_1')(x)
     x = nn.relu(ops.BatchNorm(affine=True, name='bn_1')(x, self.train))
     if x.shape[2] != x.shape[3]:
@@ -150,6 +156,7 @@ class AuxiliaryHead(nn.Module):
 
 class _Cells(nn.Module):
   """The cell stack shared by both networks; returns ``(s1, aux_input)``."""
+
   genotype: Genotype
   channels: int
   layers: int
@@ -173,22 +180,37 @@ class _Cells(nn.Module):
       if reduction:
         c_curr *= 2
       pairs, concat = (g.reduce, g.reduce_concat) if reduction else (g.normal, g.normal_concat)
-      cell = dict(pairs=pairs, concat=concat, channels=c_curr, reduction=reduction,
-                  reduction_prev=reduction_prev, train=self.train, drop_path=self.drop_path,
-                  depthwise_impl=self.depthwise_impl)
+      cell = dict(
+          pairs=pairs,
+          concat=concat,
+          channels=c_curr,
+          reduction=reduction,
+          reduction_prev=reduction_prev,
+          train=self.train,
+          drop_path=self.drop_path,
+          depthwise_impl=self.depthwise_impl,
+      )
       out_channels = len(concat) * c_curr
       # A run of normal cells whose two inputs already have the cell's output
       # shape: every one of them sees the same shapes, so one scan serves all.
       run = 1
-      if (self.scan_cells and not reduction and not reduction_prev
-          and s0.shape == s1.shape and s1.shape[0] == out_channels):
-        while (i + run < self.layers and i + run not in reductions
-               and i + run - 1 != self.aux_layer):
+      if (
+          self.scan_cells
+          and not reduction
+          and not reduction_prev
+          and s0.shape == s1.shape
+          and s1.shape[0] == out_channels
+      ):
+        while i + run < self.layers and i + run not in reductions and i + run - 1 != self.aux_layer:
           run += 1
       if run > 1:
-        scan = nn.scan(_ScannedCell, variable_axes={'params': 0, 'batch_stats': 0},
-                       split_rngs={'params': True, 'dropout': True}, in_axes=nn.broadcast,
-                       length=run)
+        scan = nn.scan(
+            _ScannedCell,
+            variable_axes={'params': 0, 'batch_stats': 0},
+            split_rngs={'params': True, 'dropout': True},
+            in_axes=nn.broadcast,
+            length=run,
+        )
         (s0, s1), _ = scan(cell, name=f'cells_{i}_{i + run - 1}')((s0, s1), drop_prob)
       else:
         s0, s1 = s1, EvalCell(**cell, name=f'cell_{i}')(s0, s1, drop_prob)
@@ -212,6 +234,7 @@ class NetworkCIFAR(nn.Module):
     depthwise_impl: see ``nas_jax.ops``.
     scan_cells: run same-shape consecutive cells as one ``nn.scan``.
   """
+
   genotype: Genotype
   num_classes: int = 10
   channels: int = 36
@@ -222,8 +245,7 @@ class NetworkCIFAR(nn.Module):
   scan_cells: bool = True
 
   @nn.compact
-  def __call__(self, x: jax.Array, train: bool = False,
-               drop_prob: jax.Array | float | None = None):
+  def __call__(self, x: jax.Array, train: bool = False, drop_prob: jax.Array | float | None = None):
     """Runs the network.
 
     Args:
@@ -240,9 +262,18 @@ class NetworkCIFAR(nn.Module):
     x = ops.Conv(self.stem_multiplier * self.channels, 3, name='stem_conv')(x)
     x = ops.BatchNorm(affine=True, name='stem_bn')(x, train)
     aux_layer = 2 * self.layers // 3 if self.auxiliary and train else None
-    out, aux_in = _Cells(self.genotype, self.channels, self.layers, False, train,
-                         drop_prob is not None, self.depthwise_impl, self.scan_cells, aux_layer,
-                         name='cells')(x, x, jnp.asarray(0.0 if drop_prob is None else drop_prob, jnp.float32))
+    out, aux_in = _Cells(
+        self.genotype,
+        self.channels,
+        self.layers,
+        False,
+        train,
+        drop_prob is not None,
+        self.depthwise_impl,
+        self.scan_cells,
+        aux_layer,
+        name='cells',
+    )(x, x, jnp.asarray(0.0 if drop_prob is None else drop_prob, jnp.float32))
     aux = None
     if aux_in is not None:
       aux = AuxiliaryHead(self.num_classes, 3, True, train, name=AUX_NAME)(aux_in)
@@ -255,6 +286,7 @@ class NetworkImageNet(nn.Module):
 
   Attributes are those of :class:`NetworkCIFAR` (no stem multiplier).
   """
+
   genotype: Genotype
   num_classes: int = 1000
   channels: int = 48
@@ -264,8 +296,7 @@ class NetworkImageNet(nn.Module):
   scan_cells: bool = True
 
   @nn.compact
-  def __call__(self, x: jax.Array, train: bool = False,
-               drop_prob: jax.Array | float | None = None):
+  def __call__(self, x: jax.Array, train: bool = False, drop_prob: jax.Array | float | None = None):
     """Runs the network; arguments and outputs as in :meth:`NetworkCIFAR.__call__`."""
     c = self.channels
     x = ops.to_cnhw(x)
@@ -276,9 +307,18 @@ class NetworkImageNet(nn.Module):
     s1 = ops.Conv(c, 3, 2, name='stem1_conv')(nn.relu(s0))
     s1 = ops.BatchNorm(affine=True, name='stem1_bn')(s1, train)
     aux_layer = 2 * self.layers // 3 if self.auxiliary and train else None
-    out, aux_in = _Cells(self.genotype, c, self.layers, True, train, drop_prob is not None,
-                         self.depthwise_impl, self.scan_cells, aux_layer,
-                         name='cells')(s0, s1, jnp.asarray(0.0 if drop_prob is None else drop_prob, jnp.float32))
+    out, aux_in = _Cells(
+        self.genotype,
+        c,
+        self.layers,
+        True,
+        train,
+        drop_prob is not None,
+        self.depthwise_impl,
+        self.scan_cells,
+        aux_layer,
+        name='cells',
+    )(s0, s1, jnp.asarray(0.0 if drop_prob is None else drop_prob, jnp.float32))
     aux = None
     if aux_in is not None:
       aux = AuxiliaryHead(self.num_classes, 2, False, train, name=AUX_NAME)(aux_in)
@@ -286,7 +326,14 @@ class NetworkImageNet(nn.Module):
     return logits, aux
 
 
-__all__ = ['AUX_NAME', 'AuxiliaryHead', 'EvalCell', 'NetworkCIFAR',
-           'NetworkImageNet', 'check_genotype', 'drop_path',
-           'DARTS_PRIMITIVES', 'GenotypeError']
-
+__all__ = [
+    'AUX_NAME',
+    'AuxiliaryHead',
+    'EvalCell',
+    'NetworkCIFAR',
+    'NetworkImageNet',
+    'check_genotype',
+    'drop_path',
+    'DARTS_PRIMITIVES',
+    'GenotypeError',
+]

@@ -18,41 +18,41 @@ Only the standard library is imported here so that the module loads fast.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping, Sequence
 import dataclasses
 import json
 import os
-from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Union
 
 from nas_jax.util import atomic_write, is_int, one_line
 
 __all__ = [
-    "DARTS_PRIMITIVES",
-    "DARTS_V1",
-    "DARTS_V2",
-    "DARTS_V2_TEXT",
-    "NAMED_GENOTYPES",
-    "PC_DARTS",
-    "PC_DARTS_IMAGENET",
-    "PDARTS",
-    "Genotype",
-    "GenotypeError",
-    "OpPair",
-    "get_named",
-    "load_genotype",
-    "load_json",
-    "save_json",
+    'DARTS_PRIMITIVES',
+    'DARTS_V1',
+    'DARTS_V2',
+    'DARTS_V2_TEXT',
+    'NAMED_GENOTYPES',
+    'PC_DARTS',
+    'PC_DARTS_IMAGENET',
+    'PDARTS',
+    'Genotype',
+    'GenotypeError',
+    'OpPair',
+    'get_named',
+    'load_genotype',
+    'load_json',
+    'save_json',
 ]
 
 DARTS_PRIMITIVES: tuple[str, ...] = (
-    "none",
-    "max_pool_3x3",
-    "avg_pool_3x3",
-    "skip_connect",
-    "sep_conv_3x3",
-    "sep_conv_5x5",
-    "dil_conv_3x3",
-    "dil_conv_5x5",
+    'none',
+    'max_pool_3x3',
+    'avg_pool_3x3',
+    'skip_connect',
+    'sep_conv_3x3',
+    'sep_conv_5x5',
+    'dil_conv_3x3',
+    'dil_conv_5x5',
 )
 """The DARTS candidate operations, in the order used by the DARTS paper."""
 
@@ -61,8 +61,8 @@ OpPair = tuple[str, int]
 
 PathLike = Union[str, os.PathLike]
 
-_FIELDS = ("normal", "normal_concat", "reduce", "reduce_concat")
-_FORBIDDEN_NAME_CHARS = frozenset("'\"\\")
+_FIELDS = ('normal', 'normal_concat', 'reduce', 'reduce_concat')
+_FORBIDDEN_NAME_CHARS = frozenset('\'"\\')
 
 
 class GenotypeError(ValueError):
@@ -88,15 +88,14 @@ def _check_op_name(name: Any, where: str) -> str:
       survive the DARTS text form unchanged).
   """
   if not isinstance(name, str):
-    raise GenotypeError(
-        f"{where}: op name must be a string, got {type(name).__name__}")
+    raise GenotypeError(f'{where}: op name must be a string, got {type(name).__name__}')
   if not name:
-    raise GenotypeError(f"{where}: op name must be non-empty")
-  if any(c in _FORBIDDEN_NAME_CHARS or not c.isprintable() or c.isspace()
-         for c in name):
+    raise GenotypeError(f'{where}: op name must be non-empty')
+  if any(c in _FORBIDDEN_NAME_CHARS or not c.isprintable() or c.isspace() for c in name):
     raise GenotypeError(
-        f"{where}: op name {name!r} may not contain quotes, backslashes, "
-        "whitespace or control characters")
+        f'{where}: op name {name!r} may not contain quotes, backslashes, '
+        'whitespace or control characters'
+    )
   return name
 
 
@@ -115,34 +114,32 @@ def _coerce_cell(cell_name: str, value: Any) -> tuple[OpPair, ...]:
   """
   if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
     raise GenotypeError(
-        f"{cell_name}: expected a sequence of (op, input) pairs, got "
-        f"{type(value).__name__}")
+        f'{cell_name}: expected a sequence of (op, input) pairs, got ' f'{type(value).__name__}'
+    )
   if not value:
-    raise GenotypeError(f"{cell_name}: must contain at least one node "
-                        "(two (op, input) pairs)")
+    raise GenotypeError(f'{cell_name}: must contain at least one node ' '(two (op, input) pairs)')
   if len(value) % 2:
     raise GenotypeError(
-        f"{cell_name}: expected an even number of (op, input) pairs (two per "
-        f"node), got {len(value)}")
+        f'{cell_name}: expected an even number of (op, input) pairs (two per '
+        f'node), got {len(value)}'
+    )
   pairs = []
   for k, entry in enumerate(value):
-    where = f"{cell_name}[{k}]"
-    if (isinstance(entry, (str, bytes)) or not isinstance(entry, Sequence)
-        or len(entry) != 2):
-      raise GenotypeError(
-          f"{where}: expected an (op, input) pair, got {one_line(repr(entry))}")
+    where = f'{cell_name}[{k}]'
+    if isinstance(entry, (str, bytes)) or not isinstance(entry, Sequence) or len(entry) != 2:
+      raise GenotypeError(f'{where}: expected an (op, input) pair, got {one_line(repr(entry))}')
     name = _check_op_name(entry[0], where)
     index = entry[1]
     if not is_int(index):
       raise GenotypeError(
-          f"{where}: input index must be an integer, got "
-          f"{one_line(repr(index))}")
+          f'{where}: input index must be an integer, got ' f'{one_line(repr(index))}'
+      )
     index = int(index)
     node = k // 2
     if index < 0 or index >= 2 + node:
       raise GenotypeError(
-          f"{where}: input index {index} out of range for node {node} "
-          f"(valid: 0..{1 + node})")
+          f'{where}: input index {index} out of range for node {node} ' f'(valid: 0..{1 + node})'
+      )
     pairs.append((name, index))
   return tuple(pairs)
 
@@ -164,37 +161,35 @@ def _coerce_concat(field: str, value: Any, steps: int) -> tuple[int, ...]:
   """
   if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
     raise GenotypeError(
-        f"{field}: expected a sequence of node indices, got "
-        f"{type(value).__name__}")
+        f'{field}: expected a sequence of node indices, got ' f'{type(value).__name__}'
+    )
   if not value:
-    raise GenotypeError(f"{field}: must list at least one node")
+    raise GenotypeError(f'{field}: must list at least one node')
   out = []
   for index in value:
     if not is_int(index):
       raise GenotypeError(
-          f"{field}: node index must be an integer, got "
-          f"{one_line(repr(index))}")
+          f'{field}: node index must be an integer, got ' f'{one_line(repr(index))}'
+      )
     index = int(index)
     if index < 0 or index >= 2 + steps:
-      raise GenotypeError(
-          f"{field}: node index {index} out of range (valid: 0..{1 + steps})")
+      raise GenotypeError(f'{field}: node index {index} out of range (valid: 0..{1 + steps})')
     if index in out:
-      raise GenotypeError(f"{field}: node index {index} listed twice")
+      raise GenotypeError(f'{field}: node index {index} listed twice')
     out.append(index)
   return tuple(out)
 
 
 def _format_concat(concat: tuple[int, ...], as_range: bool) -> str:
   """Formats a concat tuple as a Python list or, if possible, a ``range``."""
-  if as_range and len(concat) > 1 and all(
-      b - a == 1 for a, b in zip(concat, concat[1:])):
-    return f"range({concat[0]}, {concat[-1] + 1})"
-  return "[" + ", ".join(str(i) for i in concat) + "]"
+  if as_range and len(concat) > 1 and all(b - a == 1 for a, b in zip(concat, concat[1:])):
+    return f'range({concat[0]}, {concat[-1] + 1})'
+  return '[' + ', '.join(str(i) for i in concat) + ']'
 
 
 def _format_cell(pairs: tuple[OpPair, ...]) -> str:
   """Formats op pairs exactly like Python's ``repr`` of a list of tuples."""
-  return "[" + ", ".join(f"('{name}', {index})" for name, index in pairs) + "]"
+  return '[' + ', '.join(f"('{name}', {index})" for name, index in pairs) + ']'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -220,16 +215,14 @@ class Genotype:
   reduce_concat: tuple[int, ...]
 
   def __post_init__(self) -> None:
-    normal = _coerce_cell("normal", self.normal)
-    reduce = _coerce_cell("reduce", self.reduce)
-    normal_concat = _coerce_concat("normal_concat", self.normal_concat,
-                                   len(normal) // 2)
-    reduce_concat = _coerce_concat("reduce_concat", self.reduce_concat,
-                                   len(reduce) // 2)
-    object.__setattr__(self, "normal", normal)
-    object.__setattr__(self, "normal_concat", normal_concat)
-    object.__setattr__(self, "reduce", reduce)
-    object.__setattr__(self, "reduce_concat", reduce_concat)
+    normal = _coerce_cell('normal', self.normal)
+    reduce = _coerce_cell('reduce', self.reduce)
+    normal_concat = _coerce_concat('normal_concat', self.normal_concat, len(normal) // 2)
+    reduce_concat = _coerce_concat('reduce_concat', self.reduce_concat, len(reduce) // 2)
+    object.__setattr__(self, 'normal', normal)
+    object.__setattr__(self, 'normal_concat', normal_concat)
+    object.__setattr__(self, 'reduce', reduce)
+    object.__setattr__(self, 'reduce_concat', reduce_concat)
 
   # -- Structure -------------------------------------------------------------
 
@@ -261,12 +254,12 @@ class Genotype:
       GenotypeError: Naming the first unknown op and where it is used.
     """
     allowed = set(primitives)
-    for cell_name, pairs in (("normal", self.normal), ("reduce", self.reduce)):
+    for cell_name, pairs in (('normal', self.normal), ('reduce', self.reduce)):
       for k, (name, _) in enumerate(pairs):
         if name not in allowed:
           raise GenotypeError(
-              f"{cell_name}[{k}]: unknown op {name!r} (known: "
-              f"{', '.join(primitives)})")
+              f'{cell_name}[{k}]: unknown op {name!r} (known: ' f"{', '.join(primitives)})"
+          )
 
   # -- Dict / JSON -------------------------------------------------------------
 
@@ -278,10 +271,10 @@ class Genotype:
       'reduce': [...], 'reduce_concat': [...]}``.
     """
     return {
-        "normal": [[name, index] for name, index in self.normal],
-        "normal_concat": list(self.normal_concat),
-        "reduce": [[name, index] for name, index in self.reduce],
-        "reduce_concat": list(self.reduce_concat),
+        'normal': [[name, index] for name, index in self.normal],
+        'normal_concat': list(self.normal_concat),
+        'reduce': [[name, index] for name, index in self.reduce],
+        'reduce_concat': list(self.reduce_concat),
     }
 
   @classmethod
@@ -300,16 +293,16 @@ class Genotype:
     """
     if not isinstance(data, Mapping):
       raise GenotypeError(
-          f"expected a JSON object with keys {', '.join(_FIELDS)}, got "
-          f"{type(data).__name__}")
+          f"expected a JSON object with keys {', '.join(_FIELDS)}, got " f'{type(data).__name__}'
+      )
     missing = [k for k in _FIELDS if k not in data]
     if missing:
       raise GenotypeError(f"missing key(s): {', '.join(missing)}")
     unknown = sorted(str(k) for k in data if k not in _FIELDS)
     if unknown:
       raise GenotypeError(
-          f"unknown key(s): {', '.join(unknown)} (expected "
-          f"{', '.join(_FIELDS)})")
+          f"unknown key(s): {', '.join(unknown)} (expected " f"{', '.join(_FIELDS)})"
+      )
     return cls(**{k: data[k] for k in _FIELDS})
 
   def to_json(self, indent: int | None = None) -> str:
@@ -339,9 +332,7 @@ class Genotype:
     try:
       data = json.loads(text)
     except json.JSONDecodeError as e:
-      raise GenotypeError(
-          f"malformed JSON at line {e.lineno} column {e.colno}: {e.msg}"
-      ) from None
+      raise GenotypeError(f'malformed JSON at line {e.lineno} column {e.colno}: {e.msg}') from None
     return cls.from_dict(data)
 
   def save_json(self, path: PathLike) -> None:
@@ -370,10 +361,11 @@ class Genotype:
       5])``.
     """
     return (
-        f"Genotype(normal={_format_cell(self.normal)}, "
-        f"normal_concat={_format_concat(self.normal_concat, concat_as_range)}, "
-        f"reduce={_format_cell(self.reduce)}, "
-        f"reduce_concat={_format_concat(self.reduce_concat, concat_as_range)})")
+        f'Genotype(normal={_format_cell(self.normal)}, '
+        f'normal_concat={_format_concat(self.normal_concat, concat_as_range)}, '
+        f'reduce={_format_cell(self.reduce)}, '
+        f'reduce_concat={_format_concat(self.reduce_concat, concat_as_range)})'
+    )
 
   @classmethod
   def from_darts_text(cls, text: str) -> Genotype:
@@ -397,8 +389,7 @@ class Genotype:
         a valid genotype.
     """
     if not isinstance(text, str):
-      raise GenotypeError(
-          f"expected DARTS genotype text as str, got {type(text).__name__}")
+      raise GenotypeError(f'expected DARTS genotype text as str, got {type(text).__name__}')
     return cls(**_DartsTextParser(text).parse())
 
   def __str__(self) -> str:
@@ -407,8 +398,8 @@ class Genotype:
 
 # -- DARTS text parser -----------------------------------------------------------
 
-_PUNCT = frozenset("()[],=")
-_DIGITS = frozenset("0123456789")
+_PUNCT = frozenset('()[],=')
+_DIGITS = frozenset('0123456789')
 _MAX_INT_CHARS = 19  # An optional sign and up to 18 digits.
 
 
@@ -422,22 +413,23 @@ class _Token:
 
   def describe(self) -> str:
     """Returns a short description used in error messages."""
-    if self.kind == "end":
-      return "end of text"
-    if self.kind == "ident":
-      return f"identifier {self.value!r}"
-    if self.kind == "int":
-      return f"integer {self.value}"
-    if self.kind == "str":
-      return f"string {self.value!r}"
+    if self.kind == 'end':
+      return 'end of text'
+    if self.kind == 'ident':
+      return f'identifier {self.value!r}'
+    if self.kind == 'int':
+      return f'integer {self.value}'
+    if self.kind == 'str':
+      return f'string {self.value!r}'
     return repr(self.kind)
 
 
 def _error_at(expected: str, pos: int, found: str) -> GenotypeError:
   """Builds the standard parse error."""
   return GenotypeError(
-      f"invalid DARTS genotype text: expected {expected} at character {pos}, "
-      f"found {one_line(found)}")
+      f'invalid DARTS genotype text: expected {expected} at character {pos}, '
+      f'found {one_line(found)}'
+  )
 
 
 def _tokenize(text: str) -> Iterator[_Token]:
@@ -463,34 +455,35 @@ def _tokenize(text: str) -> Iterator[_Token]:
     elif c in _PUNCT:
       yield _Token(c, c, i)
       i += 1
-    elif c in "'\"":
+    elif c in '\'"':
       j = i + 1
-      while j < n and text[j] != c and text[j] not in "\\\n\r":
+      while j < n and text[j] != c and text[j] not in '\\\n\r':
         j += 1
       if j >= n or text[j] != c:
         raise _error_at(
-            f"closing {c} (string opened at character {i})", j,
-            "end of text" if j >= n else repr(text[j]))
-      yield _Token("str", text[i + 1:j], i)
+            f'closing {c} (string opened at character {i})',
+            j,
+            'end of text' if j >= n else repr(text[j]),
+        )
+      yield _Token('str', text[i + 1 : j], i)
       i = j + 1
-    elif c in _DIGITS or (c in "+-" and i + 1 < n and text[i + 1] in _DIGITS):
+    elif c in _DIGITS or (c in '+-' and i + 1 < n and text[i + 1] in _DIGITS):
       j = i + 1
       while j < n and text[j] in _DIGITS:
         j += 1
       if j - i > _MAX_INT_CHARS:
-        raise _error_at("an integer of at most 18 digits", i,
-                        f"{j - i} characters")
-      yield _Token("int", int(text[i:j]), i)
+        raise _error_at('an integer of at most 18 digits', i, f'{j - i} characters')
+      yield _Token('int', int(text[i:j]), i)
       i = j
-    elif c.isalpha() or c == "_":
+    elif c.isalpha() or c == '_':
       j = i + 1
-      while j < n and (text[j].isalnum() or text[j] == "_"):
+      while j < n and (text[j].isalnum() or text[j] == '_'):
         j += 1
-      yield _Token("ident", text[i:j], i)
+      yield _Token('ident', text[i:j], i)
       i = j
     else:
-      raise _error_at("a name, number, string or one of ()[],=", i, repr(c))
-  yield _Token("end", None, n)
+      raise _error_at('a name, number, string or one of ()[],=', i, repr(c))
+  yield _Token('end', None, n)
 
 
 class _DartsTextParser:
@@ -515,14 +508,14 @@ class _DartsTextParser:
 
   def _peek(self, offset: int = 0) -> _Token:
     while len(self._buffer) <= offset:
-      if self._buffer and self._buffer[-1].kind == "end":
+      if self._buffer and self._buffer[-1].kind == 'end':
         return self._buffer[-1]
       self._buffer.append(next(self._stream))
     return self._buffer[offset]
 
   def _next(self) -> _Token:
     tok = self._peek()
-    if tok.kind != "end":
+    if tok.kind != 'end':
       self._buffer.pop(0)
     return tok
 
@@ -547,107 +540,104 @@ class _DartsTextParser:
       Keyword arguments for :class:`Genotype`.
     """
     first = self._peek()
-    if (first.kind == "ident" and first.value != "Genotype"
-        and self._peek(1).kind == "="):
+    if first.kind == 'ident' and first.value != 'Genotype' and self._peek(1).kind == '=':
       self._next()  # Skip an assignment prefix such as `DARTS_V2 =`.
       self._next()
     tok = self._peek()
-    if tok.kind == "ident":
-      if tok.value != "Genotype":
+    if tok.kind == 'ident':
+      if tok.value != 'Genotype':
         raise _error_at("'Genotype' or '('", tok.pos, tok.describe())
       self._next()
-    self._expect("(", "'(' opening the Genotype fields")
+    self._expect('(', "'(' opening the Genotype fields")
     fields: dict[str, Any] = {}
     while True:
       tok = self._peek()
-      if tok.kind == ")" and fields:
+      if tok.kind == ')' and fields:
         break
-      name_tok = self._expect(
-          "ident", "a field name (" + ", ".join(_FIELDS) + ")")
+      name_tok = self._expect('ident', 'a field name (' + ', '.join(_FIELDS) + ')')
       if name_tok.value not in _FIELDS:
-        raise _error_at("a field name (" + ", ".join(_FIELDS) + ")",
-                        name_tok.pos, name_tok.describe())
+        raise _error_at(
+            'a field name (' + ', '.join(_FIELDS) + ')', name_tok.pos, name_tok.describe()
+        )
       if name_tok.value in fields:
         raise GenotypeError(
-            f"invalid DARTS genotype text: field {name_tok.value!r} given "
-            f"twice (second at character {name_tok.pos})")
-      self._expect("=", f"'=' after {name_tok.value!r}")
-      if name_tok.value.endswith("_concat"):
+            f'invalid DARTS genotype text: field {name_tok.value!r} given '
+            f'twice (second at character {name_tok.pos})'
+        )
+      self._expect('=', f"'=' after {name_tok.value!r}")
+      if name_tok.value.endswith('_concat'):
         fields[name_tok.value] = self._concat()
       else:
         fields[name_tok.value] = self._cell()
-      if not self._accept(","):
+      if not self._accept(','):
         break
-    self._expect(")", "',' or ')' closing the Genotype fields")
+    self._expect(')', "',' or ')' closing the Genotype fields")
     end = self._peek()
-    if end.kind != "end":
-      raise _error_at("end of text", end.pos, end.describe())
+    if end.kind != 'end':
+      raise _error_at('end of text', end.pos, end.describe())
     missing = [k for k in _FIELDS if k not in fields]
     if missing:
-      raise GenotypeError(
-          f"invalid DARTS genotype text: missing field(s) {', '.join(missing)}")
+      raise GenotypeError(f"invalid DARTS genotype text: missing field(s) {', '.join(missing)}")
     return fields
 
   def _open(self, what: str) -> str:
     tok = self._peek()
-    if tok.kind not in ("[", "("):
+    if tok.kind not in ('[', '('):
       raise _error_at(f"'[' opening {what}", tok.pos, tok.describe())
     self._next()
-    return "]" if tok.kind == "[" else ")"
+    return ']' if tok.kind == '[' else ')'
 
   def _cell(self) -> list[OpPair]:
-    close = self._open("a list of (op, input) pairs")
+    close = self._open('a list of (op, input) pairs')
     pairs = []
     while not self._accept(close):
       pairs.append(self._pair())
-      if not self._accept(","):
-        self._expect(close, f"',' or '{close}' in the list of (op, input) "
-                     "pairs")
+      if not self._accept(','):
+        self._expect(close, f"',' or '{close}' in the list of (op, input) " 'pairs')
         break
     return pairs
 
   def _pair(self) -> OpPair:
-    self._expect("(", "'(' opening an (op, input) pair")
-    name = self._expect("str", "a quoted op name").value
-    self._expect(",", "',' after the op name")
-    index = self._expect("int", "an integer input index").value
-    self._accept(",")
-    self._expect(")", "')' closing the (op, input) pair")
+    self._expect('(', "'(' opening an (op, input) pair")
+    name = self._expect('str', 'a quoted op name').value
+    self._expect(',', "',' after the op name")
+    index = self._expect('int', 'an integer input index').value
+    self._accept(',')
+    self._expect(')', "')' closing the (op, input) pair")
     return (name, index)
 
   def _concat(self) -> list[int]:
     tok = self._peek()
-    if tok.kind == "ident":
-      if tok.value != "range":
-        raise _error_at("a list of node indices or range(...)", tok.pos,
-                        tok.describe())
+    if tok.kind == 'ident':
+      if tok.value != 'range':
+        raise _error_at('a list of node indices or range(...)', tok.pos, tok.describe())
       return self._range()
-    close = self._open("a list of node indices")
+    close = self._open('a list of node indices')
     values = []
     while not self._accept(close):
-      values.append(self._expect("int", "an integer node index").value)
-      if not self._accept(","):
+      values.append(self._expect('int', 'an integer node index').value)
+      if not self._accept(','):
         self._expect(close, f"',' or '{close}' in the list of node indices")
         break
     return values
 
   def _range(self) -> list[int]:
     start_tok = self._next()  # 'range'
-    self._expect("(", "'(' after 'range'")
-    args = [self._expect("int", "an integer range argument").value]
-    while self._accept(","):
-      if self._peek().kind == ")":
+    self._expect('(', "'(' after 'range'")
+    args = [self._expect('int', 'an integer range argument').value]
+    while self._accept(','):
+      if self._peek().kind == ')':
         break
       if len(args) == 3:
         tok = self._peek()
-        raise _error_at("')' (range takes at most 3 arguments)", tok.pos,
-                        tok.describe())
-      args.append(self._expect("int", "an integer range argument").value)
-    self._expect(")", "',' or ')' closing range(...)")
+        raise _error_at("')' (range takes at most 3 arguments)", tok.pos, tok.describe())
+      args.append(self._expect('int', 'an integer range argument').value)
+    self._expect(')', "',' or ')' closing range(...)")
     if len(args) == 3 and args[2] == 0:
       raise GenotypeError(
-          "invalid DARTS genotype text: range() step must not be zero "
-          f"(range at character {start_tok.pos})")
+          'invalid DARTS genotype text: range() step must not be zero '
+          f'(range at character {start_tok.pos})'
+      )
     return list(range(*args))
 
 
@@ -670,28 +660,25 @@ def save_json(genotype: Genotype, path: PathLike) -> None:
     OSError: If the file cannot be written.
   """
   if not isinstance(genotype, Genotype):
-    raise GenotypeError(
-        f"save_json expects a Genotype, got {type(genotype).__name__}")
-  atomic_write(path, genotype.to_json(indent=2) + "\n")
+    raise GenotypeError(f'save_json expects a Genotype, got {type(genotype).__name__}')
+  atomic_write(path, genotype.to_json(indent=2) + '\n')
 
 
 def _read_text(path: str) -> str:
   """Reads a UTF-8 text file, mapping failures to :class:`GenotypeError`."""
   try:
-    with open(path, encoding="utf-8") as f:
+    with open(path, encoding='utf-8') as f:
       return f.read()
   except FileNotFoundError:
-    raise GenotypeError(f"genotype file {path!r} does not exist") from None
+    raise GenotypeError(f'genotype file {path!r} does not exist') from None
   except IsADirectoryError:
-    raise GenotypeError(
-        f"genotype file {path!r} is a directory, not a file") from None
+    raise GenotypeError(f'genotype file {path!r} is a directory, not a file') from None
   except UnicodeDecodeError as e:
-    raise GenotypeError(
-        f"genotype file {path!r} is not UTF-8 text (byte {e.start})") from None
+    raise GenotypeError(f'genotype file {path!r} is not UTF-8 text (byte {e.start})') from None
   except OSError as e:
     raise GenotypeError(
-        f"genotype file {path!r} cannot be read: "
-        f"{one_line(e.strerror or str(e))}") from None
+        f'genotype file {path!r} cannot be read: ' f'{one_line(e.strerror or str(e))}'
+    ) from None
 
 
 def load_json(path: PathLike) -> Genotype:
@@ -712,7 +699,7 @@ def load_json(path: PathLike) -> Genotype:
   try:
     return Genotype.from_json(text)
   except GenotypeError as e:
-    raise GenotypeError(f"genotype file {path!r}: {e}") from None
+    raise GenotypeError(f'genotype file {path!r}: {e}') from None
 
 
 def _load_darts_text_file(path: str) -> Genotype:
@@ -721,24 +708,32 @@ def _load_darts_text_file(path: str) -> Genotype:
   try:
     return Genotype.from_darts_text(text)
   except GenotypeError as e:
-    raise GenotypeError(f"genotype file {path!r}: {e}") from None
+    raise GenotypeError(f'genotype file {path!r}: {e}') from None
 
 
 # -- Published genotypes ---------------------------------------------------------
 
 DARTS_V1 = Genotype(
     normal=(
-        ("sep_conv_3x3", 1), ("sep_conv_3x3", 0),
-        ("skip_connect", 0), ("sep_conv_3x3", 1),
-        ("skip_connect", 0), ("sep_conv_3x3", 1),
-        ("sep_conv_3x3", 0), ("skip_connect", 2),
+        ('sep_conv_3x3', 1),
+        ('sep_conv_3x3', 0),
+        ('skip_connect', 0),
+        ('sep_conv_3x3', 1),
+        ('skip_connect', 0),
+        ('sep_conv_3x3', 1),
+        ('sep_conv_3x3', 0),
+        ('skip_connect', 2),
     ),
     normal_concat=(2, 3, 4, 5),
     reduce=(
-        ("max_pool_3x3", 0), ("max_pool_3x3", 1),
-        ("skip_connect", 2), ("max_pool_3x3", 0),
-        ("max_pool_3x3", 0), ("skip_connect", 2),
-        ("skip_connect", 2), ("avg_pool_3x3", 0),
+        ('max_pool_3x3', 0),
+        ('max_pool_3x3', 1),
+        ('skip_connect', 2),
+        ('max_pool_3x3', 0),
+        ('max_pool_3x3', 0),
+        ('skip_connect', 2),
+        ('skip_connect', 2),
+        ('avg_pool_3x3', 0),
     ),
     reduce_concat=(2, 3, 4, 5),
 )
@@ -746,17 +741,25 @@ DARTS_V1 = Genotype(
 
 DARTS_V2 = Genotype(
     normal=(
-        ("sep_conv_3x3", 0), ("sep_conv_3x3", 1),
-        ("sep_conv_3x3", 0), ("sep_conv_3x3", 1),
-        ("sep_conv_3x3", 1), ("skip_connect", 0),
-        ("skip_connect", 0), ("dil_conv_3x3", 2),
+        ('sep_conv_3x3', 0),
+        ('sep_conv_3x3', 1),
+        ('sep_conv_3x3', 0),
+        ('sep_conv_3x3', 1),
+        ('sep_conv_3x3', 1),
+        ('skip_connect', 0),
+        ('skip_connect', 0),
+        ('dil_conv_3x3', 2),
     ),
     normal_concat=(2, 3, 4, 5),
     reduce=(
-        ("max_pool_3x3", 0), ("max_pool_3x3", 1),
-        ("skip_connect", 2), ("max_pool_3x3", 1),
-        ("max_pool_3x3", 0), ("skip_connect", 2),
-        ("skip_connect", 2), ("max_pool_3x3", 1),
+        ('max_pool_3x3', 0),
+        ('max_pool_3x3', 1),
+        ('skip_connect', 2),
+        ('max_pool_3x3', 1),
+        ('max_pool_3x3', 0),
+        ('skip_connect', 2),
+        ('skip_connect', 2),
+        ('max_pool_3x3', 1),
     ),
     reduce_concat=(2, 3, 4, 5),
 )
@@ -764,17 +767,25 @@ DARTS_V2 = Genotype(
 
 PC_DARTS = Genotype(
     normal=(
-        ("sep_conv_3x3", 1), ("skip_connect", 0),
-        ("sep_conv_3x3", 0), ("dil_conv_3x3", 1),
-        ("sep_conv_5x5", 0), ("sep_conv_3x3", 1),
-        ("avg_pool_3x3", 0), ("dil_conv_3x3", 1),
+        ('sep_conv_3x3', 1),
+        ('skip_connect', 0),
+        ('sep_conv_3x3', 0),
+        ('dil_conv_3x3', 1),
+        ('sep_conv_5x5', 0),
+        ('sep_conv_3x3', 1),
+        ('avg_pool_3x3', 0),
+        ('dil_conv_3x3', 1),
     ),
     normal_concat=(2, 3, 4, 5),
     reduce=(
-        ("sep_conv_5x5", 1), ("max_pool_3x3", 0),
-        ("sep_conv_5x5", 1), ("sep_conv_5x5", 2),
-        ("sep_conv_3x3", 0), ("sep_conv_3x3", 3),
-        ("sep_conv_3x3", 1), ("sep_conv_3x3", 2),
+        ('sep_conv_5x5', 1),
+        ('max_pool_3x3', 0),
+        ('sep_conv_5x5', 1),
+        ('sep_conv_5x5', 2),
+        ('sep_conv_3x3', 0),
+        ('sep_conv_3x3', 3),
+        ('sep_conv_3x3', 1),
+        ('sep_conv_3x3', 2),
     ),
     reduce_concat=(2, 3, 4, 5),
 )
@@ -782,17 +793,25 @@ PC_DARTS = Genotype(
 
 PC_DARTS_IMAGENET = Genotype(
     normal=(
-        ("skip_connect", 1), ("sep_conv_3x3", 0),
-        ("sep_conv_3x3", 0), ("skip_connect", 1),
-        ("sep_conv_3x3", 1), ("sep_conv_3x3", 3),
-        ("sep_conv_3x3", 1), ("dil_conv_5x5", 4),
+        ('skip_connect', 1),
+        ('sep_conv_3x3', 0),
+        ('sep_conv_3x3', 0),
+        ('skip_connect', 1),
+        ('sep_conv_3x3', 1),
+        ('sep_conv_3x3', 3),
+        ('sep_conv_3x3', 1),
+        ('dil_conv_5x5', 4),
     ),
     normal_concat=(2, 3, 4, 5),
     reduce=(
-        ("sep_conv_3x3", 0), ("skip_connect", 1),
-        ("dil_conv_5x5", 2), ("max_pool_3x3", 1),
-        ("sep_conv_3x3", 2), ("sep_conv_3x3", 1),
-        ("sep_conv_5x5", 0), ("sep_conv_3x3", 3),
+        ('sep_conv_3x3', 0),
+        ('skip_connect', 1),
+        ('dil_conv_5x5', 2),
+        ('max_pool_3x3', 1),
+        ('sep_conv_3x3', 2),
+        ('sep_conv_3x3', 1),
+        ('sep_conv_5x5', 0),
+        ('sep_conv_3x3', 3),
     ),
     reduce_concat=(2, 3, 4, 5),
 )
@@ -800,17 +819,25 @@ PC_DARTS_IMAGENET = Genotype(
 
 PDARTS = Genotype(
     normal=(
-        ("skip_connect", 0), ("dil_conv_3x3", 1),
-        ("skip_connect", 0), ("sep_conv_3x3", 1),
-        ("sep_conv_3x3", 1), ("sep_conv_3x3", 3),
-        ("sep_conv_3x3", 0), ("dil_conv_5x5", 4),
+        ('skip_connect', 0),
+        ('dil_conv_3x3', 1),
+        ('skip_connect', 0),
+        ('sep_conv_3x3', 1),
+        ('sep_conv_3x3', 1),
+        ('sep_conv_3x3', 3),
+        ('sep_conv_3x3', 0),
+        ('dil_conv_5x5', 4),
     ),
     normal_concat=(2, 3, 4, 5),
     reduce=(
-        ("avg_pool_3x3", 0), ("sep_conv_5x5", 1),
-        ("sep_conv_3x3", 0), ("dil_conv_5x5", 2),
-        ("max_pool_3x3", 0), ("dil_conv_3x3", 1),
-        ("dil_conv_3x3", 1), ("dil_conv_5x5", 3),
+        ('avg_pool_3x3', 0),
+        ('sep_conv_5x5', 1),
+        ('sep_conv_3x3', 0),
+        ('dil_conv_5x5', 2),
+        ('max_pool_3x3', 0),
+        ('dil_conv_3x3', 1),
+        ('dil_conv_3x3', 1),
+        ('dil_conv_5x5', 3),
     ),
     reduce_concat=(2, 3, 4, 5),
 )
@@ -820,20 +847,20 @@ DARTS_V2_TEXT = (
     "Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), "
     "('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 1), "
     "('skip_connect', 0), ('skip_connect', 0), ('dil_conv_3x3', 2)], "
-    "normal_concat=range(2, 6), "
+    'normal_concat=range(2, 6), '
     "reduce=[('max_pool_3x3', 0), ('max_pool_3x3', 1), ('skip_connect', 2), "
     "('max_pool_3x3', 1), ('max_pool_3x3', 0), ('skip_connect', 2), "
     "('skip_connect', 2), ('max_pool_3x3', 1)], "
-    "reduce_concat=range(2, 6))"
+    'reduce_concat=range(2, 6))'
 )
 """The DARTS_V2 genotype in the text form printed by the DARTS search code."""
 
 NAMED_GENOTYPES: dict[str, Genotype] = {
-    "DARTS_V1": DARTS_V1,
-    "DARTS_V2": DARTS_V2,
-    "PC_DARTS": PC_DARTS,
-    "PC_DARTS_IMAGENET": PC_DARTS_IMAGENET,
-    "PDARTS": PDARTS,
+    'DARTS_V1': DARTS_V1,
+    'DARTS_V2': DARTS_V2,
+    'PC_DARTS': PC_DARTS,
+    'PC_DARTS_IMAGENET': PC_DARTS_IMAGENET,
+    'PDARTS': PDARTS,
 }
 """Published genotypes by name."""
 
@@ -854,8 +881,8 @@ def get_named(name: str) -> Genotype:
     return NAMED_GENOTYPES[name]
   except (KeyError, TypeError):
     raise GenotypeError(
-        f"unknown genotype name {name!r} (known: "
-        f"{', '.join(sorted(NAMED_GENOTYPES))})") from None
+        f'unknown genotype name {name!r} (known: ' f"{', '.join(sorted(NAMED_GENOTYPES))})"
+    ) from None
 
 
 def load_genotype(name_or_path: str | os.PathLike[str] | Genotype) -> Genotype:
@@ -882,12 +909,13 @@ def load_genotype(name_or_path: str | os.PathLike[str] | Genotype) -> Genotype:
     path = os.fspath(name_or_path)
   except TypeError:
     raise GenotypeError(
-        "load_genotype expects a genotype name or a path, got "
-        f"{type(name_or_path).__name__}") from None
+        'load_genotype expects a genotype name or a path, got ' f'{type(name_or_path).__name__}'
+    ) from None
   if not os.path.exists(path):
     raise GenotypeError(
-        f"{path!r} is neither a known genotype name (known: "
-        f"{', '.join(sorted(NAMED_GENOTYPES))}) nor an existing file")
-  if path.lower().endswith(".json"):
+        f'{path!r} is neither a known genotype name (known: '
+        f"{', '.join(sorted(NAMED_GENOTYPES))}) nor an existing file"
+    )
+  if path.lower().endswith('.json'):
     return load_json(path)
   return _load_darts_text_file(path)

@@ -7,8 +7,8 @@ with its op (drawing and atomic PNG writes: :mod:`nas_jax.plot`).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
+import os
 from typing import Any, Union
 
 from matplotlib.figure import Figure
@@ -38,27 +38,30 @@ def _check_cell(pairs: Any, concat: Any) -> tuple[list[tuple[str, int]], list[in
     ValueError: With a one-line message naming the bad entry.
   """
   if not plot.is_sequence(pairs):
-    raise ValueError(
-        f'pairs: expected a list of (op, input) pairs, got {type(pairs).__name__}')
+    raise ValueError(f'pairs: expected a list of (op, input) pairs, got {type(pairs).__name__}')
   if not pairs or len(pairs) % 2:
     raise ValueError(
         f'pairs: expected a non-empty, even number of (op, input) pairs (two per node), '
-        f'got {len(pairs)}')
+        f'got {len(pairs)}'
+    )
   checked = []
   for k, entry in enumerate(pairs):
     if not plot.is_sequence(entry) or len(entry) != 2:
       raise ValueError(f'pairs[{k}]: expected an (op, input) pair, got {one_line(repr(entry))}')
     name, index = entry
     if not isinstance(name, str) or not name:
-      raise ValueError(f'pairs[{k}]: op name must be a non-empty string, got '
-                       f'{one_line(repr(name))}')
+      raise ValueError(
+          f'pairs[{k}]: op name must be a non-empty string, got ' f'{one_line(repr(name))}'
+      )
     if not is_int(index):
-      raise ValueError(f'pairs[{k}]: input index must be an integer, got '
-                       f'{one_line(repr(index))}')
+      raise ValueError(
+          f'pairs[{k}]: input index must be an integer, got ' f'{one_line(repr(index))}'
+      )
     node = k // 2
     if not 0 <= index < 2 + node:
-      raise ValueError(f'pairs[{k}]: input index {index} out of range for node {node} '
-                       f'(valid: 0..{1 + node})')
+      raise ValueError(
+          f'pairs[{k}]: input index {index} out of range for node {node} ' f'(valid: 0..{1 + node})'
+      )
     checked.append((name, int(index)))
   steps = len(pairs) // 2
   if not plot.is_sequence(concat) and not isinstance(concat, range):
@@ -98,8 +101,11 @@ def cell_edges(pairs: Sequence[tuple[str, int]], concat: Sequence[int]) -> list[
       or concat index is out of range (one-line message).
   """
   pairs, concat = _check_cell(pairs, concat)
-  edges = [(_node_label(index), str(k // 2), name)
-           for k, (name, index) in enumerate(pairs) if name != 'none']
+  edges = [
+      (_node_label(index), str(k // 2), name)
+      for k, (name, index) in enumerate(pairs)
+      if name != 'none'
+  ]
   edges += [(_node_label(index), OUTPUT_LABEL, '') for index in concat]
   return edges
 
@@ -116,8 +122,10 @@ def _cell_layout(steps: int) -> dict[str, tuple[float, float]]:
 def _draw_cell(fig: Figure, edges: list[Edge], steps: int, title: str | None) -> None:
   """Draws the cell DAG described by ``edges`` onto ``fig``."""
   pos = _cell_layout(steps)
-  kinds = {label: 'input' if label in INPUT_LABELS else 'output' if label == OUTPUT_LABEL
-           else 'node' for label in pos}
+  kinds = {
+      label: 'input' if label in INPUT_LABELS else 'output' if label == OUTPUT_LABEL else 'node'
+      for label in pos
+  }
   plot.draw_dag(fig, pos, kinds, edges, title, DARTS_PRIMITIVES)
 
 
@@ -162,12 +170,18 @@ def edge_rows(num_edges: int) -> list[list[tuple[int, str]]]:
   if steps is None:
     raise ValueError(f'{num_edges} edges, not a DARTS edge count n*(n+3)/2 (2, 5, 9, 14, 20, ...)')
   labels = alpha_edge_labels(num_edges)
-  return [[(i * (i + 3) // 2 + j, labels[i * (i + 3) // 2 + j]) for j in range(i + 2)]
-          for i in range(steps)]
+  return [
+      [(i * (i + 3) // 2 + j, labels[i * (i + 3) // 2 + j]) for j in range(i + 2)]
+      for i in range(steps)
+  ]
 
 
-def plot_cell(pairs: Sequence[tuple[str, int]], concat: Sequence[int], path: PathLike,
-              title: str | None = None) -> list[Edge]:
+def plot_cell(
+    pairs: Sequence[tuple[str, int]],
+    concat: Sequence[int],
+    path: PathLike,
+    title: str | None = None,
+) -> list[Edge]:
   """Draws a cell DAG and writes it as a PNG.
 
   Cell inputs (green) are on the left, intermediate nodes (blue) in order in

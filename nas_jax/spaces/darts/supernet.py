@@ -58,6 +58,7 @@ class SearchCell(nn.Module):
   inside a scan, so that the op choice stays a real conditional (under
   ``vmap`` it would compute every branch).
   """
+
   channels: int
   reduction: bool
   reduction_prev: bool
@@ -67,8 +68,14 @@ class SearchCell(nn.Module):
   node_edges: str = 'scan'
 
   @nn.compact
-  def __call__(self, s0: jax.Array, s1: jax.Array, weights: jax.Array,
-               edge_scale: jax.Array | None = None, aux_coef: jax.Array | None = None) -> jax.Array:
+  def __call__(
+      self,
+      s0: jax.Array,
+      s1: jax.Array,
+      weights: jax.Array,
+      edge_scale: jax.Array | None = None,
+      aux_coef: jax.Array | None = None,
+  ) -> jax.Array:
     """Args: s0, s1: the two previous cell outputs (CNHW); weights: (E, K) op weights;
     edge_scale: optional (E,) edge output scales; aux_coef: the DARTS- skip coefficient."""
     c = self.channels
@@ -96,36 +103,73 @@ class SearchCell(nn.Module):
       in_src = np.repeat(np.arange(2), self.steps).astype(np.int32)
       in_tgt = np.tile(np.arange(self.steps), 2).astype(np.int32)
       flat = table.reshape(-1)
-      nodes = scan_edges(self.edge, c, 'input_edges', nodes, in_src, in_tgt, weights[flat],
-                         edge_scale[flat], inputs=jnp.stack([s0, s1]), stride=stride,
-                         aux_coef=aux)
+      nodes = scan_edges(
+          self.edge,
+          c,
+          'input_edges',
+          nodes,
+          in_src,
+          in_tgt,
+          weights[flat],
+          edge_scale[flat],
+          inputs=jnp.stack([s0, s1]),
+          stride=stride,
+          aux_coef=aux,
+      )
     else:
       # Input edges: outer vmap over the source (s0, s1), inner over the target node.
-      per_node = nn.vmap(MixedOp, in_axes=(None, 0, 0, None), out_axes=0,
-                         variable_axes=variable_axes, split_rngs={'params': True},
-                         axis_size=self.steps)
-      per_source = nn.vmap(per_node, in_axes=(0, 0, 0, None), out_axes=0,
-                           variable_axes=variable_axes, split_rngs={'params': True}, axis_size=2)
+      per_node = nn.vmap(
+          MixedOp,
+          in_axes=(None, 0, 0, None),
+          out_axes=0,
+          variable_axes=variable_axes,
+          split_rngs={'params': True},
+          axis_size=self.steps,
+      )
+      per_source = nn.vmap(
+          per_node,
+          in_axes=(0, 0, 0, None),
+          out_axes=0,
+          variable_axes=variable_axes,
+          split_rngs={'params': True},
+          axis_size=2,
+      )
       inputs = per_source(c, stride, self.edge, name='input_edges')(
-          jnp.stack([s0, s1]), weights[table], edge_scale[table], aux)
+          jnp.stack([s0, s1]), weights[table], edge_scale[table], aux
+      )
       nodes = inputs[0] + inputs[1]  # (steps, C, N, H, W): each node's sum over its input edges
 
     if self.node_edges == 'unroll' and not hard:
       nodes = list(nodes)
       for j in range(self.steps - 1):  # node j is complete: run its edges to every later node
         mine = src == j
-        per_target = nn.vmap(MixedOp, in_axes=(None, 0, 0, None), out_axes=0,
-                             variable_axes=variable_axes, split_rngs={'params': True},
-                             axis_size=int(mine.sum()))
+        per_target = nn.vmap(
+            MixedOp,
+            in_axes=(None, 0, 0, None),
+            out_axes=0,
+            variable_axes=variable_axes,
+            split_rngs={'params': True},
+            axis_size=int(mine.sum()),
+        )
         ys = per_target(c, 1, self.edge, name=f'node{j}_edges')(
-            nodes[j], weights[edges[mine]], edge_scale[edges[mine]], aux)
+            nodes[j], weights[edges[mine]], edge_scale[edges[mine]], aux
+        )
         for y, i in zip(ys, tgt[mine]):
           nodes[i] = nodes[i] + y
       nodes = jnp.stack(nodes)
     elif len(edges):
-      nodes = scan_edges(self.edge, c, 'node_edges', nodes, src, tgt, weights[edges], edge_scale[edges],
-                         aux_coef=aux)
-    kept = nodes[self.steps - self.multiplier:]
+      nodes = scan_edges(
+          self.edge,
+          c,
+          'node_edges',
+          nodes,
+          src,
+          tgt,
+          weights[edges],
+          edge_scale[edges],
+          aux_coef=aux,
+      )
+    kept = nodes[self.steps - self.multiplier :]
     return kept.reshape((-1,) + kept.shape[2:])  # concatenated along channels (CNHW)
 
 
@@ -157,6 +201,7 @@ class SearchNetwork(nn.Module):
       faster per step (less memory traffic), peak memory only 4 % lower.
     mode, partial, aux_skip: passed to every ``MixedOp`` (see there).
   """
+
   num_classes: int
   channels: int = 16
   layers: int = 8
@@ -176,14 +221,20 @@ class SearchNetwork(nn.Module):
   def search_space(self):
     """The space this supernet searches (``nas_jax.spaces.darts.DartsSpace``)."""
     from nas_jax.spaces.darts import DartsSpace
+
     return DartsSpace(tuple(self.primitives), self.steps, self.multiplier)
 
   def reduction_layers(self) -> tuple[int, ...]:
     return (self.layers // 3, 2 * self.layers // 3)
 
   @nn.compact
-  def __call__(self, x: jax.Array, weights: dict[str, Any], train: bool = True,
-               aux_coef: jax.Array | None = None) -> jax.Array:
+  def __call__(
+      self,
+      x: jax.Array,
+      weights: dict[str, Any],
+      train: bool = True,
+      aux_coef: jax.Array | None = None,
+  ) -> jax.Array:
     """Runs the supernet.
 
     Args:
@@ -202,8 +253,15 @@ class SearchNetwork(nn.Module):
     s0 = s1 = x
     c_curr = self.channels
     reduction_prev = False
-    edge = EdgeOptions(tuple(self.primitives), OPS, train, self.depthwise_impl, self.mode,
-                       self.partial, self.aux_skip)
+    edge = EdgeOptions(
+        tuple(self.primitives),
+        OPS,
+        train,
+        self.depthwise_impl,
+        self.mode,
+        self.partial,
+        self.aux_skip,
+    )
     cell_type = SearchCell
     if self.remat:
       policy = jax.checkpoint_policies.save_anything_except_these_names(ops.DEPTHWISE_ROWS)
@@ -212,11 +270,18 @@ class SearchNetwork(nn.Module):
       reduction = i in self.reduction_layers()
       if reduction:
         c_curr *= 2
-      cell = cell_type(c_curr, reduction, reduction_prev, edge, self.steps, self.multiplier,
-                       self.node_edges, name=f'cell_{i}')
+      cell = cell_type(
+          c_curr,
+          reduction,
+          reduction_prev,
+          edge,
+          self.steps,
+          self.multiplier,
+          self.node_edges,
+          name=f'cell_{i}',
+      )
       ops_w, scale = split_weights(weights['reduce' if reduction else 'normal'])
       s0, s1 = s1, cell(s0, s1, ops_w, scale, aux_coef)
       reduction_prev = reduction
     out = jnp.mean(s1, axis=(2, 3)).T  # (N, C)
     return nn.Dense(self.num_classes, name='classifier')(out)
-

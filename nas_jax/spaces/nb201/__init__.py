@@ -13,22 +13,30 @@ The module also re-exports the names of those parts, so
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
+import dataclasses
 from typing import Any, ClassVar
 
 import numpy as np
 
 from nas_jax.spaces import base, register
+from nas_jax.spaces.darts.genotype import GenotypeError
 from nas_jax.spaces.nb201 import arch as nb201_arch
 from nas_jax.spaces.nb201.evalnet import NB201Cell, NB201Network, ResidualBlock
-from nas_jax.spaces.nb201.genotype import (EDGES, NUM_EDGES, NUM_NODES, NB201Genotype,
-                                           derive_genotype, edge_index, load, random_genotype,
-                                           save_json)
+from nas_jax.spaces.nb201.genotype import (
+    EDGES,
+    NUM_EDGES,
+    NUM_NODES,
+    NB201Genotype,
+    derive_genotype,
+    edge_index,
+    load,
+    random_genotype,
+    save_json,
+)
 from nas_jax.spaces.nb201.ops import NB201_PRIMITIVES, OPS, PARAMETER_FREE
 from nas_jax.spaces.nb201.plot import plot_nb201_cell
 from nas_jax.spaces.nb201.supernet import NB201SearchCell, NB201SearchNetwork
-from nas_jax.spaces.darts.genotype import GenotypeError
 
 
 @register
@@ -42,6 +50,7 @@ class NB201Space(base.Space):
   ``hash_rule='functional'`` is the stricter rule of
   :func:`nas_jax.spaces.nb201.arch.functional_str`.
   """
+
   primitives: tuple[str, ...] = NB201_PRIMITIVES
   hash_rule: str = 'nb201'
 
@@ -53,15 +62,19 @@ class NB201Space(base.Space):
   network_kinds: ClassVar[tuple[str, ...]] = ('nb201',)
   genotype_type: ClassVar[type] = NB201Genotype
   collapse_cells: ClassVar[tuple[str, ...]] = ('cell',)
-  search_overrides: ClassVar[dict[str, Any]] = {'layers': 5, 'init_channels': 16,
-                                                'weight_decay': 5e-4}
+  search_overrides: ClassVar[dict[str, Any]] = {
+      'layers': 5,
+      'init_channels': 16,
+      'weight_decay': 5e-4,
+  }
   unroll_phases: ClassVar[bool] = True
 
   def __post_init__(self):
     super().__post_init__()
     if self.hash_rule not in nb201_arch.RULES:
-      raise ValueError(f'unknown NB201 hash rule {self.hash_rule!r}; known: '
-                       f'{", ".join(nb201_arch.RULES)}')
+      raise ValueError(
+          f'unknown NB201 hash rule {self.hash_rule!r}; known: ' f'{", ".join(nb201_arch.RULES)}'
+      )
 
   @classmethod
   def from_config(cls, config) -> 'NB201Space':
@@ -88,8 +101,13 @@ class NB201Space(base.Space):
   def supernet(self, num_classes: int, *, channels: int, layers: int, **options):
     """``NB201SearchNetwork`` with ``layers`` cells per stage (``options``:
     ``depthwise_impl``, ``scan``, ``mode``, ``partial``, ``aux_skip``)."""
-    return NB201SearchNetwork(num_classes=num_classes, channels=channels, cells_per_stage=layers,
-                              primitives=self.primitives, **options)
+    return NB201SearchNetwork(
+        num_classes=num_classes,
+        channels=channels,
+        cells_per_stage=layers,
+        primitives=self.primitives,
+        **options,
+    )
 
   def evalnet(self, g: NB201Genotype, num_classes: int, *, kind: str | None = None, **options):
     """``NB201Network`` (``options``: ``channels``, ``layers`` (cells per stage N),
@@ -122,6 +140,7 @@ class NB201Space(base.Space):
 
   def plot(self, g: NB201Genotype, out_dir: str) -> list[str]:
     import os
+
     path = os.path.join(out_dir, 'cell.png')
     plot_nb201_cell(self.check_genotype(g), path)
     return [path]
@@ -131,6 +150,7 @@ class NB201Space(base.Space):
 
   def edge_rows(self, cell: str, num_edges: int) -> list[list[tuple[int, str]]]:
     from nas_jax.spaces.nb201 import plot
+
     return plot.edge_rows(num_edges)
 
   def cell_title(self, cell: str) -> str:
@@ -145,11 +165,15 @@ class NB201Space(base.Space):
 
   def check_train_config(self, config) -> None:
     if config.auxiliary_weight != 0:
-      raise ValueError(f'config.auxiliary_weight must be 0 for the NB201 network (it has no '
-                       f'auxiliary head), got {config.auxiliary_weight!r}')
+      raise ValueError(
+          f'config.auxiliary_weight must be 0 for the NB201 network (it has no '
+          f'auxiliary head), got {config.auxiliary_weight!r}'
+      )
     if config.drop_path_prob != 0:
-      raise ValueError(f'config.drop_path_prob must be 0 for the NB201 network (it has no drop '
-                       f'path), got {config.drop_path_prob!r}')
+      raise ValueError(
+          f'config.drop_path_prob must be 0 for the NB201 network (it has no drop '
+          f'path), got {config.drop_path_prob!r}'
+      )
 
   def evalnet_options(self, config) -> dict[str, Any]:
     return dict(channels=config.init_channels, layers=config.layers, scan_cells=config.scan_cells)
@@ -177,7 +201,24 @@ class NB201Space(base.Space):
     return fn(arch, self.primitives)
 
 
-__all__ = ['EDGES', 'NB201Cell', 'NB201Genotype', 'NB201Network', 'NB201SearchCell',
-           'NB201SearchNetwork', 'NB201Space', 'NB201_PRIMITIVES', 'NUM_EDGES', 'NUM_NODES', 'OPS',
-           'PARAMETER_FREE', 'ResidualBlock', 'derive_genotype', 'edge_index', 'load',
-           'plot_nb201_cell', 'random_genotype', 'save_json']
+__all__ = [
+    'EDGES',
+    'NB201Cell',
+    'NB201Genotype',
+    'NB201Network',
+    'NB201SearchCell',
+    'NB201SearchNetwork',
+    'NB201Space',
+    'NB201_PRIMITIVES',
+    'NUM_EDGES',
+    'NUM_NODES',
+    'OPS',
+    'PARAMETER_FREE',
+    'ResidualBlock',
+    'derive_genotype',
+    'edge_index',
+    'load',
+    'plot_nb201_cell',
+    'random_genotype',
+    'save_json',
+]

@@ -21,18 +21,28 @@ encodings (one-hot per edge; BANANAS' path encoding).
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
+import hashlib
 
 import numpy as np
 
+from nas_jax.spaces import decisions
 from nas_jax.spaces.darts.genotype import GenotypeError
 from nas_jax.spaces.nb201.genotype import EDGES, NB201Genotype
 from nas_jax.spaces.nb201.ops import OPS
-from nas_jax.spaces import decisions
 
-__all__ = ['PATHS', 'encode_onehot', 'encode_path', 'from_genotype', 'functional_str', 'hash',
-           'options', 'path_encoding_length', 'to_genotype', 'unique_str']
+__all__ = [
+    'PATHS',
+    'encode_onehot',
+    'encode_path',
+    'from_genotype',
+    'functional_str',
+    'hash',
+    'options',
+    'path_encoding_length',
+    'to_genotype',
+    'unique_str',
+]
 
 NONE_OP = 'none'
 SKIP_OP = 'skip_connect'
@@ -82,8 +92,10 @@ def from_genotype(genotype: NB201Genotype, primitives: Sequence[str]) -> decisio
   arch = []
   for (source, target), op in zip(EDGES, genotype.edge_ops()):
     if op not in position:
-      raise GenotypeError(f'edge {source}->{target} uses op {op!r}, which is not in primitives '
-                          f'({", ".join(primitives)})')
+      raise GenotypeError(
+          f'edge {source}->{target} uses op {op!r}, which is not in primitives '
+          f'({", ".join(primitives)})'
+      )
     arch.append(position[op])
   return tuple(arch)
 

@@ -21,6 +21,7 @@ from nas_jax.spaces.nb201.ops import OPS
 
 __all__ = ['NB201Cell', 'NB201Network', 'ResidualBlock']
 
+
 class NB201Cell(nn.Module):
   """One NB201 cell: ``node_i = sum_j op_ji(node_j)``; returns node 3 (C channels in and out).
 
@@ -29,6 +30,7 @@ class NB201Cell(nn.Module):
     channels: C; the input must have C channels.
     train: training mode (batch statistics).
   """
+
   genotype: NB201Genotype
   channels: int
   train: bool = True
@@ -42,7 +44,8 @@ class NB201Cell(nn.Module):
       total = None
       for op, source in node:
         y = OPS.make(op, self.channels, 1, affine=True, module_name=f'edge_{source}_{target}')(
-            states[source], self.train)
+            states[source], self.train
+        )
         total = y if total is None else total + y
       states.append(total)
     return states[-1]
@@ -50,6 +53,7 @@ class NB201Cell(nn.Module):
 
 class _ScannedNB201Cell(nn.Module):
   """``NB201Cell`` as a scan body: carry ``x -> cell(x)``."""
+
   cell: dict[str, Any]
 
   @nn.compact
@@ -59,8 +63,9 @@ class _ScannedNB201Cell(nn.Module):
 
 def _avg_pool_2x2(x: jax.Array) -> jax.Array:
   """2x2 average pooling, stride 2, no padding, of CNHW ``x``."""
-  total = jax.lax.reduce_window(x, np.zeros((), x.dtype), jax.lax.add, (1, 1, 2, 2),
-                                (1, 1, 2, 2), 'VALID')
+  total = jax.lax.reduce_window(
+      x, np.zeros((), x.dtype), jax.lax.add, (1, 1, 2, 2), (1, 1, 2, 2), 'VALID'
+  )
   return total / 4.0
 
 
@@ -75,14 +80,17 @@ class ResidualBlock(nn.Module):
     features: output channels.
     train: training mode (batch statistics).
   """
+
   features: int
   train: bool = True
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     if x.shape[2] % 2 or x.shape[3] % 2:
-      raise ValueError(f'the NB201 residual block halves the feature map and needs even sizes, '
-                       f'got {x.shape[2]}x{x.shape[3]}')
+      raise ValueError(
+          f'the NB201 residual block halves the feature map and needs even sizes, '
+          f'got {x.shape[2]}x{x.shape[3]}'
+      )
     b = ops.ReLUConvBN(self.features, 3, 2, affine=True, name='conv_a')(x, self.train)
     b = ops.ReLUConvBN(self.features, 3, 1, affine=True, name='conv_b')(b, self.train)
     shortcut = ops.PointwiseConv(self.features, name='shortcut')(_avg_pool_2x2(x))
@@ -110,6 +118,7 @@ class NB201Network(nn.Module):
       vs 0.50 s), and the N=5, batch-256 CIFAR training step took 217 s
       scanned against 13.1 s unscanned on this project's 2-core CPU.
   """
+
   genotype: NB201Genotype
   num_classes: int = 10
   channels: int = 16
@@ -117,8 +126,7 @@ class NB201Network(nn.Module):
   scan_cells: bool = False
 
   @nn.compact
-  def __call__(self, x: jax.Array, train: bool = False,
-               drop_prob: jax.Array | float | None = None):
+  def __call__(self, x: jax.Array, train: bool = False, drop_prob: jax.Array | float | None = None):
     """Runs the network.
 
     Args:
@@ -141,8 +149,13 @@ class NB201Network(nn.Module):
         x = ResidualBlock(c, train, name=f'reduce_{stage}')(x)
       cell = dict(genotype=self.genotype, channels=c, train=train)
       if self.scan_cells and n > 1:
-        scan = nn.scan(_ScannedNB201Cell, variable_axes={'params': 0, 'batch_stats': 0},
-                       split_rngs={'params': True}, in_axes=nn.broadcast, length=n)
+        scan = nn.scan(
+            _ScannedNB201Cell,
+            variable_axes={'params': 0, 'batch_stats': 0},
+            split_rngs={'params': True},
+            in_axes=nn.broadcast,
+            length=n,
+        )
         x, _ = scan(cell, name=f'cells_{stage}')(x, None)
       else:
         for i in range(n):

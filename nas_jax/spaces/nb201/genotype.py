@@ -18,10 +18,10 @@ The evaluation network is in :mod:`nas_jax.spaces.nb201.evalnet`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 import dataclasses
 import json
 import os
-from collections.abc import Sequence
 from typing import Any, Union
 
 import numpy as np
@@ -30,8 +30,19 @@ from nas_jax.checkpoint import atomic_write
 from nas_jax.spaces.darts.genotype import GenotypeError, _read_text
 from nas_jax.spaces.nb201.ops import NB201_PRIMITIVES, OPS, PARAMETER_FREE
 
-__all__ = ['EDGES', 'NB201_PRIMITIVES', 'NB201Genotype', 'NUM_EDGES', 'NUM_NODES', 'PARAMETER_FREE',
-           'derive_genotype', 'edge_index', 'load', 'random_genotype', 'save_json']
+__all__ = [
+    'EDGES',
+    'NB201_PRIMITIVES',
+    'NB201Genotype',
+    'NUM_EDGES',
+    'NUM_NODES',
+    'PARAMETER_FREE',
+    'derive_genotype',
+    'edge_index',
+    'load',
+    'random_genotype',
+    'save_json',
+]
 
 PathLike = Union[str, os.PathLike]
 OpPair = tuple[str, int]
@@ -49,7 +60,7 @@ _EXAMPLE = '|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|...~0|...~1|...~2|
 def _show(text: str, limit: int = 80) -> str:
   """``repr`` of ``text``, shortened to ``limit`` characters (always one line)."""
   shown = repr(text)
-  return shown if len(shown) <= limit else shown[:limit - 3] + '...'
+  return shown if len(shown) <= limit else shown[: limit - 3] + '...'
 
 
 def edge_index(target: int, source: int) -> int:
@@ -61,8 +72,10 @@ def edge_index(target: int, source: int) -> int:
   try:
     return _EDGE_INDEX[(source, target)]
   except (KeyError, TypeError):
-    raise ValueError(f'no NB201 edge from node {source!r} to node {target!r}; edges '
-                     f'(source, target): {list(EDGES)}') from None
+    raise ValueError(
+        f'no NB201 edge from node {source!r} to node {target!r}; edges '
+        f'(source, target): {list(EDGES)}'
+    ) from None
 
 
 def _coerce_nodes(nodes: Any) -> tuple[tuple[OpPair, ...], ...]:
@@ -78,11 +91,14 @@ def _coerce_nodes(nodes: Any) -> tuple[tuple[OpPair, ...], ...]:
   out = []
   for i, node in enumerate(nodes, start=1):
     if isinstance(node, (str, bytes)) or not isinstance(node, Sequence):
-      raise GenotypeError(f'node {i}: expected a sequence of (op, input) pairs, got '
-                          f'{type(node).__name__}')
+      raise GenotypeError(
+          f'node {i}: expected a sequence of (op, input) pairs, got ' f'{type(node).__name__}'
+      )
     if len(node) != i:
-      raise GenotypeError(f'node {i} has {len(node)} input edge(s), expected {i} (one from each '
-                          f'of nodes 0..{i - 1})')
+      raise GenotypeError(
+          f'node {i} has {len(node)} input edge(s), expected {i} (one from each '
+          f'of nodes 0..{i - 1})'
+      )
     pairs = []
     for k, pair in enumerate(node):
       where = f'node {i}, entry {k + 1}'
@@ -92,13 +108,16 @@ def _coerce_nodes(nodes: Any) -> tuple[tuple[OpPair, ...], ...]:
       if not isinstance(op, str):
         raise GenotypeError(f'{where}: op name must be a string, got {type(op).__name__}')
       if op not in NB201_PRIMITIVES:
-        raise GenotypeError(f'{where}: unknown op {_show(op)}; known NB201 ops: '
-                            f'{", ".join(NB201_PRIMITIVES)}')
+        raise GenotypeError(
+            f'{where}: unknown op {_show(op)}; known NB201 ops: ' f'{", ".join(NB201_PRIMITIVES)}'
+        )
       if isinstance(source, bool) or not isinstance(source, (int, np.integer)):
         raise GenotypeError(f'{where}: input index must be an integer, got {_show(str(source))}')
       if source != k:
-        raise GenotypeError(f'{where}: input index {int(source)}, expected {k} (node {i} reads '
-                            f'nodes 0..{i - 1} once each, in order)')
+        raise GenotypeError(
+            f'{where}: input index {int(source)}, expected {k} (node {i} reads '
+            f'nodes 0..{i - 1} once each, in order)'
+        )
       pairs.append((op, int(source)))
     out.append(tuple(pairs))
   return tuple(out)
@@ -155,27 +174,34 @@ class NB201Genotype:
       raise GenotypeError(f'empty NB201 genotype string (expected e.g. {_EXAMPLE})')
     parts = text.split('+')
     if len(parts) != NUM_NODES - 1:
-      raise GenotypeError(f'NB201 genotype string {_show(text)} has {len(parts)} node group(s), '
-                          f"expected {NUM_NODES - 1} joined by '+'")
+      raise GenotypeError(
+          f'NB201 genotype string {_show(text)} has {len(parts)} node group(s), '
+          f"expected {NUM_NODES - 1} joined by '+'"
+      )
     nodes = []
     for i, part in enumerate(parts, start=1):
       if not part.strip('|'):
         raise GenotypeError(f'node {i} of NB201 genotype string {_show(text)} is empty')
       if len(part) < 2 or part[0] != '|' or part[-1] != '|':
-        raise GenotypeError(f"node {i} {_show(part)}: must start and end with '|' "
-                            "(e.g. '|nor_conv_3x3~0|')")
+        raise GenotypeError(
+            f"node {i} {_show(part)}: must start and end with '|' " "(e.g. '|nor_conv_3x3~0|')"
+        )
       tokens = part[1:-1].split('|')
       if len(tokens) != i:
-        raise GenotypeError(f'node {i} {_show(part)} has {len(tokens)} edge(s), expected {i} '
-                            f"('|op~input|' for each of nodes 0..{i - 1})")
+        raise GenotypeError(
+            f'node {i} {_show(part)} has {len(tokens)} edge(s), expected {i} '
+            f"('|op~input|' for each of nodes 0..{i - 1})"
+        )
       pairs = []
       for k, token in enumerate(tokens):
         op, sep, index = token.partition('~')
         if not sep:
           raise GenotypeError(f"node {i}, entry {k + 1}: expected 'op~input', got {_show(token)}")
         if not (index.isascii() and index.isdigit()):
-          raise GenotypeError(f'node {i}, entry {k + 1}: input index {_show(index)} is not a '
-                              'non-negative integer')
+          raise GenotypeError(
+              f'node {i}, entry {k + 1}: input index {_show(index)} is not a '
+              'non-negative integer'
+          )
         pairs.append((op, int(index)))
       nodes.append(tuple(pairs))
     return cls(tuple(nodes))
@@ -203,18 +229,23 @@ class NB201Genotype:
     try:
       data = json.loads(text)
     except json.JSONDecodeError as e:
-      raise GenotypeError(f'malformed JSON for an NB201 genotype: {e.msg} (line {e.lineno}, '
-                          f'column {e.colno})') from None
+      raise GenotypeError(
+          f'malformed JSON for an NB201 genotype: {e.msg} (line {e.lineno}, ' f'column {e.colno})'
+      ) from None
     if not isinstance(data, dict):
-      raise GenotypeError('NB201 genotype JSON must be an object {"space": "nb201", "arch": ...}'
-                          f', got {type(data).__name__}')
+      raise GenotypeError(
+          'NB201 genotype JSON must be an object {"space": "nb201", "arch": ...}'
+          f', got {type(data).__name__}'
+      )
     if data.get('space') != SPACE:
-      raise GenotypeError(f'NB201 genotype JSON: "space" must be "nb201", got '
-                          f'{_show(str(data.get("space")))}')
+      raise GenotypeError(
+          f'NB201 genotype JSON: "space" must be "nb201", got ' f'{_show(str(data.get("space")))}'
+      )
     arch = data.get('arch')
     if not isinstance(arch, str):
-      raise GenotypeError('NB201 genotype JSON: "arch" must be the genotype string, got '
-                          f'{type(arch).__name__}')
+      raise GenotypeError(
+          'NB201 genotype JSON: "arch" must be the genotype string, got ' f'{type(arch).__name__}'
+      )
     return cls.from_string(arch)
 
   def save_json(self, path: PathLike) -> None:
@@ -274,11 +305,15 @@ def load(ref: NB201Genotype | PathLike) -> NB201Genotype:
   try:
     path = os.fspath(ref)
   except TypeError:
-    raise GenotypeError('an NB201 genotype must be given as its string form or a file path, '
-                        f'got {type(ref).__name__}') from None
+    raise GenotypeError(
+        'an NB201 genotype must be given as its string form or a file path, '
+        f'got {type(ref).__name__}'
+    ) from None
   if not os.path.exists(path):
-    raise GenotypeError(f'{_show(path)} is neither an NB201 genotype string (e.g. {_EXAMPLE}) '
-                        'nor an existing file')
+    raise GenotypeError(
+        f'{_show(path)} is neither an NB201 genotype string (e.g. {_EXAMPLE}) '
+        'nor an existing file'
+    )
   text = _read_text(path).strip()
   try:
     if path.lower().endswith('.json') or text.startswith('{'):
@@ -311,8 +346,10 @@ def derive_genotype(alpha: Any, primitives: Sequence[str] = NB201_PRIMITIVES) ->
   primitives = _check_primitives(primitives)
   a = np.asarray(alpha, dtype=np.float64)
   if a.shape != (NUM_EDGES, len(primitives)):
-    raise ValueError(f'NB201 alpha must have shape ({NUM_EDGES}, {len(primitives)}) (edges x '
-                     f'ops), got {a.shape}')
+    raise ValueError(
+        f'NB201 alpha must have shape ({NUM_EDGES}, {len(primitives)}) (edges x '
+        f'ops), got {a.shape}'
+    )
   if not np.all(np.isfinite(a)):
     raise ValueError('NB201 alpha has non-finite entries')
   return NB201Genotype.from_edge_ops([primitives[int(k)] for k in np.argmax(a, axis=1)])
@@ -329,5 +366,5 @@ def random_genotype(seed: int, primitives: Sequence[str] = NB201_PRIMITIVES) -> 
     raise ValueError(f'seed must be a non-negative integer, got {seed!r}')
   rng = np.random.default_rng([int(seed), 0x201])
   return NB201Genotype.from_edge_ops(
-      [primitives[int(k)] for k in rng.integers(len(primitives), size=NUM_EDGES)])
-
+      [primitives[int(k)] for k in rng.integers(len(primitives), size=NUM_EDGES)]
+  )

@@ -23,13 +23,19 @@ class NB201SearchCell(nn.Module):
   with ``scan`` as one ``nn.scan`` over the 4-node buffer; the output is
   node 3.
   """
+
   channels: int
   edge: EdgeOptions
   scan: bool = False
 
   @nn.compact
-  def __call__(self, x: jax.Array, weights: jax.Array, edge_scale: jax.Array | None = None,
-               aux_coef: jax.Array | None = None):
+  def __call__(
+      self,
+      x: jax.Array,
+      weights: jax.Array,
+      edge_scale: jax.Array | None = None,
+      aux_coef: jax.Array | None = None,
+  ):
     if edge_scale is None:
       edge_scale = jnp.ones(weights.shape[:1], weights.dtype)
     if not self.scan:
@@ -39,26 +45,33 @@ class NB201SearchCell(nn.Module):
         for s in range(t):
           e = edge_index(t, s)
           total = total + MixedOp(self.channels, 1, self.edge, name=f'edge_{s}_{t}')(
-              nodes[s], weights[e], edge_scale[e], aux_coef)
+              nodes[s], weights[e], edge_scale[e], aux_coef
+          )
         nodes.append(total)
       return nodes[-1]
     src = np.array([s for s, _ in EDGES], np.int32)
     tgt = np.array([t for _, t in EDGES], np.int32)
     nodes = jnp.zeros((NUM_NODES,) + x.shape, x.dtype).at[0].set(x)
-    nodes = scan_edges(self.edge, self.channels, 'edges', nodes, src, tgt, weights, edge_scale,
-                       aux_coef=aux_coef)
+    nodes = scan_edges(
+        self.edge, self.channels, 'edges', nodes, src, tgt, weights, edge_scale, aux_coef=aux_coef
+    )
     return nodes[NUM_NODES - 1]
 
 
 class _StageCell(nn.Module):
   """One scan step over a stage's cells (the op weights are broadcast)."""
+
   channels: int
   edge: EdgeOptions
 
   @nn.compact
   def __call__(self, x, weights, edge_scale, aux_coef):
-    return NB201SearchCell(self.channels, self.edge, scan=True, name='cell')(
-        x, weights, edge_scale, aux_coef), None
+    return (
+        NB201SearchCell(self.channels, self.edge, scan=True, name='cell')(
+            x, weights, edge_scale, aux_coef
+        ),
+        None,
+    )
 
 
 class NB201SearchNetwork(nn.Module):
@@ -77,6 +90,7 @@ class NB201SearchNetwork(nn.Module):
     primitives: the op set (``NB201_PRIMITIVES``).
     mode, partial, aux_skip: passed to every ``MixedOp``.
   """
+
   num_classes: int
   channels: int = 16
   cells_per_stage: int = 5
@@ -92,19 +106,32 @@ class NB201SearchNetwork(nn.Module):
   def search_space(self):
     """The space this supernet searches (``nas_jax.spaces.nb201.NB201Space``)."""
     from nas_jax.spaces.nb201 import NB201Space
+
     return NB201Space(tuple(self.primitives))
 
   @nn.compact
-  def __call__(self, x: jax.Array, weights: dict[str, Any], train: bool = True,
-               aux_coef: jax.Array | None = None) -> jax.Array:
+  def __call__(
+      self,
+      x: jax.Array,
+      weights: dict[str, Any],
+      train: bool = True,
+      aux_coef: jax.Array | None = None,
+  ) -> jax.Array:
     """Args: x: NHWC images; weights: ``{'cell': (6, K)}`` or ``{'cell': ((6, K), (6,))}``.
     Returns logits (N, num_classes)."""
     ops_w, scale = split_weights(weights['cell'])
     if scale is None:
       scale = jnp.ones(ops_w.shape[:1], ops_w.dtype)
     aux = jnp.zeros((), jnp.float32) if aux_coef is None else jnp.asarray(aux_coef, jnp.float32)
-    edge = EdgeOptions(tuple(self.primitives), OPS, train, self.depthwise_impl, self.mode,
-                       self.partial, self.aux_skip)
+    edge = EdgeOptions(
+        tuple(self.primitives),
+        OPS,
+        train,
+        self.depthwise_impl,
+        self.mode,
+        self.partial,
+        self.aux_skip,
+    )
     x = ops.Conv(self.channels, 3, name='stem_conv')(ops.to_cnhw(x))
     x = ops.BatchNorm(affine=True, name='stem_bn')(x, train)
     c = self.channels
@@ -116,10 +143,13 @@ class NB201SearchNetwork(nn.Module):
         for i in range(self.cells_per_stage):
           x = NB201SearchCell(c, edge, name=f'cell_{stage}_{i}')(x, ops_w, scale, aux)
         continue
-      scan = nn.scan(_StageCell, variable_axes={'params': 0, 'batch_stats': 0},
-                     split_rngs={'params': True},
-                     in_axes=(nn.broadcast, nn.broadcast, nn.broadcast),
-                     length=self.cells_per_stage)
+      scan = nn.scan(
+          _StageCell,
+          variable_axes={'params': 0, 'batch_stats': 0},
+          split_rngs={'params': True},
+          in_axes=(nn.broadcast, nn.broadcast, nn.broadcast),
+          length=self.cells_per_stage,
+      )
       x, _ = scan(c, edge, name=f'cells_{stage}')(x, ops_w, scale, aux)
     x = nn.relu(ops.BatchNorm(affine=True, name='last_bn')(x, train))
     out = jnp.mean(x, axis=(2, 3)).T
