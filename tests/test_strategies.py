@@ -449,7 +449,10 @@ def test_registry_and_config_errors():
       ({'strategy': 'enas'}, 'config.strategy must be one of'),
       ({'space': 'nb101'}, "config.space must be one of darts, nb201, got 'nb101'"),
       ({'strategy': 'snas', 'order': 2}, 'config.order must be 1 for the one-level strategy'),
-      ({'space': 'nb201'}, "config.primitives: unknown op 'max_pool_3x3'"),
+      (
+          {'space': 'nb201', 'primitives': ('none', 'max_pool_3x3')},
+          "config.primitives: unknown op 'max_pool_3x3'",
+      ),
       ({'strategy': 'pcdarts', 'init_channels': 4}, 'must be a multiple of 8'),
       ({'arch_warmup_epochs': -1}, 'config.arch_warmup_epochs must be'),
   ]
