@@ -52,32 +52,15 @@ from nas_jax.checkpoint import (
     read_metrics,
     restore_or_start,
 )
+from nas_jax.config_checks import ConfigError, need, positive_ints, run_settings
 from nas_jax.spaces.base import Space
-
-
-class ConfigError(ValueError):
-  """A bad configuration value; the message is one line naming the key."""
-
-
-def _need(cond: bool, message: str) -> None:
-  if not cond:
-    raise ConfigError(message)
-
-
-def _positive_ints(config, keys) -> None:
-  for key in keys:
-    value = config[key]
-    _need(
-        isinstance(value, int) and not isinstance(value, bool) and value >= 1,
-        f'config.{key} must be a positive integer, got {value!r}',
-    )
 
 
 def _check_space(config) -> Space:
   """The space and its op set; normalizes ``config.primitives`` (the command line's 'a,b' form,
   or empty: the space's own op set)."""
   name = config.get('space', 'darts')
-  _need(
+  need(
       name in spaces.NAMES,
       f'config.space must be one of {", ".join(spaces.NAMES)}, got ' f'{name!r}',
   )
@@ -104,27 +87,27 @@ def _check_space(config) -> Space:
 
 def _check_strategy(config, space: Space):
   name = config.get('strategy', 'darts')
-  _need(
+  need(
       name in strategies.NAMES,
       f'config.strategy must be one of {", ".join(strategies.NAMES)}, got {name!r}',
   )
-  _need(config.order in (1, 2), f'config.order must be 1 or 2, got {config.order!r}')
+  need(config.order in (1, 2), f'config.order must be 1 or 2, got {config.order!r}')
   try:
     strategy = strategies.get(config)
   except ValueError as e:  # the strategy's own settings (tau, regularizer weights, ...)
     message = str(e)
     raise ConfigError(message if message.startswith('config.') else f'config: {message}') from None
-  _need(
+  need(
       not (strategy.one_level and config.order != 1),
       f'config.order must be 1 for the one-level strategy {name!r}, got {config.order}',
   )
   k = strategy.partial
-  _need(
+  need(
       isinstance(k, int) and k >= 1,
       f'config.partial_channels must be a positive integer, got {k!r}',
   )
   unit = space.partial_channels_unit(k)
-  _need(
+  need(
       k == 1 or config.init_channels % unit == 0,
       f'config.init_channels ({config.init_channels}) must be a multiple of {unit} with '
       f'partial_channels={k}',
@@ -133,16 +116,16 @@ def _check_strategy(config, space: Space):
 
 
 def _check_loop(config) -> None:
-  _need(
+  need(
       config.get('phase_loop', 'auto') in ('auto', 'scan', 'unroll'),
       f"config.phase_loop must be 'auto', 'scan' or 'unroll', got {config.get('phase_loop')!r}",
   )
   warmup = config.get('arch_warmup_epochs', 0)
-  _need(
+  need(
       isinstance(warmup, int) and warmup >= 0,
       f'config.arch_warmup_epochs must be a non-negative integer, got {warmup!r}',
   )
-  _positive_ints(
+  positive_ints(
       config,
       (
           'epochs',
@@ -155,28 +138,11 @@ def _check_loop(config) -> None:
           'num_processes',
       ),
   )
-  size = config.get('image_size')
-  _need(
-      size is None or (isinstance(size, int) and size >= 1),
-      f'config.image_size must be a positive integer (or None: native size), got {size!r}',
-  )
-  _need(
-      isinstance(config.seed, int) and config.seed >= 0,
-      f'config.seed must be a non-negative integer, got {config.seed!r}',
-  )
-  _need(
-      isinstance(config.checkpoint_every, int) and config.checkpoint_every >= 0,
-      f'config.checkpoint_every must be >= 0 (0: epoch ends only), got '
-      f'{config.checkpoint_every!r}',
-  )
-  _need(
-      isinstance(config.keep_checkpoints, int) and config.keep_checkpoints >= 1,
-      f'config.keep_checkpoints must be a positive integer, got {config.keep_checkpoints!r}',
-  )
+  run_settings(config)
 
 
 def _check_hardware(config) -> None:
-  _need(
+  need(
       isinstance(config.num_devices, int) and config.num_devices >= 0,
       f'config.num_devices must be >= 0 (0: all devices), got {config.num_devices!r}',
   )
@@ -184,9 +150,9 @@ def _check_hardware(config) -> None:
     ops.resolve_depthwise_impl(config.depthwise_impl)
   except ValueError as e:
     raise ConfigError(f'config.depthwise_impl: {e}') from None
-  _need(isinstance(config.remat, bool), f'config.remat must be True or False, got {config.remat!r}')
+  need(isinstance(config.remat, bool), f'config.remat must be True or False, got {config.remat!r}')
   # XLA:CPU (JAX 0.10.2) crashed running the rematerialized cells under the seed vmap.
-  _need(
+  need(
       not (config.remat and config.num_seeds > 1),
       'config.remat=True does not support num_seeds > 1 yet; set config.remat=False',
   )

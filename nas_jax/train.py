@@ -50,13 +50,10 @@ from nas_jax.checkpoint import (
     format_seconds,
     restore_or_start,
 )
+from nas_jax.config_checks import ConfigError, need, positive_ints, run_settings
 from nas_jax.spaces.base import Space
 
 PyTree = Any
-
-
-class ConfigError(ValueError):
-  """A bad configuration value; the message is one line naming the key."""
 
 
 @flax.struct.dataclass
@@ -94,22 +91,8 @@ def load_network_genotype(network: str, ref: Any):
 
 def validate_config(config: ml_collections.ConfigDict):
   """Checks the training config; returns the genotype it names."""
-
-  def need(cond: bool, message: str):
-    if not cond:
-      raise ConfigError(message)
-
-  for key in ('epochs', 'batch_size', 'layers', 'init_channels', 'eval_batch_size'):
-    value = config[key]
-    need(
-        isinstance(value, int) and not isinstance(value, bool) and value >= 1,
-        f'config.{key} must be a positive integer, got {value!r}',
-    )
-  size = config.get('image_size')
-  need(
-      size is None or (isinstance(size, int) and not isinstance(size, bool) and size >= 1),
-      f'config.image_size must be a positive integer (or None: native size), got {size!r}',
-  )
+  positive_ints(config, ('epochs', 'batch_size', 'layers', 'init_channels', 'eval_batch_size'))
+  run_settings(config)
   space = network_space(config.network)
   try:
     space.check_train_config(config)
@@ -135,19 +118,6 @@ def validate_config(config: ml_collections.ConfigDict):
       isinstance(config.cutout_length, int) and config.cutout_length >= 0,
       f'config.cutout_length must be a non-negative integer (0: off), got '
       f'{config.cutout_length!r}',
-  )
-  need(
-      isinstance(config.seed, int) and config.seed >= 0,
-      f'config.seed must be a non-negative integer, got {config.seed!r}',
-  )
-  need(
-      isinstance(config.checkpoint_every, int) and config.checkpoint_every >= 0,
-      f'config.checkpoint_every must be >= 0 (0: epoch ends only), got '
-      f'{config.checkpoint_every!r}',
-  )
-  need(
-      isinstance(config.keep_checkpoints, int) and config.keep_checkpoints >= 1,
-      f'config.keep_checkpoints must be a positive integer, got {config.keep_checkpoints!r}',
   )
   need(
       isinstance(config.eval_every, int) and config.eval_every >= 0,

@@ -69,6 +69,17 @@ def test_missing_config_file_names_it(tmp_path):
   assert not os.path.exists(tmp_path / 'run')
 
 
+def _demo_config(args):
+  """The demo search config as ``--config=search_demo.py ARGS`` parses it, validated."""
+  argv = ['search', f'--config={os.path.join(REPO, DEMO)}', *args]
+  values = flags.FlagValues()
+  config_flags.DEFINE_config_file('config', flag_values=values, sys_argv=argv)
+  values(argv)
+  config = values.config
+  search.validate_config(config)
+  return config
+
+
 @pytest.mark.parametrize(
     'args',
     [
@@ -78,12 +89,7 @@ def test_missing_config_file_names_it(tmp_path):
     ],
 )
 def test_primitives_can_be_set_from_the_command_line(args):
-  argv = ['search', f'--config={os.path.join(REPO, DEMO)}', *args]
-  values = flags.FlagValues()
-  config_flags.DEFINE_config_file('config', flag_values=values, sys_argv=argv)
-  values(argv)
-  config = values.config
-  search.validate_config(config)
+  config = _demo_config(args)
   assert tuple(config.primitives) == ('none', 'sep_conv_3x3')
 
 
@@ -99,12 +105,7 @@ def test_primitives_can_be_set_from_the_command_line(args):
     ],
 )
 def test_switching_the_space_switches_the_default_op_set(args, expected):
-  argv = ['search', f'--config={os.path.join(REPO, DEMO)}', *args]
-  values = flags.FlagValues()
-  config_flags.DEFINE_config_file('config', flag_values=values, sys_argv=argv)
-  values(argv)
-  config = values.config
-  search.validate_config(config)
+  config = _demo_config(args)
   assert tuple(config.primitives) == expected
 
 
