@@ -5,7 +5,7 @@
 #
 # 1. installs ml_collections offline from wheels/ (benchmarks/gpu_wheels.sh fills it) if missing;
 # 2. prints jax.devices() and fails unless the default backend is a GPU;
-# 3. runs the op-equivalence and bilevel tests (tests/test_ops.py, tests/test_bilevel.py) on it;
+# 3. runs the op-equivalence and bilevel tests (tests/test_ops.py, tests/test_bilevel.py, tests/test_nb201_equivalence.py) on it;
 # 4. prints `make bench`'s search rows (benchmarks.search_step) and retraining rows
 #    (benchmarks.train_step) measured on it;
 # 5. reruns any failed test with JAX_DEFAULT_MATMUL_PRECISION=highest, to tell a TF32 tolerance
@@ -17,7 +17,7 @@
 #   GPU_CHECK_BUDGET_S=450     whole-run budget in seconds (each step's timeout is clamped to it)
 #   GPU_CHECK_DRY_RUN=1        print the commands with their timeouts; run only the device listing
 #   GPU_CHECK_ALLOW_CPU=1      do not fail when no GPU is visible (to try the script on a CPU)
-#   GPU_CHECK_TESTS=...        test files (default: tests/test_ops.py tests/test_bilevel.py)
+#   GPU_CHECK_TESTS=...        test files (default: tests/test_ops.py tests/test_bilevel.py tests/test_nb201_equivalence.py)
 #   GPU_CHECK_SEARCH_ROWS=...  default demo1,demo2,paper1,demo1x4 (paper2 compiles for long)
 #   GPU_CHECK_TRAIN_ROWS=...   default demo,darts_v2
 #   PYTHON=...                 the interpreter (default: python3, else python)
@@ -29,7 +29,7 @@ START=$(date +%s)
 BUDGET=${GPU_CHECK_BUDGET_S:-450}
 DRY_RUN=${GPU_CHECK_DRY_RUN:-0}
 ALLOW_CPU=${GPU_CHECK_ALLOW_CPU:-0}
-TESTS=${GPU_CHECK_TESTS:-tests/test_ops.py tests/test_bilevel.py}
+TESTS=${GPU_CHECK_TESTS:-tests/test_ops.py tests/test_bilevel.py tests/test_nb201_equivalence.py}
 SEARCH_ROWS=${GPU_CHECK_SEARCH_ROWS:-demo1,demo2,paper1,demo1x4}
 TRAIN_ROWS=${GPU_CHECK_TRAIN_ROWS:-demo,darts_v2}
 PY=${PYTHON:-$(command -v python3 || command -v python)}
