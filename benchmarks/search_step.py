@@ -109,7 +109,11 @@ def main():
   parser.add_argument('--steps', type=int, default=3)
   parser.add_argument('--timeout', type=int, default=1200, help='seconds per row')
   parser.add_argument('--depthwise', default='auto', help='depthwise conv implementation')
-  parser.add_argument('--node_edges', default='scan', help="'scan' or 'unroll' (see supernet.py)")
+  parser.add_argument(
+      '--node_edges',
+      default='scan',
+      help="'scan' or 'unroll' (see nas_jax/spaces/darts/supernet.py)",
+  )
   parser.add_argument(
       '--remat',
       default='config',

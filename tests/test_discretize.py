@@ -1,4 +1,4 @@
-"""Tests for nas_jax.discretize."""
+"""Tests for nas_jax.spaces.darts.discretize."""
 
 from __future__ import annotations
 

@@ -68,7 +68,7 @@ def search_defaults() -> ml_collections.ConfigDict:
   c.coordinator_address = ''  # host:port of process 0 when num_processes > 1
   c.depthwise_impl = 'auto'  # 'toeplitz' on CPU, 'grouped' on GPU (see benchmarks/README.md)
   # 'scan': node-to-node edges in one scan (fast compile); 'unroll': one vmap per
-  # source node (faster steps at the paper size, slower compile). See supernet.py.
+  # source node (faster steps at the paper size, slower compile). See nas_jax/spaces/darts/supernet.py.
   c.node_edges = 'scan'
   # The step's phases: 'scan' (one network trace), 'unroll' (one per phase; XLA:CPU runs
   # real convolutions ~25x slower inside a loop) or 'auto' (unroll in the nb201 space).
@@ -92,7 +92,7 @@ def train_defaults() -> ml_collections.ConfigDict:
   # the NB201 string form ('|nor_conv_3x3~0|+|...~0|...~1|+|...~0|...~1|...~2|') or a file.
   c.genotype = 'DARTS_V2'
   # 'cifar' (NetworkCIFAR), 'imagenet' (NetworkImageNet, mobile setting) or 'nb201'
-  # (nas_jax.nb201.NB201Network; needs auxiliary_weight = drop_path_prob = 0).
+  # (nas_jax.spaces.nb201.NB201Network; needs auxiliary_weight = drop_path_prob = 0).
   c.network = 'cifar'
   c.layers = 20  # cells L; for 'nb201': cells per stage N (3 stages, 3N cells)
   c.init_channels = 36  # C (for 'nb201': the first stage's channels; 2C and 4C follow)
@@ -133,7 +133,7 @@ def train_defaults() -> ml_collections.ConfigDict:
   c.coordinator_address = ''
   c.depthwise_impl = 'auto'
   # Same-shape consecutive cells as one nn.scan (compile time). Set False for 'nb201' on CPU:
-  # XLA:CPU runs its 3x3 convolutions inside a scan ~50x slower (see nas_jax/nb201.py).
+  # XLA:CPU runs its 3x3 convolutions inside a scan ~50x slower (see nas_jax/spaces/nb201/evalnet.py).
   c.scan_cells = True
   return c
 

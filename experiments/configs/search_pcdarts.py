@@ -10,7 +10,7 @@ alpha and beta frozen for the first 15 epochs; batch 256; SGD 0.1 cosine ->
 (0.5, 0.999), wd 1e-3; 50 epochs, 8 cells, C=16.
 
 Expected result (published): DARTS space 2.57 +- 0.07 % test error with
-3.6 M parameters (the PC_DARTS genotype ships in nas_jax.genotype); NB201
+3.6 M parameters (the PC_DARTS genotype ships in nas_jax.spaces.darts.genotype); NB201
 CIFAR-10 93.41 +- 0.30 %.
 
 Cost on this project's 2-core CPU: the paper-size supernets are GPU jobs

@@ -4,7 +4,7 @@ A DARTS genotype has a normal and a reduction cell, each with two inputs
 (``0`` = c_{k-2}, ``1`` = c_{k-1}) and ``steps`` intermediate nodes
 ``2 .. steps + 1``; every intermediate node sums two ops on two distinct
 earlier nodes, never ``none``, and the cell output concatenates all the
-intermediate nodes (the space that ``nas_jax.discretize.derive_genotype``
+intermediate nodes (the space that ``nas_jax.spaces.darts.discretize.derive_genotype``
 produces with ``multiplier == steps``).
 
 An arch has ``6 * steps`` decisions: for cell in (normal, reduce), for node
@@ -129,7 +129,7 @@ def to_genotype(arch: Sequence[int], primitives: Sequence[str], steps: int) -> G
   """The genotype of ``arch``; concat is ``range(2, 2 + steps)`` for both cells.
 
   Each node lists its two ``(op, input)`` pairs by ascending input (``j1``
-  then ``j2``); :func:`nas_jax.discretize.derive_genotype` lists them by
+  then ``j2``); :func:`nas_jax.spaces.darts.discretize.derive_genotype` lists them by
   decreasing strength instead, which :func:`from_genotype` accepts too.
 
   Raises:
@@ -248,7 +248,7 @@ def encode_onehot(arch: Sequence[int], primitives: Sequence[str], steps: int) ->
   """One-hot edge encoding: ``float32`` of shape ``(2 * E * K',)``.
 
   Per cell an ``(E, K')`` matrix, ``E = steps * (steps + 3) / 2`` edges in
-  :func:`nas_jax.discretize.edge_index` order and ``K'`` the non-``none``
+  :func:`nas_jax.spaces.darts.discretize.edge_index` order and ``K'`` the non-``none``
   ops, with 1 at ``(edge, op)`` for each kept edge (two per node); the
   normal then the reduction matrix, flattened row-major.
 

@@ -1,7 +1,7 @@
 """NAS-Bench-201 cells as decision tuples: conversion, isomorphism hashes and encodings.
 
 An arch of the NB201 space has six decisions, one per edge in
-:data:`nas_jax.nb201.EDGES` order ``(0,1), (0,2), (1,2), (0,3), (1,3), (2,3)``
+:data:`nas_jax.spaces.nb201.EDGES` order ``(0,1), (0,2), (1,2), (0,3), (1,3), (2,3)``
 (``(source, target)``); decision ``e`` is the index in ``primitives`` of the
 op on edge ``e``. With the benchmark's op set (:data:`NB201_PRIMITIVES`) the
 space holds 5**6 = 15,625 archs.

@@ -38,7 +38,7 @@ def plot_nb201_cell(genotype: Any, path: PathLike, title: str | None = 'NB201 ce
   drawn.
 
   Args:
-    genotype: an :class:`nas_jax.nb201.NB201Genotype` (anything whose
+    genotype: an :class:`nas_jax.spaces.nb201.NB201Genotype` (anything whose
       ``edges()`` gives ``(target, source, op)`` triples over nodes 0..3).
     path: destination PNG; written atomically, parent directories created.
     title: optional figure title.
