@@ -3,7 +3,8 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-# pytest-xdist workers; test files are the unit of distribution (module fixtures run once).
+# pytest-xdist workers; test files are the unit of distribution (module fixtures run once), handed
+# out slowest first (tests/conftest.py).
 TEST_WORKERS ?= 2
 export JAX_COMPILATION_CACHE_DIR ?= $(CURDIR)/.jax_cache
 export TF_CPP_MIN_LOG_LEVEL ?= 2
@@ -33,7 +34,7 @@ format: setup
 	$(PY) -m pyink --quiet .
 
 test: lint
-	$(PY) -m pytest -q --durations=15 -n $(TEST_WORKERS) --dist loadfile tests
+	$(PY) -m pytest -q --durations=15 -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder tests
 
 bench: setup
 	$(PY) -m benchmarks.search_step

@@ -7,3 +7,31 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 from nas_jax import runtime  # noqa: E402
 
 runtime.enable_compilation_cache()
+
+
+# The test files, slowest first (cold compilation cache, 2-core CPU). make test hands whole files
+# to 2 workers in this order (--dist loadfile --no-loadscope-reorder): the longest go first, so
+# that no worker is left with a long file at the end while the other idles.
+SLOWEST_FIRST = (
+    'test_strategies.py',
+    'test_bilevel.py',
+    'test_parallel.py',
+    'test_wiring.py',
+    'test_ops.py',
+    'test_notebook.py',
+    'test_search.py',
+    'test_checkpoint_faults.py',
+    'test_search_resume.py',
+    'test_train.py',
+    'test_resume.py',
+    'test_errors.py',
+    'test_launchers.py',
+    'test_nb201.py',
+    'test_evalnet.py',
+    'test_nb201_equivalence.py',
+)
+
+
+def pytest_collection_modifyitems(items):
+  rank = {name: k for k, name in enumerate(SLOWEST_FIRST)}
+  items.sort(key=lambda item: rank.get(os.path.basename(item.path), len(rank)))
