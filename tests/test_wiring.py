@@ -422,8 +422,12 @@ def test_warmup_freezes_alpha_and_adams_state_then_adam_starts_fresh():
         np.testing.assert_allclose(
             new.arch[k],
             _adam_l2_by_hand(alpha0[k], grads[k], 0.05, 0.5, 0.999, 1e-3),
+            # The hand gradient comes from another compiled program (float32, rounded its own
+            # way). A wrong moment or a warm-up that advanced Adam's state is off by far more;
+            # the L2 term (tiny at alpha ~ 1e-3) is checked in float64 by
+            # test_arch_optimizer_is_adam_with_l2.
             rtol=1e-5,
-            atol=1e-6,
+            atol=5e-6,
         )
     # The weight step: clipped to norm 0.1 (the raw gradient is far larger), decay, momentum.
     norm = float(optax.tree.norm(g_w))
