@@ -62,7 +62,7 @@ def _check_space(config) -> Space:
   name = config.get('space', 'darts')
   need(
       name in spaces.NAMES,
-      f'config.space must be one of {", ".join(spaces.NAMES)}, got ' f'{name!r}',
+      f'config.space must be one of {", ".join(spaces.NAMES)}, got {name!r}',
   )
   try:
     names = ops.parse_primitives(config.primitives)
@@ -187,11 +187,12 @@ def build_model(config: ml_collections.ConfigDict, num_classes: int, strategy=No
   )
 
 
-def unroll_phases(config) -> bool:
+def unroll_phases(config, space: Space | None = None) -> bool:
   """``config.phase_loop``: 'scan', 'unroll' or 'auto' (the space's ``unroll_phases``: unroll
   where the cells have real convolutions, as NB201's; see ``bilevel.make_search_step``)."""
   mode = config.get('phase_loop', 'auto')
-  return mode == 'unroll' or (mode == 'auto' and spaces.from_config(config).unroll_phases)
+  space = space or spaces.from_config(config)
+  return mode == 'unroll' or (mode == 'auto' and space.unroll_phases)
 
 
 def weight_schedule(config: ml_collections.ConfigDict, steps_per_epoch: int) -> optax.Schedule:
@@ -364,7 +365,7 @@ def _compile(config, strategy, seeds, sample, steps_per_epoch, mesh):
       strategy=strategy,
       steps_per_epoch=steps_per_epoch,
       arch_warmup_epochs=config.get('arch_warmup_epochs', 0),
-      unroll_phases=unroll_phases(config),
+      unroll_phases=unroll_phases(config, strategy.space),
   )
   if len(seeds) > 1:
     step = jax.vmap(step)

@@ -36,6 +36,14 @@ from nas_jax.spaces.darts.genotype import (
 from nas_jax.spaces.darts.ops import OPS, PARAMETER_FREE
 
 
+def _check_even_channels(config) -> None:
+  if config.init_channels % 2:
+    raise ValueError(
+        f'config.init_channels must be even (factorized reduce splits it), got '
+        f'{config.init_channels}'
+    )
+
+
 @register
 @dataclasses.dataclass(frozen=True)
 class DartsSpace(base.Space):
@@ -123,7 +131,7 @@ class DartsSpace(base.Space):
       raise ValueError(
           f'the darts space has network kinds {", ".join(self.network_kinds)}, got ' f'{kind!r}'
       )
-    evalnet.check_genotype(self.check_genotype(g))
+    self.check_genotype(g)
     network = evalnet.NetworkCIFAR if kind == 'cifar' else evalnet.NetworkImageNet
     return network(g, num_classes=num_classes, **options)
 
@@ -165,17 +173,13 @@ class DartsSpace(base.Space):
   def check_search_config(self, config) -> None:
     if config.multiplier > config.steps:
       raise ValueError(
-          f'config.multiplier ({config.multiplier}) must be <= config.steps ' f'({config.steps})'
+          f'config.multiplier ({config.multiplier}) must be <= config.steps ({config.steps})'
       )
-    if config.init_channels % 2:
-      raise ValueError(
-          f'config.init_channels must be even (factorized reduce splits it), got '
-          f'{config.init_channels}'
-      )
+    _check_even_channels(config)
     node_edges = config.get('node_edges', 'scan')
     if node_edges not in supernet.NODE_EDGES:
       raise ValueError(
-          f'config.node_edges must be one of {supernet.NODE_EDGES}, got ' f'{node_edges!r}'
+          f'config.node_edges must be one of {supernet.NODE_EDGES}, got {node_edges!r}'
       )
 
   def partial_channels_unit(self, k: int) -> int:
@@ -192,11 +196,7 @@ class DartsSpace(base.Space):
     )
 
   def check_train_config(self, config) -> None:
-    if config.init_channels % 2:
-      raise ValueError(
-          f'config.init_channels must be even (factorized reduce splits it), got '
-          f'{config.init_channels}'
-      )
+    _check_even_channels(config)
 
   def evalnet_options(self, config) -> dict[str, Any]:
     """The evaluation-network settings a retraining config sets for this space."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 import dataclasses
+import os
 from typing import Any, ClassVar
 
 import numpy as np
@@ -22,6 +23,7 @@ import numpy as np
 from nas_jax.spaces import base, register
 from nas_jax.spaces.darts.genotype import GenotypeError
 from nas_jax.spaces.nb201 import arch as nb201_arch
+from nas_jax.spaces.nb201 import plot as cell_plot
 from nas_jax.spaces.nb201.evalnet import NB201Cell, NB201Network, ResidualBlock
 from nas_jax.spaces.nb201.genotype import (
     EDGES,
@@ -75,10 +77,6 @@ class NB201Space(base.Space):
       raise ValueError(
           f'unknown NB201 hash rule {self.hash_rule!r}; known: ' f'{", ".join(nb201_arch.RULES)}'
       )
-
-  @classmethod
-  def from_config(cls, config) -> 'NB201Space':
-    return cls(tuple(config.primitives) or NB201_PRIMITIVES)
 
   # --- the continuous side -------------------------------------------------------------------
   @property
@@ -139,8 +137,6 @@ class NB201Space(base.Space):
     return [('cell', t, s, op) for t, s, op in g.edges()]
 
   def plot(self, g: NB201Genotype, out_dir: str) -> list[str]:
-    import os
-
     path = os.path.join(out_dir, 'cell.png')
     plot_nb201_cell(self.check_genotype(g), path)
     return [path]
@@ -149,9 +145,7 @@ class NB201Space(base.Space):
     return ('cell.png',)
 
   def edge_rows(self, cell: str, num_edges: int) -> list[list[tuple[int, str]]]:
-    from nas_jax.spaces.nb201 import plot
-
-    return plot.edge_rows(num_edges)
+    return cell_plot.edge_rows(num_edges)
 
   def cell_title(self, cell: str) -> str:
     return 'NB201 cell'
