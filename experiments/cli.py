@@ -174,6 +174,8 @@ def run_or_exit(fn: Callable[[], T]) -> T:
   from nas_jax.data import DatasetUnavailableError, SplitError
   from nas_jax.search import ConfigError
   from nas_jax.spaces.darts.genotype import GenotypeError
+  from nas_jax.tabular.builder import BuildError
+  from nas_jax.tabular.table import TableError
   from nas_jax.train import ConfigError as TrainConfigError
 
   runtime.enable_compilation_cache()
@@ -189,6 +191,8 @@ def run_or_exit(fn: Callable[[], T]) -> T:
       SplitError,
       GenotypeError,
       CheckpointError,
+      BuildError,
+      TableError,
       FloatingPointError,
   ) as e:
     fail(str(e))

@@ -233,13 +233,42 @@ class PointwiseConv(nn.Module):
     return jnp.tensordot(kernel.astype(x.dtype), x, axes=((1,), (0,)))
 
 
+CONV_IMPLS = ('xla', 'im2col')
+
+
+def conv_im2col(x: jax.Array, kernel: jax.Array, stride: int, pad: int) -> jax.Array:
+  """``lax.conv_general_dilated`` of CNHW ``x`` with an HWIO kernel, as one matmul.
+
+  The k*k shifted (strided) views are stacked and contracted with the kernel.
+  XLA:CPU runs a convolution inside a conditional (``nn.switch``) about 6x
+  slower than at the top level, and this form about as fast in either place
+  (``benchmarks/tabular.py``).
+  """
+  k = kernel.shape[0]
+  c, n, h, w = x.shape
+  xp = jnp.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+  oh = (h + 2 * pad - k) // stride + 1
+  ow = (w + 2 * pad - k) // stride + 1
+  taps = [
+      xp[:, :, i : i + stride * (oh - 1) + 1 : stride, j : j + stride * (ow - 1) + 1 : stride]
+      for i in range(k)
+      for j in range(k)
+  ]
+  return jnp.einsum('tcnhw,tco->onhw', jnp.stack(taps), kernel.reshape(k * k, c, -1))
+
+
 class Conv(nn.Module):
-  """k x k convolution without bias in CNHW, HWIO kernel; padding (k-1)/2 unless given."""
+  """k x k convolution without bias in CNHW, HWIO kernel; padding (k-1)/2 unless given.
+
+  ``impl``: ``'xla'`` (``lax.conv_general_dilated``) or ``'im2col'``
+  (:func:`conv_im2col`, the same function and parameter).
+  """
 
   features: int
   kernel: int = 3
   stride: int = 1
   padding: int | None = None
+  impl: str = 'xla'
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
@@ -247,6 +276,10 @@ class Conv(nn.Module):
         'kernel', torch_default_init, (self.kernel, self.kernel, x.shape[0], self.features)
     )
     pad = (self.kernel - 1) // 2 if self.padding is None else self.padding
+    if self.impl == 'im2col':
+      return conv_im2col(x, kernel.astype(x.dtype), self.stride, pad)
+    if self.impl != 'xla':
+      raise ValueError(f'Conv.impl must be one of {CONV_IMPLS}, got {self.impl!r}')
     return jax.lax.conv_general_dilated(
         x,
         kernel.astype(x.dtype),
@@ -281,6 +314,7 @@ class ReLUConvBN(nn.Module):
   kernel: int = 1
   stride: int = 1
   affine: bool = False
+  conv_impl: str = 'xla'
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool) -> jax.Array:
@@ -288,7 +322,7 @@ class ReLUConvBN(nn.Module):
     if self.kernel == 1 and self.stride == 1:
       x = PointwiseConv(self.features, name='conv')(x)
     else:
-      x = Conv(self.features, self.kernel, self.stride, name='conv')(x)
+      x = Conv(self.features, self.kernel, self.stride, impl=self.conv_impl, name='conv')(x)
     return BatchNorm(self.affine, name='bn')(x, train)
 
 

@@ -101,6 +101,23 @@ class Space:
     raise NotImplementedError
 
   # --- genotypes ----------------------------------------------------------------------------
+  def arch_network(self, num_classes: int, *, channels: int, layers: int, **options):
+    """The evaluation network with the arch as a call argument: ``net(x, arch, train)``.
+
+    It holds every candidate op and runs the chosen ones, so one compiled program
+    trains any architecture (``nas_jax.tabular``). For ``arch`` it computes what
+    :meth:`evalnet` of ``to_genotype(arch)`` computes, under the variables that
+    :meth:`evalnet_variables` maps.
+    """
+    raise NotImplementedError(
+        f'the {self.name} space has no arch network yet: the population trainer and the '
+        'tabular builder need one'
+    )
+
+  def evalnet_variables(self, variables: dict[str, Any], arch) -> dict[str, Any]:
+    """The :meth:`evalnet` variables equal to the :meth:`arch_network` ``variables`` at ``arch``."""
+    raise NotImplementedError(f'the {self.name} space has no arch network yet')
+
   def check_genotype(self, genotype):
     """``genotype`` if it is this space's type and uses only this space's ops (GenotypeError)."""
     raise NotImplementedError

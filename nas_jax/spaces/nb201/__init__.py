@@ -23,7 +23,9 @@ import numpy as np
 from nas_jax.spaces import base, register
 from nas_jax.spaces.darts.genotype import GenotypeError
 from nas_jax.spaces.nb201 import arch as nb201_arch
+from nas_jax.spaces.nb201 import archnet
 from nas_jax.spaces.nb201 import plot as cell_plot
+from nas_jax.spaces.nb201.archnet import NB201ArchNetwork
 from nas_jax.spaces.nb201.evalnet import NB201Cell, NB201Network, ResidualBlock
 from nas_jax.spaces.nb201.genotype import (
     EDGES,
@@ -119,6 +121,20 @@ class NB201Space(base.Space):
       options['cells_per_stage'] = options.pop('layers')
     return NB201Network(self.check_genotype(g), num_classes=num_classes, **options)
 
+  def arch_network(self, num_classes: int, *, channels: int, layers: int, **options):
+    """``NB201ArchNetwork``: ``net(x, arch, train)``, ``arch`` the 6 op indices (``options``:
+    ``mode``, ``'masked'`` or ``'switch'``)."""
+    return NB201ArchNetwork(
+        num_classes=num_classes,
+        channels=channels,
+        cells_per_stage=layers,
+        primitives=self.primitives,
+        **options,
+    )
+
+  def evalnet_variables(self, variables: dict[str, Any], arch) -> dict[str, Any]:
+    return archnet.evalnet_variables(variables, arch)
+
   # --- genotypes ----------------------------------------------------------------------------
   def check_genotype(self, g) -> NB201Genotype:
     if not isinstance(g, NB201Genotype):
@@ -197,6 +213,7 @@ class NB201Space(base.Space):
 
 __all__ = [
     'EDGES',
+    'NB201ArchNetwork',
     'NB201Cell',
     'NB201Genotype',
     'NB201Network',

@@ -1,0 +1,30 @@
+"""Tabular benchmarks: the population trainer, the builder, the ``Table`` and the NATS reader.
+
+* :mod:`nas_jax.tabular.protocol`: the fixed training recipe (:class:`Protocol`).
+* :mod:`nas_jax.tabular.trainer`: :class:`PopulationTrainer`, many architectures
+  from one compiled program.
+* :mod:`nas_jax.tabular.builder`: the resumable builder behind ``experiments.tabulate``.
+* :mod:`nas_jax.tabular.table`: the :class:`Table` file format and its queries.
+* :mod:`nas_jax.tabular.latency`: the per-op latency lookup table.
+* :mod:`nas_jax.tabular.nats`: NATS-Bench topology files converted to a :class:`Table`.
+
+:func:`load_shipped` reads the table that ships inside the package.
+"""
+
+from __future__ import annotations
+
+import os
+
+from nas_jax.tabular.protocol import Protocol
+from nas_jax.tabular.table import Table, TableError
+
+__all__ = ['Protocol', 'SHIPPED', 'Table', 'TableError', 'load_shipped']
+
+SHIPPED = os.path.join(os.path.dirname(__file__), 'data', 'nb201_mnist5k_4ops.npz')
+"""The shipped table (rebuild: ``python -m experiments.tabulate`` with
+``experiments/configs/tabulate_nb201_mnist.py``)."""
+
+
+def load_shipped() -> Table:
+  """The shipped NB201 (4 ops) table on MNIST-5k."""
+  return Table.load(SHIPPED)

@@ -1,0 +1,302 @@
+"""The tabular builder: every unique cell of a space, trained under one protocol, resumably.
+
+``python -m experiments.tabulate --config=experiments/configs/tabulate_nb201_mnist.py
+--workdir=runs/table`` runs :func:`build`. The work list is every isomorphism
+class of the space (``space.unique()``, one representative each) times every
+seed, seed-major (all cells at the first seed, then the next), the cells in a
+fixed shuffled order, so that a partial build is a uniform sample of the space.
+
+Each finished member ``(cell, seed)`` is one small file,
+``results/seed<s>/<hash>.npz``, written atomically and carrying a checksum of
+its arrays. A restart (after SIGKILL, a reboot, a new sitting) skips every
+member with a valid file; a file that does not load or whose checksum fails is
+reported, removed and trained again, never silently kept. ``manifest.json``
+records the space, the protocol digest and the seeds; resuming a directory
+under a different one is refused in one line. ``table.npz`` is assembled from
+the result files at the end, or at any time with ``--assemble_only``.
+
+Several hosts (``jax.distributed``) split the work list by process index and
+write into the same directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import time
+from typing import Any, Callable
+
+import jax
+import numpy as np
+
+from nas_jax import spaces
+from nas_jax.checkpoint import format_seconds
+from nas_jax.config_checks import ConfigError
+from nas_jax.tabular import costs
+from nas_jax.tabular import latency as latency_lib
+from nas_jax.tabular.protocol import Protocol
+from nas_jax.tabular.table import EPOCH_METRICS, FORMAT_VERSION, SEED_METRICS, Table
+from nas_jax.tabular.trainer import Member, PopulationTrainer, load_splits
+from nas_jax.util import atomic_write, is_int
+
+__all__ = ['BuildError', 'assemble', 'build', 'work_list']
+
+_ORDER_SEED = 0
+
+
+class BuildError(RuntimeError):
+  """A build directory that cannot be resumed as asked; the message is one line."""
+
+
+def _space(config):
+  options = {}
+  if config.get('hash_rule'):
+    options['hash_rule'] = config.hash_rule
+  return spaces.get(config.space, tuple(config.primitives) or None, **options)
+
+
+def _seeds(config) -> tuple[int, ...]:
+  seeds = tuple(config.seeds)
+  if not seeds or not all(is_int(s) and s >= 0 for s in seeds) or len(set(seeds)) != len(seeds):
+    raise ConfigError(f'config.seeds must be distinct non-negative integers, got {seeds!r}')
+  return seeds
+
+
+def work_list(space, seeds) -> tuple[dict[str, tuple], list[tuple[str, int]]]:
+  """``({hash: arch}, [(hash, seed)])``: the unique cells and the members in build order."""
+  unique = space.unique()
+  order = sorted(unique)
+  order = [order[i] for i in np.random.default_rng(_ORDER_SEED).permutation(len(order))]
+  return unique, [(h, s) for s in seeds for h in order]
+
+
+def _result_path(workdir: str, h: str, seed: int) -> str:
+  return os.path.join(workdir, 'results', f'seed{seed}', f'{h}.npz')
+
+
+def _checksum(arrays: dict[str, np.ndarray]) -> str:
+  digest = hashlib.sha1()
+  for key in sorted(arrays):
+    digest.update(key.encode())
+    digest.update(np.ascontiguousarray(arrays[key]).tobytes())
+  return digest.hexdigest()
+
+
+def write_result(path: str, result: dict[str, Any], h: str) -> None:
+  """One member's result file (atomic, with the checksum of its arrays)."""
+  arrays = {k: np.asarray(result[k], np.float32) for k in EPOCH_METRICS + SEED_METRICS}
+  arrays['arch'] = np.asarray(result['arch'], np.int32)
+  arrays['seed'] = np.asarray(result['seed'], np.int64)
+  arrays['hash'] = np.asarray(h)
+  arrays['checksum'] = np.asarray(_checksum(arrays))
+  buf = io.BytesIO()
+  np.savez(buf, **arrays)
+  atomic_write(path, buf.getvalue())
+
+
+def read_result(path: str) -> dict[str, np.ndarray] | None:
+  """A valid result file's arrays, or None for a missing, unreadable or corrupt one."""
+  if not os.path.exists(path):
+    return None
+  try:
+    with np.load(path, allow_pickle=False) as f:
+      arrays = {k: f[k] for k in f.files}
+    stored = str(arrays.pop('checksum'))
+    if stored != _checksum(arrays):
+      return None
+    for key in EPOCH_METRICS + SEED_METRICS:
+      arrays[key]  # pylint: disable=pointless-statement
+    return arrays
+  except Exception:  # pylint: disable=broad-except
+    return None
+
+
+def _manifest(space, protocol: Protocol, seeds) -> dict[str, Any]:
+  return dict(
+      format_version=FORMAT_VERSION,
+      space=space.name,
+      primitives=list(space.primitives),
+      hash_rule=getattr(space, 'hash_rule', None),
+      protocol=protocol.to_dict(),
+      protocol_digest=protocol.digest(),
+      seeds=list(seeds),
+  )
+
+
+def _check_manifest(workdir: str, manifest: dict[str, Any]) -> None:
+  path = os.path.join(workdir, 'manifest.json')
+  if os.path.exists(path):
+    with open(path, encoding='utf-8') as f:
+      old = json.load(f)
+    for key in ('space', 'primitives', 'hash_rule', 'protocol_digest', 'seeds'):
+      if old.get(key) != manifest[key]:
+        raise BuildError(
+            f'{workdir} holds a build with a different {key} ({old.get(key)!r}, asked '
+            f'{manifest[key]!r}); use a new --workdir'
+        )
+    return
+  atomic_write(path, json.dumps(manifest, indent=2) + '\n')
+
+
+def build(
+    config,
+    workdir: str,
+    *,
+    log: Callable[[str], None] = print,
+    max_members: int | None = None,
+    assemble_only: bool = False,
+) -> dict[str, Any]:
+  """Trains every missing member, then assembles ``table.npz``. Returns a summary dict.
+
+  Args:
+    config: the tabulate config (``space``, ``primitives``, ``seeds``, ``protocol``,
+      ``population``, ``group``, ``log_every``, ``latency_lut``).
+    workdir: the build directory (created; resumed when it exists).
+    log: progress lines.
+    max_members: stop after training this many members (a bounded sitting).
+    assemble_only: train nothing; assemble the table from the finished members.
+  """
+  space = _space(config)
+  protocol = Protocol.from_config(config.protocol)
+  seeds = _seeds(config)
+  os.makedirs(workdir, exist_ok=True)
+  _check_manifest(workdir, _manifest(space, protocol, seeds))
+  unique, members = work_list(space, seeds)
+  done, corrupt = 0, 0
+  pending = []
+  for h, s in members:
+    path = _result_path(workdir, h, s)
+    if read_result(path) is not None:
+      done += 1
+      continue
+    if os.path.exists(path):
+      corrupt += 1
+      log(f'result {os.path.relpath(path, workdir)} is corrupt: removed, will retrain')
+      os.remove(path)
+    pending.append((h, s))
+  pending = pending[jax.process_index() :: jax.process_count()]
+  log(
+      f'{space.name} space, {len(space.primitives)} ops: {len(unique)} unique cells x '
+      f'{len(seeds)} seeds = {len(members)} members; {done} done, {len(pending)} to train here'
+  )
+  trained, train_seconds = 0, 0.0
+  if pending and not assemble_only:
+    if max_members is not None:
+      pending = pending[:max_members]
+    splits = load_splits(protocol, config.get('data_dir'))
+    start = time.perf_counter()
+    trainer = PopulationTrainer(
+        space, protocol, splits, form=config.population, edge_mode=config.edge_mode
+    )
+    group = 1 if trainer.form == 'sequential' else max(1, int(config.group))
+    log(f'population form {trainer.form} (edge mode {config.edge_mode}), {group} per program')
+    last_log = time.perf_counter()
+    for i in range(0, len(pending), group):
+      chunk = pending[i : i + group]
+      results = trainer.train([Member(unique[h], s) for h, s in chunk])
+      for (h, s), result in zip(chunk, results):
+        write_result(_result_path(workdir, h, s), result, h)
+        train_seconds += result['train_seconds']
+      trained += len(chunk)
+      now = time.perf_counter()
+      if now - last_log >= config.log_every or trained == len(pending):
+        last_log = now
+        elapsed = now - start
+        rate = trained / elapsed * 3600
+        remaining = len(members) - done - trained  # the whole build, not just this sitting
+        eta = remaining / max(trained / elapsed, 1e-9) / jax.process_count()
+        last = results[-1]
+        log(
+            f'{done + trained}/{len(members)} members | {rate:.0f} arch/h | '
+            f'{rate * protocol.epochs:.0f} arch-epochs/h | ETA {format_seconds(eta)} | last '
+            f'{space.to_text(space.to_genotype(last["arch"]))} seed {last["seed"]}: test '
+            f'{float(last["test_acc"][-1]):.4f}'
+        )
+  table = assemble(config, workdir, log=log)
+  return dict(
+      members=len(members),
+      done=done + trained,
+      trained=trained,
+      corrupt=corrupt,
+      train_seconds=train_seconds,
+      complete=table.complete(),
+      table=os.path.join(workdir, 'table.npz'),
+  )
+
+
+def assemble(config, workdir: str, *, log: Callable[[str], None] = print) -> Table:
+  """Reads every valid result file of ``workdir`` into a :class:`Table` and writes ``table.npz``.
+
+  Members not yet trained are NaN. Costs (params, FLOPs) are added for every
+  row, and predicted latencies when ``config.latency_lut`` names a lookup file.
+  """
+  space = _space(config)
+  protocol = Protocol.from_config(config.protocol)
+  seeds = _seeds(config)
+  unique, _ = work_list(space, seeds)
+  hashes = sorted(unique)
+  archs = np.asarray([unique[h] for h in hashes], np.int32)
+  a, s, e = len(hashes), len(seeds), protocol.epochs
+  epoch = {k: np.full((a, s, e), np.nan, np.float32) for k in EPOCH_METRICS}
+  seed = {k: np.full((a, s), np.nan, np.float32) for k in SEED_METRICS}
+  found = 0
+  for i, h in enumerate(hashes):
+    for j, sd in enumerate(seeds):
+      result = read_result(_result_path(workdir, h, sd))
+      if result is None:
+        continue
+      found += 1
+      for k in EPOCH_METRICS:
+        epoch[k][i, j] = result[k]
+      for k in SEED_METRICS:
+        seed[k][i, j] = result[k]
+  from nas_jax import data as data_lib  # pylint: disable=import-outside-toplevel
+
+  meta = data_lib.dataset_meta(protocol.dataset)
+  image_shape = data_lib.input_shape(protocol.dataset, protocol.image_size)
+  arch = {}
+  for name, (base, c) in costs.additive_costs(
+      space, protocol, meta.num_classes, image_shape
+  ).items():
+    arch[name] = costs.predict(base, c, archs)
+  lut_path = config.get('latency_lut')
+  if lut_path:
+    lut = latency_lib.LatencyTable.load(lut_path)
+    lut.check(space, protocol)
+    for batch_key, batch in (('latency_b1', 1), ('latency_batch', protocol.batch_size)):
+      arch[batch_key] = lut.predict(archs, batch)
+  total_seconds = float(np.nansum(seed['train_seconds']))
+  metadata = dict(
+      space=space.name,
+      primitives=list(space.primitives),
+      hash_rule=getattr(space, 'hash_rule', None),
+      dataset=protocol.dataset,
+      protocol=protocol.to_dict(),
+      protocol_digest=protocol.digest(),
+      seeds=list(seeds),
+      members_measured=found,
+      members_total=a * s,
+      build_train_seconds=total_seconds,
+      robustness=dict(
+          noise=f'test accuracy with Gaussian noise of std {protocol.noise_std} added to the '
+          'pixels (in [0, 1] units, before normalization), one fixed draw for every cell',
+          fgsm=f'test accuracy after one FGSM step of {protocol.fgsm_eps} (pixel units, '
+          'clipped to [0, 1]) on the test loss, in eval mode',
+      ),
+      latency=(
+          f'predicted from the per-op lookup table {os.path.basename(lut_path)}'
+          if lut_path
+          else 'not measured'
+      ),
+      flops='multiply-adds of one image (convolutions and the classifier)',
+      train_seconds='wall seconds of the training steps on the building machine',
+      machine=f'{jax.default_backend()} ({jax.device_count()} devices)',
+      built_by='python -m experiments.tabulate',
+      built_at=time.strftime('%Y-%m-%d'),
+  )
+  table = Table(hashes, archs, seeds, epoch, seed, arch, metadata)
+  table.save(os.path.join(workdir, 'table.npz'))
+  log(f'table {os.path.join(workdir, "table.npz")}: {found}/{a * s} members measured')
+  return table

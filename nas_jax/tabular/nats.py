@@ -1,0 +1,147 @@
+"""NATS-Bench topology (TSS, the NAS-Bench-201 space) files read into a :class:`Table`.
+
+The ``nats_bench`` package reads NATS-Bench's ``NATS-tss-v1_0-3ffb9.pickle.pbz2``
+(a bz2-compressed pickle) without torch; :func:`convert` walks it through
+that API and writes the same :class:`~nas_jax.tabular.table.Table` that
+``experiments.tabulate`` builds, keyed by the same NB201 hashes, so every
+strategy that reads a table runs on the real benchmark.
+
+Which numbers are which (the usual confusion):
+
+* ``dataset='cifar10-valid'``: trained on CIFAR-10's train split (25k
+  images), ``val_*`` is the other 25k (``x-valid``), ``test_*`` the 10k test
+  set (``ori-test``). This is the split NB201's *search* protocol uses.
+* ``dataset='cifar10'``: trained on train + valid (50k); there is no
+  validation column, and ``test_*`` is the test set. NB201 reports its
+  final CIFAR-10 accuracies from here.
+* ``cifar100`` and ``ImageNet16-120``: ``val_*`` is ``x-valid`` and
+  ``test_*`` is ``x-test`` (the two halves of the original test set).
+* ``hp='12'``: a 12-epoch budget (cosine schedule over 12 epochs), the
+  budget of NB201's search protocol, whose simulated cost is the 12-epoch
+  ``cifar10-valid`` training time (``train_seconds`` here). ``hp='200'``:
+  the full 200 epochs, the "final" accuracies. A 200-epoch curve read at
+  epoch 12 is *not* the 12-epoch budget (its learning rate has not decayed).
+
+Accuracies are stored as fractions (NATS-Bench's percentages / 100), params
+and FLOPs as counts (NATS-Bench's millions x 1e6), ``latency_batch`` in seconds as
+NATS-Bench measured it (batch 256). Isomorphic cells were trained separately in
+NATS-Bench; a row keeps the lowest-index cell of its class (its
+``nats_index``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import time
+
+import numpy as np
+
+from nas_jax.tabular.table import EPOCH_METRICS, SEED_METRICS, Table, TableError
+from nas_jax.util import one_line
+
+__all__ = ['DATASETS', 'HPS', 'convert']
+
+DATASETS = ('cifar10-valid', 'cifar10', 'cifar100', 'ImageNet16-120')
+HPS = ('12', '200')
+_KEYS = {
+    'train_loss': 'train-loss',
+    'train_acc': 'train-accuracy',
+    'val_loss': 'valid-loss',
+    'val_acc': 'valid-accuracy',
+    'test_loss': 'test-loss',
+    'test_acc': 'test-accuracy',
+}
+_ACCURACY = ('train_acc', 'val_acc', 'test_acc')
+
+
+def _api(source):
+  try:
+    from nats_bench.api_topology import NATStopology  # pylint: disable=import-outside-toplevel
+  except ImportError:
+    raise TableError('reading NATS-Bench files needs the nats_bench package') from None
+  try:
+    with contextlib.redirect_stdout(io.StringIO()):
+      return NATStopology(source, fast_mode=False, verbose=False)
+  except Exception as err:  # the package raises bare ValueErrors and unpickling errors
+    raise TableError(f'cannot read NATS-Bench topology data {source!r}: {one_line(err)}') from None
+
+
+def convert(source, dataset: str = 'cifar10-valid', hp: str = '12', path=None) -> Table:
+  """Converts NATS-Bench topology data into a :class:`Table` (and writes it to ``path``).
+
+  Args:
+    source: the ``.pickle.pbz2`` file path, or the dict it holds.
+    dataset: one of :data:`DATASETS` (module docstring).
+    hp: the training budget, ``'12'`` or ``'200'`` epochs.
+    path: where to save the table (None: not saved).
+  """
+  from nas_jax import spaces  # pylint: disable=import-outside-toplevel
+  from nas_jax.spaces.nb201 import genotype as nb201_genotype  # pylint: disable=import-outside-toplevel
+
+  if dataset not in DATASETS:
+    raise TableError(f'NATS-Bench dataset must be one of {", ".join(DATASETS)}, got {dataset!r}')
+  if str(hp) not in HPS:
+    raise TableError(f'NATS-Bench hp must be one of {", ".join(HPS)}, got {hp!r}')
+  hp = str(hp)
+  api = _api(source)
+  space = spaces.get('nb201')
+  rows: dict[str, int] = {}
+  for index in sorted(api.evaluated_indexes):
+    g = nb201_genotype.NB201Genotype.from_string(api.meta_archs[index])
+    rows.setdefault(space.hash(space.from_genotype(g)), index)
+  if not rows:
+    raise TableError('the NATS-Bench data has no evaluated architectures')
+  hashes = sorted(rows)
+  indexes = [rows[h] for h in hashes]
+  first = api.arch2infos_dict[indexes[0]][hp]
+  seeds = sorted(first.get_dataset_seeds(dataset))
+  epochs = first.all_results[(dataset, seeds[0])].get_total_epoch()
+  a, s = len(hashes), len(seeds)
+  epoch = {k: np.full((a, s, epochs), np.nan, np.float32) for k in EPOCH_METRICS}
+  seed = {k: np.full((a, s), np.nan, np.float32) for k in SEED_METRICS}
+  arch = {k: np.full(a, np.nan) for k in ('params', 'flops', 'latency_batch', 'nats_index')}
+  archs = []
+  for i, index in enumerate(indexes):
+    archs.append(
+        space.from_genotype(nb201_genotype.NB201Genotype.from_string(api.meta_archs[index]))
+    )
+    results = api.arch2infos_dict[index][hp]
+    available = results.get_dataset_seeds(dataset)
+    for j, sd in enumerate(seeds):
+      if sd not in available:
+        continue
+      for e in range(epochs):
+        info = api.get_more_info(index, dataset, iepoch=e, hp=hp, is_random=sd)
+        for name, key in _KEYS.items():
+          if info.get(key) is not None:
+            scale = 0.01 if name in _ACCURACY else 1.0
+            epoch[name][i, j, e] = info[key] * scale
+        if e == epochs - 1 and info.get('train-all-time') is not None:
+          seed['train_seconds'][i, j] = info['train-all-time']
+    cost = api.get_cost_info(index, dataset, hp=hp)
+    arch['params'][i] = cost['params'] * 1e6
+    arch['flops'][i] = cost['flops'] * 1e6
+    arch['latency_batch'][i] = cost['latency'] if cost['latency'] is not None else np.nan
+    arch['nats_index'][i] = index
+  metadata = dict(
+      space='nb201',
+      primitives=list(space.primitives),
+      hash_rule=space.hash_rule,
+      dataset=dataset,
+      protocol=dict(source='NATS-Bench topology (TSS)', hp=hp, epochs=epochs),
+      seeds=seeds,
+      members_measured=int(np.sum(~np.isnan(epoch['train_acc'][:, :, -1]))),
+      members_total=a * s,
+      build_train_seconds=float(np.nansum(seed['train_seconds'])),
+      robustness=dict(noise='not in NATS-Bench', fgsm='not in NATS-Bench'),
+      latency="NATS-Bench's own measured latency at its batch of 256 (seconds)",
+      flops='multiply-adds of one image, from NATS-Bench (millions x 1e6)',
+      train_seconds=f'NATS-Bench train-all-time after the {epochs}-epoch budget',
+      built_by='nas_jax.tabular.nats.convert',
+      built_at=time.strftime('%Y-%m-%d'),
+  )
+  table = Table(hashes, np.asarray(archs, np.int32), seeds, epoch, seed, arch, metadata)
+  if path is not None:
+    table.save(path)
+  return table

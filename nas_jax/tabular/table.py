@@ -1,0 +1,310 @@
+"""The ``Table``: every cell of a space, trained, in one compact file.
+
+A table is a compressed ``.npz`` file (format version :data:`FORMAT_VERSION`)
+holding, for ``A`` cells (one row per isomorphism class, keyed by the space's
+canonical hash), ``S`` seeds and ``E`` epochs:
+
+* ``hashes`` (A,) and ``archs`` (A, D): the hash and one decision tuple of each row;
+* ``seeds`` (S,);
+* ``epoch/<metric>`` (A, S, E) for :data:`EPOCH_METRICS` (train, val and test
+  loss and accuracy after each epoch);
+* ``seed/<metric>`` (A, S) for :data:`SEED_METRICS` (noise and FGSM accuracy
+  after training, the train seconds);
+* ``arch/<metric>`` (A,) for the per-architecture costs (``params``, ``flops``:
+  multiply-adds of one image, and ``latency_b1`` / ``latency_batch``: predicted
+  inference seconds from the latency lookup table, when one was given);
+* ``metadata``: a JSON string (format version, space, op set, hash rule,
+  protocol, dataset, seeds, the robustness settings, build cost, provenance).
+
+A value not measured is NaN. Epochs are counted from 1: ``epoch=k`` is the
+value after ``k`` epochs; ``epoch=None`` is the last.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any, Sequence
+
+import numpy as np
+
+from nas_jax.util import atomic_write, one_line
+
+__all__ = ['ARCH_METRICS', 'EPOCH_METRICS', 'FORMAT_VERSION', 'SEED_METRICS', 'Table', 'TableError']
+
+FORMAT_VERSION = 1
+EPOCH_METRICS = ('train_loss', 'train_acc', 'val_loss', 'val_acc', 'test_loss', 'test_acc')
+SEED_METRICS = ('noise_acc', 'fgsm_acc', 'train_seconds')
+ARCH_METRICS = ('params', 'flops', 'latency_b1', 'latency_batch')
+# Metrics where smaller is better (rank and percentile flip for them).
+LOWER_IS_BETTER = frozenset(
+    {'train_loss', 'val_loss', 'test_loss', 'train_seconds', 'latency'} | set(ARCH_METRICS)
+)
+# The row lookup of the vectorized query covers spaces up to this many decision vectors.
+_MAX_DENSE_INDEX = 2_000_000
+
+
+class TableError(ValueError):
+  """A table file or query that cannot be used; the message is one line."""
+
+
+class Table:
+  """A tabular benchmark in memory (see the module docstring for the layout).
+
+  Args:
+    hashes: (A,) canonical hashes of the rows.
+    archs: (A, D) one decision tuple per row.
+    seeds: (S,) the seeds.
+    epoch: ``{metric: (A, S, E)}``.
+    seed: ``{metric: (A, S)}``.
+    arch: ``{metric: (A,)}``.
+    metadata: JSON-able facts (``space``, ``primitives``, ``hash_rule``, ``protocol``, ...).
+  """
+
+  def __init__(
+      self,
+      hashes: Sequence[str],
+      archs: np.ndarray,
+      seeds: Sequence[int],
+      epoch: dict[str, np.ndarray],
+      seed: dict[str, np.ndarray],
+      arch: dict[str, np.ndarray],
+      metadata: dict[str, Any],
+  ):
+    self.hashes = [str(h) for h in hashes]
+    self.archs = np.asarray(archs, np.int32)
+    self.seeds = [int(s) for s in seeds]
+    self.epoch = {k: np.asarray(v, np.float32) for k, v in epoch.items()}
+    self.seed = {k: np.asarray(v, np.float32) for k, v in seed.items()}
+    self.arch = {k: np.asarray(v, np.float64) for k, v in arch.items()}
+    self.metadata = dict(metadata)
+    a, s = len(self.hashes), len(self.seeds)
+    if self.archs.ndim != 2 or len(self.archs) != a:
+      raise TableError(f'table archs must be ({a}, D), got {self.archs.shape}')
+    if len(set(self.hashes)) != a:
+      raise TableError('table hashes are not unique')
+    for name, values in self.epoch.items():
+      if values.ndim != 3 or values.shape[:2] != (a, s):
+        raise TableError(f'table epoch/{name} must be ({a}, {s}, E), got {values.shape}')
+    for name, values in self.seed.items():
+      if values.shape != (a, s):
+        raise TableError(f'table seed/{name} must be ({a}, {s}), got {values.shape}')
+    for name, values in self.arch.items():
+      if values.shape != (a,):
+        raise TableError(f'table arch/{name} must be ({a},), got {values.shape}')
+    self._row = {h: i for i, h in enumerate(self.hashes)}
+    self._space = None
+    self._dense = None
+
+  # --- identity ---------------------------------------------------------------------------------
+  def __len__(self) -> int:
+    return len(self.hashes)
+
+  @property
+  def num_epochs(self) -> int:
+    return next(iter(self.epoch.values())).shape[2] if self.epoch else 0
+
+  @property
+  def metrics(self) -> tuple[str, ...]:
+    return tuple(self.epoch) + tuple(self.seed) + tuple(self.arch)
+
+  @property
+  def space(self):
+    """The space the rows belong to (from the metadata)."""
+    if self._space is None:
+      from nas_jax import spaces  # pylint: disable=import-outside-toplevel
+
+      meta = self.metadata
+      options = {'hash_rule': meta['hash_rule']} if 'hash_rule' in meta else {}
+      self._space = spaces.get(meta['space'], tuple(meta['primitives']), **options)
+    return self._space
+
+  def row(self, arch_or_hash) -> int:
+    """The row of an architecture (decision tuple or genotype) or of a hash."""
+    if isinstance(arch_or_hash, str):
+      key = arch_or_hash
+    else:
+      arch = arch_or_hash
+      if not isinstance(arch, (tuple, list, np.ndarray)):
+        arch = self.space.from_genotype(arch)
+      key = self.space.hash(tuple(int(a) for a in arch))
+    if key not in self._row:
+      raise TableError(f'the table has no row for {one_line(arch_or_hash)!r} (hash {key})')
+    return self._row[key]
+
+  # --- values -----------------------------------------------------------------------------------
+  def values(self, metric: str, epoch: int | None = None, seed: int | None = None) -> np.ndarray:
+    """(A,) values of ``metric`` for every row: after ``epoch`` (1-based; None: the last), for
+    ``seed`` (None: the mean over the measured seeds)."""
+    if metric in self.arch:
+      return self.arch[metric]
+    if metric in self.epoch:
+      e = self.num_epochs if epoch is None else epoch
+      if not (isinstance(e, (int, np.integer)) and 1 <= e <= self.num_epochs):
+        raise TableError(f'epoch must be in 1..{self.num_epochs} (or None), got {epoch!r}')
+      per_seed = self.epoch[metric][:, :, e - 1]
+    elif metric in self.seed:
+      per_seed = self.seed[metric]
+    else:
+      raise TableError(f'unknown table metric {metric!r}; known: {", ".join(self.metrics)}')
+    if seed is None:
+      with np.errstate(all='ignore'):
+        counts = np.sum(~np.isnan(per_seed), axis=1)
+        sums = np.nansum(per_seed, axis=1)
+        return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+    if seed not in self.seeds:
+      raise TableError(f'seed {seed!r} is not in the table; its seeds: {self.seeds}')
+    return per_seed[:, self.seeds.index(seed)]
+
+  def query(self, arch, metric: str = 'test_acc', epoch: int | None = None, seed=None) -> float:
+    """One value: ``metric`` of ``arch`` (decision tuple, genotype or hash); see :meth:`values`."""
+    return float(self.values(metric, epoch, seed)[self.row(arch)])
+
+  def rows_of(self, archs: np.ndarray) -> np.ndarray:
+    """The rows of a batch of decision tuples (..., D), via the dense index of the space."""
+    dense = self._dense_rows()
+    idx = np.asarray(archs) @ self._radix()
+    return dense[idx]
+
+  def _radix(self) -> np.ndarray:
+    options = np.asarray(self.space.options, np.int64)
+    radix = np.ones(len(options), np.int64)
+    for i in range(len(options) - 2, -1, -1):
+      radix[i] = radix[i + 1] * options[i + 1]
+    return radix
+
+  def _dense_rows(self) -> np.ndarray:
+    """``space.index(arch) -> row`` for every decision vector (-1: no row)."""
+    if self._dense is None:
+      space = self.space
+      if space.size() > _MAX_DENSE_INDEX:
+        raise TableError(
+            f'the {space.name} space has {space.size()} architectures, too many for the dense '
+            f'row index (at most {_MAX_DENSE_INDEX})'
+        )
+      dense = np.full(space.size(), -1, np.int32)
+      for i, arch in enumerate(space.enumerate()):
+        dense[i] = self._row.get(space.hash(arch), -1)
+      self._dense = dense
+    return self._dense
+
+  def lookup(self, metric: str = 'test_acc', epoch: int | None = None, seed: int | None = None):
+    """A jittable ``f(archs) -> values``: ``archs`` an int array (..., D) of decision tuples.
+
+    The vectorized form of :meth:`query` (an array gather), for searches that
+    run under ``jax.jit``/``vmap``. A decision vector without a row gives NaN.
+    """
+    import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
+
+    values = np.append(self.values(metric, epoch, seed), np.nan).astype(np.float32)
+    table = jnp.asarray(values)
+    dense = jnp.asarray(self._dense_rows())
+    radix = jnp.asarray(self._radix().astype(np.int32))
+
+    def f(archs):
+      rows = dense[jnp.asarray(archs, jnp.int32) @ radix]
+      return table[jnp.where(rows < 0, len(values) - 1, rows)]
+
+    return f
+
+  # --- summaries --------------------------------------------------------------------------------
+  def _ordered(self, metric):
+    v = self.values(metric)
+    return -v if metric not in LOWER_IS_BETTER else v  # ascending = better first
+
+  def best(self, metric: str = 'test_acc', k: int = 1) -> list[tuple[str, float]]:
+    """The ``k`` best rows by ``metric`` (seed mean, last epoch): ``[(hash, value)]``."""
+    key = self._ordered(metric)
+    order = [i for i in np.argsort(key, kind='stable') if not np.isnan(key[i])]
+    v = self.values(metric)
+    return [(self.hashes[i], float(v[i])) for i in order[:k]]
+
+  def rank(self, arch, metric: str = 'test_acc') -> int:
+    """1 for the best row; ties share the better rank."""
+    key = self._ordered(metric)
+    mine = key[self.row(arch)]
+    return int(np.sum(key[~np.isnan(key)] < mine)) + 1
+
+  def percentile(self, arch, metric: str = 'test_acc') -> float:
+    """The percentage of measured rows that ``arch`` is at least as good as (100: the best)."""
+    key = self._ordered(metric)
+    valid = key[~np.isnan(key)]
+    mine = key[self.row(arch)]
+    return float(100.0 * np.sum(valid >= mine) / len(valid))
+
+  def summary(self, metric: str = 'test_acc') -> dict[str, Any]:
+    """Best, median and worst rows and the quantiles of ``metric``."""
+    v = self.values(metric)
+    valid = ~np.isnan(v)
+    key = self._ordered(metric)
+    order = [i for i in np.argsort(key, kind='stable') if valid[i]]
+    pick = lambda i: dict(hash=self.hashes[i], arch=self.archs[i].tolist(), value=float(v[i]))
+    return dict(
+        metric=metric,
+        rows=int(valid.sum()),
+        best=pick(order[0]),
+        median=pick(order[len(order) // 2]),
+        worst=pick(order[-1]),
+        quantiles={
+            str(q): float(np.quantile(v[valid], q)) for q in (0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0)
+        },
+    )
+
+  def complete(self) -> bool:
+    """Whether every row has every epoch and seed metric for every seed."""
+    return all(not np.isnan(x).any() for x in list(self.epoch.values()) + list(self.seed.values()))
+
+  # --- the file ---------------------------------------------------------------------------------
+  def to_bytes(self) -> bytes:
+    arrays = {
+        'hashes': np.asarray(self.hashes, dtype='U'),
+        'archs': self.archs.astype(np.int8 if self.archs.max(initial=0) < 127 else np.int32),
+        'seeds': np.asarray(self.seeds, np.int64),
+        'metadata': np.asarray(json.dumps(dict(self.metadata, format_version=FORMAT_VERSION))),
+    }
+    arrays.update({f'epoch/{k}': v for k, v in self.epoch.items()})
+    arrays.update({f'seed/{k}': v for k, v in self.seed.items()})
+    arrays.update({f'arch/{k}': v for k, v in self.arch.items()})
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    return buf.getvalue()
+
+  def save(self, path) -> None:
+    """Writes the table (atomically: the old file or the whole new one)."""
+    atomic_write(path, self.to_bytes())
+
+  @classmethod
+  def load(cls, path) -> 'Table':
+    """Reads a table file; a file that is not one gives a one-line :class:`TableError`."""
+    try:
+      with np.load(path, allow_pickle=False) as f:
+        arrays = {k: f[k] for k in f.files}
+    except FileNotFoundError:
+      raise TableError(f'no table file at {path}') from None
+    except Exception as err:  # zip or npy damage
+      raise TableError(f'{path} is not a readable table file: {one_line(err)}') from None
+    missing = [k for k in ('hashes', 'archs', 'seeds', 'metadata') if k not in arrays]
+    if missing:
+      raise TableError(f'{path} is not a table file (missing {", ".join(missing)})')
+    try:
+      metadata = json.loads(str(arrays['metadata']))
+    except json.JSONDecodeError as err:
+      raise TableError(f'{path}: the table metadata is not JSON ({err})') from None
+    version = metadata.get('format_version')
+    if version != FORMAT_VERSION:
+      raise TableError(
+          f'{path}: table format version {version!r}; this nas_jax reads version {FORMAT_VERSION}'
+      )
+
+    def group(prefix):
+      return {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
+
+    return cls(
+        arrays['hashes'].tolist(),
+        arrays['archs'],
+        arrays['seeds'].tolist(),
+        group('epoch/'),
+        group('seed/'),
+        group('arch/'),
+        metadata,
+    )

@@ -1,0 +1,455 @@
+"""The tabular benchmark: arch network, population trainer, table, builder, NATS reader, costs."""
+
+import bz2
+import json
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+import pytest
+
+from nas_jax import netstats, spaces
+from nas_jax.tabular import builder, costs, latency, nats
+from nas_jax.tabular.protocol import Protocol
+from nas_jax.tabular.table import Table, TableError
+from nas_jax.tabular.trainer import Member, PopulationTrainer, load_splits
+
+FOUR = ('none', 'skip_connect', 'nor_conv_1x1', 'nor_conv_3x3')
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = dict(
+    dataset='mnist5k',
+    train_split='train[:1024]',
+    val_split='train[1024:1152]',
+    test_split='test[:128]',
+    image_size=8,
+    channels=4,
+    cells_per_stage=1,
+    epochs=2,
+    batch_size=64,
+    eval_batch=64,
+    crop_padding=1,
+)
+
+
+@pytest.fixture(scope='module')
+def space():
+  return spaces.get('nb201', FOUR)
+
+
+@pytest.fixture(scope='module')
+def protocol():
+  return Protocol(**TINY)
+
+
+@pytest.fixture(scope='module')
+def splits(protocol):
+  return load_splits(protocol)
+
+
+@pytest.fixture(scope='module')
+def trainer(space, protocol, splits):
+  return PopulationTrainer(space, protocol, splits, form='sequential')
+
+
+# --- the arch network computes the evaluation network's function -------------------------------
+@pytest.mark.parametrize('mode', ['switch', 'masked'])
+def test_arch_network_equals_evalnet_logits_and_gradients(space, mode):
+  net = space.arch_network(10, channels=4, layers=2, mode=mode)
+  x = jax.random.normal(jax.random.key(1), (6, 8, 8, 1))
+  y = jnp.arange(6) % 10
+  variables = net.init(jax.random.key(0), x, jnp.zeros(6, jnp.int32), True)
+  for arch in [(3, 2, 3, 1, 3, 2), (1, 0, 2, 0, 0, 3), (0, 0, 0, 1, 0, 0)]:
+    a = jnp.asarray(arch, jnp.int32)
+    ev = space.evalnet(space.to_genotype(arch), 10, channels=4, layers=2)
+    ev_vars = space.evalnet_variables(variables, arch)
+    # the mapped tree has exactly the evaluation network's structure
+    ref = ev.init(jax.random.key(5), x, train=True)
+    assert jax.tree_util.tree_structure(ref) == jax.tree_util.tree_structure(ev_vars)
+    for train in (True, False):
+
+      def loss_arch(p, train=train):
+        out = net.apply(
+            {'params': p, 'batch_stats': variables['batch_stats']},
+            x,
+            a,
+            train,
+            mutable=['batch_stats'],
+        )[0]
+        return optax.softmax_cross_entropy_with_integer_labels(out, y).mean(), out
+
+      def loss_eval(p, train=train):
+        out = ev.apply(
+            {'params': p, 'batch_stats': ev_vars['batch_stats']},
+            x,
+            train=train,
+            mutable=['batch_stats'],
+        )[0][0]
+        return optax.softmax_cross_entropy_with_integer_labels(out, y).mean(), out
+
+      (_, la), ga = jax.value_and_grad(loss_arch, has_aux=True)(variables['params'])
+      (_, le), ge = jax.value_and_grad(loss_eval, has_aux=True)(ev_vars['params'])
+      np.testing.assert_allclose(la, le, rtol=1e-5, atol=1e-5)
+      mapped = space.evalnet_variables({'params': ga}, arch)['params']
+      for (path, g1), g2 in zip(
+          jax.tree_util.tree_leaves_with_path(mapped), jax.tree_util.tree_leaves(ge)
+      ):
+        np.testing.assert_allclose(g1, g2, rtol=1e-3, atol=1e-5, err_msg=str(path))
+
+
+def test_unchosen_ops_get_no_gradient(space):
+  net = space.arch_network(10, channels=4, layers=1)
+  x = jax.random.normal(jax.random.key(1), (4, 8, 8, 1))
+  arch = (2, 0, 2, 0, 0, 2)  # edges 0->1, 1->2 and 2->3 run conv 1x1
+  v = net.init(jax.random.key(0), x, jnp.zeros(6, jnp.int32), True)
+  g = jax.grad(
+      lambda p: net.apply(
+          {'params': p, 'batch_stats': v['batch_stats']},
+          x,
+          jnp.asarray(arch),
+          True,
+          mutable=['batch_stats'],
+      )[0].sum()
+  )(v['params'])
+  cell = g['cell_0_0']
+  assert np.abs(cell['edge_0_1']['op_2']['conv']['kernel']).sum() > 0
+  assert np.abs(cell['edge_0_1']['op_3']['conv']['kernel']).sum() == 0
+  assert np.abs(cell['edge_1_2']['op_3']['conv']['kernel']).sum() == 0
+  assert np.abs(cell['edge_0_2']['op_2']['conv']['kernel']).sum() == 0
+
+
+def test_conv_im2col_equals_lax_conv():
+  from nas_jax import ops
+
+  x = jax.random.normal(jax.random.key(0), (3, 2, 9, 9))
+  k = jax.random.normal(jax.random.key(1), (3, 3, 3, 5))
+  for stride, pad in ((1, 1), (2, 1), (1, 0)):
+    ref = jax.lax.conv_general_dilated(
+        x, k, (stride, stride), ((pad, pad), (pad, pad)), dimension_numbers=ops.CNHW
+    )
+    np.testing.assert_allclose(ops.conv_im2col(x, k, stride, pad), ref, rtol=1e-5, atol=1e-5)
+
+
+# --- the population trainer ----------------------------------------------------------------------
+def test_population_equals_members_trained_alone(space, protocol, splits, trainer):
+  members = [Member((3, 2, 3, 1, 3, 2), 0), Member((1, 3, 0, 2, 1, 3), 1)]
+  # one SGD step: the vmapped program computes what each member computes alone
+  one = Protocol(**dict(TINY, train_split='train[:64]', epochs=1))
+  one_splits = load_splits(one)
+  a1 = PopulationTrainer(space, one, one_splits, form='sequential').train(members)
+  p1 = PopulationTrainer(space, one, one_splits, form='vmap').train(members)
+  for a, p in zip(a1, p1):
+    for key in ('train_loss', 'val_loss', 'test_loss'):
+      np.testing.assert_allclose(a[key], p[key], rtol=1e-4, err_msg=key)
+  alone = trainer.train(members)
+  pop = PopulationTrainer(space, protocol, splits, form='vmap').train(members)
+  # the vmapped convolutions round differently; 32 SGD steps at lr 0.1 amplify that a little
+  for a, p in zip(alone, pop):
+    np.testing.assert_allclose(a['train_loss'], p['train_loss'], rtol=2e-3)
+    for key in ('val_loss', 'test_loss'):
+      np.testing.assert_allclose(a[key], p[key], rtol=3e-2, err_msg=key)
+    for key in ('train_acc', 'val_acc', 'test_acc'):
+      np.testing.assert_allclose(a[key], p[key], atol=6 / 128, err_msg=key)
+    assert a['arch'] == p['arch'] and a['seed'] == p['seed']
+  # deterministic, and a member's result does not depend on its neighbours
+  again = trainer.train(members[1:])
+  np.testing.assert_array_equal(again[0]['test_loss'], alone[1]['test_loss'])
+  assert alone[0]['test_loss'][-1] != alone[1]['test_loss'][-1]
+
+
+def test_training_learns_and_records_every_epoch(trainer):
+  r = trainer.train([Member((3, 3, 3, 3, 3, 3), 0)])[0]
+  assert r['train_loss'].shape == (2,) and r['test_acc'].shape == (2,)
+  assert r['train_loss'][1] < r['train_loss'][0]
+  assert r['test_acc'][-1] > 0.3  # 10 classes: 0.1 is chance
+  none = trainer.train([Member((0, 0, 0, 0, 0, 0), 0)])[0]
+  # no path from the input: the classifier sees a constant; accuracy is one class's share
+  assert none['test_acc'][-1] < 0.25
+  assert r['train_seconds'] > 0
+
+
+def test_fgsm_at_zero_equals_clean_and_falls_with_eps(trainer):
+  arch = (3, 3, 2, 1, 3, 2)
+  trainer.train([Member(arch, 0)])
+  state, a = trainer.last_state, jnp.asarray(arch, jnp.int32)
+  clean = float(np.asarray(trainer._evaluate(state, *trainer._eval_sets['test'], a))[1])
+  accs = [float(trainer.fgsm_accuracy(state, a, eps)) for eps in (0.0, 0.05, 0.2)]
+  assert accs[0] == pytest.approx(clean, abs=1e-7)
+  assert accs[0] > accs[1] > accs[2]
+
+
+def test_protocol_errors_are_one_line():
+  with pytest.raises(ValueError, match=r'config.protocol.epochs must be a positive integer'):
+    Protocol(epochs=0)
+  with pytest.raises(ValueError, match=r'image_size must be a multiple of 4'):
+    Protocol(image_size=10)
+  with pytest.raises(ValueError, match=r'unknown keys lr'):
+    Protocol.from_config({'lr': 0.1})
+  assert Protocol().digest() != Protocol(epochs=4).digest()
+
+
+# --- costs and latency ---------------------------------------------------------------------------
+def test_additive_costs_equal_direct_counts(space, protocol):
+  shape = (8, 8, 1)
+  tables = costs.additive_costs(space, protocol, 10, shape)
+  rng = np.random.default_rng(0)
+  for arch in [tuple(rng.integers(0, 4, 6)) for _ in range(5)] + [(0,) * 6, (3,) * 6]:
+    net = space.evalnet(space.to_genotype(arch), 10, channels=4, layers=1)
+    params = netstats.count_params(netstats.param_shapes(net, shape))
+    flops = netstats.count_macs(net, shape)
+    assert costs.predict(*tables['params'], np.asarray([arch]))[0] == params
+    assert costs.predict(*tables['flops'], np.asarray([arch]))[0] == flops
+  # by hand: one 3x3 conv edge at C=4 adds 3*3*4*4 weights + BN scale/bias (8) per stage's C
+  base, c = tables['params']
+  assert c[0, 3] == sum(9 * ch * ch + 2 * ch for ch in (4, 8, 16))
+
+
+def test_latency_table_positive_and_monotone(space, protocol):
+  lut = latency.measure(space, protocol, 10, (8, 8, 1), batches=(1, 8), repeats=2, runs=3)
+  for b in (1, 8):
+    assert (lut.ops[b] > 0).all() and lut.base[b] > 0
+  arch = np.zeros(6, np.int32)
+  prev = lut.predict(arch, 8)
+  for e in range(6):  # add an op on one more edge each time
+    arch[e] = 3
+    now = lut.predict(arch, 8)
+    assert now > prev
+    prev = now
+  lut2 = latency.LatencyTable(
+      {int(k): v for k, v in json.loads(lut.to_json())['ops'].items()}, lut.base, lut.metadata
+  )
+  np.testing.assert_allclose(
+      lut2.predict(np.ones((3, 6), int), 1), lut.predict(np.ones((3, 6), int), 1)
+  )
+  with pytest.raises(ValueError, match='measured for channels'):
+    lut.check(space, Protocol(**dict(TINY, channels=8)))
+
+
+# --- the table -----------------------------------------------------------------------------------
+def _random_table(space, seeds=(0, 1), epochs=3):
+  unique = space.unique()
+  hashes = sorted(unique)
+  a, s = len(hashes), len(seeds)
+  rng = np.random.default_rng(0)
+  epoch = {k: rng.random((a, s, epochs)).astype(np.float32) for k in ('test_acc', 'val_loss')}
+  seed = {'train_seconds': rng.random((a, s)).astype(np.float32)}
+  arch = {'params': rng.integers(1, 100, a).astype(float)}
+  meta = dict(space=space.name, primitives=list(space.primitives), hash_rule=space.hash_rule)
+  archs = np.asarray([unique[h] for h in hashes])
+  return Table(hashes, archs, seeds, epoch, seed, arch, meta)
+
+
+def test_table_round_trip_and_queries(tmp_path):
+  space = spaces.get('nb201', ('none', 'skip_connect', 'nor_conv_3x3'))
+  t = _random_table(space)
+  assert len(t) == 127  # NB201's rule on 3 ops: 127 unique of 729
+  path = tmp_path / 't.npz'
+  t.save(path)
+  u = Table.load(path)
+  assert u.hashes == t.hashes and u.seeds == t.seeds and u.metadata['format_version'] == 1
+  for k in t.epoch:
+    np.testing.assert_array_equal(u.epoch[k], t.epoch[k])
+  np.testing.assert_array_equal(u.arch['params'], t.arch['params'])
+  # query agrees with the stored rows, for every arch of the space (isomorphic archs share a row)
+  all_archs = np.asarray(list(space.enumerate()))
+  f = u.lookup('test_acc', epoch=2, seed=1)
+  vec = np.asarray(jax.jit(f)(all_archs))
+  for i in range(0, len(all_archs), 37):
+    arch = tuple(all_archs[i])
+    row = t.hashes.index(space.hash(arch))
+    assert u.query(arch, 'test_acc', epoch=2, seed=1) == pytest.approx(
+        t.epoch['test_acc'][row, 1, 1]
+    )
+    assert u.query(arch, 'test_acc') == pytest.approx(t.epoch['test_acc'][row, :, 2].mean())
+    assert vec[i] == pytest.approx(u.query(arch, 'test_acc', epoch=2, seed=1))
+  g = space.to_genotype(tuple(all_archs[5]))
+  assert u.query(g, 'params') == u.query(tuple(all_archs[5]), 'params')
+  with pytest.raises(TableError, match='epoch must be in 1..3'):
+    u.query(tuple(all_archs[0]), 'test_acc', epoch=4)
+  with pytest.raises(TableError, match='unknown table metric'):
+    u.values('accuracy')
+
+
+def test_table_summaries_by_hand():
+  space = spaces.get('nb201', ('none', 'skip_connect', 'nor_conv_3x3'))
+  t = _random_table(space)
+  v = t.values('test_acc')
+  best = int(np.argmax(v))
+  assert t.best('test_acc')[0][0] == t.hashes[best]
+  assert t.rank(t.hashes[best]) == 1 and t.percentile(t.hashes[best]) == 100.0
+  worst = int(np.argmin(v))
+  assert t.rank(t.hashes[worst]) == len(t)
+  assert t.percentile(t.hashes[worst]) == pytest.approx(100.0 / len(t))
+  # lower is better for a loss
+  assert t.best('val_loss')[0][0] == t.hashes[int(np.argmin(t.values('val_loss')))]
+  s = t.summary()
+  assert s['best']['value'] == v.max() and s['worst']['value'] == v.min()
+  assert s['quantiles']['0.5'] == pytest.approx(np.median(v))
+
+
+def test_table_file_errors(tmp_path):
+  bad = tmp_path / 'bad.npz'
+  bad.write_bytes(b'not a zip')
+  with pytest.raises(TableError, match='not a readable table file'):
+    Table.load(bad)
+  with pytest.raises(TableError, match='no table file'):
+    Table.load(tmp_path / 'missing.npz')
+  np.savez(tmp_path / 'other.npz', x=np.zeros(3))
+  with pytest.raises(TableError, match='missing hashes'):
+    Table.load(tmp_path / 'other.npz')
+
+
+# --- NATS-Bench -----------------------------------------------------------------------------------
+def _nats_fixture(path, archs, seeds=(777, 888), epochs=3):
+  """A NATS-Bench topology file in the package's own format (nats_bench's classes, bz2 pickle)."""
+  from nats_bench.api_utils import ArchResults, ResultsCount
+
+  infos = {}
+  for index, arch_str in enumerate(archs):
+    hp_results = {}
+    for hp in ('12', '200'):
+      res = ArchResults(index, arch_str)
+      for seed in seeds:
+        value = lambda e, k: 50.0 + index + e + seed / 1000 + k  # a known, distinct number
+        r = ResultsCount(
+            'cifar10-valid',
+            None,
+            {e: value(e, 0) for e in range(epochs)},
+            {e: 2.0 - value(e, 0) / 100 for e in range(epochs)},
+            0.1 + index,
+            10.0 + index,
+            {'arch_str': arch_str},
+            seed,
+            epochs,
+            [0.01 * (index + 1)],
+        )
+        r.update_train_info(r.train_acc1es, None, r.train_losses, {e: 3.0 for e in range(epochs)})
+        accs, losses, times = {}, {}, {}
+        for name, k in (('x-valid', 1), ('ori-test', 2)):
+          for e in range(epochs):
+            accs[f'{name}@{e}'] = value(e, k)
+            losses[f'{name}@{e}'] = 1.0 / value(e, k)
+            times[f'{name}@{e}'] = 0.5
+        r.update_eval(accs, losses, times)
+        res.update('cifar10-valid', seed, r)
+      hp_results[hp] = res.state_dict()
+    infos[index] = hp_results
+  data = dict(meta_archs=list(archs), arch2infos=infos, evaluated_indexes=list(range(len(archs))))
+  with bz2.BZ2File(path, 'wb') as f:
+    pickle.dump(data, f)
+
+
+def test_nats_fixture_converts(tmp_path):
+  archs = [
+      '|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|',
+      '|none~0|+|skip_connect~0|none~1|+|none~0|none~1|nor_conv_1x1~2|',
+      '|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|skip_connect~1|skip_connect~2|',
+  ]
+  src = tmp_path / 'NATS-tss-v1_0-fixture.pickle.pbz2'
+  _nats_fixture(src, archs)
+  t = nats.convert(str(src), 'cifar10-valid', hp='12', path=tmp_path / 'nats.npz')
+  t = Table.load(tmp_path / 'nats.npz')
+  assert len(t) == 3 and t.seeds == [777, 888] and t.num_epochs == 3
+  space = spaces.get('nb201')
+  for index, text in enumerate(archs):
+    arch = space.from_genotype(space.load_genotype(text))
+    # ori-test at the last epoch (2), seed 888: 50 + index + 2 + 0.888 + 2, as a fraction
+    assert t.query(arch, 'test_acc', seed=888) == pytest.approx((54.888 + index) / 100)
+    assert t.query(arch, 'val_acc', epoch=1, seed=777) == pytest.approx((51.777 + index) / 100)
+    assert t.query(arch, 'train_acc', epoch=1) == pytest.approx((50.8325 + index) / 100)
+    assert t.query(arch, 'params') == pytest.approx((0.1 + index) * 1e6)
+    assert t.query(arch, 'train_seconds', seed=777) == pytest.approx(9.0)
+  with pytest.raises(TableError, match='dataset must be one of'):
+    nats.convert(str(src), 'cifar-10')
+  with pytest.raises(TableError, match='cannot read NATS-Bench'):
+    nats.convert(str(tmp_path / 'nats.npz'))
+
+
+# --- the builder ----------------------------------------------------------------------------------
+def _build_config(tmp_path, primitives=('none', 'skip_connect', 'nor_conv_1x1')):
+  c = ml_collections.ConfigDict()
+  c.space = 'nb201'
+  c.primitives = primitives
+  c.hash_rule = 'nb201'
+  c.seeds = (0, 1)
+  c.data_dir = None
+  c.protocol = ml_collections.ConfigDict(dict(TINY, epochs=1))
+  c.population = 'sequential'
+  c.edge_mode = 'switch'
+  c.group = 8
+  c.log_every = 0
+  c.latency_lut = None
+  return c
+
+
+def test_builder_small_space_and_corrupt_result(tmp_path):
+  config = _build_config(tmp_path, ('none', 'nor_conv_1x1'))
+  space = spaces.get('nb201', ('none', 'nor_conv_1x1'))
+  n = len(space.unique())
+  lines = []
+  result = builder.build(config, str(tmp_path / 'w'), log=lines.append)
+  assert result['complete'] and result['done'] == 2 * n
+  t = Table.load(tmp_path / 'w' / 'table.npz')
+  assert len(t) == n and t.complete() and t.metadata['members_measured'] == 2 * n
+  # a corrupt result is found, removed and retrained; the others are kept
+  files = sorted((tmp_path / 'w' / 'results' / 'seed1').glob('*.npz'))
+  truncated, edited = files[0], files[1]
+  truncated.write_bytes(truncated.read_bytes()[: truncated.stat().st_size // 2])
+  with np.load(edited) as f:
+    arrays = {k: f[k] for k in f.files}
+  arrays['test_acc'] = arrays['test_acc'] + 0.5  # a changed value under the old checksum
+  with open(edited, 'wb') as f:
+    np.savez(f, **arrays)
+  kept = {p: p.stat().st_mtime_ns for p in files[2:]}
+  lines.clear()
+  result = builder.build(config, str(tmp_path / 'w'), log=lines.append)
+  assert result['corrupt'] == 2 and result['trained'] == 2 and result['complete']
+  assert Table.load(tmp_path / 'w' / 'table.npz').values('test_acc').max() <= 1.0
+  assert any('corrupt' in line for line in lines)
+  assert all(p.stat().st_mtime_ns == m for p, m in kept.items())
+  # another protocol in the same directory is refused
+  config.protocol.epochs = 2
+  with pytest.raises(builder.BuildError, match='different protocol_digest'):
+    builder.build(config, str(tmp_path / 'w'), log=lines.append)
+
+
+def test_builder_resumes_after_sigkill(tmp_path):
+  workdir = tmp_path / 'w'
+  cfg = tmp_path / 'cfg.py'
+  cfg.write_text(
+      'import ml_collections\n'
+      'from experiments.configs import tabulate_nb201_mnist as base\n'
+      'def get_config(arg=None):\n'
+      '  c = base.get_config()\n'
+      f"  c.primitives = ('none', 'skip_connect', 'nor_conv_1x1')\n"
+      f'  c.protocol.update({dict(TINY, epochs=1)!r})\n'
+      '  c.log_every = 0\n'
+      '  return c\n'
+  )
+  env = dict(os.environ, PYTHONPATH=ROOT)
+  cmd = [sys.executable, '-m', 'experiments.tabulate', f'--config={cfg}', f'--workdir={workdir}']
+  proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+  results = workdir / 'results' / 'seed0'
+  deadline = time.time() + 240
+  while time.time() < deadline and len(list(results.glob('*.npz'))) < 3:
+    time.sleep(0.2)
+  proc.send_signal(signal.SIGKILL)
+  proc.wait()
+  finished = {p.name: p.stat().st_mtime_ns for p in results.glob('*.npz')}
+  assert len(finished) >= 3
+  out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+  assert out.returncode == 0, out.stderr[-2000:]
+  assert f'{len(finished)} done' in out.stdout
+  assert 'complete table' in out.stdout
+  for name, mtime in finished.items():  # no finished cell was trained again
+    assert (results / name).stat().st_mtime_ns == mtime
+  t = Table.load(workdir / 'table.npz')
+  space = spaces.get('nb201', ('none', 'skip_connect', 'nor_conv_1x1'))
+  assert len(t) == len(space.unique()) and t.complete()
