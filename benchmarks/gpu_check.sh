@@ -7,31 +7,34 @@
 # 2. prints jax.devices() and fails unless the default backend is a GPU;
 # 3. runs the op-equivalence and bilevel tests (tests/test_ops.py, tests/test_bilevel.py, tests/test_nb201_equivalence.py) on it;
 # 4. prints `make bench`'s search rows (benchmarks.search_step) and retraining rows
-#    (benchmarks.train_step) measured on it;
+#    (benchmarks.train_step) measured on it, and the tabular builder's rows (benchmarks.tabular);
 # 5. reruns any failed test with JAX_DEFAULT_MATMUL_PRECISION=highest, to tell a TF32 tolerance
 #    from a real difference.
 # It uses the machine's own python (no venv, no TensorFlow needed). Outputs go to $OUT if set,
 # else runs/gpu_check/. Every step has a timeout, clamped to a total budget.
 #
 # Settings (environment):
-#   GPU_CHECK_BUDGET_S=450     whole-run budget in seconds (each step's timeout is clamped to it)
+#   GPU_CHECK_BUDGET_S=480     whole-run budget in seconds (each step's timeout is clamped to it)
 #   GPU_CHECK_DRY_RUN=1        print the commands with their timeouts; run only the device listing
 #   GPU_CHECK_ALLOW_CPU=1      do not fail when no GPU is visible (to try the script on a CPU)
 #   GPU_CHECK_TESTS=...        test files (default: tests/test_ops.py tests/test_bilevel.py tests/test_nb201_equivalence.py)
 #   GPU_CHECK_SEARCH_ROWS=...  default demo1,demo2,paper1,demo1x4 (paper2 compiles for long)
 #   GPU_CHECK_TRAIN_ROWS=...   default demo,darts_v2
+#   GPU_CHECK_TABULAR_ROWS=... default vmap16,switch (benchmarks.tabular, NB201 sizes; per_cell
+#                              compiles 16 networks and needs more than the budget)
 #   PYTHON=...                 the interpreter (default: python3, else python)
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 REPO=$(pwd)
 START=$(date +%s)
-BUDGET=${GPU_CHECK_BUDGET_S:-450}
+BUDGET=${GPU_CHECK_BUDGET_S:-480}
 DRY_RUN=${GPU_CHECK_DRY_RUN:-0}
 ALLOW_CPU=${GPU_CHECK_ALLOW_CPU:-0}
 TESTS=${GPU_CHECK_TESTS:-tests/test_ops.py tests/test_bilevel.py tests/test_nb201_equivalence.py}
 SEARCH_ROWS=${GPU_CHECK_SEARCH_ROWS:-demo1,demo2,paper1,demo1x4}
 TRAIN_ROWS=${GPU_CHECK_TRAIN_ROWS:-demo,darts_v2}
+TABULAR_ROWS=${GPU_CHECK_TABULAR_ROWS:-vmap16,switch}
 PY=${PYTHON:-$(command -v python3 || command -v python)}
 RESULTS=${OUT:-$REPO/runs/gpu_check}
 DEPS=$REPO/.gpu_check_deps   # ml_collections goes here (pip --target), not into the image's python
@@ -139,6 +142,12 @@ step "search step rows ($SEARCH_ROWS)" 170 bash -o pipefail -c \
 step "retraining step rows ($TRAIN_ROWS)" 110 bash -o pipefail -c \
   "'$PY' -m benchmarks.train_step --rows=$TRAIN_ROWS --steps=10 --timeout=90 \
    | tee '$RESULTS/train_step.md'"
+
+# 4b. The tabular builder at NB201's own sizes (C=16, N=5, 32x32, batch 256; random images),
+# the population vmapped against a compile per cell, with the projected full-space build time.
+step "tabular builder rows ($TABULAR_ROWS)" 150 bash -o pipefail -c \
+  "'$PY' -m benchmarks.tabular --preset=nb201 --synthetic --cells=16 --rows=$TABULAR_ROWS \
+   --timeout=140 | tee '$RESULTS/tabular.md'"
 
 # 5. Failed tests again at full float32 matmul precision (the GPU's default uses TF32).
 if [[ $DRY_RUN != 1 && -f $RESULTS/tests.xml ]] && grep -qE '<(failure|error)' "$RESULTS/tests.xml"; then

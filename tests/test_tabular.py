@@ -148,16 +148,10 @@ def test_population_equals_members_trained_alone(space, protocol, splits, traine
   for a, p in zip(a1, p1):
     for key in ('train_loss', 'val_loss', 'test_loss'):
       np.testing.assert_allclose(a[key], p[key], rtol=1e-4, err_msg=key)
-  alone = trainer.train(members)
-  pop = PopulationTrainer(space, protocol, splits, form='vmap').train(members)
-  # the vmapped convolutions round differently; 32 SGD steps at lr 0.1 amplify that a little
-  for a, p in zip(alone, pop):
-    np.testing.assert_allclose(a['train_loss'], p['train_loss'], rtol=2e-3)
-    for key in ('val_loss', 'test_loss'):
-      np.testing.assert_allclose(a[key], p[key], rtol=3e-2, err_msg=key)
-    for key in ('train_acc', 'val_acc', 'test_acc'):
-      np.testing.assert_allclose(a[key], p[key], atol=6 / 128, err_msg=key)
+    for key in ('train_acc', 'val_acc', 'test_acc', 'noise_acc', 'fgsm_acc'):
+      np.testing.assert_allclose(a[key], p[key], atol=1.5 / 128, err_msg=key)
     assert a['arch'] == p['arch'] and a['seed'] == p['seed']
+  alone = trainer.train(members)
   # deterministic, and a member's result does not depend on its neighbours
   again = trainer.train(members[1:])
   np.testing.assert_array_equal(again[0]['test_loss'], alone[1]['test_loss'])

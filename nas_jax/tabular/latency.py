@@ -6,7 +6,8 @@ candidate op is timed at each stage's shape (``C * 2**s`` channels,
 ``H / 2**s`` pixels) and batch, as a chain of ``repeats`` applications in one
 compiled program minus the same program without the op (so dispatch costs
 cancel); the fixed part (stem, residual blocks, head) is the measured
-all-first-op network minus its ops' entries. The prediction of an
+network with the first op other than ``none`` on every edge, minus
+those ops' entries. The prediction of an
 architecture is ``base + N * sum_stages sum_edges op[stage, op_e]``.
 ``benchmarks/latency.py`` validates it against measured compiled networks.
 """
@@ -145,9 +146,12 @@ def measure(
           return x
 
         table[stage, j] = max((_time(jax.jit(chain), x, runs) - t0) / repeats, _MIN_ENTRY)
-    first = np.zeros(len(space.options), np.int32)
-    whole = measure_network(space, protocol, num_classes, image_shape, first, batch, runs)
-    cells = protocol.cells_per_stage * table[:, 0].sum() * len(first)
+    # the fixed part from a network whose cells do run (an all-'none' cell would let XLA fold
+    # the whole network to a constant): every edge holds the first op that is not 'none'
+    op = next((j for j, name in enumerate(space.primitives) if name != 'none'), 0)
+    probe = np.full(len(space.options), op, np.int32)
+    whole = measure_network(space, protocol, num_classes, image_shape, probe, batch, runs)
+    cells = protocol.cells_per_stage * table[:, op].sum() * len(probe)
     ops_table[batch] = table
     base[batch] = max(whole - cells, _MIN_ENTRY)
   metadata = dict(

@@ -103,6 +103,9 @@ class PopulationTrainer:
     form: ``'auto'``, ``'sequential'`` or ``'vmap'`` (module docstring).
     edge_mode: how the arch network runs an edge: ``'switch'`` (only the chosen op) or
       ``'masked'`` (every candidate, summed under a one-hot mask).
+    network: a module ``net(x, arch, train) -> logits`` used in place of the arch
+      network (``benchmarks/tabular.py`` passes one evaluation network per cell, which
+      ignores ``arch``, for the compile-per-cell baseline).
   """
 
   def __init__(
@@ -112,6 +115,7 @@ class PopulationTrainer:
       splits: Splits | None = None,
       form: str = 'auto',
       edge_mode: str = 'switch',
+      network=None,
   ):
     if form not in FORMS:
       raise ValueError(f'population form must be one of {FORMS}, got {form!r}')
@@ -125,7 +129,7 @@ class PopulationTrainer:
     self.mean = np.asarray(meta.mean, np.float32)
     self.std = np.asarray(meta.std, np.float32)
     self.num_classes = meta.num_classes
-    self.net = space.arch_network(
+    self.net = network or space.arch_network(
         self.num_classes,
         channels=protocol.channels,
         layers=protocol.cells_per_stage,
@@ -262,7 +266,8 @@ class PopulationTrainer:
     loss/accuracy after the epoch), ``noise_acc`` and ``fgsm_acc`` (test
     accuracy under the protocol's noise and FGSM step, after training) and
     ``train_seconds`` (the wall time of the member's training steps, compilation
-    excluded; in the vmapped form, the group's time divided by its size).
+    excluded; in the vmapped form, the group's time divided by its size) and
+    ``eval_seconds`` (the same for the evaluation passes; not stored in tables).
 
     Args:
       members: the population.
@@ -294,11 +299,18 @@ class PopulationTrainer:
       if vm:
         x, y = np.stack([x] * k), np.stack([y] * k)
       warm = self._shard(self._init(jnp.asarray(seeds))) if vm else self._init(int(seeds[0]))
-      jax.block_until_ready(self._step(warm, x, y, arch_in))
+      warm, _ = self._step(warm, x, y, arch_in)
+      ex, ey, ew = (a[0] for a in self._eval_sets['test'])
+      jax.block_until_ready(
+          (
+              self._evaluate_chunk(warm, ex, ey, ew, arch_in),
+              self._fgsm_chunk(warm, ex, ey, ew, arch_in, jnp.float32(0.0)),
+          )
+      )
       self._warm.add(k)
     epochs = self.protocol.epochs
     record = {name: np.zeros((k, epochs), np.float32) for name in EPOCH_METRICS}
-    seconds = 0.0
+    seconds = eval_seconds = 0.0
     n_train = self.steps_per_epoch * self.protocol.batch_size
     for epoch in range(epochs):
       start = time.perf_counter()
@@ -317,12 +329,16 @@ class PopulationTrainer:
       totals = totals.reshape(k, 2)
       record['train_loss'][:, epoch] = totals[:, 0] / n_train
       record['train_acc'][:, epoch] = totals[:, 1] / n_train
+      start = time.perf_counter()
       for name in ('val', 'test'):
         result = np.asarray(self._evaluate(state, *self._eval_sets[name], arch_in)).reshape(k, 2)
         record[f'{name}_loss'][:, epoch] = result[:, 0]
         record[f'{name}_acc'][:, epoch] = result[:, 1]
+      eval_seconds += time.perf_counter() - start
+    start = time.perf_counter()
     noise = np.asarray(self._evaluate(state, *self._noisy_test, arch_in)).reshape(k, 2)[:, 1]
     fgsm = self.fgsm_accuracy(state, arch_in, self.protocol.fgsm_eps).reshape(k)
+    eval_seconds += time.perf_counter() - start
     results = []
     for j, m in enumerate(members):
       row = {name: record[name][j] for name in EPOCH_METRICS}
@@ -330,6 +346,7 @@ class PopulationTrainer:
           noise_acc=float(noise[j]),
           fgsm_acc=float(fgsm[j]),
           train_seconds=seconds / k,
+          eval_seconds=eval_seconds / k,
           arch=m.arch,
           seed=m.seed,
       )

@@ -1,0 +1,207 @@
+"""Tabular-builder throughput: one compiled population program against one compile per cell.
+
+  python -m benchmarks.tabular [--rows=switch,masked,per_cell,vmap4] [--cells=6] [--preset=shipped]
+
+Every row trains the same ``--cells`` unique NB201 cells (4 ops, seed 0, drawn
+with a fixed seed) under the same protocol, in a fresh process with the
+persistent compilation cache off, timed from after the data are loaded:
+
+* ``switch``: the population trainer, members one after another through one
+  compiled program, each edge running only its chosen op (``nn.switch``,
+  3x3 convolutions as one matmul);
+* ``masked``: the same, every candidate computed and summed under a one-hot mask;
+* ``per_cell``: the baseline: each cell's own evaluation network
+  (``space.evalnet``), compiled for that cell, under the same training loop;
+* ``vmap4`` (any ``vmapK``): the population vmapped in groups of K members (the
+  accelerator form).
+
+"compile s" is the wall time of the row's compiles (for ``per_cell``, summed
+over its cells), "whole table" projects it to every unique cell, and
+"arch-epochs/h" counts compile and training together. The ratio column
+compares each row with ``per_cell`` of the same run. Peak RSS is the row's
+own process. ``--preset=nb201`` runs NB201's own sizes (C=16, N=5, 32x32,
+batch 256) for the GPU check (``benchmarks/gpu_check.sh``).
+"""
+
+import argparse
+import json
+import time
+
+from benchmarks.common import device_info, peak_rss_gib, provenance_line, run_child
+
+ROWS = ('switch', 'masked', 'per_cell', 'vmap4')  # any 'vmapK' works
+FOUR = ('none', 'skip_connect', 'nor_conv_1x1', 'nor_conv_3x3')
+
+
+def _protocol(preset):
+  from experiments.configs import tabulate_nb201_mnist
+  from nas_jax.tabular.protocol import Protocol
+
+  values = tabulate_nb201_mnist.get_config().protocol.to_dict()
+  if preset == 'nb201':  # NB201's network and batch, on the offline images at 32x32
+    values.update(image_size=32, channels=16, cells_per_stage=5, batch_size=256, epochs=1)
+    values.update(train_split='train', val_split='test[:500]', test_split='test[500:]')
+  return Protocol(**values)
+
+
+def _synthetic_splits(protocol, channels):
+  """Random one-channel uint8 images at the protocol's size (no TFDS: the GPU image has no
+  TensorFlow). One channel: the protocol normalizes with MNIST's statistics."""
+  import numpy as np
+
+  from nas_jax.data import ArraySplit
+  from nas_jax.tabular.trainer import Splits
+
+  rng = np.random.default_rng(0)
+  size = protocol.image_size
+
+  def split(n, name):
+    images = rng.integers(0, 256, (n, size, size, channels), dtype=np.uint8)
+    return ArraySplit(images, rng.integers(0, 10, n).astype(np.int32), 'synthetic', name)
+
+  return Splits(split(10240, 'train'), split(512, 'val'), split(512, 'test'))
+
+
+def measure(row, cells, preset, synthetic):
+  """Runs in the child; returns a dict of measurements."""
+  import flax.linen as nn
+  import numpy as np
+
+  from nas_jax import spaces
+  from nas_jax.tabular.trainer import Member, PopulationTrainer, load_splits
+
+  space = spaces.get('nb201', FOUR)
+  protocol = _protocol(preset)
+  unique = space.unique()
+  hashes = sorted(unique)
+  pick = np.random.default_rng(1).choice(len(hashes), cells, replace=False)
+  archs = [unique[hashes[i]] for i in pick]
+  members = [Member(a, 0) for a in archs]
+  splits = _synthetic_splits(protocol, 1) if synthetic else load_splits(protocol)
+  start = time.perf_counter()
+  results = []
+  if row == 'per_cell':
+
+    class Fixed(nn.Module):
+      net: nn.Module
+
+      def __call__(self, x, arch, train=False):
+        del arch
+        return self.net(x, train=train)[0]
+
+    compile_s = 0.0
+    for m in members:
+      net = space.evalnet(
+          space.to_genotype(m.arch),
+          10,
+          channels=protocol.channels,
+          layers=protocol.cells_per_stage,
+      )
+      t = time.perf_counter()
+      trainer = PopulationTrainer(space, protocol, splits, form='sequential', network=Fixed(net))
+      r = trainer.train([m])[0]
+      wall = time.perf_counter() - t
+      # a member's wall time less its training steps and evaluation passes is its compiling
+      compile_s += wall - r['train_seconds'] - r['eval_seconds']
+      results.append(r)
+  else:
+    form, group = ('vmap', int(row[4:])) if row.startswith('vmap') else ('sequential', None)
+    mode = 'masked' if row == 'masked' else 'switch'
+    t = time.perf_counter()
+    trainer = PopulationTrainer(space, protocol, splits, form=form, edge_mode=mode)
+    results = trainer.train(members, group=group)
+    wall = time.perf_counter() - t
+    compile_s = wall - sum(r['train_seconds'] + r['eval_seconds'] for r in results)
+  total = time.perf_counter() - start
+  return {
+      'cells': cells,
+      'epochs': protocol.epochs,
+      'compile_s': compile_s,
+      'train_s': sum(r['train_seconds'] for r in results),
+      'eval_s': sum(r['eval_seconds'] for r in results),
+      'wall_s': total,
+      'unique_cells': len(unique),
+      'steps_per_epoch': splits.train.num_examples // protocol.batch_size,
+      'test_acc': [float(r['test_acc'][-1]) for r in results],
+      'peak_rss_gib': peak_rss_gib(),
+      **device_info(),
+  }
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument('--rows', default=','.join(ROWS))
+  parser.add_argument('--cells', type=int, default=6)
+  parser.add_argument('--preset', default='shipped', choices=['shipped', 'nb201'])
+  parser.add_argument('--timeout', type=int, default=1800, help='seconds per row')
+  parser.add_argument(
+      '--synthetic', action='store_true', help='random images (no TFDS; the GPU check uses it)'
+  )
+  parser.add_argument('--child', help=argparse.SUPPRESS)
+  args = parser.parse_args()
+  if args.child:
+    print(json.dumps(measure(args.child, args.cells, args.preset, args.synthetic)))
+    return
+  protocol = _protocol(args.preset)
+  print(
+      f'protocol {args.preset}: C={protocol.channels}, N={protocol.cells_per_stage}, '
+      f'{protocol.image_size}x{protocol.image_size}, batch {protocol.batch_size}, '
+      f'{protocol.epochs} epochs; {args.cells} cells, seed 0'
+  )
+  header = (
+      '| row | compile s | whole table: compile | train s | eval s | wall s | s/member | '
+      'arch-epochs/h | vs per_cell | peak RSS GiB |'
+  )
+  print(header)
+  print('|' + '---|' * (header.count('|') - 1))
+  done = {}
+  for name in args.rows.split(','):
+    r, why = run_child(
+        'benchmarks.tabular',
+        [f'--child={name}', f'--cells={args.cells}', f'--preset={args.preset}']
+        + (['--synthetic'] if args.synthetic else []),
+        args.timeout,
+    )
+    if why:
+      print(f'| {name} | {why} |', flush=True)
+      continue
+    done[name] = r
+    per_cell_compile = r['compile_s'] / r['cells'] if name == 'per_cell' else None
+    whole = (
+        f'{per_cell_compile * r["unique_cells"] / 3600:.1f} h ({r["unique_cells"]} compiles)'
+        if per_cell_compile
+        else f'{r["compile_s"]:.0f} s (once)'
+    )
+    rate = r['cells'] * r['epochs'] / r['wall_s'] * 3600
+    base = done.get('per_cell')
+    ratio = (
+        f'{rate / (base["cells"] * base["epochs"] / base["wall_s"] * 3600):.2f}x'
+        if base and name != 'per_cell'
+        else '-'
+    )
+    print(
+        f'| {name} | {r["compile_s"]:.1f} | {whole} | {r["train_s"]:.1f} | {r["eval_s"]:.1f} | '
+        f'{r["wall_s"]:.1f} | {r["wall_s"] / r["cells"]:.2f} | {rate:.0f} | {ratio} | '
+        f'{r["peak_rss_gib"]:.2f} |',
+        flush=True,
+    )
+  print()
+  print('test accuracy per cell (the rows train the same cells):')
+  for name, r in done.items():
+    print(f'  {name}: {" ".join(f"{a:.3f}" for a in r["test_acc"])}')
+  if args.preset == 'nb201':
+    # NB201's own build: 15,625 cells, 12 epochs of the cifar10-valid half (25,000 images)
+    steps = 25000 // protocol.batch_size
+    for name, r in done.items():
+      per_step = r['train_s'] / (r['cells'] * r['epochs'] * r['steps_per_epoch'])
+      hours = 15625 * 12 * steps * per_step / 3600
+      print(
+          f'projection, {name}: {per_step * 1e3:.2f} ms per member-step -> the 15,625-cell '
+          f'space at 12 epochs ({steps} steps each) trains in {hours:.2f} device-hours '
+          '(training steps only)'
+      )
+  print(provenance_line(done))
+
+
+if __name__ == '__main__':
+  main()
