@@ -8,6 +8,11 @@
    in ``WORKDIR/train_searched``.
 3. A random genotype of the same space (the random-search baseline), with the
    same network size and budget, is retrained in ``WORKDIR/train_random``.
+4. Did the search beat random? Retrained accuracies of two cells are within
+   noise at this budget, so a short NB201 search over the shipped table's op
+   set (``WORKDIR/search_nb201``) is looked up in the table
+   (``nas_jax.tabular.load_shipped``), next to random cells: ground-truth
+   accuracy and percentile among the table's cells.
 
 Each stage resumes from its checkpoints when rerun on the same workdir.
 Measured cost on a 2-core CPU: see the README's demo section.
@@ -56,7 +61,47 @@ def run_demo(workdir: str, random_seed: int) -> dict:
     config = train_demo.get_config()
     config.genotype = ref
     results[name] = train.run_train(config, run_dir)
-  return {'results': results, 'search_dir': search_dir, 'seconds': time.time() - start}
+  out = {'results': results, 'search_dir': search_dir}
+  out['ground_truth'] = ground_truth(workdir, random_seed)
+  out['seconds'] = time.time() - start
+  return out
+
+
+def ground_truth(workdir: str, random_seed: int, random_cells: int = 5) -> dict | None:
+  """Stage 4: an NB201 search over the shipped table's op set, and random cells, looked up."""
+  import jax
+
+  from experiments.configs import search_demo
+  from nas_jax import search, tabular
+
+  if not os.path.exists(tabular.SHIPPED):
+    print('== 4/4 skipped: the package has no shipped table', flush=True)
+    return None
+  table = tabular.load_shipped()
+  space = table.space
+  run_dir = os.path.join(workdir, 'search_nb201')
+  print(
+      f"== 4/4 search the table's space ({space.name}, {len(space.primitives)} ops) "
+      f'and look the cell up ({run_dir})',
+      flush=True,
+  )
+  config = search_demo.get_config()
+  config.space = space.name
+  config.primitives = tuple(space.primitives)
+  config.layers = 1  # cells per stage, as in the table's protocol
+  config.epochs = 2
+  config.max_steps_per_epoch = 25
+  config.log_every = 0
+  found = search.run_search(config, run_dir, log=lambda line: None)['genotype']
+  rows = {'searched': (space.to_text(found), table.report(space.from_genotype(found)))}
+  for i, arch in enumerate(space.sample(jax.random.key(random_seed), random_cells)):
+    rows[f'random {i}'] = (space.to_text(space.to_genotype(arch)), table.report(arch))
+  return {
+      'rows': rows,
+      'measured': table.metadata.get('members_measured'),
+      'total': table.metadata.get('members_total'),
+      'size': len(table),
+  }
 
 
 def main(argv):
@@ -74,6 +119,35 @@ def main(argv):
       f'plots: {out["search_dir"]}/alphas.png, {out["search_dir"]}/cell_normal.png, '
       f'{out["search_dir"]}/cell_reduce.png, and cell_*.png in each train_* directory'
   )
+  gt = out['ground_truth']
+  if gt:
+    print(
+        f'\n== ground truth: the shipped table ({gt["size"]} unique cells; '
+        f'{gt["measured"]}/{gt["total"]} cell-seeds measured)'
+    )
+    print('| cell | genotype | table test acc | percentile | regret to best |')
+    print('|---|---|---|---|---|')
+    for name, (text, r) in gt['rows'].items():
+      if r['percentile'] is None:
+        print(f'| {name} | `{text}` | not measured yet | | |')
+        continue
+      print(
+          f'| {name} | `{text}` | {r["value"]:.4f} | {r["percentile"]:.1f} | '
+          f'{r["regret"]:.4f} |'
+      )
+    searched = gt['rows']['searched'][1]
+    randoms = [
+        r['percentile']
+        for key, (_, r) in gt['rows'].items()
+        if key != 'searched' and r['percentile'] is not None
+    ]
+    if searched['percentile'] is not None and randoms:
+      mean = sum(randoms) / len(randoms)
+      verdict = 'beat' if searched['percentile'] > mean else 'did not beat'
+      print(
+          f'the search {verdict} random: percentile {searched["percentile"]:.1f} against '
+          f'{mean:.1f} for the mean of {len(randoms)} random cells'
+      )
   print(f'whole loop: {out["seconds"]:.0f} s')
 
 

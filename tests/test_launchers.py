@@ -312,3 +312,59 @@ def test_train_launcher_end_to_end_and_bad_input(tmp_path):
       'error: config.epochs must be a positive integer, got 0'
   ]
   assert not (tmp_path / 'bad').exists()
+
+
+# -- the table as the estimator (compare --table, demo stage 4) ---------------------------
+
+
+def _four_op_table(path):
+  """A table over NB201's 4-op subset with known random accuracies (every unique cell)."""
+  from nas_jax import spaces
+  from nas_jax.tabular import Table
+
+  space = spaces.get('nb201', ('none', 'skip_connect', 'nor_conv_1x1', 'nor_conv_3x3'))
+  unique = space.unique()
+  hashes = sorted(unique)
+  rng = np.random.default_rng(7)
+  acc = rng.random((len(hashes), 2, 1)).astype(np.float32)
+  meta = dict(
+      space='nb201',
+      primitives=list(space.primitives),
+      hash_rule='nb201',
+      members_measured=2 * len(hashes),
+      members_total=2 * len(hashes),
+  )
+  table = Table(hashes, [unique[h] for h in hashes], (0, 1), {'test_acc': acc}, {}, {}, meta)
+  table.save(path)
+  return Table.load(path)
+
+
+def test_compare_with_the_table_as_estimator(tmp_path, monkeypatch):
+  monkeypatch.setattr(search_demo, 'get_config', _returning(SEARCH))
+  table = _four_op_table(tmp_path / 't.npz')
+  with tfds.testing.mock_data(num_examples=16), launcher('compare') as compare:
+    rows = compare.run_table_compare(str(tmp_path / 'c'), table, ['darts'], 1, (1, 2))
+    text = compare.ground_truth_table(rows)
+  searched, random_row = rows
+  assert searched['strategy'] == 'darts' and random_row['strategy'] == 'random'
+  for r in rows:
+    g = table.space.load_genotype(r['genotype'])
+    assert r['table_acc'] == pytest.approx(table.query(g))
+    assert r['percentile'] == pytest.approx(table.percentile(g))
+    assert r['regret'] == pytest.approx(table.values('test_acc').max() - r['table_acc'])
+  assert '| darts | 1 |' in text and '| random | 1 |' in text
+  assert (tmp_path / 'c' / 'table_ground_truth.md').exists()
+
+
+def test_demo_looks_the_nb201_search_up_in_the_table(tmp_path, monkeypatch):
+  from nas_jax import tabular
+
+  monkeypatch.setattr(search_demo, 'get_config', _returning(SEARCH))
+  table = _four_op_table(tmp_path / 't.npz')
+  monkeypatch.setattr(tabular, 'SHIPPED', str(tmp_path / 't.npz'))
+  with tfds.testing.mock_data(num_examples=16), launcher('demo') as demo:
+    gt = demo.ground_truth(str(tmp_path / 'd'), random_seed=1, random_cells=3)
+  found = table.space.load_genotype(str(tmp_path / 'd' / 'search_nb201' / 'genotype.json'))
+  text, report = gt['rows']['searched']
+  assert text == found.to_string() and report == table.report(table.space.from_genotype(found))
+  assert len(gt['rows']) == 4 and gt['size'] == 1236

@@ -40,3 +40,43 @@ def test_quickstart_notebook_executes(tmp_path):
   for name in ('alphas.png', 'cell_normal.png', 'cell_reduce.png', 'search', 'retrain'):
     assert (tmp_path / name).exists(), name
   assert (tmp_path / 'retrain' / 'results.json').exists()
+
+
+def test_benchmark_notebook_executes(tmp_path):
+  import numpy as np
+
+  from nas_jax import spaces
+  from nas_jax.tabular import Table
+
+  # a small table of its own: NB201 over 3 ops (127 unique cells), known random values
+  space = spaces.get('nb201', ('none', 'skip_connect', 'nor_conv_3x3'))
+  unique = space.unique()
+  hashes = sorted(unique)
+  rng = np.random.default_rng(0)
+  n = len(hashes)
+  meta = dict(space='nb201', primitives=list(space.primitives), hash_rule='nb201')
+  Table(
+      hashes,
+      [unique[h] for h in hashes],
+      (0, 1),
+      {'test_acc': rng.random((n, 2, 2)).astype(np.float32)},
+      {},
+      {'params': rng.integers(100, 1000, n).astype(float)},
+      meta,
+  ).save(tmp_path / 't.npz')
+  nb = nbformat.read(os.path.join(REPO, 'notebooks', '02_benchmark.ipynb'), as_version=4)
+  params = [c for c in nb.cells if 'parameters' in c.metadata.get('tags', [])]
+  assert len(params) == 1
+  params[0].source = f"TABLE = {str(tmp_path / 't.npz')!r}\nMETRIC = 'test_acc'\nCOST = 'params'"
+  NotebookClient(
+      nb,
+      timeout=300,
+      kernel_name='python3',
+      resources={'metadata': {'path': os.path.join(REPO, 'notebooks')}},
+  ).execute()
+  outputs = [o for c in nb.cells if c.cell_type == 'code' for o in c.get('outputs', [])]
+  assert not [o for o in outputs if o.output_type == 'error']
+  images = [o for o in outputs if o.output_type == 'display_data' and 'image/png' in o.data]
+  assert len(images) == 2  # the distribution and the Pareto front
+  text = ''.join(o.get('text', '') for o in outputs if o.output_type == 'stream')
+  assert '127 unique cells' in text and 'Kendall tau' in text and 'best cell' in text

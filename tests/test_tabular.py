@@ -288,6 +288,19 @@ def test_table_summaries_by_hand():
   assert s['quantiles']['0.5'] == pytest.approx(np.median(v))
 
 
+def test_pareto_front_by_hand():
+  space = spaces.get('nb201', ('none', 'skip_connect', 'nor_conv_3x3'))
+  t = _random_table(space)
+  acc = np.full((len(t), 2, 3), np.nan, np.float32)
+  params = np.full(len(t), np.nan)
+  # (params, accuracy): rows 0-5; the front is 1 (cheapest), 3, 4; row 5 ties 4's accuracy
+  # at a higher cost, row 2 is dominated by 3, row 0 costs as much as 1 for less accuracy
+  for row, (p, a) in enumerate([(1, 0.5), (1, 0.6), (3, 0.65), (2, 0.7), (4, 0.9), (5, 0.9)]):
+    params[row], acc[row] = p, a
+  t.epoch['test_acc'], t.arch['params'] = acc, params
+  assert t.pareto('test_acc', 'params') == [1, 3, 4]
+
+
 def test_table_file_errors(tmp_path):
   bad = tmp_path / 'bad.npz'
   bad.write_bytes(b'not a zip')

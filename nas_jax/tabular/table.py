@@ -250,6 +250,43 @@ class Table:
         },
     )
 
+  def report(self, arch, metric: str = 'test_acc') -> dict[str, Any]:
+    """Ground truth for one found cell: its value, rank, percentile and regret to the best row.
+
+    ``value`` is NaN (and rank, percentile, regret None) when the cell's row is not
+    measured yet (a partial table).
+    """
+    row = self.row(arch)
+    v = self.values(metric)
+    best_hash, best = self.best(metric)[0]
+    out = dict(hash=self.hashes[row], value=float(v[row]), best=best, best_hash=best_hash)
+    out['measured_rows'] = int(np.sum(~np.isnan(v)))
+    if np.isnan(v[row]):
+      return dict(out, rank=None, percentile=None, regret=None)
+    sign = 1.0 if metric in LOWER_IS_BETTER else -1.0
+    return dict(
+        out,
+        rank=self.rank(arch, metric),
+        percentile=self.percentile(arch, metric),
+        regret=float(sign * (v[row] - best)),
+    )
+
+  def pareto(self, metric: str = 'test_acc', cost: str = 'params') -> list[int]:
+    """The rows on the front of ``metric`` against ``cost``, by increasing cost.
+
+    A measured row is on the front when no other row is at least as good on both
+    and strictly better on one (directions from :data:`LOWER_IS_BETTER`).
+    """
+    value, price = self._ordered(metric), self._ordered(cost)  # both: smaller is better
+    rows = [i for i in range(len(self)) if not (np.isnan(value[i]) or np.isnan(price[i]))]
+    rows.sort(key=lambda i: (price[i], value[i]))
+    front, best = [], np.inf
+    for i in rows:
+      if value[i] < best:
+        front.append(i)
+        best = value[i]
+    return front
+
   def complete(self) -> bool:
     """Whether every row has every epoch and seed metric for every seed."""
     return all(not np.isnan(x).any() for x in list(self.epoch.values()) + list(self.seed.values()))
