@@ -16,8 +16,6 @@ import time
 
 import numpy as np
 
-from benchmarks.common import provenance_line
-
 FOUR = ('none', 'skip_connect', 'nor_conv_1x1', 'nor_conv_3x3')
 
 
@@ -73,7 +71,12 @@ def main():
         f'{measured.min() * 1e3:.3f}-{measured.max() * 1e3:.3f} |',
         flush=True,
     )
-  print(provenance_line({'latency': device_info()}))
+  info = device_info()
+  print(
+      f'run: {time.strftime("%Y-%m-%d")}, backend {info["backend"]} ({info["device_kind"]}), '
+      f'JAX {info["jax"]}, one process; every network compiled, then timed over {args.runs} '
+      'calls (median)'
+  )
 
 
 if __name__ == '__main__':

@@ -1,6 +1,6 @@
 """Tabular-builder throughput: one compiled population program against one compile per cell.
 
-  python -m benchmarks.tabular [--rows=switch,masked,per_cell,vmap4] [--cells=6] [--preset=shipped]
+  python -m benchmarks.tabular [--rows=per_cell,switch,masked,vmap4] [--cells=6] [--preset=shipped]
 
 Every row trains the same ``--cells`` unique NB201 cells (4 ops, seed 0, drawn
 with a fixed seed) under the same protocol, in a fresh process with the
@@ -29,7 +29,7 @@ import time
 
 from benchmarks.common import device_info, peak_rss_gib, provenance_line, run_child
 
-ROWS = ('switch', 'masked', 'per_cell', 'vmap4')  # any 'vmapK' works
+ROWS = ('per_cell', 'switch', 'masked', 'vmap4')  # any 'vmapK' works
 FOUR = ('none', 'skip_connect', 'nor_conv_1x1', 'nor_conv_3x3')
 
 

@@ -67,7 +67,9 @@ def run_demo(workdir: str, random_seed: int) -> dict:
   return out
 
 
-def ground_truth(workdir: str, random_seed: int, random_cells: int = 5) -> dict | None:
+def ground_truth(
+    workdir: str, random_seed: int, random_cells: int = 5, epochs: int = 2, steps: int = 25
+) -> dict | None:
   """Stage 4: an NB201 search over the shipped table's op set, and random cells, looked up."""
   import jax
 
@@ -89,8 +91,8 @@ def ground_truth(workdir: str, random_seed: int, random_cells: int = 5) -> dict 
   config.space = space.name
   config.primitives = tuple(space.primitives)
   config.layers = 1  # cells per stage, as in the table's protocol
-  config.epochs = 2
-  config.max_steps_per_epoch = 25
+  config.epochs = epochs
+  config.max_steps_per_epoch = steps
   config.log_every = 0
   found = search.run_search(config, run_dir, log=lambda line: None)['genotype']
   rows = {'searched': (space.to_text(found), table.report(space.from_genotype(found)))}

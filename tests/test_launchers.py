@@ -212,7 +212,10 @@ def test_compare_skips_finished_rows_and_resumes_an_interrupted_one(tmp_path, mo
 
 
 def test_demo_searches_and_retrains_the_found_and_a_random_cell(tmp_path, monkeypatch):
+  from nas_jax import tabular
+
   monkeypatch.setattr(search_demo, 'get_config', _returning(SEARCH))
+  monkeypatch.setattr(tabular, 'SHIPPED', str(tmp_path / 'no_table.npz'))  # stage 4: its own test
   monkeypatch.setattr(train_demo, 'get_config', _returning(TRAIN))
   with tfds.testing.mock_data(num_examples=16), launcher('demo') as demo:
     out = demo.run_demo(str(tmp_path), random_seed=3)
@@ -233,7 +236,7 @@ def test_demo_searches_and_retrains_the_found_and_a_random_cell(tmp_path, monkey
   )
   assert len(found.normal) == len(random_cell.normal) == 2 * SEARCH.steps
   assert found != random_cell  # so that a swap of the two would show below
-  assert set(out['results']) == {'searched', 'random'}
+  assert set(out['results']) == {'searched', 'random'} and out['ground_truth'] is None
   for name, g in (('searched', found), ('random', random_cell)):
     run_dir = tmp_path / f'train_{name}'
     results = json.loads((run_dir / 'results.json').read_text())
@@ -363,7 +366,7 @@ def test_demo_looks_the_nb201_search_up_in_the_table(tmp_path, monkeypatch):
   table = _four_op_table(tmp_path / 't.npz')
   monkeypatch.setattr(tabular, 'SHIPPED', str(tmp_path / 't.npz'))
   with tfds.testing.mock_data(num_examples=16), launcher('demo') as demo:
-    gt = demo.ground_truth(str(tmp_path / 'd'), random_seed=1, random_cells=3)
+    gt = demo.ground_truth(str(tmp_path / 'd'), random_seed=1, random_cells=3, epochs=1, steps=2)
   found = table.space.load_genotype(str(tmp_path / 'd' / 'search_nb201' / 'genotype.json'))
   text, report = gt['rows']['searched']
   assert text == found.to_string() and report == table.report(table.space.from_genotype(found))
