@@ -146,7 +146,7 @@ step "retraining step rows ($TRAIN_ROWS)" 110 bash -o pipefail -c \
 # 4b. The tabular builder at NB201's own sizes (C=16, N=5, 32x32, batch 256; random images),
 # the population vmapped against a compile per cell, with the projected full-space build time.
 step "tabular builder rows ($TABULAR_ROWS)" 150 bash -o pipefail -c \
-  "'$PY' -m benchmarks.tabular --preset=nb201 --synthetic --cells=16 --rows=$TABULAR_ROWS \
+  "'$PY' -m benchmarks.tabular --preset=paper --synthetic --cells=16 --rows=$TABULAR_ROWS \
    --timeout=140 | tee '$RESULTS/tabular.md'"
 
 # 5. Failed tests again at full float32 matmul precision (the GPU's default uses TF32).

@@ -19,7 +19,7 @@ persistent compilation cache off, timed from after the data are loaded:
 over its cells), "whole table" projects it to every unique cell, and
 "arch-epochs/h" counts compile and training together. The ratio column
 compares each row with ``per_cell`` of the same run. Peak RSS is the row's
-own process. ``--preset=nb201`` runs NB201's own sizes (C=16, N=5, 32x32,
+own process. ``--preset=paper`` runs NB201's own sizes (C=16, N=5, 32x32,
 batch 256) for the GPU check (``benchmarks/gpu_check.sh``).
 """
 
@@ -38,7 +38,7 @@ def _protocol(preset):
   from nas_jax.tabular.protocol import Protocol
 
   values = tabulate_nb201_mnist.get_config().protocol.to_dict()
-  if preset == 'nb201':  # NB201's network and batch, on the offline images at 32x32
+  if preset == 'paper':  # NB201's network and batch, on the offline images at 32x32
     values.update(image_size=32, channels=16, cells_per_stage=5, batch_size=256, epochs=1)
     values.update(train_split='train', val_split='test[:500]', test_split='test[500:]')
   return Protocol(**values)
@@ -132,7 +132,7 @@ def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument('--rows', default=','.join(ROWS))
   parser.add_argument('--cells', type=int, default=6)
-  parser.add_argument('--preset', default='shipped', choices=['shipped', 'nb201'])
+  parser.add_argument('--preset', default='shipped', choices=['shipped', 'paper'])
   parser.add_argument('--timeout', type=int, default=1800, help='seconds per row')
   parser.add_argument(
       '--synthetic', action='store_true', help='random images (no TFDS; the GPU check uses it)'
@@ -189,7 +189,7 @@ def main():
   print('test accuracy per cell (the rows train the same cells):')
   for name, r in done.items():
     print(f'  {name}: {" ".join(f"{a:.3f}" for a in r["test_acc"])}')
-  if args.preset == 'nb201':
+  if args.preset == 'paper':
     # NB201's own build: 15,625 cells, 12 epochs of the cifar10-valid half (25,000 images)
     steps = 25000 // protocol.batch_size
     for name, r in done.items():

@@ -18,6 +18,7 @@ runtime.enable_compilation_cache()
 # that no worker is left with a long file at the end while the other idles.
 SLOWEST_FIRST = (
     'test_strategies.py',
+    'test_tabular.py',
     'test_bilevel.py',
     'test_parallel.py',
     'test_wiring.py',

@@ -41,10 +41,25 @@ def _config(name, arg=None):
   return importlib.import_module(f'experiments.configs.{name}').get_config(arg)
 
 
+TABULATE = ('tabulate_nb201_mnist',)  # tabular benchmark builds
+
+
 def test_every_config_file_is_covered():
   # A new config file must be added to the tables above (and so be validated here).
   files = {os.path.basename(p)[:-3] for p in glob.glob(f'{REPO}/experiments/configs/*.py')}
-  assert files - {'__init__', 'common'} == set(SEARCH_VARIANTS) | set(TRAIN_NETWORKS)
+  expected = set(SEARCH_VARIANTS) | set(TRAIN_NETWORKS) | set(TABULATE)
+  assert files - {'__init__', 'common'} == expected
+
+
+@pytest.mark.parametrize('name', TABULATE)
+def test_tabulate_config_validates(name):
+  from nas_jax import spaces
+  from nas_jax.tabular.protocol import Protocol
+
+  c = _config(name)
+  protocol = Protocol.from_config(c.protocol)
+  space = spaces.get(c.space, tuple(c.primitives), hash_rule=c.hash_rule)
+  assert protocol.epochs >= 1 and len(c.seeds) >= 2 and space.arch_network is not None
 
 
 @pytest.mark.parametrize('name,arg', [(n, a) for n, args in SEARCH_VARIANTS.items() for a in args])

@@ -337,7 +337,8 @@ def _four_op_table(path):
       members_measured=2 * len(hashes),
       members_total=2 * len(hashes),
   )
-  table = Table(hashes, [unique[h] for h in hashes], (0, 1), {'test_acc': acc}, {}, {}, meta)
+  params = {'params': rng.integers(100, 1000, len(hashes)).astype(float)}
+  table = Table(hashes, [unique[h] for h in hashes], (0, 1), {'test_acc': acc}, {}, params, meta)
   table.save(path)
   return Table.load(path)
 
@@ -371,3 +372,17 @@ def test_demo_looks_the_nb201_search_up_in_the_table(tmp_path, monkeypatch):
   text, report = gt['rows']['searched']
   assert text == found.to_string() and report == table.report(table.space.from_genotype(found))
   assert len(gt['rows']) == 4 and gt['size'] == 1236
+
+
+def test_table_report_numbers_and_figures(tmp_path):
+  table = _four_op_table(tmp_path / 't.npz')
+  with launcher('table_report') as table_report:
+    text = table_report.report(table, str(tmp_path / 'fig'))
+  v = table.values('test_acc')
+  assert f'| best | {v.max():.4f} |' in text and f'| worst | {v.min():.4f} |' in text
+  a, b = table.values('test_acc', seed=0), table.values('test_acc', seed=1)
+  from scipy import stats
+
+  assert f'| {stats.spearmanr(a, b).statistic:.3f} |' in text
+  assert (tmp_path / 'fig' / 'table_accuracy.png').exists()
+  assert (tmp_path / 'fig' / 'table_pareto.png').exists()

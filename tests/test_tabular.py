@@ -62,46 +62,51 @@ def trainer(space, protocol, splits):
 # --- the arch network computes the evaluation network's function -------------------------------
 @pytest.mark.parametrize('mode', ['switch', 'masked'])
 def test_arch_network_equals_evalnet_logits_and_gradients(space, mode):
-  net = space.arch_network(10, channels=4, layers=2, mode=mode)
+  net = space.arch_network(10, channels=4, layers=1, mode=mode)
   x = jax.random.normal(jax.random.key(1), (6, 8, 8, 1))
   y = jnp.arange(6) % 10
   variables = net.init(jax.random.key(0), x, jnp.zeros(6, jnp.int32), True)
-  for arch in [(3, 2, 3, 1, 3, 2), (1, 0, 2, 0, 0, 3), (0, 0, 0, 1, 0, 0)]:
+  train = mode == 'switch'  # batch statistics in one mode, running ones in the other
+
+  @jax.jit
+  def arch_loss_grad(p, a):
+    def loss(p):
+      out = net.apply(
+          {'params': p, 'batch_stats': variables['batch_stats']},
+          x,
+          a,
+          train,
+          mutable=['batch_stats'],
+      )[0]
+      return optax.softmax_cross_entropy_with_integer_labels(out, y).mean(), out
+
+    return jax.value_and_grad(loss, has_aux=True)(p)
+
+  for arch in [(3, 2, 3, 1, 3, 2), (1, 0, 2, 0, 0, 3)]:
     a = jnp.asarray(arch, jnp.int32)
-    ev = space.evalnet(space.to_genotype(arch), 10, channels=4, layers=2)
+    ev = space.evalnet(space.to_genotype(arch), 10, channels=4, layers=1)
     ev_vars = space.evalnet_variables(variables, arch)
     # the mapped tree has exactly the evaluation network's structure
-    ref = ev.init(jax.random.key(5), x, train=True)
+    ref = jax.eval_shape(lambda: ev.init(jax.random.key(5), x, train=True))
     assert jax.tree_util.tree_structure(ref) == jax.tree_util.tree_structure(ev_vars)
-    for train in (True, False):
 
-      def loss_arch(p, train=train):
-        out = net.apply(
-            {'params': p, 'batch_stats': variables['batch_stats']},
-            x,
-            a,
-            train,
-            mutable=['batch_stats'],
-        )[0]
-        return optax.softmax_cross_entropy_with_integer_labels(out, y).mean(), out
+    def eval_loss(p):
+      out = ev.apply(
+          {'params': p, 'batch_stats': ev_vars['batch_stats']},
+          x,
+          train=train,
+          mutable=['batch_stats'],
+      )[0][0]
+      return optax.softmax_cross_entropy_with_integer_labels(out, y).mean(), out
 
-      def loss_eval(p, train=train):
-        out = ev.apply(
-            {'params': p, 'batch_stats': ev_vars['batch_stats']},
-            x,
-            train=train,
-            mutable=['batch_stats'],
-        )[0][0]
-        return optax.softmax_cross_entropy_with_integer_labels(out, y).mean(), out
-
-      (_, la), ga = jax.value_and_grad(loss_arch, has_aux=True)(variables['params'])
-      (_, le), ge = jax.value_and_grad(loss_eval, has_aux=True)(ev_vars['params'])
-      np.testing.assert_allclose(la, le, rtol=1e-5, atol=1e-5)
-      mapped = space.evalnet_variables({'params': ga}, arch)['params']
-      for (path, g1), g2 in zip(
-          jax.tree_util.tree_leaves_with_path(mapped), jax.tree_util.tree_leaves(ge)
-      ):
-        np.testing.assert_allclose(g1, g2, rtol=1e-3, atol=1e-5, err_msg=str(path))
+    (_, la), ga = arch_loss_grad(variables['params'], a)
+    (_, le), ge = jax.jit(jax.value_and_grad(eval_loss, has_aux=True))(ev_vars['params'])
+    np.testing.assert_allclose(la, le, rtol=1e-5, atol=1e-5)
+    mapped = space.evalnet_variables({'params': ga}, arch)['params']
+    for (path, g1), g2 in zip(
+        jax.tree_util.tree_leaves_with_path(mapped), jax.tree_util.tree_leaves(ge)
+    ):
+      np.testing.assert_allclose(g1, g2, rtol=1e-3, atol=1e-5, err_msg=str(path))
 
 
 def test_unchosen_ops_get_no_gradient(space):
@@ -109,14 +114,16 @@ def test_unchosen_ops_get_no_gradient(space):
   x = jax.random.normal(jax.random.key(1), (4, 8, 8, 1))
   arch = (2, 0, 2, 0, 0, 2)  # edges 0->1, 1->2 and 2->3 run conv 1x1
   v = net.init(jax.random.key(0), x, jnp.zeros(6, jnp.int32), True)
-  g = jax.grad(
-      lambda p: net.apply(
-          {'params': p, 'batch_stats': v['batch_stats']},
-          x,
-          jnp.asarray(arch),
-          True,
-          mutable=['batch_stats'],
-      )[0].sum()
+  g = jax.jit(
+      jax.grad(
+          lambda p: net.apply(
+              {'params': p, 'batch_stats': v['batch_stats']},
+              x,
+              jnp.asarray(arch),
+              True,
+              mutable=['batch_stats'],
+          )[0].sum()
+      )
   )(v['params'])
   cell = g['cell_0_0']
   assert np.abs(cell['edge_0_1']['op_2']['conv']['kernel']).sum() > 0
@@ -141,21 +148,23 @@ def test_conv_im2col_equals_lax_conv():
 def test_population_equals_members_trained_alone(space, protocol, splits, trainer):
   members = [Member((3, 2, 3, 1, 3, 2), 0), Member((1, 3, 0, 2, 1, 3), 1)]
   # one SGD step: the vmapped program computes what each member computes alone
-  one = Protocol(**dict(TINY, train_split='train[:64]', epochs=1))
-  one_splits = load_splits(one)
-  a1 = PopulationTrainer(space, one, one_splits, form='sequential').train(members)
-  p1 = PopulationTrainer(space, one, one_splits, form='vmap').train(members)
-  for a, p in zip(a1, p1):
+  alone = trainer.train(members, max_steps=1)
+  pop = PopulationTrainer(space, protocol, splits, form='vmap').train(members, max_steps=1)
+  for a, p in zip(alone, pop):
+    assert np.isnan(a['test_loss'][1]) and np.isnan(p['test_loss'][1])  # stopped in epoch 1
     for key in ('train_loss', 'val_loss', 'test_loss'):
-      np.testing.assert_allclose(a[key], p[key], rtol=1e-4, err_msg=key)
+      np.testing.assert_allclose(a[key][:1], p[key][:1], rtol=1e-4, err_msg=key)
     for key in ('train_acc', 'val_acc', 'test_acc', 'noise_acc', 'fgsm_acc'):
-      np.testing.assert_allclose(a[key], p[key], atol=1.5 / 128, err_msg=key)
+      np.testing.assert_allclose(
+          np.atleast_1d(a[key])[:1], np.atleast_1d(p[key])[:1], atol=1.5 / 128, err_msg=key
+      )
     assert a['arch'] == p['arch'] and a['seed'] == p['seed']
-  alone = trainer.train(members)
   # deterministic, and a member's result does not depend on its neighbours
+  full = trainer.train(members)
   again = trainer.train(members[1:])
-  np.testing.assert_array_equal(again[0]['test_loss'], alone[1]['test_loss'])
-  assert alone[0]['test_loss'][-1] != alone[1]['test_loss'][-1]
+  np.testing.assert_array_equal(again[0]['test_loss'], full[1]['test_loss'])
+  assert full[0]['test_loss'][-1] != full[1]['test_loss'][-1]
+  assert not np.isnan(full[0]['test_loss']).any()
 
 
 def test_training_learns_and_records_every_epoch(trainer):
@@ -435,7 +444,8 @@ def test_builder_resumes_after_sigkill(tmp_path):
       'from experiments.configs import tabulate_nb201_mnist as base\n'
       'def get_config(arg=None):\n'
       '  c = base.get_config()\n'
-      f"  c.primitives = ('none', 'skip_connect', 'nor_conv_1x1')\n"
+      "  c.primitives = ('none', 'nor_conv_1x1')\n"
+      '  c.seeds = (0,)\n'
       f'  c.protocol.update({dict(TINY, epochs=1)!r})\n'
       '  c.log_every = 0\n'
       '  return c\n'
@@ -458,5 +468,5 @@ def test_builder_resumes_after_sigkill(tmp_path):
   for name, mtime in finished.items():  # no finished cell was trained again
     assert (results / name).stat().st_mtime_ns == mtime
   t = Table.load(workdir / 'table.npz')
-  space = spaces.get('nb201', ('none', 'skip_connect', 'nor_conv_1x1'))
+  space = spaces.get('nb201', ('none', 'nor_conv_1x1'))
   assert len(t) == len(space.unique()) and t.complete()

@@ -268,7 +268,7 @@ class Table:
         out,
         rank=self.rank(arch, metric),
         percentile=self.percentile(arch, metric),
-        regret=float(sign * (v[row] - best)),
+        regret=float(sign * (v[row] - best)) + 0.0,  # never -0.0
     )
 
   def pareto(self, metric: str = 'test_acc', cost: str = 'params') -> list[int]:

@@ -258,7 +258,9 @@ class PopulationTrainer:
     return jax.device_put(tree, sharding)
 
   # --- training --------------------------------------------------------------------------------
-  def train(self, members: Sequence[Member], group: int | None = None) -> list[dict[str, Any]]:
+  def train(
+      self, members: Sequence[Member], group: int | None = None, max_steps: int | None = None
+  ) -> list[dict[str, Any]]:
     """Trains ``members`` and returns one result dict each, in order.
 
     A result holds ``EPOCH_METRICS`` (float arrays of length ``epochs``: the
@@ -272,17 +274,20 @@ class PopulationTrainer:
     Args:
       members: the population.
       group: members per vmapped program (``'vmap'`` form; default all).
+      max_steps: stop each member after this many SGD steps in all (an early-stopped,
+        cheaper estimate; the learning-rate schedule is still the protocol's). The epoch
+        that stops is evaluated over the batches it ran; later epochs are NaN.
     """
     members = [Member(tuple(int(a) for a in m.arch), int(m.seed)) for m in members]
     if self.form == 'sequential':
-      return [self._train_group([m])[0] for m in members]
+      return [self._train_group([m], max_steps)[0] for m in members]
     group = group or len(members)
     out = []
     for start in range(0, len(members), group):
-      out.extend(self._train_group(members[start : start + group]))
+      out.extend(self._train_group(members[start : start + group], max_steps))
     return out
 
-  def _train_group(self, members: list[Member]) -> list[dict[str, Any]]:
+  def _train_group(self, members: list[Member], max_steps: int | None) -> list[dict[str, Any]]:
     vm = self.form == 'vmap'
     k = len(members)
     seeds = np.asarray([m.seed for m in members], np.uint32)
@@ -309,13 +314,16 @@ class PopulationTrainer:
       )
       self._warm.add(k)
     epochs = self.protocol.epochs
-    record = {name: np.zeros((k, epochs), np.float32) for name in EPOCH_METRICS}
+    record = {name: np.full((k, epochs), np.nan, np.float32) for name in EPOCH_METRICS}
+    budget = self.steps_per_epoch * epochs if max_steps is None else int(max_steps)
     seconds = eval_seconds = 0.0
-    n_train = self.steps_per_epoch * self.protocol.batch_size
     for epoch in range(epochs):
+      steps = min(self.steps_per_epoch, budget - epoch * self.steps_per_epoch)
+      if steps <= 0:
+        break
       start = time.perf_counter()
       sums = []
-      for i in range(self.steps_per_epoch):
+      for i in range(steps):
         if vm:
           batches = {s: streams[s].batch(epoch, i) for s in streams}
           x = np.stack([batches[int(s)][0] for s in seeds])
@@ -327,8 +335,9 @@ class PopulationTrainer:
       totals = np.asarray(jnp.sum(jnp.stack(sums), axis=0))  # waits for the epoch
       seconds += time.perf_counter() - start
       totals = totals.reshape(k, 2)
-      record['train_loss'][:, epoch] = totals[:, 0] / n_train
-      record['train_acc'][:, epoch] = totals[:, 1] / n_train
+      seen = steps * self.protocol.batch_size
+      record['train_loss'][:, epoch] = totals[:, 0] / seen
+      record['train_acc'][:, epoch] = totals[:, 1] / seen
       start = time.perf_counter()
       for name in ('val', 'test'):
         result = np.asarray(self._evaluate(state, *self._eval_sets[name], arch_in)).reshape(k, 2)
