@@ -11,6 +11,8 @@ count of random architectures.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from nas_jax import netstats
@@ -29,8 +31,13 @@ def _count(space, arch, num_classes: int, protocol, image_shape) -> tuple[int, i
   return params, netstats.count_macs(net, image_shape)
 
 
+@functools.lru_cache(maxsize=16)
 def additive_costs(space, protocol, num_classes: int, image_shape) -> dict[str, tuple]:
-  """``{'params': (base, c), 'flops': (base, c)}`` with ``c`` a (D, max option) array."""
+  """``{'params': (base, c), 'flops': (base, c)}`` with ``c`` a (D, max option) array.
+
+  Cached per (space, protocol, classes, shape): spaces and protocols are frozen. Do not
+  modify the returned arrays.
+  """
   options = space.options
   base_arch = (0,) * len(options)
   base = np.asarray(_count(space, base_arch, num_classes, protocol, image_shape), np.float64)
