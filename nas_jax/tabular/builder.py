@@ -26,7 +26,7 @@ import io
 import json
 import os
 import time
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import jax
 import numpy as np
@@ -62,6 +62,22 @@ def _seeds(config) -> tuple[int, ...]:
   if not seeds or not all(is_int(s) and s >= 0 for s in seeds) or len(set(seeds)) != len(seeds):
     raise ConfigError(f'config.seeds must be distinct non-negative integers, got {seeds!r}')
   return seeds
+
+
+class _Plan(NamedTuple):
+  """What a build directory holds, from its config: computed once per build."""
+
+  space: Any
+  protocol: Protocol
+  seeds: tuple[int, ...]
+  unique: dict[str, tuple]
+  members: list[tuple[str, int]]
+
+
+def _plan(config) -> _Plan:
+  space = _space(config)
+  seeds = _seeds(config)
+  return _Plan(space, Protocol.from_config(config.protocol), seeds, *work_list(space, seeds))
 
 
 def work_list(space, seeds) -> tuple[dict[str, tuple], list[tuple[str, int]]]:
@@ -158,12 +174,10 @@ def build(
     max_members: stop after training this many members (a bounded sitting).
     assemble_only: train nothing; assemble the table from the finished members.
   """
-  space = _space(config)
-  protocol = Protocol.from_config(config.protocol)
-  seeds = _seeds(config)
+  plan = _plan(config)
+  space, protocol, seeds, unique, members = plan
   os.makedirs(workdir, exist_ok=True)
   _check_manifest(workdir, _manifest(space, protocol, seeds))
-  unique, members = work_list(space, seeds)
   done, corrupt = 0, 0
   pending = []
   for h, s in members:
@@ -214,7 +228,7 @@ def build(
             f'{space.to_text(space.to_genotype(last["arch"]))} seed {last["seed"]}: test '
             f'{float(last["test_acc"][-1]):.4f}'
         )
-  table = assemble(config, workdir, log=log)
+  table = _assemble(config, workdir, plan, log)
   return dict(
       members=len(members),
       done=done + trained,
@@ -232,10 +246,11 @@ def assemble(config, workdir: str, *, log: Callable[[str], None] = print) -> Tab
   Members not yet trained are NaN. Costs (params, FLOPs) are added for every
   row, and predicted latencies when ``config.latency_lut`` names a lookup file.
   """
-  space = _space(config)
-  protocol = Protocol.from_config(config.protocol)
-  seeds = _seeds(config)
-  unique, _ = work_list(space, seeds)
+  return _assemble(config, workdir, _plan(config), log)
+
+
+def _assemble(config, workdir: str, plan: _Plan, log: Callable[[str], None]) -> Table:
+  space, protocol, seeds, unique, _ = plan
   hashes = sorted(unique)
   archs = np.asarray([unique[h] for h in hashes], np.int32)
   a, s, e = len(hashes), len(seeds), protocol.epochs

@@ -228,14 +228,18 @@ class PopulationTrainer:
     self._evaluate_chunk = jax.jit(evaluate)
     self._fgsm_chunk = jax.jit(fgsm)
 
-  def _evaluate(self, state, xs, ys, ws, arch) -> jax.Array:
-    """(loss, accuracy) over an eval set (per member in the vmapped form: (K, 2))."""
-    total = sum(self._evaluate_chunk(state, x, y, w, arch) for x, y, w in zip(xs, ys, ws))
+  @staticmethod
+  def _mean_over_chunks(chunk_fn, state, xs, ys, ws, arch, *extra) -> jax.Array:
+    """``chunk_fn``'s weighted sums over an eval set's chunks, divided by its size."""
+    total = sum(chunk_fn(state, x, y, w, arch, *extra) for x, y, w in zip(xs, ys, ws))
     return total / float(ws.sum())
 
+  def _evaluate(self, state, xs, ys, ws, arch) -> jax.Array:
+    """(loss, accuracy) over an eval set (per member in the vmapped form: (K, 2))."""
+    return self._mean_over_chunks(self._evaluate_chunk, state, xs, ys, ws, arch)
+
   def _fgsm(self, state, xs, ys, ws, arch, eps) -> jax.Array:
-    total = sum(self._fgsm_chunk(state, x, y, w, arch, eps) for x, y, w in zip(xs, ys, ws))
-    return total / float(ws.sum())
+    return self._mean_over_chunks(self._fgsm_chunk, state, xs, ys, ws, arch, eps)
 
   def _stream(self, seed: int) -> data_lib.BatchStream:
     return data_lib.BatchStream(

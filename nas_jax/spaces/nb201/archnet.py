@@ -101,7 +101,7 @@ class NB201ArchNetwork(nn.Module):
   channels: int = 16
   cells_per_stage: int = 5
   primitives: Sequence[str] = NB201_PRIMITIVES
-  mode: str = 'masked'
+  mode: str = 'switch'  # what the population trainer and the tabulate config use
 
   def __post_init__(self):
     super().__post_init__()
