@@ -111,11 +111,12 @@ def train_config(space: str, genotype_path: str, epochs: int, steps: int):
   return c
 
 
-def load_table(ref: str):
-  """The table named by ``--table`` (``'shipped'``: the package's)."""
-  from nas_jax import tabular
-
-  return tabular.load_shipped() if ref == 'shipped' else tabular.Table.load(ref)
+def _finished_row(path: str) -> dict | None:
+  """The row a finished run wrote (``row.json``), or None when it has not finished."""
+  if not os.path.exists(path):
+    return None
+  with open(path) as f:
+    return json.load(f)
 
 
 def table_row(table, space_name: str, strategy: str, seed: int, genotype, extra=None) -> dict:
@@ -150,9 +151,8 @@ def run_table_compare(workdir: str, table, names, seeds: int, search_budget) -> 
     for seed in range(seeds):
       run = os.path.join(workdir, 'table', name, f'seed_{seed}')
       done = os.path.join(run, 'row.json')
-      if os.path.exists(done):
-        with open(done) as f:
-          rows.append(json.load(f))
+      if (finished := _finished_row(done)) is not None:
+        rows.append(finished)
         continue
       print(f'== {space.name} ({len(space.primitives)} ops) {name} seed {seed}', flush=True)
       config = search_config(space.name, name, seed, *search_budget)
@@ -178,13 +178,14 @@ def run_table_compare(workdir: str, table, names, seeds: int, search_budget) -> 
   return rows
 
 
-def _mean_std(values) -> str:
+def _mean_std(values, digits: int = 4) -> str:
+  """``mean ± std`` (population std) of the measured values (None and NaN left out)."""
   values = [v for v in values if v is not None and v == v]
   if not values:
     return 'not measured'
   mean = sum(values) / len(values)
   std = (sum((v - mean) ** 2 for v in values) / len(values)) ** 0.5
-  return f'{mean:.4f} ± {std:.4f}' if abs(mean) < 2 else f'{mean:.1f} ± {std:.1f}'
+  return f'{mean:.{digits}f} ± {std:.{digits}f}'
 
 
 def ground_truth_table(rows: list) -> str:
@@ -200,7 +201,7 @@ def ground_truth_table(rows: list) -> str:
     skip = [r['skip'] for r in rs if 'skip' in r]
     lines.append(
         f'| {name} | {len(rs)} | {_mean_std([r["table_acc"] for r in rs])} | '
-        f'{_mean_std([r["percentile"] for r in rs])} | {_mean_std([r["regret"] for r in rs])} | '
+        f'{_mean_std([r["percentile"] for r in rs], 1)} | {_mean_std([r["regret"] for r in rs])} | '
         f'{(sum(skip) / len(skip)) if skip else float("nan"):.1f} | '
         f'{len({r["genotype"] for r in rs})} distinct |'
     )
@@ -219,9 +220,8 @@ def run_compare(workdir: str, spaces, names, seeds: int, search_budget, train_bu
         run = os.path.join(workdir, space, name, f'seed_{seed}')
         search_dir, train_dir = os.path.join(run, 'search'), os.path.join(run, 'train')
         done = os.path.join(run, 'row.json')
-        if os.path.exists(done):
-          with open(done) as f:
-            rows.append(json.load(f))
+        if (finished := _finished_row(done)) is not None:
+          rows.append(finished)
           continue
         print(f'== {space} {name} seed {seed}', flush=True)
         config = search_config(space, name, seed, *search_budget)
@@ -282,13 +282,11 @@ def table(rows: list) -> str:
   for r in rows:
     groups.setdefault((r['space'], r['strategy']), []).append(r)
   for (space, name), rs in groups.items():
-    acc = [r['test_accuracy'] for r in rs]
-    mean = sum(acc) / len(acc)
-    std = (sum((a - mean) ** 2 for a in acc) / len(acc)) ** 0.5
     avg = lambda key: sum(r[key] for r in rs) / len(rs)
     lines.append(
         f'| {space} | {name} | {avg("skip"):.1f}/{rs[0]["edges"]} | '
-        f'{avg("param_free"):.1f}/{rs[0]["edges"]} | {mean:.4f} ± {std:.4f} | '
+        f'{avg("param_free"):.1f}/{rs[0]["edges"]} | '
+        f'{_mean_std([r["test_accuracy"] for r in rs])} | '
         f'{avg("search_seconds"):.0f} |'
     )
   return '\n'.join(lines) + '\n'
@@ -298,10 +296,12 @@ def main(argv):
   del argv  # cli.parse_flags refuses positional arguments
   start = time.time()
   if _TABLE.value:
+    from nas_jax import tabular
+
     rows = cli.run_or_exit(
         lambda: run_table_compare(
             _WORKDIR.value,
-            load_table(_TABLE.value),
+            tabular.load(_TABLE.value),
             _STRATEGIES.value,
             _SEEDS.value,
             (_SEARCH_EPOCHS.value, _SEARCH_STEPS.value),

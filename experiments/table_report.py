@@ -120,14 +120,9 @@ def report(table, out_dir: str) -> str:
 
 def main(argv):
   del argv
+  from nas_jax import tabular  # after flag parsing: keeps --help fast
 
-  print(cli.run_or_exit(lambda: report(_load(_TABLE.value), _OUT.value)))
-
-
-def _load(ref):
-  from nas_jax import tabular
-
-  return tabular.load_shipped() if ref == 'shipped' else tabular.Table.load(ref)
+  print(cli.run_or_exit(lambda: report(tabular.load(_TABLE.value), _OUT.value)))
 
 
 if __name__ == '__main__':

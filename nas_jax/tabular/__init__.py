@@ -18,7 +18,7 @@ import os
 from nas_jax.tabular.protocol import Protocol
 from nas_jax.tabular.table import Table, TableError
 
-__all__ = ['Protocol', 'SHIPPED', 'Table', 'TableError', 'load_shipped']
+__all__ = ['Protocol', 'SHIPPED', 'Table', 'TableError', 'load', 'load_shipped']
 
 SHIPPED = os.path.join(os.path.dirname(__file__), 'data', 'nb201_mnist5k_4ops.npz')
 """The shipped table (rebuild: ``python -m experiments.tabulate`` with
@@ -28,3 +28,8 @@ SHIPPED = os.path.join(os.path.dirname(__file__), 'data', 'nb201_mnist5k_4ops.np
 def load_shipped() -> Table:
   """The shipped NB201 (4 ops) table on MNIST-5k."""
   return Table.load(SHIPPED)
+
+
+def load(ref) -> Table:
+  """A table file's path, or ``'shipped'`` for :func:`load_shipped` (what ``--table`` flags take)."""
+  return load_shipped() if ref == 'shipped' else Table.load(ref)
