@@ -85,14 +85,25 @@ def search_config(space: str, strategy: str, seed: int, epochs: int, steps: int)
   from experiments.configs import search_demo
 
   c = search_demo.get_config()
-  c.strategy = strategy
   c.space = space  # the space's own op set (config.primitives is empty)
+  for key, value in SEARCH_SIZE.get(space, {}).items():
+    c[key] = value
+  return _with_run(c, strategy, seed, epochs, steps)
+
+
+def table_search_config(table, strategy: str, seed: int, epochs: int, steps: int):
+  """The search in ``table``'s space, op set and protocol (``configs/search_table.py``)."""
+  from experiments.configs import search_table
+
+  return _with_run(search_table.for_table(table), strategy, seed, epochs, steps)
+
+
+def _with_run(c, strategy: str, seed: int, epochs: int, steps: int):
+  c.strategy = strategy
   c.seed = seed
   c.epochs = epochs
   c.max_steps_per_epoch = steps
   c.log_every = 0
-  for key, value in SEARCH_SIZE.get(space, {}).items():
-    c[key] = value
   return c
 
 
@@ -112,7 +123,7 @@ def train_config(space: str, genotype_path: str, epochs: int, steps: int):
 
 
 def _finished_row(path: str) -> dict | None:
-  """The row a finished run wrote (``row.json``), or None when it has not finished."""
+  """The record a finished run wrote (a JSON file), or None when it has not finished."""
   if not os.path.exists(path):
     return None
   with open(path) as f:
@@ -138,6 +149,9 @@ def run_table_compare(workdir: str, table, names, seeds: int, search_budget) -> 
   """Every strategy x seed searched in the table's op set; each found cell looked up.
 
   A row ``random`` per seed draws a cell uniformly from the space (the random baseline).
+  A finished search (its ``search.json``: the genotype, collapse counts and seconds) is
+  not rerun, but its cell is looked up again in ``table``: rerunning on a table with
+  more rows measured (a build that went on) refreshes every row at no search cost.
   """
   import jax
 
@@ -150,25 +164,22 @@ def run_table_compare(workdir: str, table, names, seeds: int, search_budget) -> 
   for name in names:
     for seed in range(seeds):
       run = os.path.join(workdir, 'table', name, f'seed_{seed}')
-      done = os.path.join(run, 'row.json')
-      if (finished := _finished_row(done)) is not None:
-        rows.append(finished)
-        continue
-      print(f'== {space.name} ({len(space.primitives)} ops) {name} seed {seed}', flush=True)
-      config = search_config(space.name, name, seed, *search_budget)
-      config.primitives = tuple(space.primitives)
-      result = search.run_search(config, os.path.join(run, 'search'), log=lambda line: None)
-      collapse = search.collapse_counts(result['genotype'], result['space'])
-      row = table_row(
-          table,
-          space.name,
-          name,
-          seed,
-          result['genotype'],
-          {**collapse, 'search_seconds': result['seconds']},
+      done = os.path.join(run, 'search.json')
+      if (found := _finished_row(done)) is None:
+        print(f'== {space.name} ({len(space.primitives)} ops) {name} seed {seed}', flush=True)
+        config = table_search_config(table, name, seed, *search_budget)
+        result = search.run_search(config, os.path.join(run, 'search'), log=lambda line: None)
+        found = {
+            'genotype': space.to_text(result['genotype']),
+            **search.collapse_counts(result['genotype'], result['space']),
+            'search_seconds': result['seconds'],
+        }
+        search.atomic_write(done, json.dumps(found, indent=2) + '\n')
+      genotype = space.load_genotype(found.pop('genotype'))
+      row = table_row(table, space.name, name, seed, genotype, found)
+      print(
+          f'   {name} seed {seed}: {row["genotype"]} | table acc {row["table_acc"]:.4f}', flush=True
       )
-      print(f'   {row["genotype"]} | table acc {row["table_acc"]:.4f}', flush=True)
-      search.atomic_write(done, json.dumps(row, indent=2) + '\n')
       rows.append(row)
   for seed in range(seeds):
     arch = space.sample(jax.random.key(seed), 1)[0]
@@ -199,8 +210,11 @@ def ground_truth_table(rows: list) -> str:
     groups.setdefault(r['strategy'], []).append(r)
   for name, rs in groups.items():
     skip = [r['skip'] for r in rs if 'skip' in r]
+    # A partial table has no value yet for some cells: the means are over the measured ones.
+    measured = sum(r['table_acc'] == r['table_acc'] for r in rs)
+    seeds = f'{len(rs)}' if measured == len(rs) else f'{len(rs)} ({measured} in the table yet)'
     lines.append(
-        f'| {name} | {len(rs)} | {_mean_std([r["table_acc"] for r in rs])} | '
+        f'| {name} | {seeds} | {_mean_std([r["table_acc"] for r in rs])} | '
         f'{_mean_std([r["percentile"] for r in rs], 1)} | {_mean_std([r["regret"] for r in rs])} | '
         f'{(sum(skip) / len(skip)) if skip else float("nan"):.1f} | '
         f'{len({r["genotype"] for r in rs})} distinct |'

@@ -73,7 +73,7 @@ def ground_truth(
   """Stage 4: an NB201 search over the shipped table's op set, and random cells, looked up."""
   import jax
 
-  from experiments.configs import search_demo
+  from experiments.configs import search_table
   from nas_jax import search, tabular
 
   if not os.path.exists(tabular.SHIPPED):
@@ -87,10 +87,7 @@ def ground_truth(
       f'and look the cell up ({run_dir})',
       flush=True,
   )
-  config = search_demo.get_config()
-  config.space = space.name
-  config.primitives = tuple(space.primitives)
-  config.layers = 1  # cells per stage, as in the table's protocol
+  config = search_table.for_table(table)  # the table's space, op set and protocol
   config.epochs = epochs
   config.max_steps_per_epoch = steps
   config.log_every = 0

@@ -42,12 +42,13 @@ def _config(name, arg=None):
 
 
 TABULATE = ('tabulate_nb201_mnist',)  # tabular benchmark builds
+TABLE_SEARCH = ('search_table',)  # searches in a table's space and protocol (arg: the table)
 
 
 def test_every_config_file_is_covered():
   # A new config file must be added to the tables above (and so be validated here).
   files = {os.path.basename(p)[:-3] for p in glob.glob(f'{REPO}/experiments/configs/*.py')}
-  expected = set(SEARCH_VARIANTS) | set(TRAIN_NETWORKS) | set(TABULATE)
+  expected = set(SEARCH_VARIANTS) | set(TRAIN_NETWORKS) | set(TABULATE) | set(TABLE_SEARCH)
   assert files - {'__init__', 'common'} == expected
 
 
@@ -60,6 +61,26 @@ def test_tabulate_config_validates(name):
   protocol = Protocol.from_config(c.protocol)
   space = spaces.get(c.space, tuple(c.primitives), hash_rule=c.hash_rule)
   assert protocol.epochs >= 1 and len(c.seeds) >= 2 and space.arch_network is not None
+
+
+def test_table_search_config_is_the_tables_space_and_protocol(tmp_path):
+  from nas_jax import tabular
+
+  table = tabular.load_shipped()
+  c = _config('search_table')  # default: the shipped table
+  search.validate_config(c)
+  protocol = table.metadata['protocol']
+  assert (c.space, tuple(c.primitives)) == (table.space.name, tuple(table.space.primitives))
+  assert (c.dataset, c.image_size, c.init_channels, c.layers) == (
+      protocol['dataset'],
+      protocol['image_size'],
+      protocol['channels'],
+      protocol['cells_per_stage'],
+  )
+  search.build_model(c, data.dataset_meta(c.dataset).num_classes)
+  assert _config('search_table', tabular.SHIPPED).to_dict() == c.to_dict()
+  with pytest.raises(tabular.TableError, match='no table file'):
+    _config('search_table', str(tmp_path / 'missing.npz'))
 
 
 @pytest.mark.parametrize('name,arg', [(n, a) for n, args in SEARCH_VARIANTS.items() for a in args])

@@ -336,6 +336,9 @@ def _four_op_table(path):
       hash_rule='nb201',
       members_measured=2 * len(hashes),
       members_total=2 * len(hashes),
+      # What searches "in the table's protocol" run at (configs/search_table.py): the tiny
+      # search's sizes, on its mock data.
+      protocol=dict(dataset='cifar10', image_size=8, channels=4, cells_per_stage=1),
   )
   params = {'params': rng.integers(100, 1000, len(hashes)).astype(float)}
   table = Table(hashes, [unique[h] for h in hashes], (0, 1), {'test_acc': acc}, {}, params, meta)
@@ -358,6 +361,20 @@ def test_compare_with_the_table_as_estimator(tmp_path, monkeypatch):
     assert r['regret'] == pytest.approx(table.values('test_acc').max() - r['table_acc'])
   assert '| darts | 1 |' in text and '| random | 1 |' in text
   assert (tmp_path / 'c' / 'table_ground_truth.md').exists()
+  # Rerun on a table with the found cell not measured yet, then with new values: the finished
+  # search is not rerun, and its cell is looked up in the table given.
+  from nas_jax import search
+
+  monkeypatch.setattr(search, 'run_search', lambda *a, **k: pytest.fail('the search reran'))
+  row = table.row(table.space.load_genotype(searched['genotype']))
+  table.epoch['test_acc'][row] = np.nan
+  partial = compare.run_table_compare(str(tmp_path / 'c'), table, ['darts'], 1, (1, 2))
+  assert np.isnan(partial[0]['table_acc']) and partial[0]['percentile'] is None
+  assert partial[0]['genotype'] == searched['genotype'] and partial[0]['skip'] == searched['skip']
+  assert '| darts | 1 (0 in the table yet) | not measured |' in compare.ground_truth_table(partial)
+  table.epoch['test_acc'][row] = 0.5
+  again = compare.run_table_compare(str(tmp_path / 'c'), table, ['darts'], 1, (1, 2))
+  assert again[0]['table_acc'] == pytest.approx(0.5)
 
 
 def test_demo_looks_the_nb201_search_up_in_the_table(tmp_path, monkeypatch):

@@ -19,11 +19,10 @@ WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'parallel_work
 
 
 def _run_worker(args, devices, timeout=600, wait=True):
-  env = dict(
-      os.environ,
-      TF_CPP_MIN_LOG_LEVEL='3',
-      XLA_FLAGS=f'--xla_force_host_platform_device_count={devices}',
-  )
+  # The device count joins the inherited XLA flags (conftest's -O0 backend: the workers'
+  # programs are compile-bound too).
+  flags = f'{os.environ.get("XLA_FLAGS", "")} --xla_force_host_platform_device_count={devices}'
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3', XLA_FLAGS=flags.strip())
   proc = subprocess.Popen(
       [sys.executable, WORKER, *map(str, args)],
       env=env,

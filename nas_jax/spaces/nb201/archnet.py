@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 
 from nas_jax import ops
-from nas_jax.spaces.nb201.evalnet import ResidualBlock
+from nas_jax.spaces.nb201.evalnet import trunk
 from nas_jax.spaces.nb201.genotype import EDGES, NUM_NODES, edge_index
 from nas_jax.spaces.nb201.ops import NB201_PRIMITIVES, OPS
 
@@ -113,18 +113,13 @@ class NB201ArchNetwork(nn.Module):
     """Args: x: NHWC images; arch: (6,) int op indices; train: batch statistics.
     Returns logits."""
     prims = tuple(self.primitives)
-    x = ops.to_cnhw(x)
-    x = ops.Conv(self.channels, 3, name='stem_conv')(x)
-    x = ops.BatchNorm(affine=True, name='stem_bn')(x, train)
-    c = self.channels
-    for stage in range(3):
-      if stage:
-        c *= 2
-        x = ResidualBlock(c, train, name=f'reduce_{stage}')(x)
+
+    def stage(x, index, c):
       for i in range(self.cells_per_stage):
-        x = _Cell(c, prims, train, self.mode, name=f'cell_{stage}_{i}')(x, arch)
-    x = nn.relu(ops.BatchNorm(affine=True, name='lastact_bn')(x, train))
-    return nn.Dense(self.num_classes, name='classifier')(jnp.mean(x, axis=(2, 3)).T)
+        x = _Cell(c, prims, train, self.mode, name=f'cell_{index}_{i}')(x, arch)
+      return x
+
+    return trunk(x, train, self.channels, self.num_classes, stage)
 
 
 def evalnet_variables(variables: dict[str, Any], arch: Sequence[int]) -> dict[str, Any]:

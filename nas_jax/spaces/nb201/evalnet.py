@@ -8,7 +8,7 @@ the network takes NHWC images.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import flax.linen as nn
 import jax
@@ -19,7 +19,7 @@ from nas_jax import ops
 from nas_jax.spaces.nb201.genotype import NB201Genotype
 from nas_jax.spaces.nb201.ops import OPS
 
-__all__ = ['NB201Cell', 'NB201Network', 'ResidualBlock']
+__all__ = ['NB201Cell', 'NB201Network', 'ResidualBlock', 'trunk']
 
 
 class NB201Cell(nn.Module):
@@ -97,6 +97,34 @@ class ResidualBlock(nn.Module):
     return shortcut + b
 
 
+def trunk(
+    x: jax.Array,
+    train: bool,
+    channels: int,
+    num_classes: int,
+    stage: Callable[[jax.Array, int, int], jax.Array],
+    last_bn: str = 'lastact_bn',
+) -> jax.Array:
+  """The NB201 network around its cells, called from a module's compact ``__call__``.
+
+  Stem (3x3 conv to C, affine BN); three stages at C, 2C and 4C channels, each
+  ``stage(x, index, channels)`` (its N cells), with a :class:`ResidualBlock`
+  before the second and third; BN (named ``last_bn``), ReLU, global average
+  pooling, a linear classifier. Takes NHWC images, returns logits. The
+  evaluation network, the supernet and the arch network differ only in ``stage``.
+  """
+  x = ops.Conv(channels, 3, name='stem_conv')(ops.to_cnhw(x))
+  x = ops.BatchNorm(affine=True, name='stem_bn')(x, train)
+  c = channels
+  for index in range(3):
+    if index:
+      c *= 2
+      x = ResidualBlock(c, train, name=f'reduce_{index}')(x)
+    x = stage(x, index, c)
+  x = nn.relu(ops.BatchNorm(affine=True, name=last_bn)(x, train))
+  return nn.Dense(num_classes, name='classifier')(jnp.mean(x, axis=(2, 3)).T)
+
+
 class NB201Network(nn.Module):
   """The NB201 evaluation network ("TinyNetwork"; C=16, N=5 in the benchmark).
 
@@ -138,15 +166,9 @@ class NB201Network(nn.Module):
       ``(logits, None)``: there is no auxiliary head.
     """
     del drop_prob
-    x = ops.to_cnhw(x)
-    x = ops.Conv(self.channels, 3, name='stem_conv')(x)
-    x = ops.BatchNorm(affine=True, name='stem_bn')(x, train)
-    c = self.channels
     n = self.cells_per_stage
-    for stage in range(3):
-      if stage:
-        c *= 2
-        x = ResidualBlock(c, train, name=f'reduce_{stage}')(x)
+
+    def stage(x, index, c):
       cell = dict(genotype=self.genotype, channels=c, train=train)
       if self.scan_cells and n > 1:
         scan = nn.scan(
@@ -156,10 +178,10 @@ class NB201Network(nn.Module):
             in_axes=nn.broadcast,
             length=n,
         )
-        x, _ = scan(cell, name=f'cells_{stage}')(x, None)
-      else:
-        for i in range(n):
-          x = NB201Cell(**cell, name=f'cell_{stage}_{i}')(x)
-    x = nn.relu(ops.BatchNorm(affine=True, name='lastact_bn')(x, train))
-    logits = nn.Dense(self.num_classes, name='classifier')(jnp.mean(x, axis=(2, 3)).T)
+        return scan(cell, name=f'cells_{index}')(x, None)[0]
+      for i in range(n):
+        x = NB201Cell(**cell, name=f'cell_{index}_{i}')(x)
+      return x
+
+    logits = trunk(x, train, self.channels, self.num_classes, stage)
     return logits, None

@@ -9,8 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from nas_jax import ops
-from nas_jax.spaces.nb201.evalnet import ResidualBlock
+from nas_jax.spaces.nb201.evalnet import trunk
 from nas_jax.spaces.nb201.genotype import EDGES, NUM_NODES, edge_index
 from nas_jax.spaces.nb201.ops import NB201_PRIMITIVES, OPS
 from nas_jax.supernet import EdgeOptions, MixedOp, scan_edges, split_weights
@@ -132,17 +131,12 @@ class NB201SearchNetwork(nn.Module):
         self.partial,
         self.aux_skip,
     )
-    x = ops.Conv(self.channels, 3, name='stem_conv')(ops.to_cnhw(x))
-    x = ops.BatchNorm(affine=True, name='stem_bn')(x, train)
-    c = self.channels
-    for stage in range(3):
-      if stage:
-        c *= 2
-        x = ResidualBlock(c, train, name=f'reduce_{stage}')(x)
+
+    def stage(x, index, c):
       if not self.scan:
         for i in range(self.cells_per_stage):
-          x = NB201SearchCell(c, edge, name=f'cell_{stage}_{i}')(x, ops_w, scale, aux)
-        continue
+          x = NB201SearchCell(c, edge, name=f'cell_{index}_{i}')(x, ops_w, scale, aux)
+        return x
       scan = nn.scan(
           _StageCell,
           variable_axes={'params': 0, 'batch_stats': 0},
@@ -150,7 +144,6 @@ class NB201SearchNetwork(nn.Module):
           in_axes=(nn.broadcast, nn.broadcast, nn.broadcast),
           length=self.cells_per_stage,
       )
-      x, _ = scan(c, edge, name=f'cells_{stage}')(x, ops_w, scale, aux)
-    x = nn.relu(ops.BatchNorm(affine=True, name='last_bn')(x, train))
-    out = jnp.mean(x, axis=(2, 3)).T
-    return nn.Dense(self.num_classes, name='classifier')(out)
+      return scan(c, edge, name=f'cells_{index}')(x, ops_w, scale, aux)[0]
+
+    return trunk(x, train, self.channels, self.num_classes, stage, last_bn='last_bn')
