@@ -18,12 +18,23 @@ def one_line(text: Any) -> str:
   return ' '.join(str(text).split())
 
 
+def _umask() -> int:
+  mask = os.umask(0)
+  os.umask(mask)
+  return mask
+
+
+# The mode a plain open() would give a new file (mkstemp's own is 0600, owner only).
+_FILE_MODE = 0o666 & ~_umask()
+
+
 def atomic_write(path: str | os.PathLike, payload: bytes | str) -> None:
   """Writes ``payload`` to ``path`` through a temporary file in the same directory and a rename.
 
   The file is flushed to disk before :func:`os.replace`, so readers see the
   old file or the whole new one, never a part. Missing parent directories
-  are created; the temporary file is removed if anything fails.
+  are created; the temporary file is removed if anything fails. The file gets
+  the mode ``open()`` would give it (0666 less the umask).
   """
   path = os.fspath(path)
   directory = os.path.dirname(os.path.abspath(path))
@@ -35,6 +46,7 @@ def atomic_write(path: str | os.PathLike, payload: bytes | str) -> None:
   try:
     with os.fdopen(fd, mode, **({} if mode == 'wb' else {'encoding': 'utf-8'})) as f:
       f.write(payload)
+      os.fchmod(f.fileno(), _FILE_MODE)
       f.flush()
       os.fsync(f.fileno())
     os.replace(tmp, path)

@@ -258,3 +258,19 @@ def test_a_fresh_start_over_earlier_metrics_says_so(tmp_path):
   ckpt_lib.restore_or_start(ckpt, {'w': np.zeros(2)}, lines.append)
   ckpt.close()
   assert len(lines) == 1
+
+
+def test_atomic_write_replaces_whole_files_with_the_usual_mode(tmp_path):
+  from nas_jax.util import atomic_write
+
+  path = tmp_path / 'sub' / 'a.json'
+  atomic_write(path, 'old')  # creates the parent directory
+  plain = tmp_path / 'plain.txt'
+  plain.write_text('x')
+  # The mode open() gives a new file (0666 less the umask), not mkstemp's owner-only 0600.
+  assert os.stat(path).st_mode & 0o777 == os.stat(plain).st_mode & 0o777
+  with pytest.raises(TypeError):
+    atomic_write(path, 12345)  # fails inside the write
+  assert path.read_text() == 'old' and os.listdir(path.parent) == ['a.json']  # no temp file left
+  atomic_write(path, b'new')
+  assert path.read_bytes() == b'new' and os.listdir(path.parent) == ['a.json']

@@ -180,9 +180,11 @@ def build(
   _check_manifest(workdir, _manifest(space, protocol, seeds))
   done, corrupt = 0, 0
   pending = []
+  finished = {}  # (hash, seed) -> result arrays: read once, for the scan and the assembly
   for h, s in members:
     path = _result_path(workdir, h, s)
-    if read_result(path) is not None:
+    if (result := read_result(path)) is not None:
+      finished[h, s] = result
       done += 1
       continue
     if os.path.exists(path):
@@ -212,6 +214,7 @@ def build(
       results = trainer.train([Member(unique[h], s) for h, s in chunk])
       for (h, s), result in zip(chunk, results):
         write_result(_result_path(workdir, h, s), result, h)
+        finished[h, s] = result
         train_seconds += result['train_seconds']
       trained += len(chunk)
       now = time.perf_counter()
@@ -228,7 +231,7 @@ def build(
             f'{space.to_text(space.to_genotype(last["arch"]))} seed {last["seed"]}: test '
             f'{float(last["test_acc"][-1]):.4f}'
         )
-  table = _assemble(config, workdir, plan, log)
+  table = _assemble(config, workdir, plan, log, finished)
   return dict(
       members=len(members),
       done=done + trained,
@@ -249,8 +252,13 @@ def assemble(config, workdir: str, *, log: Callable[[str], None] = print) -> Tab
   return _assemble(config, workdir, _plan(config), log)
 
 
-def _assemble(config, workdir: str, plan: _Plan, log: Callable[[str], None]) -> Table:
+def _assemble(
+    config, workdir: str, plan: _Plan, log: Callable[[str], None], finished=None
+) -> Table:
+  """``finished``: results already in memory, by ``(hash, seed)``; the rest are read from
+  their files (members other hosts trained meanwhile, or everything for ``assemble``)."""
   space, protocol, seeds, unique, _ = plan
+  finished = finished or {}
   hashes = sorted(unique)
   archs = np.asarray([unique[h] for h in hashes], np.int32)
   a, s, e = len(hashes), len(seeds), protocol.epochs
@@ -259,7 +267,9 @@ def _assemble(config, workdir: str, plan: _Plan, log: Callable[[str], None]) -> 
   found = 0
   for i, h in enumerate(hashes):
     for j, sd in enumerate(seeds):
-      result = read_result(_result_path(workdir, h, sd))
+      result = finished.get((h, sd))
+      if result is None:
+        result = read_result(_result_path(workdir, h, sd))
       if result is None:
         continue
       found += 1
