@@ -6,12 +6,15 @@
 # 1. installs ml_collections offline from wheels/ (benchmarks/gpu_wheels.sh fills it) if missing;
 # 2. prints jax.devices() and fails unless the default backend is a GPU;
 # 3. runs the op-equivalence and bilevel tests (tests/test_ops.py, tests/test_bilevel.py, tests/test_nb201_equivalence.py) on it;
-# 4. prints `make bench`'s search rows (benchmarks.search_step) and retraining rows
-#    (benchmarks.train_step) measured on it, and the tabular builder's rows (benchmarks.tabular);
+# 4. prints the tabular builder's rows (benchmarks.tabular, issue 15's GPU figure), then
+#    `make bench`'s search rows (benchmarks.search_step) and retraining rows
+#    (benchmarks.train_step) measured on it;
 # 5. reruns any failed test with JAX_DEFAULT_MATMUL_PRECISION=highest, to tell a TF32 tolerance
 #    from a real difference.
 # It uses the machine's own python (no venv, no TensorFlow needed). Outputs go to $OUT if set,
-# else runs/gpu_check/. Every step has a timeout, clamped to a total budget.
+# else runs/gpu_check/. Every step has a timeout, clamped to a total budget; the timeouts of
+# steps 3-4 add up to 465 s, inside the default budget, so no step is skipped unless one fails
+# slowly.
 #
 # Settings (environment):
 #   GPU_CHECK_BUDGET_S=480     whole-run budget in seconds (each step's timeout is clamped to it)
@@ -132,22 +135,22 @@ EOF
 # 3. Op equivalence and the bilevel step on the GPU. These files need no TensorFlow/TFDS/mlxtend
 # (docs/testing.md lists which do). No xdist: one process, one GPU.
 # shellcheck disable=SC2086  (TESTS is a list of paths)
-step "tests on the GPU" 170 "$PY" -m pytest -q -p no:xdist -o cache_dir="$RESULTS/.pytest_cache" \
+step "tests on the GPU" 150 "$PY" -m pytest -q -p no:xdist -o cache_dir="$RESULTS/.pytest_cache" \
   --junitxml="$RESULTS/tests.xml" $TESTS
 
-# 4. make bench's search and retraining rows. Synthetic inputs: no nas_jax.data, no TFDS.
-step "search step rows ($SEARCH_ROWS)" 170 bash -o pipefail -c \
-  "'$PY' -m benchmarks.search_step --rows=$SEARCH_ROWS --steps=10 --timeout=110 \
-   | tee '$RESULTS/search_step.md'"
-step "retraining step rows ($TRAIN_ROWS)" 110 bash -o pipefail -c \
-  "'$PY' -m benchmarks.train_step --rows=$TRAIN_ROWS --steps=10 --timeout=90 \
-   | tee '$RESULTS/train_step.md'"
-
-# 4b. The tabular builder at NB201's own sizes (C=16, N=5, 32x32, batch 256; random images),
+# 4. The tabular builder at NB201's own sizes (C=16, N=5, 32x32, batch 256; random images),
 # the population vmapped against a compile per cell, with the projected full-space build time.
 step "tabular builder rows ($TABULAR_ROWS)" 150 bash -o pipefail -c \
   "'$PY' -m benchmarks.tabular --preset=paper --synthetic --cells=16 --rows=$TABULAR_ROWS \
    --timeout=140 | tee '$RESULTS/tabular.md'"
+
+# 4b. make bench's search and retraining rows. Synthetic inputs: no nas_jax.data, no TFDS.
+step "search step rows ($SEARCH_ROWS)" 95 bash -o pipefail -c \
+  "'$PY' -m benchmarks.search_step --rows=$SEARCH_ROWS --steps=10 --timeout=85 \
+   | tee '$RESULTS/search_step.md'"
+step "retraining step rows ($TRAIN_ROWS)" 70 bash -o pipefail -c \
+  "'$PY' -m benchmarks.train_step --rows=$TRAIN_ROWS --steps=10 --timeout=60 \
+   | tee '$RESULTS/train_step.md'"
 
 # 5. Failed tests again at full float32 matmul precision (the GPU's default uses TF32).
 if [[ $DRY_RUN != 1 && -f $RESULTS/tests.xml ]] && grep -qE '<(failure|error)' "$RESULTS/tests.xml"; then
