@@ -15,7 +15,12 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ARGS = [
     '--config=experiments/configs/search_demo.py',
     '--config.image_size=8',
-    '--config.layers=3',
+    # A small space (2 nodes, 4 ops; as test_search.SMALL_SPACE): resuming is what is tested,
+    # and the compile of the 8-op, 4-node cell would be most of the test's time.
+    '--config.layers=2',
+    '--config.steps=2',
+    '--config.multiplier=2',
+    '--config.primitives=none,max_pool_3x3,skip_connect,sep_conv_3x3',
     '--config.init_channels=4',
     '--config.batch_size=8',
     '--config.epochs=3',
