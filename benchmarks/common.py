@@ -94,23 +94,47 @@ def run_child(module: str, args: list[str], timeout: int):
     ``(result, None)`` with the child's JSON result, or ``(None, why)`` with a
     short reason (timeout, or the child's last stderr line).
   """
+  return run_children(module, [args], timeout)[0]
+
+
+def run_children(module: str, arg_lists: list[list[str]], timeout: int, env=None):
+  """:func:`run_child` for several children at once (started together, run concurrently).
+
+  ``env`` adds variables to the children's environment. Returns one
+  ``(result, why)`` per child, in order.
+  """
   import json
   import os
   import subprocess
   import sys
+  import time
 
-  env = dict(os.environ, JAX_ENABLE_COMPILATION_CACHE='false', TF_CPP_MIN_LOG_LEVEL='3')
-  try:
-    proc = subprocess.run(
-        [sys.executable, '-m', module, *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-  except subprocess.TimeoutExpired:
-    return None, f'not finished in {timeout} s'
-  if proc.returncode:
-    lines = proc.stderr.strip().splitlines() or ['no output']
-    return None, f'failed: {lines[-1]}'
-  return json.loads(proc.stdout.strip().splitlines()[-1]), None
+  env = dict(
+      os.environ, JAX_ENABLE_COMPILATION_CACHE='false', TF_CPP_MIN_LOG_LEVEL='3', **(env or {})
+  )
+  procs = [
+      subprocess.Popen(
+          [sys.executable, '-m', module, *args],
+          env=env,
+          stdout=subprocess.PIPE,
+          stderr=subprocess.PIPE,
+          text=True,
+      )
+      for args in arg_lists
+  ]
+  deadline = time.monotonic() + timeout
+  out = []
+  for proc in procs:
+    try:
+      stdout, stderr = proc.communicate(timeout=max(1.0, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired:
+      proc.kill()
+      proc.communicate()
+      out.append((None, f'not finished in {timeout} s'))
+      continue
+    if proc.returncode:
+      lines = stderr.strip().splitlines() or ['no output']
+      out.append((None, f'failed: {lines[-1]}'))
+      continue
+    out.append((json.loads(stdout.strip().splitlines()[-1]), None))
+  return out

@@ -13,7 +13,10 @@ persistent compilation cache off, timed from after the data are loaded:
 * ``per_cell``: the baseline: each cell's own evaluation network
   (``space.evalnet``), compiled for that cell, under the same training loop;
 * ``vmap4`` (any ``vmapK``): the population vmapped in groups of K members (the
-  accelerator form).
+  accelerator form);
+* ``procs2`` (any ``procsP``): ``switch`` in P processes at once, each on one
+  core (pinned, single-threaded XLA) with every P-th cell: the CPU's other way
+  to use its cores. Its times are the slowest process's, its RSS the sum.
 
 "compile s" is the wall time of the row's compiles (for ``per_cell``, summed
 over its cells), "whole table" projects it to every unique cell, and
@@ -25,11 +28,20 @@ batch 256) for the GPU check (``benchmarks/gpu_check.sh``).
 
 import argparse
 import json
+import os
 import time
 
-from benchmarks.common import device_info, peak_rss_gib, provenance_line, run_child
+from benchmarks.common import (
+    device_info,
+    peak_rss_gib,
+    provenance_line,
+    run_child,
+    run_children,
+)
 
-ROWS = ('per_cell', 'switch', 'masked', 'vmap4')  # any 'vmapK' works
+ROWS = ('per_cell', 'switch', 'masked', 'vmap4', 'procs2')  # any 'vmapK', 'procsP' works
+# XLA:CPU on one thread (the procsP rows' children).
+SINGLE_THREAD = '--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1'
 FOUR = ('none', 'skip_connect', 'nor_conv_1x1', 'nor_conv_3x3')
 
 
@@ -62,8 +74,8 @@ def _synthetic_splits(protocol, channels):
   return Splits(split(10240, 'train'), split(512, 'val'), split(512, 'test'))
 
 
-def measure(row, cells, preset, synthetic):
-  """Runs in the child; returns a dict of measurements."""
+def measure(row, cells, preset, synthetic, part=(0, 1)):
+  """Runs in the child; returns a dict of measurements (of cells ``part[0]::part[1]``)."""
   import flax.linen as nn
   import numpy as np
 
@@ -76,7 +88,7 @@ def measure(row, cells, preset, synthetic):
   hashes = sorted(unique)
   pick = np.random.default_rng(1).choice(len(hashes), cells, replace=False)
   archs = [unique[hashes[i]] for i in pick]
-  members = [Member(a, 0) for a in archs]
+  members = [Member(a, 0) for a in archs][part[0] :: part[1]]
   splits = _synthetic_splits(protocol, 1) if synthetic else load_splits(protocol)
   start = time.perf_counter()
   results = []
@@ -114,7 +126,7 @@ def measure(row, cells, preset, synthetic):
     compile_s = wall - sum(r['train_seconds'] + r['eval_seconds'] for r in results)
   total = time.perf_counter() - start
   return {
-      'cells': cells,
+      'cells': len(members),
       'epochs': protocol.epochs,
       'compile_s': compile_s,
       'train_s': sum(r['train_seconds'] for r in results),
@@ -128,6 +140,40 @@ def measure(row, cells, preset, synthetic):
   }
 
 
+def _run_row(name, args):
+  """One row's measurements, from its child process (or processes: ``procsP``)."""
+  common = [f'--cells={args.cells}', f'--preset={args.preset}'] + (
+      ['--synthetic'] if args.synthetic else []
+  )
+  if not name.startswith('procs'):
+    return run_child('benchmarks.tabular', [f'--child={name}', *common], args.timeout)
+  p = int(name[len('procs') :])
+  parts = run_children(
+      'benchmarks.tabular',
+      [['--child=switch', f'--part={k}/{p}', *common] for k in range(p)],
+      args.timeout,
+      env={'XLA_FLAGS': SINGLE_THREAD},
+  )
+  whys = [why for _, why in parts if why]
+  if whys:
+    return None, whys[0]
+  rs = [r for r, _ in parts]
+  acc = [None] * args.cells
+  for k, r in enumerate(rs):
+    acc[k::p] = r['test_acc']
+  slowest = lambda key: max(r[key] for r in rs)  # the processes ran at the same time
+  return {
+      **rs[0],
+      'cells': sum(r['cells'] for r in rs),
+      'compile_s': slowest('compile_s'),
+      'train_s': sum(r['train_s'] for r in rs),
+      'eval_s': sum(r['eval_s'] for r in rs),
+      'wall_s': slowest('wall_s'),
+      'test_acc': acc,
+      'peak_rss_gib': sum(r['peak_rss_gib'] for r in rs),
+  }, None
+
+
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument('--rows', default=','.join(ROWS))
@@ -138,9 +184,13 @@ def main():
       '--synthetic', action='store_true', help='random images (no TFDS; the GPU check uses it)'
   )
   parser.add_argument('--child', help=argparse.SUPPRESS)
+  parser.add_argument('--part', default='0/1', help=argparse.SUPPRESS)
   args = parser.parse_args()
   if args.child:
-    print(json.dumps(measure(args.child, args.cells, args.preset, args.synthetic)))
+    part = tuple(int(x) for x in args.part.split('/'))
+    if part[1] > 1 and hasattr(os, 'sched_setaffinity'):  # one core each, before JAX starts
+      os.sched_setaffinity(0, {part[0] % os.cpu_count()})
+    print(json.dumps(measure(args.child, args.cells, args.preset, args.synthetic, part)))
     return
   protocol = _protocol(args.preset)
   print(
@@ -156,12 +206,7 @@ def main():
   print('|' + '---|' * (header.count('|') - 1))
   done = {}
   for name in args.rows.split(','):
-    r, why = run_child(
-        'benchmarks.tabular',
-        [f'--child={name}', f'--cells={args.cells}', f'--preset={args.preset}']
-        + (['--synthetic'] if args.synthetic else []),
-        args.timeout,
-    )
+    r, why = _run_row(name, args)
     if why:
       print(f'| {name} | {why} |', flush=True)
       continue
