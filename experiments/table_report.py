@@ -4,7 +4,8 @@
 
 Prints a markdown report (docs/tabular.md holds the shipped table's) and writes
 ``OUT/table_accuracy.png`` (the histogram of the final test accuracy, the seed
-mean) and ``OUT/table_pareto.png`` (test accuracy against params, its front).
+mean), ``OUT/table_pareto.png`` (test accuracy against params, its front) and
+``OUT/table_robustness.png`` (noise and FGSM accuracy against clean accuracy).
 Every number comes from the table file: nothing is trained.
 """
 
@@ -105,17 +106,42 @@ def report(table, out_dir: str) -> str:
   fig.tight_layout()
   fig.savefig(os.path.join(out_dir, 'table_pareto.png'), dpi=110)
   plt.close(fig)
-  robust = (
-      [
-          f'noise_acc {np.nanmean(table.values("noise_acc")[ok]):.3f}',
-          f'fgsm_acc {np.nanmean(table.values("fgsm_acc")[ok]):.3f}',
-      ]
-      if 'noise_acc' in table.metrics
-      else []
-  )
+  robust = [m for m in ('noise_acc', 'fgsm_acc') if m in table.metrics]
   if robust:
-    lines += ['', 'Mean robust accuracies over the measured cells: ' + ', '.join(robust) + '.']
+    lines += ['', *_robustness(table, v, ok, robust, out_dir)]
   return '\n'.join(lines) + '\n'
+
+
+def _robustness(table, clean, ok, metrics, out_dir: str) -> list[str]:
+  """How robust accuracy relates to clean accuracy: ranges, the top decile, a scatter PNG."""
+  import matplotlib.pyplot as plt
+  import numpy as np
+
+  top = ok & (clean >= np.nanquantile(clean[ok], 0.9))
+  rest = ok & ~top
+  lines = [
+      '| robust metric | range (measured cells) | mean | top 10 % by clean acc | the other 90 % |',
+      '|---|---|---|---|---|',
+  ]
+  fig, axes = plt.subplots(1, len(metrics), figsize=(4 * len(metrics), 3.2), squeeze=False)
+  for ax, metric in zip(axes[0], metrics):
+    x = table.values(metric)
+    lines.append(
+        f'| {metric} | {np.nanmin(x[ok]):.3f}-{np.nanmax(x[ok]):.3f} | {np.nanmean(x[ok]):.3f} | '
+        f'{np.nanmean(x[top]):.3f} | {np.nanmean(x[rest]):.3f} |'
+    )
+    ax.scatter(clean[ok], x[ok], s=4, alpha=0.4)
+    ax.set_xlim(max(0.0, np.nanquantile(clean, 0.02) - 0.01), min(1.0, np.nanmax(clean) + 0.01))
+    ax.set_xlabel('clean test accuracy')
+    ax.set_ylabel(metric)
+  fig.tight_layout()
+  fig.savefig(os.path.join(out_dir, 'table_robustness.png'), dpi=110)
+  plt.close(fig)
+  lines.append(
+      f'\nClean test accuracy of the same cells: {np.nanmin(clean[ok]):.3f}-'
+      f'{np.nanmax(clean[ok]):.3f} (the top 10 %: at least {np.nanmin(clean[top]):.3f}).'
+  )
+  return lines
 
 
 def main(argv):

@@ -341,7 +341,10 @@ def _four_op_table(path):
       protocol=dict(dataset='cifar10', image_size=8, channels=4, cells_per_stage=1),
   )
   params = {'params': rng.integers(100, 1000, len(hashes)).astype(float)}
-  table = Table(hashes, [unique[h] for h in hashes], (0, 1), {'test_acc': acc}, {}, params, meta)
+  robust = {'noise_acc': rng.random((len(hashes), 2)).astype(np.float32)}
+  table = Table(
+      hashes, [unique[h] for h in hashes], (0, 1), {'test_acc': acc}, robust, params, meta
+  )
   table.save(path)
   return Table.load(path)
 
@@ -401,5 +404,11 @@ def test_table_report_numbers_and_figures(tmp_path):
   from scipy import stats
 
   assert f'| {stats.spearmanr(a, b).statistic:.3f} |' in text
-  assert (tmp_path / 'fig' / 'table_accuracy.png').exists()
-  assert (tmp_path / 'fig' / 'table_pareto.png').exists()
+  for name in ('accuracy', 'pareto', 'robustness'):
+    assert (tmp_path / 'fig' / f'table_{name}.png').exists()
+  # The robust accuracy of the top decile by clean accuracy, and of the rest, by hand.
+  noise = table.values('noise_acc')
+  order = np.argsort(-v)
+  k = int(np.sum(v >= np.quantile(v, 0.9)))
+  top, rest = noise[order[:k]].mean(), noise[order[k:]].mean()
+  assert f'| {noise.mean():.3f} | {top:.3f} | {rest:.3f} |' in text
