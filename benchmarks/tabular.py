@@ -20,8 +20,12 @@ persistent compilation cache off, timed from after the data are loaded:
 
 "compile s" is the wall time of the row's compiles (for ``per_cell``, summed
 over its cells), "whole table" projects it to every unique cell, and
-"arch-epochs/h" counts compile and training together. The ratio column
-compares each row with ``per_cell`` of the same run. Peak RSS is the row's
+"arch-epochs/h" counts compile and training together over the ``--cells``
+cells. The ratio column compares each row with ``per_cell`` of the same run
+(rows run before it print none). A second table projects every row to the
+whole table: a population compiles once, so over 1,236 cells its compile is
+amortized, where ``per_cell`` pays one compile per cell; those ratios are
+printed for every row. Peak RSS is the row's
 own process. ``--preset=paper`` runs NB201's own sizes (C=16, N=5, 32x32,
 batch 256) for the GPU check (``benchmarks/gpu_check.sh``).
 """
@@ -140,6 +144,17 @@ def measure(row, cells, preset, synthetic, part=(0, 1)):
   }
 
 
+def _table_hours(name, r) -> float:
+  """The row's wall time extrapolated to every unique cell of the space.
+
+  ``per_cell`` compiles each cell, so all of its wall time scales with the cells;
+  the population rows compile once, so only their time after the compile does.
+  """
+  scale = r['unique_cells'] / r['cells']
+  once = 0.0 if name == 'per_cell' else r['compile_s']
+  return (once + (r['wall_s'] - once) * scale) / 3600
+
+
 def _run_row(name, args):
   """One row's measurements, from its child process (or processes: ``procsP``)."""
   common = [f'--cells={args.cells}', f'--preset={args.preset}'] + (
@@ -230,6 +245,22 @@ def main():
         f'{r["peak_rss_gib"]:.2f} |',
         flush=True,
     )
+  base = done.get('per_cell')
+  if done:
+    print()
+    print(
+        f'projected to the whole table ({next(iter(done.values()))["unique_cells"]} cells x '
+        f'{protocol.epochs} epochs; per-member times from the rows above, a one-time compile '
+        'counted once, per_cell compiling every cell):'
+    )
+    print('| row | table hours | arch-epochs/h | vs per_cell |')
+    print('|---|---|---|---|')
+    for name, r in done.items():
+      hours = _table_hours(name, r)
+      ratio = (
+          f'{_table_hours("per_cell", base) / hours:.2f}x' if base and name != 'per_cell' else '-'
+      )
+      print(f'| {name} | {hours:.2f} | {r["unique_cells"] * r["epochs"] / hours:.0f} | {ratio} |')
   print()
   print('test accuracy per cell (the rows train the same cells):')
   for name, r in done.items():
