@@ -378,6 +378,16 @@ def test_compare_with_the_table_as_estimator(tmp_path, monkeypatch):
   table.epoch['test_acc'][row] = 0.5
   again = compare.run_table_compare(str(tmp_path / 'c'), table, ['darts'], 1, (1, 2))
   assert again[0]['table_acc'] == pytest.approx(0.5)
+  # Cells are counted by the table's row: two isomorphic genotypes (a dead branch changed) are
+  # one cell.
+  dead_a = '|nor_conv_3x3~0|+|none~0|none~1|+|nor_conv_3x3~0|none~1|none~2|'
+  dead_b = '|skip_connect~0|+|none~0|none~1|+|nor_conv_3x3~0|none~1|none~2|'
+  twins = [
+      compare.table_row(table, 'nb201', 'x', seed, table.space.load_genotype(text))
+      for seed, text in enumerate((dead_a, dead_b))
+  ]
+  assert twins[0]['hash'] == twins[1]['hash'] and twins[0]['genotype'] != twins[1]['genotype']
+  assert compare.ground_truth_table(twins).strip().endswith('| 1 distinct |')
 
 
 def test_demo_looks_the_nb201_search_up_in_the_table(tmp_path, monkeypatch):
