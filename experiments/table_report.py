@@ -1,12 +1,16 @@
 """The facts of a tabular benchmark: distribution, extremes, noise ceiling, cost and robustness.
 
   python -m experiments.table_report [--table=shipped] [--out=docs/figures]
+  python -m experiments.table_report --cell='|nor_conv_3x3~0|+|...|' [--cell=...]
+
 
 Prints a markdown report (docs/tabular.md holds the shipped table's) and writes
 ``OUT/table_accuracy.png`` (the histogram of the final test accuracy, the seed
 mean), ``OUT/table_pareto.png`` (test accuracy against params, its front) and
 ``OUT/table_robustness.png`` (noise and FGSM accuracy against clean accuracy).
-Every number comes from the table file: nothing is trained.
+Every number comes from the table file: nothing is trained. With ``--cell``
+(a genotype string, a genotype JSON file or a table hash; repeatable) it prints
+only those cells' rows: every metric per seed, rank, percentile and regret.
 """
 
 import os
@@ -17,6 +21,40 @@ from experiments import cli
 
 _TABLE = flags.DEFINE_string('table', 'shipped', "A table.npz, or 'shipped'.")
 _OUT = flags.DEFINE_string('out', 'docs/figures', 'Where the PNGs go.')
+_CELL = flags.DEFINE_multi_string(
+    'cell', [], 'Print this cell (genotype string or file, or a table hash) instead.'
+)
+
+
+def cell_report(table, ref: str) -> str:
+  """One cell's rows: per seed, the final value of every epoch and seed metric; costs; rank."""
+  import numpy as np
+
+  key = ref if ref in table.hashes else table.space.from_genotype(table.space.load_genotype(ref))
+  row = table.row(key)
+  arch = tuple(int(a) for a in table.archs[row])
+  out = table.report(arch)
+  lines = [
+      f'`{table.space.to_text(table.space.to_genotype(arch))}` (hash {table.hashes[row]})',
+      '',
+      '| metric | ' + ' | '.join(f'seed {s}' for s in table.seeds) + ' | mean |',
+      '|---|' + '---|' * (len(table.seeds) + 1),
+  ]
+  for metric in tuple(table.epoch) + tuple(table.seed):
+    per_seed = [table.values(metric, seed=s)[row] for s in table.seeds]
+    cells = ' | '.join('not measured' if np.isnan(x) else f'{x:.4f}' for x in per_seed)
+    mean = table.values(metric)[row]
+    lines.append(f'| {metric} | {cells} | {"-" if np.isnan(mean) else f"{mean:.4f}"} |')
+  costs = ', '.join(f'{m} {table.values(m)[row]:.4g}' for m in table.arch)
+  lines += ['', f'Costs: {costs}.']
+  if out['rank'] is None:
+    lines.append('Not measured yet: no rank.')
+  else:
+    lines.append(
+        f'Rank {out["rank"]} of {out["measured_rows"]} measured cells (percentile '
+        f'{out["percentile"]:.1f}), regret {out["regret"]:.4f} to the best ({out["best"]:.4f}).'
+    )
+  return '\n'.join(lines) + '\n'
 
 
 def report(table, out_dir: str) -> str:
@@ -148,7 +186,13 @@ def main(argv):
   del argv
   from nas_jax import tabular  # after flag parsing: keeps --help fast
 
-  print(cli.run_or_exit(lambda: report(tabular.load(_TABLE.value), _OUT.value)))
+  def run():
+    table = tabular.load(_TABLE.value)
+    if _CELL.value:
+      return '\n'.join(cell_report(table, ref) for ref in _CELL.value)
+    return report(table, _OUT.value)
+
+  print(cli.run_or_exit(run))
 
 
 if __name__ == '__main__':

@@ -422,3 +422,11 @@ def test_table_report_numbers_and_figures(tmp_path):
   k = int(np.sum(v >= np.quantile(v, 0.9)))
   top, rest = noise[order[:k]].mean(), noise[order[k:]].mean()
   assert f'| {noise.mean():.3f} | {top:.3f} | {rest:.3f} |' in text
+  # --cell: one cell's rows, found by hash or by genotype string.
+  with launcher('table_report') as table_report:
+    best = int(np.argmax(v))
+    genotype = table.space.to_text(table.space.to_genotype(tuple(table.archs[best])))
+    by_hash, by_text = (table_report.cell_report(table, r) for r in (table.hashes[best], genotype))
+  assert by_hash == by_text
+  assert f'| test_acc | {a[best]:.4f} | {b[best]:.4f} | {v[best]:.4f} |' in by_hash
+  assert f'Rank 1 of {len(table)} measured cells (percentile 100.0), regret 0.0000' in by_hash
