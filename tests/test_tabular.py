@@ -441,6 +441,20 @@ def test_builder_small_space_and_corrupt_result(tmp_path):
     builder.build(config, str(tmp_path / 'w'), log=lines.append)
 
 
+def _children_of(workdir) -> list[str]:
+  """The command lines of running --local_processes children building ``workdir``."""
+  out = []
+  for pid in os.listdir('/proc'):
+    try:
+      with open(f'/proc/{pid}/cmdline', 'rb') as f:
+        cmd = f.read().decode(errors='replace')
+    except OSError:
+      continue
+    if '--part=' in cmd and f'--workdir={workdir}' in cmd:
+      out.append(cmd)
+  return out
+
+
 def test_builder_resumes_after_sigkill(tmp_path):
   workdir = tmp_path / 'w'
   cfg = tmp_path / 'cfg.py'
@@ -466,9 +480,36 @@ def test_builder_resumes_after_sigkill(tmp_path):
   proc.wait()
   finished = {p.name: p.stat().st_mtime_ns for p in results.glob('*.npz')}
   assert len(finished) >= 3
-  out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+  # Two one-core processes (--local_processes) die with their parent: SIGKILL it once they
+  # have written a result, and no child is left training.
+  parent = subprocess.Popen(
+      [*cmd, '--local_processes=2'],
+      cwd=ROOT,
+      env=env,
+      stdout=subprocess.DEVNULL,
+      stderr=subprocess.DEVNULL,
+  )
+  deadline = time.time() + 240
+  while time.time() < deadline and len(list(results.glob('*.npz'))) <= len(finished):
+    time.sleep(0.2)
+  parent.send_signal(signal.SIGKILL)
+  parent.wait()
+  deadline = time.time() + 20
+  while time.time() < deadline and _children_of(workdir):
+    time.sleep(0.2)
+  assert not _children_of(workdir), 'a --local_processes child outlived its parent'
+  finished = {p.name: p.stat().st_mtime_ns for p in results.glob('*.npz')}
+  # The rest in two such processes: they split the pending members, and the parent assembles
+  # the table.
+  out = subprocess.run(
+      [*cmd, '--local_processes=2'], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
+  )
   assert out.returncode == 0, out.stderr[-2000:]
-  assert f'{len(finished)} done' in out.stdout
+  assert f'[0/2] {spaces.get("nb201", ("none", "nor_conv_1x1")).name} space' in out.stdout
+  assert out.stdout.count(f'{len(finished)} done') == 2  # each child saw the finished cells
+  trained = [int(out.stdout.split(f'[{k}/2] trained ')[1].split()[0]) for k in range(2)]
+  n = len(spaces.get('nb201', ('none', 'nor_conv_1x1')).unique())
+  assert sum(trained) == n - len(finished) and abs(trained[0] - trained[1]) <= 1
   assert 'complete table' in out.stdout
   for name, mtime in finished.items():  # no finished cell was trained again
     assert (results / name).stat().st_mtime_ns == mtime

@@ -163,6 +163,8 @@ def build(
     log: Callable[[str], None] = print,
     max_members: int | None = None,
     assemble_only: bool = False,
+    part: tuple[int, int] = (0, 1),
+    assemble: bool = True,
 ) -> dict[str, Any]:
   """Trains every missing member, then assembles ``table.npz``. Returns a summary dict.
 
@@ -173,7 +175,15 @@ def build(
     log: progress lines.
     max_members: stop after training this many members (a bounded sitting).
     assemble_only: train nothing; assemble the table from the finished members.
+    part: ``(k, P)``: train every ``P``-th pending member from the ``k``-th (one of ``P``
+      local processes; ``experiments/tabulate.py --local_processes``). Applied after the
+      split between hosts.
+    assemble: write ``table.npz`` at the end (the processes of a split build leave it to
+      their parent). Without it the summary has no ``complete`` or ``table``.
   """
+  k, p = part
+  if not (is_int(k) and is_int(p) and 0 <= k < p):
+    raise ConfigError(f'part must be k/P with 0 <= k < P, got {k}/{p}')
   plan = _plan(config)
   space, protocol, seeds, unique, members = plan
   os.makedirs(workdir, exist_ok=True)
@@ -192,7 +202,8 @@ def build(
       log(f'result {os.path.relpath(path, workdir)} is corrupt: removed, will retrain')
       os.remove(path)
     pending.append((h, s))
-  pending = pending[jax.process_index() :: jax.process_count()]
+  pending = pending[jax.process_index() :: jax.process_count()][k::p]
+  share = len(pending)  # this process's share of the whole build (the ETA's work)
   log(
       f'{space.name} space, {len(space.primitives)} ops: {len(unique)} unique cells x '
       f'{len(seeds)} seeds = {len(members)} members; {done} done, {len(pending)} to train here'
@@ -222,25 +233,31 @@ def build(
         last_log = now
         elapsed = now - start
         rate = trained / elapsed * 3600
-        remaining = len(members) - done - trained  # the whole build, not just this sitting
-        eta = remaining / max(trained / elapsed, 1e-9) / jax.process_count()
+        # this process's share of the whole build, not just this sitting's (--max_members)
+        eta = (share - trained) / max(trained / elapsed, 1e-9)
         last = results[-1]
+        count = (
+            f'{done + trained}/{len(members)} members'
+            if p == 1
+            else f'part {k}/{p}: {trained}/{share} of its members'  # the others run alongside
+        )
         log(
-            f'{done + trained}/{len(members)} members | {rate:.0f} arch/h | '
+            f'{count} | {rate:.0f} arch/h | '
             f'{rate * protocol.epochs:.0f} arch-epochs/h | ETA {format_seconds(eta)} | last '
             f'{space.to_text(space.to_genotype(last["arch"]))} seed {last["seed"]}: test '
             f'{float(last["test_acc"][-1]):.4f}'
         )
-  table = _assemble(config, workdir, plan, log, finished)
-  return dict(
+  summary = dict(
       members=len(members),
       done=done + trained,
       trained=trained,
       corrupt=corrupt,
       train_seconds=train_seconds,
-      complete=table.complete(),
-      table=os.path.join(workdir, 'table.npz'),
   )
+  if not assemble:
+    return summary
+  table = _assemble(config, workdir, plan, log, finished)
+  return dict(summary, complete=table.complete(), table=os.path.join(workdir, 'table.npz'))
 
 
 def assemble(config, workdir: str, *, log: Callable[[str], None] = print) -> Table:
