@@ -186,8 +186,35 @@ def run_table_compare(workdir: str, table, names, seeds: int, search_budget) -> 
     arch = space.sample(jax.random.key(seed), 1)[0]
     rows.append(table_row(table, space.name, 'random', seed, space.to_genotype(arch)))
   search.atomic_write(os.path.join(workdir, 'table_rows.json'), json.dumps(rows, indent=2) + '\n')
-  search.atomic_write(os.path.join(workdir, 'table_ground_truth.md'), ground_truth_table(rows))
+  text = ground_truth_table(rows, random_expectation(table))
+  search.atomic_write(os.path.join(workdir, 'table_ground_truth.md'), text)
   return rows
+
+
+def random_expectation(table) -> dict:
+  """What a uniformly random architecture scores, exactly: over every architecture of the
+  space (not only the unique cells: a cell counts as often as it has isomorphic forms).
+
+  Returns the mean and std of its table accuracy, percentile and regret over the measured
+  architectures, and how many of the space's architectures have a measured row.
+  """
+  import numpy as np
+
+  space = table.space
+  rows = table.rows_of(np.asarray(list(space.enumerate())))
+  value = table.values('test_acc')
+  best = np.nanmax(value)
+  measured = rows[~np.isnan(value[rows])]
+  # Table.percentile for every row at once: the share of measured rows it is as good as
+  valid = np.sort(value[~np.isnan(value)])
+  pct = 100.0 * np.searchsorted(valid, value, side='right') / len(valid)
+  return {
+      'archs': len(rows),
+      'measured': len(measured),
+      'table_acc': _mean_std(value[measured].tolist()),
+      'percentile': _mean_std(pct[measured].tolist(), 1),
+      'regret': _mean_std((best - value[measured]).tolist()),
+  }
 
 
 def _mean_std(values, digits: int = 4) -> str:
@@ -200,8 +227,9 @@ def _mean_std(values, digits: int = 4) -> str:
   return f'{mean:.{digits}f} ± {std:.{digits}f}'
 
 
-def ground_truth_table(rows: list) -> str:
-  """Per strategy: table accuracy, percentile and regret (mean ± std over seeds)."""
+def ground_truth_table(rows: list, expectation: dict | None = None) -> str:
+  """Per strategy: table accuracy, percentile and regret (mean ± std over seeds); with
+  ``expectation`` (:func:`random_expectation`), a last line for a random draw, exactly."""
   lines = [
       '| strategy | seeds | table test acc | percentile | regret to best | mean skip | cells |',
       '|---|---|---|---|---|---|---|',
@@ -219,6 +247,12 @@ def ground_truth_table(rows: list) -> str:
         f'{_mean_std([r["percentile"] for r in rs], 1)} | {_mean_std([r["regret"] for r in rs])} | '
         f'{(sum(skip) / len(skip)) if skip else float("nan"):.1f} | '
         f'{len({r["hash"] for r in rs})} distinct |'
+    )
+  if expectation:
+    e = expectation
+    lines.append(
+        f'| random, exact (every architecture of the space) | {e["measured"]} of {e["archs"]} | '
+        f'{e["table_acc"]} | {e["percentile"]} | {e["regret"]} | | |'
     )
   return '\n'.join(lines) + '\n'
 

@@ -364,6 +364,19 @@ def test_compare_with_the_table_as_estimator(tmp_path, monkeypatch):
     assert r['regret'] == pytest.approx(table.values('test_acc').max() - r['table_acc'])
   assert '| darts | 1 |' in text and '| random | 1 |' in text
   assert (tmp_path / 'c' / 'table_ground_truth.md').exists()
+  # A random draw's exact expectation: every one of the 4,096 architectures looked up by its
+  # hash (compare goes through the dense index), the percentile counted by hand.
+  v = table.values('test_acc')
+  every = v[[table.row(a) for a in table.space.enumerate()]]
+  exact = compare.random_expectation(table)
+  assert exact['archs'] == exact['measured'] == 4096
+  assert exact['table_acc'] == f'{np.mean(every):.4f} ± {np.std(every):.4f}'
+  pct = [100.0 * np.mean(v <= x) for x in every]  # the share of cells it is as good as
+  assert exact['percentile'] == f'{np.mean(pct):.1f} ± {np.std(pct):.1f}'
+  assert (
+      '| random, exact (every architecture of the space) | 4096 of 4096 |'
+      in (tmp_path / 'c' / 'table_ground_truth.md').read_text()
+  )
   # Rerun on a table with the found cell not measured yet, then with new values: the finished
   # search is not rerun, and its cell is looked up in the table given.
   from nas_jax import search
