@@ -192,28 +192,14 @@ def run_table_compare(workdir: str, table, names, seeds: int, search_budget) -> 
 
 
 def random_expectation(table) -> dict:
-  """What a uniformly random architecture scores, exactly: over every architecture of the
-  space (not only the unique cells: a cell counts as often as it has isomorphic forms).
-
-  Returns the mean and std of its table accuracy, percentile and regret over the measured
-  architectures, and how many of the space's architectures have a measured row.
-  """
-  import numpy as np
-
-  space = table.space
-  rows = table.rows_of(np.asarray(list(space.enumerate())))
-  value = table.values('test_acc')
-  best = np.nanmax(value)
-  measured = rows[~np.isnan(value[rows])]
-  # Table.percentile for every row at once: the share of measured rows it is as good as
-  valid = np.sort(value[~np.isnan(value)])
-  pct = 100.0 * np.searchsorted(valid, value, side='right') / len(valid)
+  """The random baseline, exactly (``Table.random_baseline``), as mean ± std strings."""
+  r = table.random_baseline('test_acc')
   return {
-      'archs': len(rows),
-      'measured': len(measured),
-      'table_acc': _mean_std(value[measured].tolist()),
-      'percentile': _mean_std(pct[measured].tolist(), 1),
-      'regret': _mean_std((best - value[measured]).tolist()),
+      'archs': r['archs'],
+      'measured': r['measured'],
+      'table_acc': _mean_std(r['values'].tolist()),
+      'percentile': _mean_std(r['percentiles'].tolist(), 1),
+      'regret': _mean_std(r['regrets'].tolist()),
   }
 
 

@@ -3,6 +3,7 @@
 import contextlib
 import copy
 import importlib
+import io
 import json
 import os
 import re
@@ -415,6 +416,16 @@ def test_demo_looks_the_nb201_search_up_in_the_table(tmp_path, monkeypatch):
   text, report = gt['rows']['searched']
   assert text == found.to_string() and report == table.report(table.space.from_genotype(found))
   assert len(gt['rows']) == 4 and gt['size'] == 1236
+  # The printed stage: the exact random baseline and a verdict against it.
+  baseline = table.random_baseline()
+  assert gt['random_exact']['percentile'] == baseline['percentile'] and gt['archs'] == 4096
+  with contextlib.redirect_stdout(io.StringIO()) as printed:
+    demo.print_ground_truth(gt)
+  verdict = 'beat' if report['percentile'] > baseline['percentile'] else 'did not beat'
+  assert (
+      f'the search {verdict} random: percentile {report["percentile"]:.1f} against '
+      f'{baseline["percentile"]:.1f} expected' in printed.getvalue()
+  )
 
 
 def test_table_report_numbers_and_figures(tmp_path):

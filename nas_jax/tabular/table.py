@@ -271,6 +271,37 @@ class Table:
         regret=float(sign * (v[row] - best)) + 0.0,  # never -0.0
     )
 
+  def random_baseline(self, metric: str = 'test_acc') -> dict[str, Any]:
+    """What a uniformly random architecture of the space scores, exactly.
+
+    Every architecture of the space counts (``space.enumerate()``), not every row: a
+    cell weighs as much as it has isomorphic forms, as it does for a search that
+    samples decisions uniformly. Over the architectures whose row is measured:
+    ``values``, ``percentiles`` and ``regrets`` (arrays, one per architecture), their
+    ``mean``/``std``, ``percentile``/``regret`` means, and the counts ``archs`` and
+    ``measured``.
+    """
+    rows = self.rows_of(np.asarray(list(self.space.enumerate())))
+    key = self._ordered(metric)  # ascending = better
+    rows = rows[rows >= 0]
+    measured = rows[~np.isnan(key[rows])]
+    valid = np.sort(key[~np.isnan(key)])
+    # percentile: the share of measured rows the architecture is at least as good as
+    pct = 100.0 * (len(valid) - np.searchsorted(valid, key[measured], side='left')) / len(valid)
+    regret = key[measured] - valid[0]
+    values = self.values(metric)[measured]
+    return dict(
+        archs=self.space.size(),
+        measured=len(measured),
+        values=values,
+        percentiles=pct,
+        regrets=regret + 0.0,
+        mean=float(np.mean(values)) if len(values) else float('nan'),
+        std=float(np.std(values)) if len(values) else float('nan'),
+        percentile=float(np.mean(pct)) if len(pct) else float('nan'),
+        regret=float(np.mean(regret)) if len(regret) else float('nan'),
+    )
+
   def pareto(self, metric: str = 'test_acc', cost: str = 'params') -> list[int]:
     """The rows on the front of ``metric`` against ``cost``, by increasing cost.
 
