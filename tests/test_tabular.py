@@ -302,6 +302,29 @@ def test_table_summaries_by_hand():
   assert s['quantiles']['0.5'] == pytest.approx(np.median(v))
 
 
+def test_random_baseline_counts_every_architecture():
+  # 3 ops: 729 architectures in 127 rows; the baseline weighs each row by its isomorphic forms.
+  space = spaces.get('nb201', ('none', 'skip_connect', 'nor_conv_3x3'))
+  t = _random_table(space)
+  forms = np.zeros(len(t))
+  for arch in space.enumerate():
+    forms[t.hashes.index(space.hash(arch))] += 1
+  assert forms.sum() == 729 and forms.max() > 1
+  for metric, better in (('test_acc', np.greater_equal), ('val_loss', np.less_equal)):
+    v = t.values(metric)
+    r = t.random_baseline(metric)
+    assert r['archs'] == r['measured'] == 729
+    assert r['mean'] == pytest.approx(np.sum(forms * v) / 729)
+    # the percentile of a row: the share of rows it is at least as good as
+    pct = np.asarray([100.0 * np.mean(better(x, v)) for x in v])
+    assert r['percentile'] == pytest.approx(np.sum(forms * pct) / 729)
+    best = v.max() if better is np.greater_equal else v.min()
+    assert r['regret'] == pytest.approx(np.sum(forms * np.abs(v - best)) / 729)
+  # unmeasured rows are left out of the baseline
+  t.epoch['test_acc'][:10] = np.nan
+  assert t.random_baseline()['measured'] == 729 - forms[:10].sum()
+
+
 def test_pareto_front_by_hand():
   space = spaces.get('nb201', ('none', 'skip_connect', 'nor_conv_3x3'))
   t = _random_table(space)
