@@ -217,14 +217,16 @@ def ground_truth_table(rows: list, expectation: dict | None = None) -> str:
   """Per strategy: table accuracy, percentile and regret (mean ± std over seeds); with
   ``expectation`` (:func:`random_expectation`), a last line for a random draw, exactly."""
   lines = [
-      '| strategy | seeds | table test acc | percentile | regret to best | mean skip | cells |',
-      '|---|---|---|---|---|---|---|',
+      '| strategy | seeds | table test acc | percentile | regret to best | mean skip | '
+      'mean param-free | cells |',
+      '|---|---|---|---|---|---|---|---|',
   ]
   groups = {}
   for r in rows:
     groups.setdefault(r['strategy'], []).append(r)
   for name, rs in groups.items():
     skip = [r['skip'] for r in rs if 'skip' in r]
+    free = [r['param_free'] for r in rs if 'param_free' in r]
     # A partial table has no value yet for some cells: the means are over the measured ones.
     measured = sum(r['table_acc'] == r['table_acc'] for r in rs)
     seeds = f'{len(rs)}' if measured == len(rs) else f'{len(rs)} ({measured} in the table yet)'
@@ -232,13 +234,14 @@ def ground_truth_table(rows: list, expectation: dict | None = None) -> str:
         f'| {name} | {seeds} | {_mean_std([r["table_acc"] for r in rs])} | '
         f'{_mean_std([r["percentile"] for r in rs], 1)} | {_mean_std([r["regret"] for r in rs])} | '
         f'{(sum(skip) / len(skip)) if skip else float("nan"):.1f} | '
+        f'{(sum(free) / len(free)) if free else float("nan"):.1f} | '
         f'{len({r["hash"] for r in rs})} distinct |'
     )
   if expectation:
     e = expectation
     lines.append(
         f'| random, exact (every architecture of the space) | {e["measured"]} of {e["archs"]} | '
-        f'{e["table_acc"]} | {e["percentile"]} | {e["regret"]} | | |'
+        f'{e["table_acc"]} | {e["percentile"]} | {e["regret"]} | | | |'
     )
   return '\n'.join(lines) + '\n'
 
