@@ -44,8 +44,6 @@ from benchmarks.common import (
 )
 
 ROWS = ('per_cell', 'switch', 'masked', 'vmap4', 'procs2')  # any 'vmapK', 'procsP' works
-# XLA:CPU on one thread (the procsP rows' children).
-SINGLE_THREAD = '--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1'
 FOUR = ('none', 'skip_connect', 'nor_conv_1x1', 'nor_conv_3x3')
 
 
@@ -162,12 +160,14 @@ def _run_row(name, args):
   )
   if not name.startswith('procs'):
     return run_child('benchmarks.tabular', [f'--child={name}', *common], args.timeout)
+  from nas_jax.runtime import SINGLE_THREAD_XLA_FLAGS  # (the children set it before JAX starts)
+
   p = int(name[len('procs') :])
   parts = run_children(
       'benchmarks.tabular',
       [['--child=switch', f'--part={k}/{p}', *common] for k in range(p)],
       args.timeout,
-      env={'XLA_FLAGS': SINGLE_THREAD},
+      env={'XLA_FLAGS': SINGLE_THREAD_XLA_FLAGS},
   )
   whys = [why for _, why in parts if why]
   if whys:

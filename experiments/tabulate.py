@@ -38,8 +38,6 @@ _CONFIG = cli.define_config_file(
 )
 
 
-# XLA:CPU on one thread, for the --local_processes children (each also pinned to one core).
-SINGLE_THREAD = '--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1'
 _OWN_FLAGS = ('--local_processes', '--part')
 
 
@@ -71,7 +69,9 @@ def _children(p: int) -> int:
       skip = True
     elif not a.startswith(tuple(f + '=' for f in _OWN_FLAGS)):
       args.append(a)
-  env = dict(os.environ, XLA_FLAGS=f'{os.environ.get("XLA_FLAGS", "")} {SINGLE_THREAD}'.strip())
+  from nas_jax.runtime import SINGLE_THREAD_XLA_FLAGS as single
+
+  env = dict(os.environ, XLA_FLAGS=f'{os.environ.get("XLA_FLAGS", "")} {single}'.strip())
   cores = sorted(os.sched_getaffinity(0))
   procs = [
       subprocess.Popen(

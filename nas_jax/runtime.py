@@ -11,6 +11,12 @@ DEFAULT_CACHE_DIR = os.path.join(
 )
 
 
+# XLA:CPU on one thread (set in XLA_FLAGS before JAX starts): for processes that each get one
+# core of a small machine (``experiments/tabulate.py --local_processes``, benchmarks.tabular's
+# procsP rows).
+SINGLE_THREAD_XLA_FLAGS = '--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1'
+
+
 def enable_compilation_cache(cache_dir: str | None = None) -> str:
   """Turns on JAX's persistent compilation cache; returns its directory.
 
