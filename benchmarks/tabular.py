@@ -32,7 +32,6 @@ batch 256) for the GPU check (``benchmarks/gpu_check.sh``).
 
 import argparse
 import json
-import os
 import time
 
 from benchmarks.common import (
@@ -203,8 +202,10 @@ def main():
   args = parser.parse_args()
   if args.child:
     part = tuple(int(x) for x in args.part.split('/'))
-    if part[1] > 1 and hasattr(os, 'sched_setaffinity'):  # one core each, before JAX starts
-      os.sched_setaffinity(0, {part[0] % os.cpu_count()})
+    if part[1] > 1:  # one core each, before JAX starts
+      from nas_jax.runtime import pin_to_core
+
+      pin_to_core(part[0])
     print(json.dumps(measure(args.child, args.cells, args.preset, args.synthetic, part)))
     return
   protocol = _protocol(args.preset)

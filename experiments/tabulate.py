@@ -41,18 +41,23 @@ _CONFIG = cli.define_config_file(
 _OWN_FLAGS = ('--local_processes', '--part')
 
 
-def _pinned(core: int):
-  """A ``preexec_fn``: the child runs on ``core`` and is killed when its parent dies."""
+def _pinned(k: int):
+  """A ``preexec_fn``: the child runs on the ``k``-th core and is killed when its parent dies."""
+
+  import ctypes
+  import signal
+
+  from nas_jax.runtime import pin_to_core  # imported here: the forked child imports nothing
+
+  try:
+    libc = ctypes.CDLL('libc.so.6', use_errno=True)
+  except OSError:  # not glibc: the children then outlive a killed parent
+    libc = None
 
   def setup():
-    os.sched_setaffinity(0, {core})
-    try:
-      import ctypes
-      import signal
-
-      ctypes.CDLL('libc.so.6', use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
-    except OSError:
-      pass
+    pin_to_core(k)
+    if libc is not None:
+      libc.prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
 
   return setup
 
@@ -72,12 +77,11 @@ def _children(p: int) -> int:
   from nas_jax.runtime import SINGLE_THREAD_XLA_FLAGS as single
 
   env = dict(os.environ, XLA_FLAGS=f'{os.environ.get("XLA_FLAGS", "")} {single}'.strip())
-  cores = sorted(os.sched_getaffinity(0))
   procs = [
       subprocess.Popen(
           [sys.executable, '-m', 'experiments.tabulate', *args, f'--part={k}/{p}'],
           env=env,
-          preexec_fn=_pinned(cores[k % len(cores)]),
+          preexec_fn=_pinned(k),
       )
       for k in range(p)
   ]

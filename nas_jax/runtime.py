@@ -17,6 +17,18 @@ DEFAULT_CACHE_DIR = os.path.join(
 SINGLE_THREAD_XLA_FLAGS = '--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1'
 
 
+def pin_to_core(k: int) -> int:
+  """Pins this process to the ``k``-th core it may run on (modulo their count); returns it.
+
+  Call it before JAX starts (a ``preexec_fn``, or first thing in a child), with
+  :data:`SINGLE_THREAD_XLA_FLAGS` in ``XLA_FLAGS``.
+  """
+  cores = sorted(os.sched_getaffinity(0))
+  core = cores[k % len(cores)]
+  os.sched_setaffinity(0, {core})
+  return core
+
+
 def enable_compilation_cache(cache_dir: str | None = None) -> str:
   """Turns on JAX's persistent compilation cache; returns its directory.
 

@@ -21,6 +21,7 @@ write into the same directory.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -200,7 +201,8 @@ def build(
     if os.path.exists(path):
       corrupt += 1
       log(f'result {os.path.relpath(path, workdir)} is corrupt: removed, will retrain')
-      os.remove(path)
+      with contextlib.suppress(FileNotFoundError):  # a sibling process may remove it first
+        os.remove(path)
     pending.append((h, s))
   pending = pending[jax.process_index() :: jax.process_count()][k::p]
   share = len(pending)  # this process's share of the whole build (the ETA's work)
