@@ -227,10 +227,14 @@ class Table:
 
   def percentile(self, arch, metric: str = 'test_acc') -> float:
     """The percentage of measured rows that ``arch`` is at least as good as (100: the best)."""
-    key = self._ordered(metric)
-    valid = key[~np.isnan(key)]
-    mine = key[self.row(arch)]
-    return float(100.0 * np.sum(valid >= mine) / len(valid))
+    return float(self._percentiles(metric)[self.row(arch)])
+
+  def _percentiles(self, metric: str) -> np.ndarray:
+    """:meth:`percentile` of every row (0 for an unmeasured one)."""
+    key = self._ordered(metric)  # ascending = better
+    valid = np.sort(key[~np.isnan(key)])
+    # the share of measured rows whose key is >= the row's (ties count for it)
+    return 100.0 * (len(valid) - np.searchsorted(valid, key, side='left')) / len(valid)
 
   def summary(self, metric: str = 'test_acc') -> dict[str, Any]:
     """Best, median and worst rows and the quantiles of ``metric``."""
@@ -285,10 +289,8 @@ class Table:
     key = self._ordered(metric)  # ascending = better
     rows = rows[rows >= 0]
     measured = rows[~np.isnan(key[rows])]
-    valid = np.sort(key[~np.isnan(key)])
-    # percentile: the share of measured rows the architecture is at least as good as
-    pct = 100.0 * (len(valid) - np.searchsorted(valid, key[measured], side='left')) / len(valid)
-    regret = key[measured] - valid[0]
+    pct = self._percentiles(metric)[measured]
+    regret = key[measured] - np.nanmin(key)
     values = self.values(metric)[measured]
     return dict(
         archs=self.space.size(),
