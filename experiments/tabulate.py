@@ -2,7 +2,7 @@
 
   python -m experiments.tabulate --config=experiments/configs/tabulate_nb201_mnist.py \
       --workdir=runs/table_nb201_mnist [--max_members=N] [--assemble_only] \
-      [--local_processes=2]
+      [--local_processes=2] [--from_table=TABLE.npz]
 
 Rerunning the same command with the same --workdir resumes: finished cells are
 kept, a corrupt result is retrained. The table is written to WORKDIR/table.npz
@@ -15,6 +15,10 @@ waits for them and assembles the table. On the project's 2-core CPU two such
 processes build 1.33x faster than one process using both cores
 (``python -m benchmarks.tabular --rows=switch,procs2``). The children die with
 their parent, so a killed build resumes as usual.
+
+``--from_table=TABLE.npz`` first writes the members that an assembled table of
+the same build holds into --workdir (the shipped table, when the build
+directory was lost; or a table to extend with more seeds), then resumes.
 """
 
 import os
@@ -32,13 +36,16 @@ _ASSEMBLE = flags.DEFINE_bool('assemble_only', False, 'Only assemble table.npz f
 _PROCESSES = flags.DEFINE_integer(
     'local_processes', 1, 'Train in this many one-core processes at once.', lower_bound=1
 )
+_FROM = flags.DEFINE_string(
+    'from_table', None, 'Seed --workdir with the members of this table of the same build first.'
+)
 _PART = flags.DEFINE_string('part', None, 'k/P: one of the --local_processes children (internal).')
 _CONFIG = cli.define_config_file(
     'config', 'experiments/configs/tabulate_nb201_mnist.py', 'Tabulate config file.'
 )
 
 
-_OWN_FLAGS = ('--local_processes', '--part')
+_OWN_FLAGS = ('--local_processes', '--part', '--from_table')
 
 
 def _pinned(k: int):
@@ -117,6 +124,8 @@ def main(argv):
     )
     print(f'[{part[0]}/{part[1]}] trained {result["trained"]} members', flush=True)
     return
+  if _FROM.value:  # before any child starts: they then see the unpacked members as done
+    cli.run_or_exit(lambda: builder.unpack(_CONFIG.value, _WORKDIR.value, _FROM.value))
   train_here = not _ASSEMBLE.value
   if _PROCESSES.value > 1 and train_here:
     if code := _children(_PROCESSES.value):

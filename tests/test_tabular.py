@@ -458,10 +458,37 @@ def test_builder_small_space_and_corrupt_result(tmp_path):
   assert Table.load(tmp_path / 'w' / 'table.npz').values('test_acc').max() <= 1.0
   assert any('corrupt' in line for line in lines)
   assert all(p.stat().st_mtime_ns == m for p, m in kept.items())
-  # another protocol in the same directory is refused
+  # The table unpacks into result files losslessly: a build seeded from it trains nothing and
+  # assembles the same table; unpacking into a build with one more seed leaves only that seed.
+  original = Table.load(tmp_path / 'w' / 'table.npz')
+  assert builder.unpack(config, str(tmp_path / 'u'), str(tmp_path / 'w' / 'table.npz')) == 2 * n
+  again = builder.build(config, str(tmp_path / 'u'), log=lines.append)
+  assert again['trained'] == 0 and again['complete']
+  rebuilt = Table.load(tmp_path / 'u' / 'table.npz')
+  assert rebuilt.hashes == original.hashes
+  for group in ('epoch', 'seed', 'arch'):
+    for name, values in getattr(original, group).items():
+      np.testing.assert_array_equal(getattr(rebuilt, group)[name], values, err_msg=name)
+  assert rebuilt.metadata['build_train_seconds'] == original.metadata['build_train_seconds']
+  assert builder.unpack(config, str(tmp_path / 'u'), str(tmp_path / 'w' / 'table.npz')) == 0
+  config.seeds = (0, 1, 2)
+  assert builder.unpack(config, str(tmp_path / 'x'), str(tmp_path / 'w' / 'table.npz')) == 2 * n
+  extended = builder.build(config, str(tmp_path / 'x'), log=lines.append, max_members=0)
+  assert extended['done'] == 2 * n and extended['members'] == 3 * n and not extended['complete']
+  wider = Table.load(tmp_path / 'x' / 'table.npz')
+  np.testing.assert_array_equal(wider.epoch['test_acc'][:, :2], original.epoch['test_acc'])
+  assert np.isnan(wider.epoch['test_acc'][:, 2]).all()
+  config.seeds = (1,)  # the table's seed 0 has no place in this build
+  with pytest.raises(builder.BuildError, match=r'seeds \[0\] that the config does not build'):
+    builder.unpack(config, str(tmp_path / 'y'), str(tmp_path / 'w' / 'table.npz'))
+  assert not (tmp_path / 'y').exists()  # refused before anything is written
+  config.seeds = (0, 1)
+  # another protocol in the same directory is refused, and so is a table of another protocol
   config.protocol.epochs = 2
   with pytest.raises(builder.BuildError, match='different protocol_digest'):
     builder.build(config, str(tmp_path / 'w'), log=lines.append)
+  with pytest.raises(builder.BuildError, match='different protocol_digest .* cannot seed'):
+    builder.unpack(config, str(tmp_path / 'z'), str(tmp_path / 'w' / 'table.npz'))
 
 
 def _children_of(workdir) -> list[str]:

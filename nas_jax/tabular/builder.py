@@ -15,6 +15,11 @@ records the space, the protocol digest and the seeds; resuming a directory
 under a different one is refused in one line. ``table.npz`` is assembled from
 the result files at the end, or at any time with ``--assemble_only``.
 
+A table is lossless for its members, so :func:`unpack` (``--from_table``) turns
+an assembled table back into result files: a build whose directory was lost
+resumes from the table it shipped, and a table gains a seed by unpacking it
+into a build with one more seed.
+
 Several hosts (``jax.distributed``) split the work list by process index and
 write into the same directory.
 """
@@ -42,7 +47,7 @@ from nas_jax.tabular.table import EPOCH_METRICS, FORMAT_VERSION, SEED_METRICS, T
 from nas_jax.tabular.trainer import Member, PopulationTrainer, load_splits
 from nas_jax.util import atomic_write, is_int
 
-__all__ = ['BuildError', 'assemble', 'build', 'work_list']
+__all__ = ['BuildError', 'assemble', 'build', 'unpack', 'work_list']
 
 _ORDER_SEED = 0
 
@@ -260,6 +265,48 @@ def build(
     return summary
   table = _assemble(config, workdir, plan, log, finished)
   return dict(summary, complete=table.complete(), table=os.path.join(workdir, 'table.npz'))
+
+
+def unpack(config, workdir: str, table_path: str, *, log: Callable[[str], None] = print) -> int:
+  """Writes a result file for every measured member of the table at ``table_path`` that
+  ``workdir`` lacks; returns how many it wrote.
+
+  The table must come from the same build: the same space, op set, hash rule and
+  protocol (by digest), its seeds among the config's. Its values, train seconds
+  included, are copied exactly (the table stores the result files' float32
+  values), so the resumed build trains only what the table does not hold.
+  """
+  plan = _plan(config)
+  space, protocol, seeds, unique, _ = plan
+  table = Table.load(table_path)
+  meta = table.metadata
+  manifest = _manifest(space, protocol, seeds)
+  for key in ('space', 'primitives', 'hash_rule', 'protocol_digest'):
+    if meta.get(key) != manifest[key]:
+      raise BuildError(
+          f'{table_path} has a different {key} ({meta.get(key)!r}) from the config '
+          f'({manifest[key]!r}); it cannot seed this build'
+      )
+  if extra := sorted(set(table.seeds) - set(seeds)):
+    raise BuildError(f'{table_path} has seeds {extra} that the config does not build ({seeds})')
+  if missing := sorted(set(table.hashes) - set(unique)):
+    raise BuildError(f'{table_path} has {len(missing)} rows that are not cells of the space')
+  os.makedirs(workdir, exist_ok=True)
+  _check_manifest(workdir, manifest)
+  written = 0
+  for i, h in enumerate(table.hashes):
+    for j, s in enumerate(table.seeds):
+      values = {k: table.epoch[k][i, j] for k in EPOCH_METRICS}
+      values.update({k: table.seed[k][i, j] for k in SEED_METRICS})
+      if any(np.isnan(v).any() for v in values.values()):
+        continue  # not measured in the table
+      path = _result_path(workdir, h, s)
+      if read_result(path) is not None:
+        continue  # the build's own file is kept
+      write_result(path, dict(values, arch=table.archs[i], seed=s), h)
+      written += 1
+  log(f'unpacked {written} members from {table_path} into {workdir}')
+  return written
 
 
 def assemble(config, workdir: str, *, log: Callable[[str], None] = print) -> Table:
