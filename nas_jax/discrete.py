@@ -1,0 +1,158 @@
+"""The ask/tell loop of discrete search: one query at a time, or many seeds as one program.
+
+A search is ``num_queries`` rounds of ``ask`` (``batch`` architectures), the
+estimator, and ``tell``. Every key is derived from the run's key and the round
+(``fold_in``), so :func:`run` (one ``lax.scan``), :func:`run_seeds` (that scan
+``vmap``-ed over seeds, one compiled program) and :func:`run_python` (a Python loop
+over the same jitted ask and tell, the form a live estimator or a checkpointed
+launcher needs) give the same results.
+
+A run returns a :class:`Trace`: every query's architecture, score, reported
+metric and cost. :func:`incumbent` turns it into the search's answer after each
+query (the best score so far and the report of that architecture), and
+:func:`at_budget` reads that answer at a query count or a simulated-seconds budget.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+class Trace(NamedTuple):
+  """Per query (leading axes: ``[seeds,] queries``)."""
+
+  archs: jax.Array  # (..., Q, D) int32
+  score: jax.Array  # (..., Q): what the strategy was told
+  report: jax.Array  # (..., Q): the reported metric of that architecture
+  cost: jax.Array  # (..., Q): simulated seconds
+
+
+def _round_keys(key, i):
+  return jax.random.split(jax.random.fold_in(key, i))
+
+
+def _start(strategy, space, key):
+  init_key, loop_key = jax.random.split(key)
+  return strategy.init(init_key, space), loop_key
+
+
+def _round(strategy, estimator, batch, state, loop_key, i):
+  ask_key, est_key = _round_keys(loop_key, i)
+  archs, state = strategy.ask(state, ask_key, batch)
+  results = estimator(archs, est_key)
+  state = strategy.tell(state, archs, results.score)
+  return state, Trace(archs, results.score, results.report, results.cost)
+
+
+def run(strategy, estimator, space, key, num_queries: int, batch: int = 1):
+  """One search as one ``lax.scan`` (jittable); returns ``(final state, Trace)`` with
+  ``num_queries`` queries (``num_queries / batch`` rounds)."""
+  if num_queries % batch:
+    raise ValueError(f'num_queries ({num_queries}) must be a multiple of batch ({batch})')
+  state, loop_key = _start(strategy, space, key)
+
+  def body(state, i):
+    return _round(strategy, estimator, batch, state, loop_key, i)
+
+  state, trace = jax.lax.scan(body, state, jnp.arange(num_queries // batch))
+  return state, jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), trace)
+
+
+@functools.lru_cache(maxsize=32)
+def _compiled_seeds(strategy, estimator, space, num_queries, batch):
+  def one(key):
+    return run(strategy, estimator, space, key, num_queries, batch)[1]
+
+  return jax.jit(jax.vmap(one))
+
+
+def run_seeds(strategy, estimator, space, keys, num_queries: int, batch: int = 1) -> Trace:
+  """:func:`run` for every key of ``keys`` (S,) at once: one compiled, vmapped program."""
+  return _compiled_seeds(strategy, estimator, space, num_queries, batch)(keys)
+
+
+def seed_keys(seeds) -> jax.Array:
+  """The run key of each integer seed (what every form of the loop starts from)."""
+  return jax.vmap(jax.random.key)(jnp.asarray(seeds, jnp.uint32))
+
+
+def run_python(
+    strategy,
+    estimator,
+    space,
+    key,
+    num_queries: int,
+    batch: int = 1,
+    *,
+    start: tuple | None = None,
+    on_round: Callable | None = None,
+):
+  """:func:`run` as a Python loop over jitted rounds; same results.
+
+  ``start``: ``(state, round)`` to resume from (a checkpoint); ``on_round(state, round,
+  trace)`` is called after each round (the launcher logs and checkpoints there).
+  Returns ``(state, Trace)`` of the rounds run here.
+  """
+  state, loop_key = _start(strategy, space, key)
+  first = 0
+  if start is not None:
+    state, first = start
+  step = jax.jit(functools.partial(_round, strategy, estimator, batch))
+  traces = []
+  for i in range(first, num_queries // batch):
+    state, trace = step(state, loop_key, i)
+    traces.append(trace)
+    if on_round is not None:
+      on_round(state, i, trace)
+  if not traces:
+    d = len(space.options)
+    empty = Trace(np.zeros((0, d), np.int32), *(np.zeros((0,), np.float32),) * 3)
+    return state, empty
+  return state, jax.tree.map(lambda *xs: np.concatenate([np.asarray(x) for x in xs]), *traces)
+
+
+def incumbent(trace: Trace) -> tuple[np.ndarray, np.ndarray]:
+  """``(best score so far, report of that architecture)`` after each query (..., Q).
+
+  Ties keep the earlier architecture; a NaN score (an unmeasured cell) never leads."""
+  score = np.where(np.isnan(np.asarray(trace.score)), -np.inf, np.asarray(trace.score))
+  report = np.asarray(trace.report)
+  q = score.shape[-1]
+  best = np.maximum.accumulate(score, axis=-1)
+  # the first query reaching each running maximum: the incumbent's index
+  is_new = np.concatenate(
+      [np.ones(score.shape[:-1] + (1,), bool), score[..., 1:] > best[..., :-1]], axis=-1
+  )
+  index = np.maximum.accumulate(np.where(is_new, np.arange(q), 0), axis=-1)
+  return best, np.take_along_axis(report, index, axis=-1)
+
+
+def at_budget(trace: Trace, budget: float, unit: str = 'queries') -> np.ndarray:
+  """The incumbent's report after ``budget`` queries or simulated ``seconds`` (...,).
+
+  NaN where not even one query fits the budget."""
+  _, report = incumbent(trace)
+  if unit == 'queries':
+    n = np.full(report.shape[:-1], int(budget))
+  elif unit == 'seconds':
+    spent = np.cumsum(np.asarray(trace.cost), axis=-1)
+    if np.any(spent[..., -1] < budget):
+      raise ValueError(
+          f'a budget of {budget} s is past what the run spent ({float(spent[..., -1].min()):.0f} '
+          's in its cheapest seed): run more queries'
+      )
+    n = (spent <= budget).sum(axis=-1)
+  else:
+    raise ValueError(f"budget unit must be 'queries' or 'seconds', got {unit!r}")
+  if np.any(n > report.shape[-1]):
+    raise ValueError(f'a budget of {budget} {unit} is past the {report.shape[-1]} queries run')
+  out = np.take_along_axis(report, np.maximum(n - 1, 0)[..., None], axis=-1)[..., 0]
+  return np.where(n > 0, out, np.nan)
+
+
+__all__ = ['Trace', 'at_budget', 'incumbent', 'run', 'run_python', 'run_seeds', 'seed_keys']

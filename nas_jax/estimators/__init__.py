@@ -1,0 +1,7 @@
+"""Estimators: what turns architectures into the results a search is told.
+
+``tabular.TabularEstimator`` looks results up in a ``nas_jax.tabular.Table`` (as a
+jittable array gather), charging the table's train seconds as the simulated cost.
+"""
+
+from nas_jax.estimators.tabular import TabularEstimator  # noqa: F401

@@ -1,0 +1,170 @@
+"""The ask/tell interface of discrete search, and the array forms of a space it runs on.
+
+A discrete strategy proposes architectures (int decision vectors, ``space.options``)
+and learns from their results; it never sees how a result was computed (a table
+lookup, live training, a proxy). Every strategy is a frozen dataclass whose fields
+are its hyperparameters, with the paper's defaults, and three pure functions:
+
+* ``init(key, space) -> state``;
+* ``ask(state, key, n) -> (archs, state)``: ``archs`` an int32 array ``(n, D)``;
+* ``tell(state, archs, scores) -> state``: ``scores`` a float array ``(n,)``,
+  higher is better (the loop negates a lower-is-better metric).
+
+The state is a ``flax.struct`` dataclass: its arrays are pytree leaves (so
+Orbax checkpoints it and ``vmap`` batches it over seeds) and the space is static
+data. Everything is written in ``jax.numpy`` so that a whole search over a
+table runs as one compiled program (``nas_jax.discrete``), and the same functions
+called one query at a time from Python give the same results.
+
+A strategy is one file in this package that decorates its class with
+:func:`register`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+REGISTRY: dict[str, type] = {}
+
+# Spaces up to this many decision vectors get a class-id array (dedup by hash under jit).
+MAX_CLASS_INDEX = 2_000_000
+
+
+def register(name: str) -> Callable[[type], type]:
+  """Class decorator: makes the strategy available as ``get(name)``."""
+
+  def wrap(cls):
+    if name in REGISTRY:
+      raise ValueError(f'discrete strategy {name!r} is registered twice')
+    cls.name = name
+    REGISTRY[name] = cls
+    return cls
+
+  return wrap
+
+
+def get(name: str, **settings):
+  """The strategy ``name`` with ``settings`` over its defaults (one-line ValueError)."""
+  if name not in REGISTRY:
+    raise ValueError(f'unknown discrete strategy {name!r}; known: {", ".join(sorted(REGISTRY))}')
+  cls = REGISTRY[name]
+  fields = {f.name for f in dataclasses.fields(cls)}
+  if unknown := sorted(set(settings) - fields):
+    raise ValueError(
+        f'strategy {name} has no setting {unknown[0]!r}; its settings: {", ".join(sorted(fields))}'
+    )
+  strategy = cls(**settings)
+  strategy.check()
+  return strategy
+
+
+class DiscreteStrategy:
+  """The base of every discrete strategy (see the module docstring)."""
+
+  name = ''
+  batch_ask = True  # whether ask(n > 1) proposes n architectures before any tell
+
+  def check(self) -> None:
+    """One-line ValueErrors for settings out of range."""
+
+  def init(self, key: jax.Array, space) -> Any:
+    raise NotImplementedError
+
+  def ask(self, state, key: jax.Array, n: int = 1) -> tuple[jax.Array, Any]:
+    raise NotImplementedError
+
+  def tell(self, state, archs: jax.Array, scores: jax.Array) -> Any:
+    raise NotImplementedError
+
+
+def positive(name: str, value, *, integer: bool = True) -> None:
+  """A one-line ValueError unless ``value`` is a positive number (an integer if asked)."""
+  ok = isinstance(value, (int, np.integer)) if integer else isinstance(value, (int, float))
+  if isinstance(value, bool) or not ok or not value > 0:
+    kind = 'a positive integer' if integer else 'a positive number'
+    raise ValueError(f'{name} must be {kind}, got {value!r}')
+
+
+# --- array forms of a space's decision operations (jit- and vmap-friendly) ------------------------
+def options_array(space) -> jnp.ndarray:
+  return jnp.asarray(space.options, jnp.int32)
+
+
+def sample(key: jax.Array, space, n: int) -> jax.Array:
+  """``(n, D)`` archs, each decision uniform: the array form of ``space.sample`` (same draws)."""
+  return jax.random.randint(key, (n, len(space.options)), 0, options_array(space))
+
+
+def mutate(key: jax.Array, space, arch: jax.Array) -> jax.Array:
+  """``arch`` (D,) with exactly one decision changed: the array form of ``space.mutate``,
+  drawing the same decision and value from the same key."""
+  options = options_array(space)
+  free = np.flatnonzero(np.asarray(space.options) >= 2)
+  if not len(free):
+    raise ValueError(f'cannot mutate: no decision of the {space.name} space has 2 or more options')
+  key_decision, key_value = jax.random.split(key)
+  d = jnp.asarray(free, jnp.int32)[jax.random.randint(key_decision, (), 0, len(free))]
+  shift = 1 + jax.random.randint(key_value, (), 0, options[d] - 1)
+  return arch.at[d].set((arch[d] + shift) % options[d])
+
+
+def neighbour_moves(space) -> np.ndarray:
+  """``(L, 2)`` ``(decision, shift)`` rows: ``arch[d] <- (arch[d] + shift) % options[d]`` gives
+  every one-decision neighbour once (``L = sum(options - 1)``; ``space.neighbours``' set)."""
+  return np.asarray(
+      [(d, s) for d, n in enumerate(space.options) for s in range(1, n)], np.int32
+  ).reshape(-1, 2)
+
+
+def apply_move(space, arch: jax.Array, move: jax.Array) -> jax.Array:
+  d, shift = move[0], move[1]
+  return arch.at[d].set((arch[d] + shift) % options_array(space)[d])
+
+
+@functools.lru_cache(maxsize=8)
+def _class_ids(space) -> tuple[np.ndarray, int] | None:
+  if space.size() > MAX_CLASS_INDEX:
+    return None
+  ids, classes = np.empty(space.size(), np.int32), {}
+  for i, arch in enumerate(space.enumerate()):
+    ids[i] = classes.setdefault(space.hash(arch), len(classes))
+  return ids, len(classes)
+
+
+def num_classes(space) -> int | None:
+  """The number of isomorphism classes (``len(space.unique())``), or None for a space too big
+  to index."""
+  found = _class_ids(space)
+  return None if found is None else found[1]
+
+
+def class_of(space, archs: jax.Array) -> jax.Array:
+  """The isomorphism-class id of each arch (..., D) -> (...,): equal ids, equal ``space.hash``.
+
+  Only for spaces :func:`num_classes` indexes (a gather from a constant array)."""
+  found = _class_ids(space)
+  if found is None:
+    raise ValueError(f'the {space.name} space is too big for a class index')
+  radix = np.cumprod((1,) + tuple(space.options[:0:-1]))[::-1].astype(np.int32)
+  return jnp.asarray(found[0])[jnp.asarray(archs, jnp.int32) @ jnp.asarray(radix)]
+
+
+__all__ = [
+    'DiscreteStrategy',
+    'REGISTRY',
+    'apply_move',
+    'class_of',
+    'get',
+    'mutate',
+    'neighbour_moves',
+    'num_classes',
+    'positive',
+    'register',
+    'sample',
+]

@@ -1,0 +1,87 @@
+"""Regularized evolution (aging evolution; Real, Aggarwal, Huang & Le, AAAI 2019).
+
+The first ``population`` asks are random architectures. After that each ask runs a
+tournament: ``sample`` members drawn uniformly with replacement from the population,
+the best of them mutated in exactly one decision (``space.mutate``). Each tell adds
+the child and removes the **oldest** member, not the worst, which is what
+regularizes the search. The defaults are NB201's REA settings (population 10,
+tournament 3; Dong & Yang 2020), the baseline the NB201 tables report.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+
+from nas_jax.strategies.discrete import base
+
+
+@flax.struct.dataclass
+class EvolutionState:
+  archs: jax.Array  # (P, D): the population, in slot order
+  scores: jax.Array  # (P,)
+  born: jax.Array  # (P,) int32: when each member was told (-1: an empty slot)
+  told: jax.Array  # () int32: results told so far
+  space: object = flax.struct.field(pytree_node=False)
+
+
+@base.register('rea')
+@dataclasses.dataclass(frozen=True)
+class RegularizedEvolution(base.DiscreteStrategy):
+  """Aging evolution with population ``population`` and tournament size ``sample``."""
+
+  population: int = 10
+  sample: int = 3
+
+  def check(self):
+    base.positive('rea.population', self.population)
+    base.positive('rea.sample', self.sample)
+
+  def init(self, key, space):
+    del key
+    p, d = self.population, len(space.options)
+    return EvolutionState(
+        archs=jnp.zeros((p, d), jnp.int32),
+        scores=jnp.full((p,), -jnp.inf, jnp.float32),
+        born=jnp.full((p,), -1, jnp.int32),
+        told=jnp.zeros((), jnp.int32),
+        space=space,
+    )
+
+  def parent(self, state, key) -> jax.Array:
+    """The tournament winner: the best of ``sample`` members drawn with replacement."""
+    picks = jax.random.randint(key, (self.sample,), 0, self.population)
+    return state.archs[picks[jnp.argmax(state.scores[picks])]]
+
+  def ask(self, state, key, n=1):
+    space = state.space
+    keys = jax.random.split(key, (n, 3))
+
+    def one(i, k):
+      # members asked before this batch's tells: random while the population is filling up
+      filling = state.told + i < self.population
+      child = base.mutate(k[1], space, self.parent(state, k[0]))
+      return jnp.where(filling, base.sample(k[2], space, 1)[0], child)
+
+    archs = jax.vmap(one)(jnp.arange(n), keys)
+    return archs.astype(jnp.int32), state
+
+  def tell(self, state, archs, scores):
+    def add(state, member):
+      arch, score = member
+      slot = state.told % self.population  # the oldest slot once full (slots age in turn)
+      return (
+          state.replace(
+              archs=state.archs.at[slot].set(arch),
+              scores=state.scores.at[slot].set(score),
+              born=state.born.at[slot].set(state.told),
+              told=state.told + 1,
+          ),
+          None,
+      )
+
+    state, _ = jax.lax.scan(add, state, (archs.astype(jnp.int32), scores.astype(jnp.float32)))
+    return state
