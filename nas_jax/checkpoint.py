@@ -275,6 +275,8 @@ class MetricsLog:
     resume_step: the restored checkpoint's step, or None for a fresh run.
     enabled: False on non-writing processes of a multi-host run.
     tensorboard: whether to write event files.
+    filename: the jsonl file in ``workdir`` (another name for a second record, such as a
+      discrete search's ``history.jsonl``).
   """
 
   def __init__(
@@ -283,8 +285,9 @@ class MetricsLog:
       resume_step: int | None = None,
       enabled: bool = True,
       tensorboard: bool = True,
+      filename: str = METRICS_FILE,
   ):
-    self.path = os.path.join(workdir, METRICS_FILE)
+    self.path = os.path.join(workdir, filename)
     self.enabled = enabled
     self._tb = None
     if not enabled:

@@ -95,8 +95,9 @@ def run_python(
   """:func:`run` as a Python loop over jitted rounds; same results.
 
   ``start``: ``(state, round)`` to resume from (a checkpoint); ``on_round(state, round,
-  trace)`` is called after each round (the launcher logs and checkpoints there).
-  Returns ``(state, Trace)`` of the rounds run here.
+  trace)`` is called after each round (the launcher logs and checkpoints there) and ends
+  the loop early by returning True (a budget in simulated seconds spent). Returns
+  ``(state, Trace)`` of the rounds run here.
   """
   state, loop_key = _start(strategy, space, key)
   first = 0
@@ -107,8 +108,8 @@ def run_python(
   for i in range(first, num_queries // batch):
     state, trace = step(state, loop_key, i)
     traces.append(trace)
-    if on_round is not None:
-      on_round(state, i, trace)
+    if on_round is not None and on_round(state, i, trace):
+      break
   if not traces:
     d = len(space.options)
     empty = Trace(np.zeros((0, d), np.int32), *(np.zeros((0,), np.float32),) * 3)
@@ -116,29 +117,33 @@ def run_python(
   return state, jax.tree.map(lambda *xs: np.concatenate([np.asarray(x) for x in xs]), *traces)
 
 
-def incumbent(trace: Trace) -> tuple[np.ndarray, np.ndarray]:
-  """``(best score so far, report of that architecture)`` after each query (..., Q).
+def incumbent_index(trace: Trace) -> tuple[np.ndarray, np.ndarray]:
+  """``(best score so far, the query index of the architecture holding it)`` (..., Q).
 
   Ties keep the earlier architecture; a NaN score (an unmeasured cell) never leads."""
-  score = np.where(np.isnan(np.asarray(trace.score)), -np.inf, np.asarray(trace.score))
-  report = np.asarray(trace.report)
-  q = score.shape[-1]
+  score = np.asarray(trace.score)
+  score = np.where(np.isnan(score), -np.inf, score)
   best = np.maximum.accumulate(score, axis=-1)
   # the first query reaching each running maximum: the incumbent's index
   is_new = np.concatenate(
       [np.ones(score.shape[:-1] + (1,), bool), score[..., 1:] > best[..., :-1]], axis=-1
   )
-  index = np.maximum.accumulate(np.where(is_new, np.arange(q), 0), axis=-1)
-  return best, np.take_along_axis(report, index, axis=-1)
+  return best, np.maximum.accumulate(np.where(is_new, np.arange(score.shape[-1]), 0), axis=-1)
 
 
-def at_budget(trace: Trace, budget: float, unit: str = 'queries') -> np.ndarray:
-  """The incumbent's report after ``budget`` queries or simulated ``seconds`` (...,).
+def incumbent(trace: Trace) -> tuple[np.ndarray, np.ndarray]:
+  """``(best score so far, report of that architecture)`` after each query (..., Q)."""
+  best, index = incumbent_index(trace)
+  return best, np.take_along_axis(np.asarray(trace.report), index, axis=-1)
 
-  NaN where not even one query fits the budget."""
-  _, report = incumbent(trace)
+
+def budget_index(trace: Trace, budget: float, unit: str = 'queries') -> np.ndarray:
+  """The query index of the incumbent after ``budget`` queries or simulated ``seconds``
+  (...,); -1 where not even one query fits the budget."""
+  q = np.asarray(trace.score).shape[-1]
+  batch = np.asarray(trace.score).shape[:-1]
   if unit == 'queries':
-    n = np.full(report.shape[:-1], int(budget))
+    n = np.full(batch, int(budget))
   elif unit == 'seconds':
     spent = np.cumsum(np.asarray(trace.cost), axis=-1)
     if np.any(spent[..., -1] < budget):
@@ -149,10 +154,50 @@ def at_budget(trace: Trace, budget: float, unit: str = 'queries') -> np.ndarray:
     n = (spent <= budget).sum(axis=-1)
   else:
     raise ValueError(f"budget unit must be 'queries' or 'seconds', got {unit!r}")
-  if np.any(n > report.shape[-1]):
-    raise ValueError(f'a budget of {budget} {unit} is past the {report.shape[-1]} queries run')
-  out = np.take_along_axis(report, np.maximum(n - 1, 0)[..., None], axis=-1)[..., 0]
-  return np.where(n > 0, out, np.nan)
+  if np.any(n > q):
+    raise ValueError(f'a budget of {budget} {unit} is past the {q} queries run')
+  _, index = incumbent_index(trace)
+  at = np.take_along_axis(index, np.maximum(n - 1, 0)[..., None], axis=-1)[..., 0]
+  return np.where(n > 0, at, -1)
 
 
-__all__ = ['Trace', 'at_budget', 'incumbent', 'run', 'run_python', 'run_seeds', 'seed_keys']
+def at_budget(trace: Trace, budget: float, unit: str = 'queries') -> np.ndarray:
+  """The incumbent's report after ``budget`` queries or simulated ``seconds`` (...,); NaN
+  where not even one query fits the budget."""
+  at = budget_index(trace, budget, unit)
+  report = np.take_along_axis(np.asarray(trace.report), np.maximum(at, 0)[..., None], -1)[..., 0]
+  return np.where(at >= 0, report, np.nan)
+
+
+def summarize(trace: Trace, estimator, budgets, unit: str = 'queries') -> list[dict]:
+  """Per budget, over the seeds (leading axis) of ``trace``: the incumbent's report, its
+  percentile among the table's architectures and its regret to the best, mean and std."""
+  percentiles = estimator.table.percentiles(estimator.report_metric)
+  archs = np.asarray(trace.archs)
+  rows = []
+  for budget in budgets:
+    at = budget_index(trace, budget, unit)
+    report = at_budget(trace, budget, unit)
+    cells = np.take_along_axis(archs, np.maximum(at, 0)[..., None, None], axis=-2)[..., 0, :]
+    pct = np.where(at >= 0, percentiles[np.asarray(estimator.rows(cells))], np.nan)
+    regret = estimator.best_report - report
+    row = dict(budget=budget)
+    for name, values in (('report', report), ('percentile', pct), ('regret', regret)):
+      row[f'{name}_mean'] = float(np.nanmean(values))
+      row[f'{name}_std'] = float(np.nanstd(values))
+    rows.append(row)
+  return rows
+
+
+__all__ = [
+    'Trace',
+    'at_budget',
+    'budget_index',
+    'incumbent',
+    'incumbent_index',
+    'run',
+    'run_python',
+    'run_seeds',
+    'seed_keys',
+    'summarize',
+]

@@ -1,13 +1,19 @@
 """Discrete search: the ask/tell strategies, the tabular estimator and the loop."""
 
 import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from nas_jax import discrete, spaces
+from nas_jax import discrete, spaces, tabular
 from nas_jax.estimators import TabularEstimator
 from nas_jax.strategies import discrete as ds
 from nas_jax.strategies.discrete import base, reinforce
@@ -281,3 +287,69 @@ def test_tabular_estimator_reads_the_table(space, table):
     TabularEstimator(table, epoch=3)
   with pytest.raises(TableError, match="seed must be 'random', 'mean' or one of"):
     TabularEstimator(table, seed=5)
+
+
+# --- the launcher ---------------------------------------------------------------------------------
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _launch(workdir, *overrides, config='experiments/configs/discrete_rea.py', wait=True):
+  cmd = [sys.executable, '-m', 'experiments.discrete', f'--config={config}']
+  cmd += [f'--workdir={workdir}', *overrides]
+  env = dict(os.environ, PYTHONPATH=ROOT)
+  if not wait:
+    return subprocess.Popen(
+        cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+  return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_launcher_resumes_after_sigkill_identically(tmp_path):
+  args = ('--config.budget=150', '--config.checkpoint_every=3', '--config.log_every=1000')
+  whole = _launch(tmp_path / 'whole', *args)
+  assert whole.returncode == 0, whole.stderr[-2000:]
+  proc = _launch(tmp_path / 'cut', *args, wait=False)
+  history = tmp_path / 'cut' / 'history.jsonl'
+  deadline = time.time() + 240
+  while time.time() < deadline and proc.poll() is None:
+    if history.exists() and history.read_text().count('\n') >= 40:
+      break
+    time.sleep(0.02)
+  proc.send_signal(signal.SIGKILL)
+  proc.wait()
+  assert history.read_text().count('\n') < 150, 'the run ended before the kill'
+  again = _launch(tmp_path / 'cut', *args)
+  assert again.returncode == 0, again.stderr[-2000:]
+  assert 'resumed from the checkpoint' in again.stdout
+  for name in ('history.jsonl', 'metrics.jsonl', 'best.json', 'best_genotype.txt'):
+    assert (tmp_path / 'cut' / name).read_text() == (tmp_path / 'whole' / name).read_text(), name
+  best = json.loads((tmp_path / 'whole' / 'best.json').read_text())
+  t = tabular.load_shipped()
+  assert best['report'] == pytest.approx(t.query(tuple(best['arch']), 'test_acc'))
+  assert best['percentile'] == pytest.approx(t.percentile(tuple(best['arch'])))
+  assert (tmp_path / 'whole' / 'best_so_far.png').stat().st_size > 0
+
+
+def test_launcher_many_seeds_and_errors(tmp_path):
+  out = _launch(
+      tmp_path / 'many',
+      '--config.seeds=8',
+      '--config.budget=30',
+      '--config.report_at=(10, 30)',
+      config='experiments/configs/discrete_local_search.py',
+  )
+  assert out.returncode == 0, out.stderr[-2000:]
+  summary = json.loads((tmp_path / 'many' / 'seeds.json').read_text())
+  assert summary['seeds'] == 8 and [r['budget'] for r in summary['rows']] == [10, 30]
+  assert summary['rows'][1]['regret_mean'] <= summary['rows'][0]['regret_mean']
+  for overrides, message in (
+      (('--config.strategy=evolution',), "unknown discrete strategy 'evolution'"),
+      (('--config.settings.tournament=3',), "unknown config key 'settings.tournament'"),
+      (('--config.budget_unit=hours',), "config.budget_unit must be 'queries' or 'seconds'"),
+      (('--config.table_seed=7',), "seed must be 'random', 'mean' or one of"),
+  ):
+    bad = _launch(tmp_path / 'bad', *overrides)
+    assert bad.returncode == 2, (overrides, bad.stderr[-1000:])
+    lines = bad.stderr.strip().splitlines()
+    assert lines[-1].startswith('error: ') and message in lines[-1], lines[-3:]
+  assert not (tmp_path / 'bad').exists() or not os.listdir(tmp_path / 'bad')

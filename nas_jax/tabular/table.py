@@ -227,9 +227,9 @@ class Table:
 
   def percentile(self, arch, metric: str = 'test_acc') -> float:
     """The percentage of measured rows that ``arch`` is at least as good as (100: the best)."""
-    return float(self._percentiles(metric)[self.row(arch)])
+    return float(self.percentiles(metric)[self.row(arch)])
 
-  def _percentiles(self, metric: str) -> np.ndarray:
+  def percentiles(self, metric: str) -> np.ndarray:
     """:meth:`percentile` of every row (0 for an unmeasured one)."""
     key = self._ordered(metric)  # ascending = better
     valid = np.sort(key[~np.isnan(key)])
@@ -289,7 +289,7 @@ class Table:
     key = self._ordered(metric)  # ascending = better
     rows = rows[rows >= 0]
     measured = rows[~np.isnan(key[rows])]
-    pct = self._percentiles(metric)[measured]
+    pct = self.percentiles(metric)[measured]
     regret = key[measured] - np.nanmin(key)
     values = self.values(metric)[measured]
     return dict(

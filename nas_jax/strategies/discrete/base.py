@@ -30,6 +30,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from nas_jax.config_checks import ConfigError
+
 REGISTRY: dict[str, type] = {}
 
 # Spaces up to this many decision vectors get a class-id array (dedup by hash under jit).
@@ -50,13 +52,13 @@ def register(name: str) -> Callable[[type], type]:
 
 
 def get(name: str, **settings):
-  """The strategy ``name`` with ``settings`` over its defaults (one-line ValueError)."""
+  """The strategy ``name`` with ``settings`` over its defaults (one-line ConfigError)."""
   if name not in REGISTRY:
-    raise ValueError(f'unknown discrete strategy {name!r}; known: {", ".join(sorted(REGISTRY))}')
+    raise ConfigError(f'unknown discrete strategy {name!r}; known: {", ".join(sorted(REGISTRY))}')
   cls = REGISTRY[name]
   fields = {f.name for f in dataclasses.fields(cls)}
   if unknown := sorted(set(settings) - fields):
-    raise ValueError(
+    raise ConfigError(
         f'strategy {name} has no setting {unknown[0]!r}; its settings: {", ".join(sorted(fields))}'
     )
   strategy = cls(**settings)
@@ -71,7 +73,7 @@ class DiscreteStrategy:
   batch_ask = True  # whether ask(n > 1) proposes n architectures before any tell
 
   def check(self) -> None:
-    """One-line ValueErrors for settings out of range."""
+    """One-line ConfigErrors for settings out of range."""
 
   def init(self, key: jax.Array, space) -> Any:
     raise NotImplementedError
@@ -84,11 +86,11 @@ class DiscreteStrategy:
 
 
 def positive(name: str, value, *, integer: bool = True) -> None:
-  """A one-line ValueError unless ``value`` is a positive number (an integer if asked)."""
+  """A one-line ConfigError unless ``value`` is a positive number (an integer if asked)."""
   ok = isinstance(value, (int, np.integer)) if integer else isinstance(value, (int, float))
   if isinstance(value, bool) or not ok or not value > 0:
     kind = 'a positive integer' if integer else 'a positive number'
-    raise ValueError(f'{name} must be {kind}, got {value!r}')
+    raise ConfigError(f'{name} must be {kind}, got {value!r}')
 
 
 # --- array forms of a space's decision operations (jit- and vmap-friendly) ------------------------

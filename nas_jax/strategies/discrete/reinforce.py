@@ -64,7 +64,7 @@ class Reinforce(base.DiscreteStrategy):
   def check(self):
     base.positive('reinforce.learning_rate', self.learning_rate, integer=False)
     if not 0 <= self.momentum < 1:
-      raise ValueError(f'reinforce.momentum must be in [0, 1), got {self.momentum!r}')
+      raise base.ConfigError(f'reinforce.momentum must be in [0, 1), got {self.momentum!r}')
 
   def _optimizer(self):
     return optax.adam(self.learning_rate)

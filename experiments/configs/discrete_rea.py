@@ -1,0 +1,50 @@
+"""Regularized evolution over the shipped table (NB201 cell, 4 ops, MNIST-5k), NB201's protocol.
+
+Command:
+  python -m experiments.discrete --config=experiments/configs/discrete_rea.py \
+      --workdir=runs/discrete_rea
+  (another strategy: experiments/configs/discrete_{random,local_search,reinforce}.py, or
+  --config.strategy=NAME; its settings: --config.settings.population=20, ...)
+
+Each query reads the cell's validation accuracy after the table's last epoch at one of
+its seeds drawn at random (NB201's simulated training) and charges that member's train
+seconds. The search's answer after each query is the cell with the best validation
+accuracy so far; it is reported by its seed-mean test accuracy, its percentile among
+the table's cells and its regret to the best cell.
+
+``--config.seeds=N`` runs N searches (seeds ``seed .. seed + N - 1``) as one compiled,
+vmapped program and reports mean +- std at each budget in ``--config.report_at``; one
+seed runs query by query with checkpoints, history and plots.
+
+Expected result and cost: see the README's discrete-search table (``python -m
+benchmarks.discrete_search``); one seed of 100 queries takes seconds on a 2-core CPU.
+"""
+
+import ml_collections
+
+
+def get_config(arg=None):
+  del arg
+  c = ml_collections.ConfigDict()
+  c.strategy = 'rea'
+  c.settings = ml_collections.ConfigDict()  # over the strategy's defaults (its signature)
+  c.settings.population = 10  # NB201's REA settings
+  c.settings.sample = 3
+  # The estimator: a table lookup ('shipped': the package's table, or a table file).
+  c.estimator = 'tabular'
+  c.table = 'shipped'
+  c.metric = 'val_acc'  # what the search optimizes
+  c.epoch = ml_collections.config_dict.placeholder(int)  # None: the table's last epoch
+  c.table_seed = 'random'  # 'random' (per query), 'mean', or one of the table's seeds
+  c.report = 'test_acc'  # what the answer is reported by
+  # The budget: queries, or simulated seconds of training (then at most max_queries).
+  c.budget = 100.0
+  c.budget_unit = 'queries'
+  c.max_queries = 1000
+  c.batch = 1  # architectures per ask
+  c.seed = 0
+  c.seeds = 1
+  c.report_at = (25, 50, 100)  # budgets (in budget_unit) of the multi-seed summary
+  c.checkpoint_every = 20  # rounds
+  c.log_every = 5.0  # seconds
+  return c

@@ -1,0 +1,21 @@
+"""REINFORCE (factorized categorical policy, EMA baseline) over the shipped table, NB201's protocol.
+
+Command:
+  python -m experiments.discrete --config=experiments/configs/discrete_reinforce.py \
+      --workdir=runs/discrete_reinforce
+
+Everything but the strategy is ``discrete_rea.py``'s (its docstring has the protocol).
+Expected result and cost: see the README's discrete-search table (``python -m
+benchmarks.discrete_search``); one seed of 100 queries takes seconds on a 2-core CPU.
+"""
+
+import ml_collections
+
+from experiments.configs import discrete_rea
+
+
+def get_config(arg=None):
+  c = discrete_rea.get_config(arg)
+  c.strategy = 'reinforce'
+  c.settings = ml_collections.ConfigDict()  # the strategy's paper defaults
+  return c

@@ -1,0 +1,301 @@
+"""Discrete search (random, regularized evolution, local search, REINFORCE) behind one loop.
+
+  python -m experiments.discrete --config=experiments/configs/discrete_rea.py \
+      --workdir=runs/discrete_rea [--config.seeds=100] [--config.budget=300]
+
+The strategy, its settings, the estimator (a table lookup), the budget (queries or
+simulated seconds) and the seeds come from the config. One seed runs query by query:
+
+* ``history.jsonl``: every query (architecture, genotype, hash, score, reported
+  metric, cost, cumulative cost);
+* ``metrics.jsonl`` and ``tensorboard/``: after each round, the incumbent (the best
+  score so far), its reported metric, percentile and regret;
+* ``best.json`` and ``best_genotype.txt``: the answer; ``best_so_far.png``: the
+  incumbent's report against the budget, with the best cell and the exact
+  expectation of one random cell.
+
+It checkpoints the strategy's state every ``checkpoint_every`` rounds (Orbax); rerun
+on the same workdir after a kill it resumes and ends identical to an uninterrupted run.
+
+``--config.seeds=N`` (N > 1) runs N searches as one compiled, vmapped program and
+writes ``seeds.json`` and ``seeds.md``: the reported metric, percentile and regret at
+each budget of ``report_at``, mean +- std over the seeds. Bad input prints one line
+starting with ``error:`` and exits with status 2.
+"""
+
+import json
+import os
+import time
+
+from absl import flags
+
+from experiments import cli
+
+_WORKDIR = flags.DEFINE_string('workdir', None, 'Run directory (resumed).', required=True)
+_CONFIG = cli.define_config_file(
+    'config', 'experiments/configs/discrete_rea.py', 'Discrete search config file.'
+)
+
+
+def _setup(config):
+  """``(strategy, estimator, space)`` from the config; ConfigError/TableError, one line."""
+  from nas_jax import tabular
+  from nas_jax.config_checks import ConfigError
+  from nas_jax.estimators import TabularEstimator
+  from nas_jax.strategies import discrete as ds
+
+  strategy = ds.get(config.strategy, **dict(config.settings))
+  if config.estimator != 'tabular':
+    raise ConfigError(f"config.estimator must be 'tabular', got {config.estimator!r}")
+  if config.budget_unit not in ('queries', 'seconds'):
+    raise ConfigError(
+        f"config.budget_unit must be 'queries' or 'seconds', got {config.budget_unit!r}"
+    )
+  if not config.budget > 0:
+    raise ConfigError(f'config.budget must be > 0, got {config.budget!r}')
+  for key in ('batch', 'max_queries', 'seeds', 'checkpoint_every'):
+    if not (isinstance(config[key], int) and config[key] >= 1):
+      raise ConfigError(f'config.{key} must be an integer >= 1, got {config[key]!r}')
+  if config.batch > 1 and not strategy.batch_ask:
+    raise ConfigError(f'{config.strategy} asks one architecture at a time: config.batch must be 1')
+  table_seed = config.table_seed
+  if isinstance(table_seed, str) and table_seed.isdigit():
+    table_seed = int(table_seed)
+  estimator = TabularEstimator(
+      tabular.load(config.table), config.metric, config.epoch, table_seed, config.report
+  )
+  return strategy, estimator, estimator.space
+
+
+def _num_queries(config) -> int:
+  if config.budget_unit == 'queries':
+    n = int(config.budget)
+    if n != config.budget or n > config.max_queries:
+      from nas_jax.config_checks import ConfigError
+
+      raise ConfigError(
+          f'config.budget must be a whole number of queries <= max_queries '
+          f'({config.max_queries}), got {config.budget!r}'
+      )
+  else:
+    n = config.max_queries
+  return n - n % config.batch
+
+
+def _single(config, workdir, strategy, estimator, space):
+  import jax
+  import numpy as np
+
+  from nas_jax import checkpoint, discrete
+
+  table = estimator.table
+  num_queries = _num_queries(config)
+  key = jax.random.key(config.seed)
+  template, _ = discrete._start(strategy, space, key)  # pylint: disable=protected-access
+  ckpt = checkpoint.Checkpoints(os.path.join(workdir, checkpoint.CHECKPOINT_DIR))
+  restored = ckpt.restore(template)
+  start, step0, first_round, spent = None, None, 0, 0.0
+  if restored is not None:
+    state, position, step0 = restored
+    first_round, spent = position['round'], position['spent']
+    start = (state, first_round)
+    print(f'resumed from the checkpoint after round {first_round} ({step0} queries)', flush=True)
+  metrics = checkpoint.MetricsLog(workdir, step0)
+  history = checkpoint.MetricsLog(workdir, step0, tensorboard=False, filename='history.jsonl')
+  best = {'score': -np.inf}
+  for record in checkpoint.read_metrics(history.path):  # the queries before the checkpoint
+    if record['score'] > best['score']:
+      best = record
+  rounds = num_queries // config.batch
+  started, last_log = time.perf_counter(), 0.0
+
+  def on_round(state, i, trace):
+    nonlocal spent, last_log
+    step = (i + 1) * config.batch
+    for j in range(config.batch):
+      arch = [int(a) for a in np.asarray(trace.archs[j])]
+      spent += float(trace.cost[j])
+      record = dict(
+          step=step - config.batch + j + 1,
+          arch=arch,
+          genotype=space.to_text(space.to_genotype(arch)),
+          hash=space.hash(arch),
+          score=float(trace.score[j]),
+          report=float(trace.report[j]),
+          cost=float(trace.cost[j]),
+          spent=spent,
+      )
+      history.write(record)
+      if record['score'] > best['score']:
+        best.clear()
+        best.update(record)
+    percentile = table.percentile(best['arch'], config.report)
+    metrics.write(
+        dict(
+            step=step,
+            spent=spent,
+            best_score=best['score'],
+            best_report=best['report'],
+            percentile=percentile,
+            regret=estimator.best_report - best['report'],
+        )
+    )
+    done = (i + 1 == rounds) or (config.budget_unit == 'seconds' and spent >= config.budget)
+    if done or (i + 1) % config.checkpoint_every == 0:
+      ckpt.save(step, state, {'round': i + 1, 'spent': spent})
+    now = time.perf_counter()
+    if done or now - last_log >= config.log_every:
+      last_log = now
+      rate = (i + 1 - first_round) / max(now - started, 1e-9)
+      eta = (rounds - i - 1) / max(rate, 1e-9)
+      print(
+          f'query {step}/{num_queries} | {spent:.0f} s simulated | best {config.metric} '
+          f'{abs(best["score"]):.4f}: {config.report} {best["report"]:.4f} (percentile '
+          f'{percentile:.1f}, regret {estimator.best_report - best["report"]:.4f}) | ETA '
+          f'{checkpoint.format_seconds(eta)}',
+          flush=True,
+      )
+    return done
+
+  if first_round < rounds and not (config.budget_unit == 'seconds' and spent >= config.budget):
+    discrete.run_python(
+        strategy,
+        estimator,
+        space,
+        key,
+        num_queries,
+        config.batch,
+        start=start,
+        on_round=on_round,
+    )
+  metrics.close()
+  ckpt.close()
+  _finish(config, workdir, estimator, space, best, history.path)
+
+
+def _finish(config, workdir, estimator, space, best, history_path):
+  from nas_jax import checkpoint
+  from nas_jax.util import atomic_write
+
+  table = estimator.table
+  summary = dict(
+      strategy=config.strategy,
+      settings=dict(config.settings),
+      arch=best['arch'],
+      genotype=best['genotype'],
+      hash=best['hash'],
+      found_at_query=best['step'],
+      score=best['score'],
+      report_metric=config.report,
+      report=best['report'],
+      percentile=table.percentile(best['arch'], config.report),
+      regret=estimator.best_report - best['report'],
+      table_best=estimator.best_report,
+      random_cell_mean=table.random_baseline(config.report)['mean'],
+  )
+  atomic_write(os.path.join(workdir, 'best.json'), json.dumps(summary, indent=2) + '\n')
+  atomic_write(os.path.join(workdir, 'best_genotype.txt'), best['genotype'] + '\n')
+  records = checkpoint.read_metrics(history_path)
+  _plot_single(records, summary, config, os.path.join(workdir, 'best_so_far.png'))
+  print(
+      f'best cell {best["genotype"]} (query {best["step"]}): {config.report} '
+      f'{best["report"]:.4f}, percentile {summary["percentile"]:.1f}, regret '
+      f'{summary["regret"]:.4f}; a random cell averages {summary["random_cell_mean"]:.4f}'
+  )
+
+
+def _plot_single(records, summary, config, path):
+  import matplotlib
+
+  matplotlib.use('Agg')
+  import matplotlib.pyplot as plt
+  import numpy as np
+
+  from nas_jax import discrete
+  from nas_jax.plot import save_figure
+
+  x = np.asarray([r['spent' if config.budget_unit == 'seconds' else 'step'] for r in records])
+  trace = discrete.Trace(
+      archs=np.asarray([r['arch'] for r in records]),
+      score=np.asarray([r['score'] for r in records]),
+      report=np.asarray([r['report'] for r in records]),
+      cost=np.asarray([r['cost'] for r in records]),
+  )
+  _, incumbent = discrete.incumbent(trace)
+  fig, ax = plt.subplots(figsize=(6, 3.6))
+  ax.step(x, incumbent, where='post', label=f'{config.strategy}: the incumbent')
+  ax.axhline(summary['table_best'], color='k', lw=0.8, ls='--', label='best cell of the table')
+  ax.axhline(
+      summary['random_cell_mean'], color='grey', lw=0.8, ls=':', label='a random cell (mean)'
+  )
+  ax.set_xlabel('simulated seconds' if config.budget_unit == 'seconds' else 'queries')
+  ax.set_ylabel(config.report)
+  ax.legend(loc='lower right', fontsize=8)
+  save_figure(fig, path)
+  plt.close(fig)
+
+
+def _many(config, workdir, strategy, estimator, space):
+  import numpy as np
+
+  from nas_jax import discrete
+  from nas_jax.config_checks import ConfigError
+  from nas_jax.util import atomic_write
+
+  num_queries = _num_queries(config)
+  seeds = list(range(config.seed, config.seed + config.seeds))
+  started = time.perf_counter()
+  trace = discrete.run_seeds(
+      strategy, estimator, space, discrete.seed_keys(seeds), num_queries, config.batch
+  )
+  trace = type(trace)(*(np.asarray(x) for x in trace))
+  seconds = time.perf_counter() - started
+  table = estimator.table
+  try:
+    rows = discrete.summarize(trace, estimator, config.report_at, config.budget_unit)
+  except ValueError as e:
+    raise ConfigError(f'config.report_at: {e}') from None
+  summary = dict(
+      strategy=config.strategy,
+      settings=dict(config.settings),
+      seeds=len(seeds),
+      queries=num_queries,
+      unit=config.budget_unit,
+      seconds=seconds,
+      table_best=estimator.best_report,
+      random_cell_mean=table.random_baseline(config.report)['mean'],
+      rows=rows,
+  )
+  atomic_write(os.path.join(workdir, 'seeds.json'), json.dumps(summary, indent=2) + '\n')
+  lines = [
+      f'{config.strategy}, {len(seeds)} seeds, {config.report} of the incumbent '
+      f'(table best {estimator.best_report:.4f}; one random cell averages '
+      f'{summary["random_cell_mean"]:.4f}); {seconds:.1f} s, compile included',
+      '',
+      f'| budget ({config.budget_unit}) | {config.report} | percentile | regret |',
+      '|---|---|---|---|',
+  ]
+  for r in rows:
+    lines.append(
+        f'| {r["budget"]:g} | {r["report_mean"]:.4f} ± {r["report_std"]:.4f} | '
+        f'{r["percentile_mean"]:.1f} ± {r["percentile_std"]:.1f} | '
+        f'{r["regret_mean"]:.4f} ± {r["regret_std"]:.4f} |'
+    )
+  text = '\n'.join(lines) + '\n'
+  atomic_write(os.path.join(workdir, 'seeds.md'), text)
+  print(text, end='')
+
+
+def main(argv):
+  del argv
+  config, workdir = _CONFIG.value, _WORKDIR.value
+  strategy, estimator, space = cli.run_or_exit(lambda: _setup(config))
+  os.makedirs(workdir, exist_ok=True)
+  if config.seeds > 1:
+    cli.run_or_exit(lambda: _many(config, workdir, strategy, estimator, space))
+  else:
+    cli.run_or_exit(lambda: _single(config, workdir, strategy, estimator, space))
+
+
+if __name__ == '__main__':
+  cli.run(main)
