@@ -71,6 +71,11 @@ def _compiled_seeds(strategy, estimator, space, num_queries, batch):
   return jax.jit(jax.vmap(one))
 
 
+@functools.lru_cache(maxsize=32)
+def _compiled_round(strategy, estimator, batch):
+  return jax.jit(functools.partial(_round, strategy, estimator, batch))
+
+
 def run_seeds(strategy, estimator, space, keys, num_queries: int, batch: int = 1) -> Trace:
   """:func:`run` for every key of ``keys`` (S,) at once: one compiled, vmapped program."""
   return _compiled_seeds(strategy, estimator, space, num_queries, batch)(keys)
@@ -103,7 +108,7 @@ def run_python(
   first = 0
   if start is not None:
     state, first = start
-  step = jax.jit(functools.partial(_round, strategy, estimator, batch))
+  step = _compiled_round(strategy, estimator, batch)
   traces = []
   for i in range(first, num_queries // batch):
     state, trace = step(state, loop_key, i)

@@ -1,12 +1,19 @@
 """Discrete search strategies behind one ask/tell interface (see ``base``).
 
 ``get(name, **settings)`` builds one: ``random``, ``rea`` (regularized evolution),
-``local_search``, ``reinforce``. The loop that runs them against an estimator,
+``local_search``, ``reinforce``, ``bananas``. The loop that runs them against an estimator,
 one query at a time or as one compiled program over many seeds, is
 ``nas_jax.discrete``.
 """
 
-from nas_jax.strategies.discrete import base, evolution, local_search, random_search, reinforce  # noqa: F401
+from nas_jax.strategies.discrete import (  # noqa: F401
+    bananas,
+    base,
+    evolution,
+    local_search,
+    random_search,
+    reinforce,
+)
 from nas_jax.strategies.discrete.base import REGISTRY, DiscreteStrategy, get  # noqa: F401
 
 NAMES = tuple(sorted(REGISTRY))
