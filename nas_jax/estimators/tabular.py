@@ -25,7 +25,8 @@ from nas_jax.tabular.table import LOWER_IS_BETTER, Table, TableError
 class Results(NamedTuple):
   """What one batch of queries returns, each ``(n,)``."""
 
-  score: jax.Array  # the search's objective, higher is better (the metric, negated if lower is)
+  score: jax.Array  # the search's objective(s), higher is better (negated where lower is): (n,)
+  # or, with objectives, (n, 1 + len(objectives))
   value: jax.Array  # the metric as stored
   report: jax.Array  # the seed-mean report metric (what regret is measured on)
   cost: jax.Array  # simulated seconds charged
@@ -40,9 +41,14 @@ class TabularEstimator:
     epoch: the epoch the metric is read at (1-based; None: the last).
     seed: ``'random'`` (a seed drawn per query), ``'mean'``, or one of the table's seeds.
     report: the metric regret and percentiles are reported on (seed mean, last epoch).
+    objectives: more metrics for a multi-objective search (``params``, ``flops``,
+      ``latency_b1``, ``latency_batch``, ``noise_acc``, ``fgsm_acc``, ...): the score is
+      then ``(n, 1 + len(objectives))``, each column signed so that higher is better.
   """
 
-  def __init__(self, table, metric='val_acc', epoch=None, seed='random', report='test_acc'):
+  def __init__(
+      self, table, metric='val_acc', epoch=None, seed='random', report='test_acc', objectives=()
+  ):
     self.table = table if isinstance(table, Table) else Table.load(table)
     t = self.table
     if metric not in t.epoch and metric not in t.seed:
@@ -78,6 +84,14 @@ class TabularEstimator:
       )
     self._dense = jnp.asarray(dense)
     self._radix = jnp.asarray(t._radix().astype(np.int32))  # pylint: disable=protected-access
+    self.objectives = tuple(objectives)
+    extra = []
+    for name in self.objectives:
+      if name not in t.metrics:
+        raise TableError(f'the table has no metric {name!r} for an objective; known: {t.metrics}')
+      sign_k = -1.0 if name in LOWER_IS_BETTER else 1.0
+      extra.append(sign_k * t.values(name).astype(np.float32))
+    self._extra = jnp.asarray(np.stack(extra, axis=1)) if extra else None
     report_values = t.values(report)
     self.best_report = float(
         np.nanmin(report_values) if report in LOWER_IS_BETTER else np.nanmax(report_values)
@@ -91,8 +105,11 @@ class TabularEstimator:
     rows = self.rows(archs)
     column = jax.random.randint(key, rows.shape, 0, self._values.shape[1])
     value = self._values[rows, column]
+    score = self._sign * value
+    if self._extra is not None:
+      score = jnp.concatenate([score[..., None], self._extra[rows]], axis=-1)
     return Results(
-        score=self._sign * value,
+        score=score,
         value=value,
         report=self._report[rows],
         cost=self._seconds[rows, column],
