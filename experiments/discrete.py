@@ -104,7 +104,7 @@ def _single(config, workdir, strategy, estimator, space):
   history = checkpoint.MetricsLog(workdir, step0, tensorboard=False, filename='history.jsonl')
   best = {'score': -np.inf}
   for record in checkpoint.read_metrics(history.path):  # the queries before the checkpoint
-    if record['score'] > best['score']:
+    if record.get('full', True) and record['score'] > best['score']:
       best = record
   rounds = num_queries // config.batch
   started, last_log = time.perf_counter(), 0.0
@@ -124,9 +124,10 @@ def _single(config, workdir, strategy, estimator, space):
           report=float(trace.report[j]),
           cost=float(trace.cost[j]),
           spent=spent,
+          full=bool(trace.full[j]),
       )
       history.write(record)
-      if record['score'] > best['score']:
+      if record['full'] and record['score'] > best['score']:
         best.clear()
         best.update(record)
     percentile = table.percentile(best['arch'], config.report)
@@ -220,6 +221,7 @@ def _plot_single(records, summary, config, path):
       score=np.asarray([r['score'] for r in records]),
       report=np.asarray([r['report'] for r in records]),
       cost=np.asarray([r['cost'] for r in records]),
+      full=np.asarray([r.get('full', True) for r in records]),
   )
   _, incumbent = discrete.incumbent(trace)
   fig, ax = plt.subplots(figsize=(6, 3.6))

@@ -30,6 +30,8 @@ class Trace(NamedTuple):
   score: jax.Array  # (..., Q): what the strategy was told
   report: jax.Array  # (..., Q): the reported metric of that architecture
   cost: jax.Array  # (..., Q): simulated seconds
+  full: jax.Array  # (..., Q) bool: read at the search's own fidelity (always, but in
+  # multi-fidelity search, where only these queries can become the incumbent)
 
 
 def _round_keys(key, i):
@@ -44,9 +46,9 @@ def _start(strategy, space, key):
 def _round(strategy, estimator, batch, state, loop_key, i):
   ask_key, est_key = _round_keys(loop_key, i)
   archs, state = strategy.ask(state, ask_key, batch)
-  results = estimator(archs, est_key)
+  results = estimator(archs, est_key, strategy.fidelity(state))
   state = strategy.tell(state, archs, results.score)
-  return state, Trace(archs, results.score, results.report, results.cost)
+  return state, Trace(archs, results.score, results.report, results.cost, results.full)
 
 
 def run(strategy, estimator, space, key, num_queries: int, batch: int = 1):
@@ -117,7 +119,9 @@ def run_python(
       break
   if not traces:
     d = len(space.options)
-    empty = Trace(np.zeros((0, d), np.int32), *(np.zeros((0,), np.float32),) * 3)
+    empty = Trace(
+        np.zeros((0, d), np.int32), *(np.zeros((0,), np.float32),) * 3, np.zeros((0,), bool)
+    )
     return state, empty
   return state, jax.tree.map(lambda *xs: np.concatenate([np.asarray(x) for x in xs]), *traces)
 
@@ -125,9 +129,10 @@ def run_python(
 def incumbent_index(trace: Trace) -> tuple[np.ndarray, np.ndarray]:
   """``(best score so far, the query index of the architecture holding it)`` (..., Q).
 
-  Ties keep the earlier architecture; a NaN score (an unmeasured cell) never leads."""
+  Ties keep the earlier architecture; a NaN score (an unmeasured cell) never leads, nor
+  does a query read at a lower fidelity than the search's own (multi-fidelity search)."""
   score = np.asarray(trace.score)
-  score = np.where(np.isnan(score), -np.inf, score)
+  score = np.where(np.isnan(score) | ~np.asarray(trace.full, bool), -np.inf, score)
   best = np.maximum.accumulate(score, axis=-1)
   # the first query reaching each running maximum: the incumbent's index
   is_new = np.concatenate(

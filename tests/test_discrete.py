@@ -17,7 +17,7 @@ import scipy.stats
 from nas_jax import discrete, pareto, spaces, tabular
 from nas_jax.estimators import TabularEstimator
 from nas_jax.strategies import discrete as ds
-from nas_jax.strategies.discrete import bananas, base, reinforce
+from nas_jax.strategies.discrete import bananas, base, hyperband, reinforce
 from nas_jax.tabular.table import Table, TableError
 
 THREE = ('none', 'skip_connect', 'nor_conv_3x3')
@@ -307,8 +307,45 @@ def test_nsga2_finds_the_front_of_a_synthetic_table(space):
     nsga.ask(nsga.init(jax.random.key(0), space), jax.random.key(1), 5)
 
 
+# --- Hyperband ------------------------------------------------------------------------------------
+def test_hyperband_brackets_match_the_paper():
+  # Li et al. 2018, Table 1: R = 81, eta = 3
+  assert hyperband.brackets(81, 3) == [
+      [(81, 1), (27, 3), (9, 9), (3, 27), (1, 81)],
+      [(34, 3), (11, 9), (3, 27), (1, 81)],
+      [(15, 9), (5, 27), (1, 81)],
+      [(8, 27), (2, 81)],
+      [(5, 81)],
+  ]
+  assert hyperband.brackets(3, 3) == [[(3, 1), (1, 3)], [(2, 3)]]
+  assert hyperband.brackets(81, 3, only_sh=True) == hyperband.brackets(81, 3)[:1]
+  with pytest.raises(ValueError, match='hyperband.eta must be >= 2'):
+    ds.get('hyperband', eta=1)
+
+
+def test_hyperband_promotes_the_best_and_reads_lower_fidelities(space):
+  table = synthetic_table(space)
+  # epoch 1 reads a scrambled copy of the final values: a low fidelity that misleads
+  table.epoch['val_acc'][:, :, 0] = table.epoch['val_acc'][::-1, :, 1]
+  est = TabularEstimator(table, seed='mean')
+  hb = ds.get('hyperband', max_epochs=2, eta=2)  # rungs: 2 at 1 epoch, 1 at 2; then 2 at 2
+  assert hyperband.brackets(2, 2) == [[(2, 1), (1, 2)], [(2, 2)]]
+  _, trace = discrete.run(hb, est, space, jax.random.key(0), 10)
+  np.testing.assert_array_equal(trace.full, [0, 0, 1, 1, 1, 0, 0, 1, 1, 1])
+  np.testing.assert_allclose(trace.cost, np.where(trace.full, 10.0, 5.0))  # epochs charged
+  archs, score = np.asarray(trace.archs), np.asarray(trace.score)
+  for first in (0, 5):  # the rung-1 architecture is the better of the two at 1 epoch
+    best = first + int(np.argmax(score[first : first + 2]))
+    np.testing.assert_array_equal(archs[first + 2], archs[best])
+    low = table.values('val_acc', epoch=1)[table.row(tuple(archs[best]))]
+    assert score[best] == pytest.approx(low)
+  # the incumbent comes from full-fidelity queries only
+  best, _ = discrete.incumbent(trace)
+  assert best[-1] == pytest.approx(score[np.asarray(trace.full)].max())
+
+
 # --- the loop -------------------------------------------------------------------------------------
-@pytest.mark.parametrize('name', ['random', 'rea', 'local_search', 'reinforce'])
+@pytest.mark.parametrize('name', ['random', 'rea', 'local_search', 'reinforce', 'hyperband'])
 def test_vmapped_seeds_equal_single_runs(name, space, table):
   estimator = TabularEstimator(table, seed='random')  # the per-query seed draw is keyed too
   strategy = ds.get(name)
@@ -350,6 +387,7 @@ def test_incumbent_and_budgets_by_hand():
       score=np.asarray([0.2, np.nan, 0.5, 0.5, 0.4], np.float32),
       report=np.asarray([0.1, 0.9, 0.3, 0.8, 0.7], np.float32),
       cost=np.asarray([1.0, 2.0, 3.0, 4.0, 5.0], np.float32),
+      full=np.ones(5, bool),
   )
   best, report = discrete.incumbent(trace)
   np.testing.assert_allclose(best, [0.2, 0.2, 0.5, 0.5, 0.5])

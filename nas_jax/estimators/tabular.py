@@ -30,6 +30,7 @@ class Results(NamedTuple):
   value: jax.Array  # the metric as stored
   report: jax.Array  # the seed-mean report metric (what regret is measured on)
   cost: jax.Array  # simulated seconds charged
+  full: jax.Array  # read at the search's own fidelity (the configured epoch), not a lower one
 
 
 class TabularEstimator:
@@ -61,19 +62,25 @@ class TabularEstimator:
     self.metric, self.epoch, self.seed, self.report_metric = metric, epoch, seed, report
     self.space = t.space
     sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
-    mean = t.values(metric, epoch)  # (A,) seed mean over measured seeds
-    per_seed = np.stack([t.values(metric, epoch, s) for s in t.seeds], axis=1)  # (A, S)
-    per_seed = np.where(np.isnan(per_seed), mean[:, None], per_seed)  # unmeasured: the mean
+    # (A, S, E): the metric after every epoch at every seed (a seed-level metric has one
+    # "epoch"); an unmeasured member reads its row's seed mean
+    readable = range(1, epochs + 1) if metric in t.epoch else [None]
+    per_epoch = np.stack(
+        [np.stack([t.values(metric, e, s) for s in t.seeds], axis=1) for e in readable], axis=2
+    )
+    mean = np.stack([t.values(metric, e) for e in readable], axis=1)  # (A, E)
+    per_epoch = np.where(np.isnan(per_epoch), mean[:, None, :], per_epoch)
     seconds = np.stack([t.values('train_seconds', None, s) for s in t.seeds], axis=1)
     seconds = np.where(np.isnan(seconds), np.nanmean(seconds, axis=1, keepdims=True), seconds)
-    seconds = seconds * ((epoch or epochs) / epochs)
     if seed == 'mean':
-      per_seed, seconds = mean[:, None], seconds.mean(axis=1, keepdims=True)
+      per_epoch, seconds = mean[:, None, :], seconds.mean(axis=1, keepdims=True)
     elif seed != 'random':
       j = t.seeds.index(seed)
-      per_seed, seconds = per_seed[:, j : j + 1], seconds[:, j : j + 1]
-    self._values = jnp.asarray(per_seed.astype(np.float32))
-    self._seconds = jnp.asarray(seconds.astype(np.float32))
+      per_epoch, seconds = per_epoch[:, j : j + 1], seconds[:, j : j + 1]
+    self.num_epochs = epochs if metric in t.epoch else 1
+    self.default_epochs = (epoch or epochs) if metric in t.epoch else 1
+    self._values = jnp.asarray(per_epoch.astype(np.float32))  # (A, S', E)
+    self._seconds = jnp.asarray((seconds / self.num_epochs).astype(np.float32))  # per epoch
     self._report = jnp.asarray(t.values(report).astype(np.float32))
     self._sign = sign
     dense = t._dense_rows()  # pylint: disable=protected-access
@@ -101,10 +108,15 @@ class TabularEstimator:
     """The table rows of archs (..., D) (``__init__`` checked that every vector has one)."""
     return self._dense[jnp.asarray(archs, jnp.int32) @ self._radix]
 
-  def __call__(self, archs: jax.Array, key: jax.Array) -> Results:
+  def __call__(self, archs: jax.Array, key: jax.Array, epochs=None) -> Results:
+    """Results for archs (n, D); ``epochs`` (n,) reads each after that many epochs and
+    charges that many epochs of training (multi-fidelity; None: the configured epoch)."""
     rows = self.rows(archs)
     column = jax.random.randint(key, rows.shape, 0, self._values.shape[1])
-    value = self._values[rows, column]
+    if epochs is None:
+      epochs = jnp.full(rows.shape, self.default_epochs, jnp.int32)
+    epochs = jnp.clip(jnp.asarray(epochs, jnp.int32), 1, self.num_epochs)
+    value = self._values[rows, column, epochs - 1]
     score = self._sign * value
     if self._extra is not None:
       score = jnp.concatenate([score[..., None], self._extra[rows]], axis=-1)
@@ -112,5 +124,6 @@ class TabularEstimator:
         score=score,
         value=value,
         report=self._report[rows],
-        cost=self._seconds[rows, column],
+        cost=self._seconds[rows, column] * epochs,
+        full=epochs >= self.default_epochs,
     )

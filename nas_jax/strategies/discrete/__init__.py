@@ -1,7 +1,8 @@
 """Discrete search strategies behind one ask/tell interface (see ``base``).
 
 ``get(name, **settings)`` builds one: ``random``, ``rea`` (regularized evolution),
-``local_search``, ``reinforce``, ``bananas``, ``nsga2`` (multi-objective). The loop that runs them against an estimator,
+``local_search``, ``reinforce``, ``bananas``, ``hyperband`` (multi-fidelity: also successive halving), ``nsga2``
+(multi-objective). The loop that runs them against an estimator,
 one query at a time or as one compiled program over many seeds, is
 ``nas_jax.discrete``.
 """
@@ -10,6 +11,7 @@ from nas_jax.strategies.discrete import (  # noqa: F401
     bananas,
     base,
     evolution,
+    hyperband,
     local_search,
     nsga2,
     random_search,

@@ -84,6 +84,12 @@ class DiscreteStrategy:
   def tell(self, state, archs: jax.Array, scores: jax.Array) -> Any:
     raise NotImplementedError
 
+  def fidelity(self, state) -> jax.Array | None:
+    """The epochs each architecture of the last ask is to be trained for (multi-fidelity
+    strategies); None: the estimator's own budget."""
+    del state
+    return None
+
 
 def positive(name: str, value, *, integer: bool = True) -> None:
   """A one-line ConfigError unless ``value`` is a positive number (an integer if asked)."""
