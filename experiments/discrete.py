@@ -61,9 +61,16 @@ def _setup(config):
   table_seed = config.table_seed
   if isinstance(table_seed, str) and table_seed.isdigit():
     table_seed = int(table_seed)
+  objectives = tuple(config.objectives)
   estimator = TabularEstimator(
-      tabular.load(config.table), config.metric, config.epoch, table_seed, config.report
+      tabular.load(config.table), config.metric, config.epoch, table_seed, config.report, objectives
   )
+  wanted = getattr(strategy, 'objectives', 1)
+  if wanted != 1 + len(objectives):
+    raise ConfigError(
+        f'{config.strategy} optimizes {wanted} objective(s), but the config gives '
+        f'{1 + len(objectives)} (config.metric and config.objectives={objectives})'
+    )
   return strategy, estimator, estimator.space
 
 
@@ -104,8 +111,8 @@ def _single(config, workdir, strategy, estimator, space):
   history = checkpoint.MetricsLog(workdir, step0, tensorboard=False, filename='history.jsonl')
   best = {'score': -np.inf}
   for record in checkpoint.read_metrics(history.path):  # the queries before the checkpoint
-    if record.get('full', True) and record['score'] > best['score']:
-      best = record
+    if record.get('full', True) and record['primary'] > best['score']:
+      best = dict(record, score=record['primary'])
   rounds = num_queries // config.batch
   started, last_log = time.perf_counter(), 0.0
 
@@ -115,21 +122,23 @@ def _single(config, workdir, strategy, estimator, space):
     for j in range(config.batch):
       arch = [int(a) for a in np.asarray(trace.archs[j])]
       spent += float(trace.cost[j])
+      score = np.asarray(trace.score[j], np.float64)  # () or (objectives,)
       record = dict(
           step=step - config.batch + j + 1,
           arch=arch,
           genotype=space.to_text(space.to_genotype(arch)),
           hash=space.hash(arch),
-          score=float(trace.score[j]),
+          score=score.tolist(),
+          primary=float(score.reshape(-1)[0]),  # the metric's score (the first objective)
           report=float(trace.report[j]),
           cost=float(trace.cost[j]),
           spent=spent,
           full=bool(trace.full[j]),
       )
       history.write(record)
-      if record['full'] and record['score'] > best['score']:
+      if record['full'] and record['primary'] > best['score']:
         best.clear()
-        best.update(record)
+        best.update(record, score=record['primary'])
     percentile = table.percentile(best['arch'], config.report)
     metrics.write(
         dict(
@@ -198,6 +207,8 @@ def _finish(config, workdir, estimator, space, best, history_path):
   atomic_write(os.path.join(workdir, 'best_genotype.txt'), best['genotype'] + '\n')
   records = checkpoint.read_metrics(history_path)
   _plot_single(records, summary, config, os.path.join(workdir, 'best_so_far.png'))
+  if estimator.objectives:
+    _finish_front(config, workdir, estimator, space, records)
   print(
       f'best cell {best["genotype"]} (query {best["step"]}): {config.report} '
       f'{best["report"]:.4f}, percentile {summary["percentile"]:.1f}, regret '
@@ -218,7 +229,7 @@ def _plot_single(records, summary, config, path):
   x = np.asarray([r['spent' if config.budget_unit == 'seconds' else 'step'] for r in records])
   trace = discrete.Trace(
       archs=np.asarray([r['arch'] for r in records]),
-      score=np.asarray([r['score'] for r in records]),
+      score=np.asarray([r['primary'] for r in records]),
       report=np.asarray([r['report'] for r in records]),
       cost=np.asarray([r['cost'] for r in records]),
       full=np.asarray([r.get('full', True) for r in records]),
@@ -235,6 +246,64 @@ def _plot_single(records, summary, config, path):
   ax.legend(loc='lower right', fontsize=8)
   save_figure(fig, path)
   plt.close(fig)
+
+
+def _finish_front(config, workdir, estimator, space, records):
+  """The multi-objective answer: the front of the cells found, on their true points, against
+  the table's true front (``front.json``, ``pareto.png``)."""
+  import matplotlib
+
+  matplotlib.use('Agg')
+  import matplotlib.pyplot as plt
+  import numpy as np
+
+  from nas_jax import discrete, pareto
+  from nas_jax.plot import save_figure
+  from nas_jax.util import atomic_write
+
+  points = estimator.true_points()
+  archs = np.asarray([r['arch'] for r in records])
+  rows = np.asarray(estimator.rows(archs))
+  unique_rows = np.unique(rows)
+  found = unique_rows[pareto.front(points[unique_rows])]
+  true = np.flatnonzero(~np.isnan(points).any(1))
+  true = true[pareto.front(points[true])]
+  trace = discrete.Trace(archs, None, None, None, None)
+  ratio = float(discrete.hypervolume_ratio(trace, estimator, len(archs)))
+  names = (config.report,) + tuple(config.objectives)
+  table = estimator.table
+
+  def cell(r):
+    arch = [int(a) for a in table.archs[r]]
+    return dict(
+        genotype=space.to_text(space.to_genotype(arch)),
+        hash=table.hashes[r],
+        **{n: float(table.values(n)[r]) for n in names},
+    )
+
+  summary = dict(
+      objectives=list(names),
+      hypervolume_ratio=ratio,
+      found=[cell(r) for r in found[np.argsort(points[found, 1])]],
+      true_front=[cell(r) for r in true[np.argsort(points[true, 1])]],
+  )
+  atomic_write(os.path.join(workdir, 'front.json'), json.dumps(summary, indent=2) + '\n')
+  fig, ax = plt.subplots(figsize=(6, 3.8))
+  x = lambda rs: np.abs(points[rs, 1])  # noqa: E731  (the cost, unsigned)
+  ax.scatter(x(unique_rows), points[unique_rows, 0], s=6, c='0.75', label='cells queried')
+  for rs, style, label in ((true, 'k--', 'true front (table)'), (found, 'C3o-', 'front found')):
+    order = np.argsort(x(rs))
+    ax.plot(x(rs)[order], points[rs, 0][order], style, ms=4, lw=1, label=label)
+  ax.set_xlabel(names[1])
+  ax.set_ylabel(names[0])
+  ax.set_ylim(np.median(points[true, 0]) - 0.05, None)
+  ax.set_title(f"{config.strategy}: hypervolume {ratio:.3f} of the true front's")
+  ax.legend(loc='lower right', fontsize=8)
+  save_figure(fig, os.path.join(workdir, 'pareto.png'))
+  plt.close(fig)
+  print(
+      f'front of {len(found)} cells, hypervolume ratio {ratio:.3f} (true front: {len(true)} cells)'
+  )
 
 
 def _many(config, workdir, strategy, estimator, space):
@@ -254,7 +323,15 @@ def _many(config, workdir, strategy, estimator, space):
   seconds = time.perf_counter() - started
   table = estimator.table
   try:
-    rows = discrete.summarize(trace, estimator, config.report_at, config.budget_unit)
+    if estimator.objectives:  # the front's hypervolume, not one incumbent
+      if config.budget_unit != 'queries':
+        raise ValueError('a multi-objective summary is by queries')
+      rows = []
+      for budget in config.report_at:
+        ratio = discrete.hypervolume_ratio(trace, estimator, int(budget))
+        rows.append(dict(budget=budget, hv_mean=float(np.mean(ratio)), hv_std=float(np.std(ratio))))
+    else:
+      rows = discrete.summarize(trace, estimator, config.report_at, config.budget_unit)
   except ValueError as e:
     raise ConfigError(f'config.report_at: {e}') from None
   summary = dict(
@@ -277,7 +354,14 @@ def _many(config, workdir, strategy, estimator, space):
       f'| budget ({config.budget_unit}) | {config.report} | percentile | regret |',
       '|---|---|---|---|',
   ]
-  for r in rows:
+  if estimator.objectives:
+    lines[2:] = [
+        f"| budget (queries) | hypervolume / the true front's ({config.report} against "
+        f'{", ".join(config.objectives)}) |',
+        '|---|---|',
+    ]
+    lines += [f'| {r["budget"]:g} | {r["hv_mean"]:.3f} ± {r["hv_std"]:.3f} |' for r in rows]
+  for r in rows if not estimator.objectives else ():
     lines.append(
         f'| {r["budget"]:g} | {r["report_mean"]:.4f} ± {r["report_std"]:.4f} | '
         f'{r["percentile_mean"]:.1f} ± {r["percentile_std"]:.1f} | '

@@ -199,10 +199,33 @@ def summarize(trace: Trace, estimator, budgets, unit: str = 'queries') -> list[d
   return rows
 
 
+def hypervolume_ratio(trace: Trace, estimator, budget: int, reference=None) -> np.ndarray:
+  """Per seed (leading axes of ``trace``): the hypervolume of the cells found in the first
+  ``budget`` queries, over the table's true front's, both on the true (seed-mean) points
+  of :meth:`TabularEstimator.true_points` (two objectives).
+
+  ``reference``: the point the volumes are measured from; by default the table's median
+  of the reported metric and the worst value of the other objective (so that the ratio
+  weighs the good half of the accuracy range, not the dead cells)."""
+  from nas_jax import pareto  # pylint: disable=import-outside-toplevel
+
+  points = estimator.true_points()
+  valid = ~np.isnan(points).any(1)
+  if reference is None:
+    reference = (np.median(points[valid, 0]), points[valid, 1].min())
+  best = pareto.hypervolume(points[valid], reference)
+  archs = np.asarray(trace.archs)[..., :budget, :]
+  rows = np.asarray(estimator.rows(archs))
+  flat = rows.reshape(-1, rows.shape[-1])
+  out = np.asarray([pareto.hypervolume(points[r][valid[r]], reference) / best for r in flat])
+  return out.reshape(rows.shape[:-1])
+
+
 __all__ = [
     'Trace',
     'at_budget',
     'budget_index',
+    'hypervolume_ratio',
     'incumbent',
     'incumbent_index',
     'run',

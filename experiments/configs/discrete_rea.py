@@ -3,7 +3,8 @@
 Command:
   python -m experiments.discrete --config=experiments/configs/discrete_rea.py \
       --workdir=runs/discrete_rea
-  (another strategy: experiments/configs/discrete_{random,local_search,reinforce}.py, or
+  (another strategy: experiments/configs/discrete_{random,local_search,reinforce,bananas,
+  hyperband,nsga2}.py, or
   --config.strategy=NAME; its settings: --config.settings.population=20, ...)
 
 Each query reads the cell's validation accuracy after the table's last epoch at one of
@@ -37,6 +38,7 @@ def get_config(arg=None):
   c.epoch = ml_collections.config_dict.placeholder(int)  # None: the table's last epoch
   c.table_seed = 'random'  # 'random' (per query), 'mean', or one of the table's seeds
   c.report = 'test_acc'  # what the answer is reported by
+  c.objectives = ()  # more objectives for multi-objective search (nsga2): 'params', ...
   # The budget: queries, or simulated seconds of training (then at most max_queries).
   c.budget = 100.0
   c.budget_unit = 'queries'

@@ -104,6 +104,15 @@ class TabularEstimator:
         np.nanmin(report_values) if report in LOWER_IS_BETTER else np.nanmax(report_values)
     )
 
+  def true_points(self) -> np.ndarray:
+    """(A, 1 + len(objectives)) every row's point on the reported objectives, higher better:
+    the seed-mean ``report`` metric, then the objectives (their seed means)."""
+    sign = -1.0 if self.report_metric in LOWER_IS_BETTER else 1.0
+    columns = [sign * np.asarray(self._report, np.float64)]
+    if self._extra is not None:
+      columns += list(np.asarray(self._extra, np.float64).T)
+    return np.stack(columns, axis=1)
+
   def rows(self, archs: jax.Array) -> jax.Array:
     """The table rows of archs (..., D) (``__init__`` checked that every vector has one)."""
     return self._dense[jnp.asarray(archs, jnp.int32) @ self._radix]

@@ -1,0 +1,24 @@
+"""Hyperband over the table's epochs (multi-fidelity) over the shipped table, NB201's protocol.
+
+Command:
+  python -m experiments.discrete --config=experiments/configs/discrete_hyperband.py \
+      --workdir=runs/discrete_hyperband
+
+Its budget is in simulated seconds (a low-fidelity query costs less). Everything else is ``discrete_rea.py``'s (its docstring has the protocol).
+Expected result and cost: see the README's discrete-search section (``python -m
+experiments.discrete_report``).
+"""
+
+import ml_collections
+
+from experiments.configs import discrete_rea
+
+
+def get_config(arg=None):
+  c = discrete_rea.get_config(arg)
+  c.strategy = 'hyperband'
+  c.settings = ml_collections.ConfigDict()  # the strategy's paper defaults
+  c.budget_unit = 'seconds'  # a budget in simulated training seconds: fidelities cost less
+  c.budget = 1000.0
+  c.report_at = (250, 500, 1000)
+  return c
