@@ -82,3 +82,33 @@ def test_benchmark_notebook_executes(tmp_path):
   assert len(images) == 2  # the distribution and the Pareto front
   text = ''.join(o.get('text', '') for o in outputs if o.output_type == 'stream')
   assert '127 unique cells' in text and 'Kendall tau' in text and 'best cell' in text
+
+
+def test_discrete_search_notebook_executes():
+  nb = nbformat.read(os.path.join(REPO, 'notebooks', '03_discrete_search.ipynb'), as_version=4)
+  params = [c for c in nb.cells if 'parameters' in c.metadata.get('tags', [])]
+  assert len(params) == 1
+  params[0].source = '\n'.join(
+      [
+          'TABLE = None',
+          'SEEDS = 4',
+          'QUERIES = 20',
+          "STRATEGIES = ('random', 'rea', 'local_search', 'reinforce', 'bananas')",
+          'BANANAS = dict(max_queries=20, num_init=10, layers=2, epochs=20)',
+      ]
+  )
+  client = NotebookClient(
+      nb,
+      timeout=600,
+      kernel_name='python3',
+      resources={'metadata': {'path': os.path.join(REPO, 'notebooks')}},
+  )
+  client.execute()
+  outputs = [o for c in nb.cells if c.cell_type == 'code' for o in c.get('outputs', [])]
+  assert not [o for o in outputs if o.output_type == 'error']
+  images = [o for o in outputs if o.output_type == 'display_data' and 'image/png' in o.data]
+  assert len(images) == 2  # regret curves, Pareto front
+  text = ''.join(o.get('text', '') for o in outputs if o.output_type == 'stream')
+  for name in ('random', 'rea', 'local_search', 'reinforce', 'bananas'):
+    assert f'{name}: 4 seeds x 20 queries' in text
+  assert 'hypervolume ratio' in text

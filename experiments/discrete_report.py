@@ -1,0 +1,222 @@
+"""Every discrete strategy x many seeds over a table: regret and percentile at fixed budgets.
+
+  python -m experiments.discrete_report [--table=shipped] [--seeds=100] [--bananas_seeds=50]
+      [--ground_truth=runs/ground_truth/rows.json] [--out=docs/discrete_report.md]
+      [--figures=docs/figures]
+
+NB201's protocol over the table: each query reads a cell's validation accuracy after
+the last epoch at one of the table's seeds drawn at random and charges that member's
+train seconds; the answer after a budget is the cell with the best validation accuracy
+so far, reported by its seed-mean test accuracy, its percentile among the table's cells
+and its regret to the best cell. Every strategy runs with its paper's defaults, its
+seeds as one vmapped program (``nas_jax.discrete.run_seeds``):
+
+* by queries: random, REA, local search, REINFORCE, BANANAS;
+* by simulated seconds: the same and Hyperband (whose low-fidelity queries cost less);
+* multi-objective: NSGA-II against random search, test accuracy against params, as the
+  hypervolume of the cells found over the table's true front's;
+* with ``--ground_truth`` (``experiments.compare --table`` rows), the differentiable
+  strategies' derived cells looked up in this table, next to them.
+
+Writes the markdown report to ``--out`` and stdout, ``discrete_regret.png`` (mean regret
+against the simulated budget) and ``discrete_pareto.png`` to ``--figures``. With
+``--table=FILE`` (e.g. a NATS-Bench table converted by ``nas_jax.tabular.nats``) the
+same report runs on that table.
+"""
+
+import json
+import os
+import time
+
+from absl import flags
+
+from experiments import cli
+
+_TABLE = flags.DEFINE_string('table', 'shipped', "The table ('shipped' or a table file).")
+_SEEDS = flags.DEFINE_integer('seeds', 100, 'Seeds per discrete strategy.', lower_bound=1)
+_BANANAS_SEEDS = flags.DEFINE_integer('bananas_seeds', 50, 'Seeds for BANANAS.', lower_bound=1)
+_QUERIES = flags.DEFINE_list('queries', ['50', '100', '300'], 'Query budgets.')
+_GROUND = flags.DEFINE_string('ground_truth', None, 'compare --table rows.json to include.')
+_OUT = flags.DEFINE_string('out', 'docs/discrete_report.md', 'The markdown report.')
+_FIGURES = flags.DEFINE_string('figures', 'docs/figures', 'Where the PNGs go.')
+
+BY_QUERIES = ('random', 'rea', 'local_search', 'reinforce', 'bananas')
+
+
+def _settings(name, max_queries):
+  return {'bananas': dict(max_queries=max_queries)}.get(name, {})
+
+
+def _row(name, seeds, rows, seconds):
+  cells = [
+      f'{r["report_mean"]:.4f} ± {r["report_std"]:.4f} / {r["percentile_mean"]:.1f} / '
+      f'{r["regret_mean"]:.4f}'
+      for r in rows
+  ]
+  return f'| {name} | {seeds} | ' + ' | '.join(cells) + f' | {seconds:.1f} |'
+
+
+def main(argv):
+  del argv
+  import jax
+  import matplotlib
+
+  matplotlib.use('Agg')
+  import matplotlib.pyplot as plt
+  import numpy as np
+
+  from nas_jax import discrete, pareto, tabular
+  from nas_jax.estimators import TabularEstimator
+  from nas_jax.plot import save_figure
+  from nas_jax.strategies import discrete as ds
+  from nas_jax.util import atomic_write
+
+  budgets = [int(q) for q in _QUERIES.value]
+  table = cli.run_or_exit(lambda: tabular.load(_TABLE.value))
+  estimator = cli.run_or_exit(lambda: TabularEstimator(table))
+  space = estimator.space
+  q = max(budgets)
+  mean_cost = float(np.nanmean(table.values('train_seconds')))
+  seconds_budgets = [round(b * mean_cost, -1) for b in budgets]
+  out = []
+  summary = table.random_baseline('test_acc')
+  out.append(
+      f'Table: {space.name} space over {", ".join(space.primitives)}; {len(table)} cells, '
+      f'{table.metadata.get("members_measured")}/{table.metadata.get("members_total")} '
+      f'members measured; best test accuracy {estimator.best_report:.4f}; one random '
+      f'architecture averages {summary["mean"]:.4f} (percentile {summary["percentile"]:.1f}). '
+      f'A query costs {mean_cost:.1f} simulated seconds on average.'
+  )
+  out.append('')
+  out.append(
+      '**By queries.** Each cell: test accuracy of the incumbent (mean ± std over seeds) / '
+      'its percentile among the cells / its regret to the best.'
+  )
+  out.append('')
+  out.append('| strategy | seeds | ' + ' | '.join(f'{b} queries' for b in budgets) + ' | wall s |')
+  out.append('|---|---|' + '---|' * len(budgets) + '---|')
+  curves = {}
+  fine = np.unique(np.linspace(1, q * mean_cost, 60).round())
+  by_seconds = []
+  for name in BY_QUERIES + ('hyperband',):
+    n = _BANANAS_SEEDS.value if name == 'bananas' else _SEEDS.value
+    strategy = ds.get(name, **_settings(name, q))
+    batch = 10 if name == 'bananas' else 1
+    # Hyperband's fidelities cost less: give it queries enough to spend the largest budget
+    queries = 3 * q if name == 'hyperband' else q
+    start = time.perf_counter()
+    trace = discrete.run_seeds(
+        strategy, estimator, space, discrete.seed_keys(range(n)), queries, batch
+    )
+    trace = jax.tree.map(np.asarray, trace)
+    wall = time.perf_counter() - start
+    if name != 'hyperband':
+      out.append(_row(name, n, discrete.summarize(trace, estimator, budgets), wall))
+    spent = np.cumsum(trace.cost, -1)[..., -1].min()  # what the cheapest seed spent
+    usable = [b for b in seconds_budgets if b <= spent]
+    by_seconds.append(
+        (name, n, discrete.summarize(trace, estimator, usable, 'seconds'), wall, usable)
+    )
+    grid = fine[fine <= spent]
+    curves[name] = (
+        grid,
+        [np.nanmean(estimator.best_report - discrete.at_budget(trace, b, 'seconds')) for b in grid],
+    )
+    print(f'{name}: {n} seeds x {queries} queries in {wall:.1f} s', flush=True)
+  ground = []
+  if _GROUND.value:
+    with open(_GROUND.value) as f:
+      rows = json.load(f)
+    by_strategy = {}
+    for r in rows:
+      if r.get('genotype'):
+        by_strategy.setdefault(r['strategy'], []).append(r['genotype'])
+    for name, genotypes in sorted(by_strategy.items()):
+      cells = [space.load_genotype(g) for g in genotypes]
+      report = np.asarray([table.query(c, 'test_acc') for c in cells])
+      pct = np.asarray([table.percentile(c) for c in cells])
+      ground.append(
+          f'| {name} (differentiable, derived cell) | {len(cells)} | '
+          f'{np.mean(report):.4f} ± {np.std(report):.4f} / {np.mean(pct):.1f} / '
+          f'{np.mean(estimator.best_report - report):.4f} | | | |'
+      )
+    out += ground
+  out.append('')
+  out.append(
+      "**By simulated seconds** (the table's train seconds; Hyperband pays for the epochs "
+      'it reads).'
+  )
+  out.append('')
+  out.append(
+      '| strategy | seeds | ' + ' | '.join(f'{b:.0f} s' for b in seconds_budgets) + ' | wall s |'
+  )
+  out.append('|---|---|' + '---|' * len(seconds_budgets) + '---|')
+  for name, n, rows, wall, usable in by_seconds:
+    line = _row(name, n, rows, wall)
+    if len(usable) < len(seconds_budgets):
+      line = line.replace(
+          f' | {wall:.1f} |', ' | -' * (len(seconds_budgets) - len(usable)) + f' | {wall:.1f} |'
+      )
+    out.append(line)
+  # multi-objective
+  mo = TabularEstimator(table, metric='test_acc', seed='mean', objectives=('params',))
+  nsga = ds.get('nsga2', population=20)
+  hv = {}
+  for name, strategy, batch in (('nsga2', nsga, 20), ('random', ds.get('random'), 1)):
+    trace = discrete.run_seeds(
+        strategy, mo, space, discrete.seed_keys(range(_SEEDS.value)), q, batch
+    )
+    hv[name] = [discrete.hypervolume_ratio(trace, mo, b) for b in budgets]
+    if name == 'nsga2':
+      nsga_trace = jax.tree.map(np.asarray, trace)
+  out.append('')
+  out.append(
+      '**Multi-objective** (test accuracy against params, seed-mean values): hypervolume of '
+      "the cells found over the table's true front's, measured from the median accuracy and "
+      'the largest parameter count.'
+  )
+  out.append('')
+  out.append('| strategy | seeds | ' + ' | '.join(f'{b} queries' for b in budgets) + ' |')
+  out.append('|---|---|' + '---|' * len(budgets))
+  for name, ratios in hv.items():
+    out.append(
+        f'| {name} | {_SEEDS.value} | '
+        + ' | '.join(f'{np.mean(r):.3f} ± {np.std(r):.3f}' for r in ratios)
+        + ' |'
+    )
+  text = '\n'.join(out) + '\n'
+  atomic_write(_OUT.value, text)
+  print(text)
+  # figures
+  os.makedirs(_FIGURES.value, exist_ok=True)
+  fig, ax = plt.subplots(figsize=(6.4, 4))
+  for name, (grid, regret) in curves.items():
+    ax.plot(grid, regret, label=name)
+  rand = estimator.best_report - summary['mean']
+  ax.axhline(rand, color='grey', ls=':', lw=0.8, label='one random architecture')
+  ax.set_xlabel('simulated training seconds')
+  ax.set_ylabel('mean regret (test accuracy)')
+  ax.set_yscale('log')
+  ax.legend(fontsize=8)
+  save_figure(fig, os.path.join(_FIGURES.value, 'discrete_regret.png'))
+  plt.close(fig)
+  points = mo.true_points()
+  valid = np.flatnonzero(~np.isnan(points).any(1))
+  true = valid[pareto.front(points[valid])]
+  rows = np.unique(np.asarray(mo.rows(nsga_trace.archs[0])))
+  found = rows[pareto.front(points[rows])]
+  fig, ax = plt.subplots(figsize=(6.4, 4))
+  ax.scatter(-points[valid, 1], points[valid, 0], s=4, c='0.8', label='every cell')
+  for rs, style, label in ((true, 'k--', 'true front'), (found, 'C3o-', 'NSGA-II, seed 0')):
+    order = np.argsort(-points[rs, 1])
+    ax.plot(-points[rs, 1][order], points[rs, 0][order], style, ms=4, lw=1, label=label)
+  ax.set_ylim(np.median(points[valid, 0]) - 0.03, None)
+  ax.set_xlabel('params')
+  ax.set_ylabel('test accuracy')
+  ax.legend(fontsize=8, loc='lower right')
+  save_figure(fig, os.path.join(_FIGURES.value, 'discrete_pareto.png'))
+  plt.close(fig)
+
+
+if __name__ == '__main__':
+  cli.run(main)
