@@ -90,7 +90,7 @@ def _child_python(seeds, queries):
   space = estimator.space
   every = np.asarray(list(space.enumerate()))
   rows = np.asarray(estimator.rows(every))
-  values = np.asarray(estimator._values)[rows].tolist()  # pylint: disable=protected-access
+  values = np.asarray(estimator._values)[rows, :, -1].tolist()  # pylint: disable=protected-access
   radix = [int(r) for r in np.asarray(estimator._radix)]  # pylint: disable=protected-access
   start = time.perf_counter()
   finals = []

@@ -121,7 +121,7 @@ class TabularEstimator:
     """Results for archs (n, D); ``epochs`` (n,) reads each after that many epochs and
     charges that many epochs of training (multi-fidelity; None: the configured epoch)."""
     rows = self.rows(archs)
-    column = jax.random.randint(key, rows.shape, 0, self._values.shape[1])
+    column = (jax.random.bits(key, rows.shape) % self._values.shape[1]).astype(jnp.int32)
     if epochs is None:
       epochs = jnp.full(rows.shape, self.default_epochs, jnp.int32)
     epochs = jnp.clip(jnp.asarray(epochs, jnp.int32), 1, self.num_epochs)

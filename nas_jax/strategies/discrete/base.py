@@ -122,6 +122,25 @@ def mutate(key: jax.Array, space, arch: jax.Array) -> jax.Array:
   return arch.at[d].set((arch[d] + shift) % options[d])
 
 
+def below(bits: jax.Array, n) -> jax.Array:
+  """Integers in ``0 .. n - 1`` from uint32 random ``bits`` (``bits % n``): one hash for many
+  draws, where ``jax.random.randint`` hashes several times per call. The modulo bias is
+  below ``n / 2**32`` (under 1e-8 for the option counts and populations used here)."""
+  return (bits % jnp.asarray(n, jnp.uint32)).astype(jnp.int32)
+
+
+def mutate_with(bits: jax.Array, space, arch: jax.Array) -> jax.Array:
+  """:func:`mutate` (the same distribution: a uniform decision among those with 2 or more
+  options, then a uniform other value) from two uint32 ``bits`` instead of a key."""
+  options = options_array(space)
+  free = np.flatnonzero(np.asarray(space.options) >= 2)
+  if not len(free):
+    raise ValueError(f'cannot mutate: no decision of the {space.name} space has 2 or more options')
+  d = jnp.asarray(free, jnp.int32)[below(bits[0], len(free))]
+  shift = 1 + below(bits[1], options[d] - 1)
+  return arch.at[d].set((arch[d] + shift) % options[d])
+
+
 def neighbour_moves(space) -> np.ndarray:
   """``(L, 2)`` ``(decision, shift)`` rows: ``arch[d] <- (arch[d] + shift) % options[d]`` gives
   every one-decision neighbour once (``L = sum(options - 1)``; ``space.neighbours``' set)."""
@@ -167,9 +186,11 @@ __all__ = [
     'DiscreteStrategy',
     'REGISTRY',
     'apply_move',
+    'below',
     'class_of',
     'get',
     'mutate',
+    'mutate_with',
     'neighbour_moves',
     'num_classes',
     'positive',

@@ -19,6 +19,10 @@ import jax.numpy as jnp
 from nas_jax.strategies.discrete import base
 
 
+def options_of(space) -> jax.Array:
+  return jnp.asarray(space.options, jnp.uint32)
+
+
 @flax.struct.dataclass
 class EvolutionState:
   archs: jax.Array  # (P, D): the population, in slot order
@@ -53,20 +57,26 @@ class RegularizedEvolution(base.DiscreteStrategy):
 
   def parent(self, state, key) -> jax.Array:
     """The tournament winner: the best of ``sample`` members drawn with replacement."""
-    picks = jax.random.randint(key, (self.sample,), 0, self.population)
+    return self._winner(state, jax.random.bits(key, (self.sample,)))
+
+  def _winner(self, state, bits) -> jax.Array:
+    picks = base.below(bits, self.population)
     return state.archs[picks[jnp.argmax(state.scores[picks])]]
 
   def ask(self, state, key, n=1):
     space = state.space
-    keys = jax.random.split(key, (n, 3))
+    d, s = len(space.options), self.sample
+    # one hash per architecture: the tournament, the mutation and the random draw
+    bits = jax.random.bits(key, (n, s + 2 + d))
 
-    def one(i, k):
+    def one(i, b):
       # members asked before this batch's tells: random while the population is filling up
       filling = state.told + i < self.population
-      child = base.mutate(k[1], space, self.parent(state, k[0]))
-      return jnp.where(filling, base.sample(k[2], space, 1)[0], child)
+      child = base.mutate_with(b[s : s + 2], space, self._winner(state, b[:s]))
+      fresh = base.below(b[s + 2 :], options_of(space))
+      return jnp.where(filling, fresh, child)
 
-    archs = jax.vmap(one)(jnp.arange(n), keys)
+    archs = jax.vmap(one)(jnp.arange(n), bits)
     return archs.astype(jnp.int32), state
 
   def tell(self, state, archs, scores):
