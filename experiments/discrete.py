@@ -38,40 +38,9 @@ _CONFIG = cli.define_config_file(
 
 
 def _setup(config):
-  """``(strategy, estimator, space)`` from the config; ConfigError/TableError, one line."""
-  from nas_jax import tabular
-  from nas_jax.config_checks import ConfigError
-  from nas_jax.estimators import TabularEstimator
-  from nas_jax.strategies import discrete as ds
+  from nas_jax import discrete
 
-  strategy = ds.get(config.strategy, **dict(config.settings))
-  if config.estimator != 'tabular':
-    raise ConfigError(f"config.estimator must be 'tabular', got {config.estimator!r}")
-  if config.budget_unit not in ('queries', 'seconds'):
-    raise ConfigError(
-        f"config.budget_unit must be 'queries' or 'seconds', got {config.budget_unit!r}"
-    )
-  if not config.budget > 0:
-    raise ConfigError(f'config.budget must be > 0, got {config.budget!r}')
-  for key in ('batch', 'max_queries', 'seeds', 'checkpoint_every'):
-    if not (isinstance(config[key], int) and config[key] >= 1):
-      raise ConfigError(f'config.{key} must be an integer >= 1, got {config[key]!r}')
-  if config.batch > 1 and not strategy.batch_ask:
-    raise ConfigError(f'{config.strategy} asks one architecture at a time: config.batch must be 1')
-  table_seed = config.table_seed
-  if isinstance(table_seed, str) and table_seed.isdigit():
-    table_seed = int(table_seed)
-  objectives = tuple(config.objectives)
-  estimator = TabularEstimator(
-      tabular.load(config.table), config.metric, config.epoch, table_seed, config.report, objectives
-  )
-  wanted = getattr(strategy, 'objectives', 1)
-  if wanted != 1 + len(objectives):
-    raise ConfigError(
-        f'{config.strategy} optimizes {wanted} objective(s), but the config gives '
-        f'{1 + len(objectives)} (config.metric and config.objectives={objectives})'
-    )
-  return strategy, estimator, estimator.space
+  return discrete.from_config(config)
 
 
 def _num_queries(config) -> int:

@@ -43,13 +43,36 @@ def _config(name, arg=None):
 
 TABULATE = ('tabulate_nb201_mnist',)  # tabular benchmark builds
 TABLE_SEARCH = ('search_table',)  # searches in a table's space and protocol (arg: the table)
+DISCRETE = (  # experiments.discrete: the strategy each file runs
+    'discrete_bananas',
+    'discrete_hyperband',
+    'discrete_local_search',
+    'discrete_nsga2',
+    'discrete_random',
+    'discrete_rea',
+    'discrete_reinforce',
+)
 
 
 def test_every_config_file_is_covered():
   # A new config file must be added to the tables above (and so be validated here).
   files = {os.path.basename(p)[:-3] for p in glob.glob(f'{REPO}/experiments/configs/*.py')}
   expected = set(SEARCH_VARIANTS) | set(TRAIN_NETWORKS) | set(TABULATE) | set(TABLE_SEARCH)
+  expected |= set(DISCRETE)
   assert files - {'__init__', 'common'} == expected
+
+
+@pytest.mark.parametrize('name', DISCRETE)
+def test_discrete_config_validates(name):
+  from nas_jax import discrete as loop
+
+  module = importlib.import_module(f'experiments.configs.{name}')
+  assert 'python -m experiments.discrete' in module.__doc__ and name in module.__doc__
+  c = module.get_config()
+  strategy, estimator, space = loop.from_config(c)
+  assert strategy.name == name[len('discrete_') :] and estimator.space == space
+  assert c.budget_unit == 'seconds' or c.budget <= c.max_queries
+  assert all(b <= c.budget for b in c.report_at)
 
 
 @pytest.mark.parametrize('name', TABULATE)
