@@ -9,11 +9,29 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NOTEBOOK = os.path.join(REPO, 'notebooks', '01_quickstart.ipynb')
 
 
-def test_quickstart_notebook_executes(tmp_path):
-  nb = nbformat.read(NOTEBOOK, as_version=4)
+def _run(name: str, parameters: list[str], timeout: int = 600):
+  """Executes ``notebooks/name`` with its ``parameters`` cell replaced; returns its outputs,
+  their images and their stream text, after checking that no cell raised."""
+  nb = nbformat.read(os.path.join(REPO, 'notebooks', name), as_version=4)
   params = [c for c in nb.cells if 'parameters' in c.metadata.get('tags', [])]
   assert len(params) == 1
-  params[0].source = '\n'.join(
+  params[0].source = '\n'.join(parameters)
+  NotebookClient(
+      nb,
+      timeout=timeout,
+      kernel_name='python3',
+      resources={'metadata': {'path': os.path.join(REPO, 'notebooks')}},
+  ).execute()
+  outputs = [o for c in nb.cells if c.cell_type == 'code' for o in c.get('outputs', [])]
+  assert not [o for o in outputs if o.output_type == 'error']
+  images = [o for o in outputs if o.output_type == 'display_data' and 'image/png' in o.data]
+  text = ''.join(o.get('text', '') for o in outputs if o.output_type == 'stream')
+  return images, text
+
+
+def test_quickstart_notebook_executes(tmp_path):
+  images, text = _run(
+      '01_quickstart.ipynb',
       [
           f'WORKDIR = {str(tmp_path)!r}',
           "DATASET = 'mnist5k'",
@@ -24,20 +42,9 @@ def test_quickstart_notebook_executes(tmp_path):
           ' max_steps_per_epoch=6)',
           'RETRAIN = dict(layers=3, init_channels=4, batch_size=8, epochs=1, max_steps_per_epoch=2,'
           ' eval_batch_size=500)',
-      ]
+      ],
   )
-  client = NotebookClient(
-      nb,
-      timeout=600,
-      kernel_name='python3',
-      resources={'metadata': {'path': os.path.join(REPO, 'notebooks')}},
-  )
-  client.execute()
-  outputs = [o for c in nb.cells if c.cell_type == 'code' for o in c.get('outputs', [])]
-  assert not [o for o in outputs if o.output_type == 'error']
-  images = [o for o in outputs if o.output_type == 'display_data' and 'image/png' in o.data]
   assert len(images) == 3  # alphas, normal cell, reduction cell
-  text = ''.join(o.get('text', '') for o in outputs if o.output_type == 'stream')
   assert 'Genotype(normal=' in text and 'test accuracy' in text
   for name in ('alphas.png', 'cell_normal.png', 'cell_reduce.png', 'search', 'retrain'):
     assert (tmp_path / name).exists(), name
@@ -66,49 +73,27 @@ def test_benchmark_notebook_executes(tmp_path):
       {'params': rng.integers(100, 1000, n).astype(float)},
       meta,
   ).save(tmp_path / 't.npz')
-  nb = nbformat.read(os.path.join(REPO, 'notebooks', '02_benchmark.ipynb'), as_version=4)
-  params = [c for c in nb.cells if 'parameters' in c.metadata.get('tags', [])]
-  assert len(params) == 1
-  params[0].source = f"TABLE = {str(tmp_path / 't.npz')!r}\nMETRIC = 'test_acc'\nCOST = 'params'"
-  NotebookClient(
-      nb,
+  images, text = _run(
+      '02_benchmark.ipynb',
+      [f"TABLE = {str(tmp_path / 't.npz')!r}", "METRIC = 'test_acc'", "COST = 'params'"],
       timeout=300,
-      kernel_name='python3',
-      resources={'metadata': {'path': os.path.join(REPO, 'notebooks')}},
-  ).execute()
-  outputs = [o for c in nb.cells if c.cell_type == 'code' for o in c.get('outputs', [])]
-  assert not [o for o in outputs if o.output_type == 'error']
-  images = [o for o in outputs if o.output_type == 'display_data' and 'image/png' in o.data]
+  )
   assert len(images) == 2  # the distribution and the Pareto front
-  text = ''.join(o.get('text', '') for o in outputs if o.output_type == 'stream')
   assert '127 unique cells' in text and 'Kendall tau' in text and 'best cell' in text
 
 
 def test_discrete_search_notebook_executes():
-  nb = nbformat.read(os.path.join(REPO, 'notebooks', '03_discrete_search.ipynb'), as_version=4)
-  params = [c for c in nb.cells if 'parameters' in c.metadata.get('tags', [])]
-  assert len(params) == 1
-  params[0].source = '\n'.join(
+  images, text = _run(
+      '03_discrete_search.ipynb',
       [
           'TABLE = None',
           'SEEDS = 4',
           'QUERIES = 20',
           "STRATEGIES = ('random', 'rea', 'local_search', 'reinforce', 'bananas')",
           'BANANAS = dict(max_queries=20, num_init=10, layers=2, epochs=20)',
-      ]
+      ],
   )
-  client = NotebookClient(
-      nb,
-      timeout=600,
-      kernel_name='python3',
-      resources={'metadata': {'path': os.path.join(REPO, 'notebooks')}},
-  )
-  client.execute()
-  outputs = [o for c in nb.cells if c.cell_type == 'code' for o in c.get('outputs', [])]
-  assert not [o for o in outputs if o.output_type == 'error']
-  images = [o for o in outputs if o.output_type == 'display_data' and 'image/png' in o.data]
   assert len(images) == 2  # regret curves, Pareto front
-  text = ''.join(o.get('text', '') for o in outputs if o.output_type == 'stream')
   for name in ('random', 'rea', 'local_search', 'reinforce', 'bananas'):
     assert f'{name}: 4 seeds x 20 queries' in text
   assert 'hypervolume ratio' in text
