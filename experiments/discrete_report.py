@@ -1,7 +1,7 @@
 """Every discrete strategy x many seeds over a table: regret and percentile at fixed budgets.
 
   python -m experiments.discrete_report [--table=shipped] [--seeds=100] [--bananas_seeds=50]
-      [--ground_truth=runs/ground_truth/rows.json] [--out=docs/discrete_report.md]
+      [--ground_truth=runs/ground_truth_long/table_rows.json] [--out=docs/discrete_report.md]
       [--figures=docs/figures]
 
 NB201's protocol over the table: each query reads a cell's validation accuracy after
@@ -15,7 +15,7 @@ seeds as one vmapped program (``nas_jax.discrete.run_seeds``):
 * by simulated seconds: the same and Hyperband (whose low-fidelity queries cost less);
 * multi-objective: NSGA-II against random search, test accuracy against params, as the
   hypervolume of the cells found over the table's true front's;
-* with ``--ground_truth`` (``experiments.compare --table`` rows), the differentiable
+* with ``--ground_truth`` (``experiments.compare --table``'s ``table_rows.json``), the differentiable
   strategies' derived cells looked up in this table, next to them.
 
 Writes the markdown report to ``--out`` and stdout, ``discrete_regret.png`` (mean regret
@@ -36,7 +36,9 @@ _TABLE = flags.DEFINE_string('table', 'shipped', "The table ('shipped' or a tabl
 _SEEDS = flags.DEFINE_integer('seeds', 100, 'Seeds per discrete strategy.', lower_bound=1)
 _BANANAS_SEEDS = flags.DEFINE_integer('bananas_seeds', 50, 'Seeds for BANANAS.', lower_bound=1)
 _QUERIES = flags.DEFINE_list('queries', ['50', '100', '300'], 'Query budgets.')
-_GROUND = flags.DEFINE_string('ground_truth', None, 'compare --table rows.json to include.')
+_GROUND = flags.DEFINE_string(
+    'ground_truth', None, 'The table_rows.json of a compare --table run, to include.'
+)
 _OUT = flags.DEFINE_string('out', 'docs/discrete_report.md', 'The markdown report.')
 _FIGURES = flags.DEFINE_string('figures', 'docs/figures', 'Where the PNGs go.')
 
@@ -129,7 +131,7 @@ def main(argv):
       rows = json.load(f)
     by_strategy = {}
     for r in rows:
-      if r.get('genotype'):
+      if r.get('genotype') and r['strategy'] != 'random':  # its own random row is above
         by_strategy.setdefault(r['strategy'], []).append(r['genotype'])
     for name, genotypes in sorted(by_strategy.items()):
       cells = [space.load_genotype(g) for g in genotypes]
