@@ -517,3 +517,22 @@ def test_launcher_multi_objective_front(tmp_path):
   assert (
       bad.returncode == 2 and 'nsga2 optimizes 2 objective(s), but the config gives 1' in bad.stderr
   )
+
+
+def test_an_unmeasured_cell_never_leads(space):
+  nan = jnp.asarray([jnp.nan])
+  arch = jnp.asarray([[2, 2, 2, 2, 2, 2]])
+  rl = ds.get('reinforce')
+  state = rl.tell(rl.init(jax.random.key(0), space), arch, jnp.asarray([0.5]))
+  after = rl.tell(state, arch, nan)
+  for new, old in zip(jax.tree.leaves(after), jax.tree.leaves(state)):
+    np.testing.assert_array_equal(new, old)
+  rea = ds.get('rea', population=2, sample=2)
+  state = rea.tell(
+      rea.init(jax.random.key(0), space),
+      jnp.asarray([[0] * 6, [1] * 6]),
+      jnp.asarray([0.1, jnp.nan]),
+  )
+  winners = jax.vmap(lambda k: rea.parent(state, k))(jax.random.split(jax.random.key(1), 400))
+  # the unmeasured member wins only when both draws are it (1/4), not whenever drawn (3/4)
+  assert abs((np.asarray(winners)[:, 0] == 1).mean() - 0.25) < 0.08

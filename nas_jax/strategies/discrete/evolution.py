@@ -93,5 +93,6 @@ class RegularizedEvolution(base.DiscreteStrategy):
           None,
       )
 
-    state, _ = jax.lax.scan(add, state, (archs.astype(jnp.int32), scores.astype(jnp.float32)))
+    scores = jnp.nan_to_num(scores.astype(jnp.float32), nan=-jnp.inf)  # unmeasured: never wins
+    state, _ = jax.lax.scan(add, state, (archs.astype(jnp.int32), scores))
     return state

@@ -94,10 +94,12 @@ class Reinforce(base.DiscreteStrategy):
       advantage = reward - ema[0] / ema[1]
       grad = -advantage * log_prob_grad(state.space, state.logits, arch)
       updates, opt_state = optimizer.update(grad, state.opt_state, state.logits)
+      stepped = state.replace(
+          logits=optax.apply_updates(state.logits, updates), opt_state=opt_state, ema=ema
+      )
+      # an unmeasured cell (a NaN reward) teaches nothing: the state is kept as it was
       return (
-          state.replace(
-              logits=optax.apply_updates(state.logits, updates), opt_state=opt_state, ema=ema
-          ),
+          jax.tree.map(lambda new, old: jnp.where(jnp.isfinite(reward), new, old), stepped, state),
           None,
       )
 
