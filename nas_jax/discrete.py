@@ -56,6 +56,7 @@ def run(strategy, estimator, space, key, num_queries: int, batch: int = 1):
   ``num_queries`` queries (``num_queries / batch`` rounds)."""
   if num_queries % batch:
     raise ValueError(f'num_queries ({num_queries}) must be a multiple of batch ({batch})')
+  _jittable(estimator)
   state, loop_key = _start(strategy, space, key)
 
   def body(state, i):
@@ -78,8 +79,25 @@ def _compiled_round(strategy, estimator, batch):
   return jax.jit(functools.partial(_round, strategy, estimator, batch))
 
 
+@functools.lru_cache(maxsize=32)
+def _compiled_ask_tell(strategy, batch):
+  return (
+      jax.jit(lambda state, key: strategy.ask(state, key, batch)),
+      jax.jit(strategy.tell),
+  )
+
+
+def _jittable(estimator) -> None:
+  if not getattr(estimator, 'jittable', True):
+    raise ValueError(
+        f'{type(estimator).__name__} runs outside jit: use discrete.run_python, not run or '
+        'run_seeds'
+    )
+
+
 def run_seeds(strategy, estimator, space, keys, num_queries: int, batch: int = 1) -> Trace:
   """:func:`run` for every key of ``keys`` (S,) at once: one compiled, vmapped program."""
+  _jittable(estimator)
   return _compiled_seeds(strategy, estimator, space, num_queries, batch)(keys)
 
 
@@ -110,7 +128,18 @@ def run_python(
   first = 0
   if start is not None:
     state, first = start
-  step = _compiled_round(strategy, estimator, batch)
+  if getattr(estimator, 'jittable', True):
+    step = _compiled_round(strategy, estimator, batch)
+  else:  # a live estimator runs in Python between the jitted ask and tell
+    ask, tell = _compiled_ask_tell(strategy, batch)
+
+    def step(state, loop_key, i):
+      ask_key, est_key = _round_keys(loop_key, i)
+      archs, state = ask(state, ask_key)
+      results = estimator(np.asarray(archs), est_key, strategy.fidelity(state))
+      state = tell(state, archs, jnp.asarray(results.score))
+      return state, Trace(archs, results.score, results.report, results.cost, results.full)
+
   traces = []
   for i in range(first, num_queries // batch):
     state, trace = step(state, loop_key, i)

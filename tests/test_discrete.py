@@ -536,3 +536,37 @@ def test_an_unmeasured_cell_never_leads(space):
   winners = jax.vmap(lambda k: rea.parent(state, k))(jax.random.split(jax.random.key(1), 400))
   # the unmeasured member wins only when both draws are it (1/4), not whenever drawn (3/4)
   assert abs((np.asarray(winners)[:, 0] == 1).mean() - 0.25) < 0.08
+
+
+def test_live_training_estimator_in_the_loop():
+  from nas_jax.estimators import TrainEstimator
+  from nas_jax.tabular.protocol import Protocol
+  from nas_jax.tabular.trainer import Member
+
+  tiny = dict(
+      dataset='mnist5k',
+      train_split='train[:256]',
+      val_split='train[256:320]',
+      test_split='test[:64]',
+      image_size=8,
+      channels=4,
+      cells_per_stage=1,
+      epochs=2,
+      batch_size=64,
+      eval_batch=64,
+      crop_padding=1,
+  )
+  small = spaces.get('nb201', ('none', 'nor_conv_1x1'))
+  est = TrainEstimator(small, Protocol.from_config(tiny), seed=3)
+  rea = ds.get('rea', population=2, sample=2)
+  _, trace = discrete.run_python(rea, est, small, jax.random.key(0), 3)
+  assert trace.archs.shape == (3, 6) and np.asarray(trace.full).all()
+  # each query is what the population trainer gives that member, trained alone
+  alone = est.trainer.train([Member(tuple(int(a) for a in trace.archs[2]), 3)])[0]
+  assert trace.score[2] == pytest.approx(float(alone['val_acc'][-1]))
+  assert trace.report[2] == pytest.approx(float(alone['test_acc'][-1]))
+  # a lower fidelity is the same training stopped early: the first epoch's value
+  early = est(trace.archs[2:], None, np.asarray([1]))
+  assert early.score[0] == pytest.approx(float(alone['val_acc'][0])) and not early.full[0]
+  with pytest.raises(ValueError, match='runs outside jit'):
+    discrete.run_seeds(rea, est, small, discrete.seed_keys([0]), 2)
