@@ -64,7 +64,6 @@ def _single(config, workdir, strategy, estimator, space):
 
   from nas_jax import checkpoint, discrete
 
-  table = estimator.table
   num_queries = _num_queries(config)
   key = jax.random.key(config.seed)
   template, _ = discrete._start(strategy, space, key)  # pylint: disable=protected-access
@@ -108,7 +107,7 @@ def _single(config, workdir, strategy, estimator, space):
       if record['full'] and record['primary'] > best['score']:
         best.clear()
         best.update(record, score=record['primary'])
-    percentile = table.percentile(best['arch'], config.report)
+    percentile, regret = _standing(estimator, best, config)
     metrics.write(
         dict(
             step=step,
@@ -116,7 +115,7 @@ def _single(config, workdir, strategy, estimator, space):
             best_score=best['score'],
             best_report=best['report'],
             percentile=percentile,
-            regret=estimator.best_report - best['report'],
+            regret=regret,
         )
     )
     done = (i + 1 == rounds) or (config.budget_unit == 'seconds' and spent >= config.budget)
@@ -130,8 +129,7 @@ def _single(config, workdir, strategy, estimator, space):
       print(
           f'query {step}/{num_queries} | {spent:.0f} s simulated | best {config.metric} '
           f'{abs(best["score"]):.4f}: {config.report} {best["report"]:.4f} (percentile '
-          f'{percentile:.1f}, regret {estimator.best_report - best["report"]:.4f}) | ETA '
-          f'{checkpoint.format_seconds(eta)}',
+          f'{percentile:.1f}, regret {regret:.4f}) | ETA {checkpoint.format_seconds(eta)}',
           flush=True,
       )
     return done
@@ -152,11 +150,20 @@ def _single(config, workdir, strategy, estimator, space):
   _finish(config, workdir, estimator, space, best, history.path)
 
 
+def _standing(estimator, best, config) -> tuple[float, float]:
+  """The incumbent's percentile among the table's cells and its regret (NaN without a table)."""
+  table = getattr(estimator, 'table', None)
+  if table is None:
+    return float('nan'), float('nan')
+  return table.percentile(best['arch'], config.report), estimator.best_report - best['report']
+
+
 def _finish(config, workdir, estimator, space, best, history_path):
   from nas_jax import checkpoint
   from nas_jax.util import atomic_write
 
-  table = estimator.table
+  table = getattr(estimator, 'table', None)  # None: live training, no ground truth
+  percentile, regret = _standing(estimator, best, config)
   summary = dict(
       strategy=config.strategy,
       settings=dict(config.settings),
@@ -167,10 +174,10 @@ def _finish(config, workdir, estimator, space, best, history_path):
       score=best['score'],
       report_metric=config.report,
       report=best['report'],
-      percentile=table.percentile(best['arch'], config.report),
-      regret=estimator.best_report - best['report'],
-      table_best=estimator.best_report,
-      random_cell_mean=table.random_baseline(config.report)['mean'],
+      percentile=percentile,
+      regret=regret,
+      table_best=estimator.best_report if table else None,
+      random_cell_mean=table.random_baseline(config.report)['mean'] if table else None,
   )
   atomic_write(os.path.join(workdir, 'best.json'), json.dumps(summary, indent=2) + '\n')
   atomic_write(os.path.join(workdir, 'best_genotype.txt'), best['genotype'] + '\n')
@@ -178,11 +185,15 @@ def _finish(config, workdir, estimator, space, best, history_path):
   _plot_single(records, summary, config, os.path.join(workdir, 'best_so_far.png'))
   if estimator.objectives:
     _finish_front(config, workdir, estimator, space, records)
-  print(
-      f'best cell {best["genotype"]} (query {best["step"]}): {config.report} '
-      f'{best["report"]:.4f}, percentile {summary["percentile"]:.1f}, regret '
-      f'{summary["regret"]:.4f}; a random cell averages {summary["random_cell_mean"]:.4f}'
+  line = (
+      f'best cell {best["genotype"]} (query {best["step"]}): {config.report} {best["report"]:.4f}'
   )
+  if table:
+    line += (
+        f', percentile {percentile:.1f}, regret {regret:.4f}; a random cell averages '
+        f'{summary["random_cell_mean"]:.4f}'
+    )
+  print(line)
 
 
 def _plot_single(records, summary, config, path):
@@ -206,10 +217,11 @@ def _plot_single(records, summary, config, path):
   _, incumbent = discrete.incumbent(trace)
   fig, ax = plt.subplots(figsize=(6, 3.6))
   ax.step(x, incumbent, where='post', label=f'{config.strategy}: the incumbent')
-  ax.axhline(summary['table_best'], color='k', lw=0.8, ls='--', label='best cell of the table')
-  ax.axhline(
-      summary['random_cell_mean'], color='grey', lw=0.8, ls=':', label='a random cell (mean)'
-  )
+  if summary['table_best'] is not None:  # a table's ground truth (none for live training)
+    ax.axhline(summary['table_best'], color='k', lw=0.8, ls='--', label='best cell of the table')
+    ax.axhline(
+        summary['random_cell_mean'], color='grey', lw=0.8, ls=':', label='a random cell (mean)'
+    )
   ax.set_xlabel('simulated seconds' if config.budget_unit == 'seconds' else 'queries')
   ax.set_ylabel(config.report)
   ax.legend(loc='lower right', fontsize=8)

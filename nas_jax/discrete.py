@@ -260,8 +260,8 @@ def from_config(config):
   from nas_jax.strategies import discrete as ds
 
   strategy = ds.get(config.strategy, **dict(config.settings))
-  if config.estimator != 'tabular':
-    raise ConfigError(f"config.estimator must be 'tabular', got {config.estimator!r}")
+  if config.estimator not in ('tabular', 'train'):
+    raise ConfigError(f"config.estimator must be 'tabular' or 'train', got {config.estimator!r}")
   if config.budget_unit not in ('queries', 'seconds'):
     raise ConfigError(
         f"config.budget_unit must be 'queries' or 'seconds', got {config.budget_unit!r}"
@@ -277,6 +277,8 @@ def from_config(config):
   if isinstance(table_seed, str) and table_seed.isdigit():
     table_seed = int(table_seed)
   objectives = tuple(config.objectives)
+  if config.estimator == 'train':
+    return strategy, *_train_estimator(config, objectives)
   estimator = TabularEstimator(
       tabular.load(config.table), config.metric, config.epoch, table_seed, config.report, objectives
   )
@@ -287,6 +289,27 @@ def from_config(config):
         f'{1 + len(objectives)} (config.metric and config.objectives={objectives})'
     )
   return strategy, estimator, estimator.space
+
+
+def _train_estimator(config, objectives):
+  """``(TrainEstimator, space)`` of a config whose ``estimator`` is ``'train'``."""
+  from nas_jax import spaces  # pylint: disable=import-outside-toplevel
+  from nas_jax.config_checks import ConfigError
+  from nas_jax.estimators import TrainEstimator
+  from nas_jax.tabular.protocol import Protocol
+
+  if objectives:
+    raise ConfigError("config.objectives needs a table: estimator 'train' has one objective")
+  if config.seeds != 1:
+    raise ConfigError("estimator 'train' runs one search at a time: config.seeds must be 1")
+  live = config.train
+  options = {'hash_rule': live.hash_rule} if live.get('hash_rule') else {}
+  space = spaces.get(live.space, tuple(live.primitives) or None, **options)
+  protocol = Protocol.from_config(live.protocol)
+  estimator = TrainEstimator(
+      space, protocol, config.metric, config.epoch, config.report, live.seed, live.get('data_dir')
+  )
+  return estimator, space
 
 
 __all__ = [

@@ -50,6 +50,7 @@ DISCRETE = (  # experiments.discrete: the strategy each file runs
     'discrete_nsga2',
     'discrete_random',
     'discrete_rea',
+    'discrete_rea_live',
     'discrete_reinforce',
 )
 
@@ -70,7 +71,8 @@ def test_discrete_config_validates(name):
   assert 'python -m experiments.discrete' in module.__doc__ and name in module.__doc__
   c = module.get_config()
   strategy, estimator, space = loop.from_config(c)
-  assert strategy.name == name[len('discrete_') :] and estimator.space == space
+  assert strategy.name == name[len('discrete_') :].replace('_live', '')
+  assert estimator.space == space
   assert c.budget_unit == 'seconds' or c.budget <= c.max_queries
   assert all(b <= c.budget for b in c.report_at)
 

@@ -23,6 +23,8 @@ benchmarks.discrete_search``); one seed of 100 queries takes seconds on a 2-core
 
 import ml_collections
 
+from experiments.configs import tabulate_nb201_mnist
+
 
 def get_config(arg=None):
   del arg
@@ -31,9 +33,18 @@ def get_config(arg=None):
   c.settings = ml_collections.ConfigDict()  # over the strategy's defaults (its signature)
   c.settings.population = 10  # NB201's REA settings
   c.settings.sample = 3
-  # The estimator: a table lookup ('shipped': the package's table, or a table file).
+  # The estimator: 'tabular', a lookup in config.table ('shipped': the package's table, or a
+  # table file); or 'train', each query trained live under config.train (one seed at a time).
   c.estimator = 'tabular'
   c.table = 'shipped'
+  table_build = tabulate_nb201_mnist.get_config()
+  c.train = ml_collections.ConfigDict()  # the live estimator: the shipped table's own protocol
+  c.train.space = table_build.space
+  c.train.primitives = table_build.primitives
+  c.train.hash_rule = table_build.hash_rule
+  c.train.protocol = table_build.protocol
+  c.train.seed = 0  # the training seed of every member
+  c.train.data_dir = ml_collections.config_dict.placeholder(str)
   c.metric = 'val_acc'  # what the search optimizes
   c.epoch = ml_collections.config_dict.placeholder(int)  # None: the table's last epoch
   c.table_seed = 'random'  # 'random' (per query), 'mean', or one of the table's seeds

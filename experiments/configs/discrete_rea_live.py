@@ -1,0 +1,28 @@
+"""Regularized evolution with live training: each query trains its cell under the shipped
+table's protocol (NB201 cell, 4 ops, N=1, C=8, MNIST-5k at 12x12, 3 epochs).
+
+Command:
+  python -m experiments.discrete --config=experiments/configs/discrete_rea_live.py \
+      --workdir=runs/discrete_rea_live
+  (another space's data or protocol: --config.train.protocol.KEY=VALUE; another strategy:
+  --config.strategy=random)
+
+The estimator is ``nas_jax.estimators.TrainEstimator``: the population trainer, one
+compiled program for every cell, so the search compiles once (about 20 s). A query costs
+what a member of the table cost, 6-7 s of training plus about 1.5 s of evaluation on a
+2-core CPU, so the 50 queries here take about 6-7 minutes. There is no table behind it, so
+the run reports the best cell found and its test accuracy, without a percentile or regret;
+look the cell up in the shipped table (``experiments.table_report --cell=...``) to compare.
+The run checkpoints and resumes like every discrete search.
+"""
+
+from experiments.configs import discrete_rea
+
+
+def get_config(arg=None):
+  c = discrete_rea.get_config(arg)
+  c.estimator = 'train'
+  c.budget = 50.0
+  c.report_at = (25, 50)
+  c.checkpoint_every = 5
+  return c
