@@ -40,6 +40,7 @@ bench: setup
 	$(PY) -m benchmarks.search_step
 	$(PY) -m benchmarks.train_step
 	$(PY) -m benchmarks.strategies
+	$(PY) -m benchmarks.discrete_search
 
 clean:
 	rm -rf runs .jax_cache
