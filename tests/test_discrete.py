@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.stats
+from test_tabular import TINY  # the tabular tests' tiny protocol (tests/ is on sys.path)
 
 from nas_jax import discrete, pareto, spaces, tabular
 from nas_jax.estimators import TabularEstimator
@@ -543,19 +544,7 @@ def test_live_training_estimator_in_the_loop():
   from nas_jax.tabular.protocol import Protocol
   from nas_jax.tabular.trainer import Member
 
-  tiny = dict(
-      dataset='mnist5k',
-      train_split='train[:256]',
-      val_split='train[256:320]',
-      test_split='test[:64]',
-      image_size=8,
-      channels=4,
-      cells_per_stage=1,
-      epochs=2,
-      batch_size=64,
-      eval_batch=64,
-      crop_padding=1,
-  )
+  tiny = dict(TINY, train_split='train[:256]', val_split='train[256:320]', test_split='test[:64]')
   small = spaces.get('nb201', ('none', 'nor_conv_1x1'))
   est = TrainEstimator(small, Protocol.from_config(tiny), seed=3)
   rea = ds.get('rea', population=2, sample=2)
