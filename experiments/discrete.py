@@ -1,9 +1,9 @@
-"""Discrete search (random, regularized evolution, local search, REINFORCE) behind one loop.
+"""Discrete search (random, REA, local search, REINFORCE, BANANAS, Hyperband, NSGA-II), one loop.
 
   python -m experiments.discrete --config=experiments/configs/discrete_rea.py \
       --workdir=runs/discrete_rea [--config.seeds=100] [--config.budget=300]
 
-The strategy, its settings, the estimator (a table lookup), the budget (queries or
+The strategy, its settings, the estimator (a table lookup, or live training), the budget (queries or
 simulated seconds) and the seeds come from the config. One seed runs query by query:
 
 * ``history.jsonl``: every query (architecture, genotype, hash, score, reported
