@@ -56,8 +56,7 @@ def _encodings(space, kind: str) -> np.ndarray:
 
 def encode(space, archs: jax.Array, kind: str = 'path') -> jax.Array:
   """``space.encode`` of archs (..., D) -> (..., F), as a gather from the encoding table."""
-  radix = np.cumprod((1,) + tuple(space.options[:0:-1]))[::-1].astype(np.int32)
-  return jnp.asarray(_encodings(space, kind))[jnp.asarray(archs, jnp.int32) @ jnp.asarray(radix)]
+  return jnp.asarray(_encodings(space, kind))[base.arch_index(space, archs)]
 
 
 class MLP(nn.Module):

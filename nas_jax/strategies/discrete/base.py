@@ -178,14 +178,21 @@ def class_of(space, archs: jax.Array) -> jax.Array:
   found = _class_ids(space)
   if found is None:
     raise ValueError(f'the {space.name} space is too big for a class index')
+  return jnp.asarray(found[0])[arch_index(space, archs)]
+
+
+def arch_index(space, archs: jax.Array) -> jax.Array:
+  """``space.index`` of archs (..., D) -> (...,): the mixed-radix position in
+  ``space.enumerate()``, for gathers from per-architecture arrays."""
   radix = np.cumprod((1,) + tuple(space.options[:0:-1]))[::-1].astype(np.int32)
-  return jnp.asarray(found[0])[jnp.asarray(archs, jnp.int32) @ jnp.asarray(radix)]
+  return jnp.asarray(archs, jnp.int32) @ jnp.asarray(radix)
 
 
 __all__ = [
     'DiscreteStrategy',
     'REGISTRY',
     'apply_move',
+    'arch_index',
     'below',
     'class_of',
     'get',
