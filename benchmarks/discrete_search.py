@@ -84,14 +84,15 @@ def _child_python(seeds, queries):
   import numpy as np
 
   from nas_jax.estimators import TabularEstimator
+  from nas_jax.spaces import decisions
   from nas_jax.tabular import load_shipped
 
   estimator = TabularEstimator(load_shipped())
   space = estimator.space
   every = np.asarray(list(space.enumerate()))
   rows = np.asarray(estimator.rows(every))
-  values = np.asarray(estimator._values)[rows, :, -1].tolist()  # pylint: disable=protected-access
-  radix = [int(r) for r in np.asarray(estimator._radix)]  # pylint: disable=protected-access
+  values = estimator.metric_values()[rows, :, -1].tolist()
+  radix = [int(r) for r in decisions.radix(space.options)]
   start = time.perf_counter()
   finals = []
   for seed in range(seeds):

@@ -249,8 +249,7 @@ def _finish_front(config, workdir, estimator, space, records):
   found = unique_rows[pareto.front(points[unique_rows])]
   true = np.flatnonzero(~np.isnan(points).any(1))
   true = true[pareto.front(points[true])]
-  trace = discrete.Trace(archs, None, None, None, None)
-  ratio = float(discrete.hypervolume_ratio(trace, estimator, len(archs)))
+  ratio = float(discrete.hypervolume_ratio(archs, estimator, len(archs)))
   names = (config.report,) + tuple(config.objectives)
   table = estimator.table
 
@@ -309,7 +308,7 @@ def _many(config, workdir, strategy, estimator, space):
         raise ValueError('a multi-objective summary is by queries')
       rows = []
       for budget in config.report_at:
-        ratio = discrete.hypervolume_ratio(trace, estimator, int(budget))
+        ratio = discrete.hypervolume_ratio(trace.archs, estimator, int(budget))
         rows.append(dict(budget=budget, hv_mean=float(np.mean(ratio)), hv_std=float(np.std(ratio))))
     else:
       rows = discrete.summarize(trace, estimator, config.report_at, config.budget_unit)

@@ -175,7 +175,7 @@ def main(argv):
     trace = discrete.run_seeds(
         strategy, mo, space, discrete.seed_keys(range(_SEEDS.value)), q, batch
     )
-    hv[name] = [discrete.hypervolume_ratio(trace, mo, b) for b in budgets]
+    hv[name] = [discrete.hypervolume_ratio(trace.archs, mo, b) for b in budgets]
     if name == 'nsga2':
       nsga_trace = jax.tree.map(np.asarray, trace)
   out.append('')

@@ -228,9 +228,10 @@ def summarize(trace: Trace, estimator, budgets, unit: str = 'queries') -> list[d
   return rows
 
 
-def hypervolume_ratio(trace: Trace, estimator, budget: int, reference=None) -> np.ndarray:
-  """Per seed (leading axes of ``trace``): the hypervolume of the cells found in the first
-  ``budget`` queries, over the table's true front's, both on the true (seed-mean) points
+def hypervolume_ratio(archs, estimator, budget: int, reference=None) -> np.ndarray:
+  """Per seed (leading axes of ``archs``, a trace's ``(..., queries, D)`` asked archs): the
+  hypervolume of the cells found in the first ``budget`` queries, over the table's true
+  front's, both on the true (seed-mean) points
   of :meth:`TabularEstimator.true_points` (two objectives).
 
   ``reference``: the point the volumes are measured from; by default the table's median
@@ -243,7 +244,7 @@ def hypervolume_ratio(trace: Trace, estimator, budget: int, reference=None) -> n
   if reference is None:
     reference = (np.median(points[valid, 0]), points[valid, 1].min())
   best = pareto.hypervolume(points[valid], reference)
-  archs = np.asarray(trace.archs)[..., :budget, :]
+  archs = np.asarray(archs)[..., :budget, :]
   rows = np.asarray(estimator.rows(archs))
   flat = rows.reshape(-1, rows.shape[-1])
   out = np.asarray([pareto.hypervolume(points[r][valid[r]], reference) / best for r in flat])

@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from nas_jax.spaces import decisions
 from nas_jax.tabular.table import LOWER_IS_BETTER, Table, TableError
 
 
@@ -83,14 +84,14 @@ class TabularEstimator:
     self._seconds = jnp.asarray((seconds / self.num_epochs).astype(np.float32))  # per epoch
     self._report = jnp.asarray(t.values(report).astype(np.float32))
     self._sign = sign
-    dense = t._dense_rows()  # pylint: disable=protected-access
+    dense = t.dense_rows()
     if (dense < 0).any():
       raise TableError(
           f'the table has no row for {int((dense < 0).sum())} architectures of its space; a '
           'search needs every one'
       )
     self._dense = jnp.asarray(dense)
-    self._radix = jnp.asarray(t._radix().astype(np.int32))  # pylint: disable=protected-access
+    self._radix = jnp.asarray(decisions.radix(t.space.options).astype(np.int32))
     self.objectives = tuple(objectives)
     extra = []
     for name in self.objectives:
@@ -112,6 +113,12 @@ class TabularEstimator:
     if self._extra is not None:
       columns += list(np.asarray(self._extra, np.float64).T)
     return np.stack(columns, axis=1)
+
+  def metric_values(self) -> np.ndarray:
+    """(rows, seeds, epochs) the metric the search reads, as the lookup holds it (a
+    ``seed='mean'`` or fixed-seed estimator has one seed column; an unmeasured member
+    reads its row's seed mean)."""
+    return np.asarray(self._values)
 
   def rows(self, archs: jax.Array) -> jax.Array:
     """The table rows of archs (..., D) (``__init__`` checked that every vector has one)."""

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 import dataclasses
+import functools
 import hashlib
 from typing import Any, ClassVar
 
@@ -250,6 +251,22 @@ class Space:
     for arch in self.enumerate():
       out.setdefault(self.hash(arch), arch)
     return out
+
+  def class_index(self) -> tuple[np.ndarray, tuple[str, ...]]:
+    """``(ids, hashes)``: ``ids[space.index(arch)]`` is the isomorphism class of every arch
+    (int32, classes numbered in order of first appearance) and ``hashes[c]`` the class's
+    :meth:`hash`. Computed once per space (every arch enumerated and hashed) and cached, so
+    a table's row index and a search's class ids share it."""
+    return _class_index(self)
+
+
+@functools.lru_cache(maxsize=8)
+def _class_index(space: Space) -> tuple[np.ndarray, tuple[str, ...]]:
+  ids, classes = np.empty(space.size(), np.int32), {}
+  for i, arch in enumerate(space.enumerate()):
+    ids[i] = classes.setdefault(space.hash(arch), len(classes))
+  ids.flags.writeable = False
+  return ids, tuple(classes)
 
 
 __all__ = ['Arch', 'Space', 'digest']

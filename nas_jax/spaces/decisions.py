@@ -41,6 +41,7 @@ __all__ = [
     'index',
     'mutate',
     'neighbours',
+    'radix',
     'sample',
     'size',
 ]
@@ -134,6 +135,16 @@ def index(arch: Sequence[int], options: Sequence[int]) -> int:
   for value, n in zip(_check(arch, options), options):
     i = i * n + value
   return i
+
+
+def radix(options: Sequence[int]) -> np.ndarray:
+  """The place values of :func:`index` (int64, one per decision): ``index(arch) ==
+  arch @ radix(options)``, the vectorized form for batches of archs."""
+  options = check_options(options)
+  out = np.ones(len(options), np.int64)
+  for d in range(len(options) - 2, -1, -1):
+    out[d] = out[d + 1] * options[d + 1]
+  return out
 
 
 def from_index(i: int, options: Sequence[int]) -> Arch:

@@ -28,6 +28,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from nas_jax.spaces import decisions
 from nas_jax.util import atomic_write, one_line
 
 __all__ = ['ARCH_METRICS', 'EPOCH_METRICS', 'FORMAT_VERSION', 'SEED_METRICS', 'Table', 'TableError']
@@ -162,19 +163,11 @@ class Table:
 
   def rows_of(self, archs: np.ndarray) -> np.ndarray:
     """The rows of a batch of decision tuples (..., D), via the dense index of the space."""
-    dense = self._dense_rows()
-    idx = np.asarray(archs) @ self._radix()
-    return dense[idx]
+    return self.dense_rows()[np.asarray(archs) @ decisions.radix(self.space.options)]
 
-  def _radix(self) -> np.ndarray:
-    options = np.asarray(self.space.options, np.int64)
-    radix = np.ones(len(options), np.int64)
-    for i in range(len(options) - 2, -1, -1):
-      radix[i] = radix[i + 1] * options[i + 1]
-    return radix
-
-  def _dense_rows(self) -> np.ndarray:
-    """``space.index(arch) -> row`` for every decision vector (-1: no row)."""
+  def dense_rows(self) -> np.ndarray:
+    """``space.index(arch) -> row`` for every decision vector (-1: no row), from the space's
+    cached class index."""
     if self._dense is None:
       space = self.space
       if space.size() > _MAX_DENSE_INDEX:
@@ -182,10 +175,8 @@ class Table:
             f'the {space.name} space has {space.size()} architectures, too many for the dense '
             f'row index (at most {_MAX_DENSE_INDEX})'
         )
-      dense = np.full(space.size(), -1, np.int32)
-      for i, arch in enumerate(space.enumerate()):
-        dense[i] = self._row.get(space.hash(arch), -1)
-      self._dense = dense
+      ids, hashes = space.class_index()
+      self._dense = np.asarray([self._row.get(h, -1) for h in hashes], np.int32)[ids]
     return self._dense
 
   def lookup(self, metric: str = 'test_acc', epoch: int | None = None, seed: int | None = None):
@@ -198,8 +189,8 @@ class Table:
 
     values = np.append(self.values(metric, epoch, seed), np.nan).astype(np.float32)
     table = jnp.asarray(values)
-    dense = jnp.asarray(self._dense_rows())
-    radix = jnp.asarray(self._radix().astype(np.int32))
+    dense = jnp.asarray(self.dense_rows())
+    radix = jnp.asarray(decisions.radix(self.space.options).astype(np.int32))
 
     def f(archs):
       rows = dense[jnp.asarray(archs, jnp.int32) @ radix]

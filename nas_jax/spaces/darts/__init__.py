@@ -10,6 +10,8 @@ last ``multiplier`` nodes. Parts:
   their strongest non-``none`` op); ``ops.py``: the op set;
 * ``supernet.py``: ``SearchNetwork``; ``evalnet.py``: ``NetworkCIFAR`` and
   ``NetworkImageNet``; ``plot.py``: the cell pictures;
+* ``archnet.py``: ``DartsArchNetwork``, the evaluation network with the arch
+  as a call argument (what the population trainer and live search train);
 * ``arch.py``: the decisions (per cell and node: the input pair and the op on
   each input), the canonical hash and the encodings.
 """
@@ -25,7 +27,7 @@ import numpy as np
 
 from nas_jax.spaces import base, register
 from nas_jax.spaces.darts import arch as darts_arch
-from nas_jax.spaces.darts import discretize, evalnet, genotype, plot, supernet
+from nas_jax.spaces.darts import archnet, discretize, evalnet, genotype, plot, supernet
 from nas_jax.spaces.darts.genotype import (
     DARTS_PRIMITIVES,
     NAMED_GENOTYPES,
@@ -134,6 +136,24 @@ class DartsSpace(base.Space):
     self.check_genotype(g)
     network = evalnet.NetworkCIFAR if kind == 'cifar' else evalnet.NetworkImageNet
     return network(g, num_classes=num_classes, **options)
+
+  def arch_network(self, num_classes: int, *, channels: int, layers: int, **options):
+    """``DartsArchNetwork``: ``net(x, arch, train)``, ``arch`` the ``6 * steps`` decisions;
+    ``layers`` is the number of cells L (``options``: ``mode``, ``'switch'`` or ``'masked'``,
+    ``stem_multiplier``, ``depthwise_impl``)."""
+    self._check_derived_form()
+    return archnet.DartsArchNetwork(
+        num_classes=num_classes,
+        channels=channels,
+        layers=layers,
+        primitives=self.primitives,
+        steps=self.steps,
+        **options,
+    )
+
+  def evalnet_variables(self, variables: dict[str, Any], arch) -> dict[str, Any]:
+    """The ``evalnet(to_genotype(arch), auxiliary=False, scan_cells=False)`` variables."""
+    return archnet.evalnet_variables(variables, arch, self.primitives, self.steps)
 
   # --- genotypes ----------------------------------------------------------------------------
   def check_genotype(self, g) -> Genotype:
@@ -246,6 +266,7 @@ __all__ = [
     'Genotype',
     'GenotypeError',
     'NAMED_GENOTYPES',
+    'archnet',
     'discretize',
     'evalnet',
     'genotype',

@@ -23,7 +23,6 @@ A strategy is one file in this package that decorates its class with
 from __future__ import annotations
 
 import dataclasses
-import functools
 from typing import Any, Callable
 
 import jax
@@ -31,6 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from nas_jax.config_checks import ConfigError
+from nas_jax.spaces import decisions
 
 REGISTRY: dict[str, type] = {}
 
@@ -154,14 +154,11 @@ def apply_move(space, arch: jax.Array, move: jax.Array) -> jax.Array:
   return arch.at[d].set((arch[d] + shift) % options_array(space)[d])
 
 
-@functools.lru_cache(maxsize=8)
 def _class_ids(space) -> tuple[np.ndarray, int] | None:
   if space.size() > MAX_CLASS_INDEX:
     return None
-  ids, classes = np.empty(space.size(), np.int32), {}
-  for i, arch in enumerate(space.enumerate()):
-    ids[i] = classes.setdefault(space.hash(arch), len(classes))
-  return ids, len(classes)
+  ids, hashes = space.class_index()
+  return ids, len(hashes)
 
 
 def num_classes(space) -> int | None:
@@ -184,7 +181,7 @@ def class_of(space, archs: jax.Array) -> jax.Array:
 def arch_index(space, archs: jax.Array) -> jax.Array:
   """``space.index`` of archs (..., D) -> (...,): the mixed-radix position in
   ``space.enumerate()``, for gathers from per-architecture arrays."""
-  radix = np.cumprod((1,) + tuple(space.options[:0:-1]))[::-1].astype(np.int32)
+  radix = decisions.radix(space.options).astype(np.int32)
   return jnp.asarray(archs, jnp.int32) @ jnp.asarray(radix)
 
 
