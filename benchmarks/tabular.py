@@ -27,7 +27,10 @@ whole table: a population compiles once, so over 1,236 cells its compile is
 amortized, where ``per_cell`` pays one compile per cell; those ratios are
 printed for every row. Peak RSS is the row's
 own process. ``--preset=paper`` runs NB201's own sizes (C=16, N=5, 32x32,
-batch 256) for the GPU check (``benchmarks/gpu_check.sh``).
+batch 256) for the GPU check (``benchmarks/gpu_check.sh``). ``--preset=darts_live`` trains
+random cells of the DARTS space under ``experiments/configs/discrete_darts_live.py``'s
+protocol (5 cells, C=8, 16x16, one epoch), the arch network (``switch``, ``masked``)
+against a compile per cell, projected to that config's 24-query live search.
 """
 
 import argparse
@@ -46,10 +49,15 @@ ROWS = ('per_cell', 'switch', 'masked', 'vmap4', 'procs2')  # any 'vmapK', 'proc
 FOUR = ('none', 'skip_connect', 'nor_conv_1x1', 'nor_conv_3x3')
 
 
+LIVE_QUERIES = 24  # the darts_live preset projects to a live search of this many queries
+
+
 def _protocol(preset):
-  from experiments.configs import tabulate_nb201_mnist
+  from experiments.configs import discrete_darts_live, tabulate_nb201_mnist
   from nas_jax.tabular.protocol import Protocol
 
+  if preset == 'darts_live':
+    return Protocol(**discrete_darts_live.get_config().train.protocol.to_dict())
   values = tabulate_nb201_mnist.get_config().protocol.to_dict()
   if preset == 'paper':  # NB201's network and batch, on the offline images at 32x32
     values.update(image_size=32, channels=16, cells_per_stage=5, batch_size=256, epochs=1)
@@ -77,41 +85,34 @@ def _synthetic_splits(protocol, channels):
 
 def measure(row, cells, preset, synthetic, part=(0, 1)):
   """Runs in the child; returns a dict of measurements (of cells ``part[0]::part[1]``)."""
-  import flax.linen as nn
   import numpy as np
 
   from nas_jax import spaces
-  from nas_jax.tabular.trainer import Member, PopulationTrainer, load_splits
+  from nas_jax.tabular.trainer import Member, PopulationTrainer, cell_network, load_splits
 
-  space = spaces.get('nb201', FOUR)
   protocol = _protocol(preset)
-  unique = space.unique()
-  hashes = sorted(unique)
-  pick = np.random.default_rng(1).choice(len(hashes), cells, replace=False)
-  archs = [unique[hashes[i]] for i in pick]
+  if preset == 'darts_live':  # the DARTS space is too big to enumerate: uniform decisions
+    space = spaces.get('darts')
+    rng = np.random.default_rng(1)
+    archs = [tuple(int(rng.integers(k)) for k in space.options) for _ in range(cells)]
+    target = LIVE_QUERIES
+  else:
+    space = spaces.get('nb201', FOUR)
+    unique = space.unique()
+    hashes = sorted(unique)
+    pick = np.random.default_rng(1).choice(len(hashes), cells, replace=False)
+    archs = [unique[hashes[i]] for i in pick]
+    target = len(unique)
   members = [Member(a, 0) for a in archs][part[0] :: part[1]]
   splits = _synthetic_splits(protocol, 1) if synthetic else load_splits(protocol)
   start = time.perf_counter()
   results = []
   if row == 'per_cell':
-
-    class Fixed(nn.Module):
-      net: nn.Module
-
-      def __call__(self, x, arch, train=False):
-        del arch
-        return self.net(x, train=train)[0]
-
     compile_s = 0.0
     for m in members:
-      net = space.evalnet(
-          space.to_genotype(m.arch),
-          10,
-          channels=protocol.channels,
-          layers=protocol.cells_per_stage,
-      )
+      net = cell_network(space, m.arch, 10, protocol)
       t = time.perf_counter()
-      trainer = PopulationTrainer(space, protocol, splits, form='sequential', network=Fixed(net))
+      trainer = PopulationTrainer(space, protocol, splits, form='sequential', network=net)
       r = trainer.train([m])[0]
       wall = time.perf_counter() - t
       # a member's wall time less its training steps and evaluation passes is its compiling
@@ -133,7 +134,7 @@ def measure(row, cells, preset, synthetic, part=(0, 1)):
       'train_s': sum(r['train_seconds'] for r in results),
       'eval_s': sum(r['eval_seconds'] for r in results),
       'wall_s': total,
-      'unique_cells': len(unique),
+      'unique_cells': target,
       'steps_per_epoch': splits.train.num_examples // protocol.batch_size,
       'test_acc': [float(r['test_acc'][-1]) for r in results],
       'peak_rss_gib': peak_rss_gib(),
@@ -192,7 +193,7 @@ def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument('--rows', default=','.join(ROWS))
   parser.add_argument('--cells', type=int, default=6)
-  parser.add_argument('--preset', default='shipped', choices=['shipped', 'paper'])
+  parser.add_argument('--preset', default='shipped', choices=['shipped', 'paper', 'darts_live'])
   parser.add_argument('--timeout', type=int, default=1800, help='seconds per row')
   parser.add_argument(
       '--synthetic', action='store_true', help='random images (no TFDS; the GPU check uses it)'
@@ -209,13 +210,16 @@ def main():
     print(json.dumps(measure(args.child, args.cells, args.preset, args.synthetic, part)))
     return
   protocol = _protocol(args.preset)
+  target = (
+      f'a {LIVE_QUERIES}-query live search' if args.preset == 'darts_live' else 'the whole table'
+  )
   print(
       f'protocol {args.preset}: C={protocol.channels}, N={protocol.cells_per_stage}, '
       f'{protocol.image_size}x{protocol.image_size}, batch {protocol.batch_size}, '
       f'{protocol.epochs} epochs; {args.cells} cells, seed 0'
   )
   header = (
-      '| row | compile s | whole table: compile | train s | eval s | wall s | s/member | '
+      f'| row | compile s | {target}: compile | train s | eval s | wall s | s/member | '
       'arch-epochs/h | vs per_cell | peak RSS GiB |'
   )
   print(header)
@@ -250,11 +254,11 @@ def main():
   if done:
     print()
     print(
-        f'projected to the whole table ({next(iter(done.values()))["unique_cells"]} cells x '
+        f'projected to {target} ({next(iter(done.values()))["unique_cells"]} cells x '
         f'{protocol.epochs} epochs; per-member times from the rows above, a one-time compile '
         'counted once, per_cell compiling every cell):'
     )
-    print('| row | table hours | arch-epochs/h | vs per_cell |')
+    print('| row | hours | arch-epochs/h | vs per_cell |')
     print('|---|---|---|---|')
     for name, r in done.items():
       hours = _table_hours(name, r)

@@ -107,6 +107,7 @@ def main(argv):
     # enough queries to spend the largest budget in simulated seconds too (Hyperband's
     # fidelities cost less); BANANAS, whose ensemble fits over its whole history, stops at q
     queries = {'hyperband': 3 * q, 'bananas': q}.get(name, 2 * q)
+    queries = -(-queries // batch) * batch  # whole asks
     start = time.perf_counter()
     trace = discrete.run_seeds(
         strategy, estimator, space, discrete.seed_keys(range(n)), queries, batch
@@ -173,7 +174,7 @@ def main(argv):
   hv = {}
   for name, strategy, batch in (('nsga2', nsga, 20), ('random', ds.get('random'), 1)):
     trace = discrete.run_seeds(
-        strategy, mo, space, discrete.seed_keys(range(_SEEDS.value)), q, batch
+        strategy, mo, space, discrete.seed_keys(range(_SEEDS.value)), -(-q // batch) * batch, batch
     )
     hv[name] = [discrete.hypervolume_ratio(trace.archs, mo, b) for b in budgets]
     if name == 'nsga2':
@@ -207,6 +208,7 @@ def main(argv):
   ax.set_ylabel('mean regret (test accuracy)')
   ax.set_yscale('log')
   ax.legend(fontsize=8)
+  fig.tight_layout()
   save_figure(fig, os.path.join(_FIGURES.value, 'discrete_regret.png'))
   plt.close(fig)
   points = mo.true_points()
@@ -223,6 +225,7 @@ def main(argv):
   ax.set_xlabel('params')
   ax.set_ylabel('test accuracy')
   ax.legend(fontsize=8, loc='lower right')
+  fig.tight_layout()
   save_figure(fig, os.path.join(_FIGURES.value, 'discrete_pareto.png'))
   plt.close(fig)
 

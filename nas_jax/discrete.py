@@ -304,11 +304,21 @@ def _train_estimator(config, objectives):
   if config.seeds != 1:
     raise ConfigError("estimator 'train' runs one search at a time: config.seeds must be 1")
   live = config.train
-  options = {'hash_rule': live.hash_rule} if live.get('hash_rule') else {}
-  space = spaces.get(live.space, tuple(live.primitives) or None, **options)
+  hashing = {'hash_rule': live.hash_rule} if live.get('hash_rule') else {}
   protocol = Protocol.from_config(live.protocol)
+  if live.get('network', 'arch') not in ('arch', 'cell'):
+    raise ConfigError(f"config.train.network must be 'arch' or 'cell', got {live.network!r}")
+  options = {key: live[key] for key in ('steps', 'multiplier') if live.get(key)}
+  space = spaces.get(live.space, tuple(live.primitives) or None, **options, **hashing)
   estimator = TrainEstimator(
-      space, protocol, config.metric, config.epoch, config.report, live.seed, live.get('data_dir')
+      space,
+      protocol,
+      config.metric,
+      config.epoch,
+      config.report,
+      live.seed,
+      live.get('data_dir'),
+      network=live.get('network', 'arch'),
   )
   return estimator, space
 

@@ -45,6 +45,7 @@ TABULATE = ('tabulate_nb201_mnist',)  # tabular benchmark builds
 TABLE_SEARCH = ('search_table',)  # searches in a table's space and protocol (arg: the table)
 DISCRETE = (  # experiments.discrete: the strategy each file runs
     'discrete_bananas',
+    'discrete_darts_live',
     'discrete_hyperband',
     'discrete_local_search',
     'discrete_nsga2',
@@ -71,7 +72,8 @@ def test_discrete_config_validates(name):
   assert 'python -m experiments.discrete' in module.__doc__ and name in module.__doc__
   c = module.get_config()
   strategy, estimator, space = loop.from_config(c)
-  assert strategy.name == name[len('discrete_') :].replace('_live', '')
+  expected = {'discrete_darts_live': 'rea'}.get(name, name[len('discrete_') :])
+  assert strategy.name == expected.replace('_live', '')
   assert estimator.space == space
   assert c.budget_unit == 'seconds' or c.budget <= c.max_queries
   assert all(b <= c.budget for b in c.report_at)

@@ -351,8 +351,10 @@ def test_table_file_errors(tmp_path):
 
 
 # --- NATS-Bench -----------------------------------------------------------------------------------
-def _nats_fixture(path, archs, seeds=(777, 888), epochs=3):
-  """A NATS-Bench topology file in the package's own format (nats_bench's classes, bz2 pickle)."""
+def _nats_fixture(path, archs, seeds=(777, 888), epochs=3, step=1.0):
+  """A NATS-Bench topology file in the package's own format (nats_bench's classes, bz2 pickle).
+  Accuracies (percent) are ``50 + step * index + epoch + seed / 1000 + k`` (k: 0 train, 1
+  valid, 2 test)."""
   from nats_bench.api_utils import ArchResults, ResultsCount
 
   infos = {}
@@ -361,7 +363,7 @@ def _nats_fixture(path, archs, seeds=(777, 888), epochs=3):
     for hp in ('12', '200'):
       res = ArchResults(index, arch_str)
       for seed in seeds:
-        value = lambda e, k: 50.0 + index + e + seed / 1000 + k  # a known, distinct number
+        value = lambda e, k: 50.0 + step * index + e + seed / 1000 + k  # known and distinct
         r = ResultsCount(
             'cifar10-valid',
             None,

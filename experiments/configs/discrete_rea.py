@@ -44,6 +44,9 @@ def get_config(arg=None):
   c.train.hash_rule = table_build.hash_rule
   c.train.protocol = table_build.protocol
   c.train.seed = 0  # the training seed of every member
+  # 'arch': the space's arch network, one compiled program for every cell; 'cell': one
+  # evaluation network compiled per cell (benchmarks/live_search.py measures both)
+  c.train.network = 'arch'
   c.train.data_dir = ml_collections.config_dict.placeholder(str)
   c.metric = 'val_acc'  # what the search optimizes
   c.epoch = ml_collections.config_dict.placeholder(int)  # None: the table's last epoch

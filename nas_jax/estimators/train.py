@@ -1,12 +1,25 @@
 """The training estimator: each asked architecture trained live, under a table protocol.
 
 ``TrainEstimator(space, protocol)`` trains every queried architecture with the
-population trainer (``nas_jax.tabular.trainer``: one compiled program for every
-architecture of the space, so a search compiles once), at one training seed, and
+population trainer (``nas_jax.tabular.trainer``) at one training seed, and
 returns what a table built under the same protocol would hold for it: the metric
 after ``epoch`` epochs (training runs the protocol's schedule up to there, as an
 early stop), the cost in measured train seconds, and the test accuracy as the
-report. It is the estimator for spaces and data no table covers.
+report. It is the estimator for spaces and data no table covers, the DARTS space
+included.
+
+Two ways to compile (``network``), both measured in ``benchmarks/live_search.py``:
+
+* ``'arch'``: the space's arch network, one program for every architecture (the
+  cell is data), compiled once per search and kept by the persistent compilation
+  cache; each step runs the chosen ops through a conditional;
+* ``'cell'``: one evaluation network per cell, compiled per cell (faster steps,
+  a compile per query).
+
+An asked batch is trained as one population: in the trainer's vmapped form (on an
+accelerator) its members step together, sharded over the local devices, and over
+several hosts each process trains every ``process_count``-th member and the results
+are all-gathered, so every process tells its strategy the same numbers.
 
 It runs outside ``jit`` (``jittable = False``): ``nas_jax.discrete.run_python``
 calls it between the jitted ask and tell. A cell asked again is trained again
@@ -16,61 +29,138 @@ search would pay.
 
 from __future__ import annotations
 
+import jax
 import numpy as np
 
+from nas_jax import data as data_lib
 from nas_jax.estimators.tabular import Results
 from nas_jax.tabular.table import LOWER_IS_BETTER
-from nas_jax.tabular.trainer import Member, PopulationTrainer, load_splits
+from nas_jax.tabular.trainer import Member, PopulationTrainer, cell_network, load_splits
+
+NETWORKS = ('arch', 'cell')
+
+
+def _gather(local: np.ndarray) -> np.ndarray:
+  """Every process's ``(n, F)`` rows, stacked process by process (identity on one host)."""
+  if jax.process_count() == 1:
+    return local[None]
+  from jax.experimental import multihost_utils  # pylint: disable=import-outside-toplevel
+
+  return np.asarray(multihost_utils.process_allgather(local))
 
 
 class TrainEstimator:
   """Live training (see the module docstring).
 
   Args:
-    space: a space with an arch network (the NB201 space).
-    protocol: a ``nas_jax.tabular.protocol.Protocol``.
+    space: a space with an arch network (NB201, DARTS).
+    protocol: a ``nas_jax.tabular.protocol.Protocol`` (``cells_per_stage`` is the
+      space's ``layers``: N per stage in NB201, the cell count L in DARTS).
     metric: what the search optimizes (an epoch metric, e.g. ``val_acc``).
     epoch: read the metric after this many epochs (None: the protocol's last).
     report: the metric answers are reported by (``test_acc``).
     seed: the training seed of every member.
     data_dir: where the dataset lives (None: the default).
+    network: ``'arch'`` or ``'cell'`` (module docstring).
+    form: the population trainer's form (``'auto'``: sequential on CPU, vmapped elsewhere).
+    splits: the loaded data (default: loaded from the protocol).
   """
 
   jittable = False
 
   def __init__(
-      self, space, protocol, metric='val_acc', epoch=None, report='test_acc', seed=0, data_dir=None
+      self,
+      space,
+      protocol,
+      metric='val_acc',
+      epoch=None,
+      report='test_acc',
+      seed=0,
+      data_dir=None,
+      network='arch',
+      form='auto',
+      splits=None,
   ):
+    if network not in NETWORKS:
+      raise ValueError(f'network must be one of {NETWORKS}, got {network!r}')
     self.space, self.protocol = space, protocol
     self.metric, self.report_metric, self.seed = metric, report, int(seed)
+    self.network = network
     self.num_epochs = protocol.epochs
     self.default_epochs = epoch or protocol.epochs
     if not 1 <= self.default_epochs <= self.num_epochs:
       raise ValueError(f'epoch must be in 1..{self.num_epochs}, got {epoch!r}')
     self.objectives = ()
     self._sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
-    self.trainer = PopulationTrainer(space, protocol, load_splits(protocol, data_dir))
+    self.splits = splits if splits is not None else load_splits(protocol, data_dir)
+    self.form = form
+    self.num_classes = data_lib.dataset_meta(protocol.dataset).num_classes
+    self.trainer = None
+    if network == 'arch':
+      self.trainer = PopulationTrainer(space, protocol, self.splits, form=form)
+    self.compiled_cells = 0  # per-cell programs built ('cell')
+    self.members_trained = 0  # by this process
+
+  def _train(self, archs: list[tuple[int, ...]], steps: int | None) -> list[dict]:
+    members = [Member(a, self.seed) for a in archs]
+    if self.trainer is not None:
+      return self.trainer.train(members, max_steps=steps)
+    out = []
+    for m in members:
+      net = cell_network(self.space, m.arch, self.num_classes, self.protocol)
+      trainer = PopulationTrainer(
+          self.space, self.protocol, self.splits, form='sequential', network=net
+      )
+      self.compiled_cells += 1
+      out.append(trainer.train([m], max_steps=steps)[0])
+    return out
+
+  @property
+  def steps_per_epoch(self) -> int:
+    return self.splits.train.num_examples // self.protocol.batch_size
+
+  def _epochs(self, n: int, epochs) -> np.ndarray:
+    epochs = np.full(n, self.default_epochs) if epochs is None else np.asarray(epochs)
+    return np.clip(epochs.astype(int), 1, self.num_epochs)
+
+  def local_rows(self, archs, epochs, count: int = 1, index: int = 0) -> np.ndarray:
+    """Trains process ``index``'s share of the batch (every ``count``-th member from
+    ``index``); ``(ceil(n / count), 4)`` rows ``(value, report, cost, position)``, NaN
+    rows padding the share to the same length on every process."""
+    archs = np.asarray(archs)
+    mine = np.arange(index, len(archs), count)
+    rows = np.full((-(-len(archs) // count), 4), np.nan, np.float32)
+    for e in np.unique(epochs[mine]):
+      picked = mine[epochs[mine] == e]
+      steps = None if e == self.num_epochs else int(e) * self.steps_per_epoch
+      results = self._train([tuple(int(a) for a in archs[i]) for i in picked], steps)
+      self.members_trained += len(picked)
+      for i, r in zip(picked, results):
+        rows[i // count] = (
+            r[self.metric][e - 1],
+            r[self.report_metric][e - 1],
+            r['train_seconds'],
+            i,
+        )
+    return rows
+
+  def assemble(self, gathered: np.ndarray, epochs: np.ndarray) -> Results:
+    """The batch's Results from every process's :meth:`local_rows`, in asked order."""
+    flat = np.asarray(gathered).reshape(-1, 4)
+    flat = flat[~np.isnan(flat[:, 3])]
+    ordered = flat[np.argsort(flat[:, 3], kind='stable')]
+    value = ordered[:, 0].astype(np.float32)
+    return Results(
+        score=(self._sign * value).astype(np.float32),
+        value=value,
+        report=ordered[:, 1].astype(np.float32),
+        cost=ordered[:, 2].astype(np.float32),
+        full=epochs >= self.default_epochs,
+    )
 
   def __call__(self, archs, key=None, epochs=None) -> Results:
     del key  # training is a function of the member's seed
     archs = np.asarray(archs)
-    epochs = np.full(len(archs), self.default_epochs) if epochs is None else np.asarray(epochs)
-    epochs = np.clip(epochs.astype(int), 1, self.num_epochs)
-    score, value, report, cost = [], [], [], []
-    for arch, e in zip(archs, epochs):
-      steps = None if e == self.num_epochs else int(e) * self.trainer.steps_per_epoch
-      result = self.trainer.train(
-          [Member(tuple(int(a) for a in arch), self.seed)], max_steps=steps
-      )[0]
-      v = float(result[self.metric][e - 1])
-      value.append(v)
-      score.append(self._sign * v)
-      report.append(float(result[self.report_metric][e - 1]))
-      cost.append(float(result['train_seconds']))
-    return Results(
-        score=np.asarray(score, np.float32),
-        value=np.asarray(value, np.float32),
-        report=np.asarray(report, np.float32),
-        cost=np.asarray(cost, np.float32),
-        full=epochs >= self.default_epochs,
-    )
+    epochs = self._epochs(len(archs), epochs)
+    rows = self.local_rows(archs, epochs, jax.process_count(), jax.process_index())
+    return self.assemble(_gather(rows), epochs)

@@ -67,7 +67,9 @@ def _api(source):
     raise TableError(f'cannot read NATS-Bench topology data {source!r}: {one_line(err)}') from None
 
 
-def convert(source, dataset: str = 'cifar10-valid', hp: str = '12', path=None) -> Table:
+def convert(
+    source, dataset: str = 'cifar10-valid', hp: str = '12', path=None, primitives=None
+) -> Table:
   """Converts NATS-Bench topology data into a :class:`Table` (and writes it to ``path``).
 
   Args:
@@ -75,6 +77,9 @@ def convert(source, dataset: str = 'cifar10-valid', hp: str = '12', path=None) -
     dataset: one of :data:`DATASETS` (module docstring).
     hp: the training budget, ``'12'`` or ``'200'`` epochs.
     path: where to save the table (None: not saved).
+    primitives: an op subset (None: NB201's five ops): the table of that sub-space, the
+      cells using only those ops (e.g. the shipped table's four, so that one report
+      reads both tables over the same cells).
   """
   from nas_jax import spaces  # pylint: disable=import-outside-toplevel
   from nas_jax.spaces.nb201 import genotype as nb201_genotype  # pylint: disable=import-outside-toplevel
@@ -84,14 +89,20 @@ def convert(source, dataset: str = 'cifar10-valid', hp: str = '12', path=None) -
   if str(hp) not in HPS:
     raise TableError(f'NATS-Bench hp must be one of {", ".join(HPS)}, got {hp!r}')
   hp = str(hp)
+  try:
+    space = spaces.get('nb201', primitives)
+  except ValueError as e:
+    raise TableError(one_line(e)) from None
   api = _api(source)
-  space = spaces.get('nb201')
   rows: dict[str, int] = {}
   for index in sorted(api.evaluated_indexes):
     g = nb201_genotype.NB201Genotype.from_string(api.meta_archs[index])
-    rows.setdefault(space.hash(space.from_genotype(g)), index)
+    if set(g.edge_ops()) <= set(space.primitives):
+      rows.setdefault(space.hash(space.from_genotype(g)), index)
   if not rows:
-    raise TableError('the NATS-Bench data has no evaluated architectures')
+    raise TableError(
+        f'the NATS-Bench data has no evaluated architecture over {", ".join(space.primitives)}'
+    )
   hashes = sorted(rows)
   indexes = [rows[h] for h in hashes]
   first = api.arch2infos_dict[indexes[0]][hp]

@@ -30,6 +30,7 @@ import dataclasses
 import time
 from typing import Any, Sequence
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
@@ -39,7 +40,15 @@ import optax
 from nas_jax import data as data_lib
 from nas_jax.tabular.protocol import Protocol
 
-__all__ = ['FORMS', 'Member', 'PopulationTrainer', 'Splits', 'load_splits']
+__all__ = [
+    'FORMS',
+    'CellNetwork',
+    'Member',
+    'PopulationTrainer',
+    'Splits',
+    'cell_network',
+    'load_splits',
+]
 
 FORMS = ('auto', 'sequential', 'vmap')
 # A fixed seed for the robustness noise: every cell is scored under the same noise draw.
@@ -74,6 +83,30 @@ def load_splits(protocol: Protocol, data_dir: str | None = None) -> Splits:
     )
 
   return Splits(load(protocol.train_split), load(protocol.val_split), load(protocol.test_split))
+
+
+class CellNetwork(nn.Module):
+  """One cell's evaluation network in the arch network's call form, ``net(x, arch, train)``
+  (``arch`` is ignored): what :class:`PopulationTrainer` compiles per cell when it is given
+  one (``network=``), the compile-per-cell alternative to the arch network."""
+
+  net: nn.Module
+
+  def __call__(self, x, arch, train=False):
+    del arch
+    return self.net(x, train=train)[0]  # (logits, aux logits): no aux head is built
+
+
+def cell_network(space, arch, num_classes: int, protocol: Protocol) -> CellNetwork:
+  """The :class:`CellNetwork` of ``arch`` at the protocol's size (no auxiliary head)."""
+  net = space.evalnet(
+      space.to_genotype(arch),
+      num_classes,
+      channels=protocol.channels,
+      layers=protocol.cells_per_stage,
+      auxiliary=False,
+  )
+  return CellNetwork(net)
 
 
 def _padded(images: np.ndarray, labels: np.ndarray, batch: int):
