@@ -586,3 +586,30 @@ def test_launcher_with_live_training(tmp_path):
       tmp_path / 'bad', '--config.seeds=4', config='experiments/configs/discrete_rea_live.py'
   )
   assert bad.returncode == 2 and "estimator 'train' runs one search at a time" in bad.stderr
+
+
+# --- warm starts ----------------------------------------------------------------------------------
+def test_warm_start_asks_the_given_cells_first_and_hands_over(space, table, estimator):
+  values = estimator.metric_values()[:, 0, -1]
+  top = np.argsort(-values)[:5]  # the five best rows: what a perfect proxy would pick
+  warm = tuple(tuple(int(a) for a in table.archs[r]) for r in top)
+  rea = ds.get('rea', population=10, sample=3)
+  strategy = ds.WarmStart(rea, warm)
+  assert strategy.name == 'rea+warm' and strategy.batch_ask
+  _, trace = discrete.run(strategy, estimator, space, jax.random.key(0), 30)
+  np.testing.assert_array_equal(np.asarray(trace.archs[:5]), np.asarray(warm))
+  # the population holds them: the incumbent is the best cell from the first query on
+  assert float(discrete.incumbent(trace)[1][0]) == pytest.approx(float(values[top[0]]))
+  # after the warm cells, REA's own asks (random while its population fills, then mutants)
+  _, plain = discrete.run(rea, estimator, space, jax.random.key(0), 30)
+  np.testing.assert_array_equal(np.asarray(trace.archs[5:10]), np.asarray(plain.archs[5:10]))
+  # vmapped over seeds it is the same program for each seed
+  many = discrete.run_seeds(strategy, estimator, space, discrete.seed_keys([0, 1]), 30)
+  np.testing.assert_array_equal(np.asarray(many.archs[0]), np.asarray(trace.archs))
+  # local search starts its sweep from the best warm cell
+  ls = ds.WarmStart(ds.get('local_search', num_init=5), warm)
+  _, lt = discrete.run(ls, estimator, space, jax.random.key(1), 8)
+  first_sweep = np.asarray(lt.archs[5])
+  assert np.sum(first_sweep != np.asarray(warm[0])) == 1  # a neighbour of the best warm cell
+  with pytest.raises(ds.base.ConfigError, match='decisions'):
+    ds.WarmStart(rea, ((0, 1),)).init(jax.random.key(0), space)

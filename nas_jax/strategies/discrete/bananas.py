@@ -72,6 +72,36 @@ class MLP(nn.Module):
     return nn.Dense(1)(x)[..., 0]
 
 
+def fit_ensemble(keys, x, y, mask, layers: int, width: int, epochs: int, learning_rate: float):
+  """One :class:`MLP` per key, each fitted by ``epochs`` full-batch Adam steps on the mean
+  absolute error over the rows where ``mask`` is 1 (BANANAS' recipe); vmapped params."""
+  net = MLP(layers, width)
+  optimizer = optax.adam(learning_rate)
+  count = jnp.maximum(mask.sum(), 1.0)
+
+  def train_one(key):
+    params = net.init(key, x[:1])
+
+    def loss(p):
+      return (jnp.abs(net.apply(p, x) - y) * mask).sum() / count
+
+    def step(carry, _):
+      p, opt = carry
+      grads = jax.grad(loss)(p)
+      updates, opt = optimizer.update(grads, opt, p)
+      return (optax.apply_updates(p, updates), opt), None
+
+    (params, _), _ = jax.lax.scan(step, (params, optimizer.init(params)), None, epochs)
+    return params
+
+  return jax.vmap(train_one)(keys)
+
+
+def predict_ensemble(params, x, layers: int, width: int) -> jax.Array:
+  """(members, n) predictions of a :func:`fit_ensemble` ensemble."""
+  return jax.vmap(lambda p: MLP(layers, width).apply(p, x))(params)
+
+
 @flax.struct.dataclass
 class BananasState:
   archs: jax.Array  # (max_queries, D): every architecture told, in order
@@ -141,32 +171,18 @@ class Bananas(base.DiscreteStrategy):
     std = jnp.sqrt((((state.scores - mean) * mask) ** 2).sum() / count) + 1e-6
     y = jnp.where(mask > 0, (state.scores - mean) / std, 0.0)
     x = encode(state.space, state.archs, self.encoding)
-    net = MLP(self.layers, self.width)
-    optimizer = optax.adam(self.learning_rate)
     key = jax.random.wrap_key_data(state.key)
     keys = jax.random.split(jax.random.fold_in(key, state.told), self.ensemble)
-
-    def train_one(key):
-      params = net.init(key, x[:1])
-
-      def loss(p):
-        return (jnp.abs(net.apply(p, x) - y) * mask).sum() / count
-
-      def step(carry, _):
-        p, opt = carry
-        grads = jax.grad(loss)(p)
-        updates, opt = optimizer.update(grads, opt, p)
-        return (optax.apply_updates(p, updates), opt), None
-
-      (params, _), _ = jax.lax.scan(step, (params, optimizer.init(params)), None, self.epochs)
-      return params
-
-    return jax.vmap(train_one)(keys), mean, std
+    params = fit_ensemble(
+        keys, x, y, mask, self.layers, self.width, self.epochs, self.learning_rate
+    )
+    return params, mean, std
 
   def predict(self, params, state, archs) -> tuple[jax.Array, jax.Array]:
     """The ensemble's mean and standard deviation (standardized units) for archs (n, D)."""
-    x = encode(state.space, archs, self.encoding)
-    preds = jax.vmap(lambda p: MLP(self.layers, self.width).apply(p, x))(params)
+    preds = predict_ensemble(
+        params, encode(state.space, archs, self.encoding), self.layers, self.width
+    )
     return preds.mean(0), preds.std(0)
 
   # --- ask/tell -----------------------------------------------------------------------------------

@@ -1,0 +1,201 @@
+"""Zero-cost proxies: a score of an untrained network from one minibatch.
+
+Each proxy takes ``forward(params, x, train) -> logits`` (see :func:`forward_of`, which
+builds it from a Flax module, its variables and any extra call arguments such as an
+arch network's ``arch``), the initial ``params`` and one labelled batch ``(x, y)``, and
+returns a float. Higher is meant to be better (the sign conventions are the papers').
+``L`` is the mean softmax cross-entropy of the batch in training mode (batch statistics)
+and ``g = dL/dtheta``; sums run over every parameter.
+
+* :func:`grad_norm` (Abdelfattah et al., ICLR 2021): ``sum_l ||g_l||_2``, the Euclidean
+  norm of each parameter tensor's gradient, summed over tensors.
+* :func:`snip` (Lee et al., ICLR 2019, as a proxy by Abdelfattah et al.):
+  ``sum |theta * g|``.
+* :func:`grasp` (Wang et al., ICLR 2020): ``-sum theta * (H g)``, ``H`` the Hessian of ``L``;
+  ``H g`` is one forward-over-reverse product (``jax.jvp`` of the gradient).
+* :func:`synflow` (Tanaka et al., NeurIPS 2020): every parameter replaced by its absolute
+  value, an all-ones input of one example, the network in inference mode (initial running
+  statistics: BatchNorm is then close to the identity, as the paper's network without
+  BatchNorm); ``R = sum(logits)`` and the score ``sum |theta| * dR/d|theta|``. Computed in
+  float32 (the products of absolute weights stay far below its range at these sizes).
+* :func:`jacov` (Mellor et al. 2020, the first version of NASWOT): ``J`` the per-example
+  input gradients of the summed logits (inference mode, so the examples are independent),
+  ``C`` their correlation matrix with eigenvalues ``l``; the score is
+  ``-sum(log(l + k) + 1 / (l + k))``, ``k = 1e-5``.
+
+:data:`PROXIES` maps names to them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import optax
+
+__all__ = ['PROXIES', 'forward_of', 'grad_norm', 'grasp', 'jacov', 'snip', 'synflow']
+
+Forward = Callable[[Any, jax.Array, bool], jax.Array]
+
+
+def forward_of(module, variables: dict[str, Any], *args) -> Forward:
+  """``forward(params, x, train)`` of a Flax ``module`` called as ``module(x, *args, train)``,
+  with ``variables``' other collections (BatchNorm statistics) held fixed; in training mode
+  the statistics' updates are computed and dropped."""
+  rest = {k: v for k, v in variables.items() if k != 'params'}
+
+  def forward(params, x, train):
+    out = module.apply({'params': params, **rest}, x, *args, train, mutable=['batch_stats'])[0]
+    return out[0] if isinstance(out, tuple) else out
+
+  return forward
+
+
+def _loss(forward: Forward, params, x, y) -> jax.Array:
+  logits = forward(params, x, True)
+  return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+
+
+def _grads(forward, params, x, y):
+  return jax.grad(lambda p: _loss(forward, p, x, y))(params)
+
+
+def _sum(tree) -> jax.Array:
+  return sum(jnp.sum(leaf) for leaf in jax.tree_util.tree_leaves(tree))
+
+
+def grad_norm(forward: Forward, params, x, y) -> jax.Array:
+  """``sum_l ||dL/dtheta_l||_2`` over parameter tensors."""
+  g = _grads(forward, params, x, y)
+  return sum(jnp.linalg.norm(leaf.ravel()) for leaf in jax.tree_util.tree_leaves(g))
+
+
+def snip(forward: Forward, params, x, y) -> jax.Array:
+  """``sum |theta * dL/dtheta|``."""
+  g = _grads(forward, params, x, y)
+  return _sum(jax.tree.map(lambda p, d: jnp.abs(p * d), params, g))
+
+
+def grasp(forward: Forward, params, x, y) -> jax.Array:
+  """``-sum theta * (H g)``, the Hessian-gradient product by forward-over-reverse."""
+  grad_fn = lambda p: _grads(forward, p, x, y)
+  g = jax.lax.stop_gradient(grad_fn(params))
+  _, hg = jax.jvp(grad_fn, (params,), (g,))
+  return -_sum(jax.tree.map(lambda p, h: p * h, params, hg))
+
+
+def synflow(forward: Forward, params, x, y) -> jax.Array:
+  """``sum |theta| * dR/d|theta|``, ``R`` the summed logits of an all-ones example."""
+  del y
+  ones = jnp.ones((1,) + x.shape[1:], x.dtype)
+  absolute = jax.tree.map(jnp.abs, params)
+  grads = jax.grad(lambda p: jnp.sum(forward(p, ones, False)))(absolute)
+  return _sum(jax.tree.map(lambda p, d: p * d, absolute, grads))
+
+
+def jacov(forward: Forward, params, x, y, k: float = 1e-5) -> jax.Array:
+  """``-sum(log(l + k) + 1 / (l + k))`` over the eigenvalues of the input-Jacobian
+  correlation matrix."""
+  del y
+  jac = jax.grad(lambda xs: jnp.sum(forward(params, xs, False)))(x)
+  jac = jac.reshape(x.shape[0], -1)
+  centred = jac - jac.mean(axis=1, keepdims=True)
+  cov = centred @ centred.T
+  std = jnp.sqrt(jnp.diag(cov))
+  corr = cov / (std[:, None] * std[None, :])
+  eig = jnp.linalg.eigvalsh(corr)
+  return -jnp.sum(jnp.log(eig + k) + 1.0 / (eig + k))
+
+
+PROXIES: dict[str, Callable[..., jax.Array]] = {
+    'grad_norm': grad_norm,
+    'snip': snip,
+    'grasp': grasp,
+    'synflow': synflow,
+    'jacov': jacov,
+}
+
+
+class ProxyEstimator:
+  """A zero-cost proxy as an estimator: each asked architecture scored at initialization.
+
+  The network is the space's arch network at the protocol's size, so one compiled program
+  scores every cell (and every proxy asked: ``proxy`` may name several, computed in that
+  one program; the first is the score, :attr:`last_values` holds them all) (the candidate ops a cell does not use get no gradient and add nothing
+  to any proxy; tested against the cell's own evaluation network). The batch is the first
+  training batch of the protocol's data order at ``seed``, the weights those of member
+  ``(arch, seed)`` of the population trainer. The score is the proxy (higher better), the
+  cost the measured seconds, and there is no report (``NaN``): the proxy knows no accuracy.
+
+  Args:
+    space, protocol: as for ``TrainEstimator``.
+    proxy: a name in :data:`PROXIES`, or a tuple of them.
+    batch: the minibatch size (None: the protocol's).
+    seed: weights and batch seed.
+    splits: the loaded data (default: loaded from the protocol).
+  """
+
+  jittable = False
+  objectives = ()
+
+  def __init__(self, space, protocol, proxy='synflow', batch=None, seed=0, splits=None):
+    import numpy as np  # pylint: disable=import-outside-toplevel
+
+    from nas_jax import data as data_lib  # pylint: disable=import-outside-toplevel
+    from nas_jax.tabular.trainer import load_splits  # pylint: disable=import-outside-toplevel
+
+    names = (proxy,) if isinstance(proxy, str) else tuple(proxy)
+    for name in names:
+      if name not in PROXIES:
+        raise ValueError(f'unknown proxy {name!r}; known: {", ".join(PROXIES)}')
+    self.space, self.protocol, self.names, self.seed = space, protocol, names, int(seed)
+    splits = splits if splits is not None else load_splits(protocol)
+    meta = data_lib.dataset_meta(protocol.dataset)
+    stream = data_lib.BatchStream(
+        splits.train,
+        batch or protocol.batch_size,
+        seed=self.seed,
+        mean=np.asarray(meta.mean, np.float32),
+        std=np.asarray(meta.std, np.float32),
+    )
+    x, y = (jnp.asarray(a) for a in stream.batch(0, 0))
+    self.net = net = space.arch_network(
+        meta.num_classes, channels=protocol.channels, layers=protocol.cells_per_stage
+    )
+
+    def score(arch):
+      variables = net.init(jax.random.key(self.seed), x, arch, False)
+      forward = forward_of(net, variables, arch)
+      return jnp.stack([PROXIES[n](forward, variables['params'], x, y) for n in names])
+
+    self._score = jax.jit(score)
+    self.batch = (x, y)
+
+  def variables(self, arch):
+    """The initial variables a cell is scored with."""
+    return self.net.init(jax.random.key(self.seed), self.batch[0], jnp.asarray(arch), False)
+
+  def __call__(self, archs, key=None, epochs=None):
+    import time  # pylint: disable=import-outside-toplevel
+
+    import numpy as np  # pylint: disable=import-outside-toplevel
+
+    from nas_jax.estimators.tabular import Results  # pylint: disable=import-outside-toplevel
+
+    del key, epochs  # a proxy has one fidelity
+    archs = np.asarray(archs, np.int32)
+    values, costs = [], []
+    for arch in archs:
+      start = time.perf_counter()
+      values.append(np.asarray(self._score(jnp.asarray(arch))))
+      costs.append(time.perf_counter() - start)
+    self.last_values = np.asarray(values, np.float32).reshape(len(archs), len(self.names))
+    value = self.last_values[:, 0]
+    return Results(
+        score=value,
+        value=value,
+        report=np.full(len(archs), np.nan, np.float32),
+        cost=np.asarray(costs, np.float32),
+        full=np.ones(len(archs), bool),
+    )

@@ -1,0 +1,51 @@
+"""Learned predictors and learning-curve estimators on hand-made tables with a known order."""
+
+import numpy as np
+import pytest
+from test_discrete import synthetic_table
+
+from nas_jax import spaces
+from nas_jax.estimators import curves, predictors, ranking
+from nas_jax.tabular.table import Table
+
+THREE = ('none', 'skip_connect', 'nor_conv_3x3')
+
+
+@pytest.mark.parametrize('name', predictors.PREDICTORS)
+def test_predictor_recovers_an_additive_order(name):
+  """The target is additive over the one-hot encoding (a known order); trained on 60 cells,
+  each predictor ranks the other 67 with Spearman > 0.8, and far above a shuffled target."""
+  space = spaces.get('nb201', THREE)
+  archs = list(space.unique().values())
+  x = np.stack([space.encode(a, 'onehot') for a in archs])
+  w = np.random.default_rng(0).normal(size=x.shape[1])
+  y = x @ w
+  train, test = np.arange(60), np.arange(60, len(archs))
+  pred = predictors.fit_predict(name, x[train], y[train], x[test], seed=0)
+  assert pred.shape == (len(test),)
+  rho = ranking.correlations(pred, y[test])['spearman']
+  assert rho > 0.8, (name, rho)
+  shuffled = np.random.default_rng(1).permutation(y[train])
+  noise = predictors.fit_predict(name, x[train], shuffled, x[test], seed=0)
+  # (a constant prediction, the GP's answer to noise, ranks nothing: NaN, read as 0)
+  assert abs(np.nan_to_num(ranking.correlations(noise, y[test])['spearman'])) < rho - 0.4
+  with pytest.raises(ValueError, match='unknown predictor'):
+    predictors.fit_predict('xgboost', x[train], y[train], x[test])
+
+
+def test_learning_curves_read_the_table():
+  space = spaces.get('nb201', THREE)
+  t = synthetic_table(space, seeds=(0, 1))
+  n = len(t)
+  losses = np.stack([np.arange(n) + 10 * e + s for s in range(2) for e in range(2)]).reshape(
+      2, 2, n
+  )  # (seed, epoch, row)
+  epoch = dict(t.epoch, train_loss=losses.transpose(2, 0, 1).astype(np.float32))
+  t = Table(t.hashes, t.archs, t.seeds, epoch, t.seed, t.arch, t.metadata)
+  # row r: loss r + 10 e + s; the seed mean at epoch e (1-based) is r + 10 (e - 1) + 0.5
+  np.testing.assert_allclose(curves.sotl(t, 2), -(2 * np.arange(n) + 10 + 1.0))
+  np.testing.assert_allclose(curves.sotl(t, 2, window=1), -(np.arange(n) + 10.5))
+  np.testing.assert_allclose(curves.early_val(t, 1), t.values('val_acc', 1))
+  np.testing.assert_allclose(curves.epoch_cost(t, 1), 5.0)  # 10 s for 2 epochs
+  with pytest.raises(ValueError, match='epoch must be in 1..2'):
+    curves.sotl(t, 3)
