@@ -19,6 +19,9 @@ runtime.enable_compilation_cache()
 SLOWEST_FIRST = (
     'test_strategies.py',
     'test_tabular.py',
+    'test_live_search.py',
+    'test_discrete.py',
+    'test_darts_archnet.py',
     'test_bilevel.py',
     'test_parallel.py',
     'test_wiring.py',

@@ -561,33 +561,6 @@ def test_live_training_estimator_in_the_loop():
     discrete.run_seeds(rea, est, small, discrete.seed_keys([0]), 2)
 
 
-def test_launcher_with_live_training(tmp_path):
-  tiny = (
-      '--config.train.protocol.train_split=train[:256]',
-      '--config.train.protocol.val_split=train[256:320]',
-      '--config.train.protocol.test_split=test[:64]',
-      '--config.train.protocol.image_size=8',
-      '--config.train.protocol.channels=4',
-      '--config.train.protocol.epochs=1',
-      "--config.train.primitives=('none','nor_conv_1x1')",
-  )
-  out = _launch(
-      tmp_path / 'live',
-      '--config.budget=3',
-      *tiny,
-      config='experiments/configs/discrete_rea_live.py',
-  )
-  assert out.returncode == 0, out.stderr[-2000:]
-  best = json.loads((tmp_path / 'live' / 'best.json').read_text())
-  history = [json.loads(line) for line in (tmp_path / 'live' / 'history.jsonl').open()]
-  assert len(history) == 3 and best['report'] == max(history, key=lambda r: r['primary'])['report']
-  assert best['table_best'] is None and all(r['cost'] > 0 for r in history)
-  bad = _launch(
-      tmp_path / 'bad', '--config.seeds=4', config='experiments/configs/discrete_rea_live.py'
-  )
-  assert bad.returncode == 2 and "estimator 'train' runs one search at a time" in bad.stderr
-
-
 # --- warm starts ----------------------------------------------------------------------------------
 def test_warm_start_asks_the_given_cells_first_and_hands_over(space, table, estimator):
   values = estimator.metric_values()[:, 0, -1]

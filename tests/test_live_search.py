@@ -57,19 +57,24 @@ def test_cell_network_estimator_trains_each_cells_evaluation_network(small):
     TrainEstimator(small, protocol, network='supernet')
 
 
+# the DARTS live config shrunk: 3 ops, 2 nodes, 1 cell (a reduction cell), 8x8 images. Both
+# tests below train the same program, so the second one reads it from the compilation cache.
+DARTS_TINY = (
+    'train.protocol.train_split=train[:128]',
+    'train.protocol.val_split=train[128:192]',
+    'train.protocol.test_split=test[:64]',
+    'train.protocol.image_size=8',
+    'train.protocol.channels=4',
+    'train.protocol.cells_per_stage=1',
+    'train.protocol.eval_batch=64',
+    'train.steps=2',
+    'train.multiplier=2',
+    "train.primitives=('none','max_pool_3x3','sep_conv_3x3')",
+)
+
+
 def test_launcher_searches_the_darts_space_live(tmp_path):
-  tiny = (
-      '--config.train.protocol.train_split=train[:256]',
-      '--config.train.protocol.val_split=train[256:320]',
-      '--config.train.protocol.test_split=test[:64]',
-      '--config.train.protocol.image_size=8',
-      '--config.train.protocol.channels=4',
-      '--config.train.protocol.cells_per_stage=3',
-      '--config.train.steps=2',
-      '--config.train.multiplier=2',
-      "--config.train.primitives=('none','max_pool_3x3','sep_conv_3x3')",
-      '--config.report_at=(3,)',
-  )
+  tiny = tuple(f'--config.{o}' for o in DARTS_TINY) + ('--config.report_at=(3,)',)
   out = _launch(
       tmp_path / 'darts',
       '--config.budget=3',
@@ -87,6 +92,10 @@ def test_launcher_searches_the_darts_space_live(tmp_path):
   text = (tmp_path / 'darts' / 'best_genotype.txt').read_text()
   assert space.load_genotype(text.strip()) == space.to_genotype(best['arch'])
   assert best['report'] == max(history, key=lambda r: r['primary'])['report']
+  bad = _launch(
+      tmp_path / 'bad', '--config.seeds=4', config='experiments/configs/discrete_darts_live.py'
+  )
+  assert bad.returncode == 2 and "estimator 'train' runs one search at a time" in bad.stderr
 
 
 def test_live_report_runs_both_strategies_and_retrains_their_answers(tmp_path):
@@ -96,23 +105,11 @@ def test_live_report_runs_both_strategies_and_retrains_their_answers(tmp_path):
 
   from test_discrete import ROOT
 
-  tiny = [
-      'train.protocol.train_split=train[:128]',
-      'train.protocol.val_split=train[128:192]',
-      'train.protocol.test_split=test[:64]',
-      'train.protocol.image_size=8',
-      'train.protocol.channels=4',
-      'train.protocol.cells_per_stage=3',
-      'train.steps=2',
-      'train.multiplier=2',
-      "train.primitives=('none','max_pool_3x3','sep_conv_3x3')",
-      'report_at=(2,)',
-      'budget=2',
-  ]
+  tiny = list(DARTS_TINY) + ['report_at=(2,)', 'budget=2']
   retrain = [
       'epochs=1',
       'max_steps_per_epoch=2',
-      'layers=3',
+      'layers=1',
       'init_channels=4',
       'image_size=8',
       'batch_size=16',
@@ -175,9 +172,14 @@ def test_two_processes_share_a_batch_and_tell_the_same_results():
     address = f'localhost:{s.getsockname()[1]}'
   procs = [launch(2, i, address) for i in range(2)]
   two = [result(p) for p in procs]
-  one = result(launch())
-  assert [r['processes'] for r in two] == [2, 2] and one['processes'] == 1
-  assert [r['trained'] for r in two] == [2, 1] and one['trained'] == 3
+  # the one-process reference, here (the workers' program is in the compilation cache)
+  small = spaces.get('nb201', ('none', 'nor_conv_1x1'))
+  one = TrainEstimator(small, Protocol.from_config(SMALL), seed=1)(
+      ARCHS, None, np.asarray([2, 1, 2])
+  )
+  assert [r['processes'] for r in two] == [2, 2]
+  assert [r['trained'] for r in two] == [2, 1]
   for r in two:
-    assert r['value'] == one['value'] and r['report'] == one['report']
+    np.testing.assert_array_equal(r['value'], one.value)
+    np.testing.assert_array_equal(r['report'], one.report)
     assert r['full'] == [True, False, True]

@@ -49,3 +49,45 @@ def test_learning_curves_read_the_table():
   np.testing.assert_allclose(curves.epoch_cost(t, 1), 5.0)  # 10 s for 2 epochs
   with pytest.raises(ValueError, match='epoch must be in 1..2'):
     curves.sotl(t, 3)
+
+
+def test_estimator_report_ranks_every_estimator_on_a_small_table(tmp_path):
+  """``experiments.estimator_report`` at tiny size: a synthetic table whose validation
+  accuracy equals its test accuracy (so that row ranks perfectly), the tiny protocol's data
+  for the proxies, two predictor sizes."""
+  import os
+  import subprocess
+  import sys
+
+  from test_discrete import ROOT
+  from test_tabular import TINY
+
+  space = spaces.get('nb201', THREE)
+  t = synthetic_table(space)
+  protocol = dict(
+      TINY, train_split='train[:128]', val_split='train[128:192]', test_split='test[:64]'
+  )
+  t = Table(
+      t.hashes, t.archs, t.seeds, t.epoch, t.seed, t.arch, dict(t.metadata, protocol=protocol)
+  )
+  t.save(tmp_path / 't.npz')
+  out = tmp_path / 'report.md'
+  cmd = [
+      sys.executable,
+      '-m',
+      'experiments.estimator_report',
+      f'--table={tmp_path / "t.npz"}',
+      '--predictor_seeds=1',
+      '--train_sizes=10',
+      '--batch=16',
+      f'--out={out}',
+  ]
+  env = dict(os.environ, PYTHONPATH=ROOT)
+  done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+  assert done.returncode == 0, done.stderr[-2000:]
+  text = out.read_text()
+  assert '| table | val_acc (final epoch) | 1.000 | 1.000 | 1.00 |' in text
+  for name in ('grad_norm', 'snip', 'grasp', 'synflow', 'jacov'):
+    assert f'| proxy | {name} |' in text, name
+  for name in predictors.PREDICTORS:
+    assert f'| {name} | onehot |' in text and f'| {name} | path |' in text

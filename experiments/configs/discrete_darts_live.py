@@ -51,6 +51,7 @@ def get_config(arg=None):
           cells_per_stage=5,  # the DARTS space's layers: 5 cells in all
           epochs=1,
           batch_size=64,
+          eval_batch=500,
       )
   )
   c.budget = 24.0
