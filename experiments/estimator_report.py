@@ -12,10 +12,10 @@ it, the precision at the top 10 % and its cost per architecture:
 * learning curves (``nas_jax.estimators.curves``): the validation accuracy after 1 and 2
   epochs (an early stop) and SoTL-E after 1, 2 and all epochs; their cost is the table's
   train seconds for those epochs;
-* zero-cost proxies (``nas_jax.estimators.proxies``): grad_norm, snip, grasp, synflow and
-  jacov, each cell scored at initialization (seed 0 weights) on one batch of 64 training
-  images by the table protocol's arch network, all five in one compiled program; the
-  cost column is that program's measured time per cell divided among the five;
+* zero-cost proxies (``nas_jax.estimators.proxies``): grad_norm, snip, grasp, fisher,
+  synflow and jacov, each cell scored at initialization (seed 0 weights) on one batch of 64
+  training images by the table protocol's arch network, all six in one compiled program;
+  the cost column is that program's measured time per cell divided among the six;
 * learned predictors (``nas_jax.estimators.predictors``) on the one-hot and path
   encodings, trained on ``n`` random cells and evaluated on all the others, mean +- std
   over ``--predictor_seeds`` draws, for each ``n`` in ``--train_sizes``; the cost is the

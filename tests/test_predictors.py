@@ -87,7 +87,7 @@ def test_estimator_report_ranks_every_estimator_on_a_small_table(tmp_path):
   assert done.returncode == 0, done.stderr[-2000:]
   text = out.read_text()
   assert '| table | val_acc (final epoch) | 1.000 | 1.000 | 1.00 |' in text
-  for name in ('grad_norm', 'snip', 'grasp', 'synflow', 'jacov'):
+  for name in ('grad_norm', 'snip', 'grasp', 'fisher', 'synflow', 'jacov'):
     assert f'| proxy | {name} |' in text, name
   for name in predictors.PREDICTORS:
     assert f'| {name} | onehot |' in text and f'| {name} | path |' in text

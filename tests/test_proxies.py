@@ -178,3 +178,29 @@ def test_arch_network_proxies_equal_the_cells_own_network():
   assert np.isnan(got.report).all() and (got.cost > 0).all()
   with pytest.raises(ValueError, match='unknown proxy'):
     proxies.ProxyEstimator(space, protocol, 'zen')
+
+
+def test_fisher_against_finite_differences_of_channel_masks(setup):
+  """``g_nk`` is the derivative of the loss with respect to a mask on unit k of example n's
+  layer output; by central differences of the NumPy net with those masks."""
+  forward, params, x, y, p64, x64, y64 = setup
+
+  def loss(m1, m2):
+    h = (x64 @ p64['d1']['kernel'] + p64['d1']['bias']) * m1
+    z = (np.maximum(h, 0.0) @ p64['d2']['kernel'] + p64['d2']['bias']) * m2
+    z = z - z.max(1, keepdims=True)
+    logp = z - np.log(np.exp(z).sum(1, keepdims=True))
+    return -logp[np.arange(len(y64)), y64].mean()
+
+  masks = [np.ones((5, 4)), np.ones((5, 3))]
+  want = 0.0
+  for which in range(2):
+    g = np.zeros_like(masks[which])
+    for i in np.ndindex(g.shape):
+      up = [m.copy() for m in masks]
+      down = [m.copy() for m in masks]
+      up[which][i] += 1e-6
+      down[which][i] -= 1e-6
+      g[i] = (loss(*up) - loss(*down)) / 2e-6
+    want += 0.5 * np.sum(np.mean(g**2, axis=0))
+  assert float(proxies.fisher(forward, params, x, y)) == pytest.approx(want, rel=1e-3)

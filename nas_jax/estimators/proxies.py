@@ -18,6 +18,13 @@ and ``g = dL/dtheta``; sums run over every parameter.
   statistics: BatchNorm is then close to the identity, as the paper's network without
   BatchNorm); ``R = sum(logits)`` and the score ``sum |theta| * dR/d|theta|``. Computed in
   float32 (the products of absolute weights stay far below its range at these sizes).
+* :func:`fisher` (Theis et al. 2018, as a proxy by Abdelfattah et al.): per activation
+  channel ``k`` of every convolution and dense layer's output ``a``, ``g_nk = sum_hw a *
+  dL/da`` for example ``n`` (the gradient of ``L`` with respect to a unit channel mask),
+  and the score ``sum_k 0.5 * mean_n g_nk^2``. The masks are put on the layer outputs by
+  ``nn.intercept_methods``, so it runs on any network built from ``nas_jax.ops`` (an arch
+  network's ``nn.switch`` branches included: the masks of branches not taken get zero
+  gradient).
 * :func:`jacov` (Mellor et al. 2020, the first version of NASWOT): ``J`` the per-example
   input gradients of the summed logits (inference mode, so the examples are independent),
   ``C`` their correlation matrix with eigenvalues ``l``; the score is
@@ -30,11 +37,12 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import optax
 
-__all__ = ['PROXIES', 'forward_of', 'grad_norm', 'grasp', 'jacov', 'snip', 'synflow']
+__all__ = ['PROXIES', 'fisher', 'forward_of', 'grad_norm', 'grasp', 'jacov', 'snip', 'synflow']
 
 Forward = Callable[[Any, jax.Array, bool], jax.Array]
 
@@ -94,6 +102,46 @@ def synflow(forward: Forward, params, x, y) -> jax.Array:
   return _sum(jax.tree.map(lambda p, d: p * d, absolute, grads))
 
 
+def _fisher_site(context) -> bool:
+  from nas_jax import ops  # pylint: disable=import-outside-toplevel
+
+  return context.method_name == '__call__' and isinstance(
+      context.module, (ops.Conv, ops.PointwiseConv, ops.DepthwiseConv, nn.Dense)
+  )
+
+
+def _masked(out, mask):
+  return out * (mask[:, :, None, None] if out.ndim == 4 else mask)  # CNHW convs, (N, C) dense
+
+
+def fisher(forward: Forward, params, x, y) -> jax.Array:
+  """``sum over layers and channels of 0.5 * mean_n g_nk^2`` (module docstring)."""
+  shapes = []
+
+  def record(next_fun, args, kwargs, context):
+    out = next_fun(*args, **kwargs)
+    if _fisher_site(context):
+      shapes.append((out.shape[:2], 1 if out.ndim == 4 else 0))  # CNHW: (C, N); dense: (N, C)
+    return out
+
+  with nn.intercept_methods(record):
+    jax.eval_shape(lambda p: forward(p, x, True), params)
+  masks = [jnp.ones(shape, x.dtype) for shape, _ in shapes]
+
+  def loss(masks):
+    sites = iter(masks)
+
+    def apply_mask(next_fun, args, kwargs, context):
+      out = next_fun(*args, **kwargs)
+      return _masked(out, next(sites)) if _fisher_site(context) else out
+
+    with nn.intercept_methods(apply_mask):
+      return _loss(forward, params, x, y)
+
+  grads = jax.grad(loss)(masks)
+  return sum(0.5 * jnp.sum(jnp.mean(g**2, axis=axis)) for g, (_, axis) in zip(grads, shapes))
+
+
 def jacov(forward: Forward, params, x, y, k: float = 1e-5) -> jax.Array:
   """``-sum(log(l + k) + 1 / (l + k))`` over the eigenvalues of the input-Jacobian
   correlation matrix."""
@@ -112,6 +160,7 @@ PROXIES: dict[str, Callable[..., jax.Array]] = {
     'grad_norm': grad_norm,
     'snip': snip,
     'grasp': grasp,
+    'fisher': fisher,
     'synflow': synflow,
     'jacov': jacov,
 }
