@@ -586,3 +586,26 @@ def test_warm_start_asks_the_given_cells_first_and_hands_over(space, table, esti
   assert np.sum(first_sweep != np.asarray(warm[0])) == 1  # a neighbour of the best warm cell
   with pytest.raises(ds.base.ConfigError, match='decisions'):
     ds.WarmStart(rea, ((0, 1),)).init(jax.random.key(0), space)
+
+
+def test_every_strategy_state_checkpoints_in_a_space_too_big_to_index(tmp_path):
+  """The DARTS space has no class index; every state a strategy starts there with must save
+  and restore (Orbax refuses zero-size arrays: random search's unused ``seen`` once was one)."""
+  from nas_jax import checkpoint
+
+  big = spaces.get('darts')
+  assert base.num_classes(big) is None
+  for name in ('random', 'rea', 'local_search', 'reinforce'):
+    strategy = ds.get(name)
+    state = strategy.init(jax.random.key(0), big)
+    archs, state = strategy.ask(state, jax.random.key(1), 1)
+    state = strategy.tell(state, archs, jnp.asarray([0.5]))
+    ckpt = checkpoint.Checkpoints(str(tmp_path / name))
+    ckpt.save(1, state, {'round': 1})
+    ckpt.close()
+    restored, position, step = checkpoint.Checkpoints(str(tmp_path / name)).restore(
+        strategy.init(jax.random.key(0), big)
+    )
+    assert step == 1 and position == {'round': 1}
+    for a, b in zip(jax.tree_util.tree_leaves(restored), jax.tree_util.tree_leaves(state)):
+      np.testing.assert_array_equal(np.asarray(a), np.asarray(b))

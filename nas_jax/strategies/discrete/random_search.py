@@ -19,7 +19,8 @@ from nas_jax.strategies.discrete import base
 
 @flax.struct.dataclass
 class RandomState:
-  seen: jax.Array  # (classes,) bool: classes asked so far (shape (0,) without a class index)
+  seen: jax.Array  # (classes,) bool: classes asked so far (one unused entry without a class
+  # index: Orbax saves no zero-size array)
   space: object = flax.struct.field(pytree_node=False)
 
 
@@ -36,11 +37,11 @@ class RandomSearch(base.DiscreteStrategy):
   def init(self, key, space):
     del key
     n = base.num_classes(space)
-    return RandomState(seen=jnp.zeros((n or 0,), bool), space=space)
+    return RandomState(seen=jnp.zeros((n or 1,), bool), space=space)
 
   def ask(self, state, key, n=1):
     space = state.space
-    if not state.seen.shape[0]:
+    if base.num_classes(space) is None:
       return base.sample(key, space, n), state
 
     def draw(seen, key):
