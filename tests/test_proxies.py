@@ -126,7 +126,7 @@ def test_rank_correlations_match_scipy_with_ties():
   from nas_jax.estimators import ranking
 
   rng = np.random.default_rng(0)
-  for n, levels in ((7, 3), (40, 10), (200, 1000)):
+  for n, levels in ((7, 3), (40, 10), (200, 1000), (1500, 10**6)):  # 1500: past int32 counts
     a = rng.integers(0, levels, n).astype(np.float64)  # ties
     b = a + rng.normal(0, 2.0, n).round()
     assert float(ranking.spearman(a, b)) == pytest.approx(stats.spearmanr(a, b).statistic, 1e-5)

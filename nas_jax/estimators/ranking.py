@@ -38,10 +38,11 @@ def kendall(a, b) -> jnp.ndarray:
   da = jnp.sign(a[:, None] - a[None, :])
   db = jnp.sign(b[:, None] - b[None, :])
   upper = jnp.triu(jnp.ones(da.shape, bool), 1)
-  concordance = jnp.sum(jnp.where(upper, da * db, 0))
-  n0 = jnp.sum(upper)
-  ties_a = jnp.sum(upper & (da == 0))
-  ties_b = jnp.sum(upper & (db == 0))
+  # counts as floats: n (n - 1) / 2 squared overflows int32 from n of about 300
+  concordance = jnp.sum(jnp.where(upper, da * db, 0)).astype(jnp.float32)
+  n0 = jnp.sum(upper).astype(jnp.float32)
+  ties_a = jnp.sum(upper & (da == 0)).astype(jnp.float32)
+  ties_b = jnp.sum(upper & (db == 0)).astype(jnp.float32)
   return concordance / jnp.sqrt((n0 - ties_a) * (n0 - ties_b))
 
 
