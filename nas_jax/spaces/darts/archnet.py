@@ -36,7 +36,7 @@ import jax.numpy as jnp
 
 from nas_jax import ops
 from nas_jax.spaces.darts import arch as darts_arch
-from nas_jax.spaces.darts.evalnet import _eval_op
+from nas_jax.spaces.darts.evalnet import _eval_op, preprocess
 from nas_jax.spaces.darts.genotype import DARTS_PRIMITIVES
 
 __all__ = ['EDGE_MODES', 'DartsArchNetwork', 'evalnet_variables']
@@ -104,12 +104,7 @@ class ArchCell(nn.Module):
   @nn.compact
   def __call__(self, s0: jax.Array, s1: jax.Array, decisions: jax.Array) -> jax.Array:
     c = self.channels
-    if self.reduction_prev:
-      s0 = ops.FactorizedReduce(c, affine=True, name='preprocess0')(s0, self.train)
-    else:
-      s0 = ops.ReLUConvBN(c, 1, 1, affine=True, name='preprocess0')(s0, self.train)
-    s1 = ops.ReLUConvBN(c, 1, 1, affine=True, name='preprocess1')(s1, self.train)
-    states = [s0, s1]
+    states = preprocess(s0, s1, c, self.reduction_prev, self.train)
     for i in range(self.steps):
       pairs = jnp.asarray(darts_arch.input_pairs(i), jnp.int32)  # (C(i+2, 2), 2)
       chosen = pairs[decisions[3 * i]]

@@ -61,6 +61,16 @@ def _eval_op(name: str, channels: int, stride: int, impl: str, module_name: str)
   return OPS.make(name, channels, stride, affine=True, depthwise_impl=impl, module_name=module_name)
 
 
+def preprocess(s0, s1, channels: int, reduction_prev: bool, train: bool) -> list[jax.Array]:
+  """A cell's two inputs brought to ``channels`` (s0 halved spatially after a reduction);
+  called inside a cell's compact method, whose ``preprocess0``/``preprocess1`` they become."""
+  if reduction_prev:
+    s0 = ops.FactorizedReduce(channels, affine=True, name='preprocess0')(s0, train)
+  else:
+    s0 = ops.ReLUConvBN(channels, 1, 1, affine=True, name='preprocess0')(s0, train)
+  return [s0, ops.ReLUConvBN(channels, 1, 1, affine=True, name='preprocess1')(s1, train)]
+
+
 class EvalCell(nn.Module):
   """One cell of the evaluation network: the genotype's ops on the genotype's edges.
 
@@ -87,12 +97,7 @@ class EvalCell(nn.Module):
   @nn.compact
   def __call__(self, s0: jax.Array, s1: jax.Array, drop_prob: jax.Array) -> jax.Array:
     c = self.channels
-    if self.reduction_prev:
-      s0 = ops.FactorizedReduce(c, affine=True, name='preprocess0')(s0, self.train)
-    else:
-      s0 = ops.ReLUConvBN(c, 1, 1, affine=True, name='preprocess0')(s0, self.train)
-    s1 = ops.ReLUConvBN(c, 1, 1, affine=True, name='preprocess1')(s1, self.train)
-    states = [s0, s1]
+    states = preprocess(s0, s1, c, self.reduction_prev, self.train)
     for node in range(len(self.pairs) // 2):
       total = None
       for slot in (2 * node, 2 * node + 1):
