@@ -37,6 +37,9 @@ _TABLE = flags.DEFINE_string('table', 'shipped', "The table ('shipped' or a tabl
 _PRED_SEEDS = flags.DEFINE_integer('predictor_seeds', 10, 'Draws per train size.', lower_bound=1)
 _SIZES = flags.DEFINE_list('train_sizes', ['10', '20', '50', '100', '200'], 'Predictor n.')
 _BATCH = flags.DEFINE_integer('batch', 64, 'The proxies minibatch.', lower_bound=2)
+_PROXIES = flags.DEFINE_list('proxies', None, 'Proxies to compute (default: all).')
+_PREDICTORS = flags.DEFINE_list('predictors', None, 'Predictors to fit (default: all).')
+_ENCODINGS = flags.DEFINE_list('encodings', ['onehot', 'path'], 'Predictor encodings.')
 _OUT = flags.DEFINE_string('out', 'docs/estimator_report.md', 'The markdown report.')
 
 PUBLISHED = {  # |Spearman rho|, NB201 CIFAR-10 (Abdelfattah et al. 2021), as the issue recalls
@@ -88,8 +91,10 @@ def main(argv):
       )
 
   protocol = Protocol.from_config(table.metadata['protocol'])
-  names = tuple(proxies.PROXIES)
-  est = proxies.ProxyEstimator(space, protocol, names, batch=_BATCH.value, seed=0)
+  names = tuple(_PROXIES.value or proxies.PROXIES)
+  est = cli.run_or_exit(
+      lambda: proxies.ProxyEstimator(space, protocol, names, batch=_BATCH.value, seed=0)
+  )
   est(table.archs[:1])  # compile outside the timing
   start = time.perf_counter()
   est(table.archs)
@@ -125,9 +130,11 @@ def main(argv):
       '| predictor | encoding | ' + ' | '.join(f'n = {n}' for n in sizes) + ' |',
       '|---|---|' + '---|' * len(sizes),
   ]
-  encodings = {k: np.stack([space.encode(a, k) for a in table.archs]) for k in ('onehot', 'path')}
+  encodings = {k: np.stack([space.encode(a, k) for a in table.archs]) for k in _ENCODINGS.value}
   ok = np.flatnonzero(np.isfinite(truth))
-  for name in predictors.PREDICTORS:
+  for name in _PREDICTORS.value or predictors.PREDICTORS:
+    if name not in predictors.PREDICTORS:
+      cli.fail(f'unknown predictor {name!r}; known: {", ".join(predictors.PREDICTORS)}')
     for kind, x in encodings.items():
       cells = []
       for n in sizes:

@@ -80,6 +80,8 @@ def test_estimator_report_ranks_every_estimator_on_a_small_table(tmp_path):
       '--predictor_seeds=1',
       '--train_sizes=10',
       '--batch=16',
+      '--proxies=synflow,jacov',  # the cheap ones: test_proxies checks every proxy
+      '--encodings=onehot',
       f'--out={out}',
   ]
   env = dict(os.environ, PYTHONPATH=ROOT)
@@ -87,7 +89,7 @@ def test_estimator_report_ranks_every_estimator_on_a_small_table(tmp_path):
   assert done.returncode == 0, done.stderr[-2000:]
   text = out.read_text()
   assert '| table | val_acc (final epoch) | 1.000 | 1.000 | 1.00 |' in text
-  for name in ('grad_norm', 'snip', 'grasp', 'fisher', 'synflow', 'jacov'):
+  for name in ('synflow', 'jacov'):
     assert f'| proxy | {name} |' in text, name
   for name in predictors.PREDICTORS:
-    assert f'| {name} | onehot |' in text and f'| {name} | path |' in text
+    assert f'| {name} | onehot |' in text
