@@ -18,8 +18,8 @@ it, the precision at the top 10 % and its cost per architecture:
   the cost column is that program's measured time per cell divided among the six;
 * learned predictors (``nas_jax.estimators.predictors``) on the one-hot and path
   encodings, trained on ``n`` random cells and evaluated on all the others, mean +- std
-  over ``--predictor_seeds`` draws, for each ``n`` in ``--train_sizes``; the cost is the
-  training of the ``n`` cells (their train seconds), spread over every cell.
+  over ``--predictor_seeds`` draws, for each ``n`` in ``--train_sizes`` (what they cost is
+  the training of their ``n`` cells, ``n`` times the table's mean train seconds).
 
 The published NB201 CIFAR-10 figures for the proxies (Abdelfattah et al. 2021, |Spearman
 rho| over the 15,625 cells: synflow 0.737, jacov 0.731, snip 0.596, grad_norm 0.594, grasp
