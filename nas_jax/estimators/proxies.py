@@ -35,12 +35,18 @@ and ``g = dL/dtheta``; sums run over every parameter.
 
 from __future__ import annotations
 
+import time
 from typing import Any, Callable
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
+
+from nas_jax import data as data_lib
+from nas_jax.estimators.tabular import Results
+from nas_jax.tabular.trainer import load_splits
 
 __all__ = ['PROXIES', 'fisher', 'forward_of', 'grad_norm', 'grasp', 'jacov', 'snip', 'synflow']
 
@@ -189,11 +195,6 @@ class ProxyEstimator:
   objectives = ()
 
   def __init__(self, space, protocol, proxy='synflow', batch=None, seed=0, splits=None):
-    import numpy as np  # pylint: disable=import-outside-toplevel
-
-    from nas_jax import data as data_lib  # pylint: disable=import-outside-toplevel
-    from nas_jax.tabular.trainer import load_splits  # pylint: disable=import-outside-toplevel
-
     names = (proxy,) if isinstance(proxy, str) else tuple(proxy)
     for name in names:
       if name not in PROXIES:
@@ -226,12 +227,6 @@ class ProxyEstimator:
     return self.net.init(jax.random.key(self.seed), self.batch[0], jnp.asarray(arch), False)
 
   def __call__(self, archs, key=None, epochs=None):
-    import time  # pylint: disable=import-outside-toplevel
-
-    import numpy as np  # pylint: disable=import-outside-toplevel
-
-    from nas_jax.estimators.tabular import Results  # pylint: disable=import-outside-toplevel
-
     del key, epochs  # a proxy has one fidelity
     archs = np.asarray(archs, np.int32)
     values, costs = [], []
