@@ -16,6 +16,15 @@ it, the precision at the top 10 % and its cost per architecture:
   synflow and jacov, each cell scored at initialization (seed 0 weights) on one batch of 64
   training images by the table protocol's arch network, all six in one compiled program;
   the cost column is that program's measured time per cell divided among the six;
+* weight sharing (``nas_jax.estimators.weight_sharing``): every cell's validation accuracy
+  under one set of shared weights in the protocol's arch network. ``spos``: trained by
+  uniform single-path sampling for ``--spos_epochs`` epochs of the protocol's recipe, scored
+  with the inherited BatchNorm statistics and with statistics recalibrated per cell (8
+  training batches); ``darts`` and ``gdas``: the supernet of a DARTS (first order) or GDAS
+  search in the table's space (``experiments/configs/search_table.py`` for
+  ``--search_epochs`` full epochs), its weights mapped into the arch network, recalibrated.
+  Their cost is the shared training's seconds divided among the cells plus each cell's
+  measured scoring seconds;
 * learned predictors (``nas_jax.estimators.predictors``) on the one-hot and path
   encodings, trained on ``n`` random cells and evaluated on all the others, mean +- std
   over ``--predictor_seeds`` draws, for each ``n`` in ``--train_sizes`` (what they cost is
@@ -40,6 +49,16 @@ _BATCH = flags.DEFINE_integer('batch', 64, 'The proxies minibatch.', lower_bound
 _PROXIES = flags.DEFINE_list('proxies', None, 'Proxies to compute (default: all).')
 _PREDICTORS = flags.DEFINE_list('predictors', None, 'Predictors to fit (default: all).')
 _ENCODINGS = flags.DEFINE_list('encodings', ['onehot', 'path'], 'Predictor encodings.')
+_SHARING = flags.DEFINE_list(
+    'weight_sharing', ['spos', 'darts', 'gdas'], 'Weight-sharing rows (spos, darts, gdas).'
+)
+_SPOS_EPOCHS = flags.DEFINE_integer('spos_epochs', 10, 'SPOS supernet epochs.', lower_bound=1)
+_SEARCH_EPOCHS = flags.DEFINE_integer(
+    'search_epochs', 10, 'DARTS/GDAS search epochs.', lower_bound=1
+)
+_SEARCH_STEPS = flags.DEFINE_integer(
+    'search_steps', -1, 'Steps per search epoch (-1: whole epochs; smoke tests).'
+)
 _OUT = flags.DEFINE_string('out', 'docs/estimator_report.md', 'The markdown report.')
 
 PUBLISHED = {  # |Spearman rho|, NB201 CIFAR-10 (Abdelfattah et al. 2021), as the issue recalls
@@ -50,6 +69,56 @@ PUBLISHED = {  # |Spearman rho|, NB201 CIFAR-10 (Abdelfattah et al. 2021), as th
     'grasp': 0.514,
     'fisher': 0.36,
 }
+
+
+SHARING = ('spos', 'darts', 'gdas')
+
+
+def _supernet_variables(strategy, table):
+  """The supernet weights of a ``strategy`` search in ``table``'s space (search_table.py)."""
+  import tempfile
+
+  from experiments.configs import search_table
+  from nas_jax import search
+
+  c = search_table.for_table(table)
+  c.strategy = strategy
+  c.epochs = _SEARCH_EPOCHS.value
+  c.max_steps_per_epoch = _SEARCH_STEPS.value
+  c.log_every = 10**9
+  with tempfile.TemporaryDirectory() as workdir:
+    start = time.perf_counter()
+    result = search.run_search(c, workdir, log=lambda line: None)
+    seconds = time.perf_counter() - start
+  state = result['state']
+  print(f'{strategy} search: {seconds:.1f} s, cell {result["genotype"]}', flush=True)
+  return {'params': state.params, 'batch_stats': state.batch_stats}, seconds
+
+
+def _weight_sharing(kind, table, protocol):
+  """``(name, scores, cost per arch)`` rows of one weight-sharing estimator."""
+  from nas_jax.estimators import weight_sharing as ws
+
+  space = table.space
+  if kind == 'spos':
+    run = ws.train_spos(space, protocol, _SPOS_EPOCHS.value, seed=0)
+    print(f'spos: {run.seconds:.1f} s, epoch losses {run.epoch_loss}', flush=True)
+    variables, seconds, modes = run.variables, run.seconds, ('inherited', 'recalibrated')
+    label, supernet = f'SPOS ({_SPOS_EPOCHS.value} epochs)', False
+  else:
+    variables, seconds = _supernet_variables(kind, table)
+    modes, supernet = ('recalibrated',), True
+    label = f'{kind.upper()} supernet ({_SEARCH_EPOCHS.value} epochs)'
+  out = []
+  for bn in modes:
+    est = ws.SharedWeightEstimator(space, protocol, variables, bn=bn, supernet=supernet)
+    est(table.archs[:1])  # compile outside the timing
+    start = time.perf_counter()
+    got = est(table.archs)
+    per_cell = (time.perf_counter() - start) / len(table)
+    out.append((f'{label}, {bn} BN', got.value, seconds / len(table) + per_cell))
+    print(f'{label} {bn}: {per_cell:.3f} s per cell', flush=True)
+  return out
 
 
 def main(argv):
@@ -104,12 +173,20 @@ def main(argv):
   for k, name in enumerate(names):
     add('proxy', name, values[:, k], per_cell / len(names))
 
+  for kind in _SHARING.value:
+    if kind not in SHARING:
+      cli.fail(f'unknown weight-sharing row {kind!r}; known: {", ".join(SHARING)}')
+  for kind in _SHARING.value:
+    for name, scores, cost in _weight_sharing(kind, table, protocol):
+      add('sharing', name, scores, cost)
+
   lines = [
       f'Table: {space.name} over {", ".join(space.primitives)}, {len(table)} cells; ground '
       'truth: seed-mean test accuracy after the last epoch. rho/tau: Spearman/Kendall against '
       'it; top-10 %: the share of the best 10 % of cells that the estimator also puts in its '
       'best 10 %; cost: seconds per architecture (simulated train seconds for the table and '
-      'curve rows, measured compute for the proxies).',
+      'curve rows, measured compute for the proxies; for weight sharing, the shared training '
+      'divided among the cells plus the measured scoring).',
       '',
       '| group | estimator | Spearman ρ | Kendall τ | top-10 % | cost s/arch | published |ρ| (NB201 C10) |',
       '|---|---|---|---|---|---|---|',

@@ -289,6 +289,9 @@ class Conv(nn.Module):
     )
 
 
+BN_MOMENTUM = 0.9  # a running statistic moves (1 - BN_MOMENTUM) of the way to each batch's
+
+
 class BatchNorm(nn.Module):
   """BatchNorm with PyTorch's defaults (momentum 0.1, eps 1e-5)."""
 
@@ -299,12 +302,21 @@ class BatchNorm(nn.Module):
     return nn.BatchNorm(
         use_running_average=not train,
         axis=0,
-        momentum=0.9,
+        momentum=BN_MOMENTUM,
         epsilon=1e-5,
         use_bias=self.affine,
         use_scale=self.affine,
         name='bn',
     )(x)
+
+
+class ReLU(nn.Module):
+  """``nn.relu`` as a module, so that ``nn.intercept_methods`` can find every ReLU of a network
+  (the NASWOT proxy reads their activation codes). No variables: the trees are unchanged."""
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    return nn.relu(x)
 
 
 class ReLUConvBN(nn.Module):
@@ -318,7 +330,7 @@ class ReLUConvBN(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool) -> jax.Array:
-    x = nn.relu(x)
+    x = ReLU()(x)
     if self.kernel == 1 and self.stride == 1:
       x = PointwiseConv(self.features, name='conv')(x)
     else:
@@ -336,7 +348,7 @@ class FactorizedReduce(nn.Module):
   def __call__(self, x: jax.Array, train: bool) -> jax.Array:
     if self.features % 2:
       raise ValueError(f'FactorizedReduce needs an even channel count, got {self.features}')
-    x = nn.relu(x)
+    x = ReLU()(x)
     h, w = x.shape[2], x.shape[3]
     # The second path starts at (1, 1); pad odd sizes so both paths agree.
     shifted = jnp.pad(x, ((0, 0), (0, 0), (0, h % 2), (0, w % 2)))[:, :, 1::2, 1::2]
@@ -357,7 +369,7 @@ class SepConv(nn.Module):
   def __call__(self, x: jax.Array, train: bool) -> jax.Array:
     c = x.shape[0]
     for i, stride in enumerate((self.stride, 1)):
-      x = nn.relu(x)
+      x = ReLU()(x)
       x = DepthwiseConv(self.kernel, stride, 1, self.impl, name=f'dw_{i}')(x)
       x = PointwiseConv(c, name=f'pw_{i}')(x)
       x = BatchNorm(self.affine, name=f'bn_{i}')(x, train)
@@ -376,7 +388,7 @@ class DilConv(nn.Module):
   @nn.compact
   def __call__(self, x: jax.Array, train: bool) -> jax.Array:
     c = x.shape[0]
-    x = nn.relu(x)
+    x = ReLU()(x)
     x = DepthwiseConv(self.kernel, self.stride, self.dilation, self.impl, name='dw')(x)
     x = PointwiseConv(c, name='pw')(x)
     return BatchNorm(self.affine, name='bn')(x, train)

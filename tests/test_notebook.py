@@ -97,3 +97,28 @@ def test_discrete_search_notebook_executes():
   for name in ('random', 'rea', 'local_search', 'reinforce', 'bananas'):
     assert f'{name}: 4 seeds x 20 queries' in text
   assert 'hypervolume ratio' in text
+
+
+def test_estimators_notebook_executes(tmp_path):
+  """``04_estimators.ipynb`` on the tiny report table of ``test_predictors`` (its proxies
+  program, so the compilation cache serves both), with a one-epoch SPOS supernet."""
+  from test_predictors import tiny_report_table
+
+  tiny_report_table(tmp_path / 't.npz')
+  images, text = _run(
+      '04_estimators.ipynb',
+      [
+          f"TABLE = {str(tmp_path / 't.npz')!r}",
+          'CELLS = 40',
+          "PROXIES = ('synflow', 'jacov')",
+          'BATCH = 16',
+          'SPOS_EPOCHS = 1',
+          'TRAIN_CELLS = 20',
+      ],
+  )
+  assert len(images) == 1  # the scatter plots
+  assert '127 cells in the table; 40 scored' in text
+  for name in ('val_acc (final)', 'synflow', 'jacov', 'SPOS (1 epochs)', 'GBM on 20 cells'):
+    assert f'\n{name:<24} ' in text, name
+  # the table's validation accuracy equals its test accuracy: that row ranks perfectly
+  assert f"\n{'val_acc (final)':<24}   1.000   1.000     1.00" in text

@@ -51,15 +51,9 @@ def test_learning_curves_read_the_table():
     curves.sotl(t, 3)
 
 
-def test_estimator_report_ranks_every_estimator_on_a_small_table(tmp_path):
-  """``experiments.estimator_report`` at tiny size: a synthetic table whose validation
-  accuracy equals its test accuracy (so that row ranks perfectly), the tiny protocol's data
-  for the proxies, two predictor sizes."""
-  import os
-  import subprocess
-  import sys
-
-  from test_discrete import ROOT
+def tiny_report_table(path):
+  """The synthetic 3-op table (validation accuracy = test accuracy) with the tiny protocol's
+  data, saved at ``path``."""
   from test_tabular import TINY
 
   space = spaces.get('nb201', THREE)
@@ -70,7 +64,20 @@ def test_estimator_report_ranks_every_estimator_on_a_small_table(tmp_path):
   t = Table(
       t.hashes, t.archs, t.seeds, t.epoch, t.seed, t.arch, dict(t.metadata, protocol=protocol)
   )
-  t.save(tmp_path / 't.npz')
+  t.save(path)
+
+
+def test_estimator_report_ranks_every_estimator_on_a_small_table(tmp_path):
+  """``experiments.estimator_report`` at tiny size: a synthetic table whose validation
+  accuracy equals its test accuracy (so that row ranks perfectly), the tiny protocol's data
+  for the proxies, two predictor sizes."""
+  import os
+  import subprocess
+  import sys
+
+  from test_discrete import ROOT
+
+  tiny_report_table(tmp_path / 't.npz')
   out = tmp_path / 'report.md'
   cmd = [
       sys.executable,
@@ -81,6 +88,8 @@ def test_estimator_report_ranks_every_estimator_on_a_small_table(tmp_path):
       '--train_sizes=10',
       '--batch=16',
       '--proxies=synflow,jacov',  # the cheap ones: test_proxies checks every proxy
+      '--weight_sharing=spos',  # the supernet mapping is test_weight_sharing's
+      '--spos_epochs=1',
       '--encodings=onehot',
       f'--out={out}',
   ]
@@ -91,5 +100,7 @@ def test_estimator_report_ranks_every_estimator_on_a_small_table(tmp_path):
   assert '| table | val_acc (final epoch) | 1.000 | 1.000 | 1.00 |' in text
   for name in ('synflow', 'jacov'):
     assert f'| proxy | {name} |' in text, name
+  for bn in ('inherited', 'recalibrated'):
+    assert f'| sharing | SPOS (1 epochs), {bn} BN |' in text, bn
   for name in predictors.PREDICTORS:
     assert f'| {name} | onehot |' in text

@@ -6,6 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from nas_jax import ops
 from nas_jax.estimators import proxies
 
 
@@ -14,7 +15,7 @@ class MLP(nn.Module):
   @nn.compact
   def __call__(self, x, train=False):
     del train
-    x = nn.relu(nn.Dense(4, name='d1')(x))
+    x = ops.ReLU()(nn.Dense(4, name='d1')(x))
     return nn.Dense(3, name='d2')(x)
 
 
@@ -147,6 +148,59 @@ def test_precision_at_top_and_nan_handling():
 
 
 # --- on a space's arch network ------------------------------------------------------------------
+class DeepMLP(nn.Module):
+  """Two ReLU layers (NASWOT sums both) and one plain ``nn.relu``, which is no site."""
+
+  @nn.compact
+  def __call__(self, x, train=False):
+    del train
+    x = ops.ReLU()(nn.Dense(12, name='d1')(x))
+    x = ops.ReLU()(nn.Dense(9, name='d2')(x))
+    return nn.Dense(3, name='d3')(nn.relu(x))
+
+
+def _np_code_kernel(acts):
+  """NASWOT's K from the ReLU inputs, one (N, units) array each: agreements counted unit by
+  unit (N_A minus the Hamming distance)."""
+  codes = np.concatenate([a.reshape(a.shape[0], -1) > 0 for a in acts], axis=1)
+  n = len(codes)
+  return np.asarray([[np.sum(codes[i] == codes[j]) for j in range(n)] for i in range(n)])
+
+
+def test_naswot_kernel_counts_agreeing_relu_codes():
+  net = DeepMLP()
+  x = jax.random.normal(jax.random.key(2), (6, 5))
+  variables = net.init(jax.random.key(3), x)
+  p = jax.tree.map(np.asarray, variables['params'])
+  h1 = np.asarray(x) @ p['d1']['kernel'] + p['d1']['bias']
+  h2 = np.maximum(h1, 0) @ p['d2']['kernel'] + p['d2']['bias']
+  want = _np_code_kernel([h1, h2])
+  assert want.max() == 21 and want.min() < 21  # both layers' units, and codes differ
+  forward = proxies.forward_of(net, variables)
+  got = jax.jit(lambda q: proxies.naswot_kernel(forward, q, x))(variables['params'])
+  np.testing.assert_array_equal(got, want)
+  sign, logdet = np.linalg.slogdet(want.astype(np.float64))
+  assert sign > 0
+  assert float(proxies.naswot(forward, variables['params'], x, None)) == pytest.approx(
+      logdet, rel=1e-5
+  )
+
+
+def _recorded_relu_inputs(module, variables, *args):
+  """Every ``ops.ReLU`` input of an eager forward pass (training mode), as (N, units)."""
+  acts = []
+
+  def record(next_fun, call_args, kwargs, context):
+    if isinstance(context.module, ops.ReLU):
+      a = np.asarray(call_args[0])
+      acts.append(np.moveaxis(a, 1, 0) if a.ndim == 4 else a)  # CNHW to NCHW
+    return next_fun(*call_args, **kwargs)
+
+  with nn.intercept_methods(record):
+    module.apply(variables, *args, True, mutable=['batch_stats'])
+  return acts
+
+
 def test_arch_network_proxies_equal_the_cells_own_network():
   """A cell scored through the arch network (every candidate op present) equals the score of
   its evaluation network under the mapped weights: the unused candidates add nothing."""
@@ -161,10 +215,17 @@ def test_arch_network_proxies_equal_the_cells_own_network():
   )
   names = tuple(sorted(proxies.PROXIES))
   est = proxies.ProxyEstimator(space, protocol, names, batch=16, seed=3)
-  archs = np.asarray([(2, 1, 2, 0, 2, 1), (1, 2, 0, 2, 2, 2)], np.int32)
+  # the second cell's nodes 1 and 2 are dead (every path from them meets a none edge), so
+  # their convs' ReLUs reach no output: NASWOT still counts them, as a forward hook would
+  archs = np.asarray([(2, 1, 2, 0, 2, 1), (2, 0, 2, 2, 0, 0)], np.int32)
   got = est(archs)
   np.testing.assert_array_equal(got.value, est.last_values[:, 0])
   x, y = est.batch
+  for arch, values in zip(archs, est.last_values):  # NASWOT's codes, read in eager mode
+    ev = space.evalnet(space.to_genotype(tuple(arch)), 10, channels=4, layers=1)
+    acts = _recorded_relu_inputs(ev, space.evalnet_variables(est.variables(arch), arch), x)
+    logdet = np.linalg.slogdet(_np_code_kernel(acts).astype(np.float64))[1]
+    assert values[names.index('naswot')] == pytest.approx(logdet, rel=1e-5), arch
   for arch, values in zip(archs[:1], est.last_values):  # one cell's network: one more compile
     ev = space.evalnet(space.to_genotype(tuple(arch)), 10, channels=4, layers=1)
     mapped = space.evalnet_variables(est.variables(arch), arch)

@@ -29,6 +29,11 @@ and ``g = dL/dtheta``; sums run over every parameter.
   input gradients of the summed logits (inference mode, so the examples are independent),
   ``C`` their correlation matrix with eigenvalues ``l``; the score is
   ``-sum(log(l + k) + 1 / (l + k))``, ``k = 1e-5``.
+* :func:`naswot` (Mellor et al., ICML 2021, "Neural Architecture Search without Training"):
+  ``c_n`` the binary code of example ``n``, one bit ``[a > 0]`` per unit of every ReLU's
+  input ``a`` (every :class:`nas_jax.ops.ReLU` of the network, training mode). The kernel
+  ``K_nm = N_A - d_H(c_n, c_m)``, the number of units on which the two codes agree, and the
+  score ``log |det K|``.
 
 :data:`PROXIES` maps names to them.
 """
@@ -45,10 +50,22 @@ import numpy as np
 import optax
 
 from nas_jax import data as data_lib
+from nas_jax import ops
 from nas_jax.estimators.tabular import Results
 from nas_jax.tabular.trainer import load_splits
 
-__all__ = ['PROXIES', 'fisher', 'forward_of', 'grad_norm', 'grasp', 'jacov', 'snip', 'synflow']
+__all__ = [
+    'PROXIES',
+    'fisher',
+    'forward_of',
+    'grad_norm',
+    'grasp',
+    'jacov',
+    'naswot',
+    'naswot_kernel',
+    'snip',
+    'synflow',
+]
 
 Forward = Callable[[Any, jax.Array, bool], jax.Array]
 
@@ -109,8 +126,6 @@ def synflow(forward: Forward, params, x, y) -> jax.Array:
 
 
 def _fisher_site(context) -> bool:
-  from nas_jax import ops  # pylint: disable=import-outside-toplevel
-
   return context.method_name == '__call__' and isinstance(
       context.module, (ops.Conv, ops.PointwiseConv, ops.DepthwiseConv, nn.Dense)
   )
@@ -162,6 +177,56 @@ def jacov(forward: Forward, params, x, y, k: float = 1e-5) -> jax.Array:
   return -jnp.sum(jnp.log(eig + k) + 1.0 / (eig + k))
 
 
+@jax.custom_vjp
+def _code_probe(a, probe):
+  """The identity on ``a``; its gradient with respect to ``probe`` is ``a``'s code kernel,
+  whatever the cotangent. Summed over every ReLU of a network by one backward pass, which
+  also reaches the ReLUs inside ``nn.switch`` branches, whose values cannot leave them."""
+  del probe
+  return a
+
+
+def _code_kernel(a: jax.Array) -> jax.Array:
+  """``K_nm`` = the number of units of ``a`` (CNHW, or (N, C) for a dense layer) on which
+  examples n and m are both active or both inactive."""
+  flat = jnp.moveaxis(a, 1, 0) if a.ndim == 4 else a
+  c = (flat.reshape(flat.shape[0], -1) > 0).astype(jnp.float32)
+  return c @ c.T + (1.0 - c) @ (1.0 - c).T
+
+
+def _probe_fwd(a, probe):
+  return a, (a, probe)
+
+
+def _probe_bwd(residual, ct):
+  a, probe = residual
+  return ct, _code_kernel(a).astype(probe.dtype)
+
+
+_code_probe.defvjp(_probe_fwd, _probe_bwd)
+
+
+def naswot_kernel(forward: Forward, params, x) -> jax.Array:
+  """NASWOT's ``K`` (module docstring) of the batch ``x``: (N, N), float32."""
+
+  def total(probe):
+    def at_relu(next_fun, args, kwargs, context):
+      if isinstance(context.module, ops.ReLU) and context.method_name == '__call__':
+        args = (_code_probe(args[0], probe),) + tuple(args[1:])
+      return next_fun(*args, **kwargs)
+
+    with nn.intercept_methods(at_relu):
+      return jnp.sum(forward(params, x, True))
+
+  return jax.grad(total)(jnp.zeros((x.shape[0], x.shape[0]), jnp.float32))
+
+
+def naswot(forward: Forward, params, x, y) -> jax.Array:
+  """``log |det K|`` of the ReLU code kernel (module docstring)."""
+  del y
+  return jnp.linalg.slogdet(naswot_kernel(forward, params, x))[1]
+
+
 PROXIES: dict[str, Callable[..., jax.Array]] = {
     'grad_norm': grad_norm,
     'snip': snip,
@@ -169,6 +234,7 @@ PROXIES: dict[str, Callable[..., jax.Array]] = {
     'fisher': fisher,
     'synflow': synflow,
     'jacov': jacov,
+    'naswot': naswot,
 }
 
 

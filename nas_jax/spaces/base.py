@@ -119,6 +119,11 @@ class Space:
     """The :meth:`evalnet` variables equal to the :meth:`arch_network` ``variables`` at ``arch``."""
     raise NotImplementedError(f'the {self.name} space has no arch network yet')
 
+  def arch_variables_from_supernet(self, variables: dict[str, Any], template) -> dict[str, Any]:
+    """The :meth:`arch_network` variables (``template``'s tree) under which it computes the
+    :meth:`supernet` of ``variables`` with a cell's one-hot op weights."""
+    raise ValueError(f'the {self.name} space maps no supernet into its arch network')
+
   def check_genotype(self, genotype):
     """``genotype`` if it is this space's type and uses only this space's ops (GenotypeError)."""
     raise NotImplementedError

@@ -139,7 +139,7 @@ class AuxiliaryHead(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
-    x = nn.relu(x)
+    x = ops.ReLU()(x)
     if x.shape[2] >= 5 and x.shape[3] >= 5:
       s = self.pool_stride
       x = (
@@ -149,13 +149,13 @@ class AuxiliaryHead(nn.Module):
           / 25.0
       )
     x = ops.PointwiseConv(128, name='conv_1')(x)
-    x = nn.relu(ops.BatchNorm(affine=True, name='bn_1')(x, self.train))
+    x = ops.ReLU()(ops.BatchNorm(affine=True, name='bn_1')(x, self.train))
     if x.shape[2] != x.shape[3]:
       raise ValueError(f'auxiliary head expects a square feature map, got {x.shape[2:]}')
     x = ops.Conv(768, x.shape[2], padding=0, name='conv_2')(x)
     if self.bn_after_second_conv:
       x = ops.BatchNorm(affine=True, name='bn_2')(x, self.train)
-    x = nn.relu(x)
+    x = ops.ReLU()(x)
     return nn.Dense(self.num_classes, name='classifier')(x.reshape(x.shape[0], -1).T)
 
 
@@ -306,10 +306,10 @@ class NetworkImageNet(nn.Module):
     c = self.channels
     x = ops.to_cnhw(x)
     s0 = ops.Conv(c // 2, 3, 2, name='stem0_conv_1')(x)
-    s0 = nn.relu(ops.BatchNorm(affine=True, name='stem0_bn_1')(s0, train))
+    s0 = ops.ReLU()(ops.BatchNorm(affine=True, name='stem0_bn_1')(s0, train))
     s0 = ops.Conv(c, 3, 2, name='stem0_conv_2')(s0)
     s0 = ops.BatchNorm(affine=True, name='stem0_bn_2')(s0, train)
-    s1 = ops.Conv(c, 3, 2, name='stem1_conv')(nn.relu(s0))
+    s1 = ops.Conv(c, 3, 2, name='stem1_conv')(ops.ReLU()(s0))
     s1 = ops.BatchNorm(affine=True, name='stem1_bn')(s1, train)
     aux_layer = 2 * self.layers // 3 if self.auxiliary and train else None
     out, aux_in = _Cells(

@@ -135,6 +135,9 @@ class NB201Space(base.Space):
   def evalnet_variables(self, variables: dict[str, Any], arch) -> dict[str, Any]:
     return archnet.evalnet_variables(variables, arch)
 
+  def arch_variables_from_supernet(self, variables: dict[str, Any], template) -> dict[str, Any]:
+    return archnet.from_supernet_variables(variables, template, self.primitives)
+
   # --- genotypes ----------------------------------------------------------------------------
   def check_genotype(self, g) -> NB201Genotype:
     if not isinstance(g, NB201Genotype):

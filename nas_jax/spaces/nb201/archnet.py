@@ -147,3 +147,49 @@ def evalnet_variables(variables: dict[str, Any], arch: Sequence[int]) -> dict[st
         new[name] = cell
     out[collection] = new
   return out
+
+
+def _edge_key(name: str, primitives) -> str:
+  """The supernet's name of an arch-network candidate module ``op_k``."""
+  return primitives[int(name[3:])]
+
+
+def from_supernet_variables(supernet_variables, template, primitives):
+  """The arch network's variables (``template``'s tree) from an NB201 supernet's (either
+  mode): candidate ``op`` of an edge is ``op_k``; the supernet's cell BatchNorms are not
+  affine, so their scale and bias are 1 and 0. One-line ValueError for a missing variable."""
+  primitives = tuple(primitives)
+
+  def source(path):
+    names = [p.key for p in path]
+    out = []
+    for i, name in enumerate(names):
+      if name.startswith('op_') and i > 0 and names[i - 1].startswith('edge_'):
+        out.append(_edge_key(name, primitives))
+      elif name == 'lastact_bn':
+        out.append('last_bn')
+      else:
+        out.append(name)
+    return out
+
+  def lookup(tree, names):
+    for name in names:
+      if not isinstance(tree, dict) or name not in tree:
+        return None
+      tree = tree[name]
+    return tree
+
+  def one(path, leaf):
+    names = source(path)
+    got = lookup(supernet_variables, names)
+    if got is None and len(names) > 3 and names[2].startswith('edge_'):  # 'hard' mode
+      got = lookup(supernet_variables, names[:3] + ['candidates'] + names[3:])
+    if got is None and names[0] == 'params' and names[-1] in ('scale', 'bias'):
+      return (jnp.ones if names[-1] == 'scale' else jnp.zeros)(leaf.shape, leaf.dtype)
+    if got is None:
+      raise ValueError(f'the supernet has no variable for {"/".join(names)}')
+    if tuple(got.shape) != tuple(leaf.shape):
+      raise ValueError(f'{"/".join(names)}: supernet shape {got.shape}, arch network {leaf.shape}')
+    return jnp.asarray(got, leaf.dtype)
+
+  return jax.tree_util.tree_map_with_path(one, dict(template))

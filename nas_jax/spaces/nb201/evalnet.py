@@ -121,7 +121,7 @@ def trunk(
       c *= 2
       x = ResidualBlock(c, train, name=f'reduce_{index}')(x)
     x = stage(x, index, c)
-  x = nn.relu(ops.BatchNorm(affine=True, name=last_bn)(x, train))
+  x = ops.ReLU()(ops.BatchNorm(affine=True, name=last_bn)(x, train))
   return nn.Dense(num_classes, name='classifier')(jnp.mean(x, axis=(2, 3)).T)
 
 
