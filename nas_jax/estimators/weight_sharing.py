@@ -146,11 +146,11 @@ class SharedWeightEstimator:
     self.space, self.bn = space, bn
     self.trainer = trainer = PopulationTrainer(space, protocol, splits, form='sequential')
     if supernet:
-      x0 = jnp.zeros((2,) + tuple(trainer.image_shape), jnp.float32)
-      a0 = jnp.zeros((len(space.options),), jnp.int32)
-      template = jax.eval_shape(lambda: trainer.net.init(jax.random.key(0), x0, a0, False))
+      template = jax.eval_shape(lambda: trainer.init_state(0))
+      template = {'params': template['params'], 'batch_stats': template['batch_stats']}
       variables = from_supernet(space, variables, template)
     self.shared = {'params': variables['params'], 'batch_stats': variables['batch_stats']}
+    self._zero_stats = jax.tree.map(jnp.zeros_like, self.shared['batch_stats'])
     stream = trainer._stream(seed)  # pylint: disable=protected-access
     self._recal_batches = [
         jnp.asarray(stream.batch(0, i)[0])
@@ -172,10 +172,9 @@ class SharedWeightEstimator:
     if self.bn == 'inherited':
       return self.shared
     arch = jnp.asarray(arch, jnp.int32)
-    zeros = jax.tree.map(jnp.zeros_like, self.shared['batch_stats'])
     total = None
     for x in self._recal_batches:
-      stats = self._batch_stats_of(self.shared['params'], zeros, x, arch)
+      stats = self._batch_stats_of(self.shared['params'], self._zero_stats, x, arch)
       total = stats if total is None else jax.tree.map(jnp.add, total, stats)
     n = float(len(self._recal_batches))
     return {'params': self.shared['params'], 'batch_stats': jax.tree.map(lambda s: s / n, total)}
