@@ -167,6 +167,16 @@ def _one_line(error: BaseException) -> str:
   return f'{head} {last}'
 
 
+def mean_se(values) -> tuple[float, float]:
+  """The mean of ``values`` (over seeds) and its standard error (0 for one value)."""
+  import numpy as np  # pylint: disable=import-outside-toplevel
+
+  values = np.asarray(values, np.float64)
+  if len(values) < 2:
+    return float(values.mean()), 0.0
+  return float(values.mean()), float(values.std(ddof=1) / np.sqrt(len(values)))
+
+
 def run_or_exit(fn: Callable[[], T]) -> T:
   """Runs ``fn``; known user errors print one line to stderr and exit with status 2."""
   from nas_jax import runtime

@@ -2,7 +2,8 @@
 
   python -m experiments.warm_start_report [--table=shipped] [--proxies=synflow,naswot]
       [--rank_by=synflow] [--strategies=rea,local_search] [--seeds=50] [--budget=100]
-      [--budgets=10,25,50,100] [--warm=5] [--batch=64] [--out=docs/warm_start.md]
+      [--budgets=10,25,50,100] [--warm=5] [--batch=64] [--bananas_budget=50]
+      [--out=docs/warm_start.md]
 
 Every cell of the table is scored at initialization by ``proxies.ProxyEstimator`` (the
 table protocol's arch network, seed-0 weights, one batch of ``--batch`` training images;
@@ -31,6 +32,12 @@ regret of the best of the warm cells by test accuracy. The cost of the warm star
 measured proxy seconds per cell times the cells scored, next to the simulated train
 seconds of the table's queries.
 
+BANANAS with proxy features: BANANAS (``--bananas`` overrides its settings) searches for
+``--bananas_budget`` queries, 10 per ask, for the same seeds, plain and with every proxy
+of ``--proxies`` as a predictor input next to the path encoding (each proxy's rank among
+the cells, scaled to [0, 1]: ``bananas.Features.from_rows``); regret by queries and the
+paired difference.
+
 Writes the markdown report to ``--out`` and stdout. At the defaults on the shipped table
 (1,236 cells) it takes under a minute on a 2-core CPU (35-56 s): the proxies' compile (8-20 s,
 less from a warm compilation cache) and scoring (17 s, 0.014 s per cell) dominate; the four
@@ -58,6 +65,12 @@ _BUDGETS = flags.DEFINE_list(
 )
 _WARM = flags.DEFINE_integer('warm', 5, 'Warm cells: the proxy top-k.', lower_bound=1)
 _BATCH = flags.DEFINE_integer('batch', 64, 'The proxies minibatch.', lower_bound=2)
+_BANANAS_BUDGET = flags.DEFINE_integer(
+    'bananas_budget', 50, 'Queries per BANANAS search (0: no BANANAS rows).', lower_bound=0
+)
+_BANANAS = flags.DEFINE_string(
+    'bananas', '', 'BANANAS settings as name=value,... (smoke tests shrink its ensemble).'
+)
 _OUT = flags.DEFINE_string('out', 'docs/warm_start.md', 'The markdown report.')
 
 STRATEGIES = ('random', 'rea', 'local_search')  # those that ask their own first cells
@@ -88,6 +101,10 @@ def _check_flags():
     cli.fail(f'--budgets must be in 1..--budget ({_BUDGET.value}), got {",".join(_BUDGETS.value)}')
   if _WARM.value > _BUDGET.value:
     cli.fail(f'--warm ({_WARM.value}) must not exceed --budget ({_BUDGET.value})')
+  from nas_jax.strategies import discrete as ds
+
+  settings = _bananas_settings()
+  cli.run_or_exit(lambda: ds.get('bananas', **settings))  # a bad setting: one line, now
   return budgets, rank_by
 
 
@@ -103,14 +120,78 @@ def _strategy(name, warm):
   return strategy
 
 
-def _mean_se(values):
-  """The mean and its standard error over seeds."""
+def _bananas_settings() -> dict:
+  """``--bananas`` as keyword settings (integers and floats parsed, never evaluated)."""
+  settings = {}
+  for item in filter(None, _BANANAS.value.split(',')):
+    name, sep, text = item.partition('=')
+    if not sep:
+      cli.fail(f'--bananas takes name=value items, got {item!r}')
+    try:
+      settings[name.strip()] = int(text)
+    except ValueError:
+      try:
+        settings[name.strip()] = float(text)
+      except ValueError:
+        settings[name.strip()] = text.strip()
+  return settings
+
+
+def _bananas_runs(table, estimator, values, names, keys) -> list[str]:
+  """BANANAS plain and with every proxy as a predictor feature (ranked, ``bananas.Features``):
+  the report's rows, regret by queries at a quarter, half and all of ``--bananas_budget``."""
+  import jax
   import numpy as np
 
-  values = np.asarray(values, np.float64)
-  if len(values) < 2:
-    return float(values.mean()), 0.0
-  return float(values.mean()), float(values.std(ddof=1) / np.sqrt(len(values)))
+  from nas_jax import discrete
+  from nas_jax.strategies import discrete as ds
+  from nas_jax.strategies.discrete import bananas
+
+  q = _BANANAS_BUDGET.value
+  if not q:
+    return []
+  settings = _bananas_settings()
+  plain = cli.run_or_exit(lambda: ds.get('bananas', **settings))
+  batch = 10 if q % 10 == 0 else 1
+  features = bananas.Features.from_rows(table, values, names)
+  budgets = sorted({max(batch, q // 4 // batch * batch), max(batch, q // 2 // batch * batch), q})
+  rows, regrets, walls = [], {}, []
+  for label, strategy in (('bananas', plain), ('bananas+proxy features', plain)):
+    if label != 'bananas':
+      strategy = ds.get('bananas', features=features, **settings)
+    start = time.perf_counter()
+    trace = jax.tree.map(
+        np.asarray, discrete.run_seeds(strategy, estimator, table.space, keys, q, batch=batch)
+    )
+    walls.append(time.perf_counter() - start)
+    print(f'{label}: {len(keys)} seeds x {q} queries in {walls[-1]:.1f} s', flush=True)
+    summary = discrete.summarize(trace, estimator, budgets)
+    regrets[label] = [estimator.best_report - discrete.at_budget(trace, b) for b in budgets]
+    cells = [
+        f'{m:.4f} ± {se:.4f} ({row["percentile_mean"]:.1f})'
+        for row, (m, se) in zip(summary, map(cli.mean_se, regrets[label]))
+    ]
+    rows.append(f'| {label} | {len(keys)} | ' + ' | '.join(cells) + ' |')
+  diffs = []
+  for p, w in zip(regrets['bananas'], regrets['bananas+proxy features']):
+    m, se = cli.mean_se(w - p)
+    diffs.append(f'{m:+.4f} ± {se:.4f}')
+  rows.append(f'| features − plain | {len(keys)} | ' + ' | '.join(diffs) + ' |')
+  head = [
+      '',
+      f"**BANANAS with proxy features**: the predictor's input is the path encoding, then "
+      f'each of {", ".join(names)} as its rank among the cells scaled to [0, 1] '
+      '(`bananas.Features.from_rows`); otherwise the same BANANAS'
+      + (f' ({_BANANAS.value})' if _BANANAS.value else " (the paper's defaults)")
+      + f", asking {batch} per round, the same seeds' keys. Regret by queries, mean ± "
+      'standard error (mean percentile); "features − plain" is the paired difference '
+      '(negative: the features help).',
+      '',
+      '| run | seeds | ' + ' | '.join(f'{b} queries' for b in budgets) + ' |',
+      '|---|---|' + '---|' * len(budgets),
+  ]
+  tail = ['', 'Wall seconds (compiles included): ' + ', '.join(f'{w:.1f}' for w in walls) + '.']
+  return head + rows + tail
 
 
 def main(argv):
@@ -176,6 +257,9 @@ def main(argv):
     results.append((name, plain, warmed, wall))
     print(f'{name}: {n} seeds x {_BUDGET.value} queries, plain and warm, in {wall:.1f} s')
 
+  # --- BANANAS with the proxies as predictor features ----------------------------------------
+  bananas_rows = _bananas_runs(table, estimator, values, names, keys)
+
   # --- the report --------------------------------------------------------------------------
   mean_query = float(np.nanmean(table.values('train_seconds')))
   proxy_total = per_cell * len(table)
@@ -235,13 +319,13 @@ def main(argv):
       regrets[label] = [estimator.best_report - discrete.at_budget(trace, b) for b in budgets]
       cells = []
       for row, regret in zip(rows, regrets[label]):
-        m, se = _mean_se(regret)
+        m, se = cli.mean_se(regret)
         cells.append(f'{m:.4f} ± {se:.4f} ({row["percentile_mean"]:.1f})')
       out.append(f'| {label} | {n} | ' + ' | '.join(cells) + ' |')
     diffs, shares = [], []
     for p, w in zip(regrets[name], regrets[f'{name}+warm']):
       d = w - p
-      m, se = _mean_se(d)
+      m, se = cli.mean_se(d)
       diffs.append(f'{m:+.4f} ± {se:.4f}')
       tied = np.isclose(d, 0.0, rtol=0.0, atol=1e-7)
       better, worse = (d < 0) & ~tied, (d > 0) & ~tied
@@ -263,6 +347,7 @@ def main(argv):
       + ', '.join(f'{name} {wall:.1f}' for name, _, _, wall in results)
       + '.',
   ]
+  out += bananas_rows
   text = '\n'.join(out) + '\n'
   atomic_write(_OUT.value, text)
   print(text)

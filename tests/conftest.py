@@ -16,27 +16,34 @@ runtime.enable_compilation_cache()
 # The test files, slowest first (cold compilation cache, 2-core CPU). make test hands whole files
 # to 2 workers in this order (--dist loadfile --no-loadscope-reorder): the longest go first, so
 # that no worker is left with a long file at the end while the other idles.
-SLOWEST_FIRST = (
+SLOWEST_FIRST = (  # file totals of session 13's cold-cache run
     'test_strategies.py',
     'test_tabular.py',
     'test_live_search.py',
-    'test_discrete.py',
-    'test_darts_archnet.py',
     'test_bilevel.py',
+    'test_discrete.py',
     'test_parallel.py',
     'test_wiring.py',
-    'test_ops.py',
-    'test_notebook.py',
-    'test_search.py',
-    'test_checkpoint_faults.py',
-    'test_search_resume.py',
-    'test_train.py',
-    'test_resume.py',
-    'test_errors.py',
-    'test_launchers.py',
-    'test_nb201.py',
     'test_evalnet.py',
+    'test_proxies.py',
+    'test_darts_archnet.py',
+    'test_launchers.py',
+    'test_notebook.py',
+    'test_ops.py',
+    'test_warm_start_report.py',
+    'test_checkpoint_faults.py',
+    'test_weight_sharing.py',
+    'test_search.py',
+    'test_train.py',
     'test_nb201_equivalence.py',
+    'test_resume.py',
+    'test_predictors.py',
+    'test_search_resume.py',
+    'test_nb201.py',
+    'test_discrete_report.py',
+    'test_early_stopping.py',
+    'test_errors.py',
+    'test_data.py',
 )
 
 

@@ -245,6 +245,44 @@ def test_bananas_encoding_and_predictor(space, table, estimator):
     ds.get('bananas', acquisition='ei')
 
 
+def test_bananas_features_join_the_encoding(space, table, estimator):
+  """``bananas.Features.from_rows``: per-row values ranked to [0, 1] (NaN lowest) and spread
+  over each class's architectures; the predictor's inputs are the path encoding then
+  those. A feature that is the truth itself makes 20 told cells rank all the others."""
+  every = np.asarray(list(space.enumerate()))
+  truth = table.values('test_acc')
+  values = np.stack([truth, -truth], axis=1)
+  values[0, 1] = np.nan
+  feats = bananas.Features.from_rows(table, values, ('truth', 'negated'))
+  n = len(table)
+  by_hand = np.stack(
+      [
+          scipy.stats.rankdata(np.where(np.isnan(v), -np.inf, v), method='ordinal') - 1
+          for v in values.T
+      ],
+      axis=1,
+  ) / (n - 1)
+  rows = np.asarray([table.row(tuple(a)) for a in every[::7]])
+  b = ds.get('bananas', features=feats, **SMALL_BANANAS)
+  got = np.asarray(b.inputs(space, jnp.asarray(every[::7])))
+  np.testing.assert_array_equal(got[:, :-2], bananas.encode(space, every[::7]))
+  np.testing.assert_allclose(got[:, -2:], by_hand[rows], rtol=1e-6)
+  assert by_hand[0, 1] == 0.0  # the NaN ranks lowest
+  told = np.random.default_rng(1).permutation(len(every))[:20]
+  scores = estimator(every[told], jax.random.key(0)).score
+  rho = {}
+  for name, strategy in (('plain', ds.get('bananas', **SMALL_BANANAS)), ('features', b)):
+    state = strategy.tell(strategy.init(jax.random.key(0), space), jnp.asarray(every[told]), scores)
+    params, _, _ = strategy.fit(state)
+    mean, _ = strategy.predict(params, state, jnp.asarray(every))
+    rho[name] = scipy.stats.spearmanr(np.asarray(mean), truth[table.dense_rows()])[0]
+  assert rho['features'] > 0.75 and rho['features'] > rho['plain'] + 0.15, rho  # 0.85, 0.55
+  with pytest.raises(base.ConfigError, match='one row per table row'):
+    bananas.Features.from_rows(table, values[:5])
+  with pytest.raises(base.ConfigError, match='rows, the nb201 space'):
+    ds.get('bananas', features=bananas.Features(np.zeros((3, 1)))).init(jax.random.key(0), space)
+
+
 def test_bananas_finds_the_optimum(space, estimator):
   b = ds.get('bananas', **SMALL_BANANAS)
   trace = discrete.run_seeds(b, estimator, space, discrete.seed_keys(range(20)), 100, batch=10)

@@ -31,7 +31,7 @@ def test_process_shares_assemble_to_the_whole_batch(small):
   epochs = np.asarray([2, 1, 2])
   whole = est(ARCHS, None, epochs)
   shares = np.stack([est.local_rows(ARCHS, epochs, 2, p) for p in range(2)])
-  assert shares.shape == (2, 2, 4) and np.isnan(shares[1, 1]).all()  # process 1 pads
+  assert shares.shape == (2, 2, 6) and np.isnan(shares[1, 1]).all()  # process 1 pads
   got = est.assemble(shares, epochs)
   for field in ('score', 'value', 'report'):
     np.testing.assert_array_equal(getattr(got, field), getattr(whole, field))
@@ -39,6 +39,53 @@ def test_process_shares_assemble_to_the_whole_batch(small):
   # the one-epoch member is the two-epoch protocol stopped early: its first epoch
   alone = est.trainer.train([Member(tuple(int(a) for a in ARCHS[1]), 1)])[0]
   assert got.value[1] == pytest.approx(float(alone['val_acc'][0]))
+
+
+def test_live_early_stopping_stops_inside_training(small):
+  """The median rule inside live training (epoch 1 of 2): with a history whose median lies
+  between the cells' epoch-1 validation accuracies, the cells below it stop after epoch 1
+  (told that epoch's value, half the SGD steps run, not full), the others train on to epoch 2
+  with the results of an unstopped run; every signal joins the history."""
+  from nas_jax.estimators.early_stopping import MedianStopping
+
+  protocol = Protocol.from_config(SMALL)
+  est = TrainEstimator(small, protocol, seed=1)
+  plain = est(ARCHS)
+  first = est(ARCHS, None, np.full(3, 1))
+  order = np.argsort(first.value)
+  if first.value[order[0]] == first.value[order[-1]]:
+    pytest.skip('the three cells tie after one epoch')
+  cut = float(first.value[order[-1]])  # only the best (and its ties) finish
+  rule = MedianStopping(epoch=1, warmup=1, quantile=0.5)
+  rule.record([cut])
+  est.early_stop = rule
+  steps, step = [], est.trainer._step  # count the SGD steps the stopped cells skip
+  est.trainer._step = lambda *args: (steps.append(1), step(*args))[1]
+  got = est(ARCHS)
+  keep = first.value >= cut
+  np.testing.assert_array_equal(got.full, keep)
+  np.testing.assert_array_equal(got.value, np.where(keep, plain.value, first.value))
+  np.testing.assert_array_equal(got.report, np.where(keep, plain.report, first.report))
+  assert len(steps) == est.steps_per_epoch * (2 * keep.sum() + (~keep).sum())
+  assert (got.cost > 0).all()
+  np.testing.assert_allclose(rule.seen, [cut, *first.value], rtol=1e-6)
+  with pytest.raises(ValueError, match='must be below'):
+    TrainEstimator(small, protocol, early_stop=MedianStopping(epoch=2), splits=est.splits)
+
+
+def test_vmapped_population_stops_members_apart(small):
+  """In the vmapped form a stopped member's later epochs and robustness are NaN while its
+  group trains on; what it ran equals the unstopped group's numbers."""
+  protocol = Protocol.from_config(SMALL)
+  trainer = PopulationTrainer(small, protocol, form='vmap')
+  members = [Member(tuple(int(a) for a in ARCHS[i]), 1) for i in (0, 2)]
+  plain = trainer.train(members)
+  stopped = trainer.train(members, stop=lambda epoch, record: np.asarray([epoch == 1, False]))
+  assert np.isnan(stopped[0]['val_acc'][1]) and np.isnan(stopped[0]['noise_acc'])
+  assert stopped[0]['val_acc'][0] == plain[0]['val_acc'][0]
+  for name in ('val_acc', 'train_loss', 'test_acc'):
+    np.testing.assert_array_equal(stopped[1][name], plain[1][name])
+  assert stopped[1]['noise_acc'] == plain[1]['noise_acc']
 
 
 def test_cell_network_estimator_trains_each_cells_evaluation_network(small):

@@ -105,8 +105,23 @@ def test_synflow_sums_path_products_of_absolute_weights(setup):
   assert float(proxies.synflow(forward, flipped, x, y)) == pytest.approx(hand, rel=1e-5)
 
 
-def test_jacov_against_numpy_correlation_eigenvalues(setup):
-  forward, params, x, y, p64, x64, _ = setup
+class WideMLP(nn.Module):
+  """A hidden layer wide enough that every example has its own ReLU pattern (and so its own
+  input Jacobian)."""
+
+  @nn.compact
+  def __call__(self, x, train=False):
+    del train
+    return nn.Dense(3, name='d2')(ops.ReLU()(nn.Dense(16, name='d1')(x)))
+
+
+def test_jacov_against_numpy_correlation_eigenvalues():
+  """Three examples of eight inputs: a correlation matrix of full rank (with more examples
+  than inputs it is singular, and ``1 / (l + k)`` of its zero eigenvalues is float32 noise)."""
+  x64 = np.asarray(jax.random.normal(jax.random.key(2), (3, 8)), np.float64)
+  variables = WideMLP().init(jax.random.key(3), jnp.asarray(x64, jnp.float32))
+  forward = proxies.forward_of(WideMLP(), variables)
+  p64 = jax.tree.map(lambda a: np.asarray(a, np.float64), variables['params'])
   jac = np.zeros_like(x64)
   eps = 1e-6
   for n, d in np.ndindex(x64.shape):
@@ -115,8 +130,9 @@ def test_jacov_against_numpy_correlation_eigenvalues(setup):
     down[n, d] -= eps
     jac[n, d] = (_np_forward(p64, up)[n].sum() - _np_forward(p64, down)[n].sum()) / (2 * eps)
   eig = np.linalg.eigvalsh(np.corrcoef(jac))
+  assert eig.min() > 1e-2  # well conditioned: the comparison below means something
   want = -np.sum(np.log(eig + 1e-5) + 1.0 / (eig + 1e-5))
-  got = float(proxies.jacov(forward, params, x, y))
+  got = float(proxies.jacov(forward, variables['params'], jnp.asarray(x64, jnp.float32), None))
   assert got == pytest.approx(want, rel=1e-3)
 
 

@@ -36,6 +36,8 @@ def test_warm_start_report_on_a_small_table(tmp_path):
       '--budgets=2,5,12',
       '--warm=3',
       '--batch=16',
+      '--bananas_budget=20',
+      '--bananas=layers=2,width=8,epochs=20,ensemble=2',
       f'--out={out}',
   )
   try:  # while it runs: the proxy's top 3 cells, scored again here by the same program
@@ -82,6 +84,11 @@ def test_warm_start_report_on_a_small_table(tmp_path):
   for cell in cells('rea+warm')[2:]:
     assert float(cell.split()[0]) <= alone + 1e-4, cell
   assert 'proxy compute' in text and 'simulated train seconds per table query' in text
+  # BANANAS plain and with the two proxies as features, at 10 and 20 queries (10 per ask)
+  for row in ('bananas', 'bananas+proxy features', 'features − plain'):
+    got = cells(row)
+    assert got[0] == '3' and len(got) == 3, (row, got)
+  assert 'each of snip, synflow as its rank' in text
 
 
 def test_warm_start_report_bad_flags_are_one_line():
@@ -90,6 +97,7 @@ def test_warm_start_report_bad_flags_are_one_line():
       for flag, message in (
           ('--strategies=bananas', "unknown strategy 'bananas'"),
           ('--rank_by=grasp', '--rank_by=grasp is not one of --proxies'),
+          ('--bananas=layers', '--bananas takes name=value items'),
       )
   ]
   for run, flag, message in runs:

@@ -124,11 +124,25 @@ class TabularEstimator:
     """The table rows of archs (..., D) (``__init__`` checked that every vector has one)."""
     return self._dense[jnp.asarray(archs, jnp.int32) @ self._radix]
 
+  @property
+  def sign(self) -> float:
+    """+1 where the metric is higher-is-better, -1 where lower (the score is sign * value)."""
+    return self._sign
+
+  def _column(self, rows: jax.Array, key: jax.Array) -> jax.Array:
+    """The seed column each query reads (drawn from ``key``: the same key, the same seeds)."""
+    return (jax.random.bits(key, rows.shape) % self._values.shape[1]).astype(jnp.int32)
+
+  def curves(self, archs: jax.Array, key: jax.Array) -> jax.Array:
+    """(n, epochs) the metric after every epoch at the seed a call with ``key`` reads."""
+    rows = self.rows(archs)
+    return self._values[rows, self._column(rows, key)]
+
   def __call__(self, archs: jax.Array, key: jax.Array, epochs=None) -> Results:
     """Results for archs (n, D); ``epochs`` (n,) reads each after that many epochs and
     charges that many epochs of training (multi-fidelity; None: the configured epoch)."""
     rows = self.rows(archs)
-    column = (jax.random.bits(key, rows.shape) % self._values.shape[1]).astype(jnp.int32)
+    column = self._column(rows, key)
     if epochs is None:
       epochs = jnp.full(rows.shape, self.default_epochs, jnp.int32)
     epochs = jnp.clip(jnp.asarray(epochs, jnp.int32), 1, self.num_epochs)

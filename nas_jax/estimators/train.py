@@ -38,6 +38,7 @@ from nas_jax.tabular.table import LOWER_IS_BETTER
 from nas_jax.tabular.trainer import Member, PopulationTrainer, cell_network, load_splits
 
 NETWORKS = ('arch', 'cell')
+ROW = 6  # the columns of local_rows
 
 
 def _gather(local: np.ndarray) -> np.ndarray:
@@ -64,6 +65,9 @@ class TrainEstimator:
     network: ``'arch'`` or ``'cell'`` (module docstring).
     form: the population trainer's form (``'auto'``: sequential on CPU, vmapped elsewhere).
     splits: the loaded data (default: loaded from the protocol).
+    early_stop: an early-stopping rule (``early_stopping.MedianStopping``) applied inside
+      training: a query it stops after its epoch is charged only the epochs it ran, told
+      its metric there and marked ``full=False``.
   """
 
   jittable = False
@@ -80,6 +84,7 @@ class TrainEstimator:
       network='arch',
       form='auto',
       splits=None,
+      early_stop=None,
   ):
     if network not in NETWORKS:
       raise ValueError(f'network must be one of {NETWORKS}, got {network!r}')
@@ -98,13 +103,27 @@ class TrainEstimator:
     self.trainer = None
     if network == 'arch':
       self.trainer = PopulationTrainer(space, protocol, self.splits, form=form)
+    self.early_stop = early_stop
+    if early_stop is not None:
+      early_stop.check_epochs(self.default_epochs)
     self.compiled_cells = 0  # per-cell programs built ('cell')
     self.members_trained = 0  # by this process
 
-  def _train(self, archs: list[tuple[int, ...]], steps: int | None) -> list[dict]:
+  def _stop(self, epoch: int, record: dict) -> np.ndarray:
+    """The trainer's ``stop``: the rule's verdict at its epoch, nothing stopped elsewhere."""
+    rule = self.early_stop
+    if epoch != rule.epoch:
+      return np.zeros(len(record[self.metric]), bool)
+    return ~rule.keep(rule.signal(record[self.metric], record['train_loss'], self._sign))
+
+  def _train(self, archs: list[tuple[int, ...]], epochs: int) -> list[dict]:
     members = [Member(a, self.seed) for a in archs]
+    steps = None if epochs == self.num_epochs else epochs * self.steps_per_epoch
+    stop = None
+    if self.early_stop is not None and epochs > self.early_stop.epoch:
+      stop = self._stop
     if self.trainer is not None:
-      return self.trainer.train(members, max_steps=steps)
+      return self.trainer.train(members, max_steps=steps, stop=stop)
     out = []
     for m in members:
       net = cell_network(self.space, m.arch, self.num_classes, self.protocol)
@@ -112,7 +131,7 @@ class TrainEstimator:
           self.space, self.protocol, self.splits, form='sequential', network=net
       )
       self.compiled_cells += 1
-      out.append(trainer.train([m], max_steps=steps)[0])
+      out.append(trainer.train([m], max_steps=steps, stop=stop)[0])
     return out
 
   @property
@@ -125,42 +144,54 @@ class TrainEstimator:
 
   def local_rows(self, archs, epochs, count: int = 1, index: int = 0) -> np.ndarray:
     """Trains process ``index``'s share of the batch (every ``count``-th member from
-    ``index``); ``(ceil(n / count), 4)`` rows ``(value, report, cost, position)``, NaN
-    rows padding the share to the same length on every process."""
+    ``index``); ``(ceil(n / count), ROW)`` rows ``(value, report, cost, epochs run,
+    early-stopping signal, position)``, NaN rows padding the share to the same length on
+    every process."""
     archs = np.asarray(archs)
     mine = np.arange(index, len(archs), count)
-    rows = np.full((-(-len(archs) // count), 4), np.nan, np.float32)
+    rows = np.full((-(-len(archs) // count), ROW), np.nan, np.float32)
+    rule = self.early_stop
     for e in np.unique(epochs[mine]):
       picked = mine[epochs[mine] == e]
-      steps = None if e == self.num_epochs else int(e) * self.steps_per_epoch
-      results = self._train([tuple(int(a) for a in archs[i]) for i in picked], steps)
+      results = self._train([tuple(int(a) for a in archs[i]) for i in picked], int(e))
       self.members_trained += len(picked)
       for i, r in zip(picked, results):
+        ran = min(int(np.sum(~np.isnan(r['val_acc']))), int(e))  # accuracy is never NaN
+        signal = np.nan
+        if rule is not None and ran >= rule.epoch:
+          signal = rule.signal(r[self.metric][None], r['train_loss'][None], self._sign)[0]
         rows[i // count] = (
-            r[self.metric][e - 1],
-            r[self.report_metric][e - 1],
+            r[self.metric][ran - 1],
+            r[self.report_metric][ran - 1],
             r['train_seconds'],
+            ran,
+            signal,
             i,
         )
     return rows
 
   def assemble(self, gathered: np.ndarray, epochs: np.ndarray) -> Results:
     """The batch's Results from every process's :meth:`local_rows`, in asked order."""
-    flat = np.asarray(gathered).reshape(-1, 4)
-    flat = flat[~np.isnan(flat[:, 3])]
-    ordered = flat[np.argsort(flat[:, 3], kind='stable')]
+    del epochs  # each row holds the epochs its member ran
+    flat = np.asarray(gathered).reshape(-1, ROW)
+    flat = flat[~np.isnan(flat[:, -1])]
+    ordered = flat[np.argsort(flat[:, -1], kind='stable')]
     value = ordered[:, 0].astype(np.float32)
     return Results(
         score=(self._sign * value).astype(np.float32),
         value=value,
         report=ordered[:, 1].astype(np.float32),
         cost=ordered[:, 2].astype(np.float32),
-        full=epochs >= self.default_epochs,
+        full=ordered[:, 3] >= self.default_epochs,
     )
 
   def __call__(self, archs, key=None, epochs=None) -> Results:
     del key  # training is a function of the member's seed
     archs = np.asarray(archs)
     epochs = self._epochs(len(archs), epochs)
-    rows = self.local_rows(archs, epochs, jax.process_count(), jax.process_index())
-    return self.assemble(_gather(rows), epochs)
+    rows = _gather(self.local_rows(archs, epochs, jax.process_count(), jax.process_index()))
+    if self.early_stop is not None:  # every process adds the same signals, in asked order
+      flat = rows.reshape(-1, ROW)
+      flat = flat[~np.isnan(flat[:, -1])]
+      self.early_stop.record(flat[np.argsort(flat[:, -1], kind='stable'), 4])
+    return self.assemble(rows, epochs)

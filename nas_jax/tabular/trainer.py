@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import flax.linen as nn
 import jax
@@ -296,7 +296,11 @@ class PopulationTrainer:
 
   # --- training --------------------------------------------------------------------------------
   def train(
-      self, members: Sequence[Member], group: int | None = None, max_steps: int | None = None
+      self,
+      members: Sequence[Member],
+      group: int | None = None,
+      max_steps: int | None = None,
+      stop: Callable[[int, dict[str, np.ndarray]], np.ndarray] | None = None,
   ) -> list[dict[str, Any]]:
     """Trains ``members`` and returns one result dict each, in order.
 
@@ -314,17 +318,26 @@ class PopulationTrainer:
       max_steps: stop each member after this many SGD steps in all (an early-stopped,
         cheaper estimate; the learning-rate schedule is still the protocol's). The epoch
         that stops is evaluated over the batches it ran; later epochs are NaN.
+      stop: an early-stopping rule, ``stop(epoch, record) -> (k,) bool``, called after each
+        epoch's evaluation with the epochs done (1-based) and the group's ``EPOCH_METRICS``
+        so far (``(k, epochs)`` arrays, NaN ahead): the members it flags stop there. Their
+        later epochs, ``noise_acc`` and ``fgsm_acc`` are NaN and ``train_seconds`` counts
+        the epochs they ran (in the vmapped form the group steps on while any member
+        does; a stopped member is charged its share up to its stop). A ``max_steps``
+        stop, by contrast, still measures them.
     """
     members = [Member(tuple(int(a) for a in m.arch), int(m.seed)) for m in members]
     if self.form == 'sequential':
-      return [self._train_group([m], max_steps)[0] for m in members]
+      return [self._train_group([m], max_steps, stop)[0] for m in members]
     group = group or len(members)
     out = []
     for start in range(0, len(members), group):
-      out.extend(self._train_group(members[start : start + group], max_steps))
+      out.extend(self._train_group(members[start : start + group], max_steps, stop))
     return out
 
-  def _train_group(self, members: list[Member], max_steps: int | None) -> list[dict[str, Any]]:
+  def _train_group(
+      self, members: list[Member], max_steps: int | None, stop=None
+  ) -> list[dict[str, Any]]:
     vm = self.form == 'vmap'
     k = len(members)
     seeds = np.asarray([m.seed for m in members], np.uint32)
@@ -354,6 +367,9 @@ class PopulationTrainer:
     record = {name: np.full((k, epochs), np.nan, np.float32) for name in EPOCH_METRICS}
     budget = self.steps_per_epoch * epochs if max_steps is None else int(max_steps)
     seconds = eval_seconds = 0.0
+    alive = np.ones(k, bool)
+    stopped_at = np.full(k, epochs)  # the epochs each member ran
+    charged = np.zeros(k)  # each member's train seconds (the group's, up to its stop)
     for epoch in range(epochs):
       steps = min(self.steps_per_epoch, budget - epoch * self.steps_per_epoch)
       if steps <= 0:
@@ -381,17 +397,27 @@ class PopulationTrainer:
         record[f'{name}_loss'][:, epoch] = result[:, 0]
         record[f'{name}_acc'][:, epoch] = result[:, 1]
       eval_seconds += time.perf_counter() - start
-    start = time.perf_counter()
-    noise = np.asarray(self._evaluate(state, *self._noisy_test, arch_in)).reshape(k, 2)[:, 1]
-    fgsm = self.fgsm_accuracy(state, arch_in, self.protocol.fgsm_eps).reshape(k)
-    eval_seconds += time.perf_counter() - start
+      charged[alive] = seconds
+      stopped_at[alive] = epoch + 1
+      if stop is not None and epoch + 1 < epochs:
+        alive &= ~np.asarray(stop(epoch + 1, record), bool).reshape(k)
+        if not alive.any():
+          break
+    noise = fgsm = np.full(k, np.nan, np.float32)  # the rule's stops skip these
+    if alive.any():
+      start = time.perf_counter()
+      noise = np.asarray(self._evaluate(state, *self._noisy_test, arch_in)).reshape(k, 2)[:, 1]
+      fgsm = self.fgsm_accuracy(state, arch_in, self.protocol.fgsm_eps).reshape(k)
+      eval_seconds += time.perf_counter() - start
+    for name in EPOCH_METRICS:  # a member stopped before its group: NaN after its stop
+      record[name][np.arange(epochs)[None, :] >= stopped_at[:, None]] = np.nan
     results = []
     for j, m in enumerate(members):
       row = {name: record[name][j] for name in EPOCH_METRICS}
       row.update(
-          noise_acc=float(noise[j]),
-          fgsm_acc=float(fgsm[j]),
-          train_seconds=seconds / k,
+          noise_acc=float(noise[j]) if alive[j] else float('nan'),
+          fgsm_acc=float(fgsm[j]) if alive[j] else float('nan'),
+          train_seconds=float(charged[j]) / k,
           eval_seconds=eval_seconds / k,
           arch=m.arch,
           seed=m.seed,

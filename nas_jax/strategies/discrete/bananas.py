@@ -59,6 +59,45 @@ def encode(space, archs: jax.Array, kind: str = 'path') -> jax.Array:
   return jnp.asarray(_encodings(space, kind))[base.arch_index(space, archs)]
 
 
+class Features:
+  """Extra predictor inputs per architecture, concatenated to the encoding (BANANAS with
+  zero-cost-proxy features, for example): ``values`` ``(space.size(), F)`` in
+  ``space.enumerate()`` order. Compared and hashed by identity (a strategy setting that
+  holds an array), so build one per feature set and reuse it.
+
+  :meth:`from_rows` spreads per-table-row values (``(rows, F)``, one row per
+  isomorphism class) over every architecture of the class, each column replaced by its
+  rank among the rows scaled to [0, 1] (proxies span many orders of magnitude and some
+  are negative; the rank keeps only their order, the part a ranking uses)."""
+
+  def __init__(self, values, names=()):
+    self.values = np.asarray(values, np.float32)
+    if self.values.ndim != 2 or not np.isfinite(self.values).all():
+      raise base.ConfigError(
+          f'bananas features must be a finite (architectures, F) array, got shape '
+          f'{self.values.shape}'
+      )
+    self.names = tuple(names)
+
+  @classmethod
+  def from_rows(cls, table, values, names=()) -> Features:
+    """Features from ``values`` ``(len(table), F)`` per table row (NaN ranks lowest)."""
+    values = np.asarray(values, np.float64)
+    if values.ndim != 2 or len(values) != len(table):
+      raise base.ConfigError(
+          f'bananas features need one row per table row ({len(table)}), got shape {values.shape}'
+      )
+    dense = table.dense_rows()
+    if (dense < 0).any():
+      raise base.ConfigError('bananas features need a table row for every architecture')
+    keyed = np.where(np.isfinite(values), values, -np.inf)
+    ranks = np.argsort(np.argsort(keyed, axis=0, kind='stable'), axis=0, kind='stable')
+    return cls((ranks / max(len(table) - 1, 1))[dense], names)
+
+  def __repr__(self):
+    return f'Features({self.values.shape[1]}: {", ".join(self.names) or "unnamed"})'
+
+
 class MLP(nn.Module):
   """The predictor: ``layers`` ReLU layers of ``width`` units and a scalar output."""
 
@@ -128,6 +167,7 @@ class Bananas(base.DiscreteStrategy):
   ucb_beta: float = 1.0
   encoding: str = 'path'
   max_queries: int = 1000
+  features: Features | None = None  # extra inputs concatenated to the encoding
 
   def check(self):
     for name in (
@@ -149,6 +189,11 @@ class Bananas(base.DiscreteStrategy):
 
   def init(self, key, space):
     _encodings(space, self.encoding)  # fail early, outside any trace
+    if self.features is not None and len(self.features.values) != space.size():
+      raise base.ConfigError(
+          f'bananas features have {len(self.features.values)} rows, the {space.name} space '
+          f'{space.size()} architectures'
+      )
     d = len(space.options)
     return BananasState(
         archs=jnp.zeros((self.max_queries, d), jnp.int32),
@@ -159,6 +204,14 @@ class Bananas(base.DiscreteStrategy):
     )
 
   # --- the predictor -------------------------------------------------------------------------
+  def inputs(self, space, archs) -> jax.Array:
+    """The predictor's inputs for archs (..., D): the encoding, then any features."""
+    x = encode(space, archs, self.encoding)
+    if self.features is None:
+      return x
+    extra = jnp.asarray(self.features.values)[base.arch_index(space, archs)]
+    return jnp.concatenate([x, extra], axis=-1)
+
   def _measured(self, state) -> jax.Array:
     """(max_queries,) bool: history entries told and not NaN (an unmeasured cell)."""
     return (jnp.arange(self.max_queries) < state.told) & ~jnp.isnan(state.scores)
@@ -170,7 +223,7 @@ class Bananas(base.DiscreteStrategy):
     mean = (state.scores * mask).sum() / count
     std = jnp.sqrt((((state.scores - mean) * mask) ** 2).sum() / count) + 1e-6
     y = jnp.where(mask > 0, (state.scores - mean) / std, 0.0)
-    x = encode(state.space, state.archs, self.encoding)
+    x = self.inputs(state.space, state.archs)
     key = jax.random.wrap_key_data(state.key)
     keys = jax.random.split(jax.random.fold_in(key, state.told), self.ensemble)
     params = fit_ensemble(
@@ -180,9 +233,7 @@ class Bananas(base.DiscreteStrategy):
 
   def predict(self, params, state, archs) -> tuple[jax.Array, jax.Array]:
     """The ensemble's mean and standard deviation (standardized units) for archs (n, D)."""
-    preds = predict_ensemble(
-        params, encode(state.space, archs, self.encoding), self.layers, self.width
-    )
+    preds = predict_ensemble(params, self.inputs(state.space, archs), self.layers, self.width)
     return preds.mean(0), preds.std(0)
 
   # --- ask/tell -----------------------------------------------------------------------------------
