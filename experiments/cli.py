@@ -177,6 +177,23 @@ def mean_se(values) -> tuple[float, float]:
   return float(values.mean()), float(values.std(ddof=1) / np.sqrt(len(values)))
 
 
+def paired(plain, other) -> tuple[list[str], list[str]]:
+  """Per budget, from per-seed regrets of two runs that share their seeds' keys: the
+  paired difference other - plain as ``mean ± se``, and the share of seeds where ``other``
+  is better / tied / worse (``'0.34 / 0.12 / 0.54'``)."""
+  import numpy as np  # pylint: disable=import-outside-toplevel
+
+  diffs, shares = [], []
+  for p, w in zip(plain, other):
+    d = np.asarray(w, np.float64) - np.asarray(p, np.float64)
+    m, se = mean_se(d)
+    diffs.append(f'{m:+.4f} ± {se:.4f}')
+    tied = np.isclose(d, 0.0, rtol=0.0, atol=1e-7)
+    better, worse = (d < 0) & ~tied, (d > 0) & ~tied
+    shares.append(f'{better.mean():.2f} / {tied.mean():.2f} / {worse.mean():.2f}')
+  return diffs, shares
+
+
 def run_or_exit(fn: Callable[[], T]) -> T:
   """Runs ``fn``; known user errors print one line to stderr and exit with status 2."""
   from nas_jax import runtime

@@ -170,14 +170,7 @@ def main(argv):
         + ' |'
     )
     if label != 'plain':
-      diffs, shares = [], []
-      for p, w in zip(regrets[name, 'plain'], regret):
-        d = w - p
-        m, se = cli.mean_se(d)
-        diffs.append(f'{m:+.4f} ± {se:.4f}')
-        tied = np.isclose(d, 0.0, rtol=0.0, atol=1e-7)
-        better, worse = (d < 0) & ~tied, (d > 0) & ~tied
-        shares.append(f'{better.mean():.2f} / {tied.mean():.2f} / {worse.mean():.2f}')
+      diffs, shares = cli.paired(regrets[name, 'plain'], regret)
       out.append(f'| {name} | {label}: stopped − plain | ' + ' | '.join(diffs) + ' | | | |')
       out.append(f'| {name} | {label}: better / tied / worse | ' + ' | '.join(shares) + ' | | | |')
   out += [

@@ -172,10 +172,7 @@ def _bananas_runs(table, estimator, values, names, keys) -> list[str]:
         for row, (m, se) in zip(summary, map(cli.mean_se, regrets[label]))
     ]
     rows.append(f'| {label} | {len(keys)} | ' + ' | '.join(cells) + ' |')
-  diffs = []
-  for p, w in zip(regrets['bananas'], regrets['bananas+proxy features']):
-    m, se = cli.mean_se(w - p)
-    diffs.append(f'{m:+.4f} ± {se:.4f}')
+  diffs, _ = cli.paired(regrets['bananas'], regrets['bananas+proxy features'])
   rows.append(f'| features − plain | {len(keys)} | ' + ' | '.join(diffs) + ' |')
   head = [
       '',
@@ -322,14 +319,7 @@ def main(argv):
         m, se = cli.mean_se(regret)
         cells.append(f'{m:.4f} ± {se:.4f} ({row["percentile_mean"]:.1f})')
       out.append(f'| {label} | {n} | ' + ' | '.join(cells) + ' |')
-    diffs, shares = [], []
-    for p, w in zip(regrets[name], regrets[f'{name}+warm']):
-      d = w - p
-      m, se = cli.mean_se(d)
-      diffs.append(f'{m:+.4f} ± {se:.4f}')
-      tied = np.isclose(d, 0.0, rtol=0.0, atol=1e-7)
-      better, worse = (d < 0) & ~tied, (d > 0) & ~tied
-      shares.append(f'{better.mean():.2f} / {tied.mean():.2f} / {worse.mean():.2f}')
+    diffs, shares = cli.paired(regrets[name], regrets[f'{name}+warm'])
     out.append(f'| {name}: warm − plain | {n} | ' + ' | '.join(diffs) + ' |')
     out.append(f'| {name}: warm better / tied / worse | {n} | ' + ' | '.join(shares) + ' |')
     held = [f'{(discrete.budget_index(warmed, b) < k).mean():.2f}' for b in budgets]
