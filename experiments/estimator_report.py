@@ -3,6 +3,11 @@
   python -m experiments.estimator_report [--table=shipped] [--predictor_seeds=10]
       [--train_sizes=10,20,50,100,200] [--out=docs/estimator_report.md]
 
+At the defaults it runs about 45-60 minutes on a 2-core CPU (the proxies about 5, SPOS
+training and scoring about 20, each DARTS/GDAS search about 1.5 and its scoring about 11):
+run it with no time limit, on a quiet machine (its cost column is measured). Each row is
+printed to stdout as it is computed.
+
 Ground truth is the seed-mean test accuracy after the table's last epoch. Each estimator
 scores every cell of the table and is reported by Spearman rho and Kendall tau against
 it, the precision at the top 10 % and its cost per architecture:
@@ -138,6 +143,8 @@ def main(argv):
 
   def add(group, name, scores, cost):
     rows.append((group, name, np.asarray(scores, np.float64), float(cost)))
+    c = ranking.correlations(rows[-1][2], truth)  # printed now: a killed run keeps its rows
+    print(f'row {group} | {name}: rho {c["spearman"]:.3f}, cost {cost:.4g} s/arch', flush=True)
 
   for name, sign in (('params', 1), ('flops', 1), ('latency_b1', -1), ('latency_batch', -1)):
     if name in table.arch:
