@@ -118,27 +118,28 @@ class EarlyStopped:
   def __init__(self, estimator: TabularEstimator, rule: MedianStopping):
     if estimator.objectives:
       raise ValueError('early stopping takes a single-objective estimator')
-    rule.check_epochs(estimator.default_epochs)
     self.estimator, self.rule = estimator, rule
     self.objectives = ()
     self.space = estimator.space
     self.default_epochs = estimator.default_epochs
     self._read = jax.jit(estimator.__call__)
-    self._compiled = {}  # the compiled training-loss lookup, shared with with_rule's copies
+    # each query's training-loss curve at the seed its lookups read (the 'sotl' signal)
+    self._losses = None
+    if 'train_loss' in estimator.table.epoch:
+      losses = TabularEstimator(estimator.table, metric='train_loss', seed=estimator.seed)
+      self._losses = jax.jit(losses.curves)
+    self._check(rule)
     self.stopped = self.queries = 0
 
-  def _train_loss(self, archs, key) -> np.ndarray:
-    """(n, epochs) each query's training-loss curve at the seed its lookups read."""
-    if 'losses' not in self._compiled:
-      t = self.estimator.table
-      losses = TabularEstimator(t, metric='train_loss', seed=self.estimator.seed)
-      self._compiled['losses'] = jax.jit(losses.curves)
-    return np.asarray(self._compiled['losses'](archs, key))
+  def _check(self, rule: MedianStopping) -> None:
+    rule.check_epochs(self.default_epochs)
+    if rule.signal_name == 'sotl' and self._losses is None:
+      raise ValueError("the 'sotl' signal needs the table's train_loss curves; it has none")
 
   def with_rule(self, rule: MedianStopping) -> EarlyStopped:
     """A copy under a fresh ``rule`` (and counts) that shares the compiled lookups: one
     per search seed, compiled once."""
-    rule.check_epochs(self.default_epochs)
+    self._check(rule)
     other = copy.copy(self)
     other.rule, other.stopped, other.queries = rule, 0, 0
     return other
@@ -150,7 +151,7 @@ class EarlyStopped:
     n, k = len(archs), self.rule.epoch
     early = jax.tree.map(np.asarray, self._read(archs, key, np.full(n, k, np.int32)))
     full = jax.tree.map(np.asarray, self._read(archs, key, None))
-    losses = self._train_loss(archs, key) if self.rule.signal_name == 'sotl' else None
+    losses = np.asarray(self._losses(archs, key)) if self.rule.signal_name == 'sotl' else None
     metric = np.full((n, k), np.nan)
     metric[:, k - 1] = early.value
     signal = self.rule.signal(metric, losses, self.estimator.sign)

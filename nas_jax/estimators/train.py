@@ -170,12 +170,17 @@ class TrainEstimator:
         )
     return rows
 
+  @staticmethod
+  def _in_order(gathered: np.ndarray) -> np.ndarray:
+    """Every process's :meth:`local_rows` as one ``(n, ROW)`` array in asked order."""
+    flat = np.asarray(gathered).reshape(-1, ROW)
+    flat = flat[~np.isnan(flat[:, -1])]
+    return flat[np.argsort(flat[:, -1], kind='stable')]
+
   def assemble(self, gathered: np.ndarray, epochs: np.ndarray) -> Results:
     """The batch's Results from every process's :meth:`local_rows`, in asked order."""
     del epochs  # each row holds the epochs its member ran
-    flat = np.asarray(gathered).reshape(-1, ROW)
-    flat = flat[~np.isnan(flat[:, -1])]
-    ordered = flat[np.argsort(flat[:, -1], kind='stable')]
+    ordered = self._in_order(gathered)
     value = ordered[:, 0].astype(np.float32)
     return Results(
         score=(self._sign * value).astype(np.float32),
@@ -191,7 +196,5 @@ class TrainEstimator:
     epochs = self._epochs(len(archs), epochs)
     rows = _gather(self.local_rows(archs, epochs, jax.process_count(), jax.process_index()))
     if self.early_stop is not None:  # every process adds the same signals, in asked order
-      flat = rows.reshape(-1, ROW)
-      flat = flat[~np.isnan(flat[:, -1])]
-      self.early_stop.record(flat[np.argsort(flat[:, -1], kind='stable'), 4])
+      self.early_stop.record(self._in_order(rows)[:, 4])
     return self.assemble(rows, epochs)
