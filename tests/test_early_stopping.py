@@ -105,6 +105,18 @@ def test_early_stopped_refuses_what_it_cannot_stop(table):
     EarlyStopped(TabularEstimator(table, objectives=('val_acc',)), MedianStopping(epoch=1))
   with pytest.raises(ValueError, match='must be below'):
     EarlyStopped(TabularEstimator(table, epoch=1), MedianStopping(epoch=1))
+  t = table
+  no_loss = Table(
+      t.hashes,
+      t.archs,
+      t.seeds,
+      {k: v for k, v in t.epoch.items() if k != 'train_loss'},
+      t.seed,
+      t.arch,
+      t.metadata,
+  )
+  with pytest.raises(ValueError, match="'sotl' signal needs the table's train_loss"):
+    EarlyStopped(TabularEstimator(no_loss), MedianStopping(epoch=1, signal='sotl'))
   with pytest.raises(ValueError, match='jit'):
     discrete.run(
         ds.get('random'),
