@@ -17,6 +17,12 @@ simulated seconds) and the seeds come from the config. One seed runs query by qu
 It checkpoints the strategy's state every ``checkpoint_every`` rounds (Orbax); rerun
 on the same workdir after a kill it resumes and ends identical to an uninterrupted run.
 
+``--config.early_stop.epoch=K`` (K > 0) stops queries after K epochs by the median rule
+(``config.early_stop``; over a table or in live training): a stopped query is charged K
+epochs, marked ``full: false`` in the history and never the answer; ``best.json`` counts
+them. The rule's history is saved with each checkpoint, so a resumed run judges as the
+uninterrupted one.
+
 ``--config.seeds=N`` (N > 1) runs N searches as one compiled, vmapped program and
 writes ``seeds.json`` and ``seeds.md``: the reported metric, percentile and regret at
 each budget of ``report_at``, mean +- std over the seeds. Bad input prints one line
@@ -70,10 +76,18 @@ def _single(config, workdir, strategy, estimator, space):
   ckpt = checkpoint.Checkpoints(os.path.join(workdir, checkpoint.CHECKPOINT_DIR))
   restored = ckpt.restore(template)
   start, step0, first_round, spent = None, None, 0, 0.0
+  rule = getattr(estimator, 'early_stop', None)  # its history is a part of the position
   if restored is not None:
     state, position, step0 = restored
     first_round, spent = position['round'], position['spent']
     start = (state, first_round)
+    if rule is not None:
+      if 'early_stop_seen' not in position:
+        raise checkpoint.CheckpointError(
+            f'the checkpoint in {ckpt.directory} was written without config.early_stop: '
+            'resume it with early_stop.epoch=0, or start in a new workdir'
+        )
+      rule.restore(position['early_stop_seen'])
     print(f'resumed from the checkpoint after round {first_round} ({step0} queries)', flush=True)
   metrics = checkpoint.MetricsLog(workdir, step0)
   history = checkpoint.MetricsLog(workdir, step0, tensorboard=False, filename='history.jsonl')
@@ -120,7 +134,10 @@ def _single(config, workdir, strategy, estimator, space):
     )
     done = (i + 1 == rounds) or (config.budget_unit == 'seconds' and spent >= config.budget)
     if done or (i + 1) % config.checkpoint_every == 0:
-      ckpt.save(step, state, {'round': i + 1, 'spent': spent})
+      position = {'round': i + 1, 'spent': spent}
+      if rule is not None:
+        position['early_stop_seen'] = list(rule.seen)
+      ckpt.save(step, state, position)
     now = time.perf_counter()
     if done or now - last_log >= config.log_every:
       last_log = now
@@ -179,9 +196,13 @@ def _finish(config, workdir, estimator, space, best, history_path):
       table_best=estimator.best_report if table else None,
       random_cell_mean=table.random_baseline(config.report)['mean'] if table else None,
   )
+  records = checkpoint.read_metrics(history_path)
+  rule = getattr(estimator, 'early_stop', None)
+  if rule is not None:  # how many queries the rule stopped at its epoch
+    summary['early_stopped'] = sum(not r.get('full', True) for r in records)
+    summary['early_stop_epoch'] = rule.epoch
   atomic_write(os.path.join(workdir, 'best.json'), json.dumps(summary, indent=2) + '\n')
   atomic_write(os.path.join(workdir, 'best_genotype.txt'), best['genotype'] + '\n')
-  records = checkpoint.read_metrics(history_path)
   _plot_single(records, summary, config, os.path.join(workdir, 'best_so_far.png'))
   if estimator.objectives:
     _finish_front(config, workdir, estimator, space, records)
@@ -194,6 +215,11 @@ def _finish(config, workdir, estimator, space, best, history_path):
         f'{summary["random_cell_mean"]:.4f}'
     )
   print(line)
+  if rule is not None:
+    print(
+        f'early stopping: {summary["early_stopped"]} of {len(records)} queries stopped after '
+        f'epoch {rule.epoch}'
+    )
 
 
 def _plot_single(records, summary, config, path):

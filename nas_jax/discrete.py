@@ -278,8 +278,9 @@ def from_config(config):
   if isinstance(table_seed, str) and table_seed.isdigit():
     table_seed = int(table_seed)
   objectives = tuple(config.objectives)
+  rule = _early_stop_rule(config, objectives)
   if config.estimator == 'train':
-    return strategy, *_train_estimator(config, objectives)
+    return strategy, *_train_estimator(config, objectives, rule)
   estimator = TabularEstimator(
       tabular.load(config.table), config.metric, config.epoch, table_seed, config.report, objectives
   )
@@ -289,10 +290,35 @@ def from_config(config):
         f'{config.strategy} optimizes {wanted} objective(s), but the config gives '
         f'{1 + len(objectives)} (config.metric and config.objectives={objectives})'
     )
+  if rule is not None:
+    from nas_jax.estimators.early_stopping import EarlyStopped
+
+    try:
+      estimator = EarlyStopped(estimator, rule)
+    except ValueError as e:
+      raise ConfigError(f'config.early_stop: {e}') from None
   return strategy, estimator, estimator.space
 
 
-def _train_estimator(config, objectives):
+def _early_stop_rule(config, objectives):
+  """The ``config.early_stop`` rule (a ``MedianStopping``), or None when its epoch is 0."""
+  from nas_jax.config_checks import ConfigError
+  from nas_jax.estimators.early_stopping import MedianStopping
+
+  stop = config.get('early_stop')
+  if stop is None or stop.epoch == 0:
+    return None
+  if config.seeds != 1:
+    raise ConfigError('config.early_stop runs one search at a time: config.seeds must be 1')
+  if objectives:
+    raise ConfigError('config.early_stop takes a single objective: config.objectives must be ()')
+  try:
+    return MedianStopping(stop.epoch, stop.warmup, stop.quantile, stop.signal)
+  except ValueError as e:
+    raise ConfigError(f'config.early_stop: {e}') from None
+
+
+def _train_estimator(config, objectives, rule=None):
   """``(TrainEstimator, space)`` of a config whose ``estimator`` is ``'train'``."""
   from nas_jax import spaces  # pylint: disable=import-outside-toplevel
   from nas_jax.config_checks import ConfigError
@@ -308,6 +334,11 @@ def _train_estimator(config, objectives):
   protocol = Protocol.from_config(live.protocol)
   if live.get('network', 'arch') not in ('arch', 'cell'):
     raise ConfigError(f"config.train.network must be 'arch' or 'cell', got {live.network!r}")
+  if rule is not None:  # before the data is loaded
+    try:
+      rule.check_epochs(config.epoch or protocol.epochs)
+    except ValueError as e:
+      raise ConfigError(f'config.early_stop: {e}') from None
   options = {key: live[key] for key in ('steps', 'multiplier') if live.get(key)}
   space = spaces.get(live.space, tuple(live.primitives) or None, **options, **hashing)
   estimator = TrainEstimator(
@@ -319,6 +350,7 @@ def _train_estimator(config, objectives):
       live.seed,
       live.get('data_dir'),
       network=live.get('network', 'arch'),
+      early_stop=rule,
   )
   return estimator, space
 

@@ -50,3 +50,35 @@ SLOWEST_FIRST = (  # file totals of session 13's cold-cache run
 def pytest_collection_modifyitems(items):
   rank = {name: k for k, name in enumerate(SLOWEST_FIRST)}
   items.sort(key=lambda item: rank.get(os.path.basename(item.path), len(rank)))
+
+
+# NAS_JAX_COMPILE_LOG=path: one JSON line per test with its wall seconds and JAX's own trace,
+# lowering and XLA compile seconds in this process (subprocesses not included), to see where a
+# slow test's time goes.
+_COMPILE_LOG = os.environ.get('NAS_JAX_COMPILE_LOG')
+if _COMPILE_LOG:
+  import json
+  import time
+
+  import jax.monitoring
+  import pytest
+
+  _spent = {}
+
+  def _listen(event, seconds, **kwargs):
+    del kwargs
+    name = event.rsplit('/', 1)[-1].removesuffix('_duration')
+    _spent[name] = _spent.get(name, 0.0) + seconds
+
+  jax.monitoring.register_event_duration_secs_listener(_listen)
+
+  @pytest.hookimpl(hookwrapper=True)
+  def pytest_runtest_protocol(item, nextitem):
+    del nextitem
+    _spent.clear()
+    start = time.perf_counter()
+    yield
+    row = {'test': item.nodeid, 'wall': round(time.perf_counter() - start, 2)}
+    row.update({k: round(v, 2) for k, v in sorted(_spent.items())})
+    with open(_COMPILE_LOG, 'a') as f:
+      f.write(json.dumps(row) + '\n')

@@ -477,7 +477,10 @@ def _launch(workdir, *overrides, config='experiments/configs/discrete_rea.py', w
 
 
 def test_launcher_resumes_after_sigkill_identically(tmp_path):
+  # under early stopping: the rule's history must come back with the checkpoint, or the
+  # resumed run stops other queries
   args = ('--config.budget=150', '--config.checkpoint_every=3', '--config.log_every=1000')
+  args += ('--config.early_stop.epoch=1',)
   whole = _launch(tmp_path / 'whole', *args)
   assert whole.returncode == 0, whole.stderr[-2000:]
   proc = _launch(tmp_path / 'cut', *args, wait=False)
@@ -496,6 +499,12 @@ def test_launcher_resumes_after_sigkill_identically(tmp_path):
   for name in ('history.jsonl', 'metrics.jsonl', 'best.json', 'best_genotype.txt'):
     assert (tmp_path / 'cut' / name).read_text() == (tmp_path / 'whole' / name).read_text(), name
   best = json.loads((tmp_path / 'whole' / 'best.json').read_text())
+  records = [json.loads(line) for line in (tmp_path / 'whole' / 'history.jsonl').open()]
+  stopped = [not r['full'] for r in records]
+  assert not any(stopped[:10]) and 30 < sum(stopped) < 120  # 10 warm-up queries, then ~half
+  assert best['early_stopped'] == sum(stopped) and best['early_stop_epoch'] == 1
+  assert f'{sum(stopped)} of 150 queries stopped after epoch 1' in whole.stdout
+  assert not any(r['step'] == best['found_at_query'] and not r['full'] for r in records)
   t = tabular.load_shipped()
   assert best['report'] == pytest.approx(t.query(tuple(best['arch']), 'test_acc'))
   assert best['percentile'] == pytest.approx(t.percentile(tuple(best['arch'])))

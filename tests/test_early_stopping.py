@@ -127,6 +127,43 @@ def test_early_stopped_refuses_what_it_cannot_stop(table):
     )
 
 
+def test_launcher_config_builds_the_rule_and_refuses_bad_ones():
+  from experiments.configs import discrete_rea
+  from nas_jax.config_checks import ConfigError
+
+  c = discrete_rea.get_config()
+  assert discrete.from_config(c)[1].__class__ is TabularEstimator  # epoch 0: off
+  c.early_stop.update(epoch=2, warmup=4, quantile=0.25, signal='metric')
+  _, est, _ = discrete.from_config(c)
+  assert isinstance(est, EarlyStopped) and est.early_stop is est.rule
+  rule = est.rule
+  assert (rule.epoch, rule.warmup, rule.quantile, rule.signal_name) == (2, 4, 0.25, 'metric')
+  # the wrapped estimator's attributes are the wrapper's (what the launcher reads)
+  assert est.best_report == est.estimator.best_report and est.table is est.estimator.table
+  rule.record([0.5, 0.7])
+  rule.restore([0.1, 0.2, 0.3])
+  assert rule.seen == [0.1, 0.2, 0.3]
+  with pytest.raises(ValueError, match='finite signals only'):
+    rule.restore([0.1, float('nan')])
+  for change, message in (
+      (dict(epoch=3), r'config.early_stop: early stopping epoch 3 must be below .* \(3\)'),
+      (dict(signal='loss'), 'config.early_stop: early stopping signal must be one of'),
+      (dict(quantile=2.0), r'config.early_stop: early stopping quantile must be in \[0, 1\]'),
+  ):
+    bad = discrete_rea.get_config()
+    bad.early_stop.update(dict(dict(epoch=1), **change))
+    with pytest.raises(ConfigError, match=message):
+      discrete.from_config(bad)
+  many = discrete_rea.get_config()
+  many.early_stop.epoch, many.seeds = 1, 4
+  with pytest.raises(ConfigError, match='one search at a time: config.seeds must be 1'):
+    discrete.from_config(many)
+  train = discrete_rea.get_config()
+  train.estimator, train.early_stop.epoch = 'train', 3  # refused before any data is loaded
+  with pytest.raises(ConfigError, match='config.early_stop: early stopping epoch 3 must be'):
+    discrete.from_config(train)
+
+
 def test_early_stopping_report_on_a_small_table(table, tmp_path):
   """``experiments.early_stopping_report`` at tiny size: both signals, 3 seeds; its rows
   parse, every run's regret is in range and some queries are stopped; a bad flag exits

@@ -53,6 +53,15 @@ def get_config(arg=None):
   c.table_seed = 'random'  # 'random' (per query), 'mean', or one of the table's seeds
   c.report = 'test_acc'  # what the answer is reported by
   c.objectives = ()  # more objectives for multi-objective search (nsga2): 'params', ...
+  # Early stopping by the median rule (nas_jax.estimators.early_stopping.MedianStopping): a
+  # query is read after early_stop.epoch epochs and trained on only if its signal ('sotl':
+  # minus the summed training losses; 'metric': config.metric) reaches the quantile of every
+  # query's so far. epoch 0: off. One search at a time (config.seeds 1), single objective.
+  c.early_stop = ml_collections.ConfigDict()
+  c.early_stop.epoch = 0
+  c.early_stop.warmup = 10
+  c.early_stop.quantile = 0.5
+  c.early_stop.signal = 'sotl'
   # The budget: queries, or simulated seconds of training (then at most max_queries).
   c.budget = 100.0
   c.budget_unit = 'queries'

@@ -100,6 +100,14 @@ class MedianStopping:
     signals = np.asarray(signals, np.float64).reshape(-1)
     self.seen.extend(float(s) for s in signals[np.isfinite(signals)])
 
+  def restore(self, seen) -> None:
+    """Replaces the history by ``seen`` (a checkpoint's copy of :attr:`seen`): a resumed
+    search judges its next queries as the uninterrupted one would."""
+    seen = [float(s) for s in seen]
+    if not all(np.isfinite(seen)):
+      raise ValueError('an early-stopping history holds finite signals only')
+    self.seen = seen
+
 
 class EarlyStopped:
   """A table estimator under an early-stopping ``rule`` (module docstring).
@@ -107,6 +115,9 @@ class EarlyStopped:
   Each batch is looked up twice with the same key (so at the same seeds): after the
   rule's epoch and after the estimator's own; a stopped query takes the first lookup and
   its cost, a finished one the second. ``stopped`` counts the queries stopped so far.
+
+  Every other attribute (``table``, ``rows``, ``best_report``, ...) is the wrapped
+  estimator's.
 
   Args:
     estimator: a ``TabularEstimator`` (single objective).
@@ -135,6 +146,17 @@ class EarlyStopped:
     rule.check_epochs(self.default_epochs)
     if rule.signal_name == 'sotl' and self._losses is None:
       raise ValueError("the 'sotl' signal needs the table's train_loss curves; it has none")
+
+  def __getattr__(self, name):
+    # the wrapped estimator's table, rows, best_report, ... (what the launcher reads)
+    if name == 'estimator':  # not set yet (copy, unpickling): no recursion
+      raise AttributeError(name)
+    return getattr(self.estimator, name)
+
+  @property
+  def early_stop(self) -> MedianStopping:
+    """The rule (under the name ``TrainEstimator`` gives its own)."""
+    return self.rule
 
   def with_rule(self, rule: MedianStopping) -> EarlyStopped:
     """A copy under a fresh ``rule`` (and counts) that shares the compiled lookups: one
