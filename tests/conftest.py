@@ -3,18 +3,10 @@
 import os
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-# The tests' programs are tiny and compile-bound (XLA's backend compile was 55-75 % of the
-# slowest tests' time in session 14), so XLA:CPU compiles them cheaply: LLVM at -O0 without
-# its expensive passes (one search test, cold cache: 51-54 s against 59-71 s), and the
-# classic loop fusion emitters instead of the MLIR ones (the order-2 hypergradient of
-# test_bilevel: 12-13 s of XLA compile against 18-21 s, the same float64 gradient to every
-# printed digit). They compute the same functions. Set XLA_FLAGS to override; subprocesses
-# and the notebook kernel inherit it.
-os.environ.setdefault(
-    'XLA_FLAGS',
-    '--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true '
-    '--xla_cpu_use_fusion_emitters=false',
-)
+# The tests' programs are tiny and compile-bound: XLA's backend at -O0 compiles them faster (one
+# search test, cold cache: 51-54 s against 59-71 s) and computes the same functions. Set
+# XLA_FLAGS to override; subprocesses and the notebook kernel inherit it.
+os.environ.setdefault('XLA_FLAGS', '--xla_backend_optimization_level=0')
 
 from nas_jax import runtime  # noqa: E402
 
