@@ -15,6 +15,7 @@ query (the best score so far and the report of that architecture), and
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from typing import Callable, NamedTuple
 
@@ -293,11 +294,20 @@ def from_config(config):
   if rule is not None:
     from nas_jax.estimators.early_stopping import EarlyStopped
 
-    try:
+    with _early_stop_errors():
       estimator = EarlyStopped(estimator, rule)
-    except ValueError as e:
-      raise ConfigError(f'config.early_stop: {e}') from None
   return strategy, estimator, estimator.space
+
+
+@contextlib.contextmanager
+def _early_stop_errors():
+  """The rule's ValueErrors as one-line ``config.early_stop: ...`` ConfigErrors."""
+  from nas_jax.config_checks import ConfigError
+
+  try:
+    yield
+  except ValueError as e:
+    raise ConfigError(f'config.early_stop: {e}') from None
 
 
 def _early_stop_rule(config, objectives):
@@ -312,10 +322,8 @@ def _early_stop_rule(config, objectives):
     raise ConfigError('config.early_stop runs one search at a time: config.seeds must be 1')
   if objectives:
     raise ConfigError('config.early_stop takes a single objective: config.objectives must be ()')
-  try:
+  with _early_stop_errors():
     return MedianStopping(stop.epoch, stop.warmup, stop.quantile, stop.signal)
-  except ValueError as e:
-    raise ConfigError(f'config.early_stop: {e}') from None
 
 
 def _train_estimator(config, objectives, rule=None):
@@ -335,10 +343,8 @@ def _train_estimator(config, objectives, rule=None):
   if live.get('network', 'arch') not in ('arch', 'cell'):
     raise ConfigError(f"config.train.network must be 'arch' or 'cell', got {live.network!r}")
   if rule is not None:  # before the data is loaded
-    try:
+    with _early_stop_errors():
       rule.check_epochs(config.epoch or protocol.epochs)
-    except ValueError as e:
-      raise ConfigError(f'config.early_stop: {e}') from None
   options = {key: live[key] for key in ('steps', 'multiplier') if live.get(key)}
   space = spaces.get(live.space, tuple(live.primitives) or None, **options, **hashing)
   estimator = TrainEstimator(

@@ -151,7 +151,7 @@ def test_launcher_config_builds_the_rule_and_refuses_bad_ones():
       (dict(quantile=2.0), r'config.early_stop: early stopping quantile must be in \[0, 1\]'),
   ):
     bad = discrete_rea.get_config()
-    bad.early_stop.update(dict(dict(epoch=1), **change))
+    bad.early_stop.update({'epoch': 1, **change})
     with pytest.raises(ConfigError, match=message):
       discrete.from_config(bad)
   many = discrete_rea.get_config()
