@@ -351,40 +351,66 @@ def test_table_file_errors(tmp_path):
 
 
 # --- NATS-Bench -----------------------------------------------------------------------------------
+# The fixture's evaluation sets per dataset (NATS-Bench's names) and each one's accuracy offset k
+NATS_SETS = {
+    'cifar10-valid': {'x-valid': 1, 'ori-test': 2},
+    'cifar10': {'ori-test': 2},
+    'cifar100': {'x-valid': 1, 'ori-test': 2, 'x-test': 3},
+    'ImageNet16-120': {'x-valid': 1, 'ori-test': 2, 'x-test': 3},
+}
+NATS_BASE = {'cifar10-valid': 50.0, 'cifar10': 60.0, 'cifar100': 30.0, 'ImageNet16-120': 20.0}
+NATS_TRAIN = {'cifar10-valid': 2.0, 'cifar10': 4.0, 'cifar100': 3.0, 'ImageNet16-120': 6.0}
+
+
 def _nats_fixture(path, archs, seeds=(777, 888), epochs=3, step=1.0):
   """A NATS-Bench topology file in the package's own format (nats_bench's classes, bz2 pickle).
-  Accuracies (percent) are ``50 + step * index + epoch + seed / 1000 + k`` (k: 0 train, 1
-  valid, 2 test)."""
+
+  Every cell is trained on the four datasets at both hps: ``hp='12'`` for ``epochs`` epochs,
+  ``hp='200'`` for ``epochs + 1``, at ``seeds`` (a tuple, or ``index -> tuple``). With
+  ``H = 10`` at ``hp='200'`` (0 at ``'12'``), cell ``i``, seed ``s``, epoch ``e`` (0-based):
+
+  * accuracy (percent): ``NATS_BASE[dataset] + H + step * i + e + s / 1000 + k``, ``k`` 0 for
+    train and ``NATS_SETS`` for an evaluation set (1 x-valid, 2 ori-test, 3 x-test);
+  * train seconds of epoch e: ``NATS_TRAIN[dataset] + H + i + e / 2 + (s - 777) / 1000``;
+  * eval seconds of a set at epoch e: ``k / 2 + e / 10 + i / 100``;
+  * params ``0.1 + i`` (millions), flops ``10 + i``, latency ``0.01 * (i + 1)``.
+  """
   from nats_bench.api_utils import ArchResults, ResultsCount
 
   infos = {}
   for index, arch_str in enumerate(archs):
     hp_results = {}
-    for hp in ('12', '200'):
+    for hp, extra in (('12', 0), ('200', 1)):
       res = ArchResults(index, arch_str)
-      for seed in seeds:
-        value = lambda e, k: 50.0 + step * index + e + seed / 1000 + k  # known and distinct
-        r = ResultsCount(
-            'cifar10-valid',
-            None,
-            {e: value(e, 0) for e in range(epochs)},
-            {e: 2.0 - value(e, 0) / 100 for e in range(epochs)},
-            0.1 + index,
-            10.0 + index,
-            {'arch_str': arch_str},
-            seed,
-            epochs,
-            [0.01 * (index + 1)],
-        )
-        r.update_train_info(r.train_acc1es, None, r.train_losses, {e: 3.0 for e in range(epochs)})
-        accs, losses, times = {}, {}, {}
-        for name, k in (('x-valid', 1), ('ori-test', 2)):
-          for e in range(epochs):
-            accs[f'{name}@{e}'] = value(e, k)
-            losses[f'{name}@{e}'] = 1.0 / value(e, k)
-            times[f'{name}@{e}'] = 0.5
-        r.update_eval(accs, losses, times)
-        res.update('cifar10-valid', seed, r)
+      h = 10.0 if hp == '200' else 0.0
+      n = epochs + extra
+      for dataset, sets in NATS_SETS.items():
+        for seed in seeds(index) if callable(seeds) else seeds:
+          value = lambda e, k: NATS_BASE[dataset] + h + step * index + e + seed / 1000 + k  # noqa: B023
+          r = ResultsCount(
+              dataset,
+              None,
+              {e: value(e, 0) for e in range(n)},
+              {e: 2.0 - value(e, 0) / 100 for e in range(n)},
+              0.1 + index,
+              10.0 + index,
+              {'arch_str': arch_str},
+              seed,
+              n,
+              [0.01 * (index + 1)],
+          )
+          train_times = {
+              e: NATS_TRAIN[dataset] + h + index + e / 2 + (seed - 777) / 1000 for e in range(n)
+          }
+          r.update_train_info(r.train_acc1es, None, r.train_losses, train_times)
+          accs, losses, times = {}, {}, {}
+          for name, k in sets.items():
+            for e in range(n):
+              accs[f'{name}@{e}'] = value(e, k)
+              losses[f'{name}@{e}'] = 1.0 / value(e, k)
+              times[f'{name}@{e}'] = k / 2 + e / 10 + index / 100
+          r.update_eval(accs, losses, times)
+          res.update(dataset, seed, r)
       hp_results[hp] = res.state_dict()
     infos[index] = hp_results
   data = dict(meta_archs=list(archs), arch2infos=infos, evaluated_indexes=list(range(len(archs))))
@@ -392,30 +418,104 @@ def _nats_fixture(path, archs, seeds=(777, 888), epochs=3, step=1.0):
     pickle.dump(data, f)
 
 
-def test_nats_fixture_converts(tmp_path):
-  archs = [
-      '|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|',
-      '|none~0|+|skip_connect~0|none~1|+|none~0|none~1|nor_conv_1x1~2|',
-      '|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|skip_connect~1|skip_connect~2|',
-  ]
-  src = tmp_path / 'NATS-tss-v1_0-fixture.pickle.pbz2'
-  _nats_fixture(src, archs)
-  t = nats.convert(str(src), 'cifar10-valid', hp='12', path=tmp_path / 'nats.npz')
-  t = Table.load(tmp_path / 'nats.npz')
-  assert len(t) == 3 and t.seeds == [777, 888] and t.num_epochs == 3
+NATS_ARCHS = [
+    '|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|',
+    '|none~0|+|skip_connect~0|none~1|+|none~0|none~1|nor_conv_1x1~2|',
+    '|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|skip_connect~1|skip_connect~2|',
+]
+# per cell: cell 1 is the first row (the lowest hash) and has one seed; cell 2 lacks 777
+NATS_SEEDS = {0: (777, 888, 999), 1: (777,), 2: (888, 999)}
+
+
+@pytest.fixture(scope='module')
+def nats_source(tmp_path_factory):
+  src = tmp_path_factory.mktemp('nats') / 'NATS-tss-v1_0-fixture.pickle.pbz2'
+  _nats_fixture(src, NATS_ARCHS, seeds=NATS_SEEDS.get)
+  return str(src)
+
+
+def _nats_rows(table):
   space = spaces.get('nb201')
-  for index, text in enumerate(archs):
-    arch = space.from_genotype(space.load_genotype(text))
-    # ori-test at the last epoch (2), seed 888: 50 + index + 2 + 0.888 + 2, as a fraction
-    assert t.query(arch, 'test_acc', seed=888) == pytest.approx((54.888 + index) / 100)
-    assert t.query(arch, 'val_acc', epoch=1, seed=777) == pytest.approx((51.777 + index) / 100)
-    assert t.query(arch, 'train_acc', epoch=1) == pytest.approx((50.8325 + index) / 100)
-    assert t.query(arch, 'params') == pytest.approx((0.1 + index) * 1e6)
-    assert t.query(arch, 'train_seconds', seed=777) == pytest.approx(9.0)
+  return [table.row(space.from_genotype(space.load_genotype(text))) for text in NATS_ARCHS]
+
+
+def test_nats_fixture_converts(tmp_path, nats_source):
+  t = nats.convert(nats_source, 'cifar10-valid', hp='12', path=tmp_path / 'nats.npz')
+  t = Table.load(tmp_path / 'nats.npz')
+  r = _nats_rows(t)
+  # the union of the cells' seeds, not the first row's (cell 1: 777 only)
+  assert r[1] == 0 and len(t) == 3 and t.seeds == [777, 888, 999] and t.num_epochs == 3
+  assert t.metadata['members_measured'] == 6 and t.metadata['members_total'] == 9
+  # ori-test after the last epoch (2): 50 + i + 2 + s / 1000 + 2, the mean over the cell's seeds
+  test = t.values('test_acc')
+  assert test[r[0]] == pytest.approx((54 + (0.777 + 0.888 + 0.999) / 3) / 100)
+  assert test[r[1]] == pytest.approx(55.777 / 100)
+  assert test[r[2]] == pytest.approx((56 + (0.888 + 0.999) / 2) / 100)
+  assert np.isnan(t.values('test_acc', seed=888)[r[1]]) and np.isnan(
+      t.values('val_acc', 1, 777)[r[2]]
+  )
+  assert t.values('test_acc', seed=888)[r[2]] == pytest.approx(56.888 / 100)
+  assert t.values('val_acc', 1, 999)[r[0]] == pytest.approx(51.999 / 100)  # x-valid, epoch 0
+  assert t.values('train_acc', 1)[r[2]] == pytest.approx((52 + (0.888 + 0.999) / 2) / 100)
+  for i in range(3):
+    assert t.values('params')[r[i]] == pytest.approx((0.1 + i) * 1e6)
+  # train-all-time: sum over e of 2 + i + e / 2 + (s - 777) / 1000 = 7.5 + 3 i + 3 (s - 777) / 1000
+  assert t.values('train_seconds', seed=888)[r[0]] == pytest.approx(7.5 + 0.333)
+  assert t.values('train_seconds', seed=777)[r[1]] == pytest.approx(10.5)
+  # valid-per-time: the x-valid eval seconds 0.5 + e / 10 + i / 100 averaged over the 3 epochs
+  assert t.values('eval_seconds', seed=999)[r[2]] == pytest.approx(0.62)
+  assert np.isnan(t.values('eval_seconds', seed=777)[r[2]])
   with pytest.raises(TableError, match='dataset must be one of'):
-    nats.convert(str(src), 'cifar-10')
+    nats.convert(nats_source, 'cifar-10')
   with pytest.raises(TableError, match='cannot read NATS-Bench'):
     nats.convert(str(tmp_path / 'nats.npz'))
+
+
+def test_nats_hps_are_different_tables(nats_source):
+  """hp='12' and hp='200' are two trainings (the fixture: 3 and 4 epochs, accuracies 10 apart)."""
+  short, full = nats.convert(nats_source, hp='12'), nats.convert(nats_source, hp='200')
+  assert (short.num_epochs, full.num_epochs) == (3, 4)
+  assert short.metadata['protocol']['hp'] == '12' and full.metadata['protocol']['hp'] == '200'
+  r, q = _nats_rows(short), _nats_rows(full)
+  assert short.values('test_acc', seed=777)[r[0]] == pytest.approx(54.777 / 100)
+  assert full.values('test_acc', seed=777)[q[0]] == pytest.approx(65.777 / 100)  # 50+10+3+.777+2
+  assert full.values('val_acc', 1, 888)[q[2]] == pytest.approx(63.888 / 100)  # 50+10+2+0+.888+1
+  # train-all-time: sum over 4 epochs of 2 + 10 + 1 + e / 2; valid-per-time 0.5 + 0.15 + 0.01
+  assert full.values('train_seconds', seed=777)[q[1]] == pytest.approx(55.0)
+  assert full.values('eval_seconds', seed=777)[q[1]] == pytest.approx(0.66)
+
+
+@pytest.mark.parametrize(
+    'dataset, val, test, train',
+    [
+        # x-valid (k=1) and x-test (k=3), not ori-test (k=2): 30 + 2 + 0.777 + k
+        ('cifar100', 33.777, 35.777, 10.5),
+        ('ImageNet16-120', 23.777, 25.777, 19.5),
+        # trained on train + valid: no validation column, test is ori-test (k=2)
+        ('cifar10', None, 64.777, 13.5),
+    ],
+)
+def test_nats_datasets_read_their_own_splits(nats_source, dataset, val, test, train):
+  from nats_bench.api_topology import NATStopology
+
+  t = nats.convert(nats_source, dataset, hp='12')
+  r = _nats_rows(t)
+  assert t.metadata['dataset'] == dataset
+  assert t.values('test_acc', seed=777)[r[0]] == pytest.approx(test / 100)
+  # train-all-time: 3 epochs of NATS_TRAIN[dataset] + e / 2 (cell 0, seed 777)
+  assert t.values('train_seconds', seed=777)[r[0]] == pytest.approx(train)
+  if val is None:
+    assert np.isnan(t.epoch['val_acc']).all() and 'eval_seconds' not in t.seed
+  else:
+    assert t.values('val_acc', seed=777)[r[0]] == pytest.approx(val / 100)
+    assert t.values('eval_seconds', seed=777)[r[0]] == pytest.approx(0.6)
+  # nats_bench's own reading: get_more_info's seed means (is_random=False)
+  api = NATStopology(nats_source, fast_mode=False, verbose=False)
+  for i, text in enumerate(NATS_ARCHS):
+    info = api.get_more_info(text, dataset, hp='12', is_random=False)
+    assert t.values('test_acc')[r[i]] == pytest.approx(info['test-accuracy'] / 100)
+    if val is not None:
+      assert t.values('val_acc')[r[i]] == pytest.approx(info['valid-accuracy'] / 100)
 
 
 # --- the builder ----------------------------------------------------------------------------------

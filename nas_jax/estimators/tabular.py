@@ -1,12 +1,22 @@
 """The tabular estimator: a table lookup that charges the table's training time.
 
 A query of architecture ``a`` returns what training ``a`` under the table's protocol
-would have returned: its ``metric`` after ``epoch`` epochs, at one of the table's
-seeds drawn at random per query (``seed='random'``, NB201's simulated training), at
-a fixed seed, or averaged over seeds (``seed='mean'``). It charges the table's
-train seconds of that member, scaled to ``epoch`` of the protocol's epochs, as the
-query's simulated cost, and reports the seed-mean ``report`` metric (by default the
-final test accuracy) that regrets are measured on. The search sees only the score.
+would have returned: its ``metric`` after ``epoch`` epochs, at one of the seeds ``a``
+was trained at, drawn at random per query (``seed='random'``, NB201's simulated
+training: NATS-Bench's ``simulate_train_eval`` draws among the cell's own seeds too),
+at a fixed seed, or averaged over seeds (``seed='mean'``). It reports the seed-mean
+``report`` metric (by default the final test accuracy) that regrets are measured on,
+read from the search table or from another one (``report_table``: NATS-Bench searches
+the 12-epoch ``cifar10-valid`` validation accuracy and reports the 200-epoch
+``cifar10`` test accuracy). The search sees only the score.
+
+The simulated cost of a query is the member's train seconds scaled to ``epoch`` of the
+protocol's epochs, plus its ``eval_seconds`` (one evaluation of the searched metric)
+where the table has them. A NATS-Bench table (``nas_jax.tabular.nats``) has both: at
+the full budget the charge is exactly ``simulate_train_eval``'s ``train-all-time +
+valid-per-time``. A table of our own builder (``nas_jax.tabular.builder``) records no
+eval seconds: its queries cost their train seconds (the wall time of the training
+steps) only.
 
 Everything is an array gather, so the estimator runs inside ``jax.jit``/``vmap``.
 """
@@ -39,22 +49,44 @@ class TabularEstimator:
 
   Args:
     table: a :class:`Table` (or a path to one).
-    metric: what the search optimizes (``val_acc``: NB201's protocol).
+    metric: what the search optimizes (``val_acc``: NB201's protocol). A metric that
+      is NaN in every row (NATS-Bench's ``cifar10`` has no validation split) is refused.
     epoch: the epoch the metric is read at (1-based; None: the last).
-    seed: ``'random'`` (a seed drawn per query), ``'mean'``, or one of the table's seeds.
+    seed: ``'random'`` (one of the member's measured seeds, drawn per query), ``'mean'``,
+      or one of the table's seeds (an unmeasured member reads its row's seed mean).
     report: the metric regret and percentiles are reported on (seed mean, last epoch).
     objectives: more metrics for a multi-objective search (``params``, ``flops``,
       ``latency_b1``, ``latency_batch``, ``noise_acc``, ``fgsm_acc``, ...): the score is
       then ``(n, 1 + len(objectives))``, each column signed so that higher is better.
+    report_table: a :class:`Table` (or a path) ``report`` is read from instead of
+      ``table`` (None: ``table``), of the same space and hash rule; its rows are matched
+      to the search table's by hash, and a search row it lacks reports NaN (one it has
+      not measured too). :attr:`report_table` is it re-indexed to the search table's
+      rows: ``report_table.percentiles(report)``, ``.percentile(arch, report)``,
+      ``.random_baseline(report)`` and ``.values(report)`` are the report's ground
+      truth over the searched rows (:meth:`report_percentiles`).
   """
 
   def __init__(
-      self, table, metric='val_acc', epoch=None, seed='random', report='test_acc', objectives=()
+      self,
+      table,
+      metric='val_acc',
+      epoch=None,
+      seed='random',
+      report='test_acc',
+      objectives=(),
+      report_table=None,
   ):
     self.table = table if isinstance(table, Table) else Table.load(table)
     t = self.table
     if metric not in t.epoch and metric not in t.seed:
       raise TableError(f'the table has no per-seed metric {metric!r}; known: {sorted(t.epoch)}')
+    stored = t.epoch[metric] if metric in t.epoch else t.seed[metric]
+    if np.isnan(stored).all():
+      raise TableError(
+          f'{metric} is NaN in every row of the table ({_describe(t)}): nothing to search on'
+          + _HINTS.get((t.metadata.get('dataset'), metric), '')
+      )
     epochs = t.num_epochs
     if epoch is not None and not (isinstance(epoch, int) and 1 <= epoch <= epochs):
       raise TableError(f'epoch must be in 1..{epochs} (the table has {epochs}), got {epoch!r}')
@@ -69,20 +101,32 @@ class TabularEstimator:
     per_epoch = np.stack(
         [np.stack([t.values(metric, e, s) for s in t.seeds], axis=1) for e in readable], axis=2
     )
+    measured = ~np.isnan(per_epoch).all(axis=2)  # (A, S): the seeds each row was trained at
     mean = np.stack([t.values(metric, e) for e in readable], axis=1)  # (A, E)
     per_epoch = np.where(np.isnan(per_epoch), mean[:, None, :], per_epoch)
-    seconds = np.stack([t.values('train_seconds', None, s) for s in t.seeds], axis=1)
-    seconds = np.where(np.isnan(seconds), np.nanmean(seconds, axis=1, keepdims=True), seconds)
+    seconds = _per_seed(t, 'train_seconds')
+    # one evaluation of the metric (NATS-Bench's valid-per-time); none recorded: free
+    evals = _per_seed(t, 'eval_seconds') if 'eval_seconds' in t.seed else None
+    if evals is None or np.isnan(evals).all():
+      evals = np.zeros_like(seconds)
     if seed == 'mean':
-      per_epoch, seconds = mean[:, None, :], seconds.mean(axis=1, keepdims=True)
+      per_epoch = mean[:, None, :]
+      seconds, evals = seconds.mean(axis=1, keepdims=True), evals.mean(axis=1, keepdims=True)
+      measured = np.ones((len(t), 1), bool)
     elif seed != 'random':
       j = t.seeds.index(seed)
-      per_epoch, seconds = per_epoch[:, j : j + 1], seconds[:, j : j + 1]
+      per_epoch, seconds, evals = (x[:, j : j + 1] for x in (per_epoch, seconds, evals))
+      measured = np.ones((len(t), 1), bool)
+    # a random draw picks among the row's measured columns (all of them where it has none)
+    measured[~measured.any(axis=1)] = True
+    choices = np.argsort(~measured, axis=1, kind='stable').astype(np.int32)  # measured first
     self.num_epochs = epochs if metric in t.epoch else 1
     self.default_epochs = (epoch or epochs) if metric in t.epoch else 1
     self._values = jnp.asarray(per_epoch.astype(np.float32))  # (A, S', E)
     self._seconds = jnp.asarray((seconds / self.num_epochs).astype(np.float32))  # per epoch
-    self._report = jnp.asarray(t.values(report).astype(np.float32))
+    self._eval_seconds = jnp.asarray(evals.astype(np.float32))  # per query
+    self._choices = jnp.asarray(choices)  # (A, S')
+    self._counts = jnp.asarray(measured.sum(axis=1).astype(np.uint32))  # (A,)
     self._sign = sign
     dense = t.dense_rows()
     if (dense < 0).any():
@@ -100,10 +144,28 @@ class TabularEstimator:
       sign_k = -1.0 if name in LOWER_IS_BETTER else 1.0
       extra.append(sign_k * t.values(name).astype(np.float32))
     self._extra = jnp.asarray(np.stack(extra, axis=1)) if extra else None
-    report_values = t.values(report)
+    if report_table is None:
+      self.report_table = t
+    else:
+      other = report_table if isinstance(report_table, Table) else Table.load(report_table)
+      self.report_table = _aligned(other, t)
+    report_values = self.report_table.values(report)
+    if np.isnan(report_values).all():
+      raise TableError(
+          f'the report metric {report} is NaN in every row of the '
+          f'{"report " if report_table is not None else ""}table '
+          f'({_describe(self.report_table)})'
+      )
+    self._report = jnp.asarray(report_values.astype(np.float32))
     self.best_report = float(
         np.nanmin(report_values) if report in LOWER_IS_BETTER else np.nanmax(report_values)
     )
+
+  def report_percentiles(self) -> np.ndarray:
+    """(A,) each search-table row's percentile on the report metric among the rows the
+    report measures (100: the best; 0 where unmeasured): what ``discrete.summarize``
+    ranks incumbents by, from :attr:`report_table`."""
+    return self.report_table.percentiles(self.report_metric)
 
   def true_points(self) -> np.ndarray:
     """(A, 1 + len(objectives)) every row's point on the reported objectives, higher better:
@@ -130,8 +192,10 @@ class TabularEstimator:
     return self._sign
 
   def _column(self, rows: jax.Array, key: jax.Array) -> jax.Array:
-    """The seed column each query reads (drawn from ``key``: the same key, the same seeds)."""
-    return (jax.random.bits(key, rows.shape) % self._values.shape[1]).astype(jnp.int32)
+    """The seed column each query reads, one of its row's measured seeds (drawn from
+    ``key``: the same key, the same seeds; a complete table's draw is ``bits % S``)."""
+    draw = (jax.random.bits(key, rows.shape) % self._counts[rows]).astype(jnp.int32)
+    return self._choices[rows, draw]
 
   def curves(self, archs: jax.Array, key: jax.Array) -> jax.Array:
     """(n, epochs) the metric after every epoch at the seed a call with ``key`` reads."""
@@ -140,7 +204,8 @@ class TabularEstimator:
 
   def __call__(self, archs: jax.Array, key: jax.Array, epochs=None) -> Results:
     """Results for archs (n, D); ``epochs`` (n,) reads each after that many epochs and
-    charges that many epochs of training (multi-fidelity; None: the configured epoch)."""
+    charges that many epochs of training and one evaluation (multi-fidelity; None: the
+    configured epoch)."""
     rows = self.rows(archs)
     column = self._column(rows, key)
     if epochs is None:
@@ -154,6 +219,80 @@ class TabularEstimator:
         score=score,
         value=value,
         report=self._report[rows],
-        cost=self._seconds[rows, column] * epochs,
+        cost=self._seconds[rows, column] * epochs + self._eval_seconds[rows, column],
         full=epochs >= self.default_epochs,
     )
+
+
+# what to do instead, for a metric a known dataset never measures
+_HINTS = {
+    ('cifar10', 'val_acc'): (
+        "; NATS-Bench's cifar10 has no validation split: search a cifar10-valid table and "
+        'report this one (report_table)'
+    ),
+    ('cifar10', 'val_loss'): (
+        "; NATS-Bench's cifar10 has no validation split: search a cifar10-valid table and "
+        'report this one (report_table)'
+    ),
+}
+
+
+def _describe(table: Table) -> str:
+  """The table in a few words: its dataset and where it came from."""
+  meta = table.metadata
+  protocol = meta.get('protocol') if isinstance(meta.get('protocol'), dict) else {}
+  words = [f'dataset {meta.get("dataset", "unknown")}']
+  if 'hp' in protocol:
+    words.append(f'hp={protocol["hp"]}')
+  if 'source' in protocol:
+    words.append(str(protocol['source']))
+  elif 'built_by' in meta:
+    words.append(f'built by {meta["built_by"]}')
+  return ', '.join(words)
+
+
+def _per_seed(table: Table, name: str) -> np.ndarray:
+  """(A, S) a seed metric, an unmeasured member reading its row's seed mean."""
+  values = np.stack([table.values(name, None, s) for s in table.seeds], axis=1)
+  with np.errstate(all='ignore'):
+    return np.where(np.isnan(values), table.values(name)[:, None], values)
+
+
+def _aligned(report: Table, table: Table) -> Table:
+  """``report`` re-indexed to ``table``'s rows (matched by hash; NaN where it has none)."""
+  for key in ('space', 'hash_rule'):
+    mine, theirs = table.metadata.get(key), report.metadata.get(key)
+    if mine != theirs:
+      raise TableError(
+          f"the report table's {key} is {theirs!r}, the search table's {mine!r}: their rows "
+          'cannot be matched'
+      )
+  where = {h: i for i, h in enumerate(report.hashes)}
+  index = np.asarray([where.get(h, -1) for h in table.hashes], np.int64)
+  found = index >= 0
+  if not found.any():
+    raise TableError(
+        f"the report table ({_describe(report)}) has none of the search table's "
+        f'{len(table)} rows'
+    )
+
+  def take(values):
+    picked = np.asarray(values, np.float64)[np.maximum(index, 0)]
+    picked[~found] = np.nan
+    return picked
+
+  meta = dict(report.metadata)
+  for key in ('space', 'primitives', 'hash_rule'):
+    meta.pop(key, None)
+    if key in table.metadata:
+      meta[key] = table.metadata[key]
+  meta['report_rows'] = dict(matched=int(found.sum()), search_rows=len(table))
+  return Table(
+      table.hashes,
+      table.archs,
+      report.seeds,
+      {k: take(v) for k, v in report.epoch.items()},
+      {k: take(v) for k, v in report.seed.items()},
+      {k: take(v) for k, v in report.arch.items()},
+      meta,
+  )

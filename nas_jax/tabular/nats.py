@@ -17,16 +17,32 @@ Which numbers are which (the usual confusion):
 * ``cifar100`` and ``ImageNet16-120``: ``val_*`` is ``x-valid`` and
   ``test_*`` is ``x-test`` (the two halves of the original test set).
 * ``hp='12'``: a 12-epoch budget (cosine schedule over 12 epochs), the
-  budget of NB201's search protocol, whose simulated cost is the 12-epoch
-  ``cifar10-valid`` training time (``train_seconds`` here). ``hp='200'``:
-  the full 200 epochs, the "final" accuracies. A 200-epoch curve read at
-  epoch 12 is *not* the 12-epoch budget (its learning rate has not decayed).
+  budget of NB201's search protocol. ``hp='200'``: the full 200 epochs, the
+  "final" accuracies. A 200-epoch curve read at epoch 12 is *not* the 12-epoch
+  budget (its learning rate has not decayed).
+
+NATS-Bench's search protocol (``exps/NATS-algos`` of AutoDL-Projects) asks
+``api.simulate_train_eval(arch, 'cifar10', hp='12')``: the last-epoch ``x-valid``
+accuracy of ``cifar10-valid`` at one of the cell's seeds drawn at random (for
+``cifar100`` / ``ImageNet16-120``, their own ``x-valid``), charging that seed's
+``train-all-time`` plus its ``valid-per-time`` (one pass over the validation set:
+the ``x-valid`` eval seconds summed over the epochs, divided by the epoch count).
+Its figures (``exps/NATS-Bench/draw-fig6.py``) report the found cell's seed-mean
+``test-accuracy`` of ``get_more_info(arch, 'cifar10', hp='200', is_random=False)``. Here that is a
+``cifar10-valid``/``hp='12'`` table searched on ``val_acc`` and a ``cifar10``/
+``hp='200'`` table reporting ``test_acc``
+(``TabularEstimator(search_table, report_table=report_table)``); the converted
+table's ``train_seconds`` is ``train-all-time`` and its ``eval_seconds`` is
+``valid-per-time`` (absent for ``cifar10``, which has no validation split), both
+after the last epoch, per seed.
 
 Accuracies are stored as fractions (NATS-Bench's percentages / 100), params
 and FLOPs as counts (NATS-Bench's millions x 1e6), ``latency_batch`` in seconds as
 NATS-Bench measured it (batch 256). Isomorphic cells were trained separately in
 NATS-Bench; a row keeps the lowest-index cell of its class (its
-``nats_index``).
+``nats_index``). The table's seeds are the union of every row's: NATS-Bench
+trained some cells at fewer seeds than others, and a member a cell was not
+trained at is NaN (its row's seed mean is over the seeds it has).
 """
 
 from __future__ import annotations
@@ -67,6 +83,14 @@ def _api(source):
     raise TableError(f'cannot read NATS-Bench topology data {source!r}: {one_line(err)}') from None
 
 
+def _seeds(results, dataset) -> list[int]:
+  """The seeds a cell (its ``ArchResults`` at one hp) was trained at on ``dataset``."""
+  try:
+    return sorted(results.get_dataset_seeds(dataset))
+  except KeyError:  # not trained on that dataset at all
+    return []
+
+
 def convert(
     source, dataset: str = 'cifar10-valid', hp: str = '12', path=None, primitives=None
 ) -> Table:
@@ -105,22 +129,24 @@ def convert(
     )
   hashes = sorted(rows)
   indexes = [rows[h] for h in hashes]
-  first = api.arch2infos_dict[indexes[0]][hp]
-  seeds = sorted(first.get_dataset_seeds(dataset))
-  epochs = first.all_results[(dataset, seeds[0])].get_total_epoch()
+  available = [_seeds(api.arch2infos_dict[index][hp], dataset) for index in indexes]
+  seeds = sorted(set().union(*available))
+  if not seeds:
+    raise TableError(f'the NATS-Bench data has no {dataset} results at hp={hp}')
+  i0 = next(i for i, have in enumerate(available) if have)
+  first = api.arch2infos_dict[indexes[i0]][hp]
+  epochs = first.all_results[(dataset, available[i0][0])].get_total_epoch()
   a, s = len(hashes), len(seeds)
   epoch = {k: np.full((a, s, epochs), np.nan, np.float32) for k in EPOCH_METRICS}
-  seed = {k: np.full((a, s), np.nan, np.float32) for k in SEED_METRICS}
+  seed = {k: np.full((a, s), np.nan, np.float32) for k in SEED_METRICS + ('eval_seconds',)}
   arch = {k: np.full(a, np.nan) for k in ('params', 'flops', 'latency_batch', 'nats_index')}
   archs = []
   for i, index in enumerate(indexes):
     archs.append(
         space.from_genotype(nb201_genotype.NB201Genotype.from_string(api.meta_archs[index]))
     )
-    results = api.arch2infos_dict[index][hp]
-    available = results.get_dataset_seeds(dataset)
     for j, sd in enumerate(seeds):
-      if sd not in available:
+      if sd not in available[i]:
         continue
       for e in range(epochs):
         info = api.get_more_info(index, dataset, iepoch=e, hp=hp, is_random=sd)
@@ -128,13 +154,18 @@ def convert(
           if info.get(key) is not None:
             scale = 0.01 if name in _ACCURACY else 1.0
             epoch[name][i, j, e] = info[key] * scale
-        if e == epochs - 1 and info.get('train-all-time') is not None:
-          seed['train_seconds'][i, j] = info['train-all-time']
-    cost = api.get_cost_info(index, dataset, hp=hp)
-    arch['params'][i] = cost['params'] * 1e6
-    arch['flops'][i] = cost['flops'] * 1e6
-    arch['latency_batch'][i] = cost['latency'] if cost['latency'] is not None else np.nan
+      # after the last epoch: what simulate_train_eval charges (module docstring)
+      for name, key in (('train_seconds', 'train-all-time'), ('eval_seconds', 'valid-per-time')):
+        if info.get(key) is not None:
+          seed[name][i, j] = info[key]
+    if available[i]:
+      cost = api.get_cost_info(index, dataset, hp=hp)
+      arch['params'][i] = cost['params'] * 1e6
+      arch['flops'][i] = cost['flops'] * 1e6
+      arch['latency_batch'][i] = cost['latency'] if cost['latency'] is not None else np.nan
     arch['nats_index'][i] = index
+  if np.isnan(seed['eval_seconds']).all():  # cifar10: no validation split, no eval time
+    del seed['eval_seconds']
   metadata = dict(
       space='nb201',
       primitives=list(space.primitives),
@@ -149,6 +180,12 @@ def convert(
       latency="NATS-Bench's own measured latency at its batch of 256 (seconds)",
       flops='multiply-adds of one image, from NATS-Bench (millions x 1e6)',
       train_seconds=f'NATS-Bench train-all-time after the {epochs}-epoch budget',
+      eval_seconds=(
+          'NATS-Bench valid-per-time after the last epoch (one pass over x-valid; what '
+          'simulate_train_eval adds to train-all-time)'
+          if 'eval_seconds' in seed
+          else f'none: {dataset} has no validation split'
+      ),
       built_by='nas_jax.tabular.nats.convert',
       built_at=time.strftime('%Y-%m-%d'),
   )

@@ -9,7 +9,9 @@ canonical hash), ``S`` seeds and ``E`` epochs:
 * ``epoch/<metric>`` (A, S, E) for :data:`EPOCH_METRICS` (train, val and test
   loss and accuracy after each epoch);
 * ``seed/<metric>`` (A, S) for :data:`SEED_METRICS` (noise and FGSM accuracy
-  after training, the train seconds);
+  after training, the train seconds), and ``eval_seconds`` where the table's
+  source recorded what one evaluation of the search metric costs (NATS-Bench's
+  ``valid-per-time``; ``nas_jax.tabular.nats``; our builder records none);
 * ``arch/<metric>`` (A,) for the per-architecture costs (``params``, ``flops``:
   multiply-adds of one image, and ``latency_b1`` / ``latency_batch``: predicted
   inference seconds from the latency lookup table, when one was given);
@@ -39,7 +41,8 @@ SEED_METRICS = ('noise_acc', 'fgsm_acc', 'train_seconds')
 ARCH_METRICS = ('params', 'flops', 'latency_b1', 'latency_batch')
 # Metrics where smaller is better (rank and percentile flip for them).
 LOWER_IS_BETTER = frozenset(
-    {'train_loss', 'val_loss', 'test_loss', 'train_seconds', 'latency'} | set(ARCH_METRICS)
+    {'train_loss', 'val_loss', 'test_loss', 'train_seconds', 'eval_seconds', 'latency'}
+    | set(ARCH_METRICS)
 )
 # The row lookup of the vectorized query covers spaces up to this many decision vectors.
 _MAX_DENSE_INDEX = 2_000_000
