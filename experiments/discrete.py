@@ -172,11 +172,17 @@ def _standing(estimator, best, config) -> tuple[float, float]:
   table = getattr(estimator, 'table', None)
   if table is None:
     return float('nan'), float('nan')
-  return table.percentile(best['arch'], config.report), estimator.best_report - best['report']
+  from nas_jax import discrete
+
+  return estimator.report_table.percentile(best['arch'], config.report), float(
+      discrete.regret(estimator, best['report'])
+  )
 
 
 def _finish(config, workdir, estimator, space, best, history_path):
-  from nas_jax import checkpoint
+  import numpy as np
+
+  from nas_jax import checkpoint, discrete
   from nas_jax.util import atomic_write
 
   table = getattr(estimator, 'table', None)  # None: live training, no ground truth
@@ -194,9 +200,15 @@ def _finish(config, workdir, estimator, space, best, history_path):
       percentile=percentile,
       regret=regret,
       table_best=estimator.best_report if table else None,
-      random_cell_mean=table.random_baseline(config.report)['mean'] if table else None,
+      random_cell_mean=(
+          estimator.report_table.random_baseline(config.report)['mean'] if table else None
+      ),
   )
   records = checkpoint.read_metrics(history_path)
+  summary['queries'] = len(records)
+  summary['distinct_classes'] = int(
+      discrete.distinct_classes(space, np.asarray([r['arch'] for r in records]))
+  )
   rule = getattr(estimator, 'early_stop', None)
   if rule is not None:  # how many queries the rule stopped at its epoch
     summary['early_stopped'] = sum(not r.get('full', True) for r in records)
@@ -215,6 +227,7 @@ def _finish(config, workdir, estimator, space, best, history_path):
         f'{summary["random_cell_mean"]:.4f}'
     )
   print(line)
+  print(f'{summary["queries"]} queries asked {summary["distinct_classes"]} distinct cells')
   if rule is not None:
     print(
         f'early stopping: {summary["early_stopped"]} of {len(records)} queries stopped after '
@@ -284,7 +297,8 @@ def _finish_front(config, workdir, estimator, space, records):
     return dict(
         genotype=space.to_text(space.to_genotype(arch)),
         hash=table.hashes[r],
-        **{n: float(table.values(n)[r]) for n in names},
+        **{config.report: float(estimator.report_table.values(config.report)[r])},
+        **{n: float(table.values(n)[r]) for n in names[1:]},
     )
 
   summary = dict(
@@ -327,7 +341,6 @@ def _many(config, workdir, strategy, estimator, space):
   )
   trace = type(trace)(*(np.asarray(x) for x in trace))
   seconds = time.perf_counter() - started
-  table = estimator.table
   try:
     if estimator.objectives:  # the front's hypervolume, not one incumbent
       if config.budget_unit != 'queries':
@@ -335,7 +348,16 @@ def _many(config, workdir, strategy, estimator, space):
       rows = []
       for budget in config.report_at:
         ratio = discrete.hypervolume_ratio(trace.archs, estimator, int(budget))
-        rows.append(dict(budget=budget, hv_mean=float(np.mean(ratio)), hv_std=float(np.std(ratio))))
+        distinct = discrete.distinct_classes(space, trace.archs, int(budget))
+        rows.append(
+            dict(
+                budget=budget,
+                hv_mean=float(np.mean(ratio)),
+                hv_std=float(np.std(ratio)),
+                queries_mean=float(budget),
+                distinct_mean=float(np.mean(distinct)),
+            )
+        )
     else:
       rows = discrete.summarize(trace, estimator, config.report_at, config.budget_unit)
   except ValueError as e:
@@ -348,7 +370,7 @@ def _many(config, workdir, strategy, estimator, space):
       unit=config.budget_unit,
       seconds=seconds,
       table_best=estimator.best_report,
-      random_cell_mean=table.random_baseline(config.report)['mean'],
+      random_cell_mean=estimator.report_table.random_baseline(config.report)['mean'],
       rows=rows,
   )
   atomic_write(os.path.join(workdir, 'seeds.json'), json.dumps(summary, indent=2) + '\n')
@@ -357,19 +379,24 @@ def _many(config, workdir, strategy, estimator, space):
       f'(table best {estimator.best_report:.4f}; one random cell averages '
       f'{summary["random_cell_mean"]:.4f}); {seconds:.1f} s, compile included',
       '',
-      f'| budget ({config.budget_unit}) | {config.report} | percentile | regret |',
-      '|---|---|---|---|',
+      f'| budget ({config.budget_unit}) | queries | distinct cells | {config.report} | '
+      'percentile | regret |',
+      '|---|---|---|---|---|---|',
   ]
   if estimator.objectives:
     lines[2:] = [
-        f"| budget (queries) | hypervolume / the true front's ({config.report} against "
-        f'{", ".join(config.objectives)}) |',
-        '|---|---|',
+        f"| budget (queries) | distinct cells | hypervolume / the true front's ({config.report} "
+        f'against {", ".join(config.objectives)}) |',
+        '|---|---|---|',
     ]
-    lines += [f'| {r["budget"]:g} | {r["hv_mean"]:.3f} ± {r["hv_std"]:.3f} |' for r in rows]
+    lines += [
+        f'| {r["budget"]:g} | {r["distinct_mean"]:.1f} | {r["hv_mean"]:.3f} ± {r["hv_std"]:.3f} |'
+        for r in rows
+    ]
   for r in rows if not estimator.objectives else ():
     lines.append(
-        f'| {r["budget"]:g} | {r["report_mean"]:.4f} ± {r["report_std"]:.4f} | '
+        f'| {r["budget"]:g} | {r["queries_mean"]:.1f} | {r["distinct_mean"]:.1f} | '
+        f'{r["report_mean"]:.4f} ± {r["report_std"]:.4f} | '
         f'{r["percentile_mean"]:.1f} ± {r["percentile_std"]:.1f} | '
         f'{r["regret_mean"]:.4f} ± {r["regret_std"]:.4f} |'
     )

@@ -14,7 +14,16 @@ seeds as one vmapped program (``nas_jax.discrete.run_seeds``):
 * by queries: random, REA, local search, REINFORCE, BANANAS;
 * by simulated seconds: the same and Hyperband (whose low-fidelity queries cost less);
 * multi-objective: NSGA-II against random search, test accuracy against params, as the
-  hypervolume of the cells found over the table's true front's;
+  hypervolume of the cells found over the table's true front's.
+
+Every row counts the distinct cells (isomorphism classes) the queries paid for, since the
+strategies' repeat policies differ: random search, local search and BANANAS never repeat a
+cell; REA and REINFORCE do, as their references do; NSGA-II eliminates duplicates within a
+generation and against its population (pymoo's default) but may breed a cell again later.
+Each strategy's regret is set against random search's as a difference with its standard
+error, and called a tie when it is within two standard errors or within the table's own
+noise (the mean standard error of a cell's seed-mean test accuracy, printed with the
+seed-against-seed rank agreement: the noise ceiling);
 * with ``--ground_truth`` (``experiments.compare --table``'s ``table_rows.json``), the differentiable
   strategies' derived cells looked up in this table, next to them.
 
@@ -52,10 +61,52 @@ def _settings(name, max_queries):
 def _row(name, seeds, rows, seconds):
   cells = [
       f'{r["report_mean"]:.4f} ± {r["report_std"]:.4f} / {r["percentile_mean"]:.1f} / '
-      f'{r["regret_mean"]:.4f}'
+      f'{r["regret_mean"]:.4f} / {r["distinct_mean"]:.0f}'
       for r in rows
   ]
   return f'| {name} | {seeds} | ' + ' | '.join(cells) + f' | {seconds:.1f} |'
+
+
+def noise_ceiling(table, metric='test_acc') -> dict:
+  """The table's own noise: seed-against-seed Kendall tau and Spearman rho of ``metric`` and
+  of the search's ``val_acc``, and the mean standard error of a cell's seed-mean ``metric``
+  (``std / sqrt(seeds)`` over its measured seeds)."""
+  import numpy as np
+  import scipy.stats
+
+  out = {}
+  for name in dict.fromkeys((metric, 'val_acc')):
+    per_seed = np.stack([table.values(name, seed=s) for s in table.seeds], axis=1)
+    if per_seed.shape[1] >= 2:
+      a, b = per_seed[:, 0], per_seed[:, 1]
+      ok = ~np.isnan(a) & ~np.isnan(b)
+      out[f'{name}_tau'] = float(scipy.stats.kendalltau(a[ok], b[ok])[0])
+      out[f'{name}_rho'] = float(scipy.stats.spearmanr(a[ok], b[ok])[0])
+  per_seed = np.stack([table.values(metric, seed=s) for s in table.seeds], axis=1)
+  count = (~np.isnan(per_seed)).sum(1)
+  ok = count >= 2
+  se = np.nanstd(per_seed[ok], axis=1, ddof=1) / np.sqrt(count[ok])
+  out['cell_se'] = float(np.mean(se)) if ok.any() else float('nan')
+  return out
+
+
+def against_random(regrets, random_regrets, noise) -> str:
+  """``Δ ± se (verdict)``: the mean regret difference from random search's (negative:
+  better), its standard error (independent seeds), and better / worse / tie (a tie within
+  two standard errors or within the table's per-cell noise)."""
+  import numpy as np
+
+  from experiments import cli
+
+  a, b = np.asarray(regrets, np.float64), np.asarray(random_regrets, np.float64)
+  a, b = a[~np.isnan(a)], b[~np.isnan(b)]
+  (ma, sa), (mb, sb) = cli.mean_se(a), cli.mean_se(b)
+  diff, se = ma - mb, float(np.hypot(sa, sb))
+  if abs(diff) <= 2 * se or abs(diff) <= noise:
+    verdict = 'tie'
+  else:
+    verdict = 'better' if diff < 0 else 'worse'
+  return f'{diff:+.4f} ± {se:.4f} ({verdict})'
 
 
 def main(argv):
@@ -89,15 +140,27 @@ def main(argv):
       f'architecture averages {summary["mean"]:.4f} (percentile {summary["percentile"]:.1f}). '
       f'A query costs {mean_cost:.1f} simulated seconds on average.'
   )
+  noise = noise_ceiling(table)
+  out.append('')
+  out.append(
+      f'**Noise ceiling.** The two seeds rank the cells with Kendall τ '
+      f'{noise.get("val_acc_tau", float("nan")):.2f} on validation accuracy (what the search '
+      f'reads) and {noise.get("test_acc_tau", float("nan")):.2f} on test accuracy (Spearman ρ '
+      f'{noise.get("val_acc_rho", float("nan")):.2f} and '
+      f'{noise.get("test_acc_rho", float("nan")):.2f}); a cell\'s seed-mean test accuracy '
+      f'carries a standard error of {noise["cell_se"]:.4f} on average. A regret difference '
+      "below that is inside the table's noise and is called a tie."
+  )
   out.append('')
   out.append(
       '**By queries.** Each cell: test accuracy of the incumbent (mean ± std over seeds) / '
-      'its percentile among the cells / its regret to the best.'
+      'its percentile among the cells / its regret to the best / the distinct cells queried '
+      '(mean over seeds).'
   )
   out.append('')
   out.append('| strategy | seeds | ' + ' | '.join(f'{b} queries' for b in budgets) + ' | wall s |')
   out.append('|---|---|' + '---|' * len(budgets) + '---|')
-  curves = {}
+  curves, regrets = {}, {}
   fine = np.unique(np.linspace(2 * mean_cost, q * mean_cost, 60).round())
   by_seconds = []
   for name in BY_QUERIES + ('hyperband',):
@@ -116,6 +179,7 @@ def main(argv):
     wall = time.perf_counter() - start
     if name != 'hyperband':
       out.append(_row(name, n, discrete.summarize(trace, estimator, budgets), wall))
+      regrets[name] = [discrete.regret(estimator, discrete.at_budget(trace, b)) for b in budgets]
     spent = np.cumsum(trace.cost, -1)[..., -1].min()  # what the cheapest seed spent
     usable = [b for b in seconds_budgets if b <= spent]
     by_seconds.append(
@@ -124,9 +188,28 @@ def main(argv):
     grid = fine[fine <= spent]
     curves[name] = (
         grid,
-        [np.nanmean(estimator.best_report - discrete.at_budget(trace, b, 'seconds')) for b in grid],
+        [
+            np.nanmean(discrete.regret(estimator, discrete.at_budget(trace, b, 'seconds')))
+            for b in grid
+        ],
     )
     print(f'{name}: {n} seeds x {queries} queries in {wall:.1f} s', flush=True)
+  out += [
+      '',
+      '**Against random search** (by queries): the mean regret difference from random '
+      "search's ± its standard error; a tie within two standard errors or within the "
+      "table's noise.",
+      '',
+      '| strategy | ' + ' | '.join(f'{b} queries' for b in budgets) + ' |',
+      '|---|' + '---|' * len(budgets),
+  ]
+  for name, per_budget in regrets.items():
+    if name != 'random':
+      cells = [
+          against_random(r, base, noise['cell_se'])
+          for r, base in zip(per_budget, regrets['random'])
+      ]
+      out.append(f'| {name} | ' + ' | '.join(cells) + ' |')
   ground = []
   if _GROUND.value:
     with open(_GROUND.value) as f:
@@ -141,7 +224,7 @@ def main(argv):
       pct = np.asarray([table.percentile(c) for c in cells])
       ground.append(
           f'| {name} | {len(cells)} | {np.mean(report):.4f} ± {np.std(report):.4f} / '
-          f'{np.mean(pct):.1f} / {np.mean(estimator.best_report - report):.4f} |'
+          f'{np.mean(pct):.1f} / {np.mean(discrete.regret(estimator, report)):.4f} |'
       )
     out += [
         '',
@@ -171,19 +254,20 @@ def main(argv):
   # multi-objective
   mo = TabularEstimator(table, metric='test_acc', seed='mean', objectives=('params',))
   nsga = ds.get('nsga2', population=20)
-  hv = {}
+  hv, distinct = {}, {}
   for name, strategy, batch in (('nsga2', nsga, 20), ('random', ds.get('random'), 1)):
     trace = discrete.run_seeds(
         strategy, mo, space, discrete.seed_keys(range(_SEEDS.value)), -(-q // batch) * batch, batch
     )
     hv[name] = [discrete.hypervolume_ratio(trace.archs, mo, b) for b in budgets]
+    distinct[name] = [discrete.distinct_classes(space, trace.archs, b) for b in budgets]
     if name == 'nsga2':
       nsga_trace = jax.tree.map(np.asarray, trace)
   out.append('')
   out.append(
       '**Multi-objective** (test accuracy against params, seed-mean values): hypervolume of '
       "the cells found over the table's true front's, measured from the median accuracy and "
-      'the largest parameter count.'
+      'the largest parameter count / the distinct cells queried (mean over seeds).'
   )
   out.append('')
   out.append('| strategy | seeds | ' + ' | '.join(f'{b} queries' for b in budgets) + ' |')
@@ -191,9 +275,22 @@ def main(argv):
   for name, ratios in hv.items():
     out.append(
         f'| {name} | {_SEEDS.value} | '
-        + ' | '.join(f'{np.mean(r):.3f} ± {np.std(r):.3f}' for r in ratios)
+        + ' | '.join(
+            f'{np.mean(r):.3f} ± {np.std(r):.3f} / {np.mean(d):.0f}'
+            for r, d in zip(ratios, distinct[name])
+        )
         + ' |'
     )
+  diffs = []
+  for b, a, r in zip(budgets, hv['nsga2'], hv['random']):
+    (ma, sa), (mr, sr) = cli.mean_se(a), cli.mean_se(r)
+    diffs.append(f'{b} queries: {ma - mr:+.3f} ± {float(np.hypot(sa, sr)):.3f}')
+  out.append('')
+  out.append(
+      'NSGA-II minus random search, hypervolume ratio ± its standard error: '
+      + '; '.join(diffs)
+      + '.'
+  )
   text = '\n'.join(out) + '\n'
   atomic_write(_OUT.value, text)
   print(text)
@@ -202,7 +299,7 @@ def main(argv):
   fig, ax = plt.subplots(figsize=(6.4, 4))
   for name, (grid, regret) in curves.items():
     ax.plot(grid, regret, label=name)
-  rand = estimator.best_report - summary['mean']
+  rand = float(discrete.regret(estimator, summary['mean']))
   ax.axhline(rand, color='grey', ls=':', lw=0.8, label='one random architecture')
   ax.set_xlabel('simulated training seconds')
   ax.set_ylabel('mean regret (test accuracy)')

@@ -154,7 +154,7 @@ def main(argv):
   regrets = {}
   for name, label, trace, share, top_share, _ in runs:
     rows = discrete.summarize(trace, estimator, seconds, unit='seconds')
-    regret = [estimator.best_report - discrete.at_budget(trace, s, 'seconds') for s in seconds]
+    regret = [discrete.regret(estimator, discrete.at_budget(trace, s, 'seconds')) for s in seconds]
     regrets[name, label] = regret
     made = (np.cumsum(trace.cost, axis=-1) <= max(seconds)).sum(axis=-1).mean()
     cells = [

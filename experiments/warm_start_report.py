@@ -166,7 +166,7 @@ def _bananas_runs(table, estimator, values, names, keys) -> list[str]:
     walls.append(time.perf_counter() - start)
     print(f'{label}: {len(keys)} seeds x {q} queries in {walls[-1]:.1f} s', flush=True)
     summary = discrete.summarize(trace, estimator, budgets)
-    regrets[label] = [estimator.best_report - discrete.at_budget(trace, b) for b in budgets]
+    regrets[label] = [discrete.regret(estimator, discrete.at_budget(trace, b)) for b in budgets]
     cells = [
         f'{m:.4f} ± {se:.4f} ({row["percentile_mean"]:.1f})'
         for row, (m, se) in zip(summary, map(cli.mean_se, regrets[label]))
@@ -313,7 +313,7 @@ def main(argv):
     regrets = {}
     for label, trace in ((name, plain), (f'{name}+warm', warmed)):
       rows = discrete.summarize(trace, estimator, budgets)
-      regrets[label] = [estimator.best_report - discrete.at_budget(trace, b) for b in budgets]
+      regrets[label] = [discrete.regret(estimator, discrete.at_budget(trace, b)) for b in budgets]
       cells = []
       for row, regret in zip(rows, regrets[label]):
         m, se = cli.mean_se(regret)

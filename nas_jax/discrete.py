@@ -10,7 +10,13 @@ launcher needs) give the same results.
 A run returns a :class:`Trace`: every query's architecture, score, reported
 metric and cost. :func:`incumbent` turns it into the search's answer after each
 query (the best score so far and the report of that architecture), and
-:func:`at_budget` reads that answer at a query count or a simulated-seconds budget.
+:func:`at_budget` reads that answer at a query count or a simulated-seconds budget. A
+simulated-seconds budget keeps the query that crosses it, as NATS-Bench's search loops do
+(``while total_cost < budget: query``), and as the launcher stops. Before any query at
+the search's own fidelity the answer is NaN (index -1), never a lower-fidelity query.
+:func:`distinct_classes` counts the isomorphism classes a search paid for, which differ
+from its queries where a strategy repeats cells (REA, REINFORCE, NSGA-II across
+generations); :func:`regret` is signed by the reported metric's direction.
 """
 
 from __future__ import annotations
@@ -39,6 +45,14 @@ def _round_keys(key, i):
   return jax.random.split(jax.random.fold_in(key, i))
 
 
+def prepare(strategy, estimator, num_queries: int):
+  """``strategy`` bound to ``estimator`` (a multi-fidelity strategy's top fidelity is the
+  estimator's own) after a one-line ConfigError where ``num_queries`` does not fit it."""
+  strategy = strategy.bind(estimator)
+  strategy.check_queries(num_queries)
+  return strategy
+
+
 def _start(strategy, space, key):
   init_key, loop_key = jax.random.split(key)
   return strategy.init(init_key, space), loop_key
@@ -58,6 +72,7 @@ def run(strategy, estimator, space, key, num_queries: int, batch: int = 1):
   if num_queries % batch:
     raise ValueError(f'num_queries ({num_queries}) must be a multiple of batch ({batch})')
   _jittable(estimator)
+  strategy = prepare(strategy, estimator, num_queries)
   state, loop_key = _start(strategy, space, key)
 
   def body(state, i):
@@ -99,6 +114,7 @@ def _jittable(estimator) -> None:
 def run_seeds(strategy, estimator, space, keys, num_queries: int, batch: int = 1) -> Trace:
   """:func:`run` for every key of ``keys`` (S,) at once: one compiled, vmapped program."""
   _jittable(estimator)
+  strategy = prepare(strategy, estimator, num_queries)
   return _compiled_seeds(strategy, estimator, space, num_queries, batch)(keys)
 
 
@@ -125,6 +141,7 @@ def run_python(
   the loop early by returning True (a budget in simulated seconds spent). Returns
   ``(state, Trace)`` of the rounds run here.
   """
+  strategy = prepare(strategy, estimator, num_queries)
   state, loop_key = _start(strategy, space, key)
   first = 0
   if start is not None:
@@ -160,42 +177,64 @@ def incumbent_index(trace: Trace) -> tuple[np.ndarray, np.ndarray]:
   """``(best score so far, the query index of the architecture holding it)`` (..., Q).
 
   Ties keep the earlier architecture; a NaN score (an unmeasured cell) never leads, nor
-  does a query read at a lower fidelity than the search's own (multi-fidelity search)."""
+  does a query read at a lower fidelity than the search's own (multi-fidelity search).
+  Before the first query that qualifies there is no incumbent: the score is NaN and the
+  index -1."""
   score = np.asarray(trace.score)
   score = np.where(np.isnan(score) | ~np.asarray(trace.full, bool), -np.inf, score)
   best = np.maximum.accumulate(score, axis=-1)
   # the first query reaching each running maximum: the incumbent's index
-  is_new = np.concatenate(
-      [np.ones(score.shape[:-1] + (1,), bool), score[..., 1:] > best[..., :-1]], axis=-1
-  )
-  return best, np.maximum.accumulate(np.where(is_new, np.arange(score.shape[-1]), 0), axis=-1)
+  is_new = np.concatenate([score[..., :1] > -np.inf, score[..., 1:] > best[..., :-1]], axis=-1)
+  index = np.maximum.accumulate(np.where(is_new, np.arange(score.shape[-1]), -1), axis=-1)
+  return np.where(index >= 0, best, np.nan), index
+
+
+def _reports(trace: Trace, index: np.ndarray) -> np.ndarray:
+  """The report of the query at ``index`` (...,) or (..., Q); NaN where the index is -1."""
+  report = np.asarray(trace.report)
+  expand = index.ndim < report.ndim
+  at = np.maximum(index, 0)[..., None] if expand else np.maximum(index, 0)
+  out = np.take_along_axis(report, at, axis=-1)
+  out = out[..., 0] if expand else out
+  return np.where(index >= 0, out, np.nan)
 
 
 def incumbent(trace: Trace) -> tuple[np.ndarray, np.ndarray]:
-  """``(best score so far, report of that architecture)`` after each query (..., Q)."""
+  """``(best score so far, report of that architecture)`` after each query (..., Q); NaN
+  before the first qualifying query (see :func:`incumbent_index`)."""
   best, index = incumbent_index(trace)
-  return best, np.take_along_axis(np.asarray(trace.report), index, axis=-1)
+  return best, _reports(trace, index)
 
 
-def budget_index(trace: Trace, budget: float, unit: str = 'queries') -> np.ndarray:
-  """The query index of the incumbent after ``budget`` queries or simulated ``seconds``
-  (...,); -1 where not even one query fits the budget."""
+def queries_within(trace: Trace, budget: float, unit: str = 'queries') -> np.ndarray:
+  """(...,) how many queries a budget of ``budget`` queries or simulated ``seconds`` covers:
+  every query started before the budget was spent, the one that crosses it included (as
+  NATS-Bench's loops and the launcher count)."""
   q = np.asarray(trace.score).shape[-1]
   batch = np.asarray(trace.score).shape[:-1]
   if unit == 'queries':
     n = np.full(batch, int(budget))
   elif unit == 'seconds':
-    spent = np.cumsum(np.asarray(trace.cost), axis=-1)
+    cost = np.asarray(trace.cost, np.float64)
+    spent = np.cumsum(cost, axis=-1)
     if np.any(spent[..., -1] < budget):
       raise ValueError(
           f'a budget of {budget} s is past what the run spent ({float(spent[..., -1].min()):.0f} '
           's in its cheapest seed): run more queries'
       )
-    n = (spent <= budget).sum(axis=-1)
+    n = ((spent - cost) < budget).sum(axis=-1)
   else:
     raise ValueError(f"budget unit must be 'queries' or 'seconds', got {unit!r}")
   if np.any(n > q):
     raise ValueError(f'a budget of {budget} {unit} is past the {q} queries run')
+  return n
+
+
+def budget_index(trace: Trace, budget: float, unit: str = 'queries') -> np.ndarray:
+  """The query index of the incumbent after ``budget`` queries or simulated ``seconds``
+  (...,), the query crossing a seconds budget included; -1 where no query fits the budget
+  or none of those that fit qualifies (:func:`incumbent_index`)."""
+  n = queries_within(trace, budget, unit)
   _, index = incumbent_index(trace)
   at = np.take_along_axis(index, np.maximum(n - 1, 0)[..., None], axis=-1)[..., 0]
   return np.where(n > 0, at, -1)
@@ -203,28 +242,64 @@ def budget_index(trace: Trace, budget: float, unit: str = 'queries') -> np.ndarr
 
 def at_budget(trace: Trace, budget: float, unit: str = 'queries') -> np.ndarray:
   """The incumbent's report after ``budget`` queries or simulated ``seconds`` (...,); NaN
-  where not even one query fits the budget."""
-  at = budget_index(trace, budget, unit)
-  report = np.take_along_axis(np.asarray(trace.report), np.maximum(at, 0)[..., None], -1)[..., 0]
-  return np.where(at >= 0, report, np.nan)
+  where there is no incumbent yet (:func:`budget_index` is -1)."""
+  return _reports(trace, budget_index(trace, budget, unit))
+
+
+def regret(estimator, report) -> np.ndarray:
+  """The gap from the best reported value of ``estimator``'s table to ``report``, positive
+  when worse whichever way the reported metric points (a loss: ``report - best``)."""
+  from nas_jax.tabular.table import LOWER_IS_BETTER  # pylint: disable=import-outside-toplevel
+
+  gap = np.asarray(report, np.float64) - estimator.best_report
+  return gap if estimator.report_metric in LOWER_IS_BETTER else -gap
+
+
+def distinct_classes(space, archs, upto=None) -> np.ndarray:
+  """(...,) the number of isomorphism classes among the first ``upto`` (int or (...,)
+  array; None: all) queried ``archs`` (..., Q, D): what a search paid to learn, where a
+  strategy that repeats cells asks fewer classes than queries."""
+  from nas_jax.strategies.discrete import base  # pylint: disable=import-outside-toplevel
+
+  archs = np.asarray(archs)
+  q = archs.shape[-2]
+  if base.num_classes(space) is not None:
+    ids = np.asarray(base.class_of(space, archs))
+  else:
+    flat = archs.reshape(-1, archs.shape[-1])
+    names = {}
+    ids = np.asarray([names.setdefault(space.hash(tuple(a)), len(names)) for a in flat.tolist()])
+    ids = ids.reshape(archs.shape[:-1])
+  limit = np.broadcast_to(np.asarray(q if upto is None else upto), ids.shape[:-1])
+  flat_ids, flat_limit = ids.reshape(-1, q), limit.reshape(-1)
+  counts = [len(set(row[: int(n)].tolist())) for row, n in zip(flat_ids, flat_limit)]
+  return np.asarray(counts).reshape(ids.shape[:-1])
 
 
 def summarize(trace: Trace, estimator, budgets, unit: str = 'queries') -> list[dict]:
   """Per budget, over the seeds (leading axis) of ``trace``: the incumbent's report, its
-  percentile among the table's architectures and its regret to the best, mean and std."""
-  percentiles = estimator.table.percentiles(estimator.report_metric)
+  percentile among the table's architectures and its :func:`regret`, mean and std over the
+  seeds that have an incumbent (``no_incumbent`` counts those that do not); the queries the
+  budget covers and the distinct isomorphism classes among them, means."""
+  percentiles = estimator.report_percentiles()
   archs = np.asarray(trace.archs)
+  space = estimator.space
   rows = []
   for budget in budgets:
     at = budget_index(trace, budget, unit)
+    n = queries_within(trace, budget, unit)
     report = at_budget(trace, budget, unit)
     cells = np.take_along_axis(archs, np.maximum(at, 0)[..., None, None], axis=-2)[..., 0, :]
     pct = np.where(at >= 0, percentiles[np.asarray(estimator.rows(cells))], np.nan)
-    regret = estimator.best_report - report
     row = dict(budget=budget)
-    for name, values in (('report', report), ('percentile', pct), ('regret', regret)):
-      row[f'{name}_mean'] = float(np.nanmean(values))
-      row[f'{name}_std'] = float(np.nanstd(values))
+    values = (('report', report), ('percentile', pct), ('regret', regret(estimator, report)))
+    for name, value in values:
+      finite = value[~np.isnan(value)]
+      row[f'{name}_mean'] = float(finite.mean()) if finite.size else float('nan')
+      row[f'{name}_std'] = float(finite.std()) if finite.size else float('nan')
+    row['no_incumbent'] = int((at < 0).sum())
+    row['queries_mean'] = float(np.mean(n))
+    row['distinct_mean'] = float(np.mean(distinct_classes(space, archs, n)))
     rows.append(row)
   return rows
 
@@ -281,9 +356,17 @@ def from_config(config):
   objectives = tuple(config.objectives)
   rule = _early_stop_rule(config, objectives)
   if config.estimator == 'train':
-    return strategy, *_train_estimator(config, objectives, rule)
+    estimator, space = _train_estimator(config, objectives, rule)
+    return prepare(strategy, estimator, config.max_queries), estimator, space
+  report_table = config.get('report_table') or None
   estimator = TabularEstimator(
-      tabular.load(config.table), config.metric, config.epoch, table_seed, config.report, objectives
+      tabular.load(config.table),
+      config.metric,
+      config.epoch,
+      table_seed,
+      config.report,
+      objectives,
+      report_table=tabular.load(report_table) if report_table else None,
   )
   wanted = getattr(strategy, 'objectives', 1)
   if wanted != 1 + len(objectives):
@@ -296,7 +379,7 @@ def from_config(config):
 
     with _early_stop_errors():
       estimator = EarlyStopped(estimator, rule)
-  return strategy, estimator, estimator.space
+  return prepare(strategy, estimator, config.max_queries), estimator, estimator.space
 
 
 @contextlib.contextmanager
@@ -366,9 +449,13 @@ __all__ = [
     'from_config',
     'at_budget',
     'budget_index',
+    'distinct_classes',
     'hypervolume_ratio',
     'incumbent',
     'incumbent_index',
+    'prepare',
+    'queries_within',
+    'regret',
     'run',
     'run_python',
     'run_seeds',

@@ -150,16 +150,24 @@ def test_local_search_stops_at_local_optima(space, table, estimator):
   ls = ds.get('local_search')
   values = table.values('val_acc')
   value = {tuple(a): values[table.row(tuple(a))] for a in space.enumerate()}
-  optima = []
+  restarts = []
 
   def on_round(state, i, trace):
-    if int(state.optima) > len(optima):
-      optima.append(tuple(np.asarray(state.current).tolist()))
+    if int(state.optima) > len(restarts):  # the ask of round i found a local optimum
+      restarts.append((i, tuple(np.asarray(state.optimum).tolist())))
 
-  discrete.run_python(ls, estimator, space, jax.random.key(0), 300, on_round=on_round)
-  assert optima, 'no sweep ended at a local optimum within 300 queries'
-  for arch in optima:  # a restart happens only where no neighbour is better
-    assert all(value[n] <= value[arch] for n in space.neighbours(arch)), arch
+  # 110 queries of the 127 cells: before the space runs out of cells never queried
+  _, trace = discrete.run_python(ls, estimator, space, jax.random.key(0), 110, on_round=on_round)
+  assert len(restarts) >= 3, 'few sweeps ended at a local optimum within 110 queries'
+  asked = [tuple(a) for a in np.asarray(trace.archs).tolist()]
+  for i, arch in restarts:
+    # a restart happens only once every neighbour's cell has been queried (naszilla skips
+    # the queried ones), and no neighbour queried after the optimum itself beats it
+    before = {space.hash(a) for a in asked[:i]}
+    assert all(space.hash(n) in before for n in space.neighbours(arch)), arch
+    since = asked[asked.index(arch) : i] if arch in asked[:i] else []
+    hashes = {space.hash(n) for n in space.neighbours(arch)}
+    assert all(value[a] <= value[arch] for a in since if space.hash(a) in hashes), arch
   with pytest.raises(ValueError, match='one architecture at a time'):
     ls.ask(ls.init(jax.random.key(0), space), jax.random.key(1), 2)
 
@@ -432,8 +440,17 @@ def test_incumbent_and_budgets_by_hand():
   np.testing.assert_allclose(best, [0.2, 0.2, 0.5, 0.5, 0.5])
   np.testing.assert_allclose(report, [0.1, 0.1, 0.3, 0.3, 0.3])  # a tie keeps the first
   assert discrete.at_budget(trace, 2) == pytest.approx(0.1)
-  assert discrete.at_budget(trace, 6.0, 'seconds') == pytest.approx(0.3)  # 3 queries fit
-  assert np.isnan(discrete.at_budget(trace, 0.5, 'seconds'))
+  # a seconds budget keeps the query that crosses it (NATS-Bench's `while cost < budget`):
+  # the queries start at 0, 1, 3, 6 and 10 s
+  assert discrete.at_budget(trace, 6.0, 'seconds') == pytest.approx(0.3)  # 3 started before 6
+  assert discrete.at_budget(trace, 5.0, 'seconds') == pytest.approx(0.3)  # the third crosses 5
+  assert discrete.at_budget(trace, 2.5, 'seconds') == pytest.approx(0.1)  # 2 started
+  assert discrete.at_budget(trace, 0.5, 'seconds') == pytest.approx(0.1)  # the first crosses it
+  assert np.isnan(discrete.at_budget(trace, 0.0, 'seconds'))
+  np.testing.assert_array_equal(
+      [discrete.queries_within(trace, b, 'seconds') for b in (0.0, 0.5, 1.0, 1.5, 10.0, 10.5)],
+      [0, 1, 1, 2, 4, 5],
+  )
   with pytest.raises(ValueError, match='past the 5 queries run'):
     discrete.at_budget(trace, 6)
   with pytest.raises(ValueError, match='past what the run spent'):

@@ -52,6 +52,9 @@ def get_config(arg=None):
   c.epoch = ml_collections.config_dict.placeholder(int)  # None: the table's last epoch
   c.table_seed = 'random'  # 'random' (per query), 'mean', or one of the table's seeds
   c.report = 'test_acc'  # what the answer is reported by
+  # A table the report is read from instead ('': config.table), matched by cell hash: NB201's
+  # protocol searches a cifar10-valid hp=12 table and reports cifar10 hp=200's test accuracy
+  c.report_table = ''
   c.objectives = ()  # more objectives for multi-objective search (nsga2): 'params', ...
   # Early stopping by the median rule (nas_jax.estimators.early_stopping.MedianStopping): a
   # query is read after early_stop.epoch epochs and trained on only if its signal ('sotl':

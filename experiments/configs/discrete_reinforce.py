@@ -5,6 +5,11 @@ Command:
       --workdir=runs/discrete_reinforce
 
 Everything but the strategy is ``discrete_rea.py``'s (its docstring has the protocol).
+
+The learning rate is NATS-Bench's, 0.01 (``exps/NATS-algos/run-all.sh`` for the topology
+space), not the 0.001 of NB201's older ``REINFORCE.sh`` usage line: this search follows
+NATS-Bench's ``simulate_train_eval`` protocol, and NATS-Bench's REINFORCE results are the
+ones it is compared with. ``--config.settings.learning_rate=0.001`` runs NB201's.
 Expected result and cost: see the README's discrete-search table (``python -m
 benchmarks.discrete_search``); one seed of 100 queries takes seconds on a 2-core CPU.
 """

@@ -1,24 +1,44 @@
 """BANANAS (White, Neiswanger & Savani, AAAI 2021): Bayesian optimization with an ensemble of
-neural predictors on the path encoding.
+neural predictors on the path encoding. The reference implementation is naszilla
+(``naszilla/nas_algorithms.py:bananas``, ``nas_benchmarks.py:get_candidates``,
+``meta_neural_net.py``, ``acquisition_functions.py``); this module follows it as below.
 
-The first ``num_init`` asks are random. After that each ask
+The first ``num_init`` asks are random architectures of distinct isomorphism classes. After
+that each ask
 
 1. fits an ensemble of ``ensemble`` MLPs (``layers`` hidden layers of ``width`` units,
-   ReLU; Adam at ``learning_rate``, ``epochs`` full-batch steps on the mean absolute
-   error, each member from its own initialization) from the path encoding
-   (``space.encode(arch, 'path')``) to the scores told so far;
+   ReLU, Glorot-uniform kernels and zero biases as Keras' ``Dense``) from the path
+   encoding (``space.encode(arch, 'path')``) to the scores told so far: the mean absolute
+   error, Adam at ``learning_rate`` with naszilla's ``beta_2 = 0.99``, ``epochs`` epochs
+   of shuffled minibatches of ``batch_size`` (the last one partial, as Keras' ``fit``),
+   each member from its own initialization and shuffles;
 2. proposes ``candidates`` architectures by mutating the ``parents`` best so far (one
-   decision each, ``space.mutate``);
+   decision each, ``space.mutate``), keeping only mutations whose isomorphism class has
+   never been asked and is not already a candidate (naszilla's ``get_candidates`` with
+   ``allow_isomorphisms=False``): ``patience * candidates`` mutations are drawn, and the
+   first ``candidates`` qualifying ones kept;
 3. scores them by the acquisition, independent Thompson sampling (``'its'``: one draw
    from ``N(mean, std)`` of the ensemble's predictions per candidate; the paper's
-   choice) or an upper confidence bound (``'ucb'``: ``mean + ucb_beta * std``), and
-   returns the ``n`` best.
+   choice) or an upper confidence bound (``'ucb'``: ``mean + ucb_beta * std``, naszilla's
+   explore factor 0.5), and returns the ``n`` best. Should fewer than ``n`` candidates
+   qualify, the rest are random architectures of classes never asked.
 
-The paper's defaults: 10 random starts, an ensemble of 5 networks of 10 layers of
-width 20 trained for 200 epochs with Adam at 0.01, 100 candidates from the 10 best,
-ITS, and 10 architectures per ask (``ask(n=10)``; any ``n`` works). Scores are
-standardized before fitting. The history lives in fixed-size buffers of
-``max_queries`` entries, so the whole search compiles once and runs under ``vmap``.
+So BANANAS never asks an isomorphism class twice, as the reference never queries an
+architecture twice (``state.seen`` holds every class asked).
+
+The defaults are naszilla's: 10 random starts, an ensemble of 5 networks of 10 layers of
+width 20 trained for 150 epochs at batch 32 with Adam at 0.01, 100 candidates, ITS, and
+10 architectures per ask (``ask(n=10)``; any ``n`` works). Where this departs from it:
+
+* scores are standardized before fitting (naszilla fits raw validation losses in
+  percent; our tables hold fractions, and standardizing makes the fit scale-free);
+* candidates are one-decision mutations of parents drawn uniformly from the 10 best
+  (naszilla mutates the single best first, each operation with probability 1/6, moving to
+  the next best only when too few distinct candidates come out).
+
+The history lives in fixed-size buffers of ``max_queries`` entries, so the whole search
+compiles once and runs under ``vmap``; a search longer than that is refused
+(:meth:`Bananas.check_queries`, and ``tell`` past it when called outside ``jit``).
 
 One seed gives the same picks whether it runs alone, as a scan or one round at a time.
 Vmapped over many seeds the ensemble's matmuls are batched and round differently in the
@@ -99,38 +119,78 @@ class Features:
 
 
 class MLP(nn.Module):
-  """The predictor: ``layers`` ReLU layers of ``width`` units and a scalar output."""
+  """The predictor: ``layers`` ReLU layers of ``width`` units and a scalar output, with
+  Keras' ``Dense`` initialization (Glorot-uniform kernels, zero biases) as naszilla's."""
 
   layers: int
   width: int
 
   @nn.compact
   def __call__(self, x):
+    init = nn.initializers.glorot_uniform()
     for _ in range(self.layers):
-      x = nn.relu(nn.Dense(self.width)(x))
-    return nn.Dense(1)(x)[..., 0]
+      x = nn.relu(nn.Dense(self.width, kernel_init=init)(x))
+    return nn.Dense(1, kernel_init=init)(x)[..., 0]
 
 
-def fit_ensemble(keys, x, y, mask, layers: int, width: int, epochs: int, learning_rate: float):
-  """One :class:`MLP` per key, each fitted by ``epochs`` full-batch Adam steps on the mean
-  absolute error over the rows where ``mask`` is 1 (BANANAS' recipe); vmapped params."""
+def minibatch_steps(count, epochs: int, batch_size: int) -> jax.Array:
+  """The optimizer steps of ``epochs`` epochs over ``count`` rows at ``batch_size``, the
+  last batch of each epoch partial (Keras' ``fit``): ``epochs * ceil(count / batch_size)``."""
+  return epochs * ((count + batch_size - 1) // batch_size)
+
+
+def fit_ensemble(
+    keys,
+    x,
+    y,
+    mask,
+    layers: int,
+    width: int,
+    epochs: int,
+    learning_rate: float,
+    batch_size: int = 32,
+):
+  """One :class:`MLP` per key, each fitted on the rows where ``mask`` is 1 by naszilla's
+  recipe: the mean absolute error, Adam (``beta_2 = 0.99``), ``epochs`` epochs of
+  minibatches of ``batch_size`` in a fresh random order each epoch, the last batch of an
+  epoch partial (:func:`minibatch_steps` steps in all). Returns vmapped params.
+
+  The told rows may be fewer than the buffer (``mask``), so the steps run in a
+  ``while_loop`` whose length follows the count: each step ``t`` is batch ``t % B`` of
+  epoch ``t // B`` (``B = ceil(count / batch_size)``), whose order is a permutation of the
+  told rows drawn from the member's key and the epoch."""
   net = MLP(layers, width)
-  optimizer = optax.adam(learning_rate)
-  count = jnp.maximum(mask.sum(), 1.0)
+  optimizer = optax.adam(learning_rate, b1=0.9, b2=0.99)
+  x, y, mask = jnp.asarray(x), jnp.asarray(y), jnp.asarray(mask)
+  valid = mask > 0
+  count = valid.sum().astype(jnp.int32)
+  per_epoch = jnp.maximum((count + batch_size - 1) // batch_size, 1)
+  total = epochs * per_epoch * (count > 0)
+  rows = x.shape[0]
 
   def train_one(key):
-    params = net.init(key, x[:1])
+    init_key, order_key = jax.random.split(key)
+    params = net.init(init_key, x[:1])
 
-    def loss(p):
-      return (jnp.abs(net.apply(p, x) - y) * mask).sum() / count
+    def loss(p, xb, yb, mb):
+      return (jnp.abs(net.apply(p, xb) - yb) * mb).sum() / jnp.maximum(mb.sum(), 1.0)
 
-    def step(carry, _):
-      p, opt = carry
-      grads = jax.grad(loss)(p)
+    def step(carry):
+      t, p, opt = carry
+      epoch, b = t // per_epoch, t % per_epoch
+      # the told rows in a random order (the untold ones sort last)
+      noise = jax.random.uniform(jax.random.fold_in(order_key, epoch), (rows,))
+      order = jnp.argsort(jnp.where(valid, noise, 2.0))
+      at = b * batch_size + jnp.arange(batch_size)
+      idx = order[jnp.minimum(at, rows - 1)]
+      mb = (at < count).astype(x.dtype)
+      grads = jax.grad(loss)(p, x[idx], y[idx], mb)
       updates, opt = optimizer.update(grads, opt, p)
-      return (optax.apply_updates(p, updates), opt), None
+      return t + 1, optax.apply_updates(p, updates), opt
 
-    (params, _), _ = jax.lax.scan(step, (params, optimizer.init(params)), None, epochs)
+    _, params, _ = jax.lax.while_loop(
+        lambda c: c[0] < total, step, (jnp.zeros((), jnp.int32), params, optimizer.init(params))
+    )
     return params
 
   return jax.vmap(train_one)(keys)
@@ -146,6 +206,7 @@ class BananasState:
   archs: jax.Array  # (max_queries, D): every architecture told, in order
   scores: jax.Array  # (max_queries,)
   told: jax.Array  # () int32
+  seen: jax.Array  # (classes,) bool: every isomorphism class asked so far
   key: jax.Array  # the ensemble's initialization key, as raw key data (checkpointable)
   space: object = flax.struct.field(pytree_node=False)
 
@@ -159,12 +220,14 @@ class Bananas(base.DiscreteStrategy):
   ensemble: int = 5
   layers: int = 10
   width: int = 20
-  epochs: int = 200
+  epochs: int = 150
+  batch_size: int = 32
   learning_rate: float = 0.01
   candidates: int = 100
   parents: int = 10
+  patience: int = 5  # mutations drawn per candidate kept (naszilla's patience_factor)
   acquisition: str = 'its'
-  ucb_beta: float = 1.0
+  ucb_beta: float = 0.5
   encoding: str = 'path'
   max_queries: int = 1000
   features: Features | None = None  # extra inputs concatenated to the encoding
@@ -176,8 +239,10 @@ class Bananas(base.DiscreteStrategy):
         'layers',
         'width',
         'epochs',
+        'batch_size',
         'candidates',
         'parents',
+        'patience',
         'max_queries',
     ):
       base.positive(f'bananas.{name}', getattr(self, name))
@@ -199,6 +264,7 @@ class Bananas(base.DiscreteStrategy):
         archs=jnp.zeros((self.max_queries, d), jnp.int32),
         scores=jnp.zeros((self.max_queries,), jnp.float32),
         told=jnp.zeros((), jnp.int32),
+        seen=base.unseen(space),
         key=jax.random.key_data(key),
         space=space,
     )
@@ -227,7 +293,15 @@ class Bananas(base.DiscreteStrategy):
     key = jax.random.wrap_key_data(state.key)
     keys = jax.random.split(jax.random.fold_in(key, state.told), self.ensemble)
     params = fit_ensemble(
-        keys, x, y, mask, self.layers, self.width, self.epochs, self.learning_rate
+        keys,
+        x,
+        y,
+        mask,
+        self.layers,
+        self.width,
+        self.epochs,
+        self.learning_rate,
+        self.batch_size,
     )
     return params, mean, std
 
@@ -237,43 +311,78 @@ class Bananas(base.DiscreteStrategy):
     return preds.mean(0), preds.std(0)
 
   # --- ask/tell -----------------------------------------------------------------------------------
+  def check_queries(self, num_queries):
+    if num_queries > self.max_queries:
+      raise base.ConfigError(
+          f'bananas.max_queries={self.max_queries} holds fewer than the {num_queries} queries '
+          'asked for: raise it'
+      )
+
+  def candidate_pool(self, state, key) -> tuple[jax.Array, jax.Array]:
+    """``(archs (patience * candidates, D), keep (…,) bool)``: mutations of the best told
+    architectures, ``keep`` marking the first ``candidates`` whose class was never asked
+    and occurs nowhere earlier in the pool."""
+    space = state.space
+    key_parent, key_mutate = jax.random.split(key)
+    pool = self.patience * self.candidates
+    valid = self._measured(state)
+    ranked = jnp.argsort(jnp.where(valid, -state.scores, jnp.inf))
+    top = ranked[: self.parents]
+    top_count = jnp.clip(valid.sum(), 1, self.parents)
+    picks = top[jax.random.randint(key_parent, (pool,), 0, top_count)]
+    archs = jax.vmap(lambda k, a: base.mutate(k, space, a))(
+        jax.random.split(key_mutate, pool), state.archs[picks]
+    )
+    ids = base.class_of(space, archs)
+    first = ~jnp.tril(ids[:, None] == ids[None, :], -1).any(1)
+    fresh = first & ~state.seen[ids]
+    keep = fresh & (jnp.cumsum(fresh) <= self.candidates)
+    return archs.astype(jnp.int32), keep
+
   def ask(self, state, key, n=1):
     space = state.space
-    key_random, key_parent, key_mutate, key_its = jax.random.split(key, 4)
-    random_archs = base.sample(key_random, space, n)
+    if n > self.candidates:
+      raise base.ConfigError(f'bananas asks at most candidates={self.candidates} at once, not {n}')
+    key_random, key_pool, key_its = jax.random.split(key, 3)
 
     def propose(_):
       params, _, _ = self.fit(state)
-      valid = self._measured(state)
-      ranked = jnp.argsort(jnp.where(valid, -state.scores, jnp.inf))
-      top = ranked[: self.parents]
-      top_count = jnp.clip(valid.sum(), 1, self.parents)
-      picks = top[jax.random.randint(key_parent, (self.candidates,), 0, top_count)]
-      cands = jax.vmap(lambda k, a: base.mutate(k, space, a))(
-          jax.random.split(key_mutate, self.candidates), state.archs[picks]
-      )
+      cands, keep = self.candidate_pool(state, key_pool)
       mean, std = self.predict(params, state, cands)
       if self.acquisition == 'its':
         value = mean + std * jax.random.normal(key_its, mean.shape)
       else:
         value = mean + self.ucb_beta * std
-      # the n best distinct candidates (a repeat of an earlier pick scores -inf)
-      same = (cands[:, None, :] == cands[None, :, :]).all(-1)
-      first = ~jnp.any(jnp.tril(same, -1), axis=1)
-      value = jnp.where(first, value, -jnp.inf)
-      order = jnp.argsort(-value)
-      return cands[order[:n]]
+      value = jnp.where(keep, value, -jnp.inf)
+      order = jnp.argsort(-value)[:n]
+      return cands[order], keep[order]
 
-    if n > self.candidates:
-      raise base.ConfigError(f'bananas asks at most candidates={self.candidates} at once, not {n}')
-    archs = jax.lax.cond(state.told >= self.num_init, propose, lambda _: random_archs, operand=None)
-    return archs.astype(jnp.int32), state
+    def random(_):
+      return jnp.zeros((n, len(space.options)), jnp.int32), jnp.zeros((n,), bool)
+
+    picks, ok = jax.lax.cond(state.told >= self.num_init, propose, random, operand=None)
+    seen = state.seen.at[base.class_of(space, picks)].max(ok)
+
+    # slots without a qualifying candidate (all of them during the random starts): random
+    # architectures of classes never asked
+    def fill(seen, slot):
+      pick, good, k = slot
+      drawn, seen_drawn = base.draw_unseen(k, space, seen)
+      return jnp.where(good, seen, seen_drawn), jnp.where(good, pick, drawn)
+
+    seen, archs = jax.lax.scan(fill, seen, (picks, ok, jax.random.split(key_random, n)))
+    return archs.astype(jnp.int32), state.replace(seen=seen)
 
   def tell(self, state, archs, scores):
     n = archs.shape[0]
-    index = jnp.minimum(state.told + jnp.arange(n), self.max_queries - 1)
+    if not isinstance(state.told, jax.core.Tracer) and int(state.told) + n > self.max_queries:
+      raise ValueError(
+          f'bananas has room for max_queries={self.max_queries} results; telling {n} more '
+          f'after {int(state.told)} overflows it'
+      )
+    index = state.told + jnp.arange(n)  # past the buffer (only under jit): dropped
     return state.replace(
-        archs=state.archs.at[index].set(archs.astype(jnp.int32)),
-        scores=state.scores.at[index].set(scores.astype(jnp.float32)),
+        archs=state.archs.at[index].set(archs.astype(jnp.int32), mode='drop'),
+        scores=state.scores.at[index].set(scores.astype(jnp.float32), mode='drop'),
         told=jnp.minimum(state.told + n, self.max_queries),
     )

@@ -84,6 +84,17 @@ class DiscreteStrategy:
   def tell(self, state, archs: jax.Array, scores: jax.Array) -> Any:
     raise NotImplementedError
 
+  def bind(self, estimator) -> DiscreteStrategy:
+    """The strategy set up for ``estimator`` (a multi-fidelity strategy takes its top
+    fidelity from it); a one-line ConfigError where they disagree. The loop calls it."""
+    del estimator
+    return self
+
+  def check_queries(self, num_queries: int) -> None:
+    """A one-line ConfigError where a search of ``num_queries`` queries does not fit the
+    strategy's fixed-size state (BANANAS' history buffer); the loop calls it first."""
+    del num_queries
+
   def fidelity(self, state) -> jax.Array | None:
     """The epochs each architecture of the last ask is to be trained for (multi-fidelity
     strategies); None: the estimator's own budget."""
@@ -178,6 +189,61 @@ def class_of(space, archs: jax.Array) -> jax.Array:
   return jnp.asarray(found[0])[arch_index(space, archs)]
 
 
+def unseen(space) -> jax.Array:
+  """``(classes,)`` bool, all False: which isomorphism classes a strategy has asked, for
+  strategies that never ask a class twice (one unused entry in a space too big to index:
+  Orbax saves no zero-size array)."""
+  return jnp.zeros((num_classes(space) or 1,), bool)
+
+
+def mark(space, seen: jax.Array, archs: jax.Array) -> jax.Array:
+  """``seen`` with the classes of ``archs`` (n, D) set (unchanged without a class index)."""
+  if num_classes(space) is None:
+    return seen
+  return seen.at[class_of(space, archs)].set(True)
+
+
+def is_seen(space, seen: jax.Array, archs: jax.Array) -> jax.Array:
+  """(...,) bool: whether each arch's class is in ``seen`` (False without a class index)."""
+  if num_classes(space) is None:
+    return jnp.zeros(jnp.shape(archs)[:-1], bool)
+  return seen[class_of(space, archs)]
+
+
+def draw_unseen(key: jax.Array, space, seen: jax.Array, max_tries: int = 1000):
+  """``(arch, seen)``: one uniform architecture (as :func:`sample`) whose class is not in
+  ``seen``, redrawn up to ``max_tries`` times (after that a repeat is allowed: the space is
+  then nearly exhausted), and ``seen`` with its class marked. Without a class index the
+  first draw is kept (a repeat is then left to chance, negligible in such a space)."""
+  if num_classes(space) is None:
+    return sample(key, space, 1)[0], seen
+
+  def redraw(carry):
+    _, k, tries = carry
+    k, sub = jax.random.split(k)
+    return sample(sub, space, 1)[0], k, tries + 1
+
+  def again(carry):
+    arch, _, tries = carry
+    return seen[class_of(space, arch)] & (tries < max_tries)
+
+  key, sub = jax.random.split(key)
+  arch, _, _ = jax.lax.while_loop(again, redraw, (sample(sub, space, 1)[0], key, 0))
+  return arch, seen.at[class_of(space, arch)].set(True)
+
+
+def draw_unseen_many(key: jax.Array, space, seen: jax.Array, n: int, max_tries: int = 1000):
+  """``(archs (n, D), seen)``: :func:`draw_unseen` ``n`` times, each draw also avoiding the
+  classes drawn before it."""
+
+  def one(seen, k):
+    arch, seen = draw_unseen(k, space, seen, max_tries)
+    return seen, arch
+
+  seen, archs = jax.lax.scan(one, seen, jax.random.split(key, n))
+  return archs.astype(jnp.int32), seen
+
+
 def arch_index(space, archs: jax.Array) -> jax.Array:
   """``space.index`` of archs (..., D) -> (...,): the mixed-radix position in
   ``space.enumerate()``, for gathers from per-architecture arrays."""
@@ -192,6 +258,10 @@ __all__ = [
     'arch_index',
     'below',
     'class_of',
+    'draw_unseen',
+    'draw_unseen_many',
+    'is_seen',
+    'mark',
     'get',
     'mutate',
     'mutate_with',
@@ -200,4 +270,5 @@ __all__ = [
     'positive',
     'register',
     'sample',
+    'unseen',
 ]

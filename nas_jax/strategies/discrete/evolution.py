@@ -5,7 +5,13 @@ tournament: ``sample`` members drawn uniformly with replacement from the populat
 the best of them mutated in exactly one decision (``space.mutate``). Each tell adds
 the child and removes the **oldest** member, not the worst, which is what
 regularizes the search. The defaults are NB201's REA settings (population 10,
-tournament 3; Dong & Yang 2020), the baseline the NB201 tables report.
+tournament 3; Dong & Yang 2020), the baseline the NB201 tables report; the reference code
+is NATS-Bench's ``exps/NATS-algos/regularized_ea.py`` (AutoDL-Projects).
+
+REA may ask a class again (a child can repeat an earlier cell), as Real et al. and NB201
+do; reports count the distinct classes queried beside the queries. With ``ask(n > 1)``
+(asynchronous workers) the tournament draws only from members already told, and a batch
+asked before any member is told is all random.
 """
 
 from __future__ import annotations
@@ -60,7 +66,9 @@ class RegularizedEvolution(base.DiscreteStrategy):
     return self._winner(state, jax.random.bits(key, (self.sample,)))
 
   def _winner(self, state, bits) -> jax.Array:
-    picks = base.below(bits, self.population)
+    # the filled slots are 0 .. told - 1 until the population is full
+    filled = jnp.clip(state.told, 1, self.population)
+    picks = base.below(bits, filled)
     return state.archs[picks[jnp.argmax(state.scores[picks])]]
 
   def ask(self, state, key, n=1):
@@ -71,7 +79,7 @@ class RegularizedEvolution(base.DiscreteStrategy):
 
     def one(i, b):
       # members asked before this batch's tells: random while the population is filling up
-      filling = state.told + i < self.population
+      filling = (state.told + i < self.population) | (state.told == 0)
       child = base.mutate_with(b[s : s + 2], space, self._winner(state, b[:s]))
       fresh = base.below(b[s + 2 :], options_of(space))
       return jnp.where(filling, fresh, child)

@@ -12,8 +12,11 @@ is spent.
 Each query asks one architecture at the epochs its rung gives (``fidelity``); a table
 estimator reads that epoch's column and charges that many epochs, a promoted
 architecture being trained again from scratch at its new budget. Only queries at R
-epochs (the search's own fidelity) can become the incumbent. The defaults, R = 3 and
-eta = 3, fit the shipped table's 3 epochs.
+epochs (the search's own fidelity) can become the incumbent, so R must be the
+estimator's own fidelity: left unset (the default), ``max_epochs`` is taken from the
+estimator when the loop binds the strategy to it (:meth:`Hyperband.bind`), and a value
+that differs is a one-line ConfigError (with a smaller R no query would ever be at the
+search's fidelity, and the search would have no answer). ``eta`` defaults to 3.
 """
 
 from __future__ import annotations
@@ -69,13 +72,14 @@ class HyperbandState:
 class Hyperband(base.DiscreteStrategy):
   """Hyperband (``brackets='hyperband'``) or successive halving (``'sh'``) over epochs."""
 
-  max_epochs: int = 3
+  max_epochs: int | None = None  # None: the estimator's own fidelity (bind)
   eta: int = 3
   brackets: str = 'hyperband'
   batch_ask = False
 
   def check(self):
-    base.positive('hyperband.max_epochs', self.max_epochs)
+    if self.max_epochs is not None:
+      base.positive('hyperband.max_epochs', self.max_epochs)
     base.positive('hyperband.eta', self.eta)
     if self.eta < 2:
       raise base.ConfigError(f'hyperband.eta must be >= 2, got {self.eta}')
@@ -84,7 +88,23 @@ class Hyperband(base.DiscreteStrategy):
           f"hyperband.brackets must be 'hyperband' or 'sh', got {self.brackets!r}"
       )
 
+  def bind(self, estimator):
+    top = int(estimator.default_epochs)
+    if self.max_epochs is None:
+      return dataclasses.replace(self, max_epochs=top)
+    if self.max_epochs != top:
+      raise base.ConfigError(
+          f"hyperband.max_epochs={self.max_epochs} is not the estimator's fidelity ({top} "
+          f"epochs, the search's own): leave it unset or set {top}"
+      )
+    return self
+
   def schedule(self) -> np.ndarray:
+    if self.max_epochs is None:
+      raise base.ConfigError(
+          'hyperband.max_epochs is unset: bind the strategy to its estimator first '
+          '(strategy.bind(estimator), as the discrete loop does)'
+      )
     return _schedule(self.max_epochs, self.eta, self.brackets == 'sh')
 
   def init(self, key, space):

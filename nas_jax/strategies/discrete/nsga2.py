@@ -8,6 +8,14 @@ recombined by uniform crossover with probability ``crossover`` and mutated in on
 decision (``space.mutate``). Each tell merges parents and offspring and keeps the
 best ``population`` by rank, then crowding (``nas_jax.pareto``).
 
+Duplicates are eliminated as pymoo does by default (``eliminate_duplicates=True``): an
+offspring whose isomorphism class is already in the population or earlier among the
+offspring is discarded and another is bred (up to ``patience`` children per slot; a slot
+still empty after that gets a random architecture of a new class), and the first
+generation has no two architectures of one class. As in pymoo, a class that left the
+population may be bred again in a later generation, so the distinct classes queried are
+counted in every report (``nas_jax.discrete.distinct_classes``).
+
 Hard constraints: ``limits`` gives a lower bound per objective in score units
 (``None``: none), e.g. ``(None, -1e5)`` for params <= 1e5 when the second objective is
 ``-params``. A point's violation is the sum of its shortfalls, and Deb's constrained
@@ -47,10 +55,12 @@ class NSGA2(base.DiscreteStrategy):
   objectives: int = 2
   crossover: float = 0.5
   limits: tuple | None = None
+  patience: int = 10  # children bred per offspring slot before a random fill
 
   def check(self):
     base.positive('nsga2.population', self.population)
     base.positive('nsga2.objectives', self.objectives)
+    base.positive('nsga2.patience', self.patience)
     if not 0 <= self.crossover <= 1:
       raise base.ConfigError(f'nsga2.crossover must be in [0, 1], got {self.crossover!r}')
     if self.limits is not None and len(self.limits) != self.objectives:
@@ -84,14 +94,17 @@ class NSGA2(base.DiscreteStrategy):
     )
     return jnp.where(better, i, j)
 
-  def ask(self, state, key, n=None):
-    n = self.population if n is None else n
-    if n != self.population:
-      raise base.ConfigError(
-          f'nsga2 asks whole generations: n must be population={self.population}, not {n}'
-      )
+  def _same(self, space, a, b) -> jax.Array:
+    """(n, m) bool: ``a[i]`` and ``b[j]`` are one isomorphism class (the same decision vector
+    in a space too big to index)."""
+    if base.num_classes(space) is not None:
+      return base.class_of(space, a)[:, None] == base.class_of(space, b)[None, :]
+    return (a[:, None, :] == b[None, :, :]).all(-1)
+
+  def offspring(self, state, key, n) -> jax.Array:
+    """``n`` children of distinct classes, none of a parent's class (see the module docstring)."""
     space = state.space
-    key_random, key_children = jax.random.split(key)
+    key_pool, key_fill = jax.random.split(key)
 
     def child(k):
       k1, k2, k3, k4, k5 = jax.random.split(k, 5)
@@ -100,8 +113,38 @@ class NSGA2(base.DiscreteStrategy):
       a = jnp.where(jax.random.bernoulli(k4, self.crossover), mixed, a)
       return base.mutate(k5, space, a)
 
-    children = jax.vmap(child)(jax.random.split(key_children, n))
-    archs = jnp.where(state.told > 0, children, base.sample(key_random, space, n))
+    pool = jax.vmap(child)(jax.random.split(key_pool, self.patience * n)).astype(jnp.int32)
+    fresh = ~jnp.tril(self._same(space, pool, pool), -1).any(1)
+    fresh = fresh & ~self._same(space, pool, state.archs).any(1)
+    rank = jnp.cumsum(fresh) - 1
+    # slot j holds the j-th fresh child (a slot with none keeps a placeholder, filled below)
+    slot = jnp.where(fresh & (rank < n), rank, n)
+    picks = jnp.zeros((n + 1, pool.shape[1]), jnp.int32).at[slot].set(pool)[:n]
+    ok = jnp.arange(n) < fresh.sum()
+    seen = base.mark(space, base.unseen(space), state.archs)
+    if base.num_classes(space) is not None:
+      seen = seen.at[base.class_of(space, picks)].max(ok)
+
+    def fill(seen, item):
+      pick, good, k = item
+      drawn, seen_drawn = base.draw_unseen(k, space, seen)
+      return jnp.where(good, seen, seen_drawn), jnp.where(good, pick, drawn)
+
+    _, children = jax.lax.scan(fill, seen, (picks, ok, jax.random.split(key_fill, n)))
+    return children
+
+  def ask(self, state, key, n=None):
+    n = self.population if n is None else n
+    if n != self.population:
+      raise base.ConfigError(
+          f'nsga2 asks whole generations: n must be population={self.population}, not {n}'
+      )
+    space = state.space
+    key_random, key_children = jax.random.split(key)
+    first, _ = base.draw_unseen_many(key_random, space, base.unseen(space), n)
+    archs = jax.lax.cond(
+        state.told > 0, lambda: self.offspring(state, key_children, n), lambda: first
+    )
     return archs.astype(jnp.int32), state
 
   def _repeats(self, space, archs) -> jax.Array:

@@ -1,8 +1,11 @@
-"""Random search without repeats (Bergstra & Bengio 2012; NB201's ``RANDOM`` baseline).
+"""Random search (Bergstra & Bengio 2012; NB201's ``RANDOM`` and NATS-Bench's
+``random_wo_share`` baselines).
 
 Each ask draws architectures uniformly over the decision vectors, as ``space.sample``
-does, and redraws one whose isomorphism class (``space.hash``) was already asked,
-so no cell is paid for twice. In a space too big to index by class
+does. By default (``replacement=False``) a draw whose isomorphism class (``space.hash``)
+was already asked is redrawn, so no cell is paid for twice, as naszilla's random search
+does. NATS-Bench's ``random_wo_share`` samples with replacement, so it can pay again for a
+cell it has seen; ``replacement=True`` reproduces that. In a space too big to index by class
 (``base.num_classes`` is None) repeats are left to chance, which is then negligible.
 """
 
@@ -12,7 +15,6 @@ import dataclasses
 
 import flax.struct
 import jax
-import jax.numpy as jnp
 
 from nas_jax.strategies.discrete import base
 
@@ -30,35 +32,20 @@ class RandomSearch(base.DiscreteStrategy):
   """Uniform sampling; ``max_tries`` redraws per architecture before a repeat is allowed."""
 
   max_tries: int = 1000
+  replacement: bool = False  # True: NATS-Bench's random_wo_share (repeats allowed)
 
   def check(self):
     base.positive('random.max_tries', self.max_tries)
 
   def init(self, key, space):
     del key
-    n = base.num_classes(space)
-    return RandomState(seen=jnp.zeros((n or 1,), bool), space=space)
+    return RandomState(seen=base.unseen(space), space=space)
 
   def ask(self, state, key, n=1):
     space = state.space
-    if base.num_classes(space) is None:
+    if self.replacement or base.num_classes(space) is None:
       return base.sample(key, space, n), state
-
-    def draw(seen, key):
-      def redraw(carry):
-        arch, k, tries = carry
-        k, sub = jax.random.split(k)
-        return base.sample(sub, space, 1)[0], k, tries + 1
-
-      def again(carry):
-        arch, _, tries = carry
-        return seen[base.class_of(space, arch)] & (tries < self.max_tries)
-
-      key, sub = jax.random.split(key)
-      arch, _, _ = jax.lax.while_loop(again, redraw, (base.sample(sub, space, 1)[0], key, 0))
-      return seen.at[base.class_of(space, arch)].set(True), arch
-
-    seen, archs = jax.lax.scan(draw, state.seen, jax.random.split(key, n))
+    archs, seen = base.draw_unseen_many(key, space, state.seen, n, self.max_tries)
     return archs, state.replace(seen=seen)
 
   def tell(self, state, archs, scores):

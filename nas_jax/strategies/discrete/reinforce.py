@@ -1,6 +1,13 @@
-"""REINFORCE (Williams 1992) over a factorized categorical policy, as NB201's RL baseline
-(Dong & Yang 2020; their settings: Adam with learning rate 0.01, an exponential moving
-average of the reward with momentum 0.9 as the baseline).
+"""REINFORCE (Williams 1992) over a factorized categorical policy, as NB201's and
+NATS-Bench's RL baseline (Dong & Yang 2020; reference code AutoDL-Projects'
+``exps/NATS-algos/reinforce.py``): logits initialized as ``1e-3 * N(0, 1)``, Adam, and an
+exponential moving average of the reward with momentum 0.9 as the baseline.
+
+The learning rate defaults to 0.01, what NATS-Bench's ``run-all.sh`` passes for its
+topology search space (the NB201 space, searched with the ``simulate_train_eval`` protocol
+that ``experiments.discrete`` reproduces). NB201's older ``REINFORCE.sh`` shows 0.001 in
+its usage line; set ``learning_rate=0.001`` for that. The rewards are fractions here and
+percentages there, which Adam's scale invariance makes immaterial (up to its epsilon).
 
 The policy holds one logit vector per decision (``space.options``; values beyond a
 decision's options are masked out), so ``pi(a) = prod_d softmax(logits_d)[a_d]``.
@@ -70,8 +77,8 @@ class Reinforce(base.DiscreteStrategy):
     return optax.adam(self.learning_rate)
 
   def init(self, key, space):
-    del key
-    logits = jnp.zeros((len(space.options), max(space.options)), jnp.float32)
+    shape = (len(space.options), max(space.options))
+    logits = 1e-3 * jax.random.normal(key, shape, jnp.float32)
     return ReinforceState(
         logits=logits,
         opt_state=self._optimizer().init(logits),

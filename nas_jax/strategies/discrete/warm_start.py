@@ -68,3 +68,9 @@ class WarmStart(base.DiscreteStrategy):
 
   def fidelity(self, state):
     return self.inner.fidelity(state.inner)
+
+  def bind(self, estimator):
+    return dataclasses.replace(self, inner=self.inner.bind(estimator))
+
+  def check_queries(self, num_queries):
+    self.inner.check_queries(num_queries)
