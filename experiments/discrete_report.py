@@ -129,7 +129,7 @@ def main(argv):
   estimator = cli.run_or_exit(lambda: TabularEstimator(table))
   space = estimator.space
   q = max(budgets)
-  mean_cost = float(np.nanmean(table.values('train_seconds')))
+  mean_cost = float(np.nanmean(table.query_seconds()))
   seconds_budgets = [round(b * mean_cost, -1) for b in budgets]
   out = []
   summary = table.random_baseline('test_acc')

@@ -93,7 +93,7 @@ def main(argv):
     return MedianStopping(_EPOCH.value, _WARMUP.value, _QUANTILE.value, signal)
 
   stopped_est = cli.run_or_exit(lambda: EarlyStopped(estimator, rule(_SIGNALS.value[0])))
-  mean_query = float(np.nanmean(table.values('train_seconds')))
+  mean_query = float(np.nanmean(table.query_seconds()))
   seconds = [b * mean_query for b in budgets]
   truth = table.values('test_acc')
   top = truth >= np.nanquantile(truth, 0.9)

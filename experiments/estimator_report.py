@@ -138,7 +138,7 @@ def main(argv):
   table = cli.run_or_exit(lambda: tabular.load(_TABLE.value))
   space = table.space
   truth = table.values('test_acc')
-  seconds = table.values('train_seconds')
+  seconds = table.query_seconds()
   rows = []  # (group, name, scores, cost per arch)
 
   def add(group, name, scores, cost):

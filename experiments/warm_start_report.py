@@ -258,7 +258,7 @@ def main(argv):
   bananas_rows = _bananas_runs(table, estimator, values, names, keys)
 
   # --- the report --------------------------------------------------------------------------
-  mean_query = float(np.nanmean(table.values('train_seconds')))
+  mean_query = float(np.nanmean(table.query_seconds()))
   proxy_total = per_cell * len(table)
   rho = {m: ranking.correlations(values[:, j], truth) for j, m in enumerate(names)}
   out = [

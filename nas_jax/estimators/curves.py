@@ -39,4 +39,4 @@ def sotl(table, epoch: int, window: int | None = None) -> np.ndarray:
 
 def epoch_cost(table, epoch: int) -> np.ndarray:
   """Seconds to train each row for ``epoch`` epochs (seed mean, pro rata)."""
-  return table.values('train_seconds') * _check_epoch(table, epoch) / table.num_epochs
+  return table.query_seconds(_check_epoch(table, epoch))

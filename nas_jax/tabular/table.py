@@ -223,6 +223,16 @@ class Table:
     """The percentage of measured rows that ``arch`` is at least as good as (100: the best)."""
     return float(self.percentiles(metric)[self.row(arch)])
 
+  def query_seconds(self, epoch: int | None = None) -> np.ndarray:
+    """(rows,) the seed-mean simulated seconds of one query read after ``epoch`` epochs (None:
+    the last): the train seconds pro rata, plus the eval seconds where the table records them
+    (NATS-Bench's ``simulate_train_eval`` charges both), as ``TabularEstimator`` charges."""
+    epochs = self.num_epochs if epoch is None else epoch
+    seconds = self.values('train_seconds') * epochs / self.num_epochs
+    if 'eval_seconds' in self.seed:
+      seconds = seconds + self.values('eval_seconds')
+    return seconds
+
   def percentiles(self, metric: str) -> np.ndarray:
     """:meth:`percentile` of every row (0 for an unmeasured one)."""
     key = self._ordered(metric)  # ascending = better
