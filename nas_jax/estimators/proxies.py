@@ -4,36 +4,59 @@ Each proxy takes ``forward(params, x, train) -> logits`` (see :func:`forward_of`
 builds it from a Flax module, its variables and any extra call arguments such as an
 arch network's ``arch``), the initial ``params`` and one labelled batch ``(x, y)``, and
 returns a float. Higher is meant to be better (the sign conventions are the papers').
-``L`` is the mean softmax cross-entropy of the batch in training mode (batch statistics)
-and ``g = dL/dtheta``; sums run over every parameter.
+``L`` is the mean softmax cross-entropy of the batch in training mode (batch statistics).
 
-* :func:`grad_norm` (Abdelfattah et al., ICLR 2021): ``sum_l ||g_l||_2``, the Euclidean
-  norm of each parameter tensor's gradient, summed over tensors.
-* :func:`snip` (Lee et al., ICLR 2019, as a proxy by Abdelfattah et al.):
-  ``sum |theta * g|``.
-* :func:`grasp` (Wang et al., ICLR 2020): ``-sum theta * (H g)``, ``H`` the Hessian of ``L``;
-  ``H g`` is one forward-over-reverse product (``jax.jvp`` of the gradient).
+The reference is zero-cost-nas (Abdelfattah et al., "Zero-Cost Proxies for Lightweight NAS",
+ICLR 2021; github.com/SamsungLabs/zero-cost-nas, ``foresight/pruners``). As there, the
+gradient proxies sum over the **weights** ``W`` only: every convolution and dense layer's
+kernel (the parameters named ``kernel``: ``ops.Conv``, ``ops.PointwiseConv``,
+``ops.DepthwiseConv``, ``nn.Dense``), as its ``get_layer_metric_array`` visits the
+``weight`` of each ``nn.Conv2d`` and ``nn.Linear``; BatchNorm scales and biases and dense
+biases are left out of the sums (they still take part in the forward pass). ``g = dL/dW``.
+
+* :func:`grad_norm` (Abdelfattah et al.): ``sum_l ||g_l||_2``, the Euclidean norm of each
+  weight tensor's gradient, summed over layers.
+* :func:`snip` (Lee et al., ICLR 2019, as a proxy by Abdelfattah et al.): ``sum |W * g|``.
+* :func:`grasp` (Wang et al., ICLR 2020): ``-sum W * (H g)``, ``H`` the Hessian of ``L``
+  with respect to the weights (zero-cost-nas differentiates ``g . dL/dW`` with respect to
+  the weights); ``H g`` is one forward-over-reverse product (``jax.jvp`` of the gradient
+  along ``g``, zero on the other parameters).
 * :func:`synflow` (Tanaka et al., NeurIPS 2020): every parameter replaced by its absolute
-  value, an all-ones input of one example, the network in inference mode (initial running
-  statistics: BatchNorm is then close to the identity, as the paper's network without
-  BatchNorm); ``R = sum(logits)`` and the score ``sum |theta| * dR/d|theta|``. Computed in
-  float32 (the products of absolute weights stay far below its range at these sizes).
-* :func:`fisher` (Theis et al. 2018, as a proxy by Abdelfattah et al.): per activation
-  channel ``k`` of every convolution and dense layer's output ``a``, ``g_nk = sum_hw a *
-  dL/da`` for example ``n`` (the gradient of ``L`` with respect to a unit channel mask),
-  and the score ``sum_k 0.5 * mean_n g_nk^2``. The masks are put on the layer outputs by
+  value, every BatchNorm removed (the identity: zero-cost-nas's ``bn=False``; by
+  ``nn.intercept_methods``, inside ``nn.switch`` branches too), an all-ones input of one
+  example; ``R = sum(logits)`` and the score ``S = sum |W| * dR/d|W|``. As in zero-cost-nas
+  it is computed in float64 (``jax.enable_x64`` around its trace, under ``jit`` too): at
+  NB201's own size (C=16, N=5, 32x32, all 3x3 convolutions) ``S`` is about 1e50, past
+  float32's 3.4e38, and the float32 gradient overflowed to NaN. It **returns
+  ``log(1 + S)``** in float32 (the log taken in float64), which every size fits: a monotone
+  map of ``S``, so ranks and rank correlations are the reference's, and a cell whose output
+  no weight reaches (``S = 0``) scores 0 rather than ``-inf``; the float32 log keeps ``S``
+  to a few parts in 1e6. Departure: zero-cost-nas's own NB201 model (``nasbench2.py``)
+  keeps the two residual blocks' BatchNorms when built without them (its ``reduction``
+  takes no ``use_bn``), and runs them in training mode on the one example; that model's
+  quirk is not reproduced here.
+* :func:`fisher` (Theis et al. 2018, as a proxy by Abdelfattah et al.): per output channel
+  ``k`` of every convolution and dense layer's output ``a``, ``g_nk = sum_hw a * dL/da``
+  for example ``n`` (the gradient of ``L`` with respect to a unit channel mask) and
+  ``F_k = 0.5 * mean_n g_nk^2``; zero-cost-nas broadcasts ``F_k`` over the channel's
+  ``weight.shape[1:]`` before summing, so the score is ``sum_k fan_in * F_k``, ``fan_in``
+  the weights of one output channel (``in_ch * k * k`` for a convolution, ``k * k`` for a
+  depthwise one, ``in`` for a dense layer). The masks are put on the layer outputs by
   ``nn.intercept_methods``, so it runs on any network built from ``nas_jax.ops`` (an arch
   network's ``nn.switch`` branches included: the masks of branches not taken get zero
-  gradient).
-* :func:`jacov` (Mellor et al. 2020, the first version of NASWOT): ``J`` the per-example
-  input gradients of the summed logits (inference mode, so the examples are independent),
-  ``C`` their correlation matrix with eigenvalues ``l``; the score is
-  ``-sum(log(l + k) + 1 / (l + k))``, ``k = 1e-5``.
+  gradient); a layer called twice adds both calls' ``F_k``.
+* :func:`jacov` (Mellor et al. 2020, the first version of NASWOT; zero-cost-nas's
+  ``jacob_cov``): ``J`` the gradient of the batch's summed logits with respect to the input
+  batch, in training mode (BatchNorm on batch statistics, as both references: the rows are
+  then coupled through the statistics), row ``n`` read as example ``n``'s; ``C`` the
+  correlation matrix of the rows, with eigenvalues ``l`` (``eigvalsh``; the reference's
+  ``eig`` of the same symmetric matrix); the score is ``-sum(log(l + k) + 1 / (l + k))``,
+  ``k = 1e-5``.
 * :func:`naswot` (Mellor et al., ICML 2021, "Neural Architecture Search without Training"):
   ``c_n`` the binary code of example ``n``, one bit ``[a > 0]`` per unit of every ReLU's
   input ``a`` (every :class:`nas_jax.ops.ReLU` of the network, training mode). The kernel
   ``K_nm = N_A - d_H(c_n, c_m)``, the number of units on which the two codes agree, and the
-  score ``log |det K|``.
+  score ``log |det K|``. (Not a zero-cost-nas measure.)
 
 :data:`PROXIES` maps names to them.
 """
@@ -92,37 +115,74 @@ def _grads(forward, params, x, y):
   return jax.grad(lambda p: _loss(forward, p, x, y))(params)
 
 
-def _sum(tree) -> jax.Array:
-  return sum(jnp.sum(leaf) for leaf in jax.tree_util.tree_leaves(tree))
+def _is_weight(path) -> bool:
+  """A convolution or dense layer's weight: a parameter whose leaf name is ``kernel`` (every
+  ``nas_jax.ops`` convolution and ``nn.Dense``; BatchNorm's ``scale`` and ``bias`` and dense
+  biases are not)."""
+  last = path[-1]
+  return getattr(last, 'key', getattr(last, 'name', None)) == 'kernel'
+
+
+def _weights(tree) -> list[jax.Array]:
+  """The leaves of ``tree`` (a parameter tree or one of its shape) at the weights' paths."""
+  return [leaf for path, leaf in jax.tree_util.tree_leaves_with_path(tree) if _is_weight(path)]
+
+
+def _weights_only(tree):
+  """``tree`` with every leaf that is not a weight zeroed."""
+  return jax.tree_util.tree_map_with_path(
+      lambda path, leaf: leaf if _is_weight(path) else jnp.zeros_like(leaf), tree
+  )
 
 
 def grad_norm(forward: Forward, params, x, y) -> jax.Array:
-  """``sum_l ||dL/dtheta_l||_2`` over parameter tensors."""
+  """``sum_l ||dL/dW_l||_2`` over the convolution and dense weights ``W_l``."""
   g = _grads(forward, params, x, y)
-  return sum(jnp.linalg.norm(leaf.ravel()) for leaf in jax.tree_util.tree_leaves(g))
+  return sum(jnp.linalg.norm(leaf.ravel()) for leaf in _weights(g))
 
 
 def snip(forward: Forward, params, x, y) -> jax.Array:
-  """``sum |theta * dL/dtheta|``."""
+  """``sum |W * dL/dW|`` over the convolution and dense weights."""
   g = _grads(forward, params, x, y)
-  return _sum(jax.tree.map(lambda p, d: jnp.abs(p * d), params, g))
+  return sum(jnp.sum(jnp.abs(w * d)) for w, d in zip(_weights(params), _weights(g)))
 
 
 def grasp(forward: Forward, params, x, y) -> jax.Array:
-  """``-sum theta * (H g)``, the Hessian-gradient product by forward-over-reverse."""
+  """``-sum W * (H g)`` over the weights, ``H`` and ``g`` the Hessian and gradient of the loss
+  with respect to the weights only; by forward-over-reverse."""
   grad_fn = lambda p: _grads(forward, p, x, y)
-  g = jax.lax.stop_gradient(grad_fn(params))
+  g = _weights_only(jax.lax.stop_gradient(grad_fn(params)))
   _, hg = jax.jvp(grad_fn, (params,), (g,))
-  return -_sum(jax.tree.map(lambda p, h: p * h, params, hg))
+  return -sum(jnp.sum(w * h) for w, h in zip(_weights(params), _weights(hg)))
+
+
+def _is_batch_norm(context) -> bool:
+  return context.method_name == '__call__' and isinstance(
+      context.module, (ops.BatchNorm, nn.BatchNorm)
+  )
+
+
+def _without_batch_norm(next_fun, args, kwargs, context):
+  """An interceptor that makes every BatchNorm the identity (zero-cost-nas's ``bn=False``)."""
+  return args[0] if _is_batch_norm(context) else next_fun(*args, **kwargs)
 
 
 def synflow(forward: Forward, params, x, y) -> jax.Array:
-  """``sum |theta| * dR/d|theta|``, ``R`` the summed logits of an all-ones example."""
+  """``log(1 + sum |W| * dR/d|W|)``, ``R`` the summed logits of an all-ones example through
+  the network with every parameter made absolute and every BatchNorm removed; computed in
+  float64 (module docstring)."""
   del y
-  ones = jnp.ones((1,) + x.shape[1:], x.dtype)
-  absolute = jax.tree.map(jnp.abs, params)
-  grads = jax.grad(lambda p: jnp.sum(forward(p, ones, False)))(absolute)
-  return _sum(jax.tree.map(lambda p, d: p * d, absolute, grads))
+  with jax.enable_x64(True):
+    absolute = jax.tree.map(lambda p: jnp.abs(p).astype(jnp.float64), params)
+    ones = jnp.ones((1,) + x.shape[1:], jnp.float64)
+
+    def total(p):
+      with nn.intercept_methods(_without_batch_norm):
+        return jnp.sum(forward(p, ones, False))
+
+    grads = jax.grad(total)(absolute)
+    score = sum(jnp.sum(w * d) for w, d in zip(_weights(absolute), _weights(grads)))
+    return jnp.log1p(score).astype(jnp.float32)
 
 
 def _fisher_site(context) -> bool:
@@ -131,43 +191,56 @@ def _fisher_site(context) -> bool:
   )
 
 
+def _fan_in(module) -> int:
+  """The number of weights of one output channel: the size of torch's ``weight.shape[1:]``."""
+  shape = module.variables['params']['kernel'].shape
+  if isinstance(module, ops.DepthwiseConv):  # (k, k, C): one input channel per group
+    return int(np.prod(shape[:2]))
+  if isinstance(module, ops.PointwiseConv):  # (C_out, C_in)
+    return int(shape[1])
+  return int(np.prod(shape[:-1]))  # HWIO convolution, (in, out) dense
+
+
 def _masked(out, mask):
   return out * (mask[:, :, None, None] if out.ndim == 4 else mask)  # CNHW convs, (N, C) dense
 
 
 def fisher(forward: Forward, params, x, y) -> jax.Array:
-  """``sum over layers and channels of 0.5 * mean_n g_nk^2`` (module docstring)."""
-  shapes = []
+  """``sum over layers and channels of fan_in * 0.5 * mean_n g_nk^2`` (module docstring)."""
+  sites = []  # (mask shape, example axis, fan-in) of every call of a conv or dense layer
 
   def record(next_fun, args, kwargs, context):
     out = next_fun(*args, **kwargs)
-    if _fisher_site(context):
-      shapes.append((out.shape[:2], 1 if out.ndim == 4 else 0))  # CNHW: (C, N); dense: (N, C)
+    if _fisher_site(context):  # CNHW: (C, N); dense: (N, C)
+      sites.append((out.shape[:2], 1 if out.ndim == 4 else 0, _fan_in(context.module)))
     return out
 
   with nn.intercept_methods(record):
     jax.eval_shape(lambda p: forward(p, x, True), params)
-  masks = [jnp.ones(shape, x.dtype) for shape, _ in shapes]
+  masks = [jnp.ones(shape, x.dtype) for shape, _, _ in sites]
 
   def loss(masks):
-    sites = iter(masks)
+    remaining = iter(masks)
 
     def apply_mask(next_fun, args, kwargs, context):
       out = next_fun(*args, **kwargs)
-      return _masked(out, next(sites)) if _fisher_site(context) else out
+      return _masked(out, next(remaining)) if _fisher_site(context) else out
 
     with nn.intercept_methods(apply_mask):
       return _loss(forward, params, x, y)
 
   grads = jax.grad(loss)(masks)
-  return sum(0.5 * jnp.sum(jnp.mean(g**2, axis=axis)) for g, (_, axis) in zip(grads, shapes))
+  return sum(
+      fan_in * 0.5 * jnp.sum(jnp.mean(g**2, axis=axis))
+      for g, (_, axis, fan_in) in zip(grads, sites)
+  )
 
 
 def jacov(forward: Forward, params, x, y, k: float = 1e-5) -> jax.Array:
   """``-sum(log(l + k) + 1 / (l + k))`` over the eigenvalues of the input-Jacobian
-  correlation matrix."""
+  correlation matrix (training mode: the rows of one batch gradient)."""
   del y
-  jac = jax.grad(lambda xs: jnp.sum(forward(params, xs, False)))(x)
+  jac = jax.grad(lambda xs: jnp.sum(forward(params, xs, True)))(x)
   jac = jac.reshape(x.shape[0], -1)
   centred = jac - jac.mean(axis=1, keepdims=True)
   cov = centred @ centred.T
