@@ -27,7 +27,7 @@ import argparse
 import json
 import time
 
-from benchmarks.common import device_info, peak_rss_gib, provenance_line, run_child
+from benchmarks.common import device_info, peak_rss_gib, provenance_line, run_seed_rows
 
 
 def _setup():
@@ -178,18 +178,7 @@ def main():
       ('nsga2', args.seeds),
       ('bananas', args.bananas_seeds),
   )
-  results = {}
-  for row, seeds in plan:
-    res, why = run_child(
-        'benchmarks.dedup_search',
-        [f'--child={row}', f'--child_seeds={seeds}', f'--queries={args.queries}'],
-        timeout=3600,
-    )
-    if res is None:
-      print(f'{row}: failed ({why})')
-      continue
-    res['projected'] = res['wall'] * args.seeds / res['measured_seeds']
-    results[row] = res
+  results = run_seed_rows('benchmarks.dedup_search', plan, args.queries, args.seeds, timeout=3600)
   print(
       f'\nNo-repeat strategies, {args.seeds} seeds x {args.queries} queries over the shipped table'
   )

@@ -25,7 +25,7 @@ import argparse
 import json
 import time
 
-from benchmarks.common import device_info, peak_rss_gib, provenance_line, run_child
+from benchmarks.common import device_info, peak_rss_gib, provenance_line, run_seed_rows
 
 
 def _child_vmapped(seeds, queries):
@@ -140,19 +140,10 @@ def main():
   if args.child:
     child(args.child, args.child_seeds, args.queries)
     return
-  results = {}
   plan = (('vmapped', args.seeds), ('python', args.python_seeds), ('rounds', args.round_seeds))
-  for row, seeds in plan:
-    res, why = run_child(
-        'benchmarks.discrete_search',
-        [f'--child={row}', f'--child_seeds={seeds}', f'--queries={args.queries}'],
-        timeout=1800,
-    )
-    if res is None:
-      print(f'{row}: failed ({why})')
-      continue
-    res['projected'] = res['wall'] * args.seeds / res['measured_seeds']
-    results[row] = res
+  results = run_seed_rows(
+      'benchmarks.discrete_search', plan, args.queries, args.seeds, timeout=1800
+  )
   print(
       f'\nREA (population 10, tournament 3), {args.seeds} seeds x {args.queries} queries over the '
       'shipped table'

@@ -255,7 +255,12 @@ def main(argv):
   mo = TabularEstimator(table, metric='test_acc', seed='mean', objectives=('params',))
   nsga = ds.get('nsga2', population=20)
   hv, distinct = {}, {}
-  for name, strategy, batch in (('nsga2', nsga, 20), ('random', ds.get('random'), 1)):
+  history = ds.get('nsga2', population=20, eliminate='history')
+  for name, strategy, batch in (
+      ('nsga2', nsga, 20),
+      ('nsga2, eliminate=history', history, 20),
+      ('random', ds.get('random'), 1),
+  ):
     trace = discrete.run_seeds(
         strategy, mo, space, discrete.seed_keys(range(_SEEDS.value)), -(-q // batch) * batch, batch
     )
@@ -281,16 +286,17 @@ def main(argv):
         )
         + ' |'
     )
-  diffs = []
-  for b, a, r in zip(budgets, hv['nsga2'], hv['random']):
-    (ma, sa), (mr, sr) = cli.mean_se(a), cli.mean_se(r)
-    diffs.append(f'{b} queries: {ma - mr:+.3f} ± {float(np.hypot(sa, sr)):.3f}')
-  out.append('')
-  out.append(
-      'NSGA-II minus random search, hypervolume ratio ± its standard error: '
-      + '; '.join(diffs)
-      + '.'
-  )
+  for name in ('nsga2', 'nsga2, eliminate=history'):
+    diffs = []
+    for b, a, r in zip(budgets, hv[name], hv['random']):
+      (ma, sa), (mr, sr) = cli.mean_se(a), cli.mean_se(r)
+      diffs.append(f'{b} queries: {ma - mr:+.3f} ± {float(np.hypot(sa, sr)):.3f}')
+    out.append('')
+    out.append(
+        f'{name} minus random search, hypervolume ratio ± its standard error: '
+        + '; '.join(diffs)
+        + '.'
+    )
   text = '\n'.join(out) + '\n'
   atomic_write(_OUT.value, text)
   print(text)

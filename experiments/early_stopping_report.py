@@ -142,7 +142,7 @@ def main(argv):
       f"1..{k}. {n} seeds, {q} queries per run; plain and stopped runs share each seed's key.",
       '',
       "**Regret at a budget of simulated seconds** (in queries' worth of the mean cell): "
-      'mean ± standard error over seeds (mean percentile of the incumbent); "stopped − plain" '
+      'mean ± standard error over seeds (mean percentile of the incumbent; distinct cells queried); "stopped − plain" '
       'is the paired difference (negative: stopping is better); better / tied / worse is the '
       'share of seeds.',
       '',
@@ -156,9 +156,9 @@ def main(argv):
     rows = discrete.summarize(trace, estimator, seconds, unit='seconds')
     regret = [discrete.regret(estimator, discrete.at_budget(trace, s, 'seconds')) for s in seconds]
     regrets[name, label] = regret
-    made = (np.cumsum(trace.cost, axis=-1) <= max(seconds)).sum(axis=-1).mean()
+    made = discrete.queries_within(trace, max(seconds), 'seconds').mean()
     cells = [
-        f'{m:.4f} ± {se:.4f} ({row["percentile_mean"]:.1f})'
+        f'{m:.4f} ± {se:.4f} ({row["percentile_mean"]:.1f}; {row["distinct_mean"]:.0f} cells)'
         for row, (m, se) in zip(rows, map(cli.mean_se, regret))
     ]
     stop_cells = '-' if label == 'plain' else f'{share:.2f} | {top_share:.2f}'

@@ -126,12 +126,52 @@ def _weight_sharing(kind, table, protocol):
   return out
 
 
+def _predictor_rows(space, table, truth) -> list[str]:
+  """The predictors' markdown rows: each of ``--predictors`` on each of ``--encodings``."""
+  import numpy as np
+
+  from nas_jax.estimators import predictors, ranking
+
+  sizes = [int(n) for n in _SIZES.value]
+  lines = [
+      '',
+      f'**Predictors**, trained on n random cells (their seed-mean test accuracy), evaluated on '
+      f'all the others; mean ± std over {_PRED_SEEDS.value} draws of ρ / τ / top-10 %.',
+      '',
+      '| predictor | encoding | ' + ' | '.join(f'n = {n}' for n in sizes) + ' |',
+      '|---|---|' + '---|' * len(sizes),
+  ]
+  encodings = {k: np.stack([space.encode(a, k) for a in table.archs]) for k in _ENCODINGS.value}
+  ok = np.flatnonzero(np.isfinite(truth))
+  for name in _PREDICTORS.value or predictors.PREDICTORS:
+    if name not in predictors.PREDICTORS:
+      cli.fail(f'unknown predictor {name!r}; known: {", ".join(predictors.PREDICTORS)}')
+    for kind, x in encodings.items():
+      cells = []
+      for n in sizes:
+        stats = []
+        for s in range(_PRED_SEEDS.value):
+          perm = np.random.default_rng(s).permutation(ok)
+          train, test = perm[:n], perm[n:]
+          pred = predictors.fit_predict(name, x[train], truth[train], x[test], seed=s)
+          c = ranking.correlations(pred, truth[test])
+          stats.append((c['spearman'], c['kendall'], c['precision']))
+        st = np.nan_to_num(np.asarray(stats))
+        cells.append(
+            f'{st[:, 0].mean():.3f} ± {st[:, 0].std():.3f} / {st[:, 1].mean():.3f} / '
+            f'{st[:, 2].mean():.2f}'
+        )
+      lines.append(f'| {name} | {kind} | ' + ' | '.join(cells) + ' |')
+      print(f'{name} {kind} done', flush=True)
+  return lines
+
+
 def main(argv):
   del argv
   import numpy as np
 
   from nas_jax import tabular
-  from nas_jax.estimators import curves, predictors, proxies, ranking
+  from nas_jax.estimators import curves, proxies, ranking
   from nas_jax.tabular.protocol import Protocol
   from nas_jax.util import atomic_write
 
@@ -205,37 +245,8 @@ def main(argv):
         f'| {cost:.3g} | {PUBLISHED.get(name, "")} |'
     )
 
-  sizes = [int(n) for n in _SIZES.value]
-  lines += [
-      '',
-      f'**Predictors**, trained on n random cells (their seed-mean test accuracy), evaluated on '
-      f'all the others; mean ± std over {_PRED_SEEDS.value} draws of ρ / τ / top-10 %.',
-      '',
-      '| predictor | encoding | ' + ' | '.join(f'n = {n}' for n in sizes) + ' |',
-      '|---|---|' + '---|' * len(sizes),
-  ]
-  encodings = {k: np.stack([space.encode(a, k) for a in table.archs]) for k in _ENCODINGS.value}
-  ok = np.flatnonzero(np.isfinite(truth))
-  for name in _PREDICTORS.value or predictors.PREDICTORS:
-    if name not in predictors.PREDICTORS:
-      cli.fail(f'unknown predictor {name!r}; known: {", ".join(predictors.PREDICTORS)}')
-    for kind, x in encodings.items():
-      cells = []
-      for n in sizes:
-        stats = []
-        for s in range(_PRED_SEEDS.value):
-          perm = np.random.default_rng(s).permutation(ok)
-          train, test = perm[:n], perm[n:]
-          pred = predictors.fit_predict(name, x[train], truth[train], x[test], seed=s)
-          c = ranking.correlations(pred, truth[test])
-          stats.append((c['spearman'], c['kendall'], c['precision']))
-        st = np.nan_to_num(np.asarray(stats))
-        cells.append(
-            f'{st[:, 0].mean():.3f} ± {st[:, 0].std():.3f} / {st[:, 1].mean():.3f} / '
-            f'{st[:, 2].mean():.2f}'
-        )
-      lines.append(f'| {name} | {kind} | ' + ' | '.join(cells) + ' |')
-      print(f'{name} {kind} done', flush=True)
+  if _ENCODINGS.value:  # --encodings= (empty): no predictor rows
+    lines += _predictor_rows(space, table, truth)
   text = '\n'.join(lines) + '\n'
   atomic_write(_OUT.value, text)
   print(text)

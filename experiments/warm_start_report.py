@@ -168,7 +168,7 @@ def _bananas_runs(table, estimator, values, names, keys) -> list[str]:
     summary = discrete.summarize(trace, estimator, budgets)
     regrets[label] = [discrete.regret(estimator, discrete.at_budget(trace, b)) for b in budgets]
     cells = [
-        f'{m:.4f} ± {se:.4f} ({row["percentile_mean"]:.1f})'
+        f'{m:.4f} ± {se:.4f} ({row["percentile_mean"]:.1f}; {row["distinct_mean"]:.0f} cells)'
         for row, (m, se) in zip(summary, map(cli.mean_se, regrets[label]))
     ]
     rows.append(f'| {label} | {len(keys)} | ' + ' | '.join(cells) + ' |')
@@ -181,7 +181,7 @@ def _bananas_runs(table, estimator, values, names, keys) -> list[str]:
       '(`bananas.Features.from_rows`); otherwise the same BANANAS'
       + (f' ({_BANANAS.value})' if _BANANAS.value else " (the paper's defaults)")
       + f", asking {batch} per round, the same seeds' keys. Regret by queries, mean ± "
-      'standard error (mean percentile); "features − plain" is the paired difference '
+      'standard error (mean percentile; distinct cells queried); "features − plain" is the paired difference '
       '(negative: the features help).',
       '',
       '| run | seeds | ' + ' | '.join(f'{b} queries' for b in budgets) + ' |',
@@ -300,7 +300,7 @@ def main(argv):
   out += [
       '',
       '**Regret by queries** (the warm cells count as queries): mean ± standard error over '
-      'seeds (the mean percentile of the incumbent); "warm − plain" is the paired difference '
+      'seeds (the mean percentile of the incumbent; the distinct cells queried); "warm − plain" is the paired difference '
       '(negative: the warm start is better); better / tied / worse is the share of seeds where '
       "the warm run's incumbent tests higher / the same / lower than the plain run's; "
       '"incumbent is a warm cell" is the share of seeds whose warm run still answers with one '
@@ -317,7 +317,9 @@ def main(argv):
       cells = []
       for row, regret in zip(rows, regrets[label]):
         m, se = cli.mean_se(regret)
-        cells.append(f'{m:.4f} ± {se:.4f} ({row["percentile_mean"]:.1f})')
+        cells.append(
+            f'{m:.4f} ± {se:.4f} ({row["percentile_mean"]:.1f}; {row["distinct_mean"]:.0f} cells)'
+        )
       out.append(f'| {label} | {n} | ' + ' | '.join(cells) + ' |')
     diffs, shares = cli.paired(regrets[name], regrets[f'{name}+warm'])
     out.append(f'| {name}: warm − plain | {n} | ' + ' | '.join(diffs) + ' |')

@@ -158,6 +158,19 @@ def test_nsga2_offspring_are_new_cells(space, table):
       assert not set(hashes) & set(parents[g]), g
 
 
+def test_nsga2_eliminating_against_history_never_repeats_a_class(space, table):
+  table.seed['params'] = np.linspace(1, 2, len(table), dtype=np.float32)[:, None].repeat(2, 1)
+  est = TabularEstimator(table, 'val_acc', seed='mean', objectives=('params',))
+  for eliminate, expected in (('history', 120), ('population', None)):
+    nsga = ds.get('nsga2', population=20, eliminate=eliminate)
+    _, trace = discrete.run(nsga, est, space, jax.random.key(0), 120, 20)
+    distinct = int(discrete.distinct_classes(space, trace.archs))
+    if expected:  # 120 queries of 127 classes, each once
+      assert distinct == expected
+    else:  # pymoo's default may breed a class that left the population again
+      assert distinct < 120
+
+
 def test_nsga2_tournament_prefers_the_larger_crowding_distance(space):
   nsga = ds.get('nsga2', population=2)
   state = nsga.init(jax.random.key(0), space)

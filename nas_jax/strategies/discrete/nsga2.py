@@ -14,7 +14,9 @@ offspring is discarded and another is bred (up to ``patience`` children per slot
 still empty after that gets a random architecture of a new class), and the first
 generation has no two architectures of one class. As in pymoo, a class that left the
 population may be bred again in a later generation, so the distinct classes queried are
-counted in every report (``nas_jax.discrete.distinct_classes``).
+counted in every report (``nas_jax.discrete.distinct_classes``). ``eliminate='history'``
+eliminates against every class ever asked instead (never a class twice, as BANANAS and
+local search; in a space too big to index it falls back to the population).
 
 Hard constraints: ``limits`` gives a lower bound per objective in score units
 (``None``: none), e.g. ``(None, -1e5)`` for params <= 1e5 when the second objective is
@@ -43,6 +45,7 @@ class NSGA2State:
   rank: jax.Array  # (N,) int32
   crowd: jax.Array  # (N,)
   told: jax.Array  # () int32: generations told
+  seen: jax.Array  # (classes,) bool: every class asked (used by eliminate='history')
   space: object = flax.struct.field(pytree_node=False)
 
 
@@ -56,11 +59,16 @@ class NSGA2(base.DiscreteStrategy):
   crossover: float = 0.5
   limits: tuple | None = None
   patience: int = 10  # children bred per offspring slot before a random fill
+  eliminate: str = 'population'  # duplicates of: 'population' (pymoo) or 'history' (any asked)
 
   def check(self):
     base.positive('nsga2.population', self.population)
     base.positive('nsga2.objectives', self.objectives)
     base.positive('nsga2.patience', self.patience)
+    if self.eliminate not in ('population', 'history'):
+      raise base.ConfigError(
+          f"nsga2.eliminate must be 'population' or 'history', got {self.eliminate!r}"
+      )
     if not 0 <= self.crossover <= 1:
       raise base.ConfigError(f'nsga2.crossover must be in [0, 1], got {self.crossover!r}')
     if self.limits is not None and len(self.limits) != self.objectives:
@@ -84,6 +92,7 @@ class NSGA2(base.DiscreteStrategy):
         rank=jnp.zeros((n,), jnp.int32),
         crowd=jnp.zeros((n,), jnp.float32),
         told=jnp.zeros((), jnp.int32),
+        seen=base.unseen(space),
         space=space,
     )
 
@@ -116,12 +125,15 @@ class NSGA2(base.DiscreteStrategy):
     pool = jax.vmap(child)(jax.random.split(key_pool, self.patience * n)).astype(jnp.int32)
     fresh = ~jnp.tril(self._same(space, pool, pool), -1).any(1)
     fresh = fresh & ~self._same(space, pool, state.archs).any(1)
+    history = self.eliminate == 'history' and base.num_classes(space) is not None
+    if history:
+      fresh = fresh & ~base.is_seen(space, state.seen, pool)
     rank = jnp.cumsum(fresh) - 1
     # slot j holds the j-th fresh child (a slot with none keeps a placeholder, filled below)
     slot = jnp.where(fresh & (rank < n), rank, n)
     picks = jnp.zeros((n + 1, pool.shape[1]), jnp.int32).at[slot].set(pool)[:n]
     ok = jnp.arange(n) < fresh.sum()
-    seen = base.mark(space, base.unseen(space), state.archs)
+    seen = base.mark(space, state.seen if history else base.unseen(space), state.archs)
     if base.num_classes(space) is not None:
       seen = seen.at[base.class_of(space, picks)].max(ok)
 
@@ -145,7 +157,7 @@ class NSGA2(base.DiscreteStrategy):
     archs = jax.lax.cond(
         state.told > 0, lambda: self.offspring(state, key_children, n), lambda: first
     )
-    return archs.astype(jnp.int32), state
+    return archs.astype(jnp.int32), state.replace(seen=base.mark(space, state.seen, archs))
 
   def _repeats(self, space, archs) -> jax.Array:
     """(n,) bool: an architecture whose class (or, in a space too big to index, decision
