@@ -648,6 +648,10 @@ def test_warm_start_asks_the_given_cells_first_and_hands_over(space, table, esti
   _, lt = discrete.run(ls, estimator, space, jax.random.key(1), 8)
   first_sweep = np.asarray(lt.archs[5])
   assert np.sum(first_sweep != np.asarray(warm[0])) == 1  # a neighbour of the best warm cell
+  # a no-repeat strategy never asks a warm cell's class again (120 of the 127 classes)
+  for inner in (ds.get('local_search', num_init=5), ds.get('random')):
+    _, t = discrete.run(ds.WarmStart(inner, warm), estimator, space, jax.random.key(2), 120)
+    assert len(set(np.asarray(base.class_of(space, t.archs)).tolist())) == 120, inner.name
   with pytest.raises(ds.base.ConfigError, match='decisions'):
     ds.WarmStart(rea, ((0, 1),)).init(jax.random.key(0), space)
 

@@ -90,6 +90,14 @@ class DiscreteStrategy:
     del estimator
     return self
 
+  def mark_asked(self, state, archs: jax.Array, where: jax.Array):
+    """``state`` with ``archs[where]`` recorded as asked, for a strategy that never asks a
+    class twice (its state's ``seen``), where something other than its own ``ask`` chose them
+    (a warm start); unchanged for the others."""
+    if not hasattr(state, 'seen') or num_classes(state.space) is None:
+      return state
+    return state.replace(seen=state.seen.at[class_of(state.space, archs)].max(where))
+
   def check_queries(self, num_queries: int) -> None:
     """A one-line ConfigError where a search of ``num_queries`` queries does not fit the
     strategy's fixed-size state (BANANAS' history buffer); the loop calls it first."""

@@ -60,7 +60,9 @@ class WarmStart(base.DiscreteStrategy):
     given = jnp.asarray(self.archs, jnp.int32)
     k = state.asked + jnp.arange(n)
     warm = k < len(self.archs)
-    archs = jnp.where(warm[:, None], given[jnp.minimum(k, len(self.archs) - 1)], archs)
+    chosen = given[jnp.minimum(k, len(self.archs) - 1)]
+    archs = jnp.where(warm[:, None], chosen, archs)
+    inner = self.inner.mark_asked(inner, chosen, warm)  # never asked again by a no-repeat inner
     return archs.astype(jnp.int32), WarmStartState(inner, state.asked + n)
 
   def tell(self, state, archs, scores):
