@@ -32,6 +32,8 @@ CASES = {
         name='nb201', primitives=('none', 'skip_connect', 'nor_conv_1x1', 'nor_conv_3x3')
     ),
     'nb201_2ops': dict(name='nb201', primitives=('nor_conv_3x3', 'skip_connect')),
+    'nbgraph': dict(name='nbgraph'),
+    'nbgraph_proteins': dict(name='nbgraph', primitives=('gcn', 'sage', 'arma', 'fc', 'skip')),
 }
 
 

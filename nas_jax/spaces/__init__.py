@@ -61,7 +61,7 @@ def for_cells(cells: Iterable[str], exact: bool = False):
 
 
 # The spaces register themselves on import (order: the default first).
-from nas_jax.spaces import darts, nb201  # noqa: E402,F401  pylint: disable=wrong-import-position
+from nas_jax.spaces import darts, nb201, nbgraph  # noqa: E402,F401  pylint: disable=wrong-import-position
 
 NAMES = tuple(REGISTRY)
 
