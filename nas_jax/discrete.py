@@ -216,6 +216,10 @@ def queries_within(trace: Trace, budget: float, unit: str = 'queries') -> np.nda
     n = np.full(batch, int(budget))
   elif unit == 'seconds':
     cost = np.asarray(trace.cost, np.float64)
+    if np.isnan(cost).any():
+      raise ValueError(
+          'the queries have no known cost (the table records no train times): budget in queries'
+      )
     spent = np.cumsum(cost, axis=-1)
     if np.any(spent[..., -1] < budget):
       raise ValueError(

@@ -190,7 +190,7 @@ def _history_space(entry: Any):
 
   space = spaces.for_cells(entry.keys()) if isinstance(entry, Mapping) else None
   if space is None and isinstance(entry, Mapping):
-    for name in spaces.NAMES:  # some of a space's cells: name the missing one
+    for name in spaces.NETWORK_NAMES:  # some of a space's cells: name the missing one
       cells = spaces.get(name).cells
       if set(cells) & set(entry):
         missing = next(c for c in cells if c not in entry)
@@ -198,7 +198,9 @@ def _history_space(entry: Any):
             f'history[0]: expected a mapping with keys {cells}, got one without ' f'{missing!r}'
         )
   if space is None:
-    known = '; '.join(f'{name}: {", ".join(spaces.get(name).cells)}' for name in spaces.NAMES)
+    known = '; '.join(
+        f'{name}: {", ".join(spaces.get(name).cells)}' for name in spaces.NETWORK_NAMES
+    )
     keys = list(entry) if isinstance(entry, Mapping) else type(entry).__name__
     raise ValueError(
         f'history[0]: expected the cell types of a search space as keys ({known}), '
@@ -414,14 +416,18 @@ def alpha_history_from_metrics(path: PathLike) -> list[dict[str, np.ndarray]]:
         continue
       if spaces.for_cells(cells, exact=True) is None:
         part = next(
-            (spaces.get(n).cells for n in spaces.NAMES if set(cells) < set(spaces.get(n).cells)),
+            (
+                spaces.get(n).cells
+                for n in spaces.NETWORK_NAMES
+                if set(cells) < set(spaces.get(n).cells)
+            ),
             None,
         )
         if part is not None:
           missing = ', '.join(f'alpha_{c}' for c in part if c not in cells)
           raise ValueError(f'{path}: line {lineno} lacks {missing} (a {len(part)}-cell space)')
         expected = '; or '.join(
-            ', '.join(f'alpha_{c}' for c in spaces.get(n).cells) for n in spaces.NAMES
+            ', '.join(f'alpha_{c}' for c in spaces.get(n).cells) for n in spaces.NETWORK_NAMES
         )
         raise ValueError(
             f'{path}: line {lineno} has alpha keys {["alpha_" + c for c in cells]}; '

@@ -61,8 +61,8 @@ def _check_space(config) -> Space:
   or empty: the space's own op set)."""
   name = config.get('space', 'darts')
   need(
-      name in spaces.NAMES,
-      f'config.space must be one of {", ".join(spaces.NAMES)}, got {name!r}',
+      name in spaces.NETWORK_NAMES,
+      f'config.space must be one of {", ".join(spaces.NETWORK_NAMES)}, got {name!r}',
   )
   try:
     names = ops.parse_primitives(config.primitives)

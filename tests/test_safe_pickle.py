@@ -11,6 +11,7 @@ from nas_jax.tabular.table import TableError
 
 
 class Foreign:  # stands for a package's own class, pickled by reference to this module
+
   def __init__(self):
     self.accuracy, self.arch = 0.5, (1, 2, 3)
 

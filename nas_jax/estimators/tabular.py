@@ -104,7 +104,10 @@ class TabularEstimator:
     measured = ~np.isnan(per_epoch).all(axis=2)  # (A, S): the seeds each row was trained at
     mean = np.stack([t.values(metric, e) for e in readable], axis=1)  # (A, E)
     per_epoch = np.where(np.isnan(per_epoch), mean[:, None, :], per_epoch)
-    seconds = _per_seed(t, 'train_seconds')
+    if 'train_seconds' in t.seed:
+      seconds = _per_seed(t, 'train_seconds')
+    else:  # a published table without train times: a query's cost is unknown (NaN)
+      seconds = np.full((len(t), len(t.seeds)), np.nan)
     # one evaluation of the metric (NATS-Bench's valid-per-time); none recorded: free
     evals = _per_seed(t, 'eval_seconds') if 'eval_seconds' in t.seed else None
     if evals is None or np.isnan(evals).all():

@@ -65,4 +65,24 @@ from nas_jax.spaces import darts, nb201, nbgraph  # noqa: E402,F401  pylint: dis
 
 NAMES = tuple(REGISTRY)
 
-__all__ = ['NAMES', 'REGISTRY', 'for_cells', 'for_network', 'from_config', 'get', 'register']
+
+def _has_networks(cls) -> bool:
+  from nas_jax.spaces import base  # pylint: disable=import-outside-toplevel
+
+  return cls.supernet is not base.Space.supernet
+
+
+# The spaces that build networks (a supernet for differentiable search, evaluation networks for
+# retraining); the others are decisions plus published tables, for discrete search only.
+NETWORK_NAMES = tuple(name for name, cls in REGISTRY.items() if _has_networks(cls))
+
+__all__ = [
+    'NAMES',
+    'NETWORK_NAMES',
+    'REGISTRY',
+    'for_cells',
+    'for_network',
+    'from_config',
+    'get',
+    'register',
+]

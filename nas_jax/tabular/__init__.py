@@ -30,6 +30,29 @@ def load_shipped() -> Table:
   return Table.load(SHIPPED)
 
 
+PUBLISHED = ('analog-nasbench', 'nas-bench-graph:<dataset>')
+
+
 def load(ref) -> Table:
-  """A table file's path, or ``'shipped'`` for :func:`load_shipped` (what ``--table`` flags take)."""
-  return load_shipped() if ref == 'shipped' else Table.load(ref)
+  """What ``--table`` flags take: ``'shipped'`` (:func:`load_shipped`), a published table read
+  from its installed package (``'analog-nasbench'``: :func:`nas_jax.tabular.analog.read`;
+  ``'nas-bench-graph:cora'`` and the other datasets: :func:`nas_jax.tabular.nbgraph.read`),
+  or a table file's path. A one-line TableError for an unknown name or dataset."""
+  ref = str(ref)
+  if ref == 'shipped':
+    return load_shipped()
+  if ref == 'analog-nasbench':
+    from nas_jax.tabular import analog  # pylint: disable=import-outside-toplevel
+
+    return analog.read()
+  if ref.startswith('nas-bench-graph'):
+    from nas_jax.tabular import nbgraph  # pylint: disable=import-outside-toplevel
+
+    name, _, dataset = ref.partition(':')
+    if name != 'nas-bench-graph' or not dataset:
+      raise TableError(
+          f"a NAS-Bench-Graph table is named 'nas-bench-graph:<dataset>' (one of "
+          f'{", ".join(nbgraph.DATASETS)}), got {ref!r}'
+      )
+    return nbgraph.read(dataset)
+  return Table.load(ref)

@@ -14,9 +14,9 @@ Which numbers are which:
   one seed column (seed 0) holding that mean, and one epoch (the value after training).
 * ``latency`` (arch metric): ``latency``, NAS-Bench-Graph's measured inference seconds.
 * ``params`` (arch metric): ``para`` (millions) x 1e6, a count.
-* ``train_seconds``: the file has no training time. It is stored as 0 for every row, so a
-  ``TabularEstimator`` charges nothing in simulated seconds: count a search's cost in
-  queries.
+* ``train_seconds``: the file has no training time. It is stored as NaN (unknown) for every
+  row, so a ``TabularEstimator``'s costs are NaN and a budget in simulated seconds is refused:
+  count a search's cost in queries.
 
 Every architecture of the space has a row (as ``TabularEstimator`` needs): one per hash
 class, keyed by the hash. The class of the cells of skips only (hash ``'88888'``, the
@@ -128,7 +128,7 @@ def read(dataset: str, source=None) -> Table:
     values[rows[str(key)]] = row
   archs = np.asarray([space.from_index(first[c]) for c in range(a)], np.int32)
   epoch = {'val_acc': values[:, 0, None, None], 'test_acc': values[:, 1, None, None]}
-  seed = {'train_seconds': np.zeros((a, 1))}
+  seed = {'train_seconds': np.full((a, 1), np.nan)}
   arch = {'latency': values[:, 2], 'params': np.round(values[:, 3] * 1e6)}
   metadata = dict(
       space='nbgraph',
@@ -149,7 +149,7 @@ def read(dataset: str, source=None) -> Table:
       ),
       latency="NAS-Bench-Graph's measured inference latency (seconds)",
       params="NAS-Bench-Graph's para (millions) x 1e6",
-      train_seconds="none in NAS-Bench-Graph: stored as 0; count a search's cost in queries",
+      train_seconds='none in NAS-Bench-Graph: stored as NaN (unknown); budget a search in queries',
       built_by='nas_jax.tabular.nbgraph.read',
       built_at=time.strftime('%Y-%m-%d'),
   )

@@ -228,6 +228,8 @@ class Table:
     the last): the train seconds pro rata, plus the eval seconds where the table records them
     (NATS-Bench's ``simulate_train_eval`` charges both), as ``TabularEstimator`` charges."""
     epochs = self.num_epochs if epoch is None else epoch
+    if 'train_seconds' not in self.seed:  # no train times recorded: unknown
+      return np.full(len(self), np.nan)
     seconds = self.values('train_seconds') * epochs / self.num_epochs
     if 'eval_seconds' in self.seed:
       seconds = seconds + self.values('eval_seconds')
