@@ -67,7 +67,7 @@ def _names_in(kind: str, known: Callable[[], tuple]) -> Callable[[list], bool]:
 def _spaces() -> tuple:
   from nas_jax import spaces
 
-  return tuple(spaces.NAMES)
+  return tuple(spaces.NETWORK_NAMES)
 
 
 def _strategy_names() -> tuple:

@@ -159,9 +159,10 @@ def space_variant(c: ml_collections.ConfigDict, arg, **per_space):
   """``arg``: a space name (default 'darts'); applies :func:`use_space` and then the overrides
   given for that space, e.g. ``space_variant(c, arg, nb201={'batch_size': 32})``."""
   arg = arg or 'darts'
-  if arg not in spaces.NAMES:
+  if arg not in spaces.NETWORK_NAMES:
     raise ValueError(
-        f'unknown config variant {arg!r}; use one of ' f'{", ".join(":" + n for n in spaces.NAMES)}'
+        f'unknown config variant {arg!r}; use one of '
+        f'{", ".join(":" + n for n in spaces.NETWORK_NAMES)}'
     )
   use_space(c, arg)
   for key, value in (per_space.get(arg) or {}).items():

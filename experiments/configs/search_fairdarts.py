@@ -32,6 +32,6 @@ def get_config(arg=None):
   c.batch_size = 128
   without_none = {
       name: {'primitives': tuple(p for p in spaces.get(name).default_primitives if p != 'none')}
-      for name in spaces.NAMES
+      for name in spaces.NETWORK_NAMES
   }
   return common.space_variant(c, arg, **without_none)
