@@ -194,6 +194,57 @@ def paired(plain, other) -> tuple[list[str], list[str]]:
   return diffs, shares
 
 
+def summary_row(name, seeds, rows, seconds) -> str:
+  """A markdown row of ``nas_jax.discrete.summarize`` rows: per budget, the report ± std /
+  percentile / regret / distinct cells, then the wall seconds."""
+  cells = [
+      f'{r["report_mean"]:.4f} ± {r["report_std"]:.4f} / {r["percentile_mean"]:.1f} / '
+      f'{r["regret_mean"]:.4f} / {r["distinct_mean"]:.0f}'
+      for r in rows
+  ]
+  return f'| {name} | {seeds} | ' + ' | '.join(cells) + f' | {seconds:.1f} |'
+
+
+def noise_ceiling(table, metric='test_acc') -> dict:
+  """The table's own noise: seed-against-seed Kendall tau and Spearman rho of ``metric`` and
+  of the search's ``val_acc``, and the mean standard error of a cell's seed-mean ``metric``
+  (``std / sqrt(seeds)`` over its measured seeds)."""
+  import numpy as np
+  import scipy.stats
+
+  out = {}
+  for name in (n for n in dict.fromkeys((metric, 'val_acc')) if n in table.metrics):
+    per_seed = np.stack([table.values(name, seed=s) for s in table.seeds], axis=1)
+    if per_seed.shape[1] >= 2:
+      a, b = per_seed[:, 0], per_seed[:, 1]
+      ok = ~np.isnan(a) & ~np.isnan(b)
+      out[f'{name}_tau'] = float(scipy.stats.kendalltau(a[ok], b[ok])[0])
+      out[f'{name}_rho'] = float(scipy.stats.spearmanr(a[ok], b[ok])[0])
+  per_seed = np.stack([table.values(metric, seed=s) for s in table.seeds], axis=1)
+  count = (~np.isnan(per_seed)).sum(1)
+  ok = count >= 2
+  se = np.nanstd(per_seed[ok], axis=1, ddof=1) / np.sqrt(count[ok])
+  out['cell_se'] = float(np.mean(se)) if ok.any() else float('nan')
+  return out
+
+
+def against_random(regrets, random_regrets, noise) -> str:
+  """``Δ ± se (verdict)``: the mean regret difference from random search's (negative:
+  better), its standard error (independent seeds), and better / worse / tie (a tie within
+  two standard errors or within the table's per-cell noise)."""
+  import numpy as np
+
+  a, b = np.asarray(regrets, np.float64), np.asarray(random_regrets, np.float64)
+  a, b = a[~np.isnan(a)], b[~np.isnan(b)]
+  (ma, sa), (mb, sb) = mean_se(a), mean_se(b)
+  diff, se = ma - mb, float(np.hypot(sa, sb))
+  if abs(diff) <= 2 * se or abs(diff) <= noise:
+    verdict = 'tie'
+  else:
+    verdict = 'better' if diff < 0 else 'worse'
+  return f'{diff:+.4f} ± {se:.4f} ({verdict})'
+
+
 def run_or_exit(fn: Callable[[], T]) -> T:
   """Runs ``fn``; known user errors print one line to stderr and exit with status 2."""
   from nas_jax import runtime

@@ -58,57 +58,6 @@ def _settings(name, max_queries):
   return {'bananas': dict(max_queries=max_queries)}.get(name, {})
 
 
-def _row(name, seeds, rows, seconds):
-  cells = [
-      f'{r["report_mean"]:.4f} ± {r["report_std"]:.4f} / {r["percentile_mean"]:.1f} / '
-      f'{r["regret_mean"]:.4f} / {r["distinct_mean"]:.0f}'
-      for r in rows
-  ]
-  return f'| {name} | {seeds} | ' + ' | '.join(cells) + f' | {seconds:.1f} |'
-
-
-def noise_ceiling(table, metric='test_acc') -> dict:
-  """The table's own noise: seed-against-seed Kendall tau and Spearman rho of ``metric`` and
-  of the search's ``val_acc``, and the mean standard error of a cell's seed-mean ``metric``
-  (``std / sqrt(seeds)`` over its measured seeds)."""
-  import numpy as np
-  import scipy.stats
-
-  out = {}
-  for name in dict.fromkeys((metric, 'val_acc')):
-    per_seed = np.stack([table.values(name, seed=s) for s in table.seeds], axis=1)
-    if per_seed.shape[1] >= 2:
-      a, b = per_seed[:, 0], per_seed[:, 1]
-      ok = ~np.isnan(a) & ~np.isnan(b)
-      out[f'{name}_tau'] = float(scipy.stats.kendalltau(a[ok], b[ok])[0])
-      out[f'{name}_rho'] = float(scipy.stats.spearmanr(a[ok], b[ok])[0])
-  per_seed = np.stack([table.values(metric, seed=s) for s in table.seeds], axis=1)
-  count = (~np.isnan(per_seed)).sum(1)
-  ok = count >= 2
-  se = np.nanstd(per_seed[ok], axis=1, ddof=1) / np.sqrt(count[ok])
-  out['cell_se'] = float(np.mean(se)) if ok.any() else float('nan')
-  return out
-
-
-def against_random(regrets, random_regrets, noise) -> str:
-  """``Δ ± se (verdict)``: the mean regret difference from random search's (negative:
-  better), its standard error (independent seeds), and better / worse / tie (a tie within
-  two standard errors or within the table's per-cell noise)."""
-  import numpy as np
-
-  from experiments import cli
-
-  a, b = np.asarray(regrets, np.float64), np.asarray(random_regrets, np.float64)
-  a, b = a[~np.isnan(a)], b[~np.isnan(b)]
-  (ma, sa), (mb, sb) = cli.mean_se(a), cli.mean_se(b)
-  diff, se = ma - mb, float(np.hypot(sa, sb))
-  if abs(diff) <= 2 * se or abs(diff) <= noise:
-    verdict = 'tie'
-  else:
-    verdict = 'better' if diff < 0 else 'worse'
-  return f'{diff:+.4f} ± {se:.4f} ({verdict})'
-
-
 def main(argv):
   del argv
   import jax
@@ -140,7 +89,7 @@ def main(argv):
       f'architecture averages {summary["mean"]:.4f} (percentile {summary["percentile"]:.1f}). '
       f'A query costs {mean_cost:.1f} simulated seconds on average.'
   )
-  noise = noise_ceiling(table)
+  noise = cli.noise_ceiling(table)
   out.append('')
   out.append(
       f'**Noise ceiling.** The two seeds rank the cells with Kendall τ '
@@ -178,7 +127,7 @@ def main(argv):
     trace = jax.tree.map(np.asarray, trace)
     wall = time.perf_counter() - start
     if name != 'hyperband':
-      out.append(_row(name, n, discrete.summarize(trace, estimator, budgets), wall))
+      out.append(cli.summary_row(name, n, discrete.summarize(trace, estimator, budgets), wall))
       regrets[name] = [discrete.regret(estimator, discrete.at_budget(trace, b)) for b in budgets]
     spent = np.cumsum(trace.cost, -1)[..., -1].min()  # what the cheapest seed spent
     usable = [b for b in seconds_budgets if b <= spent]
@@ -206,7 +155,7 @@ def main(argv):
   for name, per_budget in regrets.items():
     if name != 'random':
       cells = [
-          against_random(r, base, noise['cell_se'])
+          cli.against_random(r, base, noise['cell_se'])
           for r, base in zip(per_budget, regrets['random'])
       ]
       out.append(f'| {name} | ' + ' | '.join(cells) + ' |')
@@ -245,7 +194,7 @@ def main(argv):
   )
   out.append('|---|---|' + '---|' * len(seconds_budgets) + '---|')
   for name, n, rows, wall, usable in by_seconds:
-    line = _row(name, n, rows, wall)
+    line = cli.summary_row(name, n, rows, wall)
     if len(usable) < len(seconds_budgets):
       line = line.replace(
           f' | {wall:.1f} |', ' | -' * (len(seconds_budgets) - len(usable)) + f' | {wall:.1f} |'
