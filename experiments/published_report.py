@@ -34,21 +34,9 @@ import time
 from absl import flags
 
 from experiments import cli
+from nas_jax.tabular import nbgraph
 
-_ALL = tuple(
-    f'nas-bench-graph:{d}'
-    for d in (
-        'cora',
-        'citeseer',
-        'pubmed',
-        'cs',
-        'physics',
-        'photo',
-        'computers',
-        'arxiv',
-        'proteins',
-    )
-) + ('analog-nasbench',)
+_ALL = tuple(f'nas-bench-graph:{d}' for d in nbgraph.DATASETS) + ('analog-nasbench',)
 _TABLES = flags.DEFINE_list('tables', list(_ALL), 'Published tables (tabular.load names).')
 _STRATEGIES = flags.DEFINE_list(
     'strategies', ['random', 'rea', 'local_search', 'reinforce', 'bananas'], 'Strategies.'
