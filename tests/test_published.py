@@ -27,8 +27,8 @@ def test_names_load_the_installed_tables_and_bad_names_are_one_line():
 def test_a_table_without_train_times_is_searched_by_queries():
   table = tabular.load('analog-nasbench')
   assert len(table) == 6_466
-  with pytest.raises(TableError, match='val_acc'):
-    TabularEstimator(table)  # no validation split: the search metric must be named
+  with pytest.raises(TableError, match="no validation split: search with metric='test_acc'"):
+    TabularEstimator(table)  # the search metric must be named
   est = TabularEstimator(table, metric='test_acc')
   _, trace = discrete.run(ds.get('random'), est, est.space, jax.random.key(0), 20)
   assert np.isnan(np.asarray(trace.cost)).all()  # the package records no train times

@@ -80,7 +80,15 @@ class TabularEstimator:
     self.table = table if isinstance(table, Table) else Table.load(table)
     t = self.table
     if metric not in t.epoch and metric not in t.seed:
-      raise TableError(f'the table has no per-seed metric {metric!r}; known: {sorted(t.epoch)}')
+      hint = ''
+      if metric == 'val_acc' and 'test_acc' in t.epoch:  # e.g. AnalogNAS-Bench
+        hint = (
+            " (it has no validation split: search with metric='test_acc', which then "
+            'selects on what it reports)'
+        )
+      raise TableError(
+          f'the table has no per-seed metric {metric!r}; known: {sorted(t.epoch)}{hint}'
+      )
     stored = t.epoch[metric] if metric in t.epoch else t.seed[metric]
     if np.isnan(stored).all():
       raise TableError(
