@@ -245,6 +245,21 @@ def against_random(regrets, random_regrets, noise) -> str:
   return f'{diff:+.4f} ± {se:.4f} ({verdict})'
 
 
+def against_random_table(regrets: dict, budgets, noise, label: str = 'strategy') -> list[str]:
+  """Markdown rows of :func:`against_random` for every strategy of ``regrets`` (name -> per
+  budget, per-seed regrets) but ``'random'``, against ``regrets['random']``: a header, then
+  one row per strategy (``label`` heads the first column)."""
+  lines = [
+      f'| {label} | ' + ' | '.join(f'{b} queries' for b in budgets) + ' |',
+      '|---|' + '---|' * len(budgets),
+  ]
+  for name, per_budget in regrets.items():
+    if name != 'random':
+      cells = [against_random(r, base, noise) for r, base in zip(per_budget, regrets['random'])]
+      lines.append(f'| {name} | ' + ' | '.join(cells) + ' |')
+  return lines
+
+
 def run_or_exit(fn: Callable[[], T]) -> T:
   """Runs ``fn``; known user errors print one line to stderr and exit with status 2."""
   from nas_jax import runtime

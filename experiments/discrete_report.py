@@ -149,16 +149,8 @@ def main(argv):
       "search's ± its standard error; a tie within two standard errors or within the "
       "table's noise.",
       '',
-      '| strategy | ' + ' | '.join(f'{b} queries' for b in budgets) + ' |',
-      '|---|' + '---|' * len(budgets),
   ]
-  for name, per_budget in regrets.items():
-    if name != 'random':
-      cells = [
-          cli.against_random(r, base, noise['cell_se'])
-          for r, base in zip(per_budget, regrets['random'])
-      ]
-      out.append(f'| {name} | ' + ' | '.join(cells) + ' |')
+  out += cli.against_random_table(regrets, budgets, noise['cell_se'])
   ground = []
   if _GROUND.value:
     with open(_GROUND.value) as f:

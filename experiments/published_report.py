@@ -103,18 +103,8 @@ def _section(ref, budgets) -> list[str]:
     regrets[name] = [discrete.regret(est, discrete.at_budget(trace, b)) for b in budgets]
     print(f'{ref} {name}: {n} seeds x {q} queries in {wall:.1f} s', flush=True)
   if 'random' in regrets:
-    lines += [
-        '',
-        '| against random search | ' + ' | '.join(f'{b} queries' for b in budgets) + ' |',
-        '|---|' + '---|' * len(budgets),
-    ]
     threshold = cell_se if np.isfinite(cell_se) else 0.0
-    for name, per_budget in regrets.items():
-      if name != 'random':
-        cells = [
-            cli.against_random(r, base, threshold) for r, base in zip(per_budget, regrets['random'])
-        ]
-        lines.append(f'| {name} | ' + ' | '.join(cells) + ' |')
+    lines += [''] + cli.against_random_table(regrets, budgets, threshold, 'against random search')
   return lines + ['']
 
 

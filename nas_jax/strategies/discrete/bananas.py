@@ -361,16 +361,10 @@ class Bananas(base.DiscreteStrategy):
       return jnp.zeros((n, len(space.options)), jnp.int32), jnp.zeros((n,), bool)
 
     picks, ok = jax.lax.cond(state.told >= self.num_init, propose, random, operand=None)
-    seen = state.seen.at[base.class_of(space, picks)].max(ok)
-
     # slots without a qualifying candidate (all of them during the random starts): random
     # architectures of classes never asked
-    def fill(seen, slot):
-      pick, good, k = slot
-      drawn, seen_drawn = base.draw_unseen(k, space, seen)
-      return jnp.where(good, seen, seen_drawn), jnp.where(good, pick, drawn)
-
-    seen, archs = jax.lax.scan(fill, seen, (picks, ok, jax.random.split(key_random, n)))
+    seen = base.mark(space, state.seen, picks, ok)
+    archs, seen = base.fill_unseen(key_random, space, seen, picks, ok)
     return archs.astype(jnp.int32), state.replace(seen=seen)
 
   def tell(self, state, archs, scores):

@@ -94,9 +94,9 @@ class DiscreteStrategy:
     """``state`` with ``archs[where]`` recorded as asked, for a strategy that never asks a
     class twice (its state's ``seen``), where something other than its own ``ask`` chose them
     (a warm start); unchanged for the others."""
-    if not hasattr(state, 'seen') or num_classes(state.space) is None:
+    if not hasattr(state, 'seen'):
       return state
-    return state.replace(seen=state.seen.at[class_of(state.space, archs)].max(where))
+    return state.replace(seen=mark(state.space, state.seen, archs, where))
 
   def check_queries(self, num_queries: int) -> None:
     """A one-line ConfigError where a search of ``num_queries`` queries does not fit the
@@ -204,11 +204,13 @@ def unseen(space) -> jax.Array:
   return jnp.zeros((num_classes(space) or 1,), bool)
 
 
-def mark(space, seen: jax.Array, archs: jax.Array) -> jax.Array:
-  """``seen`` with the classes of ``archs`` (n, D) set (unchanged without a class index)."""
+def mark(space, seen: jax.Array, archs: jax.Array, where: jax.Array | None = None) -> jax.Array:
+  """``seen`` with the classes of ``archs`` (n, D) set, only those where ``where`` (n,) is
+  True if given (unchanged without a class index)."""
   if num_classes(space) is None:
     return seen
-  return seen.at[class_of(space, archs)].set(True)
+  ids = class_of(space, archs)
+  return seen.at[ids].set(True) if where is None else seen.at[ids].max(where)
 
 
 def is_seen(space, seen: jax.Array, archs: jax.Array) -> jax.Array:
@@ -252,6 +254,20 @@ def draw_unseen_many(key: jax.Array, space, seen: jax.Array, n: int, max_tries: 
   return archs.astype(jnp.int32), seen
 
 
+def fill_unseen(key: jax.Array, space, seen: jax.Array, picks: jax.Array, ok: jax.Array):
+  """``(archs, seen)``: ``picks`` (n, D) where ``ok`` (n,), the other slots :func:`draw_unseen`
+  draws in turn (each avoiding ``seen`` and the draws before it); ``seen`` gains the draws.
+  The picks' own classes are expected in ``seen`` already."""
+
+  def one(seen, slot):
+    pick, good, k = slot
+    drawn, seen_drawn = draw_unseen(k, space, seen)
+    return jnp.where(good, seen, seen_drawn), jnp.where(good, pick, drawn)
+
+  seen, archs = jax.lax.scan(one, seen, (picks, ok, jax.random.split(key, len(ok))))
+  return archs.astype(jnp.int32), seen
+
+
 def arch_index(space, archs: jax.Array) -> jax.Array:
   """``space.index`` of archs (..., D) -> (...,): the mixed-radix position in
   ``space.enumerate()``, for gathers from per-architecture arrays."""
@@ -268,6 +284,7 @@ __all__ = [
     'class_of',
     'draw_unseen',
     'draw_unseen_many',
+    'fill_unseen',
     'is_seen',
     'mark',
     'get',

@@ -24,6 +24,11 @@ Hard constraints: ``limits`` gives a lower bound per objective in score units
 domination ranks every feasible point above every infeasible one.
 
 Asks are whole generations: ``ask(n)`` needs ``n == population``.
+
+Reference implementation: pymoo's ``NSGA2`` (binary tournament on rank then crowding,
+``eliminate_duplicates=True`` by default). Departures: mutation changes one decision
+(pymoo's integer operators differ), and duplicates are judged by isomorphism class, not by
+the decision vector.
 """
 
 from __future__ import annotations
@@ -123,7 +128,7 @@ class NSGA2(base.DiscreteStrategy):
       return base.mutate(k5, space, a)
 
     pool = jax.vmap(child)(jax.random.split(key_pool, self.patience * n)).astype(jnp.int32)
-    fresh = ~jnp.tril(self._same(space, pool, pool), -1).any(1)
+    fresh = ~self._repeats(space, pool)
     fresh = fresh & ~self._same(space, pool, state.archs).any(1)
     history = self.eliminate == 'history' and base.num_classes(space) is not None
     if history:
@@ -134,16 +139,8 @@ class NSGA2(base.DiscreteStrategy):
     picks = jnp.zeros((n + 1, pool.shape[1]), jnp.int32).at[slot].set(pool)[:n]
     ok = jnp.arange(n) < fresh.sum()
     seen = base.mark(space, state.seen if history else base.unseen(space), state.archs)
-    if base.num_classes(space) is not None:
-      seen = seen.at[base.class_of(space, picks)].max(ok)
-
-    def fill(seen, item):
-      pick, good, k = item
-      drawn, seen_drawn = base.draw_unseen(k, space, seen)
-      return jnp.where(good, seen, seen_drawn), jnp.where(good, pick, drawn)
-
-    _, children = jax.lax.scan(fill, seen, (picks, ok, jax.random.split(key_fill, n)))
-    return children
+    seen = base.mark(space, seen, picks, ok)
+    return base.fill_unseen(key_fill, space, seen, picks, ok)[0]
 
   def ask(self, state, key, n=None):
     n = self.population if n is None else n
@@ -162,12 +159,7 @@ class NSGA2(base.DiscreteStrategy):
   def _repeats(self, space, archs) -> jax.Array:
     """(n,) bool: an architecture whose class (or, in a space too big to index, decision
     vector) occurs earlier in ``archs``."""
-    if base.num_classes(space) is not None:
-      ids = base.class_of(space, archs)
-      same = ids[:, None] == ids[None, :]
-    else:
-      same = (archs[:, None, :] == archs[None, :, :]).all(-1)
-    return jnp.tril(same, -1).any(1)
+    return jnp.tril(self._same(space, archs, archs), -1).any(1)
 
   def select(self, space, archs, scores):
     """The best ``population`` of ``archs``/``scores`` by rank, then crowding:
