@@ -9,6 +9,9 @@ entries dropped pairwise by the NumPy entry points.
   either variable corrected (``scipy.stats.kendalltau``'s default); O(n^2) pairs.
 * :func:`precision_at_top`: the fraction of the truly best ``q`` of the architectures that
   the estimator also puts in its best ``q``.
+
+Reference: ``scipy.stats.spearmanr`` and ``kendalltau`` (tau-b), which the tests compare
+against; top-k precision as in Abdelfattah et al. 2021 (the share of the true top 10 %).
 """
 
 from __future__ import annotations

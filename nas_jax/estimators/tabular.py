@@ -19,6 +19,11 @@ eval seconds: its queries cost their train seconds (the wall time of the trainin
 steps) only.
 
 Everything is an array gather, so the estimator runs inside ``jax.jit``/``vmap``.
+
+Reference implementation: ``nats_bench`` 1.8's ``simulate_train_eval`` (``api_utils.py``)
+and NATS-Bench's search scripts (AutoDL-Projects ``exps/NATS-algos``), which the tests
+compare against. Departure: below the full budget the train time is charged pro rata
+(``nats_bench`` sums the first epochs' own times).
 """
 
 from __future__ import annotations

@@ -17,6 +17,11 @@ first epoch to ``tau_min`` (0.1) at the last. The genotype is derived from
 ``softmax(alpha)`` as in DARTS.
 
 Config keys: ``tau_max``, ``tau_min``.
+
+Reference implementation: D-X-Y/AutoDL-Projects (the GDAS search cell and
+``exps/NAS-Bench-201-algos/GDAS.py``); the paper is Dong & Yang, "Searching for a Robust
+Neural Architecture in Four GPU Hours", CVPR 2019. Departure: the DARTS-space gradient
+rule above follows the code, not the NB201 one.
 """
 
 import jax

@@ -7,6 +7,9 @@ was already asked is redrawn, so no cell is paid for twice, as naszilla's random
 does. NATS-Bench's ``random_wo_share`` samples with replacement, so it can pay again for a
 cell it has seen; ``replacement=True`` reproduces that. In a space too big to index by class
 (``base.num_classes`` is None) repeats are left to chance, which is then negligible.
+
+Reference implementations: NATS-Bench's ``exps/NATS-algos/random_wo_share.py``
+(AutoDL-Projects; ``replacement=True``) and naszilla's random search (the default).
 """
 
 from __future__ import annotations

@@ -8,6 +8,12 @@ local search starts its first sweep from the best of them (``num_init = len(arch
 Strategies that ask random architectures first (``random``, ``rea``, ``local_search``,
 ``bananas``' initial design) fit this pattern; REINFORCE's policy is not changed by it
 except through the results it is told.
+
+Reference: the warm-up use of zero-cost proxies in Abdelfattah et al., "Zero-Cost Proxies
+for Lightweight NAS", ICLR 2021 (SamsungLabs/zero-cost-nas): the top proxy-ranked cells seed
+the search. Departure: the paper seeds REA's initial population and BANANAS' initial
+design by proxy rank; here the given cells replace the first asks of any strategy, and a
+strategy that never repeats a cell records them as asked (``mark_asked``).
 """
 
 from __future__ import annotations
