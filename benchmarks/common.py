@@ -140,16 +140,15 @@ def run_children(module: str, arg_lists: list[list[str]], timeout: int, env=None
   return out
 
 
-def run_seed_rows(module: str, plan, queries: int, seeds: int, timeout: int) -> dict:
+def run_seed_rows(module: str, plan, queries: int, seeds: int, timeout: int, extra_args=()) -> dict:
   """Each ``(row, measured seeds)`` of ``plan`` in its own child (``python -m module
-  --child=row --child_seeds=n --queries=queries``, see :func:`run_child`); returns ``{row:
-  result}`` with the child's wall projected to ``seeds`` seeds (``projected``). A failed row
-  is printed and left out."""
+  --child=row --child_seeds=n --queries=queries *extra_args``, see :func:`run_child`); returns
+  ``{row: result}`` with the child's wall projected to ``seeds`` seeds (``projected``). A
+  failed row is printed and left out."""
   results = {}
   for row, measured in plan:
-    res, why = run_child(
-        module, [f'--child={row}', f'--child_seeds={measured}', f'--queries={queries}'], timeout
-    )
+    args = [f'--child={row}', f'--child_seeds={measured}', f'--queries={queries}', *extra_args]
+    res, why = run_child(module, args, timeout)
     if res is None:
       print(f'{row}: failed ({why})')
       continue
