@@ -27,7 +27,7 @@ import argparse
 import json
 import time
 
-from benchmarks.common import device_info, peak_rss_gib, provenance_line, run_seed_rows
+from benchmarks.common import device_info, peak_rss_gib, provenance_line, run_seed_rows, time_seeds
 
 
 def _setup():
@@ -38,30 +38,17 @@ def _setup():
 
 
 def _vmapped(name, seeds, queries):
-  import jax
   import numpy as np
 
   from nas_jax import discrete
   from nas_jax.estimators import TabularEstimator
-  from nas_jax.strategies import discrete as ds
 
   estimator = _setup()
-  batch, settings = 1, {}
   if name == 'nsga2':
     estimator = TabularEstimator(estimator.table, objectives=('params',))
-    batch = 20
-  elif name == 'bananas':
-    batch, settings = 10, dict(max_queries=queries)
-  strategy = ds.get(name, **settings)
-  keys = discrete.seed_keys(np.arange(seeds))
-  walls = []
-  for _ in range(2):
-    start = time.perf_counter()
-    trace = discrete.run_seeds(strategy, estimator, estimator.space, keys, queries, batch)
-    jax.block_until_ready(trace)
-    walls.append(time.perf_counter() - start)
+  wall, again, trace = time_seeds(name, estimator, seeds, queries)
   distinct = float(np.mean(discrete.distinct_classes(estimator.space, trace.archs)))
-  return dict(wall=walls[0], again=walls[1], measured_seeds=seeds, distinct=distinct)
+  return dict(wall=wall, again=again, measured_seeds=seeds, distinct=distinct)
 
 
 def _arrays():

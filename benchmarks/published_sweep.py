@@ -23,43 +23,30 @@ import argparse
 import json
 import time
 
-from benchmarks.common import device_info, peak_rss_gib, provenance_line, run_seed_rows
+from benchmarks.common import device_info, peak_rss_gib, provenance_line, run_seed_rows, time_seeds
 
 STRATEGIES = ('random', 'rea', 'local_search', 'reinforce', 'nsga2', 'bananas')
 
 
 def child(name: str, table_name: str, seeds: int, queries: int) -> dict:
-  import jax
   import numpy as np
 
   from nas_jax import discrete, tabular
   from nas_jax.estimators import TabularEstimator
-  from nas_jax.strategies import discrete as ds
 
   start = time.perf_counter()
   table = tabular.load(table_name)
   objectives = ('latency',) if name == 'nsga2' else ()
   estimator = TabularEstimator(table, metric='val_acc', objectives=objectives)
   read = time.perf_counter() - start
-  batch, settings = 1, {}
-  if name == 'nsga2':
-    batch = 20
-  elif name == 'bananas':
-    batch, settings = 10, dict(max_queries=queries, encoding='onehot')
-  strategy = ds.get(name, **settings)
-  keys = discrete.seed_keys(np.arange(seeds))
-  walls = []
-  for _ in range(2):
-    start = time.perf_counter()
-    trace = discrete.run_seeds(strategy, estimator, estimator.space, keys, queries, batch)
-    jax.block_until_ready(trace)
-    walls.append(time.perf_counter() - start)
+  settings = dict(encoding='onehot') if name == 'bananas' else {}
+  wall, again, trace = time_seeds(name, estimator, seeds, queries, **settings)
   # NSGA-II's scores hold one column per objective: it has no single incumbent
   report = discrete.at_budget(trace, queries) if name != 'nsga2' else np.full(seeds, np.nan)
   return dict(
       read=read,
-      wall=walls[0],
-      again=walls[1],
+      wall=wall,
+      again=again,
       measured_seeds=seeds,
       distinct=float(np.mean(discrete.distinct_classes(estimator.space, trace.archs))),
       final=float(np.nanmean(report)),

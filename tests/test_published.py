@@ -1,5 +1,9 @@
 """The published tables by name (``tabular.load``), searched as any table is."""
 
+import os
+import subprocess
+import sys
+
 import jax
 import numpy as np
 import pytest
@@ -8,6 +12,19 @@ from nas_jax import discrete, tabular
 from nas_jax.estimators import TabularEstimator
 from nas_jax.strategies import discrete as ds
 from nas_jax.tabular.table import TableError
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _report(*args, check=True):
+  """``python -m experiments.published_report *args`` in the repository root."""
+  return subprocess.run(
+      [sys.executable, '-m', 'experiments.published_report', *args],
+      cwd=ROOT,
+      check=check,
+      capture_output=True,
+      text=True,
+  )
 
 
 def test_names_load_the_installed_tables_and_bad_names_are_one_line():
@@ -40,37 +57,44 @@ def test_a_table_without_train_times_is_searched_by_queries():
 def test_published_report_runs_every_table_at_tiny_size(tmp_path):
   """experiments.published_report on a NAS-Bench-Graph dataset and AnalogNAS-Bench: each
   section is written, with the distinct cells and the comparison against random search."""
-  import os
-  import subprocess
-  import sys
-
-  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
   out = tmp_path / 'published.md'
-  subprocess.run(
-      [
-          sys.executable,
-          '-m',
-          'experiments.published_report',
-          '--tables=nas-bench-graph:proteins,analog-nasbench',
-          '--strategies=random,rea',
-          '--seeds=2',
-          '--queries=10,20',
-          f'--out={out}',
-      ],
-      cwd=root,
-      check=True,
-      capture_output=True,
+  _report(
+      '--tables=nas-bench-graph:proteins,analog-nasbench',
+      '--strategies=random,rea,nsga2',
+      '--seeds=2',
+      '--queries=10,20',
+      f'--out={out}',
   )
   text = out.read_text()
+  assert text.count('**Multi-objective** (val_acc searched against latency') == 1  # proteins
+  assert 'nsga2, eliminate=history minus random search' in text
+  assert 'no second objective' in text  # AnalogNAS-Bench records no cost
   for heading in ('### nas-bench-graph:proteins', '### analog-nasbench'):
     assert heading in text
   assert 'reward val_acc' in text and 'reward test_acc' in text
   assert "a class mean's standard error" in text  # AnalogNAS-Bench's isomorphic runs
   assert text.count('| rea | ') == 4  # a result row and a comparison row per table
-  bad = subprocess.run(
-      [sys.executable, '-m', 'experiments.published_report', '--tables=nas-bench-graph:mnist'],
-      cwd=root,
-      capture_output=True,
-      text=True,
-  )
+  bad = _report('--tables=nas-bench-graph:mnist', check=False)
   assert bad.returncode == 2 and 'mnist' in bad.stderr.strip().splitlines()[-1]
+
+
+def test_published_report_follows_the_authors_protocol_on_request(tmp_path):
+  """``--reward=test_acc``: the NAS-Bench-Graph authors' scripts search on the test accuracy;
+  ``rea_nni`` is REA with NNI's defaults (population 100: all 20 queries are random draws, so
+  no class repeats before the population fills)."""
+  out = tmp_path / 'authors.md'
+  _report(
+      '--tables=nas-bench-graph:cora',
+      '--strategies=random,rea_nni',
+      '--reward=test_acc',
+      '--seeds=2',
+      '--queries=10,20',
+      f'--out={out}',
+  )
+  text = out.read_text()
+  assert "bench[hash]['perf']" in text  # the protocol's source is printed
+  assert 'reward test_acc, report test_acc' in text and 'reward val_acc' not in text
+  assert text.count('| rea_nni | ') == 2
+  assert (
+      '| rea_nni | 2 | ' in text and ' / 20 | ' in text.split('| rea_nni | 2 | ')[1].split('\n')[0]
+  )
