@@ -90,58 +90,6 @@ def cells():
   return table.space, archs[order], acc[order], klass[order]
 
 
-def has_path(space, archs):
-  """Whether each cell has an input-to-output path with no ``none`` edge."""
-  import numpy as np
-
-  from nas_jax.spaces.nb201.arch import PATHS
-
-  live = np.asarray(archs) != space.primitives.index('none')
-  return np.any([live[:, list(p)].all(axis=1) for p in PATHS], axis=0)
-
-
-def costs_of(space, archs):
-  from nas_jax.tabular import costs
-  from nas_jax.tabular.protocol import Protocol
-
-  protocol = Protocol(channels=SIZE['channels'], cells_per_stage=SIZE['layers'], image_size=32)
-  table = costs.additive_costs(space, protocol, SIZE['num_classes'], SIZE['image_shape'])
-  return {name: costs.predict(base, c, archs) for name, (base, c) in table.items()}
-
-
-def correlations(score, acc, rng=None, boots=1000):
-  """``(rho, tau, rho_se)``; the standard error by bootstrap when ``rng`` is given."""
-  import numpy as np
-  import scipy.stats
-
-  ok = np.isfinite(score) & np.isfinite(acc)
-  score, acc = score[ok], acc[ok]
-  rho = scipy.stats.spearmanr(score, acc)[0]
-  tau = scipy.stats.kendalltau(score, acc)[0]
-  se = float('nan')
-  if rng is not None:
-    draws = rng.integers(0, len(acc), (boots, len(acc)))
-    se = float(np.std([scipy.stats.spearmanr(score[d], acc[d])[0] for d in draws], ddof=1))
-  return float(rho), float(tau), se
-
-
-def noise_ceiling(acc, klass):
-  """Spearman rho and Kendall tau between the first two cells of every class of two or more."""
-  import numpy as np
-  import scipy.stats
-
-  first, second = {}, {}
-  for a, k in zip(acc, klass):
-    if k not in first:
-      first[k] = a
-    elif k not in second:
-      second[k] = a
-  keys = sorted(second)
-  a = np.asarray([first[k] for k in keys])
-  b = np.asarray([second[k] for k in keys])
-  return len(keys), scipy.stats.spearmanr(a, b)[0], scipy.stats.kendalltau(a, b)[0]
-
-
 def _pass(space, names, batch, archs, path):
   from nas_jax.estimators import proxy_pass
 
@@ -162,15 +110,16 @@ def main(argv):
 
   import numpy as np
 
+  from nas_jax.estimators import proxy_pass
   from nas_jax.util import atomic_write
 
   space, archs, acc, klass = cells()
-  alive = has_path(space, archs)
+  alive = proxy_pass.nb201_has_path(space, archs)
   order = np.random.default_rng(_SEED.value).permutation(len(archs))
   sample = order[: min(_SAMPLE.value, len(archs))]
   workdir = _WORKDIR.value
   start = time.perf_counter()
-  scores = costs_of(space, archs)
+  scores = proxy_pass.network_costs(space, archs, **SIZE)
   cost_s = time.perf_counter() - start
   free = _pass(space, ['synflow'], 1, archs[order], os.path.join(workdir, 'synflow.npz'))
   gauss = _pass(
@@ -184,7 +133,7 @@ def main(argv):
   synflow[order] = free['scores'][:, 0]
   scores['synflow'] = synflow
   scored = int(np.isfinite(synflow).sum())
-  n_pairs, ceiling_rho, ceiling_tau = noise_ceiling(acc, klass)
+  n_pairs, ceiling_rho, ceiling_tau = proxy_pass.pair_ceiling(acc, klass)
   rng = np.random.default_rng(_SEED.value)
   lines = [
       f'# Data-free estimators against AnalogNAS-Bench ({len(archs):,} NB201 cells, CIFAR-10)',
@@ -206,8 +155,8 @@ def main(argv):
       '|---|---|---|---|---|---|---|',
   ]
   for name in ('params', 'flops', 'synflow'):
-    r, t, _ = correlations(scores[name], acc)
-    rp, tp, _ = correlations(scores[name][alive], acc[alive])
+    r, t, _ = proxy_pass.rank_correlations(scores[name], acc)
+    rp, tp, _ = proxy_pass.rank_correlations(scores[name][alive], acc[alive])
     source = 'all-ones example' if name == 'synflow' else 'none (counted)'
     lines.append(
         f'| {name} | {source} | {r:.3f} | {t:.3f} | {rp:.3f} | {tp:.3f} | '
@@ -232,7 +181,7 @@ def main(argv):
   for j, name in enumerate(_GAUSSIAN.value):
     sample_scores[name] = gauss['scores'][done, j]
   for name, value in sample_scores.items():
-    r, t, se = correlations(value, acc[where], rng)
+    r, t, se = proxy_pass.rank_correlations(value, acc[where], rng)
     source = {'params': 'none', 'flops': 'none', 'synflow': 'all-ones'}.get(
         name, f'Gaussian batch {_BATCH.value}'
     )

@@ -1,4 +1,4 @@
-"""The proxy pass (nas_jax.estimators.proxy_pass) and the analog proxy report's helpers."""
+"""The proxy pass (nas_jax.estimators.proxy_pass) and its ranking helpers."""
 
 import jax
 import jax.numpy as jnp
@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from experiments import analog_proxies
 from nas_jax import spaces
 from nas_jax.estimators import proxies, proxy_pass
 from nas_jax.spaces.nb201 import EDGES
@@ -101,7 +100,9 @@ def test_costs_at_nb201_size_span_nb201s_published_range(space):
   """Dong & Yang (ICLR 2020): on CIFAR-10 the 15,625 networks have 0.07 to 1.53 M
   parameters and 7.8 to 220.1 M FLOPs (the all-none / all-3x3 cells)."""
   every = np.asarray(list(space.enumerate()))
-  c = analog_proxies.costs_of(space, every)
+  c = proxy_pass.network_costs(
+      space, every, num_classes=10, channels=16, layers=5, image_shape=(32, 32, 3)
+  )
   assert round(c['params'].min() / 1e6, 2) == 0.07 and round(c['params'].max() / 1e6, 2) == 1.53
   assert round(c['flops'].min() / 1e6, 1) == 7.8 and round(c['flops'].max() / 1e6, 1) == 220.1
 
@@ -110,7 +111,7 @@ def test_has_path_counts_nb201s_dead_cells(space):
   """341 of the 15,625 cells have no input-output path (counted independently in
   tests/test_analog.py from the package's 10 % cells)."""
   every = np.asarray(list(space.enumerate()))
-  alive = analog_proxies.has_path(space, every)
+  alive = proxy_pass.nb201_has_path(space, every)
   assert (~alive).sum() == 341
   conv = space.primitives.index('nor_conv_3x3')
   none = space.primitives.index('none')
@@ -125,6 +126,6 @@ def test_has_path_counts_nb201s_dead_cells(space):
 def test_noise_ceiling_pairs_each_class_first_two_cells():
   acc = np.asarray([1.0, 2.0, 9.0, 3.0, 5.0, 4.0, 8.0])
   klass = np.asarray([0, 0, 0, 1, 1, 2, 2])  # pairs (1,2), (3,5), (4,8); the 9 is a third cell
-  n, rho, tau = analog_proxies.noise_ceiling(acc, klass)
+  n, rho, tau = proxy_pass.pair_ceiling(acc, klass)
   assert n == 3
   assert rho == pytest.approx(1.0) and tau == pytest.approx(1.0)

@@ -35,7 +35,16 @@ import numpy as np
 from nas_jax.estimators import proxies
 from nas_jax.util import atomic_write
 
-__all__ = ['PassError', 'ProxyPass', 'gaussian_batch', 'run_pass']
+__all__ = [
+    'PassError',
+    'ProxyPass',
+    'gaussian_batch',
+    'nb201_has_path',
+    'network_costs',
+    'pair_ceiling',
+    'rank_correlations',
+    'run_pass',
+]
 
 
 class PassError(ValueError):
@@ -191,3 +200,62 @@ def run_pass(
     if limit_s is not None and time.perf_counter() - start > limit_s:
       break
   return state
+
+
+# --- ranking a pass against a table ------------------------------------------------------------
+
+
+def nb201_has_path(space, archs) -> np.ndarray:
+  """Whether each NB201 cell (decision tuples, (N, 6)) has an input-to-output path with no
+  ``none`` edge (the cells without one output zeros)."""
+  from nas_jax.spaces.nb201.arch import PATHS  # pylint: disable=import-outside-toplevel
+
+  live = np.asarray(archs) != space.primitives.index('none')
+  return np.any([live[:, list(p)].all(axis=1) for p in PATHS], axis=0)
+
+
+def network_costs(space, archs, *, num_classes, channels, layers, image_shape) -> dict:
+  """``{'params': (N,), 'flops': (N,)}`` of each cell's evaluation network at that size
+  (exact counts, additive over decisions: ``nas_jax.tabular.costs``)."""
+  # pylint: disable=import-outside-toplevel
+  from nas_jax.tabular import costs
+  from nas_jax.tabular.protocol import Protocol
+
+  protocol = Protocol(channels=channels, cells_per_stage=layers, image_size=image_shape[0])
+  table = costs.additive_costs(space, protocol, num_classes, tuple(image_shape))
+  return {name: costs.predict(base, c, archs) for name, (base, c) in table.items()}
+
+
+def rank_correlations(score, truth, rng=None, boots: int = 1000) -> tuple[float, float, float]:
+  """``(Spearman rho, Kendall tau, rho's bootstrap standard error)`` over the finite pairs;
+  the standard error is NaN unless ``rng`` (a NumPy Generator) is given."""
+  import scipy.stats  # pylint: disable=import-outside-toplevel
+
+  score, truth = np.asarray(score, np.float64), np.asarray(truth, np.float64)
+  ok = np.isfinite(score) & np.isfinite(truth)
+  score, truth = score[ok], truth[ok]
+  rho = scipy.stats.spearmanr(score, truth)[0]
+  tau = scipy.stats.kendalltau(score, truth)[0]
+  se = float('nan')
+  if rng is not None:
+    draws = rng.integers(0, len(truth), (boots, len(truth)))
+    se = float(np.std([scipy.stats.spearmanr(score[d], truth[d])[0] for d in draws], ddof=1))
+  return float(rho), float(tau), se
+
+
+def pair_ceiling(values, groups) -> tuple[int, float, float]:
+  """``(pairs, Spearman rho, Kendall tau)`` between the first two values of every group of two
+  or more (e.g. separately trained cells of one isomorphism class): the ceiling of any score
+  that is one number per group."""
+  import scipy.stats  # pylint: disable=import-outside-toplevel
+
+  first, second = {}, {}
+  for v, g in zip(values, groups):
+    if g not in first:
+      first[g] = v
+    elif g not in second:
+      second[g] = v
+  keys = sorted(second)
+  a = np.asarray([first[k] for k in keys])
+  b = np.asarray([second[k] for k in keys])
+  return len(keys), float(scipy.stats.spearmanr(a, b)[0]), float(scipy.stats.kendalltau(a, b)[0])
