@@ -45,7 +45,7 @@ def get_config(arg=None):
   c.train.protocol = table_build.protocol
   c.train.seed = 0  # the training seed of every member
   # 'arch': the space's arch network, one compiled program for every cell; 'cell': one
-  # evaluation network compiled per cell (benchmarks/live_search.py measures both)
+  # evaluation network compiled per cell (benchmarks.tabular --preset=darts_live measures both)
   c.train.network = 'arch'
   c.train.data_dir = ml_collections.config_dict.placeholder(str)
   c.metric = 'val_acc'  # what the search optimizes

@@ -8,7 +8,16 @@ early stop), the cost in measured train seconds, and the test accuracy as the
 report. It is the estimator for spaces and data no table covers, the DARTS space
 included.
 
-Two ways to compile (``network``), both measured in ``benchmarks/live_search.py``:
+The reference is NB201's search protocol (Dong & Yang, ICLR 2020; AutoDL-Projects
+``exps/NAS-Bench-201-algos/R_EA.py``, ``train_and_eval``): a query returns the architecture's
+validation accuracy after the protocol's training and charges its training time plus one
+validation pass. There the number is looked up in the table (``TabularEstimator``); here
+the architecture is trained live. Departures: the cost is the measured wall time on this
+machine, not the table's recorded time, and one training seed answers a query where NB201
+draws one of the table's seeds at random.
+
+Two ways to compile (``network``), both measured by ``python -m benchmarks.tabular
+--preset=darts_live``:
 
 * ``'arch'``: the space's arch network, one program for every architecture (the
   cell is data), compiled once per search and kept by the persistent compilation
