@@ -228,10 +228,11 @@ def noise_ceiling(table, metric='test_acc') -> dict:
   return out
 
 
-def against_random(regrets, random_regrets, noise) -> str:
+def against_random(regrets, random_regrets, noise, higher_is_better=False, digits=4) -> str:
   """``Δ ± se (verdict)``: the mean regret difference from random search's (negative:
-  better), its standard error (independent seeds), and better / worse / tie (a tie within
-  two standard errors or within the table's per-cell noise)."""
+  better; with ``higher_is_better``, a score such as a hypervolume ratio, positive: better),
+  its standard error (independent seeds), and better / worse / tie (a tie within two
+  standard errors or within the table's per-cell noise), to ``digits`` decimals."""
   import numpy as np
 
   a, b = np.asarray(regrets, np.float64), np.asarray(random_regrets, np.float64)
@@ -241,8 +242,8 @@ def against_random(regrets, random_regrets, noise) -> str:
   if abs(diff) <= 2 * se or abs(diff) <= noise:
     verdict = 'tie'
   else:
-    verdict = 'better' if diff < 0 else 'worse'
-  return f'{diff:+.4f} ± {se:.4f} ({verdict})'
+    verdict = 'better' if (diff > 0) == higher_is_better else 'worse'
+  return f'{diff:+.{digits}f} ± {se:.{digits}f} ({verdict})'
 
 
 def against_random_table(regrets: dict, budgets, noise, label: str = 'strategy') -> list[str]:

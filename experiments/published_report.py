@@ -195,12 +195,10 @@ def _multi_objective(table, metric, space, budgets) -> list[str]:
         + ' |'
     )
   for name in ('nsga2', 'nsga2, eliminate=history'):
-    diffs = []
-    for (a, _), (r, _) in zip(hv[name], hv['random']):
-      (ma, sa), (mr, sr) = cli.mean_se(a), cli.mean_se(r)
-      se = float(np.hypot(sa, sr))
-      verdict = 'tie' if abs(ma - mr) <= 2 * se else ('better' if ma > mr else 'worse')
-      diffs.append(f'{ma - mr:+.3f} ± {se:.3f} ({verdict})')
+    diffs = [
+        cli.against_random(a, r, 0.0, higher_is_better=True, digits=3)
+        for (a, _), (r, _) in zip(hv[name], hv['random'])
+    ]
     lines.append('')
     lines.append(
         f'{name} minus random search, hypervolume ratio ± its standard error, at '
