@@ -442,3 +442,70 @@ def test_stream_cutout_is_deterministic_and_only_zeroes() -> None:
       ).cutout_length
       == 0
   )
+
+
+# --------------------------------------------------------------------------
+# animal_mnist: the animal-mnist wheel's silhouettes, offline.
+# --------------------------------------------------------------------------
+
+
+def _raw_animal_pickles() -> tuple[np.ndarray, np.ndarray]:
+  """The wheel's arrays, read with plain ``pickle`` (independently of nas_jax's reader)."""
+  import gzip
+  import importlib.resources
+  import pickle
+
+  folder = importlib.resources.files('animal_mnist') / 'data' / 'Animal_MNIST'
+  images = pickle.loads(gzip.decompress((folder / 'animal_data_version_3.gz').read_bytes()))
+  labels = pickle.loads(gzip.decompress((folder / 'animal_label_version_3.gz').read_bytes()))
+  return images, labels
+
+
+@pytest.fixture(scope='module')
+def animal_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
+  return str(tmp_path_factory.mktemp('tfds_animal'))
+
+
+def test_animal_mnist_splits_are_balanced_disjoint_and_fixed(animal_dir: str) -> None:
+  train = data.load_split('animal_mnist', 'train', data_dir=animal_dir)
+  test = data.load_split('animal_mnist', 'test', data_dir=animal_dir)
+  assert train.images.shape == (7216, 28, 28, 1) and test.images.shape == (2500, 28, 28, 1)
+  assert train.images.dtype == np.uint8 and train.labels.dtype == np.int32
+  np.testing.assert_array_equal(np.bincount(test.labels), [250] * 10)
+  # The wheel's 10,000 images less its 284 exact repeats, by class, minus the test's 250.
+  raw_images, raw_labels = _raw_animal_pickles()
+  flat = raw_images.reshape(len(raw_images), -1)
+  _, first = np.unique(flat, axis=0, return_index=True)
+  unique_per_class = np.bincount(raw_labels[first], minlength=10)
+  assert unique_per_class.sum() == 9716
+  np.testing.assert_array_equal(np.bincount(train.labels), unique_per_class - 250)
+  # Every image is one of the wheel's, with the wheel's label, and none is in both splits.
+  label_of = {row.tobytes(): int(label) for row, label in zip(flat, raw_labels)}
+  for split in (train, test):
+    assert all(label_of[img.tobytes()] == lab for img, lab in zip(split.images, split.labels))
+  train_set = {img.tobytes() for img in train.images}
+  assert not any(img.tobytes() in train_set for img in test.images)
+  # Shuffled, not sorted by class.
+  assert np.mean(np.diff(test.labels) == 0) < 0.3
+  # A second preparation in a fresh directory gives the same arrays in the same order.
+  again = data.load_split(
+      'animal_mnist', 'test', data_dir=os.path.join(animal_dir, 'again'), image_size=12
+  )
+  np.testing.assert_array_equal(again.labels, test.labels)
+  assert again.images.shape == (2500, 12, 12, 1)
+
+
+def test_animal_mnist_reads_the_wheel_without_running_its_pickles() -> None:
+  import pickle
+
+  from nas_jax.tabular import safe_pickle
+  from nas_jax.tabular.table import TableError
+
+  # The restricted unpickler refuses any global but NumPy's array constructors.
+  evil = pickle.dumps(os.system)
+  with pytest.raises(TableError, match='posix.system|os.system'):
+    safe_pickle.load(evil, what='animal-mnist')
+  images, labels = data._animal_mnist()
+  assert images.shape == (9716, 28, 28, 1) and labels.shape == (9716,)
+  assert abs(images.mean() / 255 - data.dataset_meta('animal_mnist').mean[0]) < 1e-3
+  assert abs((images / 255).std() - data.dataset_meta('animal_mnist').std[0]) < 1e-3

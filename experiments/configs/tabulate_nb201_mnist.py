@@ -66,4 +66,6 @@ def get_config(arg=None):
   c.group = 64  # members per vmapped program
   c.log_every = 60  # seconds between progress lines
   c.latency_lut = ml_collections.config_dict.placeholder(str)  # a LatencyTable JSON file
+  # Only the first this many cells of the build order, at every seed (a pilot); None: all.
+  c.max_cells = ml_collections.config_dict.placeholder(int)
   return c

@@ -80,17 +80,34 @@ class _Plan(NamedTuple):
   members: list[tuple[str, int]]
 
 
+def _max_cells(config) -> int | None:
+  value = config.get('max_cells')
+  if value is not None and (not is_int(value) or value < 1):
+    raise ConfigError(f'config.max_cells must be a positive integer or None, got {value!r}')
+  return value
+
+
 def _plan(config) -> _Plan:
   space = _space(config)
   seeds = _seeds(config)
-  return _Plan(space, Protocol.from_config(config.protocol), seeds, *work_list(space, seeds))
+  protocol = Protocol.from_config(config.protocol)
+  return _Plan(space, protocol, seeds, *work_list(space, seeds, _max_cells(config)))
 
 
-def work_list(space, seeds) -> tuple[dict[str, tuple], list[tuple[str, int]]]:
-  """``({hash: arch}, [(hash, seed)])``: the unique cells and the members in build order."""
+def work_list(
+    space, seeds, max_cells: int | None = None
+) -> tuple[dict[str, tuple], list[tuple[str, int]]]:
+  """``({hash: arch}, [(hash, seed)])``: the unique cells and the members in build order.
+
+  ``max_cells`` keeps only the first cells of the fixed shuffled order (a uniform sample
+  of the space, every seed on the same cells: a pilot). The pilot's members are the
+  first members of the full build at every seed, so its table seeds the full build
+  (``unpack``); the table's rows are still every unique cell, the others NaN.
+  """
   unique = space.unique()
   order = sorted(unique)
   order = [order[i] for i in np.random.default_rng(_ORDER_SEED).permutation(len(order))]
+  order = order[:max_cells]
   return unique, [(h, s) for s in seeds for h in order]
 
 
@@ -176,7 +193,8 @@ def build(
 
   Args:
     config: the tabulate config (``space``, ``primitives``, ``seeds``, ``protocol``,
-      ``population``, ``group``, ``log_every``, ``latency_lut``).
+      ``population``, ``group``, ``log_every``, ``latency_lut``; ``max_cells`` builds a
+      uniform sample of that many cells at every seed, see :func:`work_list`).
     workdir: the build directory (created; resumed when it exists).
     log: progress lines.
     max_members: stop after training this many members (a bounded sitting).
