@@ -186,6 +186,7 @@ def run_table_compare(workdir: str, table, names, seeds: int, search_budget) -> 
     arch = space.sample(jax.random.key(seed), 1)[0]
     rows.append(table_row(table, space.name, 'random', seed, space.to_genotype(arch)))
   search.atomic_write(os.path.join(workdir, 'table_rows.json'), json.dumps(rows, indent=2) + '\n')
+  write_cards(os.path.join(workdir, 'cards'), rows, space, table=table, scores=('search_seconds',))
   text = ground_truth_table(rows, random_expectation(table))
   search.atomic_write(os.path.join(workdir, 'table_ground_truth.md'), text)
   return rows
@@ -292,7 +293,41 @@ def run_compare(workdir: str, spaces, names, seeds: int, search_budget, train_bu
         rows.append(row)
   search.atomic_write(os.path.join(workdir, 'rows.json'), json.dumps(rows, indent=2) + '\n')
   search.atomic_write(os.path.join(workdir, 'table.md'), table(rows))
+  from nas_jax import spaces as spaces_lib
+
+  for space in spaces:
+    write_cards(
+        os.path.join(workdir, 'cards', space),
+        [r for r in rows if r['space'] == space],
+        spaces_lib.from_config(search_config(space, names[0], 0, *search_budget)),
+        scores=('test_accuracy', 'final_val_acc', 'search_seconds'),
+    )
   return rows
+
+
+def write_cards(out_dir: str, rows: list, space, table=None, scores=()) -> list[str]:
+  """One reproduction card per strategy (``nas_jax.card``) from its rows' genotypes and
+  ``scores`` (row keys); the random-cell rows get none. Returns the markdown paths."""
+  from nas_jax import card as card_lib
+  from nas_jax.util import atomic_write
+
+  by_strategy = {}
+  for r in rows:
+    if r['strategy'] != 'random':
+      by_strategy.setdefault(r['strategy'], []).append(r)
+  paths = []
+  for name, rs in by_strategy.items():
+    c = card_lib.card(
+        space,
+        {r['seed']: space.load_genotype(r['genotype']) for r in rs},
+        table=table,
+        scores={k: {r['seed']: r[k] for r in rs if r.get(k) is not None} for k in scores},
+        title=f'{name} in the {space.name} space',
+    )
+    atomic_write(os.path.join(out_dir, f'{name}.json'), json.dumps(c, indent=2) + '\n')
+    atomic_write(path := os.path.join(out_dir, f'{name}.md'), card_lib.markdown(c))
+    paths.append(path)
+  return paths
 
 
 def table(rows: list) -> str:

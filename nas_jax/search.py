@@ -304,6 +304,24 @@ def summarize_seeds(
   }
 
 
+def _write_card(config, space, seeds, genotypes, final_val_acc, workdir) -> None:
+  """The seeds' reproduction card (``card.md``, ``card.json``); with ``config.table`` (a
+  table file or 'shipped', set by ``configs/search_table.py``) each cell is looked up."""
+  from nas_jax import card as card_lib  # pylint: disable=import-outside-toplevel
+  from nas_jax import tabular  # pylint: disable=import-outside-toplevel
+
+  table = tabular.load(config.table) if config.get('table') else None
+  c = card_lib.card(
+      space if table is None else table.space,
+      dict(zip(seeds, genotypes)),
+      table=table,
+      scores={'final_val_acc': dict(zip(seeds, final_val_acc))},
+      title=f'{config.strategy}, {config.epochs} epochs, seeds {seeds[0]}-{seeds[-1]}',
+  )
+  atomic_write(os.path.join(workdir, 'card.json'), json.dumps(c, indent=2) + '\n')
+  atomic_write(os.path.join(workdir, 'card.md'), card_lib.markdown(c))
+
+
 def _stack(trees):
   return jax.tree.map(lambda *xs: jnp.stack(xs), *trees)
 
@@ -439,6 +457,7 @@ def _finish(config, strategy, state, seeds, seed_dirs, workdir, writer) -> dict[
     summary = summarize_seeds(seeds, genotypes, final, strategy.space)
     if writer:
       atomic_write(os.path.join(workdir, 'summary.json'), json.dumps(summary, indent=2) + '\n')
+      _write_card(config, strategy.space, seeds, genotypes, final, workdir)
     result.update(genotype=genotypes, metrics=history, summary=summary)
   return result
 

@@ -127,6 +127,14 @@ def test_compare_table_means_and_population_std():
   assert [line.split('|')[3].strip() for line in runs] == ['0', '1', '2', '0']
 
 
+# A cell of the tiny search's space (made up for the finished seed-0 row).
+SEED0_CELL = (
+    "Genotype(normal=[('skip_connect', 0), ('max_pool_3x3', 1), ('avg_pool_3x3', 0), "
+    "('skip_connect', 2)], normal_concat=[2, 3], reduce=[('max_pool_3x3', 0), "
+    "('max_pool_3x3', 1), ('avg_pool_3x3', 1), ('skip_connect', 2)], reduce_concat=[2, 3])"
+)
+
+
 def test_compare_skips_finished_rows_and_resumes_an_interrupted_one(tmp_path, monkeypatch):
   monkeypatch.setattr(search_demo, 'get_config', _returning(SEARCH))
   monkeypatch.setattr(train_demo, 'get_config', _returning(TRAIN))
@@ -136,7 +144,7 @@ def test_compare_skips_finished_rows_and_resumes_an_interrupted_one(tmp_path, mo
       'space': 'darts',
       'strategy': 'darts',
       'seed': 0,
-      'genotype': 'made up',
+      'genotype': SEED0_CELL,
       'skip': 1,
       'param_free': 2,
       'edges': 4,
@@ -205,6 +213,15 @@ def test_compare_skips_finished_rows_and_resumes_an_interrupted_one(tmp_path, mo
   assert acc.std() > 0
   line = _summary_lines((tmp_path / 'table.md').read_text())[('darts', 'darts')]
   assert line[2] == f'{acc.mean():.4f} ± {acc.std():.4f}'
+  # The strategy's reproduction card: both seeds, their accuracies, the op counts.
+  card = json.loads((tmp_path / 'cards/darts/darts.json').read_text())
+  assert [r['seed'] for r in card['rows']] == [0, 1]
+  assert [r['test_accuracy'] for r in card['rows']] == list(acc)
+  assert card['summary']['test_accuracy']['mean'] == pytest.approx(acc.mean())
+  assert card['summary']['test_accuracy']['std'] == pytest.approx(acc.std(ddof=1))
+  assert sum(card['op_counts']['normal'].values()) == 2 * 4  # 2 seeds x 2 nodes x 2 inputs
+  assert card['op_counts']['normal']['skip_connect'] >= 2  # seed 0's cell has two
+  assert '| 0 | `Genotype(normal=' in (tmp_path / 'cards/darts/darts.md').read_text()
   assert line[0] == f'{np.mean([r["skip"] for r in saved]):.1f}/4'
   assert line[1] == f'{np.mean([r["param_free"] for r in saved]):.1f}/4'
 

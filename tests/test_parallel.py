@@ -136,6 +136,12 @@ def test_vmapped_seeds_match_single_runs(tmp_path):
   ]
   assert summary['final_val_acc']['per_seed'] == pytest.approx(per_seed)
   assert summary['final_val_acc']['mean'] == pytest.approx(np.mean(per_seed))
+  # The reproduction card: the seeds' cells and final val accuracies (no table: none looked up).
+  card = json.loads((tmp_path / 'multi' / 'card.json').read_text())
+  assert [r['seed'] for r in card['rows']] == [3, 4] and 'table' not in card
+  assert [r['final_val_acc'] for r in card['rows']] == pytest.approx(per_seed)
+  assert card['op_counts']['normal'] == summary['op_counts']['normal']
+  assert '# Reproduction card' in (tmp_path / 'multi' / 'card.md').read_text()
 
 
 def test_summary_counts_ops_and_edges():

@@ -24,10 +24,13 @@ anywhere from the median up (short searches are near-random; compare
 from experiments.configs import search_demo
 
 
-def for_table(table):
-  """The demo search resized to ``table``'s space, op set and protocol (a ``tabular.Table``)."""
+def for_table(table, source=None):
+  """The demo search resized to ``table``'s space, op set and protocol (a ``tabular.Table``);
+  ``source`` (its file, or 'shipped') is kept as ``config.table``, where the multi-seed
+  search's reproduction card looks its cells up."""
   protocol = table.metadata['protocol']
   c = search_demo.get_config()
+  c.table = source or ''
   c.space = table.space.name
   c.primitives = tuple(table.space.primitives)
   c.dataset = protocol['dataset']
@@ -40,4 +43,4 @@ def for_table(table):
 def get_config(arg=None):
   from nas_jax import tabular
 
-  return for_table(tabular.load(arg or 'shipped'))
+  return for_table(tabular.load(arg or 'shipped'), arg or 'shipped')
