@@ -1,24 +1,34 @@
-"""The whole NAS loop on the offline dataset: search, retrain the found cell, compare with random.
+"""The NAS loop on the offline data, ending in a verdict that carries its noise.
 
-  python -m experiments.demo [--workdir=runs/demo]
+  python -m experiments.demo [--workdir=runs/demo] [--table=shipped] [--seeds=1000]
+      [--queries=100] [--strategy=drnas] [--num_seeds=4] [--retrain]
 
-1. A DARTS search (``experiments/configs/search_demo.py``) writes
-   ``WORKDIR/search/genotype.json`` and the alpha and cell plots.
-2. The found cell is retrained from scratch (``experiments/configs/train_demo.py``)
-   in ``WORKDIR/train_searched``.
-3. A random genotype of the same space (the random-search baseline), with the
-   same network size and budget, is retrained in ``WORKDIR/train_random``.
-4. Did the search beat random? Retrained accuracies of two cells are within
-   noise at this budget, so a short NB201 search over the shipped table's op
-   set (``WORKDIR/search_nb201``) is looked up in the table
-   (``nas_jax.tabular.load_shipped``), next to random cells and the exact
-   expectation of a random architecture (``Table.random_baseline``): ground-truth
-   accuracy and percentile among the table's cells.
+1. **Discrete search on the table.** Regularized evolution and random search, each over
+   ``--seeds`` seeds of ``--queries`` queries as one vmapped program (seconds), NB201's
+   protocol (a query reads a cell's validation accuracy at a random seed; the answer is
+   reported by its test accuracy). Each strategy's answer is a mean percentile among
+   the table's cells with its 95 % interval, beside the exact expectations of random
+   search (``Table.random_search``) and of one random cell (``Table.random_baseline``),
+   and REA's regret difference from random search with its standard error (a tie
+   within two standard errors or within the table's per-cell noise).
+2. **Differentiable search in the table's space.** ``--strategy`` with ``--num_seeds``
+   searches as one vmapped program (``configs/search_table.py``: the table's space, op
+   set, data and network size), each derived cell looked up in the table. The
+   reproduction card (``WORKDIR/search_table/card.md``) gives each seed's cell and the
+   mean percentile with its 95 % interval, against the exact random cell.
+3. **The DARTS space.** A DARTS search of the 8-op DARTS cell (``configs/search_demo.py``)
+   with its alpha and cell plots; the entropy of softmax(alpha) at the start and after
+   the last epoch shows how far alpha moved. This space has no table: a found cell can
+   only be judged by retraining it, and at the demo's budget two retrainings of one cell
+   differ by more than the cells do, so no comparison with a random cell is printed.
+   ``--retrain`` retrains the found cell (``configs/train_demo.py``) to finish the loop.
 
-Each stage resumes from its checkpoints when rerun on the same workdir.
-Measured cost on a 2-core CPU: see the README's demo section.
+Each stage resumes from its checkpoints when rerun on the same workdir. The measured
+cost on a 2-core CPU is in the README's demo section.
 """
 
+import json
+import math
 import os
 import time
 
@@ -27,132 +37,237 @@ from absl import flags
 from experiments import cli
 
 _WORKDIR = flags.DEFINE_string('workdir', 'runs/demo', 'Output directory.')
-_RANDOM_SEED = flags.DEFINE_integer(
-    'random_seed', 0, 'Seed of the random baseline genotype.', lower_bound=0
+_TABLE = flags.DEFINE_string('table', 'shipped', "The table ('shipped' or a table file).")
+_SEEDS = flags.DEFINE_integer('seeds', 1000, 'Seeds of each discrete strategy.', lower_bound=2)
+_QUERIES = flags.DEFINE_integer('queries', 100, 'Queries per discrete search.', lower_bound=1)
+_STRATEGY = flags.DEFINE_string('strategy', 'drnas', 'The differentiable strategy of stage 2.')
+_NUM_SEEDS = flags.DEFINE_integer(
+    'num_seeds', 4, 'Vmapped seeds of the stage-2 search.', lower_bound=2
 )
+_RETRAIN = flags.DEFINE_bool('retrain', False, 'Retrain the DARTS-space cell (stage 3).')
 
 
-def run_demo(workdir: str, random_seed: int) -> dict:
+def _check_strategy(name):
+  from nas_jax import strategies
+
+  if name not in strategies.NAMES:
+    raise flags.ValidationError(f'unknown strategy {name!r}; known: {", ".join(strategies.NAMES)}')
+  return True
+
+
+flags.register_validator('strategy', _check_strategy)
+
+
+def discrete_stage(table, seeds: int, queries: int) -> dict:
+  """Stage 1: REA and random search over ``seeds`` seeds, with the exact baselines."""
+  import jax
+  import numpy as np
+
+  from nas_jax import card, discrete
+  from nas_jax.estimators import TabularEstimator
+  from nas_jax.strategies import discrete as ds
+
+  estimator = TabularEstimator(table)
+  percentiles = estimator.report_percentiles()
+  out = {'seeds': seeds, 'queries': queries, 'strategies': {}}
+  for name in ('random', 'rea'):
+    start = time.perf_counter()
+    trace = discrete.run_seeds(
+        ds.get(name), estimator, estimator.space, discrete.seed_keys(range(seeds)), queries
+    )
+    trace = jax.tree.map(np.asarray, trace)
+    at = discrete.budget_index(trace, queries)
+    cells = np.take_along_axis(trace.archs, np.maximum(at, 0)[:, None, None], axis=-2)[:, 0, :]
+    pct = percentiles[np.asarray(estimator.rows(cells))]
+    report = discrete.at_budget(trace, queries)
+    out['strategies'][name] = dict(
+        percentile=card.interval(pct),
+        value=card.interval(report),
+        regrets=discrete.regret(estimator, report).tolist(),
+        seconds=time.perf_counter() - start,
+    )
+  out['random_search_exact'] = table.random_search([queries])[queries]
+  out['random_cell_exact'] = {
+      k: table.random_baseline()[k] for k in ('mean', 'percentile', 'regret')
+  }
+  out['noise'] = cli.noise_ceiling(table)
+  return out
+
+
+def differentiable_stage(workdir: str, table, table_ref: str, strategy: str, num_seeds: int):
+  """Stage 2: ``num_seeds`` vmapped searches in the table's space, looked up (the card)."""
+  from experiments.configs import search_table
+  from nas_jax import search
+
+  config = search_table.for_table(table, table_ref)
+  config.strategy = strategy
+  config.num_seeds = num_seeds
+  config.log_every = 0
+  run_dir = os.path.join(workdir, 'search_table')
+  result = search.run_search(config, run_dir, log=lambda line: None)
+  with open(os.path.join(run_dir, 'card.json'), encoding='utf-8') as f:
+    found = json.load(f)
+  found['seconds'] = result['seconds']
+  found['compile_seconds'] = result['compile_seconds']
+  found['dir'] = run_dir
+  return found
+
+
+def darts_stage(workdir: str, retrain: bool) -> dict:
+  """Stage 3: the DARTS-space search, how far its alpha moved, and optionally a retraining."""
   from experiments.configs import search_demo, train_demo
   from nas_jax import search, train
-  from nas_jax.spaces.darts import discretize
-  from nas_jax.spaces.darts.genotype import save_json
+
+  search_dir = os.path.join(workdir, 'search_darts')
+  config = search_demo.get_config()
+  result = search.run_search(config, search_dir, log=lambda line: None)
+  space = result['space']
+  uniform = math.log(len(space.primitives))
+  entropy = {
+      cell: [uniform] + [r[f'alpha_entropy_{cell}'] for r in result['metrics']]
+      for cell in space.cells
+  }
+  out = dict(
+      genotype=space.to_text(result['genotype']),
+      entropy=entropy,
+      seconds=result['seconds'],
+      dir=search_dir,
+      val_acc=result['metrics'][-1]['val_acc'] if result['metrics'] else float('nan'),
+  )
+  if retrain:
+    train_config = train_demo.get_config()
+    train_config.genotype = os.path.join(search_dir, 'genotype.json')
+    out['retrained'] = train.run_train(
+        train_config, os.path.join(workdir, 'train_darts'), log=lambda line: None
+    )
+  return out
+
+
+def _ci(s, digits=1, lo=0.0, hi=100.0) -> str:
+  """``mean [low, high]`` of a percentile interval, its ends clipped to the scale."""
+  low, high = max(s['low'], lo), min(s['high'], hi)
+  return f'{s["mean"]:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]'
+
+
+def print_discrete(d: dict) -> list[str]:
+  """Stage 1's table and its verdict line (returned)."""
+  print(
+      f'\n== 1/3 discrete search on the table: {d["seeds"]} seeds x {d["queries"]} queries '
+      'each (NB201 protocol: search on val acc at a random seed, report test acc)'
+  )
+  print('| strategy | percentile, mean [95 % interval] | test acc, mean ± std | wall s |')
+  print('|---|---|---|---|')
+  for name, s in d['strategies'].items():
+    print(
+        f'| {name} | {_ci(s["percentile"])} | {s["value"]["mean"]:.4f} ± '
+        f'{s["value"]["std"]:.4f} | {s["seconds"]:.1f} |'
+    )
+  e, c = d['random_search_exact'], d['random_cell_exact']
+  print(f'| random search with repeats, exact | {e["percentile"]:.1f} | {e["value"]:.4f} | |')
+  print(f'| one random cell, exact | {c["percentile"]:.1f} | {c["mean"]:.4f} | |')
+  noise = d['noise']
+  diff = cli.against_random(
+      d['strategies']['rea']['regrets'], d['strategies']['random']['regrets'], noise['cell_se']
+  )
+  print(
+      f"the table's noise: seeds agree at Kendall tau {noise['test_acc_tau']:.2f} (test acc); "
+      f"a cell's seed mean has a standard error of {noise['cell_se']:.4f}"
+  )
+  verdict = (
+      f'REA against random search at {d["queries"]} queries: regret difference {diff}'
+      ' (negative: REA better)'
+  )
+  print(verdict)
+  return [verdict]
+
+
+def print_differentiable(f: dict, strategy: str) -> list[str]:
+  print(
+      f'\n== 2/3 {strategy} in the table\'s space, {len(f["seeds"])} seeds vmapped '
+      f'({f["seconds"]:.0f} s, {f["compile_seconds"]:.0f} s of it compiling)'
+  )
+  print('| seed | cell | table test acc | percentile | regret |')
+  print('|---|---|---|---|---|')
+  for r in f['rows']:
+    print(
+        f'| {r["seed"]} | `{r["genotype"]}` | {r["table_acc"]:.4f} | {r["percentile"]:.1f} | '
+        f'{r["regret"]:.4f} |'
+    )
+  pct, random_pct = f['summary']['percentile'], f['table']['random']['percentile']
+  if pct['low'] > random_pct:
+    word = 'above'
+  elif pct['high'] < random_pct:
+    word = 'below'
+  else:
+    word = 'not told apart from'
+  verdict = (
+      f'{strategy}: mean percentile {_ci(pct)} over {pct["n"]} seeds, {word} one random '
+      f'cell ({random_pct:.1f}); card: {f["dir"]}/card.md'
+  )
+  print(verdict)
+  return [verdict]
+
+
+def print_darts(d: dict) -> list[str]:
+  print(f'\n== 3/3 the DARTS space ({d["seconds"]:.0f} s): {d["genotype"]}')
+  lines = []
+  for cell, h in d['entropy'].items():
+    lines.append(
+        f'H(softmax alpha) of the {cell} cell: {h[0]:.3f} (uniform) -> '
+        + ' -> '.join(f'{x:.3f}' for x in h[1:])
+        + f' per edge, a drop of {h[0] - h[-1]:.3f}'
+    )
+  for line in lines:
+    print(line)
+  print(f'plots: {d["dir"]}/alphas.png, cell_normal.png, cell_reduce.png')
+  if 'retrained' in d:
+    r = d['retrained']
+    print(
+        f'retrained: test accuracy {r["test_accuracy"]:.4f}, {r["params_m"]:.3f} M params '
+        '(one retraining; at this budget retrainings of one cell spread by 0.04-0.15)'
+    )
+  return lines[:1]
+
+
+def run_demo(
+    workdir: str, table_ref: str, seeds: int, queries: int, strategy: str, k: int, retrain=False
+):
+  from nas_jax import tabular
 
   start = time.time()
-  search_dir = os.path.join(workdir, 'search')
-  print(f'== 1/3 search ({search_dir})', flush=True)
-  search_config = search_demo.get_config()
-  found = search.run_search(search_config, search_dir)['genotype']
-  print(f'found: {found.to_darts_text()}', flush=True)
-
-  random_path = os.path.join(workdir, 'random_genotype.json')
-  baseline = discretize.random_genotype(
-      random_seed,
-      primitives=search_config.primitives,
-      steps=search_config.steps,
-      multiplier=search_config.multiplier,
+  table = tabular.load(table_ref)
+  print(
+      f'table {table_ref}: {table.space.name} over {", ".join(table.space.primitives)}, '
+      f'{len(table)} cells, {table.metadata.get("dataset")}',
+      flush=True,
   )
-  save_json(baseline, random_path)
-  results = {}
-  for n, (name, ref) in enumerate(
-      (('searched', os.path.join(search_dir, 'genotype.json')), ('random', random_path)), 2
-  ):
-    run_dir = os.path.join(workdir, f'train_{name}')
-    print(f'== {n}/3 retrain the {name} cell ({run_dir})', flush=True)
-    config = train_demo.get_config()
-    config.genotype = ref
-    results[name] = train.run_train(config, run_dir)
-  out = {'results': results, 'search_dir': search_dir}
-  out['ground_truth'] = ground_truth(workdir, random_seed)
+  out = {'discrete': discrete_stage(table, seeds, queries)}
+  out['verdicts'] = print_discrete(out['discrete'])
+  out['differentiable'] = differentiable_stage(workdir, table, table_ref, strategy, k)
+  out['verdicts'] += print_differentiable(out['differentiable'], strategy)
+  out['darts'] = darts_stage(workdir, retrain)
+  out['verdicts'] += print_darts(out['darts'])
   out['seconds'] = time.time() - start
   return out
 
 
-def ground_truth(
-    workdir: str, random_seed: int, random_cells: int = 5, epochs: int = 2, steps: int = 25
-) -> dict | None:
-  """Stage 4: an NB201 search over the shipped table's op set, and random cells, looked up."""
-  import jax
-
-  from experiments.configs import search_table
-  from nas_jax import search, tabular
-
-  if not os.path.exists(tabular.SHIPPED):
-    print('== 4/4 skipped: the package has no shipped table', flush=True)
-    return None
-  table = tabular.load_shipped()
-  space = table.space
-  run_dir = os.path.join(workdir, 'search_nb201')
-  print(
-      f"== 4/4 search the table's space ({space.name}, {len(space.primitives)} ops) "
-      f'and look the cell up ({run_dir})',
-      flush=True,
-  )
-  config = search_table.for_table(table)  # the table's space, op set and protocol
-  config.epochs = epochs
-  config.max_steps_per_epoch = steps
-  config.log_every = 0
-  found = search.run_search(config, run_dir, log=lambda line: None)['genotype']
-  rows = {'searched': (space.to_text(found), table.report(space.from_genotype(found)))}
-  for i, arch in enumerate(space.sample(jax.random.key(random_seed), random_cells)):
-    rows[f'random {i}'] = (space.to_text(space.to_genotype(arch)), table.report(arch))
-  baseline = table.random_baseline('test_acc')
-  return {
-      'rows': rows,
-      'random_exact': {k: baseline[k] for k in ('mean', 'percentile', 'regret', 'measured')},
-      'archs': baseline['archs'],
-      'measured': table.metadata.get('members_measured'),
-      'total': table.metadata.get('members_total'),
-      'size': len(table),
-  }
-
-
-def print_ground_truth(gt: dict) -> None:
-  """Stage 4's table: the searched and random cells looked up, the exact random baseline,
-  and the verdict."""
-  print(
-      f'\n== ground truth: the shipped table ({gt["size"]} unique cells; '
-      f'{gt["measured"]}/{gt["total"]} cell-seeds measured)'
-  )
-  print('| cell | genotype | table test acc | percentile | regret to best |')
-  print('|---|---|---|---|---|')
-  for name, (text, r) in gt['rows'].items():
-    if r['percentile'] is None:
-      print(f'| {name} | `{text}` | not measured yet | | |')
-      continue
-    print(f'| {name} | `{text}` | {r["value"]:.4f} | {r["percentile"]:.1f} | {r["regret"]:.4f} |')
-  exact = gt['random_exact']
-  print(
-      f'| random, exact (all {gt["archs"]} architectures; {exact["measured"]} measured) | | '
-      f'{exact["mean"]:.4f} | {exact["percentile"]:.1f} | {exact["regret"]:.4f} |'
-  )
-  searched = gt['rows']['searched'][1]
-  if searched['percentile'] is not None:
-    verdict = 'beat' if searched['percentile'] > exact['percentile'] else 'did not beat'
-    print(
-        f'the search {verdict} random: percentile {searched["percentile"]:.1f} against '
-        f'{exact["percentile"]:.1f} expected of a uniformly random architecture'
-    )
-
-
 def main(argv):
   del argv  # cli.parse_flags refuses positional arguments
-  out = cli.run_or_exit(lambda: run_demo(_WORKDIR.value, _RANDOM_SEED.value))
-  print('\n== summary')
-  print('| cell | test accuracy | params (M) | multiply-adds (M) | retrain s |')
-  print('|---|---|---|---|---|')
-  for name, r in out['results'].items():
-    print(
-        f'| {name} | {r["test_accuracy"]:.4f} | {r["params_m"]:.3f} | {r["flops_m"]:.1f} | '
-        f'{r["seconds"]:.0f} |'
-    )
-  print(
-      f'plots: {out["search_dir"]}/alphas.png, {out["search_dir"]}/cell_normal.png, '
-      f'{out["search_dir"]}/cell_reduce.png, and cell_*.png in each train_* directory'
+  out = cli.run_or_exit(
+      lambda: run_demo(
+          _WORKDIR.value,
+          _TABLE.value,
+          _SEEDS.value,
+          _QUERIES.value,
+          _STRATEGY.value,
+          _NUM_SEEDS.value,
+          _RETRAIN.value,
+      )
   )
-  if out['ground_truth']:
-    print_ground_truth(out['ground_truth'])
-  print(f'whole loop: {out["seconds"]:.0f} s')
+  print('\n== verdict')
+  for line in out['verdicts']:
+    print(f'- {line}')
+  print(f'whole demo: {out["seconds"]:.0f} s')
 
 
 if __name__ == '__main__':

@@ -22,8 +22,7 @@ from test_train import tiny_config as tiny_train_config
 import experiments
 from experiments.configs import search_demo, train_demo
 from nas_jax import checkpoint, search, train
-from nas_jax.spaces.darts import discretize
-from nas_jax.spaces.darts.genotype import Genotype, load_genotype, save_json
+from nas_jax.spaces.darts.genotype import Genotype, save_json
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -229,43 +228,6 @@ def test_compare_skips_finished_rows_and_resumes_an_interrupted_one(tmp_path, mo
 # -- experiments.demo -------------------------------------------------------------------
 
 
-def test_demo_searches_and_retrains_the_found_and_a_random_cell(tmp_path, monkeypatch):
-  from nas_jax import tabular
-
-  monkeypatch.setattr(search_demo, 'get_config', _returning(SEARCH))
-  monkeypatch.setattr(tabular, 'SHIPPED', str(tmp_path / 'no_table.npz'))  # stage 4: its own test
-  monkeypatch.setattr(train_demo, 'get_config', _returning(TRAIN))
-  with tfds.testing.mock_data(num_examples=16), launcher('demo') as demo:
-    out = demo.run_demo(str(tmp_path), random_seed=3)
-  assert out['search_dir'] == str(tmp_path / 'search')
-  assert {
-      'genotype.json',
-      'genotype.txt',
-      'alphas.npz',
-      'alphas.png',
-      'cell_normal.png',
-      'cell_reduce.png',
-      'metrics.jsonl',
-  } <= set(os.listdir(tmp_path / 'search'))
-  found = load_genotype(str(tmp_path / 'search' / 'genotype.json'))
-  random_cell = load_genotype(str(tmp_path / 'random_genotype.json'))
-  assert random_cell == discretize.random_genotype(
-      3, primitives=SEARCH.primitives, steps=SEARCH.steps, multiplier=SEARCH.multiplier
-  )
-  assert len(found.normal) == len(random_cell.normal) == 2 * SEARCH.steps
-  assert found != random_cell  # so that a swap of the two would show below
-  assert set(out['results']) == {'searched', 'random'} and out['ground_truth'] is None
-  for name, g in (('searched', found), ('random', random_cell)):
-    run_dir = tmp_path / f'train_{name}'
-    results = json.loads((run_dir / 'results.json').read_text())
-    # Each stage retrained the cell it was meant to, at the configured size.
-    assert Genotype.from_darts_text(results['genotype']) == g
-    assert results['test_accuracy'] == out['results'][name]['test_accuracy']
-    assert results['params_m'] == pytest.approx(hand_count(g, 4, 3, 8)[0] / 1e6, rel=1e-12)
-    assert [r['step'] for r in checkpoint.read_metrics(str(run_dir / 'metrics.jsonl'))] == [2]
-    assert {'cell_normal.png', 'cell_reduce.png'} <= set(os.listdir(run_dir))
-
-
 # -- python -m experiments.train --------------------------------------------------------
 
 
@@ -348,6 +310,7 @@ def _four_op_table(path):
   hashes = sorted(unique)
   rng = np.random.default_rng(7)
   acc = rng.random((len(hashes), 2, 1)).astype(np.float32)
+  val = np.clip(acc + 0.1 * rng.standard_normal(acc.shape), 0, 1).astype(np.float32)
   meta = dict(
       space='nb201',
       primitives=list(space.primitives),
@@ -361,7 +324,13 @@ def _four_op_table(path):
   params = {'params': rng.integers(100, 1000, len(hashes)).astype(float)}
   robust = {'noise_acc': rng.random((len(hashes), 2)).astype(np.float32)}
   table = Table(
-      hashes, [unique[h] for h in hashes], (0, 1), {'test_acc': acc}, robust, params, meta
+      hashes,
+      [unique[h] for h in hashes],
+      (0, 1),
+      {'test_acc': acc, 'val_acc': val},
+      robust,
+      params,
+      meta,
   )
   table.save(path)
   return Table.load(path)
@@ -421,28 +390,49 @@ def test_compare_with_the_table_as_estimator(tmp_path, monkeypatch):
   assert compare.ground_truth_table(twins).strip().endswith('| 1 distinct |')
 
 
-def test_demo_looks_the_nb201_search_up_in_the_table(tmp_path, monkeypatch):
-  from nas_jax import tabular
+def test_demo_stages_and_verdicts_at_tiny_size(tmp_path, monkeypatch):
+  import math
 
   monkeypatch.setattr(search_demo, 'get_config', _returning(SEARCH))
+  monkeypatch.setattr(train_demo, 'get_config', _returning(TRAIN))
   table = _four_op_table(tmp_path / 't.npz')
-  monkeypatch.setattr(tabular, 'SHIPPED', str(tmp_path / 't.npz'))
-  with tfds.testing.mock_data(num_examples=16), launcher('demo') as demo:
-    gt = demo.ground_truth(str(tmp_path / 'd'), random_seed=1, random_cells=3, epochs=1, steps=2)
-  found = table.space.load_genotype(str(tmp_path / 'd' / 'search_nb201' / 'genotype.json'))
-  text, report = gt['rows']['searched']
-  assert text == found.to_string() and report == table.report(table.space.from_genotype(found))
-  assert len(gt['rows']) == 4 and gt['size'] == 1236
-  # The printed stage: the exact random baseline and a verdict against it.
-  baseline = table.random_baseline()
-  assert gt['random_exact']['percentile'] == baseline['percentile'] and gt['archs'] == 4096
-  with contextlib.redirect_stdout(io.StringIO()) as printed:
-    demo.print_ground_truth(gt)
-  verdict = 'beat' if report['percentile'] > baseline['percentile'] else 'did not beat'
-  assert (
-      f'the search {verdict} random: percentile {report["percentile"]:.1f} against '
-      f'{baseline["percentile"]:.1f} expected' in printed.getvalue()
-  )
+  printed = io.StringIO()
+  with (
+      tfds.testing.mock_data(num_examples=16),
+      launcher('demo') as demo,
+      contextlib.redirect_stdout(printed),
+  ):
+    out = demo.run_demo(
+        str(tmp_path / 'd'), str(tmp_path / 't.npz'), 200, 10, 'darts', 2, retrain=True
+    )
+  # Stage 1: random search over 200 seeds agrees with the exact expectation (4,096
+  # architectures: at 10 queries, repeats barely matter) within 4 standard errors.
+  d = out['discrete']
+  random_search = d['strategies']['random']['value']
+  exact = table.random_search([10])[10]
+  assert abs(random_search['mean'] - exact['value']) < 4 * random_search['std'] / math.sqrt(200)
+  assert d['random_cell_exact']['percentile'] == table.random_baseline()['percentile']
+  for name in ('random', 'rea'):
+    pct = d['strategies'][name]['percentile']
+    assert pct['low'] < pct['mean'] < pct['high'] and pct['n'] == 200
+  # Stage 2: two vmapped seeds, each cell looked up in the table.
+  f = out['differentiable']
+  assert [r['seed'] for r in f['rows']] == [0, 1]
+  for r in f['rows']:
+    cell = table.space.load_genotype(
+        str(tmp_path / 'd/search_table' / f'seed_{r["seed"]}' / 'genotype.json')
+    )
+    assert r['table_acc'] == table.report(table.space.from_genotype(cell))['value']
+  # Stage 3: the entropy starts at ln(ops) and ends at the search's last record.
+  g = out['darts']
+  records = checkpoint.read_metrics(str(tmp_path / 'd/search_darts/metrics.jsonl'))
+  assert g['entropy']['normal'][0] == pytest.approx(math.log(len(SEARCH.primitives)))
+  assert g['entropy']['normal'][-1] == records[-1]['alpha_entropy_normal']
+  assert 'test_accuracy' in g['retrained']
+  text = printed.getvalue()
+  assert 'REA against random search at 10 queries: regret difference' in text
+  assert 'darts: mean percentile' in text and 'one random cell' in text
+  assert 'a drop of' in text and len(out['verdicts']) == 3
 
 
 def test_table_report_numbers_and_figures(tmp_path):

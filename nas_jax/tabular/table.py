@@ -310,6 +310,52 @@ class Table:
         regret=float(np.mean(regret)) if len(regret) else float('nan'),
     )
 
+  def random_search(
+      self, budgets, select: str = 'val_acc', metric: str = 'test_acc'
+  ) -> dict[int, dict[str, float]]:
+    """What random search scores after each of ``budgets`` queries, exactly.
+
+    NB201's protocol (``nas_jax.discrete`` with a ``TabularEstimator``, ``seed='random'``):
+    each query draws an architecture uniformly from the space, with replacement, and
+    reads its ``select`` value at one of its measured seeds drawn uniformly; the answer
+    is the best-``select`` query so far (ties keep the earlier one), reported by its
+    row's ``metric`` (seed mean), percentile and regret. Over the pool of equally likely
+    (architecture, seed) draws grouped by ``select`` value, the best of ``n`` draws falls
+    in group ``g`` with probability ``F_g^n - F_{g-1}^n`` (``F``: the cumulative share up
+    to ``g``), and within a tied group on each member equally; the expectation sums over
+    the groups. Returns ``{n: {value, percentile, regret}}``.
+    """
+    rows = self.rows_of(np.asarray(list(self.space.enumerate())))
+    rows = rows[rows >= 0]
+    key = self._ordered(metric)
+    report = self.values(metric)
+    pct = self.percentiles(metric)
+    regret = key - np.nanmin(key)
+    per_seed = np.stack([self.values(select, seed=s)[rows] for s in self.seeds])
+    count = (~np.isnan(per_seed)).sum(0)
+    sel, w, rep, per, reg = [], [], [], [], []
+    for v in per_seed:
+      ok = ~np.isnan(v)
+      sel.append(v[ok])
+      w.append(1.0 / count[ok])  # each architecture's measured seeds share its draw
+      rep.append(report[rows][ok])
+      per.append(pct[rows][ok])
+      reg.append(regret[rows][ok])
+    sel, w = np.concatenate(sel), np.concatenate(w)
+    rep, per, reg = np.concatenate(rep), np.concatenate(per), np.concatenate(reg)
+    if select in LOWER_IS_BETTER:
+      sel = -sel
+    values, group = np.unique(sel, return_inverse=True)  # ascending: the last group is best
+    weight = np.bincount(group, w)
+    share = np.cumsum(weight) / weight.sum()
+    mean_of = lambda x: np.bincount(group, w * x) / weight
+    per_group = {'value': mean_of(rep), 'percentile': mean_of(per), 'regret': mean_of(reg)}
+    out = {}
+    for n in budgets:
+      p = share**n - np.concatenate([[0.0], share[:-1]]) ** n
+      out[int(n)] = {k: float(np.sum(p * v)) for k, v in per_group.items()}
+    return out
+
   def pareto(self, metric: str = 'test_acc', cost: str = 'params') -> list[int]:
     """The rows on the front of ``metric`` against ``cost``, by increasing cost.
 
