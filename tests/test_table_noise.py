@@ -107,3 +107,11 @@ def test_a_pilot_is_the_first_cells_of_the_full_build_at_every_seed():
   config.max_cells = 0
   with pytest.raises(ConfigError, match='max_cells'):
     builder._plan(config)
+
+
+def test_shipped_tables_load_by_name():
+  from nas_jax import tabular
+
+  mnist = tabular.load('mnist')
+  assert mnist.metadata['dataset'] == 'mnist5k' and len(mnist) == 1236
+  assert tabular.load('shipped').hashes == tabular.load_shipped().hashes
