@@ -261,6 +261,18 @@ def against_random_table(regrets: dict, budgets, noise, label: str = 'strategy')
   return lines
 
 
+def make_workdir(path: str) -> str:
+  """Creates the output directory ``path`` (ConfigError, one line, if it is a file)."""
+  import os
+
+  from nas_jax.config_checks import ConfigError
+
+  if os.path.exists(path) and not os.path.isdir(path):
+    raise ConfigError(f'--workdir {path} exists and is not a directory')
+  os.makedirs(path, exist_ok=True)
+  return path
+
+
 def run_or_exit(fn: Callable[[], T]) -> T:
   """Runs ``fn``; known user errors print one line to stderr and exit with status 2."""
   from nas_jax import runtime

@@ -409,7 +409,7 @@ def main(argv):
   del argv
   config, workdir = _CONFIG.value, _WORKDIR.value
   strategy, estimator, space = cli.run_or_exit(lambda: _setup(config))
-  os.makedirs(workdir, exist_ok=True)
+  cli.run_or_exit(lambda: cli.make_workdir(workdir))
   if config.seeds > 1:
     cli.run_or_exit(lambda: _many(config, workdir, strategy, estimator, space))
   else:

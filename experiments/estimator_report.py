@@ -52,6 +52,18 @@ _PRED_SEEDS = flags.DEFINE_integer('predictor_seeds', 10, 'Draws per train size.
 _SIZES = flags.DEFINE_list('train_sizes', ['10', '20', '50', '100', '200'], 'Predictor n.')
 _BATCH = flags.DEFINE_integer('batch', 64, 'The proxies minibatch.', lower_bound=2)
 _PROXIES = flags.DEFINE_list('proxies', None, 'Proxies to compute (default: all).')
+
+
+def _known_proxies(names):
+  from nas_jax.estimators import proxies
+
+  for name in names or ():
+    if name not in proxies.PROXIES:
+      raise flags.ValidationError(f'unknown proxy {name!r}; known: {", ".join(proxies.PROXIES)}')
+  return True
+
+
+flags.register_validator('proxies', _known_proxies)
 _PREDICTORS = flags.DEFINE_list('predictors', None, 'Predictors to fit (default: all).')
 _ENCODINGS = flags.DEFINE_list('encodings', ['onehot', 'path'], 'Predictor encodings.')
 _SHARING = flags.DEFINE_list(

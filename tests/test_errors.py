@@ -171,7 +171,18 @@ def test_unknown_op_on_the_command_line_names_it(tmp_path):
             'error: --seeds=0: 0 is not a positive integer',
         ),
         ('compare', ['--workdir={tmp}', '--strategies=darts,nope'], "unknown strategy 'nope'"),
-        ('demo', ['--workdir={tmp}', '--random_seed=x'], 'error: --random_seed=x: invalid literal'),
+        ('demo', ['--workdir={tmp}', '--seeds=x'], 'error: --seeds=x: invalid literal'),
+        ('demo', ['--workdir={tmp}', '--strategy=nope'], "unknown strategy 'nope'"),
+        (
+            'tabulate',
+            ['--workdir={tmp}', '--config.primitives=none,bogus'],
+            "error: config.primitives: unknown op 'bogus'",
+        ),
+        (
+            'estimator_report',
+            ['--proxies=synflow,nonsense', '--out={tmp}'],
+            "unknown proxy 'nonsense'",
+        ),
         (
             'search',
             [f'--config={DEMO}', '--workdir={tmp}', 'extra'],
@@ -190,6 +201,13 @@ def test_every_launcher_reports_bad_flags_in_one_line(tmp_path, launcher, args, 
   line = _one_line_error(_launch(launcher, *(a.format(tmp=tmp) for a in args)))
   assert line.startswith(expected) or expected in line, line
   assert not os.path.exists(tmp)  # refused before anything was written
+
+
+def test_a_workdir_that_is_a_file_is_one_line(tmp_path):
+  (tmp_path / 'afile').write_text('not a directory')
+  line = _one_line_error(_launch('discrete', f'--workdir={tmp_path}/afile'))
+  assert line.startswith(f'error: --workdir {tmp_path}/afile exists and is not a directory')
+  assert (tmp_path / 'afile').read_text() == 'not a directory'
 
 
 def test_inspect_checks_the_config_values(tmp_path):

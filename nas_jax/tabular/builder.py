@@ -40,6 +40,7 @@ import numpy as np
 from nas_jax import spaces
 from nas_jax.checkpoint import format_seconds
 from nas_jax.config_checks import ConfigError
+from nas_jax.ops import parse_primitives
 from nas_jax.tabular import costs
 from nas_jax.tabular import latency as latency_lib
 from nas_jax.tabular.protocol import Protocol
@@ -60,7 +61,10 @@ def _space(config):
   options = {}
   if config.get('hash_rule'):
     options['hash_rule'] = config.hash_rule
-  return spaces.get(config.space, tuple(config.primitives) or None, **options)
+  try:
+    return spaces.get(config.space, parse_primitives(config.primitives) or None, **options)
+  except ValueError as e:
+    raise ConfigError(f'config.primitives: {e}') from None
 
 
 def _seeds(config) -> tuple[int, ...]:
