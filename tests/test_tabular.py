@@ -221,14 +221,26 @@ def test_additive_costs_equal_direct_counts(space, protocol):
 
 def test_latency_table_positive_and_monotone(space, protocol):
   lut = latency.measure(space, protocol, 10, (8, 8, 1), batches=(1, 8), repeats=2, runs=3)
+  none = space.primitives.index('none')
   for b in (1, 8):
     assert (lut.ops[b] > 0).all() and lut.base[b] > 0
+    # 'none' is the floor by construction, so no op is cheaper than it: replacing 'none'
+    # by any op never lowers the prediction, however loaded the machine was.
+    np.testing.assert_array_equal(lut.ops[b][:, none], latency._MIN_ENTRY)
+    assert (lut.ops[b] >= lut.ops[b][:, [none]]).all()
+  # The prediction, by hand on a fixed table: base + N * sum over stages and edges.
+  fixed = latency.LatencyTable(
+      {1: np.array([[0.0, 1.0, 2.0, 3.0], [0.0, 10.0, 20.0, 30.0], [0.0, 100.0, 200.0, 300.0]])},
+      {1: 5.0},
+      dict(cells_per_stage=2),
+  )
   arch = np.zeros(6, np.int32)
-  prev = lut.predict(arch, 8)
-  for e in range(6):  # add an op on one more edge each time
+  prev = fixed.predict(arch, 1)
+  assert prev == 5.0
+  for e in range(6):  # a 3x3 conv on one more edge each time: 2 cells x (3 + 30 + 300) more
     arch[e] = 3
-    now = lut.predict(arch, 8)
-    assert now > prev
+    now = fixed.predict(arch, 1)
+    assert now == pytest.approx(prev + 2 * 333.0)
     prev = now
   lut2 = latency.LatencyTable(
       {int(k): v for k, v in json.loads(lut.to_json())['ops'].items()}, lut.base, lut.metadata
