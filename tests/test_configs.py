@@ -41,7 +41,7 @@ def _config(name, arg=None):
   return importlib.import_module(f'experiments.configs.{name}').get_config(arg)
 
 
-TABULATE = ('tabulate_nb201_mnist',)  # tabular benchmark builds
+TABULATE = ('tabulate_nb201_mnist', 'table_pilot')  # tabular benchmark builds (and pilots)
 TABLE_SEARCH = ('search_table',)  # searches in a table's space and protocol (arg: the table)
 DISCRETE = (  # experiments.discrete: the strategy each file runs
     'discrete_bananas',
@@ -105,7 +105,9 @@ def test_table_search_config_is_the_tables_space_and_protocol(tmp_path):
       protocol['cells_per_stage'],
   )
   search.build_model(c, data.dataset_meta(c.dataset).num_classes)
-  assert _config('search_table', tabular.SHIPPED).to_dict() == c.to_dict()
+  by_path = _config('search_table', tabular.SHIPPED).to_dict()
+  assert (c.table, by_path.pop('table')) == ('shipped', tabular.SHIPPED)  # where cards look up
+  assert by_path == {k: v for k, v in c.to_dict().items() if k != 'table'}
   with pytest.raises(tabular.TableError, match='no table file'):
     _config('search_table', str(tmp_path / 'missing.npz'))
 

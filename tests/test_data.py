@@ -239,7 +239,9 @@ def test_unknown_dataset_names() -> None:
     data.load_split('no_such_dataset_xyz', 'train')
   message = str(info.value)
   assert '\n' not in message and 'mnist5k' in message and 'cifar10' in message
-  with pytest.raises(ValueError, match='known datasets: cifar10, cifar100, imagenet2012, mnist5k'):
+  with pytest.raises(
+      ValueError, match='known datasets: animal_mnist, cifar10, cifar100, imagenet2012, mnist5k'
+  ):
     data.dataset_meta('imagenet_xyz')
 
 
