@@ -151,12 +151,11 @@ def _fmt(x, digits=3):
   return '—' if x is None or x != x else f'{x:.{digits}f}'
 
 
-def report(rows: list[dict]) -> str:
+def report(rows: list[dict], command: str) -> str:
   lines = [
       '# Table pilot: which protocol gives a local table that can rank cells?',
       '',
-      'Written by `python -m experiments.table_pilot '
-      f'--candidates={",".join(r["name"] for r in rows)}` (one run; the statistics are '
+      f'Written by `{command}` (one run; the statistics are '
       '`nas_jax.tabular.noise.seed_agreement`). Each candidate: the first 150 cells of the '
       'build order (a uniform sample of the unique cells), trained at seeds 0 and 1. Targets '
       f'of the table to build: seed-against-seed Kendall τ ≥ {TARGET_TAU}, separation ≥ '
@@ -220,7 +219,8 @@ def main(argv):
       train(name, os.path.join(_WORKDIR.value, name))
   rows = [analyse(n, os.path.join(_WORKDIR.value, n)) for n in _CANDIDATES.value]
   rows = [r for r in rows if r is not None]
-  text = report(rows)
+  command = ' '.join(['python -m experiments.table_pilot'] + sys.argv[1:])
+  text = report(rows, command)
   from nas_jax.util import atomic_write  # pylint: disable=import-outside-toplevel
 
   if _OUT.value:
