@@ -214,17 +214,20 @@ def main(argv):
 
   for name in _CANDIDATES.value:
     cli.run_or_exit(lambda n=name: table_pilot.parse(n))
-  if not _ANALYSE.value:
-    for name in _CANDIDATES.value:
-      train(name, os.path.join(_WORKDIR.value, name))
-  rows = [analyse(n, os.path.join(_WORKDIR.value, n)) for n in _CANDIDATES.value]
-  rows = [r for r in rows if r is not None]
   command = ' '.join(['python -m experiments.table_pilot'] + sys.argv[1:])
-  text = report(rows, command)
-  from nas_jax.util import atomic_write  # pylint: disable=import-outside-toplevel
+  todo = [] if _ANALYSE.value else list(_CANDIDATES.value)
+  while True:  # the report is rewritten after every candidate, so a stopped pilot keeps it
+    if todo:
+      name = todo.pop(0)
+      train(name, os.path.join(_WORKDIR.value, name))
+    rows = [analyse(n, os.path.join(_WORKDIR.value, n)) for n in _CANDIDATES.value]
+    text = report([r for r in rows if r is not None], command)
+    if _OUT.value:
+      from nas_jax.util import atomic_write  # pylint: disable=import-outside-toplevel
 
-  if _OUT.value:
-    atomic_write(_OUT.value, text)
+      atomic_write(_OUT.value, text)
+    if not todo:
+      break
   print(text)
 
 
