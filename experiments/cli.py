@@ -220,11 +220,10 @@ def noise_ceiling(table, metric='test_acc') -> dict:
       ok = ~np.isnan(a) & ~np.isnan(b)
       out[f'{name}_tau'] = float(scipy.stats.kendalltau(a[ok], b[ok])[0])
       out[f'{name}_rho'] = float(scipy.stats.spearmanr(a[ok], b[ok])[0])
+  from nas_jax.tabular import noise
+
   per_seed = np.stack([table.values(metric, seed=s) for s in table.seeds], axis=1)
-  count = (~np.isnan(per_seed)).sum(1)
-  ok = count >= 2
-  se = np.nanstd(per_seed[ok], axis=1, ddof=1) / np.sqrt(count[ok])
-  out['cell_se'] = float(np.mean(se)) if ok.any() else float('nan')
+  out['cell_se'] = noise.cell_se(per_seed)
   return out
 
 

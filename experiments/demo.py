@@ -68,7 +68,7 @@ def discrete_stage(table, seeds: int, queries: int) -> dict:
   from nas_jax.strategies import discrete as ds
 
   estimator = TabularEstimator(table)
-  percentiles = estimator.report_percentiles()
+  percentiles = estimator.report_percentiles()  # once, for both strategies
   out = {'seeds': seeds, 'queries': queries, 'strategies': {}}
   for name in ('random', 'rea'):
     start = time.perf_counter()
@@ -77,8 +77,7 @@ def discrete_stage(table, seeds: int, queries: int) -> dict:
     )
     trace = jax.tree.map(np.asarray, trace)
     at = discrete.budget_index(trace, queries)
-    cells = np.take_along_axis(trace.archs, np.maximum(at, 0)[:, None, None], axis=-2)[:, 0, :]
-    pct = percentiles[np.asarray(estimator.rows(cells))]
+    pct = discrete.incumbent_percentile(trace, estimator, at, percentiles)
     report = discrete.at_budget(trace, queries)
     out['strategies'][name] = dict(
         percentile=card.interval(pct),
@@ -182,6 +181,8 @@ def print_discrete(d: dict) -> list[str]:
 
 
 def print_differentiable(f: dict, strategy: str) -> list[str]:
+  from nas_jax import card
+
   print(
       f'\n== 2/3 {strategy} in the table\'s space, {len(f["seeds"])} seeds vmapped '
       f'({f["seconds"]:.0f} s, {f["compile_seconds"]:.0f} s of it compiling)'
@@ -194,12 +195,7 @@ def print_differentiable(f: dict, strategy: str) -> list[str]:
         f'{r["regret"]:.4f} |'
     )
   pct, random_pct = f['summary']['percentile'], f['table']['random']['percentile']
-  if pct['low'] > random_pct:
-    word = 'above'
-  elif pct['high'] < random_pct:
-    word = 'below'
-  else:
-    word = 'not told apart from'
+  word = {'above': 'above', 'below': 'below', 'tie': 'not told apart from'}[card.against_random(f)]
   verdict = (
       f'{strategy}: mean percentile {_ci(pct)} over {pct["n"]} seeds, {word} one random '
       f'cell ({random_pct:.1f}); card: {f["dir"]}/card.md'

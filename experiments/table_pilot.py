@@ -53,20 +53,28 @@ def _config(name):
   return table_pilot.get_config(name)
 
 
-def _shipped_digest_matches(config) -> bool:
+def _shipped_table(config):
+  """The shipped table when it was built under ``config``'s protocol and op set, else None."""
   from nas_jax import tabular  # pylint: disable=import-outside-toplevel
   from nas_jax.tabular.protocol import Protocol  # pylint: disable=import-outside-toplevel
 
-  meta = tabular.load_shipped().metadata
-  return meta['protocol_digest'] == Protocol.from_config(config.protocol).digest() and tuple(
-      meta['primitives']
-  ) == tuple(config.primitives)
+  table = tabular.load_shipped()
+  meta = table.metadata
+  same = meta['protocol_digest'] == Protocol.from_config(config.protocol).digest()
+  return table if same and tuple(meta['primitives']) == tuple(config.primitives) else None
+
+
+def _read_json(path, default):
+  if not os.path.exists(path):
+    return default
+  with open(path, encoding='utf-8') as f:
+    return json.load(f)
 
 
 def train(name: str, workdir: str) -> None:
   """One sitting of a candidate's pilot build; its wall time is appended to sittings.json."""
   config = _config(name)
-  if _shipped_digest_matches(config):
+  if _shipped_table(config) is not None:
     print(f'{name}: the shipped table holds it; nothing to train', flush=True)
     return
   os.makedirs(workdir, exist_ok=True)
@@ -85,7 +93,7 @@ def train(name: str, workdir: str) -> None:
   wall = time.perf_counter() - start
   trained = _measured(workdir) - before
   path = os.path.join(workdir, 'sittings.json')
-  sittings = json.load(open(path, encoding='utf-8')) if os.path.exists(path) else []
+  sittings = _read_json(path, [])
   sittings.append(dict(wall_seconds=wall, trained=trained, processes=_PROCESSES.value, exit=code))
   from nas_jax.util import atomic_write  # pylint: disable=import-outside-toplevel
 
@@ -108,14 +116,13 @@ def analyse(name: str, workdir: str) -> dict | None:
   from nas_jax.tabular import builder, noise  # pylint: disable=import-outside-toplevel
 
   config = _config(name)
-  shipped = _shipped_digest_matches(config)
+  table = _shipped_table(config)
+  shipped = table is not None
   path = os.path.join(workdir, 'table.npz')
-  if shipped:
-    table = tabular.load_shipped()
-  elif os.path.exists(path):
+  if not shipped:
+    if not os.path.exists(path):
+      return None
     table = tabular.Table.load(path)
-  else:
-    return None
   unique, members = builder.work_list(table.space, table.seeds, config.max_cells)
   pilot_rows = sorted({table.row(h) for h, _ in members})
   per_seed = {
@@ -136,7 +143,7 @@ def analyse(name: str, workdir: str) -> dict | None:
   out['train_s'] = float(np.nanmean(train_s))
   sittings_path = os.path.join(workdir, 'sittings.json')
   if os.path.exists(sittings_path):
-    sittings = [s for s in json.load(open(sittings_path, encoding='utf-8')) if s['trained'] > 0]
+    sittings = [s for s in _read_json(sittings_path, []) if s['trained'] > 0]
     wall, count = sum(s['wall_seconds'] for s in sittings), sum(s['trained'] for s in sittings)
     out['wall_s'] = wall / count if count else float('nan')
   else:

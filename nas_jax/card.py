@@ -24,7 +24,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-__all__ = ['card', 'interval', 'markdown']
+__all__ = ['against_random', 'card', 'interval', 'markdown']
 
 
 def interval(values: Sequence[float], level: float = 0.95) -> dict[str, float]:
@@ -123,11 +123,23 @@ def _table_noise(table, metric: str) -> dict[str, Any]:
   if len(table.seeds) >= 2:
     per_seed = np.stack([table.values(metric, seed=s) for s in table.seeds], axis=1)
     agree = noise.seed_agreement(per_seed, boot=0)
-    count = (~np.isnan(per_seed)).sum(1)
-    ok = count >= 2
-    cell_se = np.nanstd(per_seed[ok], axis=1, ddof=1) / np.sqrt(count[ok])
-    out.update(tau=agree['tau'], rho=agree['rho'], cell_se=float(np.mean(cell_se)))
+    out.update(tau=agree['tau'], rho=agree['rho'], cell_se=noise.cell_se(per_seed))
   return out
+
+
+def against_random(c: Mapping[str, Any]) -> str | None:
+  """``'above'``, ``'below'`` or ``'tie'``: where the 95 % interval of a card's mean
+  percentile lies against one random cell's exact mean percentile (None without a table or
+  with fewer than two seeds)."""
+  pct = c['summary'].get('percentile')
+  if 'table' not in c or not pct or pct['n'] < 2 or not np.isfinite(pct['low']):
+    return None
+  random = c['table']['random']['percentile']
+  if pct['low'] > random:
+    return 'above'
+  if pct['high'] < random:
+    return 'below'
+  return 'tie'
 
 
 def _num(x, digits=4) -> str:
@@ -179,14 +191,12 @@ def markdown(c: Mapping[str, Any]) -> str:
         f'- a uniformly random cell, exactly: {_num(r["value"])}, percentile '
         f'{_num(r["percentile"], 1)}, regret {_num(r["regret"])}.'
     )
-    pct = c['summary'].get('percentile')
-    if pct and pct['n'] >= 2 and np.isfinite(pct['low']):
-      if pct['low'] > r['percentile']:
-        verdict = 'above random: the interval of the mean percentile lies above the random mean'
-      elif pct['high'] < r['percentile']:
-        verdict = 'below random: the interval of the mean percentile lies below the random mean'
-      else:
-        verdict = 'not told apart from random: the interval holds the random mean'
+    verdict = {
+        'above': 'above random: the interval of the mean percentile lies above the random mean',
+        'below': 'below random: the interval of the mean percentile lies below the random mean',
+        'tie': 'not told apart from random: the interval holds the random mean',
+    }.get(against_random(c))
+    if verdict:
       lines.append(f'- verdict: {verdict}.')
   lines += ['', '**Chosen ops** (count over the seeds' + ', per cell type):', '']
   for kind, counts in c['op_counts'].items():

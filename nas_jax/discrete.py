@@ -280,6 +280,17 @@ def distinct_classes(space, archs, upto=None) -> np.ndarray:
   return np.asarray(counts).reshape(ids.shape[:-1])
 
 
+def incumbent_percentile(trace: Trace, estimator, index, percentiles=None) -> np.ndarray:
+  """(...,) the percentile among the table's cells of the architecture each seed asked at
+  query ``index`` (:func:`budget_index`: the incumbent after a budget); NaN where the
+  index is -1. ``percentiles``: ``estimator.report_percentiles()``, when already computed."""
+  if percentiles is None:
+    percentiles = estimator.report_percentiles()
+  archs = np.asarray(trace.archs)
+  cells = np.take_along_axis(archs, np.maximum(index, 0)[..., None, None], axis=-2)[..., 0, :]
+  return np.where(index >= 0, percentiles[np.asarray(estimator.rows(cells))], np.nan)
+
+
 def summarize(trace: Trace, estimator, budgets, unit: str = 'queries') -> list[dict]:
   """Per budget, over the seeds (leading axis) of ``trace``: the incumbent's report, its
   percentile among the table's architectures and its :func:`regret`, mean and std over the
@@ -293,8 +304,7 @@ def summarize(trace: Trace, estimator, budgets, unit: str = 'queries') -> list[d
     at = budget_index(trace, budget, unit)
     n = queries_within(trace, budget, unit)
     report = at_budget(trace, budget, unit)
-    cells = np.take_along_axis(archs, np.maximum(at, 0)[..., None, None], axis=-2)[..., 0, :]
-    pct = np.where(at >= 0, percentiles[np.asarray(estimator.rows(cells))], np.nan)
+    pct = incumbent_percentile(trace, estimator, at, percentiles)
     row = dict(budget=budget)
     values = (('report', report), ('percentile', pct), ('regret', regret(estimator, report)))
     for name, value in values:

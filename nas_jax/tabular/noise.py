@@ -25,7 +25,18 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ['seed_agreement', 'spearman_brown']
+__all__ = ['cell_se', 'seed_agreement', 'spearman_brown']
+
+
+def cell_se(per_seed) -> float:
+  """The mean standard error of a cell's seed mean, ``std(ddof=1) / sqrt(seeds)`` over its
+  measured seeds, averaged over the cells measured at two seeds or more (NaN if none)."""
+  values = np.asarray(per_seed, np.float64)
+  count = (~np.isnan(values)).sum(1)
+  ok = count >= 2
+  if not ok.any():
+    return float('nan')
+  return float(np.mean(np.nanstd(values[ok], axis=1, ddof=1) / np.sqrt(count[ok])))
 
 
 def spearman_brown(r: float, k: int) -> float:

@@ -281,6 +281,13 @@ class Table:
         regret=float(sign * (v[row] - best)) + 0.0,  # never -0.0
     )
 
+  def _architecture_rows(self) -> np.ndarray:
+    """The row of every architecture of the space (``space.enumerate()``), one entry per
+    architecture, so a cell weighs as many as its isomorphic forms; rows the table lacks
+    are left out."""
+    rows = self.rows_of(np.asarray(list(self.space.enumerate())))
+    return rows[rows >= 0]
+
   def random_baseline(self, metric: str = 'test_acc') -> dict[str, Any]:
     """What a uniformly random architecture of the space scores, exactly.
 
@@ -291,9 +298,8 @@ class Table:
     ``mean``/``std``, ``percentile``/``regret`` means, and the counts ``archs`` and
     ``measured``.
     """
-    rows = self.rows_of(np.asarray(list(self.space.enumerate())))
+    rows = self._architecture_rows()
     key = self._ordered(metric)  # ascending = better
-    rows = rows[rows >= 0]
     measured = rows[~np.isnan(key[rows])]
     pct = self.percentiles(metric)[measured]
     regret = key[measured] - np.nanmin(key)
@@ -325,8 +331,7 @@ class Table:
     to ``g``), and within a tied group on each member equally; the expectation sums over
     the groups. Returns ``{n: {value, percentile, regret}}``.
     """
-    rows = self.rows_of(np.asarray(list(self.space.enumerate())))
-    rows = rows[rows >= 0]
+    rows = self._architecture_rows()
     key = self._ordered(metric)
     report = self.values(metric)
     pct = self.percentiles(metric)
