@@ -30,12 +30,12 @@ def measure(space: str, strategy: str, steps: int) -> dict:
   import numpy as np
 
   from experiments.compare import search_config
-  from nas_jax import bilevel, search, strategies
+  from nas_jax import bilevel, components, search
 
   config = search_config(space, strategy, 0, epochs=2, steps=100)
   for key, value in BENCH_SIZE.get(space, {}).items():
     config[key] = value
-  st = strategies.get(config)
+  st = components.strategy(config)
   model = search.build_model(config, 10, st)
   weight_tx, arch_tx, schedule, hyper = search.build_optimizers(config, steps_per_epoch=100)
   rng = np.random.default_rng(0)

@@ -23,6 +23,8 @@ T = TypeVar('T')
 _FILE_ERROR = 'Error whilst parsing config file:'
 _EXCEPTION_PREFIX = re.compile(r'^[A-Za-z_][\w.]*(Error|Exception): ')
 _CONFIG_DEFAULTS: dict[str, str] = {}  # config flag name -> its default file (define_config_file)
+# config flag name -> {name key: settings key}: a component whose settings follow its name
+_SWITCHES: dict[str, dict[str, str]] = {}
 
 
 def fail(message: str) -> NoReturn:
@@ -31,17 +33,26 @@ def fail(message: str) -> NoReturn:
   sys.exit(2)
 
 
-def define_config_file(name: str, default: str, help_string: str) -> flags.FlagHolder:
+def define_config_file(
+    name: str, default: str, help_string: str, switches: dict[str, str] | None = None
+) -> flags.FlagHolder:
   """A config file flag with a default file that bad overrides cannot turn into a traceback.
 
   ml_collections loads a default file and applies ``--name.KEY`` overrides
   when the flag is defined, at import, out of :func:`parse_flags`' reach. So
   the flag is defined without one, and :func:`parse_flags` puts ``--name=default``
   in front of the arguments when they do not give ``--name``.
+
+  ``switches`` maps a component's name key to its settings section, e.g.
+  ``{'strategy': 'settings'}``: when the command line names another component than the
+  file does, the file's settings (written for the file's component) are dropped and only
+  the settings given on the command line remain, over the new component's defaults
+  (:func:`switch_components`).
   """
   from ml_collections import config_flags
 
   _CONFIG_DEFAULTS[name] = default
+  _SWITCHES[name] = dict(switches or {})
   return config_flags.DEFINE_config_file(
       name, None, f'{help_string} (default: {default})', lock_config=True
   )
@@ -67,7 +78,35 @@ def parse_flags(argv: list[str]) -> list[str]:
       fail(_config_problem(argv) or f'--{flag.name}: {_one_line(error)}')
   if len(rest) > 1:
     fail(f'unexpected arguments: {" ".join(rest[1:])} (flags take the form --name=value)')
+  for name, switches in _SWITCHES.items():
+    if switches:
+      switch_components(flags.FLAGS[name], switches)
   return rest
+
+
+def switch_components(flag: flags.Flag, switches: dict[str, str]) -> None:
+  """Resets each ``switches`` settings section of the config flag's value to the settings the
+  command line gave, when the command line switched the component's name away from the file's.
+
+  The file's own settings belong to the component it names (the REA file's tournament size
+  is no setting of NSGA-II), as the op set belongs to the space.
+  """
+  import ml_collections  # pylint: disable=import-outside-toplevel
+  from ml_collections import config_flags  # pylint: disable=import-outside-toplevel
+
+  overrides = config_flags.get_override_values(flag)
+  config = flag.value
+  for name_key, settings_key in switches.items():
+    if name_key not in overrides:
+      continue
+    # The file's own config (``file[:arg]``), before the command line's overrides.
+    original = flag.parser.parse(config_flags.get_config_filename(flag))
+    if original[name_key] == config[name_key]:
+      continue
+    prefix = settings_key + '.'
+    given = {k[len(prefix) :]: v for k, v in overrides.items() if k.startswith(prefix)}
+    with config.unlocked():
+      config[settings_key] = ml_collections.ConfigDict(given)
 
 
 def _config_flags() -> list[flags.Flag]:

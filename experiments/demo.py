@@ -24,7 +24,7 @@
    ``--retrain`` retrains the found cell (``configs/train_demo.py``) to finish the loop.
 
 Each stage resumes from its checkpoints when rerun on the same workdir. The measured
-cost on a 2-core CPU is in the README's demo section.
+cost on a 2-core CPU is in docs/demo.md.
 """
 
 import json

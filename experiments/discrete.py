@@ -39,7 +39,10 @@ from experiments import cli
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Run directory (resumed).', required=True)
 _CONFIG = cli.define_config_file(
-    'config', 'experiments/configs/discrete_rea.py', 'Discrete search config file.'
+    'config',
+    'experiments/configs/discrete_rea.py',
+    'Discrete search config file.',
+    switches={'strategy': 'settings'},
 )
 
 

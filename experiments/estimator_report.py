@@ -56,10 +56,11 @@ _PROXIES = flags.DEFINE_list('proxies', None, 'Proxies to compute (default: all)
 
 def _known_proxies(names):
   from nas_jax.estimators import proxies
+  from nas_jax.registry import unknown
 
   for name in names or ():
     if name not in proxies.PROXIES:
-      raise flags.ValidationError(f'unknown proxy {name!r}; known: {", ".join(proxies.PROXIES)}')
+      raise flags.ValidationError(unknown('proxy', name, proxies.PROXIES))
   return True
 
 

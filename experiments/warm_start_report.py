@@ -79,6 +79,7 @@ STRATEGIES = ('random', 'rea', 'local_search')  # those that ask their own first
 def _check_flags():
   """The flag values that need no table; returns ``(budgets, rank_by)`` or exits with one line."""
   from nas_jax.estimators import proxies
+  from nas_jax.registry import unknown
 
   for name in _STRATEGIES.value:
     if name not in STRATEGIES:
@@ -89,7 +90,7 @@ def _check_flags():
     cli.fail('--proxies is empty')
   for name in _PROXIES.value:
     if name not in proxies.PROXIES:
-      cli.fail(f'unknown proxy {name!r} for --proxies; known: {", ".join(proxies.PROXIES)}')
+      cli.fail('--proxies: ' + unknown('proxy', name, proxies.PROXIES))
   rank_by = _RANK_BY.value or _PROXIES.value[0]
   if rank_by not in _PROXIES.value:
     cli.fail(f'--rank_by={rank_by} is not one of --proxies ({",".join(_PROXIES.value)})')

@@ -43,7 +43,6 @@ import flax
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import ml_collections
 import optax
 
 PyTree = Any
@@ -129,9 +128,9 @@ def virtual_step(
 
 def default_strategy(model: nn.Module):
   """DARTS on the space that ``model`` (a supernet, see ``search_space()``) searches."""
-  from nas_jax.strategies import base, darts  # noqa: F401  (registers 'darts')
+  from nas_jax.strategies import darts  # pylint: disable=import-outside-toplevel
 
-  return base.REGISTRY['darts'](ml_collections.ConfigDict({'epochs': 1}), model.search_space())
+  return darts.DARTS(model.search_space(), epochs=1)
 
 
 def unwrap_key(data: jax.Array) -> jax.Array:

@@ -353,6 +353,8 @@ def from_config(config):
   strategy = ds.get(config.strategy, **dict(config.settings))
   if config.estimator not in ('tabular', 'train'):
     raise ConfigError(f"config.estimator must be 'tabular' or 'train', got {config.estimator!r}")
+  if config.batch is None:
+    config.batch = strategy.ask_size
   if config.budget_unit not in ('queries', 'seconds'):
     raise ConfigError(
         f"config.budget_unit must be 'queries' or 'seconds', got {config.budget_unit!r}"

@@ -40,7 +40,7 @@ import ml_collections
 import numpy as np
 import optax
 
-from nas_jax import bilevel, data, ops, parallel, spaces, strategies
+from nas_jax import bilevel, components, data, ops, parallel, spaces, strategies
 from nas_jax.checkpoint import (
     CHECKPOINT_DIR,
     METRICS_FILE,
@@ -54,6 +54,7 @@ from nas_jax.checkpoint import (
 )
 from nas_jax.config_checks import ConfigError, need, positive_ints, run_settings
 from nas_jax.spaces.base import Space
+from nas_jax.strategies.base import Strategy
 
 
 def _check_space(config) -> Space:
@@ -93,7 +94,7 @@ def _check_strategy(config, space: Space):
   )
   need(config.order in (1, 2), f'config.order must be 1 or 2, got {config.order!r}')
   try:
-    strategy = strategies.get(config)
+    strategy = components.strategy(config, space)
   except ValueError as e:  # the strategy's own settings (tau, regularizer weights, ...)
     message = str(e)
     raise ConfigError(message if message.startswith('config.') else f'config: {message}') from None
@@ -162,21 +163,24 @@ def _check_hardware(config) -> None:
     raise ConfigError(f'config.dataset: {e}') from None
 
 
-def validate_config(config: ml_collections.ConfigDict) -> None:
-  """Checks the search config; raises ConfigError with a one-line message naming the key.
+def validate_config(config: ml_collections.ConfigDict) -> Strategy:
+  """Checks the search config and returns its strategy (whose ``space`` is the config's
+  space, built once here); raises ConfigError with a one-line message naming the key.
 
   The space and its op set first (an empty ``config.primitives`` becomes the
-  space's own op set), then the strategy, the loop and the hardware settings.
+  space's own op set), then the loop (the strategy anneals over its epochs), the strategy
+  and the hardware settings.
   """
   space = _check_space(config)
-  _check_strategy(config, space)
   _check_loop(config)
+  strategy = _check_strategy(config, space)
   _check_hardware(config)
+  return strategy
 
 
 def build_model(config: ml_collections.ConfigDict, num_classes: int, strategy=None):
   """The space's supernet described by ``config``, with the network options ``strategy`` needs."""
-  strategy = strategy or strategies.get(config)
+  strategy = strategy or components.strategy(config)
   space = strategy.space
   return space.supernet(
       num_classes,
@@ -326,15 +330,16 @@ def _stack(trees):
   return jax.tree.map(lambda *xs: jnp.stack(xs), *trees)
 
 
-def _start(config) -> jax.sharding.Mesh:
-  """Joins the processes, checks the config and builds the device mesh (ConfigError)."""
+def _start(config) -> tuple[jax.sharding.Mesh, Strategy]:
+  """Joins the processes, checks the config and builds the device mesh and the strategy
+  (ConfigError)."""
   try:
     parallel.initialize(config.num_processes, config.process_id, config.coordinator_address)
   except ValueError as e:
     raise ConfigError(str(e)) from None
-  validate_config(config)
+  strategy = validate_config(config)
   try:
-    return parallel.config_mesh(config)
+    return parallel.config_mesh(config), strategy
   except ValueError as e:
     raise ConfigError(str(e)) from None
 
@@ -492,11 +497,10 @@ def run_search(
   """
   log = log or (lambda line: print(line, flush=True))
   start = time.time()
-  mesh = _start(config)
+  mesh, strategy = _start(config)
   num_seeds = config.num_seeds
   seeds = [config.seed + k for k in range(num_seeds)]
   train_streams, val_streams, steps_per_epoch = _streams(config, seeds)
-  strategy = strategies.get(config)
   sample = jnp.asarray(train_streams[0].batch(0, 0)[0][:1])
   state, step_fn, batch_sh = _compile(config, strategy, seeds, sample, steps_per_epoch, mesh)
 

@@ -92,8 +92,13 @@ def test_get_validates_settings():
   assert ds.get('rea').population == 10 and ds.get('rea').sample == 3  # NB201's settings
   with pytest.raises(ValueError, match="unknown discrete strategy 'ea'"):
     ds.get('ea')
-  with pytest.raises(ValueError, match="strategy rea has no setting 'pop'"):
+  with pytest.raises(
+      ValueError,
+      match=r"discrete strategy rea: unknown setting 'pop' \(its settings: population, sample\)",
+  ):
     ds.get('rea', pop=3)
+  with pytest.raises(ValueError, match="unknown setting 'populaton'; did you mean 'population'"):
+    ds.get('rea', populaton=3)
   with pytest.raises(ValueError, match='rea.sample must be a positive integer, got 0'):
     ds.get('rea', sample=0)
   with pytest.raises(ValueError, match=r'reinforce.momentum must be in \[0, 1\)'):

@@ -210,6 +210,66 @@ def test_a_workdir_that_is_a_file_is_one_line(tmp_path):
   assert (tmp_path / 'afile').read_text() == 'not a directory'
 
 
+def test_switching_the_strategy_drops_the_files_settings(tmp_path):
+  # The REA file's tournament size is no setting of NSGA-II: switching the strategy on the
+  # command line leaves NSGA-II's defaults (the error is then about what NSGA-II needs).
+  line = _one_line_error(_launch('discrete', '--config.strategy=nsga2', f'--workdir={tmp_path}/a'))
+  assert 'sample' not in line and 'nsga2 optimizes 2 objective(s)' in line, line
+  assert not os.path.exists(tmp_path / 'a')
+
+
+def test_switched_strategy_runs_with_the_command_lines_settings(tmp_path):
+  proc = _launch(
+      'discrete',
+      '--config.strategy=nsga2',
+      "--config.objectives=('params',)",
+      '--config.settings.population=6',
+      '--config.max_queries=12',
+      '--config.budget=12',
+      f'--workdir={tmp_path}/b',
+  )
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  assert '12 queries asked' in proc.stdout
+  history = (tmp_path / 'b' / 'history.jsonl').read_text().splitlines()
+  assert len(history) == 12  # two generations of the population given on the command line
+
+
+_SETTINGS_AFTER_PARSE = """
+import sys
+from experiments import cli
+holder = cli.define_config_file(
+    'config', 'experiments/configs/discrete_rea.py', 'x', switches={'strategy': 'settings'}
+)
+cli.parse_flags(sys.argv)
+print(sorted(dict(holder.value.settings).items()))
+"""
+
+
+@pytest.mark.parametrize(
+    'args,settings',
+    [
+        # Naming the file's own strategy is no switch: its settings stay, overrides add to them.
+        (
+            ['--config.strategy=rea', '--config.settings.sample=4'],
+            [('population', 10), ('sample', 4)],
+        ),
+        (['--config.settings.sample=4'], [('population', 10), ('sample', 4)]),
+        (['--config.strategy=random'], []),
+        (['--config.strategy=nsga2', '--config.settings.population=6'], [('population', 6)]),
+    ],
+)
+def test_settings_follow_the_strategy_name(args, settings):
+  proc = subprocess.run(
+      [sys.executable, '-c', _SETTINGS_AFTER_PARSE, *args],
+      cwd=REPO,
+      capture_output=True,
+      text=True,
+      timeout=120,
+  )
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  assert proc.stdout.strip() == repr(settings)
+
+
 def test_inspect_checks_the_config_values(tmp_path):
   # Past the flags parser: the retraining config's own checks, before anything is built.
   line = _one_line_error(

@@ -98,7 +98,10 @@ def test_nb201_ops_search_mode_and_registry():
             lambda: darts_ops.OPS.make('nor_conv_3x3', 4, 1),
             "unknown op 'nor_conv_3x3'; known ops of the darts space: ",
         ),
-        (lambda: spaces.get('nb101'), "unknown search space 'nb101'; known: darts, nb201"),
+        (
+            lambda: spaces.get('nb101'),
+            "unknown search space 'nb101'; did you mean 'nb201'? (known: darts, nb201, nbgraph)",
+        ),
         (lambda: spaces.get('DARTS'), "unknown search space 'DARTS'"),
         (
             lambda: nb201.OPS.validate(['none', 'max_pool_3x3']),

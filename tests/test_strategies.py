@@ -14,7 +14,7 @@ import pytest
 import tensorflow_datasets as tfds
 from test_search import tiny_config
 
-from nas_jax import bilevel, search, spaces, strategies, supernet
+from nas_jax import bilevel, components, search, spaces, strategies, supernet
 from nas_jax.spaces import nb201
 from nas_jax.spaces.darts import genotype as genotype_lib
 from nas_jax.spaces.darts import ops as darts_ops
@@ -47,7 +47,7 @@ def _config(**kw):
 
 def _strategy(name, space='darts', **kw):
   prims = list(nb201.NB201_PRIMITIVES) if space == 'nb201' else list(SMALL_DARTS)
-  return strategies.get(_config(strategy=name, space=space, primitives=prims, **kw))
+  return components.strategy(_config(strategy=name, space=space, primitives=prims, **kw))
 
 
 # --- GDAS --------------------------------------------------------------------------------------
@@ -127,7 +127,7 @@ def test_gdas_alpha_gradient_is_the_straight_through_estimator(space):
       if space == 'nb201'
       else ('none', 'max_pool_3x3', 'avg_pool_3x3', 'skip_connect')
   )
-  st = strategies.get(_config(strategy='gdas', space=space, primitives=list(prims), epochs=5))
+  st = components.strategy(_config(strategy='gdas', space=space, primitives=list(prims), epochs=5))
   rng = np.random.default_rng(3)
   x = jnp.asarray(rng.normal(size=(4, 2, 6, 6)), jnp.float32)
   r = jnp.asarray(rng.normal(size=(4, 2, 6, 6)), jnp.float32)
@@ -208,7 +208,9 @@ def test_snas_concrete_sample_follows_the_gumbel_max_law_and_anneals():
 
 def test_one_level_step_and_arch_warmup():
   """SNAS' step: w and alpha take the gradient of one training loss; alpha frozen in warm-up."""
-  st = strategies.get(_config(strategy='snas', space='nb201', primitives=list(E2E_NB201), epochs=3))
+  st = components.strategy(
+      _config(strategy='snas', space='nb201', primitives=list(E2E_NB201), epochs=3)
+  )
   model = nb201.NB201SearchNetwork(
       3, channels=4, cells_per_stage=1, primitives=E2E_NB201, **st.network_options()
   )

@@ -15,7 +15,7 @@ import numpy as np
 import optax
 import pytest
 
-from nas_jax import bilevel, search, strategies, supernet
+from nas_jax import bilevel, components, search, supernet
 from nas_jax.spaces import nb201
 from nas_jax.spaces.darts import ops as darts_ops
 from nas_jax.spaces.darts import supernet as darts_supernet
@@ -41,7 +41,7 @@ def _strategy(name, space='darts', **kw):
   )
   for k, v in kw.items():
     c[k] = v
-  return strategies.get(c)
+  return components.strategy(c)
 
 
 def _batches(seed=0, n=4, size=8):

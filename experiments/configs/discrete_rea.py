@@ -69,7 +69,8 @@ def get_config(arg=None):
   c.budget = 100.0
   c.budget_unit = 'queries'
   c.max_queries = 1000
-  c.batch = 1  # architectures per ask
+  # Architectures per ask; None: the strategy's own (1; NSGA-II: a generation, its population).
+  c.batch = ml_collections.config_dict.placeholder(int)
   c.seed = 0
   c.seeds = 1
   c.report_at = (25, 50, 100)  # budgets (in budget_unit) of the multi-seed summary

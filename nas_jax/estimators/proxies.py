@@ -75,6 +75,7 @@ import optax
 from nas_jax import data as data_lib
 from nas_jax import ops
 from nas_jax.estimators.tabular import Results
+from nas_jax.registry import Registry
 from nas_jax.tabular.trainer import load_splits
 
 __all__ = [
@@ -300,15 +301,9 @@ def naswot(forward: Forward, params, x, y) -> jax.Array:
   return jnp.linalg.slogdet(naswot_kernel(forward, params, x))[1]
 
 
-PROXIES: dict[str, Callable[..., jax.Array]] = {
-    'grad_norm': grad_norm,
-    'snip': snip,
-    'grasp': grasp,
-    'fisher': fisher,
-    'synflow': synflow,
-    'jacov': jacov,
-    'naswot': naswot,
-}
+PROXIES: Registry = Registry('proxy')
+for _fn in (grad_norm, snip, grasp, fisher, synflow, jacov, naswot):
+  PROXIES.add(_fn.__name__, _fn)
 
 
 class ProxyEstimator:
@@ -336,8 +331,7 @@ class ProxyEstimator:
   def __init__(self, space, protocol, proxy='synflow', batch=None, seed=0, splits=None):
     names = (proxy,) if isinstance(proxy, str) else tuple(proxy)
     for name in names:
-      if name not in PROXIES:
-        raise ValueError(f'unknown proxy {name!r}; known: {", ".join(PROXIES)}')
+      PROXIES.lookup(name)  # a one-line ConfigError (a ValueError) for an unknown one
     self.space, self.protocol, self.names, self.seed = space, protocol, names, int(seed)
     splits = splits if splits is not None else load_splits(protocol)
     meta = data_lib.dataset_meta(protocol.dataset)

@@ -33,6 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from nas_jax.estimators import proxies
+from nas_jax.registry import unknown
 from nas_jax.util import atomic_write
 
 __all__ = [
@@ -88,7 +89,7 @@ class ProxyPass:
       raise PassError('a proxy pass needs at least one proxy')
     for name in names:
       if name not in proxies.PROXIES:
-        raise PassError(f'unknown proxy {name!r}; known: {", ".join(proxies.PROXIES)}')
+        raise PassError(unknown('proxy', name, proxies.PROXIES))
     if batch < 1 or (batch < 2 and set(names) - {'synflow'}):
       raise PassError(f'batch must be >= 2 for a data-dependent proxy, got {batch}')
     self.space, self.names, self.seed, self.batch = space, names, int(seed), int(batch)

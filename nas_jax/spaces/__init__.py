@@ -14,19 +14,19 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-REGISTRY: dict[str, type] = {}
+from nas_jax.registry import Registry
+
+REGISTRY: Registry = Registry('search space')
 
 
 def register(cls):
   """Class decorator: makes a ``Space`` subclass selectable as ``config.space = cls.name``."""
-  REGISTRY[cls.name] = cls
-  return cls
+  return REGISTRY.register(cls.name)(cls)
 
 
 def _lookup(name: str) -> type:
-  if name not in REGISTRY:
-    raise ValueError(f'unknown search space {name!r}; known: {", ".join(REGISTRY)}')
-  return REGISTRY[name]
+  """The space class ``name``; a one-line ConfigError (a ValueError) naming the nearest."""
+  return REGISTRY.lookup(name)
 
 
 def get(name: str, primitives: Iterable[str] | None = None, **settings: Any):

@@ -1,7 +1,9 @@
 """Differentiable search strategies behind one interface (see ``base.Strategy``).
 
-``config.strategy`` selects one by name: ``darts``, ``gdas``, ``snas``,
-``pcdarts``, ``drnas``, ``darts_minus``, ``fairdarts``, ``beta_darts``.
+``build(name, space, **settings)`` makes one by name: ``darts``, ``gdas``, ``snas``,
+``pcdarts``, ``drnas``, ``darts_minus``, ``fairdarts``, ``beta_darts``; each
+constructor's signature holds its settings and their paper defaults
+(``REGISTRY.settings(name)``).
 """
 
 from nas_jax.strategies import (  # noqa: F401
@@ -15,6 +17,6 @@ from nas_jax.strategies import (  # noqa: F401
     pcdarts,
     snas,
 )
-from nas_jax.strategies.base import REGISTRY, Space, Strategy, get, space_from_config  # noqa: F401
+from nas_jax.strategies.base import REGISTRY, Space, Strategy, build  # noqa: F401
 
 NAMES = tuple(sorted(REGISTRY))

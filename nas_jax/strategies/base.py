@@ -19,55 +19,51 @@ is ``one_level`` (weights and architecture trained on the same batch, as in
 SNAS) and the ``network`` options it needs (``mode``, ``partial``,
 ``aux_skip``; see ``supernet.MixedOp``).
 
-A strategy is built from the search config; its constructor reads the keys
-it needs with their paper defaults. A new strategy is one file in this
-package that calls ``register``.
+A strategy is built from the space it searches and keyword settings whose defaults
+are the paper's: ``strategies.build('gdas', space, epochs=50, tau_max=10.0)``. A new
+strategy is one file in this package that calls ``register``.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from nas_jax import spaces
+from nas_jax.config_checks import ConfigError
+from nas_jax.registry import Registry
 from nas_jax.spaces.base import Space
+from nas_jax.util import is_int
 
 Arch = dict[str, jax.Array]
 
 
-def setting(config, key: str, default):
-  """``config[key]``, or ``default`` where the key is absent or None (a placeholder)."""
-  value = config.get(key, None)
-  return default if value is None else value
-
-
-def non_negative(config, key: str, default: float) -> float:
-  """``config[key]`` (or ``default``) as a float; a one-line ValueError if it is negative."""
-  value = float(setting(config, key, default))
+def non_negative(owner: str, key: str, value: float) -> float:
+  """``value`` as a float; a one-line ConfigError naming ``owner.key`` if it is negative."""
+  value = float(value)
   if not value >= 0:
-    raise ValueError(f'config.{key} must be >= 0, got {value!r}')
+    raise ConfigError(f'{owner}.{key} must be >= 0, got {value!r}')
   return value
 
 
-def temperature_range(config, tau_max: float, tau_min: float) -> tuple[float, float]:
-  """``(config.tau_max, config.tau_min)`` with these defaults; a one-line ValueError unless
-  ``0 < tau_min <= tau_max``."""
-  hi = float(setting(config, 'tau_max', tau_max))
-  lo = float(setting(config, 'tau_min', tau_min))
+def temperature_range(owner: str, tau_max: float, tau_min: float) -> tuple[float, float]:
+  """``(tau_max, tau_min)`` as floats; a one-line ConfigError unless ``0 < tau_min <= tau_max``."""
+  hi, lo = float(tau_max), float(tau_min)
   if not 0 < lo <= hi:
-    raise ValueError(
-        f'config.tau_min and config.tau_max must satisfy 0 < tau_min <= tau_max, '
+    raise ConfigError(
+        f'{owner}.tau_min and {owner}.tau_max must satisfy 0 < tau_min <= tau_max, '
         f'got tau_min={lo!r}, tau_max={hi!r}'
     )
   return hi, lo
 
 
-def space_from_config(config) -> Space:
-  """The search space of ``config`` (``config.space``, ``config.primitives``, ...)."""
-  return spaces.from_config(config)
+def positive_int(owner: str, key: str, value) -> int:
+  """``value``; a one-line ConfigError naming ``owner.key`` unless it is an integer >= 1."""
+  if not (is_int(value) and value >= 1):
+    raise ConfigError(f'{owner}.{key} must be a positive integer, got {value!r}')
+  return int(value)
 
 
 def node_softmax(beta: jax.Array, space: Space) -> jax.Array:
@@ -103,10 +99,12 @@ class Strategy:
   aux_skip = False  # supernet.MixedOp.aux_skip (DARTS-)
   stochastic = False  # True: weights() uses its key (sampling)
 
-  def __init__(self, config, space: Space):
+  def __init__(self, space: Space, epochs: int = 50, init_scale: float = 1e-3):
+    """``epochs``: the search's length (annealing schedules run over it); ``init_scale``: the
+    standard deviation of the initial alpha."""
     self.space = space
-    self.epochs = int(config.epochs)
-    self.init_scale = non_negative(config, 'arch_init_scale', 1e-3)
+    self.epochs = positive_int(self.name, 'epochs', epochs)
+    self.init_scale = non_negative(self.name, 'init_scale', init_scale)
 
   # --- the interface ----------------------------------------------------------------------
   def init(self, key: jax.Array) -> Arch:
@@ -148,21 +146,18 @@ class Strategy:
     return {'mode': self.mode, 'partial': self.partial, 'aux_skip': self.aux_skip}
 
 
-REGISTRY: dict[str, Callable[..., Strategy]] = {}
+REGISTRY: Registry = Registry('strategy', context=('space',))
 
 
 def register(cls):
-  """Class decorator: makes ``cls`` selectable as ``config.strategy = cls.name``."""
-  REGISTRY[cls.name] = cls
-  return cls
+  """Class decorator: makes ``cls`` selectable by its ``name`` (:func:`build`)."""
+  return REGISTRY.register(cls.name)(cls)
 
 
-def get(config) -> Strategy:
-  """The strategy named by ``config.strategy`` for the space of ``config.space``."""
-  name = config.get('strategy', 'darts')
-  if name not in REGISTRY:
-    raise ValueError(f'unknown strategy {name!r}; known: {", ".join(sorted(REGISTRY))}')
-  return REGISTRY[name](config, space_from_config(config))
+def build(name: str, space: Space, **settings) -> Strategy:
+  """The strategy ``name`` searching ``space``, with ``settings`` over its paper defaults
+  (``REGISTRY.settings(name)`` lists them); a one-line ConfigError for a bad one."""
+  return REGISTRY.build(name, space, **settings)
 
 
 __all__ = [
@@ -170,13 +165,12 @@ __all__ = [
     'REGISTRY',
     'Space',
     'Strategy',
-    'get',
+    'build',
     'gumbel',
     'linear',
     'node_softmax',
     'non_negative',
     'register',
-    'setting',
-    'space_from_config',
+    'positive_int',
     'temperature_range',
 ]

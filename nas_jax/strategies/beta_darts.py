@@ -6,7 +6,7 @@ The architecture loss adds ``lambda(epoch) * mean_e logsumexp_k(alpha_ek)``
 favours, which keeps the softmax weights (the "beta" of the paper) from
 running away and the supernet's weights from over-fitting to them.
 ``lambda`` rises linearly, ``lambda_max * epoch / epochs``
-(``config.beta_decay_max``, 50, as in the code's 0 -> 49.5 over 100 epochs).
+(``beta_decay_max``, 50, as in the code's 0 -> 49.5 over 100 epochs).
 It applies to the architecture step only (alpha is not a weight-step
 variable). Everything else is DARTS.
 """
@@ -26,9 +26,9 @@ def beta_decay_loss(arch, cells) -> jax.Array:
 class BetaDARTS(Strategy):
   name = 'beta_darts'
 
-  def __init__(self, config, space):
-    super().__init__(config, space)
-    self.lambda_max = non_negative(config, 'beta_decay_max', 50.0)
+  def __init__(self, space, epochs=50, init_scale=1e-3, beta_decay_max=50.0):
+    super().__init__(space, epochs, init_scale)
+    self.lambda_max = non_negative(self.name, 'beta_decay_max', beta_decay_max)
 
   def coefficient(self, epoch):
     return self.lambda_max * jnp.asarray(epoch, jnp.float32) / self.epochs

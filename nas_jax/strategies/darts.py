@@ -4,7 +4,7 @@
 edge computes ``sum_k softmax(alpha_e)_k op_k(x)``; the genotype keeps each
 node's two strongest inputs by their strongest non-``none`` op
 (``Space.derive``). The order of the architecture gradient is
-``config.order`` (``nas_jax.bilevel``).
+the search loop's ``order`` (``nas_jax.bilevel``).
 """
 
 from nas_jax.strategies.base import Strategy, register

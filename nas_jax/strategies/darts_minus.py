@@ -3,7 +3,7 @@
 Every edge adds ``beta * skip(x)`` to its mixed output (``skip`` is the
 identity, or a factorized reduce at stride 2; ``supernet.MixedOp.aux_skip``),
 with ``beta = beta0 * (epochs - epoch) / epochs`` falling linearly from
-``beta0`` (``config.aux_skip_beta``, 1) towards 0. The auxiliary path takes
+``beta0`` (``aux_skip_beta``, 1) towards 0. The auxiliary path takes
 over the role that skip connections otherwise win in the search (stable
 gradient flow), so ``alpha``'s skip weight stops being inflated.
 Everything else is DARTS.
@@ -19,9 +19,9 @@ class DARTSMinus(Strategy):
   name = 'darts_minus'
   aux_skip = True
 
-  def __init__(self, config, space):
-    super().__init__(config, space)
-    self.beta0 = non_negative(config, 'aux_skip_beta', 1.0)
+  def __init__(self, space, epochs=50, init_scale=1e-3, aux_skip_beta=1.0):
+    super().__init__(space, epochs, init_scale)
+    self.beta0 = non_negative(self.name, 'aux_skip_beta', aux_skip_beta)
 
   def aux_coef(self, epoch):
     return self.beta0 * (self.epochs - jnp.asarray(epoch, jnp.float32)) / self.epochs

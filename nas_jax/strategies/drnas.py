@@ -4,7 +4,7 @@
 forward pass samples ``w_e ~ Dir(c_e)`` per edge (one sample per cell type,
 shared by its cells), and the architecture loss is differentiated through
 the sample with the pathwise (implicit reparameterization) gradient of
-``jax.random.dirichlet``. The regularizer ``config.drnas_reg``:
+``jax.random.dirichlet``. The regularizer ``reg``:
 
 * ``'l2'`` (the code's default): ``reg_scale / 2 * ||alpha||^2``, which is
   what the code's Adam weight decay on alpha adds to the gradient. Set
@@ -12,17 +12,18 @@ the sample with the pathwise (implicit reparameterization) gradient of
 * ``'kl'``: ``reg_scale * sum_e KL(Dir(c_e) || Dir(1))``, the paper's
   distance to a uniform Dirichlet anchor.
 
-``reg_scale`` is ``config.drnas_reg_scale`` (1e-3). The genotype is derived
+``reg_scale`` defaults to 1e-3. The genotype is derived
 from ``softmax(alpha)``, as in the code. The progressive variant (partial
 channels shrinking while ops are pruned) is not implemented; partial
-channels alone are available as ``config.partial_channels``.
+channels alone are available as ``partial_channels``.
 """
 
 import jax
 import jax.numpy as jnp
 from jax.scipy.special import digamma, gammaln
 
-from nas_jax.strategies.base import Strategy, non_negative, register, setting
+from nas_jax.config_checks import ConfigError
+from nas_jax.strategies.base import Strategy, non_negative, positive_int, register
 
 
 def concentration(alpha: jax.Array) -> jax.Array:
@@ -46,13 +47,15 @@ class DrNAS(Strategy):
   name = 'drnas'
   stochastic = True
 
-  def __init__(self, config, space):
-    super().__init__(config, space)
-    self.reg = setting(config, 'drnas_reg', 'l2')
-    if self.reg not in ('l2', 'kl'):
-      raise ValueError(f"config.drnas_reg must be 'l2' or 'kl', got {self.reg!r}")
-    self.reg_scale = non_negative(config, 'drnas_reg_scale', 1e-3)
-    self.partial = setting(config, 'partial_channels', 1)
+  def __init__(
+      self, space, epochs=50, init_scale=1e-3, reg='l2', reg_scale=1e-3, partial_channels=1
+  ):
+    super().__init__(space, epochs, init_scale)
+    if reg not in ('l2', 'kl'):
+      raise ConfigError(f"drnas.reg must be 'l2' or 'kl', got {reg!r}")
+    self.reg = reg
+    self.reg_scale = non_negative(self.name, 'reg_scale', reg_scale)
+    self.partial = positive_int(self.name, 'partial_channels', partial_channels)
 
   def weights(self, arch, key, epoch):
     del epoch

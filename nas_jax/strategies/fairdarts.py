@@ -6,7 +6,7 @@ softmax competition, so skip connections no longer crowd out the other ops
 
   L_01 = -w01 * mean_{cells, e, k} (sigmoid(alpha_ek) - 1/2)^2
 
-which pushes every weight towards 0 or 1. ``w01 = config.zero_one_weight``
+which pushes every weight towards 0 or 1. ``w01 = zero_one_weight``
 (10). The paper's search space has no ``none`` op. The genotype keeps each
 node's two inputs with the largest sigmoid (the code's further 0.85
 threshold, which can drop ops, is not applied: a DARTS genotype has two
@@ -29,9 +29,9 @@ def zero_one_loss(arch, cells) -> jax.Array:
 class FairDARTS(Strategy):
   name = 'fairdarts'
 
-  def __init__(self, config, space):
-    super().__init__(config, space)
-    self.w01 = non_negative(config, 'zero_one_weight', 10.0)
+  def __init__(self, space, epochs=50, init_scale=1e-3, zero_one_weight=10.0):
+    super().__init__(space, epochs, init_scale)
+    self.w01 = non_negative(self.name, 'zero_one_weight', zero_one_weight)
 
   def weights(self, arch, key, epoch):
     del key, epoch

@@ -45,9 +45,9 @@ class GDAS(Strategy):
   mode = 'hard'
   stochastic = True
 
-  def __init__(self, config, space):
-    super().__init__(config, space)
-    self.tau_max, self.tau_min = temperature_range(config, 10.0, 0.1)
+  def __init__(self, space, epochs=50, init_scale=1e-3, tau_max=10.0, tau_min=0.1):
+    super().__init__(space, epochs, init_scale)
+    self.tau_max, self.tau_min = temperature_range(self.name, tau_max, tau_min)
 
   def tau(self, epoch):
     return linear(self.tau_max, self.tau_min, epoch, self.epochs)

@@ -3,7 +3,7 @@
 * Partial channels: on every edge only the first ``C/K`` channels go through
   the mixed op; the other channels bypass it (2x2 max pooled at stride 2)
   and the two parts are channel-shuffled in ``K`` groups
-  (``supernet.MixedOp.partial``). ``K = config.partial_channels`` (4).
+  (``supernet.MixedOp.partial``). ``K = partial_channels`` (4).
 * Edge normalization: each edge also has a score ``beta_e``; node ``i``
   sums its input edges weighted by ``softmax(beta)`` over that node's inputs
   (``base.node_softmax``). The genotype is derived from
@@ -16,23 +16,23 @@
   and the derived NB201 cell is the argmax of ``alpha`` per edge. ``beta``
   shapes the search (the edges' share of each node's sum), not the
   read-off. This is the intended semantics here; the tests check it.
-* Warm-up: ``config.arch_warmup_epochs`` (15 in the paper) epochs of weight
+* Warm-up: the search loop's ``arch_warmup_epochs`` (15 in the paper) epochs of weight
   training before alpha and beta are updated (``nas_jax.bilevel``).
 """
 
 import jax
 import jax.numpy as jnp
 
-from nas_jax.strategies.base import Strategy, node_softmax, register, setting
+from nas_jax.strategies.base import Strategy, node_softmax, positive_int, register
 
 
 @register
 class PCDARTS(Strategy):
   name = 'pcdarts'
 
-  def __init__(self, config, space):
-    super().__init__(config, space)
-    self.partial = setting(config, 'partial_channels', 4)
+  def __init__(self, space, epochs=50, init_scale=1e-3, partial_channels=4):
+    super().__init__(space, epochs, init_scale)
+    self.partial = positive_int(self.name, 'partial_channels', partial_channels)
 
   def init(self, key):
     k_alpha, k_beta = jax.random.split(key)

@@ -30,9 +30,9 @@ class SNAS(Strategy):
   one_level = True
   stochastic = True
 
-  def __init__(self, config, space):
-    super().__init__(config, space)
-    self.tau_max, self.tau_min = temperature_range(config, 1.0, 0.03)
+  def __init__(self, space, epochs=50, init_scale=1e-3, tau_max=1.0, tau_min=0.03):
+    super().__init__(space, epochs, init_scale)
+    self.tau_max, self.tau_min = temperature_range(self.name, tau_max, tau_min)
 
   def tau(self, epoch):
     return linear(self.tau_max, self.tau_min, epoch, self.epochs)

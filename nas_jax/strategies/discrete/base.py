@@ -22,7 +22,6 @@ A strategy is one file in this package that decorates its class with
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, Callable
 
 import jax
@@ -30,9 +29,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from nas_jax.config_checks import ConfigError
+from nas_jax.registry import Registry
 from nas_jax.spaces import decisions
 
-REGISTRY: dict[str, type] = {}
+REGISTRY: Registry = Registry('discrete strategy')
 
 # Spaces up to this many decision vectors get a class-id array (dedup by hash under jit).
 MAX_CLASS_INDEX = 2_000_000
@@ -42,26 +42,16 @@ def register(name: str) -> Callable[[type], type]:
   """Class decorator: makes the strategy available as ``get(name)``."""
 
   def wrap(cls):
-    if name in REGISTRY:
-      raise ValueError(f'discrete strategy {name!r} is registered twice')
     cls.name = name
-    REGISTRY[name] = cls
-    return cls
+    return REGISTRY.register(name)(cls)
 
   return wrap
 
 
 def get(name: str, **settings):
-  """The strategy ``name`` with ``settings`` over its defaults (one-line ConfigError)."""
-  if name not in REGISTRY:
-    raise ConfigError(f'unknown discrete strategy {name!r}; known: {", ".join(sorted(REGISTRY))}')
-  cls = REGISTRY[name]
-  fields = {f.name for f in dataclasses.fields(cls)}
-  if unknown := sorted(set(settings) - fields):
-    raise ConfigError(
-        f'strategy {name} has no setting {unknown[0]!r}; its settings: {", ".join(sorted(fields))}'
-    )
-  strategy = cls(**settings)
+  """The strategy ``name`` with ``settings`` over its defaults (its dataclass fields); a
+  one-line ConfigError for an unknown name or setting, or a setting out of range."""
+  strategy = REGISTRY.build(name, **settings)
   strategy.check()
   return strategy
 
@@ -71,6 +61,12 @@ class DiscreteStrategy:
 
   name = ''
   batch_ask = True  # whether ask(n > 1) proposes n architectures before any tell
+
+  @property
+  def ask_size(self) -> int:
+    """The architectures one ask proposes when the caller does not say (a launcher's
+    unset ``batch``): 1, or a whole generation for a generational strategy."""
+    return 1
 
   def check(self) -> None:
     """One-line ConfigErrors for settings out of range."""

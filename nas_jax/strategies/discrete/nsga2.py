@@ -142,6 +142,10 @@ class NSGA2(base.DiscreteStrategy):
     seen = base.mark(space, seen, picks, ok)
     return base.fill_unseen(key_fill, space, seen, picks, ok)[0]
 
+  @property
+  def ask_size(self) -> int:
+    return self.population
+
   def ask(self, state, key, n=None):
     n = self.population if n is None else n
     if n != self.population:

@@ -48,6 +48,10 @@ class WarmStart(base.DiscreteStrategy):
   def batch_ask(self):  # pylint: disable=invalid-overridden-method
     return self.inner.batch_ask
 
+  @property
+  def ask_size(self):
+    return self.inner.ask_size
+
   def check(self):
     if not self.archs:
       raise base.ConfigError('a warm start needs at least one architecture')
