@@ -107,7 +107,14 @@ class Registry(Generic[T]):
     return settings_of(self.lookup(name), self.context)
 
   def check(self, name: str, settings) -> None:
-    """A one-line ConfigError for a setting ``name`` does not take, naming the nearest."""
+    """A one-line ConfigError for a setting ``name`` does not take, naming the nearest (a
+    factory with ``**kwargs``, such as a lazy import's wrapper, checks its own)."""
+    factory = self.lookup(name)
+    if not dataclasses.is_dataclass(factory) and any(
+        p.kind is inspect.Parameter.VAR_KEYWORD
+        for p in inspect.signature(factory).parameters.values()
+    ):
+      return
     known = self.settings(name)
     for key in settings:
       if key not in known:

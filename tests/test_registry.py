@@ -4,7 +4,7 @@ import dataclasses
 
 import pytest
 
-from nas_jax import registry, spaces
+from nas_jax import estimators, registry, spaces
 from nas_jax.config_checks import ConfigError
 from nas_jax.estimators import proxies
 from nas_jax.strategies import discrete as ds
@@ -71,6 +71,12 @@ def test_a_name_registers_once_unless_replaced():
   assert r['a'] is scaled and 'a' in r and list(r) == ['a'] and len(r) == 1
 
 
+def test_a_factory_with_kwargs_checks_its_own_settings():
+  r = registry.Registry('toy')
+  r.add('lazy', lambda *a, **k: (a, k))
+  assert r.build('lazy', 1, anything=2) == ((1,), {'anything': 2})
+
+
 def test_the_package_registries_use_it():
   assert isinstance(spaces.REGISTRY, registry.Registry)
   assert spaces.REGISTRY.names() == ('darts', 'nb201', 'nbgraph')
@@ -86,3 +92,7 @@ def test_the_package_registries_use_it():
   ]
   with pytest.raises(ConfigError, match="unknown proxy 'synfow'; did you mean 'synflow'"):
     proxies.ProxyEstimator(None, None, proxy='synfow')
+  assert estimators.REGISTRY.names() == ('proxy', 'shared_weights', 'tabular', 'train')
+  assert estimators.REGISTRY.settings('tabular')['metric'] == 'val_acc'
+  with pytest.raises(ConfigError, match="unknown estimator 'tabluar'; did you mean 'tabular'"):
+    estimators.REGISTRY.build('tabluar')
