@@ -9,11 +9,12 @@ the library's own checks: config values, datasets, genotypes, checkpoints and
 a NaN loss.
 """
 
+from collections.abc import Callable
 import difflib
 import os
 import re
 import sys
-from typing import Callable, NoReturn, TypeVar
+from typing import NoReturn, TypeVar
 
 from absl import app, flags
 

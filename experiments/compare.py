@@ -27,10 +27,10 @@ to the best cell, with a uniformly random cell per seed as the baseline
 (``WORKDIR/table_ground_truth.md``).
 """
 
+from collections.abc import Callable
 import json
 import os
 import time
-from typing import Callable
 
 from absl import flags
 
@@ -355,7 +355,7 @@ def table(rows: list) -> str:
   for r in rows:
     groups.setdefault((r['space'], r['strategy']), []).append(r)
   for (space, name), rs in groups.items():
-    avg = lambda key: sum(r[key] for r in rs) / len(rs)
+    avg = lambda key, rs=rs: sum(r[key] for r in rs) / len(rs)
     lines.append(
         f'| {space} | {name} | {avg("skip"):.1f}/{rs[0]["edges"]} | '
         f'{avg("param_free"):.1f}/{rs[0]["edges"]} | '

@@ -310,7 +310,7 @@ def main(argv):
       '| run | seeds | ' + ' | '.join(f'{b} queries' for b in budgets) + ' |',
       '|---|---|' + '---|' * len(budgets),
   ]
-  for name, plain, warmed, wall in results:
+  for name, plain, warmed, _ in results:
     regrets = {}
     for label, trace in ((name, plain), (f'{name}+warm', warmed)):
       rows = discrete.summarize(trace, estimator, budgets)

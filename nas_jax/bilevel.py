@@ -37,7 +37,8 @@ strategies draw a fresh key per forward pass:
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import flax
 import flax.linen as nn

@@ -18,13 +18,14 @@ steps again. If none restores, the run stops with one line and changes nothing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 import functools
 import json
 import logging
 import math
 import os
 import sys
-from typing import Any, Callable
+from typing import Any
 import warnings
 
 import numpy as np

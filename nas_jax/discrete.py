@@ -21,9 +21,10 @@ generations); :func:`regret` is signed by the reported metric's direction.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 import contextlib
 import functools
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp

@@ -39,10 +39,9 @@ Two implementation choices matter for speed and compile time (see
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 import dataclasses
 import functools
-from typing import Callable, Sequence
 
 import flax.linen as nn
 import jax

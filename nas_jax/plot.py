@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 import io
 import json
 import os
-from typing import Any, Union
+from typing import Any
 
 from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -39,7 +39,7 @@ __all__ = [
     'save_figure',
 ]
 
-PathLike = Union[str, os.PathLike]
+PathLike = str | os.PathLike
 Edge = tuple[str, str, str]
 
 _NODE_COLOURS = {'input': '#b4e3b4', 'node': '#add8e6', 'output': '#eee8aa'}

@@ -28,11 +28,12 @@ last good checkpoint is kept.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 import io
 import json
 import os
 import time
-from typing import Any, Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp

@@ -66,7 +66,7 @@ class EdgeOptions:
     if self.mode not in MODES:
       raise ValueError(f'EdgeOptions.mode must be one of {MODES}, got {self.mode!r}')
 
-  def replace(self, **changes) -> 'EdgeOptions':
+  def replace(self, **changes) -> EdgeOptions:
     return dataclasses.replace(self, **changes)
 
 

@@ -28,10 +28,11 @@ holds the genotype's text form.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 import json
 import os
 import time
-from typing import Any, Callable
+from typing import Any
 
 import flax
 import jax

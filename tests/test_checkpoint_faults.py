@@ -227,7 +227,9 @@ def test_the_reads_a_failed_restore_leaves_behind_print_nothing(monkeypatch):
       asyncio_log.error('Future exception was never retrieved')
       asyncio_log.error('something else')
       warnings.warn(
-          "coroutine '_read_array_index_and_device_put' was never awaited", RuntimeWarning
+          "coroutine '_read_array_index_and_device_put' was never awaited",
+          RuntimeWarning,
+          stacklevel=1,
       )
       assert seen == [other]
       assert [r.getMessage() for r in records] == ['something else']
@@ -236,7 +238,7 @@ def test_the_reads_a_failed_restore_leaves_behind_print_nothing(monkeypatch):
       assert sys.unraisablehook == seen.append
       asyncio_log.error('Future exception was never retrieved')
       assert len(records) == 2
-      warnings.warn("coroutine 'f' was never awaited", RuntimeWarning)
+      warnings.warn("coroutine 'f' was never awaited", RuntimeWarning, stacklevel=1)
       assert len(caught) == 1
   finally:
     asyncio_log.removeHandler(handler)

@@ -42,9 +42,10 @@ compile of seconds, so the suite keeps these.)
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 import functools
 import re
-from typing import Any, Sequence
+from typing import Any
 
 import flax
 from flax.traverse_util import flatten_dict, unflatten_dict
@@ -269,7 +270,7 @@ def _eval_apply(model):
   return apply
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _search_model(mode: str, scan: bool, channels: int, cells: int):
   model = nb201.NB201SearchNetwork(
       NUM_CLASSES,
@@ -282,7 +283,7 @@ def _search_model(mode: str, scan: bool, channels: int, cells: int):
   return model, _runner(_search_apply(model))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _eval_model(genotype: NB201Genotype, channels: int, cells: int):
   model = NB201Network(genotype, NUM_CLASSES, channels=channels, cells_per_stage=cells)
   return model, _runner(_eval_apply(model))

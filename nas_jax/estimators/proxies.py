@@ -63,8 +63,9 @@ biases are left out of the sums (they still take part in the forward pass). ``g 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 import time
-from typing import Any, Callable
+from typing import Any
 
 import flax.linen as nn
 import jax

@@ -23,10 +23,10 @@ records the seconds of each chunk and of the compile, so the pass is its own tim
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 import io
 import os
 import time
-from typing import Callable, Sequence
 
 import jax
 import jax.numpy as jnp

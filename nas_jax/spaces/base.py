@@ -192,7 +192,7 @@ class Space:
     raise NotImplementedError
 
   @classmethod
-  def from_config(cls, config) -> 'Space':
+  def from_config(cls, config) -> Space:
     """The space of a search config (``config.primitives``; empty: the default op set)."""
     return cls(tuple(config.primitives) or cls.default_primitives)
 

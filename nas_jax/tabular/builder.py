@@ -26,13 +26,14 @@ write into the same directory.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 import contextlib
 import hashlib
 import io
 import json
 import os
 import time
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import numpy as np

@@ -14,9 +14,10 @@ architecture is ``base + N * sum_stages sum_edges op[stage, op_e]``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 import json
 import time
-from typing import Any, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -92,7 +93,7 @@ class LatencyTable:
     atomic_write(path, self.to_json() + '\n')
 
   @classmethod
-  def load(cls, path) -> 'LatencyTable':
+  def load(cls, path) -> LatencyTable:
     with open(path, encoding='utf-8') as f:
       raw = json.load(f)
     return cls(raw['ops'], raw['base'], raw['metadata'])

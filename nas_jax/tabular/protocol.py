@@ -89,7 +89,7 @@ class Protocol:
       raise ConfigError(f'config.protocol.crop_padding must be >= 0, got {self.crop_padding!r}')
 
   @classmethod
-  def from_config(cls, config: Any) -> 'Protocol':
+  def from_config(cls, config: Any) -> Protocol:
     """The protocol of ``config`` (a ConfigDict or dict of :class:`Protocol` fields)."""
     values = dict(config.to_dict() if hasattr(config, 'to_dict') else config)
     known = {f.name for f in dataclasses.fields(cls)}

@@ -10,9 +10,10 @@ plain records (:class:`Record`) by naming them in ``classes``. Any other global 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 import io
 import pickle
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 

@@ -24,9 +24,10 @@ value after ``k`` epochs; ``epoch=None`` is the last.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 import io
 import json
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -401,7 +402,7 @@ class Table:
     atomic_write(path, self.to_bytes())
 
   @classmethod
-  def load(cls, path) -> 'Table':
+  def load(cls, path) -> Table:
     """Reads a table file; a file that is not one gives a one-line :class:`TableError`."""
     try:
       with np.load(path, allow_pickle=False) as f:

@@ -26,9 +26,10 @@ Two forms run a population (``form``):
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 import dataclasses
 import time
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import flax.linen as nn
 import jax

@@ -74,7 +74,7 @@ class DartsSpace(base.Space):
   hard_gradient: ClassVar[str] = 'sampled'
 
   @classmethod
-  def from_config(cls, config) -> 'DartsSpace':
+  def from_config(cls, config) -> DartsSpace:
     return cls(
         tuple(config.primitives) or DARTS_PRIMITIVES, int(config.steps), int(config.multiplier)
     )

@@ -79,7 +79,7 @@ def _edge_ops(primitives: Sequence[str]) -> tuple[str, ...]:
   return out
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def input_pairs(node: int) -> tuple[tuple[int, int], ...]:
   """The input pairs ``(j1, j2)``, ``j1 < j2``, of intermediate node ``node`` (0-based), in order.
 
@@ -88,7 +88,7 @@ def input_pairs(node: int) -> tuple[tuple[int, int], ...]:
   return tuple(itertools.combinations(range(node + 2), 2))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _pair_index(node: int) -> dict[tuple[int, int], int]:
   return {pair: k for k, pair in enumerate(input_pairs(node))}
 

@@ -22,7 +22,7 @@ from collections.abc import Iterator, Mapping, Sequence
 import dataclasses
 import json
 import os
-from typing import Any, Union
+from typing import Any
 
 from nas_jax.util import atomic_write, is_int, one_line
 
@@ -59,7 +59,7 @@ DARTS_PRIMITIVES: tuple[str, ...] = (
 OpPair = tuple[str, int]
 """One incoming edge of a node: ``(op_name, input_index)``."""
 
-PathLike = Union[str, os.PathLike]
+PathLike = str | os.PathLike
 
 _FIELDS = ('normal', 'normal_concat', 'reduce', 'reduce_concat')
 _FORBIDDEN_NAME_CHARS = frozenset('\'"\\')

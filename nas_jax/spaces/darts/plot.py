@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 import os
-from typing import Any, Union
+from typing import Any
 
 from matplotlib.figure import Figure
 
@@ -19,7 +19,7 @@ from nas_jax.util import is_int, one_line
 
 __all__ = ['alpha_edge_labels', 'cell_edges', 'edge_rows', 'plot_cell', 'plot_genotype']
 
-PathLike = Union[str, os.PathLike]
+PathLike = str | os.PathLike
 Edge = tuple[str, str, str]
 
 INPUT_LABELS = ('c_{k-2}', 'c_{k-1}')

@@ -21,7 +21,8 @@ Edge order is DARTS': for node ``i`` and input ``j < 2 + i`` the edge index is
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import flax.linen as nn
 import jax

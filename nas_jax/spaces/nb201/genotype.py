@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import dataclasses
 import json
 import os
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
@@ -44,7 +44,7 @@ __all__ = [
     'save_json',
 ]
 
-PathLike = Union[str, os.PathLike]
+PathLike = str | os.PathLike
 OpPair = tuple[str, int]
 
 NUM_NODES = 4  # node 0 (input), 1, 2, 3 (output)

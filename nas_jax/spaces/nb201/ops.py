@@ -8,7 +8,7 @@ channels and refuses stride 2 (residual blocks between stages reduce).
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import flax.linen as nn
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Union
+from typing import Any
 
 from matplotlib.figure import Figure
 
@@ -14,7 +14,7 @@ from nas_jax.util import is_int
 
 __all__ = ['edge_rows', 'plot_nb201_cell']
 
-PathLike = Union[str, os.PathLike]
+PathLike = str | os.PathLike
 Edge = tuple[str, str, str]
 
 

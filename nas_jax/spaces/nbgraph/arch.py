@@ -108,7 +108,7 @@ class NBGraphGenotype:
     return '+'.join(f'|{op}~{j}|' for op, j in zip(self.ops, self.links))
 
   @classmethod
-  def from_string(cls, text: str) -> 'NBGraphGenotype':
+  def from_string(cls, text: str) -> NBGraphGenotype:
     parts = text.strip().split('+')
     links, ops = [], []
     for part in parts:
@@ -126,7 +126,7 @@ class NBGraphGenotype:
     return json.dumps({'links': list(self.links), 'ops': list(self.ops)}, **kwargs)
 
   @classmethod
-  def from_json(cls, text: str) -> 'NBGraphGenotype':
+  def from_json(cls, text: str) -> NBGraphGenotype:
     try:
       data = json.loads(text)
       return cls(tuple(data['links']), tuple(data['ops']))

@@ -22,7 +22,8 @@ A strategy is one file in this package that decorates its class with
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
