@@ -38,6 +38,7 @@ strategies draw a fresh key per forward pass:
 from __future__ import annotations
 
 from collections.abc import Callable
+import dataclasses
 from typing import Any
 
 import flax
@@ -287,12 +288,17 @@ def make_search_step(
     phases = [PHASE_EVAL, PHASE_JOINT]
   else:
     phases = [PHASE_ARCH, PHASE_WEIGHT] if order == 1 else [PHASE_VIRTUAL, PHASE_ARCH, PHASE_WEIGHT]
+  optimizers = _Optimizers(weight_tx, arch_tx, hyper, order)
 
   def step(state: SearchState, train_batch, val_batch):
-    lr = schedule(state.step)
     epoch = state.step // steps_per_epoch
-    step_key = jax.random.fold_in(unwrap_key(state.key), state.step)
-    arch_active = epoch >= arch_warmup_epochs
+    ctx = _StepContext(
+        lr=schedule(state.step),
+        epoch=epoch,
+        key=jax.random.fold_in(unwrap_key(state.key), state.step),
+        arch_active=epoch >= arch_warmup_epochs,
+        train_batch=train_batch,
+    )
     batches = {
         PHASE_VIRTUAL: train_batch,
         PHASE_ARCH: val_batch,
@@ -300,79 +306,7 @@ def make_search_step(
         PHASE_EVAL: val_batch,
         PHASE_JOINT: train_batch,
     }
-    xs = (
-        jnp.asarray(phases, jnp.int32),
-        jnp.arange(len(phases)),
-        jnp.stack([batches[p][0] for p in phases]),
-        jnp.stack([batches[p][1] for p in phases]),
-    )
-
-    def update_arch(st, g):
-      updates, opt_state = arch_tx.update(g, st.arch_opt_state, st.arch)
-      new_arch = optax.apply_updates(st.arch, updates)
-      keep = lambda new, old: jnp.where(arch_active, new, old)
-      return st.replace(
-          arch=jax.tree.map(keep, new_arch, st.arch),
-          arch_opt_state=jax.tree.map(keep, opt_state, st.arch_opt_state),
-      )
-
-    def phase(carry, inputs):
-      st, probe = carry  # probe: the weights at which this phase differentiates
-      kind, position, x, y = inputs
-      key = jax.random.fold_in(step_key, position)
-      (loss, (logits, batch_stats, ce)), (g_w, g_arch) = grad_fn(
-          probe, st.batch_stats, st.arch, x, y, key, epoch
-      )
-
-      def virtual(st):
-        buf = momentum_buffer(st.weight_opt_state, st.params)
-        unrolled = virtual_step(st.params, buf, g_w, lr, hyper)
-        return st, unrolled
-
-      def weight_update(st):
-        updates, opt_state = weight_tx.update(g_w, st.weight_opt_state, st.params)
-        return st.replace(
-            params=optax.apply_updates(st.params, updates),
-            weight_opt_state=opt_state,
-            batch_stats=batch_stats,
-            step=st.step + 1,
-        )
-
-      def arch(st):
-        g = g_arch
-        if order == 2:
-          virtual_key = jax.random.fold_in(step_key, 0)  # the virtual phase's sample
-          grad_arch_train = lambda p: jax.grad(
-              lambda p, a: loss_fn(
-                  p, st.batch_stats, a, train_batch[0], train_batch[1], virtual_key, epoch
-              )[0],
-              argnums=1,
-          )(p, st.arch)
-          _, mixed = jax.jvp(grad_arch_train, (st.params,), (g_w,))
-          g = jax.tree.map(lambda d, h: d - lr.astype(d.dtype) * h, g_arch, mixed)
-        st = update_arch(st, g)
-        return st, st.params
-
-      def weight(st):
-        st = weight_update(st)
-        return st, st.params
-
-      def evaluate(st):
-        return st, st.params
-
-      def joint(st):
-        st = update_arch(weight_update(st), g_arch)
-        return st, st.params
-
-      branches = [virtual, arch, weight, evaluate, joint]
-      if isinstance(kind, int):  # unrolled: the phase is known when tracing
-        st, probe = branches[kind](st)
-      else:
-        if order == 1:
-          branches[PHASE_VIRTUAL] = arch  # never runs; keep indices aligned without tracing it
-        st, probe = jax.lax.switch(kind, branches, st)
-      return (st, probe), (ce, accuracy(logits, y), optax.tree.norm(g_w))
-
+    phase = _make_phase(loss_fn, grad_fn, optimizers, ctx)
     if unroll_phases:
       carry, outs = (state, state.params), []
       for position, kind in enumerate(phases):
@@ -381,6 +315,12 @@ def make_search_step(
       state = carry[0]
       losses, accs, gnorms = (jnp.stack(o) for o in zip(*outs))
     else:
+      xs = (
+          jnp.asarray(phases, jnp.int32),
+          jnp.arange(len(phases)),
+          jnp.stack([batches[p][0] for p in phases]),
+          jnp.stack([batches[p][1] for p in phases]),
+      )
       (state, _), (losses, accs, gnorms) = jax.lax.scan(phase, (state, state.params), xs)
     a = phases.index(PHASE_EVAL if strategy.one_level else PHASE_ARCH)
     w = phases.index(PHASE_JOINT if strategy.one_level else PHASE_WEIGHT)
@@ -389,13 +329,118 @@ def make_search_step(
         'train_acc': accs[w],
         'val_loss': losses[a],
         'val_acc': accs[a],
-        'lr': lr,
+        'lr': ctx.lr,
         'grad_norm': gnorms[w],
         'arch_reg': strategy.regularizer(state.arch, epoch),
     }
     return state, metrics
 
   return step
+
+
+@dataclasses.dataclass(frozen=True)
+class _Optimizers:
+  """The two optimizers of a search step, DARTS' hyperparameters and the gradient's order."""
+
+  weight_tx: optax.GradientTransformation
+  arch_tx: optax.GradientTransformation
+  hyper: Hyper
+  order: int
+
+  def update_arch(self, st: SearchState, g, active) -> SearchState:
+    """One architecture step along ``g``; alpha and its optimizer state stay put while
+    ``active`` is False (the warm-up)."""
+    updates, opt_state = self.arch_tx.update(g, st.arch_opt_state, st.arch)
+    new_arch = optax.apply_updates(st.arch, updates)
+    keep = lambda new, old: jnp.where(active, new, old)
+    return st.replace(
+        arch=jax.tree.map(keep, new_arch, st.arch),
+        arch_opt_state=jax.tree.map(keep, opt_state, st.arch_opt_state),
+    )
+
+  def update_weights(self, st: SearchState, g_w, batch_stats) -> SearchState:
+    """One weight step along ``g_w``, with the phase's BatchNorm statistics."""
+    updates, opt_state = self.weight_tx.update(g_w, st.weight_opt_state, st.params)
+    return st.replace(
+        params=optax.apply_updates(st.params, updates),
+        weight_opt_state=opt_state,
+        batch_stats=batch_stats,
+        step=st.step + 1,
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class _StepContext:
+  """What every phase of one search step shares: the learning rate, the epoch, the step's
+  key, whether alpha trains yet, and the training batch (the 2nd-order term reads it)."""
+
+  lr: jax.Array
+  epoch: jax.Array
+  key: jax.Array
+  arch_active: jax.Array
+  train_batch: tuple[jax.Array, jax.Array]
+
+
+def _make_phase(loss_fn, grad_fn, opt: _Optimizers, ctx: _StepContext) -> Callable:
+  """The body of one phase, ``((state, probe), (kind, position, x, y)) -> (carry, metrics)``:
+  the gradients of the loss at ``probe`` on ``(x, y)``, then what phase ``kind`` does with
+  them (see :func:`make_search_step`)."""
+
+  def phase(carry, inputs):
+    st, probe = carry  # probe: the weights at which this phase differentiates
+    kind, position, x, y = inputs
+    key = jax.random.fold_in(ctx.key, position)
+    (loss, (logits, batch_stats, ce)), (g_w, g_arch) = grad_fn(
+        probe, st.batch_stats, st.arch, x, y, key, ctx.epoch
+    )
+    del loss
+
+    def virtual(st):
+      buf = momentum_buffer(st.weight_opt_state, st.params)
+      return st, virtual_step(st.params, buf, g_w, ctx.lr, opt.hyper)
+
+    def arch(st):
+      g = g_arch
+      if opt.order == 2:
+        g = _second_order(loss_fn, st, g_arch, g_w, ctx)
+      st = opt.update_arch(st, g, ctx.arch_active)
+      return st, st.params
+
+    def weight(st):
+      st = opt.update_weights(st, g_w, batch_stats)
+      return st, st.params
+
+    def evaluate(st):
+      return st, st.params
+
+    def joint(st):
+      st = opt.update_arch(opt.update_weights(st, g_w, batch_stats), g_arch, ctx.arch_active)
+      return st, st.params
+
+    branches = [virtual, arch, weight, evaluate, joint]
+    if isinstance(kind, int):  # unrolled: the phase is known when tracing
+      st, probe = branches[kind](st)
+    else:
+      if opt.order == 1:
+        branches[PHASE_VIRTUAL] = arch  # never runs; keep indices aligned without tracing it
+      st, probe = jax.lax.switch(kind, branches, st)
+    return (st, probe), (ce, accuracy(logits, y), optax.tree.norm(g_w))
+
+  return phase
+
+
+def _second_order(loss_fn, st: SearchState, g_arch, g_w, ctx: _StepContext):
+  """DARTS' exact 2nd-order architecture gradient ``g_arch - lr * H v``: the mixed second
+  derivative of the training loss at ``w`` along ``v = g_w`` (forward-over-reverse), with
+  the virtual phase's sample."""
+  virtual_key = jax.random.fold_in(ctx.key, 0)  # the virtual phase's sample
+  x, y = ctx.train_batch
+  grad_arch_train = lambda p: jax.grad(
+      lambda p, a: loss_fn(p, st.batch_stats, a, x, y, virtual_key, ctx.epoch)[0],
+      argnums=1,
+  )(p, st.arch)
+  _, mixed = jax.jvp(grad_arch_train, (st.params,), (g_w,))
+  return jax.tree.map(lambda d, h: d - ctx.lr.astype(d.dtype) * h, g_arch, mixed)
 
 
 def init_state(

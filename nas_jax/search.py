@@ -41,17 +41,11 @@ import ml_collections
 import numpy as np
 import optax
 
-from nas_jax import bilevel, components, data, ops, parallel, spaces, strategies
+from nas_jax import bilevel, components, data, ops, parallel, runner, spaces, strategies
 from nas_jax.checkpoint import (
-    CHECKPOINT_DIR,
     METRICS_FILE,
-    Checkpoints,
-    MetricsLog,
     atomic_write,
-    check_finite,
-    format_seconds,
     read_metrics,
-    restore_or_start,
 )
 from nas_jax.config_checks import ConfigError, need, positive_ints, run_settings
 from nas_jax.spaces.base import Space
@@ -423,8 +417,7 @@ def _epoch_records(strategy, state, means, seeds, epoch, seconds) -> list[dict[s
   return records
 
 
-def _epoch_line(config, strategy, records, epoch, seconds, run_seconds) -> str:
-  eta = run_seconds / (epoch + 1) * (config.epochs - epoch - 1)
+def _epoch_line(config, strategy, records, epoch, seconds) -> str:
   mean = lambda key: float(np.mean([r[key] for r in records]))
   seeds_note = f' (mean of {len(records)} seeds)' if len(records) > 1 else ''
   entropies = '/'.join(f'{mean("alpha_entropy_" + c):.3f}' for c in strategy.space.cells)
@@ -432,7 +425,7 @@ def _epoch_line(config, strategy, records, epoch, seconds, run_seconds) -> str:
       f'epoch {epoch + 1}/{config.epochs} | train loss {mean("train_loss"):.4f} '
       f'acc {mean("train_acc"):.4f} | val loss {mean("val_loss"):.4f} '
       f'acc {mean("val_acc"):.4f} | H(alpha) {entropies} | '
-      f'{seconds:.1f}s | ETA {format_seconds(eta)}{seeds_note}'
+      f'{seconds:.1f}s{seeds_note}'
   )
 
 
@@ -513,78 +506,42 @@ def run_search(
 
   writer = jax.process_index() == 0
   seed_dirs = [workdir] if num_seeds == 1 else [os.path.join(workdir, f'seed_{s}') for s in seeds]
-  ckpt = Checkpoints(os.path.join(workdir, CHECKPOINT_DIR), keep=config.keep_checkpoints)
-  state, position, resumed_from = restore_or_start(ckpt, state, log)
-  logs = [
-      MetricsLog(d, resume_step=resumed_from, enabled=writer, tensorboard=config.tensorboard)
-      for d in seed_dirs
-  ]
-  last_saved = resumed_from
 
-  def save(epoch, index, sums, seconds):
-    nonlocal last_saved
-    pos = {
-        'epoch': epoch,
-        'index': index,
-        'seconds': seconds,
-        'sums': {k: np.asarray(v, np.float64).tolist() for k, v in sums.items()},
-    }
-    step = int(np.ravel(jax.device_get(state.step))[0])
-    if ckpt.save(step, state, pos):
-      last_saved = step
+  def step(state, epoch, i):
+    state, metrics = step_fn(state, batch(train_streams, epoch, i), batch(val_streams, epoch, i))
+    return state, jax.device_get(metrics)
 
-  compile_seconds = None
-  run_seconds = position['seconds']
-  total_steps = config.epochs * steps_per_epoch
-  for epoch in range(position['epoch'], config.epochs):
-    resuming = epoch == position['epoch']
-    first = position['index'] if resuming else 0
-    sums = {k: np.asarray(v, np.float64) for k, v in position['sums'].items()} if resuming else {}
-    epoch_start = time.time()
-    for i in range(first, steps_per_epoch):
-      train_batch = batch(train_streams, epoch, i)
-      val_batch = batch(val_streams, epoch, i)
-      t0 = time.time()
-      state, step_metrics = step_fn(state, train_batch, val_batch)
-      step_metrics = jax.device_get(step_metrics)
-      if compile_seconds is None:
-        compile_seconds = time.time() - t0
-      done = epoch * steps_per_epoch + i + 1
-      where = f'epoch {epoch + 1}, batch {i + 1}'
-      check_finite(step_metrics['train_loss'], done, f'{where}, weight step', last_saved)
-      check_finite(step_metrics['val_loss'], done, f'{where}, architecture step', last_saved)
-      for k, v in step_metrics.items():
-        sums[k] = sums.get(k, 0.0) + np.asarray(v, np.float64)
-      if config.log_every > 0 and (i + 1) % config.log_every == 0 and i + 1 < steps_per_epoch:
-        rate = (i + 1 - first) / max(time.time() - epoch_start, 1e-9)
-        log(
-            f'  epoch {epoch + 1} step {i + 1}/{steps_per_epoch} | train loss '
-            f'{np.mean(sums["train_loss"]) / (i + 1):.4f} | {rate:.2f} steps/s | '
-            f'ETA {format_seconds((total_steps - done) / rate)}'
-        )
-      if (
-          config.checkpoint_every > 0
-          and done % config.checkpoint_every == 0
-          and (i + 1 < steps_per_epoch)
-      ):
-        save(epoch, i + 1, sums, run_seconds + time.time() - epoch_start)
-    means = {k: v / steps_per_epoch for k, v in sums.items()}
-    seconds = time.time() - epoch_start
-    run_seconds += seconds
+  def progress(epoch, i, means, rate):
+    return (
+        f'  epoch {epoch + 1} step {i + 1}/{steps_per_epoch} | train loss '
+        f'{np.mean(means["train_loss"]):.4f} | {rate:.2f} steps/s'
+    )
+
+  def end_epoch(state, epoch, means, seconds, run_seconds):
+    del run_seconds
     records = _epoch_records(strategy, state, means, seeds, epoch, seconds)
-    for metrics_log, record in zip(logs, records):
-      metrics_log.write(record)  # before the checkpoint: a resume drops lines past its step
-    save(epoch + 1, 0, {}, run_seconds)
-    log(_epoch_line(config, strategy, records, epoch, seconds, run_seconds))
-  for metrics_log in logs:
-    metrics_log.close()
-  ckpt.close()
+    return records, _epoch_line(config, strategy, records, epoch, seconds)
 
+  loop = runner.EpochLoop(
+      workdir,
+      config.epochs,
+      steps_per_epoch,
+      metric_dirs=seed_dirs,
+      finite={'train_loss': 'weight step', 'val_loss': 'architecture step'},
+      checkpoint_every=config.checkpoint_every,
+      keep_checkpoints=config.keep_checkpoints,
+      log_every=config.log_every,
+      tensorboard=config.tensorboard,
+      writer=writer,
+      log=log,
+  )
+  done = loop.run(state, step, end_epoch, progress)
+  state = done.state
   result = _finish(config, strategy, state, seeds, seed_dirs, workdir, writer)
   result.update(
-      compile_seconds=compile_seconds,
+      compile_seconds=done.compile_seconds,
       state=state,
-      resumed_from=resumed_from,
+      resumed_from=done.resumed_from,
       seconds=time.time() - start,
   )
   return result

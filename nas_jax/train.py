@@ -41,15 +41,9 @@ import ml_collections
 import numpy as np
 import optax
 
-from nas_jax import bilevel, data, netstats, parallel, spaces
+from nas_jax import bilevel, data, netstats, parallel, runner, spaces
 from nas_jax.checkpoint import (
-    CHECKPOINT_DIR,
-    Checkpoints,
-    MetricsLog,
     atomic_write,
-    check_finite,
-    format_seconds,
-    restore_or_start,
 )
 from nas_jax.config_checks import ConfigError, need, positive_ints, run_settings
 from nas_jax.spaces.base import Space
@@ -324,11 +318,6 @@ def run_train(
 
   writer = jax.process_index() == 0
   os.makedirs(workdir, exist_ok=True)
-  ckpt = Checkpoints(os.path.join(workdir, CHECKPOINT_DIR), keep=config.keep_checkpoints)
-  state, position, resumed_from = restore_or_start(ckpt, state, log)
-  metrics = MetricsLog(
-      workdir, resume_step=resumed_from, enabled=writer, tensorboard=config.tensorboard
-  )
   space = network_space(config.network)
   log(
       f'retraining {space.to_text(genotype)} '
@@ -344,78 +333,59 @@ def run_train(
       donate_argnums=0,
   )
   eval_fn = jax.jit(make_eval_step(model), in_shardings=(repl, repl, batch_sh, batch_sh, batch_sh))
-  last_saved = resumed_from
-
-  def save(epoch, index, sums, seconds):
-    nonlocal last_saved
-    pos = {
-        'epoch': epoch,
-        'index': index,
-        'seconds': seconds,
-        'sums': {k: float(v) for k, v in sums.items()},
-    }
-    step = int(jax.device_get(state.step))
-    if ckpt.save(step, state, pos):
-      last_saved = step
-
-  compile_seconds = None
-  run_seconds = position['seconds']
+  test = lambda state: evaluate(eval_fn, state, test_split, config.eval_batch_size, meta, batch_sh)
   test_acc = None
-  for epoch in range(position['epoch'], config.epochs):
-    first = position['index'] if epoch == position['epoch'] else 0
-    sums = dict(position['sums']) if epoch == position['epoch'] else {}
-    epoch_start = time.time()
-    for i in range(first, steps_per_epoch):
-      images, labels = parallel.shard_batch(stream.batch(epoch, i), batch_sh)
-      t0 = time.time()
-      state, out = step_fn(state, images, labels)
-      out = jax.device_get(out)
-      if compile_seconds is None:
-        compile_seconds = time.time() - t0
-      done = epoch * steps_per_epoch + i + 1
-      check_finite(out['loss'], done, f'epoch {epoch + 1}, batch {i + 1}', last_saved)
-      for k in ('loss', 'acc'):
-        sums[k] = sums.get(k, 0.0) + float(out[k])
-      if config.log_every > 0 and (i + 1) % config.log_every == 0:
-        elapsed = time.time() - epoch_start
-        rate = (i + 1 - first) / max(elapsed, 1e-9)
-        log(
-            f'  step {done}/{total_steps} | loss {sums["loss"] / (i + 1):.4f} | '
-            f'{rate * config.batch_size:.1f} img/s | ETA '
-            f'{format_seconds((total_steps - done) / rate)}'
-        )
-      if (
-          config.checkpoint_every > 0
-          and done % config.checkpoint_every == 0
-          and (i + 1 < steps_per_epoch)
-      ):
-        save(epoch, i + 1, sums, run_seconds + time.time() - epoch_start)
-    run_seconds += time.time() - epoch_start
+
+  def step(state, epoch, i):
+    images, labels = parallel.shard_batch(stream.batch(epoch, i), batch_sh)
+    state, out = step_fn(state, images, labels)
+    return state, jax.device_get(out)
+
+  def progress(epoch, i, means, rate):
+    return (
+        f'  step {epoch * steps_per_epoch + i + 1}/{total_steps} | loss {means["loss"]:.4f} | '
+        f'{rate * config.batch_size:.1f} img/s'
+    )
+
+  def end_epoch(state, epoch, means, seconds, run_seconds):
+    nonlocal test_acc
+    del seconds
     record = {
         'step': int(jax.device_get(state.step)),
         'epoch': epoch + 1,
-        'train_loss': sums['loss'] / steps_per_epoch,
-        'train_acc': sums['acc'] / steps_per_epoch,
+        'train_loss': means['loss'],
+        'train_acc': means['acc'],
         'lr': float(schedule(epoch * steps_per_epoch)),
         'drop_prob': drop_prob_at(config, epoch),
         'seconds': run_seconds,
     }
     last = epoch + 1 == config.epochs
     if last or (config.eval_every and (epoch + 1) % config.eval_every == 0):
-      test_acc = evaluate(eval_fn, state, test_split, config.eval_batch_size, meta, batch_sh)
-      record['test_acc'] = test_acc
-    metrics.write(record)  # before the checkpoint: a resume drops lines past its step
-    save(epoch + 1, 0, {}, run_seconds)
-    log(
+      test_acc = record['test_acc'] = test(state)
+    line = (
         f'epoch {epoch + 1}/{config.epochs} | train loss {record["train_loss"]:.4f} acc '
         f'{record["train_acc"]:.4f}'
         + (f' | test acc {test_acc:.4f}' if 'test_acc' in record else '')
-        + f' | {run_seconds:.0f}s | ETA '
-        f'{format_seconds(run_seconds / (epoch + 1) * (config.epochs - epoch - 1))}'
+        + f' | {run_seconds:.0f}s'
     )
-  metrics.close()
+    return [record], line
+
+  loop = runner.EpochLoop(
+      workdir,
+      config.epochs,
+      steps_per_epoch,
+      finite={'loss': ''},
+      checkpoint_every=config.checkpoint_every,
+      keep_checkpoints=config.keep_checkpoints,
+      log_every=config.log_every,
+      tensorboard=config.tensorboard,
+      writer=writer,
+      log=log,
+  )
+  done = loop.run(state, step, end_epoch, progress)
+  state, run_seconds, compile_seconds = done.state, done.run_seconds, done.compile_seconds
   if test_acc is None:  # resumed after the last epoch had finished
-    test_acc = evaluate(eval_fn, state, test_split, config.eval_batch_size, meta, batch_sh)
+    test_acc = test(state)
   results = {
       'test_accuracy': test_acc,
       'params_m': params_m,
@@ -431,5 +401,6 @@ def run_train(
   if writer:
     atomic_write(os.path.join(workdir, 'results.json'), json.dumps(results, indent=2) + '\n')
     space.plot(genotype, workdir)
-  ckpt.close()
-  return dict(results, state=state, resumed_from=resumed_from, wall_seconds=time.time() - start)
+  return dict(
+      results, state=state, resumed_from=done.resumed_from, wall_seconds=time.time() - start
+  )

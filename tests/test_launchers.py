@@ -21,7 +21,7 @@ from test_train import tiny_config as tiny_train_config
 
 import experiments
 from experiments.configs import search_demo, train_demo
-from nas_jax import checkpoint, search, train
+from nas_jax import checkpoint, runner, search, train
 from nas_jax.spaces.darts.genotype import Genotype, save_json
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -169,14 +169,15 @@ def test_compare_skips_finished_rows_and_resumes_an_interrupted_one(tmp_path, mo
 
   monkeypatch.setattr(search, 'run_search', spy_search)
   monkeypatch.setattr(train, 'run_train', spy_train)
-  check_finite = train.check_finite
+  check_finite = runner.check_finite
 
   def killed_in_seed_1_training(loss, step, where, saved):
-    if calls[-1][1] == 'darts/darts/seed_1/train' and step == 2:
+    # (the loop is shared: during the first search nothing was called yet)
+    if calls and calls[-1][1] == 'darts/darts/seed_1/train' and step == 2:
       raise KeyboardInterrupt('simulated kill')  # the step-1 checkpoint is on disk
     return check_finite(loss, step, where, saved)
 
-  monkeypatch.setattr(train, 'check_finite', killed_in_seed_1_training)
+  monkeypatch.setattr(runner, 'check_finite', killed_in_seed_1_training)
   args = (str(tmp_path), ['darts'], ['darts'], 2, (1, 2), (1, 2))
   with tfds.testing.mock_data(num_examples=16), launcher('compare') as compare:
     with pytest.raises(KeyboardInterrupt):
@@ -187,7 +188,7 @@ def test_compare_skips_finished_rows_and_resumes_an_interrupted_one(tmp_path, mo
     ]
     assert not (tmp_path / 'darts/darts/seed_1/row.json').exists()
     assert not (tmp_path / 'rows.json').exists()
-    monkeypatch.setattr(train, 'check_finite', check_finite)
+    monkeypatch.setattr(runner, 'check_finite', check_finite)
     calls.clear()
     rows = compare.run_compare(*args)
   # Seed 0 is not run again; seed 1's finished search resumes after its last step (2), and

@@ -13,7 +13,7 @@ import pytest
 import tensorflow_datasets as tfds
 from test_search import SMALL_SPACE, tiny_config
 
-from nas_jax import checkpoint, search
+from nas_jax import checkpoint, runner, search
 
 
 def _run(config, workdir):
@@ -24,17 +24,17 @@ def _run(config, workdir):
 def _interrupted_then_resumed(config, tmp_path, monkeypatch, crash_step):
   """The reference run, and a run stopped at ``crash_step`` then rerun on the same workdir."""
   reference = _run(config, tmp_path / 'ref')
-  original = search.check_finite
+  original = runner.check_finite
 
   def crash(loss, step, where, saved):
     if step == crash_step:
       raise KeyboardInterrupt('simulated kill')
     return original(loss, step, where, saved)
 
-  monkeypatch.setattr(search, 'check_finite', crash)
+  monkeypatch.setattr(runner, 'check_finite', crash)
   with pytest.raises(KeyboardInterrupt):
     _run(config, tmp_path / 'cut')
-  monkeypatch.setattr(search, 'check_finite', original)
+  monkeypatch.setattr(runner, 'check_finite', original)
   assert (
       not (tmp_path / 'cut' / 'alphas.npz').exists()
       and not (tmp_path / 'cut' / 'summary.json').exists()

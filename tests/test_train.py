@@ -13,7 +13,7 @@ import tensorflow_datasets as tfds
 from test_evalnet import hand_count  # parameters and multiply-adds counted by hand
 
 from experiments.configs import train_demo
-from nas_jax import checkpoint, data, train
+from nas_jax import checkpoint, data, runner, train
 from nas_jax.spaces.darts.genotype import DARTS_V2, GenotypeError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -146,17 +146,17 @@ def test_train_loss_is_main_plus_weighted_auxiliary_cross_entropy():
 
 def test_interrupted_retrain_resumes_bit_identically(tmp_path, monkeypatch):
   reference = run(tiny_config(), tmp_path / 'ref')
-  original = train.check_finite
+  original = runner.check_finite
 
   def crash_at_step_5(loss, step, where, saved):
     if step == 5:
       raise KeyboardInterrupt('simulated kill')
     return original(loss, step, where, saved)
 
-  monkeypatch.setattr(train, 'check_finite', crash_at_step_5)
+  monkeypatch.setattr(runner, 'check_finite', crash_at_step_5)
   with pytest.raises(KeyboardInterrupt):
     run(tiny_config(), tmp_path / 'cut')
-  monkeypatch.setattr(train, 'check_finite', original)
+  monkeypatch.setattr(runner, 'check_finite', original)
   assert not (tmp_path / 'cut' / 'results.json').exists()
   resumed = run(tiny_config(), tmp_path / 'cut')
   assert resumed['resumed_from'] == 4  # the step-4 checkpoint; step 5 was in flight

@@ -84,22 +84,7 @@ class TabularEstimator:
   ):
     self.table = table if isinstance(table, Table) else Table.load(table)
     t = self.table
-    if metric not in t.epoch and metric not in t.seed:
-      hint = ''
-      if metric == 'val_acc' and 'test_acc' in t.epoch:  # e.g. AnalogNAS-Bench
-        hint = (
-            " (it has no validation split: search with metric='test_acc', which then "
-            'selects on what it reports)'
-        )
-      raise TableError(
-          f'the table has no per-seed metric {metric!r}; known: {sorted(t.epoch)}{hint}'
-      )
-    stored = t.epoch[metric] if metric in t.epoch else t.seed[metric]
-    if np.isnan(stored).all():
-      raise TableError(
-          f'{metric} is NaN in every row of the table ({_describe(t)}): nothing to search on'
-          + _HINTS.get((t.metadata.get('dataset'), metric), '')
-      )
+    _check_metric(t, metric)
     epochs = t.num_epochs
     if epoch is not None and not (isinstance(epoch, int) and 1 <= epoch <= epochs):
       raise TableError(f'epoch must be in 1..{epochs} (the table has {epochs}), got {epoch!r}')
@@ -107,32 +92,7 @@ class TabularEstimator:
       raise TableError(f"seed must be 'random', 'mean' or one of {t.seeds}, got {seed!r}")
     self.metric, self.epoch, self.seed, self.report_metric = metric, epoch, seed, report
     self.space = t.space
-    sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
-    # (A, S, E): the metric after every epoch at every seed (a seed-level metric has one
-    # "epoch"); an unmeasured member reads its row's seed mean
-    readable = range(1, epochs + 1) if metric in t.epoch else [None]
-    per_epoch = np.stack(
-        [np.stack([t.values(metric, e, s) for s in t.seeds], axis=1) for e in readable], axis=2
-    )
-    measured = ~np.isnan(per_epoch).all(axis=2)  # (A, S): the seeds each row was trained at
-    mean = np.stack([t.values(metric, e) for e in readable], axis=1)  # (A, E)
-    per_epoch = np.where(np.isnan(per_epoch), mean[:, None, :], per_epoch)
-    if 'train_seconds' in t.seed:
-      seconds = _per_seed(t, 'train_seconds')
-    else:  # a published table without train times: a query's cost is unknown (NaN)
-      seconds = np.full((len(t), len(t.seeds)), np.nan)
-    # one evaluation of the metric (NATS-Bench's valid-per-time); none recorded: free
-    evals = _per_seed(t, 'eval_seconds') if 'eval_seconds' in t.seed else None
-    if evals is None or np.isnan(evals).all():
-      evals = np.zeros_like(seconds)
-    if seed == 'mean':
-      per_epoch = mean[:, None, :]
-      seconds, evals = seconds.mean(axis=1, keepdims=True), evals.mean(axis=1, keepdims=True)
-      measured = np.ones((len(t), 1), bool)
-    elif seed != 'random':
-      j = t.seeds.index(seed)
-      per_epoch, seconds, evals = (x[:, j : j + 1] for x in (per_epoch, seconds, evals))
-      measured = np.ones((len(t), 1), bool)
+    per_epoch, seconds, evals, measured = _seed_columns(t, metric, seed)
     # a random draw picks among the row's measured columns (all of them where it has none)
     measured[~measured.any(axis=1)] = True
     choices = np.argsort(~measured, axis=1, kind='stable').astype(np.int32)  # measured first
@@ -143,7 +103,7 @@ class TabularEstimator:
     self._eval_seconds = jnp.asarray(evals.astype(np.float32))  # per query
     self._choices = jnp.asarray(choices)  # (A, S')
     self._counts = jnp.asarray(measured.sum(axis=1).astype(np.uint32))  # (A,)
-    self._sign = sign
+    self._sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
     dense = t.dense_rows()
     if (dense < 0).any():
       raise TableError(
@@ -153,13 +113,7 @@ class TabularEstimator:
     self._dense = jnp.asarray(dense)
     self._radix = jnp.asarray(decisions.radix(t.space.options).astype(np.int32))
     self.objectives = tuple(objectives)
-    extra = []
-    for name in self.objectives:
-      if name not in t.metrics:
-        raise TableError(f'the table has no metric {name!r} for an objective; known: {t.metrics}')
-      sign_k = -1.0 if name in LOWER_IS_BETTER else 1.0
-      extra.append(sign_k * t.values(name).astype(np.float32))
-    self._extra = jnp.asarray(np.stack(extra, axis=1)) if extra else None
+    self._extra = _objective_columns(t, self.objectives)
     if report_table is None:
       self.report_table = t
     else:
@@ -251,6 +205,66 @@ _HINTS = {
         'report this one (report_table)'
     ),
 }
+
+
+def _check_metric(t: Table, metric: str) -> None:
+  """A one-line TableError unless ``t`` measures ``metric`` per seed somewhere."""
+  if metric not in t.epoch and metric not in t.seed:
+    hint = ''
+    if metric == 'val_acc' and 'test_acc' in t.epoch:  # e.g. AnalogNAS-Bench
+      hint = (
+          " (it has no validation split: search with metric='test_acc', which then "
+          'selects on what it reports)'
+      )
+    raise TableError(f'the table has no per-seed metric {metric!r}; known: {sorted(t.epoch)}{hint}')
+  stored = t.epoch[metric] if metric in t.epoch else t.seed[metric]
+  if np.isnan(stored).all():
+    raise TableError(
+        f'{metric} is NaN in every row of the table ({_describe(t)}): nothing to search on'
+        + _HINTS.get((t.metadata.get('dataset'), metric), '')
+    )
+
+
+def _seed_columns(t: Table, metric: str, seed):
+  """``(values (A, S', E), train seconds (A, S'), eval seconds (A, S'), measured (A, S'))``:
+  the metric after every epoch at every seed column a query can read (``seed='random'``:
+  all of the table's seeds; ``'mean'``: their mean; one seed: that one), an unmeasured
+  member reading its row's seed mean."""
+  readable = range(1, t.num_epochs + 1) if metric in t.epoch else [None]  # seed-level: 1
+  per_epoch = np.stack(
+      [np.stack([t.values(metric, e, s) for s in t.seeds], axis=1) for e in readable], axis=2
+  )
+  measured = ~np.isnan(per_epoch).all(axis=2)  # (A, S): the seeds each row was trained at
+  mean = np.stack([t.values(metric, e) for e in readable], axis=1)  # (A, E)
+  per_epoch = np.where(np.isnan(per_epoch), mean[:, None, :], per_epoch)
+  if 'train_seconds' in t.seed:
+    seconds = _per_seed(t, 'train_seconds')
+  else:  # a published table without train times: a query's cost is unknown (NaN)
+    seconds = np.full((len(t), len(t.seeds)), np.nan)
+  # one evaluation of the metric (NATS-Bench's valid-per-time); none recorded: free
+  evals = _per_seed(t, 'eval_seconds') if 'eval_seconds' in t.seed else None
+  if evals is None or np.isnan(evals).all():
+    evals = np.zeros_like(seconds)
+  if seed == 'mean':
+    per_epoch = mean[:, None, :]
+    seconds, evals = seconds.mean(axis=1, keepdims=True), evals.mean(axis=1, keepdims=True)
+    measured = np.ones((len(t), 1), bool)
+  elif seed != 'random':
+    j = t.seeds.index(seed)
+    per_epoch, seconds, evals = (x[:, j : j + 1] for x in (per_epoch, seconds, evals))
+    measured = np.ones((len(t), 1), bool)
+  return per_epoch, seconds, evals, measured
+
+
+def _objective_columns(t: Table, objectives) -> jax.Array | None:
+  """``(A, len(objectives))`` the objectives' seed means, each signed higher-is-better."""
+  extra = []
+  for name in objectives:
+    if name not in t.metrics:
+      raise TableError(f'the table has no metric {name!r} for an objective; known: {t.metrics}')
+    sign_k = -1.0 if name in LOWER_IS_BETTER else 1.0
+    extra.append(sign_k * t.values(name).astype(np.float32))
+  return jnp.asarray(np.stack(extra, axis=1)) if extra else None
 
 
 def _describe(table: Table) -> str:

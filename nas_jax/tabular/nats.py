@@ -91,6 +91,37 @@ def _seeds(results, dataset) -> list[int]:
     return []
 
 
+def _rows(api, space) -> dict[str, int]:
+  """Cell hash -> the first NATS-Bench index of that class, over the cells of ``space``'s ops."""
+  from nas_jax.spaces.nb201 import genotype as nb201_genotype  # pylint: disable=import-outside-toplevel
+
+  rows: dict[str, int] = {}
+  for index in sorted(api.evaluated_indexes):
+    g = nb201_genotype.NB201Genotype.from_string(api.meta_archs[index])
+    if set(g.edge_ops()) <= set(space.primitives):
+      rows.setdefault(space.hash(space.from_genotype(g)), index)
+  if not rows:
+    raise TableError(
+        f'the NATS-Bench data has no evaluated architecture over {", ".join(space.primitives)}'
+    )
+  return rows
+
+
+def _read_member(api, index, dataset, hp, sd, epochs, at, epoch, seed) -> None:
+  """Fills row/column ``at`` of the per-epoch arrays ``epoch`` and the per-seed arrays
+  ``seed`` with NATS-Bench's record of architecture ``index`` at seed ``sd``."""
+  for e in range(epochs):
+    info = api.get_more_info(index, dataset, iepoch=e, hp=hp, is_random=sd)
+    for name, key in _KEYS.items():
+      if info.get(key) is not None:
+        scale = 0.01 if name in _ACCURACY else 1.0
+        epoch[name][at + (e,)] = info[key] * scale
+  # after the last epoch: what simulate_train_eval charges (module docstring)
+  for name, key in (('train_seconds', 'train-all-time'), ('eval_seconds', 'valid-per-time')):
+    if info.get(key) is not None:
+      seed[name][at] = info[key]
+
+
 def convert(
     source, dataset: str = 'cifar10-valid', hp: str = '12', path=None, primitives=None
 ) -> Table:
@@ -118,15 +149,7 @@ def convert(
   except ValueError as e:
     raise TableError(one_line(e)) from None
   api = _api(source)
-  rows: dict[str, int] = {}
-  for index in sorted(api.evaluated_indexes):
-    g = nb201_genotype.NB201Genotype.from_string(api.meta_archs[index])
-    if set(g.edge_ops()) <= set(space.primitives):
-      rows.setdefault(space.hash(space.from_genotype(g)), index)
-  if not rows:
-    raise TableError(
-        f'the NATS-Bench data has no evaluated architecture over {", ".join(space.primitives)}'
-    )
+  rows = _rows(api, space)
   hashes = sorted(rows)
   indexes = [rows[h] for h in hashes]
   available = [_seeds(api.arch2infos_dict[index][hp], dataset) for index in indexes]
@@ -146,18 +169,8 @@ def convert(
         space.from_genotype(nb201_genotype.NB201Genotype.from_string(api.meta_archs[index]))
     )
     for j, sd in enumerate(seeds):
-      if sd not in available[i]:
-        continue
-      for e in range(epochs):
-        info = api.get_more_info(index, dataset, iepoch=e, hp=hp, is_random=sd)
-        for name, key in _KEYS.items():
-          if info.get(key) is not None:
-            scale = 0.01 if name in _ACCURACY else 1.0
-            epoch[name][i, j, e] = info[key] * scale
-      # after the last epoch: what simulate_train_eval charges (module docstring)
-      for name, key in (('train_seconds', 'train-all-time'), ('eval_seconds', 'valid-per-time')):
-        if info.get(key) is not None:
-          seed[name][i, j] = info[key]
+      if sd in available[i]:
+        _read_member(api, index, dataset, hp, sd, epochs, (i, j), epoch, seed)
     if available[i]:
       cost = api.get_cost_info(index, dataset, hp=hp)
       arch['params'][i] = cost['params'] * 1e6

@@ -350,20 +350,8 @@ class PopulationTrainer:
     else:
       state = self._init(int(seeds[0]))
       arch_in = archs[0]
-    if k not in self._warm:  # compile outside the timed steps (the state is donated: a copy)
-      x, y = streams[int(seeds[0])].batch(0, 0)
-      if vm:
-        x, y = np.stack([x] * k), np.stack([y] * k)
-      warm = self._shard(self._init(jnp.asarray(seeds))) if vm else self._init(int(seeds[0]))
-      warm, _ = self._step(warm, x, y, arch_in)
-      ex, ey, ew = (a[0] for a in self._eval_sets['test'])
-      jax.block_until_ready(
-          (
-              self._evaluate_chunk(warm, ex, ey, ew, arch_in),
-              self._fgsm_chunk(warm, ex, ey, ew, arch_in, jnp.float32(0.0)),
-          )
-      )
-      self._warm.add(k)
+    if k not in self._warm:
+      self._warm_up(k, streams, seeds, arch_in)
     epochs = self.protocol.epochs
     record = {name: np.full((k, epochs), np.nan, np.float32) for name in EPOCH_METRICS}
     budget = self.steps_per_epoch * epochs if max_steps is None else int(max_steps)
@@ -376,19 +364,8 @@ class PopulationTrainer:
       if steps <= 0:
         break
       start = time.perf_counter()
-      sums = []
-      for i in range(steps):
-        if vm:
-          batches = {s: streams[s].batch(epoch, i) for s in streams}
-          x = np.stack([batches[int(s)][0] for s in seeds])
-          y = np.stack([batches[int(s)][1] for s in seeds])
-        else:
-          x, y = streams[int(seeds[0])].batch(epoch, i)
-        state, metrics = self._step(state, x, y, arch_in)
-        sums.append(metrics)
-      totals = np.asarray(jnp.sum(jnp.stack(sums), axis=0))  # waits for the epoch
+      state, totals = self._train_epoch(state, streams, seeds, arch_in, epoch, steps)
       seconds += time.perf_counter() - start
-      totals = totals.reshape(k, 2)
       seen = steps * self.protocol.batch_size
       record['train_loss'][:, epoch] = totals[:, 0] / seen
       record['train_acc'][:, epoch] = totals[:, 1] / seen
@@ -412,20 +389,56 @@ class PopulationTrainer:
       eval_seconds += time.perf_counter() - start
     for name in EPOCH_METRICS:  # a member stopped before its group: NaN after its stop
       record[name][np.arange(epochs)[None, :] >= stopped_at[:, None]] = np.nan
-    results = []
-    for j, m in enumerate(members):
-      row = {name: record[name][j] for name in EPOCH_METRICS}
-      row.update(
-          noise_acc=float(noise[j]) if alive[j] else float('nan'),
-          fgsm_acc=float(fgsm[j]) if alive[j] else float('nan'),
-          train_seconds=float(charged[j]) / k,
-          eval_seconds=eval_seconds / k,
-          arch=m.arch,
-          seed=m.seed,
-      )
-      results.append(row)
     self.last_state = state
-    return results
+    return [
+        dict(
+            {name: record[name][j] for name in EPOCH_METRICS},
+            noise_acc=float(noise[j]) if alive[j] else float('nan'),
+            fgsm_acc=float(fgsm[j]) if alive[j] else float('nan'),
+            train_seconds=float(charged[j]) / k,
+            eval_seconds=eval_seconds / k,
+            arch=m.arch,
+            seed=m.seed,
+        )
+        for j, m in enumerate(members)
+    ]
+
+  def _batch(self, streams, seeds, epoch: int, i: int):
+    """Batch ``i`` of ``epoch`` of every member (stacked in the vmapped form)."""
+    if self.form != 'vmap':
+      return streams[int(seeds[0])].batch(epoch, i)
+    batches = {s: streams[s].batch(epoch, i) for s in streams}
+    x = np.stack([batches[int(s)][0] for s in seeds])
+    y = np.stack([batches[int(s)][1] for s in seeds])
+    return x, y
+
+  def _train_epoch(self, state, streams, seeds, arch_in, epoch: int, steps: int):
+    """``steps`` training steps of ``epoch``; the state and each member's ``(k, 2)`` sums of
+    loss and correct predictions (read once, at the epoch's end)."""
+    sums = []
+    for i in range(steps):
+      state, metrics = self._step(state, *self._batch(streams, seeds, epoch, i), arch_in)
+      sums.append(metrics)
+    totals = np.asarray(jnp.sum(jnp.stack(sums), axis=0))  # waits for the epoch
+    return state, totals.reshape(len(seeds), 2)
+
+  def _warm_up(self, k: int, streams, seeds, arch_in) -> None:
+    """Compiles the step and evaluations for groups of ``k`` outside the timed steps (on a
+    copy of the state: the step donates it)."""
+    vm = self.form == 'vmap'
+    x, y = streams[int(seeds[0])].batch(0, 0)
+    if vm:
+      x, y = np.stack([x] * k), np.stack([y] * k)
+    warm = self._shard(self._init(jnp.asarray(seeds))) if vm else self._init(int(seeds[0]))
+    warm, _ = self._step(warm, x, y, arch_in)
+    ex, ey, ew = (a[0] for a in self._eval_sets['test'])
+    jax.block_until_ready(
+        (
+            self._evaluate_chunk(warm, ex, ey, ew, arch_in),
+            self._fgsm_chunk(warm, ex, ey, ew, arch_in, jnp.float32(0.0)),
+        )
+    )
+    self._warm.add(k)
 
   def fgsm_accuracy(self, state, arch, eps: float) -> np.ndarray:
     """Test accuracy of a trained ``state`` under FGSM at ``eps`` (pixel units)."""
