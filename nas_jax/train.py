@@ -256,6 +256,26 @@ def evaluate(
   return correct / count
 
 
+def _data(config):
+  """``(train split, test split, training batch stream)`` of a retraining config."""
+  train_split = data.train_split(config)
+  test_split = data.test_split(config)
+  if config.batch_size > train_split.num_examples:
+    raise ConfigError(
+        f'config.batch_size ({config.batch_size}) is larger than the train split '
+        f'{train_split.description!r} ({train_split.num_examples} examples)'
+    )
+  stream = data.BatchStream.for_dataset(
+      train_split,
+      config.batch_size,
+      seed=config.seed,
+      dataset=config.dataset,
+      train=True,
+      cutout_length=config.cutout_length,
+  )
+  return train_split, test_split, stream
+
+
 def run_train(
     config: ml_collections.ConfigDict, workdir: str, log: Callable[[str], None] | None = None
 ) -> dict[str, Any]:
@@ -277,21 +297,7 @@ def run_train(
   except ValueError as e:
     raise ConfigError(str(e)) from None
   meta = data.dataset_meta(config.dataset)
-  train_split = data.train_split(config)
-  test_split = data.test_split(config)
-  if config.batch_size > train_split.num_examples:
-    raise ConfigError(
-        f'config.batch_size ({config.batch_size}) is larger than the train split '
-        f'{train_split.description!r} ({train_split.num_examples} examples)'
-    )
-  stream = data.BatchStream.for_dataset(
-      train_split,
-      config.batch_size,
-      seed=config.seed,
-      dataset=config.dataset,
-      train=True,
-      cutout_length=config.cutout_length,
-  )
+  train_split, test_split, stream = _data(config)
   steps_per_epoch = stream.steps_per_epoch
   if config.max_steps_per_epoch > 0:
     steps_per_epoch = min(steps_per_epoch, config.max_steps_per_epoch)

@@ -169,8 +169,8 @@ def test_search_and_test_splits_from_config(mnist_dir: str) -> None:
 
 def test_resize_keeps_constant_images_constant() -> None:
   images = np.full((3, 28, 28, 1), 77, dtype=np.uint8)
-  up = data._resize(images, 32)
-  down = data._resize(images, 14)
+  up = data.loading._resize(images, 32)
+  down = data.loading._resize(images, 14)
   assert up.shape == (3, 32, 32, 1) and down.shape == (3, 14, 14, 1)
   assert up.dtype == down.dtype == np.uint8
   assert np.all(up == 77) and np.all(down == 77)
@@ -213,7 +213,7 @@ def test_unprepared_dataset_is_unavailable(
 ) -> None:
   _forbid_downloads(monkeypatch)
   # With download=None the probe decides; make it say "offline".
-  monkeypatch.setattr(data, '_network_reachable', lambda: False)
+  monkeypatch.setattr(data.loading, '_network_reachable', lambda: False)
   with pytest.raises(data.DatasetUnavailableError) as info:
     data.load_split('cifar10', 'train', data_dir=str(tmp_path), download=download)
   message = str(info.value)
@@ -507,7 +507,7 @@ def test_animal_mnist_reads_the_wheel_without_running_its_pickles() -> None:
   evil = pickle.dumps(os.system)
   with pytest.raises(TableError, match='posix.system|os.system'):
     safe_pickle.load(evil, what='animal-mnist')
-  images, labels = data._animal_mnist()
+  images, labels = data.offline._animal_mnist()
   assert images.shape == (9716, 28, 28, 1) and labels.shape == (9716,)
   assert abs(images.mean() / 255 - data.dataset_meta('animal_mnist').mean[0]) < 1e-3
   assert abs((images / 255).std() - data.dataset_meta('animal_mnist').std[0]) < 1e-3
