@@ -72,6 +72,7 @@ def _single(config, workdir, strategy, estimator, space):
   import numpy as np
 
   from nas_jax import checkpoint, discrete
+  from nas_jax import metrics as metrics_lib
 
   num_queries = _num_queries(config)
   key = jax.random.key(config.seed)
@@ -92,10 +93,10 @@ def _single(config, workdir, strategy, estimator, space):
         )
       rule.restore(position['early_stop_seen'])
     print(f'resumed from the checkpoint after round {first_round} ({step0} queries)', flush=True)
-  metrics = checkpoint.MetricsLog(workdir, step0)
-  history = checkpoint.MetricsLog(workdir, step0, tensorboard=False, filename='history.jsonl')
+  metrics = metrics_lib.MetricsLog(workdir, step0)
+  history = metrics_lib.MetricsLog(workdir, step0, tensorboard=False, filename='history.jsonl')
   best = {'score': -np.inf}
-  for record in checkpoint.read_metrics(history.path):  # the queries before the checkpoint
+  for record in metrics_lib.read_metrics(history.path):  # the queries before the checkpoint
     if record.get('full', True) and record['primary'] > best['score']:
       best = dict(record, score=record['primary'])
   rounds = num_queries // config.batch
@@ -149,7 +150,7 @@ def _single(config, workdir, strategy, estimator, space):
       print(
           f'query {step}/{num_queries} | {spent:.0f} s simulated | best {config.metric} '
           f'{abs(best["score"]):.4f}: {config.report} {best["report"]:.4f} (percentile '
-          f'{percentile:.1f}, regret {regret:.4f}) | ETA {checkpoint.format_seconds(eta)}',
+          f'{percentile:.1f}, regret {regret:.4f}) | ETA {metrics_lib.format_seconds(eta)}',
           flush=True,
       )
     return done
@@ -185,7 +186,8 @@ def _standing(estimator, best, config) -> tuple[float, float]:
 def _finish(config, workdir, estimator, space, best, history_path):
   import numpy as np
 
-  from nas_jax import checkpoint, discrete
+  from nas_jax import discrete
+  from nas_jax import metrics as metrics_lib
   from nas_jax.util import atomic_write
 
   table = getattr(estimator, 'table', None)  # None: live training, no ground truth
@@ -207,7 +209,7 @@ def _finish(config, workdir, estimator, space, best, history_path):
           estimator.report_table.random_baseline(config.report)['mean'] if table else None
       ),
   )
-  records = checkpoint.read_metrics(history_path)
+  records = metrics_lib.read_metrics(history_path)
   summary['queries'] = len(records)
   summary['distinct_classes'] = int(
       discrete.distinct_classes(space, np.asarray([r['arch'] for r in records]))

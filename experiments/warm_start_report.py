@@ -45,6 +45,7 @@ less from a warm compilation cache) and scoring (17 s, 0.014 s per cell) dominat
 """
 
 import time
+from typing import NamedTuple
 
 from absl import flags
 
@@ -192,31 +193,25 @@ def _bananas_runs(table, estimator, values, names, keys) -> list[str]:
   return head + rows + tail
 
 
-def main(argv):
-  del argv
-  budgets, rank_by = _check_flags()
-  import jax
+class _Proxies(NamedTuple):
+  """Every cell's proxy scores and what computing them took."""
+
+  names: tuple  # the proxies, in --proxies order
+  values: object  # (cells, proxies) float64
+  seconds: float  # scoring every cell, compile excluded
+  compile_seconds: float
+
+
+def _score_proxies(table, names, batch) -> _Proxies:
+  """Every cell of ``table`` scored by the ``names`` proxies as one compiled program."""
   import numpy as np
 
-  from nas_jax import discrete, tabular
-  from nas_jax.estimators import TabularEstimator, proxies, ranking
-  from nas_jax.strategies import discrete as ds
+  from nas_jax.estimators import proxies
   from nas_jax.tabular.protocol import Protocol
-  from nas_jax.util import atomic_write
 
-  table = cli.run_or_exit(lambda: tabular.load(_TABLE.value))
-  estimator = cli.run_or_exit(lambda: TabularEstimator(table))
-  space = table.space
-  k, n = _WARM.value, _SEEDS.value
-  strategies = [(name, _strategy(name, k)) for name in _STRATEGIES.value]
-  if 'protocol' not in table.metadata:
-    cli.fail(f'the table {_TABLE.value} records no protocol: the proxies need its network')
   protocol = Protocol.from_config(table.metadata['protocol'])
-  names = tuple(_PROXIES.value)
-
-  # --- the proxies: every cell, one compiled program ---------------------------------------
   proxy = cli.run_or_exit(
-      lambda: proxies.ProxyEstimator(space, protocol, names, batch=_BATCH.value, seed=0)
+      lambda: proxies.ProxyEstimator(table.space, protocol, names, batch=batch, seed=0)
   )
   start = time.perf_counter()
   proxy(table.archs[:1])  # the compile, outside the per-cell timing
@@ -225,53 +220,69 @@ def main(argv):
   proxy(table.archs)
   proxy_seconds = time.perf_counter() - start
   values = proxy.last_values.astype(np.float64)  # (cells, proxies)
-  per_cell = proxy_seconds / len(table)
   print(f'proxies: {len(table)} cells in {proxy_seconds:.1f} s (+ {compile_seconds:.1f} s compile)')
-  column = values[:, names.index(rank_by)]
+  return _Proxies(names, values, proxy_seconds, compile_seconds)
+
+
+def _warm_rows(table, scores, rank_by, k):
+  """The ``k`` cells ``rank_by`` scores best: their table rows and their archs."""
+  import numpy as np
+
+  column = scores.values[:, scores.names.index(rank_by)]
   key = np.where(np.isfinite(column), column, -np.inf)  # an undefined score ranks last
   top = np.argsort(-key, kind='stable')[:k]
   warm = tuple(tuple(int(a) for a in table.archs[r]) for r in top)
-  truth = table.values('test_acc')
-  val = table.values('val_acc')
-  percentiles = table.percentiles('test_acc')
-  val_percentiles = table.percentiles('val_acc')
-  top_alone = estimator.best_report - float(np.nanmax(truth[top]))
+  return top, warm
 
-  # --- the searches ------------------------------------------------------------------------
-  keys = discrete.seed_keys(range(n))
-  results = []  # (name, plain trace, warm trace, wall)
+
+def _searches(strategies, estimator, space, keys, budget, warm, k) -> list:
+  """Each strategy plain and warm-started on the same keys: ``(name, plain, warmed, wall)``."""
+  import jax
+  import numpy as np
+
+  from nas_jax import discrete
+  from nas_jax.strategies import discrete as ds
+
+  n = len(keys)
+  results = []
   for name, strategy in strategies:
     start = time.perf_counter()
-    plain = jax.tree.map(
-        np.asarray, discrete.run_seeds(strategy, estimator, space, keys, _BUDGET.value)
-    )
+    plain = jax.tree.map(np.asarray, discrete.run_seeds(strategy, estimator, space, keys, budget))
     warmed = jax.tree.map(
         np.asarray,
-        discrete.run_seeds(ds.WarmStart(strategy, warm), estimator, space, keys, _BUDGET.value),
+        discrete.run_seeds(ds.WarmStart(strategy, warm), estimator, space, keys, budget),
     )
     wall = time.perf_counter() - start
     if not (warmed.archs[:, :k] == np.asarray(warm)[None]).all():
       raise AssertionError(f'{name}+warm: the first {k} queries are not the warm cells')
     results.append((name, plain, warmed, wall))
-    print(f'{name}: {n} seeds x {_BUDGET.value} queries, plain and warm, in {wall:.1f} s')
+    print(f'{name}: {n} seeds x {budget} queries, plain and warm, in {wall:.1f} s')
+  return results
 
-  # --- BANANAS with the proxies as predictor features ----------------------------------------
-  bananas_rows = _bananas_runs(table, estimator, values, names, keys)
 
-  # --- the report --------------------------------------------------------------------------
+def _intro(table, estimator, scores, batch, budgets) -> list[str]:
+  """The table's summary, the proxies' paragraph and the warm start's cost."""
+  import numpy as np
+
+  from nas_jax.estimators import ranking
+
+  space = table.space
+  names = scores.names
+  truth = table.values('test_acc')
+  per_cell = scores.seconds / len(table)
   mean_query = float(np.nanmean(table.query_seconds()))
   proxy_total = per_cell * len(table)
-  rho = {m: ranking.correlations(values[:, j], truth) for j, m in enumerate(names)}
-  out = [
+  rho = {m: ranking.correlations(scores.values[:, j], truth) for j, m in enumerate(names)}
+  return [
       f'Table: {space.name} over {", ".join(space.primitives)}, {len(table)} cells; best '
       f"seed-mean test accuracy {estimator.best_report:.4f}. NB201's protocol: each query reads "
       "a cell's final validation accuracy at a random seed of the table; the incumbent is the "
       'best cell by it so far, its regret the best test accuracy minus its seed-mean test '
       'accuracy.',
       '',
-      f'**Proxies** ({", ".join(names)}; batch {_BATCH.value}, seed-0 weights, the protocol\'s '
-      f'arch network): every cell scored in {proxy_seconds:.1f} s, {per_cell:.4f} s per cell '
-      f'measured on this machine (after a {compile_seconds:.1f} s compile). Against the '
+      f'**Proxies** ({", ".join(names)}; batch {batch}, seed-0 weights, the protocol\'s '
+      f'arch network): every cell scored in {scores.seconds:.1f} s, {per_cell:.4f} s per cell '
+      f'measured on this machine (after a {scores.compile_seconds:.1f} s compile). Against the '
       'seed-mean test accuracy: '
       + '; '.join(
           f'{m} Spearman ρ {c["spearman"]:.3f}, top-10 % {c["precision"]:.2f}'
@@ -284,6 +295,17 @@ def main(argv):
       f"against {mean_query:.2f} simulated train seconds per table query (the table's mean): "
       + ', '.join(f'{b} queries ≈ {b * mean_query:.0f} s' for b in budgets)
       + '.',
+  ]
+
+
+def _warm_table(table, scores, rank_by, top, warm, k) -> list[str]:
+  """The warm cells in asking order with their proxy scores and table accuracies."""
+  space, names = table.space, scores.names
+  truth = table.values('test_acc')
+  val = table.values('val_acc')
+  percentiles = table.percentiles('test_acc')
+  val_percentiles = table.percentiles('val_acc')
+  out = [
       '',
       f'**The warm cells**: the {k} best by {rank_by}, asked in this order as the first {k} '
       'queries of every warm run (checked in every seed).',
@@ -295,10 +317,43 @@ def main(argv):
     text = space.to_text(space.to_genotype(warm[i])).replace('|', '\\|')  # a table's pipes
     out.append(
         f'| {i + 1} | `{text}` | '
-        + ' | '.join(f'{values[r, j]:.4g}' for j in range(len(names)))
+        + ' | '.join(f'{scores.values[r, j]:.4g}' for j in range(len(names)))
         + f' | {val[r]:.4f} ({val_percentiles[r]:.1f}) | {truth[r]:.4f} ({percentiles[r]:.1f}) |'
     )
-  out += [
+  return out
+
+
+def _strategy_rows(name, plain, warmed, estimator, budgets, n, k) -> list[str]:
+  """One strategy's rows: plain and warm regret, their paired difference and shares."""
+  from nas_jax import discrete
+
+  out, regrets = [], {}
+  for label, trace in ((name, plain), (f'{name}+warm', warmed)):
+    rows = discrete.summarize(trace, estimator, budgets)
+    regrets[label] = [discrete.regret(estimator, discrete.at_budget(trace, b)) for b in budgets]
+    cells = []
+    for row, regret in zip(rows, regrets[label]):
+      m, se = cli.mean_se(regret)
+      cells.append(
+          f'{m:.4f} ± {se:.4f} ({row["percentile_mean"]:.1f}; {row["distinct_mean"]:.0f} cells)'
+      )
+    out.append(f'| {label} | {n} | ' + ' | '.join(cells) + ' |')
+  diffs, shares = cli.paired(regrets[name], regrets[f'{name}+warm'])
+  out.append(f'| {name}: warm − plain | {n} | ' + ' | '.join(diffs) + ' |')
+  out.append(f'| {name}: warm better / tied / worse | {n} | ' + ' | '.join(shares) + ' |')
+  held = [f'{(discrete.budget_index(warmed, b) < k).mean():.2f}' for b in budgets]
+  out.append(f'| {name}+warm: incumbent is a warm cell | {n} | ' + ' | '.join(held) + ' |')
+  return out
+
+
+def _regret_table(table, estimator, results, budgets, top, n, k) -> list[str]:
+  """Regret by queries for every strategy, the proxy top-k alone and the wall seconds."""
+  import numpy as np
+
+  truth = table.values('test_acc')
+  percentiles = table.percentiles('test_acc')
+  top_alone = estimator.best_report - float(np.nanmax(truth[top]))
+  out = [
       '',
       '**Regret by queries** (the warm cells count as queries): mean ± standard error over '
       'seeds (the mean percentile of the incumbent; the distinct cells queried); "warm − plain" is the paired difference '
@@ -311,22 +366,7 @@ def main(argv):
       '|---|---|' + '---|' * len(budgets),
   ]
   for name, plain, warmed, _ in results:
-    regrets = {}
-    for label, trace in ((name, plain), (f'{name}+warm', warmed)):
-      rows = discrete.summarize(trace, estimator, budgets)
-      regrets[label] = [discrete.regret(estimator, discrete.at_budget(trace, b)) for b in budgets]
-      cells = []
-      for row, regret in zip(rows, regrets[label]):
-        m, se = cli.mean_se(regret)
-        cells.append(
-            f'{m:.4f} ± {se:.4f} ({row["percentile_mean"]:.1f}; {row["distinct_mean"]:.0f} cells)'
-        )
-      out.append(f'| {label} | {n} | ' + ' | '.join(cells) + ' |')
-    diffs, shares = cli.paired(regrets[name], regrets[f'{name}+warm'])
-    out.append(f'| {name}: warm − plain | {n} | ' + ' | '.join(diffs) + ' |')
-    out.append(f'| {name}: warm better / tied / worse | {n} | ' + ' | '.join(shares) + ' |')
-    held = [f'{(discrete.budget_index(warmed, b) < k).mean():.2f}' for b in budgets]
-    out.append(f'| {name}+warm: incumbent is a warm cell | {n} | ' + ' | '.join(held) + ' |')
+    out += _strategy_rows(name, plain, warmed, estimator, budgets, n, k)
   best_top = top[int(np.nanargmax(truth[top]))]
   out.append(
       f'| proxy top-{k} alone (best test accuracy of the warm cells, percentile '
@@ -334,12 +374,35 @@ def main(argv):
       + ' | '.join(f'{top_alone:.4f}' if b >= k else '-' for b in budgets)
       + ' |'
   )
-  out += [
+  return out + [
       '',
       'Wall seconds (both runs, compiles included): '
       + ', '.join(f'{name} {wall:.1f}' for name, _, _, wall in results)
       + '.',
   ]
+
+
+def main(argv):
+  del argv
+  budgets, rank_by = _check_flags()
+  from nas_jax import discrete, tabular
+  from nas_jax.estimators import TabularEstimator
+  from nas_jax.util import atomic_write
+
+  table = cli.run_or_exit(lambda: tabular.load(_TABLE.value))
+  estimator = cli.run_or_exit(lambda: TabularEstimator(table))
+  k, n = _WARM.value, _SEEDS.value
+  strategies = [(name, _strategy(name, k)) for name in _STRATEGIES.value]
+  if 'protocol' not in table.metadata:
+    cli.fail(f'the table {_TABLE.value} records no protocol: the proxies need its network')
+  scores = _score_proxies(table, tuple(_PROXIES.value), _BATCH.value)
+  top, warm = _warm_rows(table, scores, rank_by, k)
+  keys = discrete.seed_keys(range(n))
+  results = _searches(strategies, estimator, table.space, keys, _BUDGET.value, warm, k)
+  bananas_rows = _bananas_runs(table, estimator, scores.values, scores.names, keys)
+  out = _intro(table, estimator, scores, _BATCH.value, budgets)
+  out += _warm_table(table, scores, rank_by, top, warm, k)
+  out += _regret_table(table, estimator, results, budgets, top, n, k)
   out += bananas_rows
   text = '\n'.join(out) + '\n'
   atomic_write(_OUT.value, text)

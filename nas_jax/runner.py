@@ -29,14 +29,8 @@ from typing import Any
 import jax
 import numpy as np
 
-from nas_jax.checkpoint import (
-    CHECKPOINT_DIR,
-    Checkpoints,
-    MetricsLog,
-    check_finite,
-    format_seconds,
-    restore_or_start,
-)
+from nas_jax.checkpoint import CHECKPOINT_DIR, Checkpoints, restore_or_start
+from nas_jax.metrics import MetricsLog, check_finite, format_seconds
 
 # ``(state, epoch, means, epoch seconds, run seconds) -> (one record per metrics directory,
 # the epoch's log line)``; ``means`` are the epoch's metric sums over its steps.

@@ -42,14 +42,11 @@ import numpy as np
 import optax
 
 from nas_jax import bilevel, components, data, ops, parallel, runner, spaces, strategies
-from nas_jax.checkpoint import (
-    METRICS_FILE,
-    atomic_write,
-    read_metrics,
-)
 from nas_jax.config_checks import ConfigError, need, positive_ints, run_settings
+from nas_jax.metrics import METRICS_FILE, read_metrics
 from nas_jax.spaces.base import Space
 from nas_jax.strategies.base import Strategy
+from nas_jax.util import atomic_write
 
 
 def _check_space(config) -> Space:
@@ -255,7 +252,9 @@ def write_outputs(workdir: str, arch: dict[str, Any], genotype, space: Space) ->
   space.plot(genotype, workdir)
   history = plot.alpha_history_from_metrics(os.path.join(workdir, METRICS_FILE))
   if history:
-    plot.plot_alpha_history(history, space.primitives, os.path.join(workdir, 'alphas.png'))
+    plot.plot_alpha_history(
+        history, space.primitives, os.path.join(workdir, 'alphas.png'), space=space
+    )
 
 
 def collapse_counts(genotype, space: Space) -> dict[str, int]:

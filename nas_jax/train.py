@@ -42,11 +42,9 @@ import numpy as np
 import optax
 
 from nas_jax import bilevel, data, netstats, parallel, runner, spaces
-from nas_jax.checkpoint import (
-    atomic_write,
-)
 from nas_jax.config_checks import ConfigError, need, positive_ints, run_settings
 from nas_jax.spaces.base import Space
+from nas_jax.util import atomic_write
 
 PyTree = Any
 

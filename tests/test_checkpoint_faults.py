@@ -21,6 +21,7 @@ import test_search  # noqa: E402  (tests/ is on sys.path under pytest)
 import test_train  # noqa: E402
 
 from nas_jax import checkpoint, search, train
+from nas_jax import metrics as metrics_lib
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -82,7 +83,7 @@ def test_search_skips_a_truncated_newest_checkpoint_and_ends_bit_identical(tmp_p
     reference = search.run_search(_search_config(), str(tmp_path), log=lambda line: None)
   ref_alphas = dict(np.load(tmp_path / 'alphas.npz'))
   ref_genotype = (tmp_path / 'genotype.json').read_text()
-  ref_metrics = checkpoint.read_metrics(str(tmp_path / 'metrics.jsonl'))
+  ref_metrics = metrics_lib.read_metrics(str(tmp_path / 'metrics.jsonl'))
   ckpt_dir = tmp_path / 'checkpoints'
   assert _steps(ckpt_dir) == [3, 4]
   _truncate(ckpt_dir / '4')
@@ -103,7 +104,7 @@ def test_search_skips_a_truncated_newest_checkpoint_and_ends_bit_identical(tmp_p
     np.testing.assert_array_equal(alphas[key], value)
   assert (tmp_path / 'genotype.json').read_text() == ref_genotype
   # The epoch-2 line of the first run was dropped and written again, once.
-  assert _strip(checkpoint.read_metrics(str(tmp_path / 'metrics.jsonl'))) == _strip(ref_metrics)
+  assert _strip(metrics_lib.read_metrics(str(tmp_path / 'metrics.jsonl'))) == _strip(ref_metrics)
   # Step 4 was saved again; the damaged one is kept aside.
   assert _steps(ckpt_dir) == [3, 4]
   assert _steps(tmp_path / 'checkpoints_unreadable') == [4]
@@ -113,7 +114,7 @@ def test_search_skips_a_truncated_newest_checkpoint_and_ends_bit_identical(tmp_p
 def test_train_skips_a_truncated_newest_checkpoint_and_ends_bit_identical(tmp_path):
   # 2 epochs of 3 steps, a checkpoint every 2 steps and at epoch ends: 4 and 6 are kept.
   reference = test_train.run(test_train.tiny_config(), tmp_path)
-  ref_metrics = checkpoint.read_metrics(str(tmp_path / 'metrics.jsonl'))
+  ref_metrics = metrics_lib.read_metrics(str(tmp_path / 'metrics.jsonl'))
   assert _steps(tmp_path / 'checkpoints') == [4, 6]
   _truncate(tmp_path / 'checkpoints' / '6')
   lines = []
@@ -130,7 +131,7 @@ def test_train_skips_a_truncated_newest_checkpoint_and_ends_bit_identical(tmp_pa
       jax.device_get(resumed['state']),
   )
   assert resumed['test_accuracy'] == reference['test_accuracy']
-  assert _strip(checkpoint.read_metrics(str(tmp_path / 'metrics.jsonl'))) == _strip(ref_metrics)
+  assert _strip(metrics_lib.read_metrics(str(tmp_path / 'metrics.jsonl'))) == _strip(ref_metrics)
   assert _steps(tmp_path / 'checkpoints') == [4, 6]
   assert _steps(tmp_path / 'checkpoints_unreadable') == [6]
   _assert_newest_restores(tmp_path / 'checkpoints', 6, resumed['state'])
@@ -178,7 +179,7 @@ def test_search_with_no_checkpoint_that_restores_exits_2_and_changes_nothing(tmp
   for step in (1, 2):
     _truncate(tmp_path / 'checkpoints' / str(step))
   before = _snapshot(tmp_path)
-  assert any(r['epoch'] == 1 for r in checkpoint.read_metrics(str(tmp_path / 'metrics.jsonl')))
+  assert any(r['epoch'] == 1 for r in metrics_lib.read_metrics(str(tmp_path / 'metrics.jsonl')))
   with pytest.raises(checkpoint.CheckpointError):
     search.run_search(config, str(tmp_path), log=lambda line: None)
   assert _snapshot(tmp_path) == before

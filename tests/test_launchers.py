@@ -21,7 +21,8 @@ from test_train import tiny_config as tiny_train_config
 
 import experiments
 from experiments.configs import search_demo, train_demo
-from nas_jax import checkpoint, runner, search, train
+from nas_jax import metrics as metrics_lib
+from nas_jax import runner, search, train
 from nas_jax.spaces.darts.genotype import Genotype, save_json
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -205,7 +206,7 @@ def test_compare_skips_finished_rows_and_resumes_an_interrupted_one(tmp_path, mo
   assert json.loads((tmp_path / 'darts/darts/seed_1/row.json').read_text()) == saved[1]
   assert [
       r['step']
-      for r in checkpoint.read_metrics(str(tmp_path / 'darts/darts/seed_1/train/metrics.jsonl'))
+      for r in metrics_lib.read_metrics(str(tmp_path / 'darts/darts/seed_1/train/metrics.jsonl'))
   ] == [2]
   # The table's means line, by hand from rows.json (the population std, ddof=0, which is
   # what compare.table computes).
@@ -279,7 +280,7 @@ def test_train_launcher_end_to_end_and_bad_input(tmp_path):
   assert results['flops_m'] == pytest.approx(macs / 1e6, rel=1e-12)
   assert float(printed.group(2)) == pytest.approx(params / 1e6, abs=5e-4)
   assert results['epochs'] == 1 and results['dataset'] == 'mnist5k'
-  assert [r['step'] for r in checkpoint.read_metrics(str(tmp_path / 'run' / 'metrics.jsonl'))] == [
+  assert [r['step'] for r in metrics_lib.read_metrics(str(tmp_path / 'run' / 'metrics.jsonl'))] == [
       2
   ]
   # Bad input: one line on stderr, exit status 2, no traceback, nothing written.
@@ -426,7 +427,7 @@ def test_demo_stages_and_verdicts_at_tiny_size(tmp_path, monkeypatch):
     assert r['table_acc'] == table.report(table.space.from_genotype(cell))['value']
   # Stage 3: the entropy starts at ln(ops) and ends at the search's last record.
   g = out['darts']
-  records = checkpoint.read_metrics(str(tmp_path / 'd/search_darts/metrics.jsonl'))
+  records = metrics_lib.read_metrics(str(tmp_path / 'd/search_darts/metrics.jsonl'))
   assert g['entropy']['normal'][0] == pytest.approx(math.log(len(SEARCH.primitives)))
   assert g['entropy']['normal'][-1] == records[-1]['alpha_entropy_normal']
   assert 'test_accuracy' in g['retrained']

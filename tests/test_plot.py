@@ -318,3 +318,12 @@ def test_nb201_alpha_history_round_trip_and_plot(tmp_path):
   with pytest.raises(ValueError, match='line 4 has other alpha keys') as error:
     plot.alpha_history_from_metrics(path)
   _one_line(error)
+
+
+def test_the_search_passes_its_space_and_nothing_is_guessed(tmp_path, monkeypatch):
+  """With ``space`` given, the history's keys are not matched against the registry."""
+  history = [{'cell': h['normal']} for h in _softmax_history(2, 6, 4, seed=3)]
+  monkeypatch.setattr(plot, '_history_space', lambda entry: pytest.fail('the space was guessed'))
+  space = spaces.get('nb201', ('none', 'skip_connect', 'nor_conv_1x1', 'nor_conv_3x3'))
+  plot.plot_alpha_history(history, space.primitives, tmp_path / 'a.png', space=space)
+  _assert_png(tmp_path / 'a.png')

@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 
-from nas_jax import checkpoint
+from nas_jax import metrics as metrics_lib
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ARGS = [
@@ -80,7 +80,7 @@ def test_sigkilled_search_resumes_bit_identically(tmp_path):
     np.testing.assert_array_equal(a[key], b[key])
   assert (ref / 'genotype.json').read_text() == (cut / 'genotype.json').read_text()
   strip = lambda rs: [{k: v for k, v in r.items() if k != 'seconds'} for r in rs]
-  ref_records = checkpoint.read_metrics(str(ref / 'metrics.jsonl'))
+  ref_records = metrics_lib.read_metrics(str(ref / 'metrics.jsonl'))
   assert [r['epoch'] for r in ref_records] == [1, 2, 3]
-  assert strip(ref_records) == strip(checkpoint.read_metrics(str(cut / 'metrics.jsonl')))
+  assert strip(ref_records) == strip(metrics_lib.read_metrics(str(cut / 'metrics.jsonl')))
   assert json.loads((cut / 'genotype.json').read_text())['normal']

@@ -10,6 +10,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 from experiments.configs import search_demo
+from nas_jax import metrics as metrics_lib
 from nas_jax import search
 from nas_jax.spaces.darts.genotype import DARTS_PRIMITIVES, Genotype
 
@@ -164,7 +165,7 @@ def test_nan_loss_stops_the_search_with_one_line_and_keeps_checkpoint(tmp_path, 
 
   monkeypatch.setattr(data.BatchStream, 'batch', poisoned)
   with tfds.testing.mock_data(num_examples=16):
-    with pytest.raises(checkpoint.NonFiniteLossError) as e:
+    with pytest.raises(metrics_lib.NonFiniteLossError) as e:
       search.run_search(tiny_config(**SMALL_SPACE), str(tmp_path), log=lambda line: None)
   message = str(e.value)
   assert '\n' not in message
@@ -174,7 +175,7 @@ def test_nan_loss_stops_the_search_with_one_line_and_keeps_checkpoint(tmp_path, 
   assert ckpt.latest_step() == 2
   ckpt.close()
   assert not (tmp_path / 'genotype.json').exists()
-  assert [r['epoch'] for r in checkpoint.read_metrics(str(tmp_path / 'metrics.jsonl'))] == [1]
+  assert [r['epoch'] for r in metrics_lib.read_metrics(str(tmp_path / 'metrics.jsonl'))] == [1]
 
 
 def test_launcher_names_only_the_outputs_that_exist(tmp_path):

@@ -13,7 +13,8 @@ import pytest
 import tensorflow_datasets as tfds
 from test_search import SMALL_SPACE, tiny_config
 
-from nas_jax import checkpoint, runner, search
+from nas_jax import metrics as metrics_lib
+from nas_jax import runner, search
 
 
 def _run(config, workdir):
@@ -44,7 +45,7 @@ def _interrupted_then_resumed(config, tmp_path, monkeypatch, crash_step):
 
 def _same_records(a, b):
   strip = lambda rs: [{k: v for k, v in r.items() if k != 'seconds'} for r in rs]
-  assert strip(checkpoint.read_metrics(str(a))) == strip(checkpoint.read_metrics(str(b)))
+  assert strip(metrics_lib.read_metrics(str(a))) == strip(metrics_lib.read_metrics(str(b)))
 
 
 def test_stochastic_strategy_resumes_bit_identically(tmp_path, monkeypatch):

@@ -14,6 +14,7 @@ from test_evalnet import hand_count  # parameters and multiply-adds counted by h
 
 from experiments.configs import train_demo
 from nas_jax import checkpoint, data, runner, train
+from nas_jax import metrics as metrics_lib
 from nas_jax.spaces.darts.genotype import DARTS_V2, GenotypeError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -62,7 +63,7 @@ def test_tiny_retrain_writes_results(tmp_path, monkeypatch):
   params, macs = hand_count(DARTS_V2, channels=4, layers=3, size=8)
   assert results['params_m'] == pytest.approx(params / 1e6, rel=1e-12)
   assert results['flops_m'] == pytest.approx(macs / 1e6, rel=1e-12)
-  records = checkpoint.read_metrics(str(tmp_path / 'metrics.jsonl'))
+  records = metrics_lib.read_metrics(str(tmp_path / 'metrics.jsonl'))
   assert [r['epoch'] for r in records] == [1, 2] and [r['step'] for r in records] == [3, 6]
   # Drop path rises linearly from 0: epoch e (from 0) uses drop_path_prob * e / epochs.
   assert [r['drop_prob'] for r in records] == [0.0, 0.1]
@@ -166,8 +167,8 @@ def test_interrupted_retrain_resumes_bit_identically(tmp_path, monkeypatch):
       jax.device_get(resumed['state']),
   )
   strip = lambda rs: [{k: v for k, v in r.items() if k != 'seconds'} for r in rs]
-  assert strip(checkpoint.read_metrics(str(tmp_path / 'ref' / 'metrics.jsonl'))) == strip(
-      checkpoint.read_metrics(str(tmp_path / 'cut' / 'metrics.jsonl'))
+  assert strip(metrics_lib.read_metrics(str(tmp_path / 'ref' / 'metrics.jsonl'))) == strip(
+      metrics_lib.read_metrics(str(tmp_path / 'cut' / 'metrics.jsonl'))
   )
   assert resumed['test_accuracy'] == reference['test_accuracy']
 
@@ -184,7 +185,7 @@ def test_nan_loss_stops_with_one_line_and_keeps_checkpoint(tmp_path, monkeypatch
     return images, labels
 
   monkeypatch.setattr(data.BatchStream, 'batch', poisoned)
-  with pytest.raises(checkpoint.NonFiniteLossError) as e:
+  with pytest.raises(metrics_lib.NonFiniteLossError) as e:
     run(tiny_config(), tmp_path)
   message = str(e.value)
   assert '\n' not in message

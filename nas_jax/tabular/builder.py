@@ -39,8 +39,8 @@ import jax
 import numpy as np
 
 from nas_jax import spaces
-from nas_jax.checkpoint import format_seconds
 from nas_jax.config_checks import ConfigError
+from nas_jax.metrics import format_seconds
 from nas_jax.ops import parse_primitives
 from nas_jax.tabular import costs
 from nas_jax.tabular import latency as latency_lib

@@ -13,7 +13,7 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from nas_jax import plot
+from nas_jax import drawing
 from nas_jax.spaces.darts.genotype import DARTS_PRIMITIVES, Genotype
 from nas_jax.util import is_int, one_line
 
@@ -37,7 +37,7 @@ def _check_cell(pairs: Any, concat: Any) -> tuple[list[tuple[str, int]], list[in
   Raises:
     ValueError: With a one-line message naming the bad entry.
   """
-  if not plot.is_sequence(pairs):
+  if not drawing.is_sequence(pairs):
     raise ValueError(f'pairs: expected a list of (op, input) pairs, got {type(pairs).__name__}')
   if not pairs or len(pairs) % 2:
     raise ValueError(
@@ -46,7 +46,7 @@ def _check_cell(pairs: Any, concat: Any) -> tuple[list[tuple[str, int]], list[in
     )
   checked = []
   for k, entry in enumerate(pairs):
-    if not plot.is_sequence(entry) or len(entry) != 2:
+    if not drawing.is_sequence(entry) or len(entry) != 2:
       raise ValueError(f'pairs[{k}]: expected an (op, input) pair, got {one_line(repr(entry))}')
     name, index = entry
     if not isinstance(name, str) or not name:
@@ -64,7 +64,7 @@ def _check_cell(pairs: Any, concat: Any) -> tuple[list[tuple[str, int]], list[in
       )
     checked.append((name, int(index)))
   steps = len(pairs) // 2
-  if not plot.is_sequence(concat) and not isinstance(concat, range):
+  if not drawing.is_sequence(concat) and not isinstance(concat, range):
     raise ValueError(f'concat: expected a list of node indices, got {type(concat).__name__}')
   if not concat:
     raise ValueError('concat: must list at least one node')
@@ -126,7 +126,7 @@ def _draw_cell(fig: Figure, edges: list[Edge], steps: int, title: str | None) ->
       label: 'input' if label in INPUT_LABELS else 'output' if label == OUTPUT_LABEL else 'node'
       for label in pos
   }
-  plot.draw_dag(fig, pos, kinds, edges, title, DARTS_PRIMITIVES)
+  drawing.draw_dag(fig, pos, kinds, edges, title, DARTS_PRIMITIVES)
 
 
 def _steps_for_edges(num_edges: int) -> int | None:
@@ -208,7 +208,7 @@ def plot_cell(
   width = 1.4 * (steps - 1) + 4.0
   fig = Figure(figsize=(1.25 * width, 1.25 * 3.2 / (0.9 if title else 1.0)), dpi=100)
   _draw_cell(fig, edges, steps, title)
-  plot.save_figure(fig, path)
+  drawing.save_figure(fig, path)
   return edges
 
 

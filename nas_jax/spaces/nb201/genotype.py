@@ -26,9 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from nas_jax.checkpoint import atomic_write
 from nas_jax.spaces.darts.genotype import GenotypeError, _read_text
 from nas_jax.spaces.nb201.ops import NB201_PRIMITIVES, OPS, PARAMETER_FREE
+from nas_jax.util import atomic_write
 
 __all__ = [
     'EDGES',

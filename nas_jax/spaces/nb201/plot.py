@@ -7,7 +7,7 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from nas_jax import plot
+from nas_jax import drawing
 from nas_jax.spaces.nb201.genotype import NUM_EDGES, NUM_NODES, edge_index
 from nas_jax.spaces.nb201.ops import NB201_PRIMITIVES
 from nas_jax.util import is_int
@@ -60,6 +60,6 @@ def plot_nb201_cell(genotype: Any, path: PathLike, title: str | None = 'NB201 ce
   pos = {'0': (0.0, -0.5), '1': (1.5, 0.8), '2': (3.0, 0.8), '3': (4.5, -0.5)}
   kinds = {'0': 'input', '1': 'node', '2': 'node', '3': 'output'}
   fig = Figure(figsize=(1.25 * 5.5, 1.25 * 3.2 / (0.9 if title else 1.0)), dpi=100)
-  plot.draw_dag(fig, pos, kinds, edges, title, NB201_PRIMITIVES)
-  plot.save_figure(fig, path)
+  drawing.draw_dag(fig, pos, kinds, edges, title, NB201_PRIMITIVES)
+  drawing.save_figure(fig, path)
   return edges
