@@ -7,7 +7,7 @@ NB201's 15,625 (C=16, N=5, 32x32x3, 10 classes; ``nas_jax.estimators.proxy_pass`
 compiled program per row, synflow on an all-ones example, the others on a Gaussian batch)
 in a fresh process with the persistent compilation cache off, and prints its cold compile,
 the seconds per cell (mean and median over chunks of 50), the total with the compile, and
-that total projected to all 15,625 cells. ``experiments.analog_proxies`` runs the same pass
+that total projected to all 15,625 cells. ``experiments.reports.analog_proxies`` runs the same pass
 over all cells for its report and prints the same columns from that run.
 """
 

@@ -28,7 +28,7 @@ def test_report_runs_on_a_converted_nats_table(tmp_path):
   cmd = [
       sys.executable,
       '-m',
-      'experiments.discrete_report',
+      'experiments.reports.discrete_report',
       f'--table={tmp_path / "nats3.npz"}',
       '--seeds=2',
       '--bananas_seeds=2',

@@ -165,7 +165,7 @@ def test_launcher_config_builds_the_rule_and_refuses_bad_ones():
 
 
 def test_early_stopping_report_on_a_small_table(table, tmp_path):
-  """``experiments.early_stopping_report`` at tiny size: both signals, 3 seeds; its rows
+  """``experiments.reports.early_stopping_report`` at tiny size: both signals, 3 seeds; its rows
   parse, every run's regret is in range and some queries are stopped; a bad flag exits
   with one line."""
   import os
@@ -178,7 +178,7 @@ def test_early_stopping_report_on_a_small_table(table, tmp_path):
   path, out = tmp_path / 't.npz', tmp_path / 'es.md'
   table.save(path)
   env = dict(os.environ, PYTHONPATH=ROOT)
-  base = [sys.executable, '-m', 'experiments.early_stopping_report', f'--table={path}']
+  base = [sys.executable, '-m', 'experiments.reports.early_stopping_report', f'--table={path}']
   args = ['--seeds=3', '--queries=60', '--budgets=3,8', '--warmup=4', f'--out={out}']
   done = subprocess.run(base + args, cwd=ROOT, env=env, capture_output=True, text=True)
   assert done.returncode == 0, done.stderr[-2000:]

@@ -179,7 +179,7 @@ def test_unknown_op_on_the_command_line_names_it(tmp_path):
             "error: config.primitives: unknown op 'bogus'",
         ),
         (
-            'estimator_report',
+            'reports.estimator_report',
             ['--proxies=synflow,nonsense', '--out={tmp}'],
             "unknown proxy 'nonsense'",
         ),

@@ -439,7 +439,7 @@ def test_demo_stages_and_verdicts_at_tiny_size(tmp_path, monkeypatch):
 
 def test_table_report_numbers_and_figures(tmp_path):
   table = _four_op_table(tmp_path / 't.npz')
-  with launcher('table_report') as table_report:
+  with launcher('reports.table_report') as table_report:
     text = table_report.report(table, str(tmp_path / 'fig'))
   v = table.values('test_acc')
   assert f'| best | {v.max():.4f} |' in text and f'| worst | {v.min():.4f} |' in text
@@ -456,7 +456,7 @@ def test_table_report_numbers_and_figures(tmp_path):
   top, rest = noise[order[:k]].mean(), noise[order[k:]].mean()
   assert f'| {noise.mean():.3f} | {top:.3f} | {rest:.3f} |' in text
   # --cell: one cell's rows, found by hash or by genotype string.
-  with launcher('table_report') as table_report:
+  with launcher('reports.table_report') as table_report:
     best = int(np.argmax(v))
     genotype = table.space.to_text(table.space.to_genotype(tuple(table.archs[best])))
     by_hash, by_text = (table_report.cell_report(table, r) for r in (table.hashes[best], genotype))

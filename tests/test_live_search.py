@@ -146,7 +146,7 @@ def test_launcher_searches_the_darts_space_live(tmp_path):
 
 
 def test_live_report_runs_both_strategies_and_retrains_their_answers(tmp_path):
-  """``experiments.discrete_live`` at tiny size: both searches, both retrainings, the table."""
+  """``experiments.reports.discrete_live`` at tiny size: both searches, both retrainings, the table."""
   import subprocess
   import sys
 
@@ -167,7 +167,7 @@ def test_live_report_runs_both_strategies_and_retrains_their_answers(tmp_path):
   cmd = [
       sys.executable,
       '-m',
-      'experiments.discrete_live',
+      'experiments.reports.discrete_live',
       f'--workdir={tmp_path / "runs"}',
       '--seeds=1',
       f'--out={out}',

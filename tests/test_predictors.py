@@ -68,7 +68,7 @@ def tiny_report_table(path):
 
 
 def test_estimator_report_ranks_every_estimator_on_a_small_table(tmp_path):
-  """``experiments.estimator_report`` at tiny size: a synthetic table whose validation
+  """``experiments.reports.estimator_report`` at tiny size: a synthetic table whose validation
   accuracy equals its test accuracy (so that row ranks perfectly), the tiny protocol's data
   for the proxies, two predictor sizes."""
   import os
@@ -82,7 +82,7 @@ def test_estimator_report_ranks_every_estimator_on_a_small_table(tmp_path):
   cmd = [
       sys.executable,
       '-m',
-      'experiments.estimator_report',
+      'experiments.reports.estimator_report',
       f'--table={tmp_path / "t.npz"}',
       '--predictor_seeds=1',
       '--train_sizes=10',

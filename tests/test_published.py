@@ -17,9 +17,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _report(*args, check=True):
-  """``python -m experiments.published_report *args`` in the repository root."""
+  """``python -m experiments.reports.published_report *args`` in the repository root."""
   return subprocess.run(
-      [sys.executable, '-m', 'experiments.published_report', *args],
+      [sys.executable, '-m', 'experiments.reports.published_report', *args],
       cwd=ROOT,
       check=check,
       capture_output=True,
@@ -55,7 +55,7 @@ def test_a_table_without_train_times_is_searched_by_queries():
 
 
 def test_published_report_runs_every_table_at_tiny_size(tmp_path):
-  """experiments.published_report on a NAS-Bench-Graph dataset and AnalogNAS-Bench: each
+  """experiments.reports.published_report on a NAS-Bench-Graph dataset and AnalogNAS-Bench: each
   section is written, with the distinct cells and the comparison against random search."""
   out = tmp_path / 'published.md'
   _report(

@@ -84,7 +84,7 @@ def test_pilot_candidates_parse_and_a_bad_name_is_one_line():
   assert pool.primitives == ('none', 'skip_connect', 'nor_conv_3x3', 'avg_pool_3x3')
   assert pool.protocol.dataset == 'mnist5k' and not pool.protocol.flip
   run = subprocess.run(
-      [sys.executable, '-m', 'experiments.table_pilot', '--candidates=cifar_e3', '--out='],
+      [sys.executable, '-m', 'experiments.reports.table_pilot', '--candidates=cifar_e3', '--out='],
       capture_output=True,
       text=True,
       check=False,

@@ -1,4 +1,4 @@
-"""``experiments.warm_start_report`` at tiny size: the synthetic 3-op table with the tiny
+"""``experiments.reports.warm_start_report`` at tiny size: the synthetic 3-op table with the tiny
 protocol's data (``test_predictors.tiny_report_table``), 3 seeds of REA, 12 queries."""
 
 import os
@@ -17,7 +17,7 @@ from nas_jax.tabular.protocol import Protocol
 
 def _start(*args):
   env = dict(os.environ, PYTHONPATH=ROOT)
-  cmd = [sys.executable, '-m', 'experiments.warm_start_report', *args]
+  cmd = [sys.executable, '-m', 'experiments.reports.warm_start_report', *args]
   return subprocess.Popen(
       cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
   )

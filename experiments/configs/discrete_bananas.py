@@ -6,7 +6,7 @@ Command:
 
 Everything but the strategy is ``discrete_rea.py``'s (its docstring has the protocol).
 Expected result and cost: see the README's discrete-search section (``python -m
-experiments.discrete_report``).
+experiments.reports.discrete_report``).
 """
 
 import ml_collections

@@ -8,7 +8,7 @@ Each query trains its cell from scratch (``nas_jax.estimators.TrainEstimator`` w
 DARTS arch network, one compiled program for every cell of the space) on the offline
 MNIST-5k data at 16x16: 5 cells, C=8, the 8 DARTS ops, one epoch of 46 steps at batch 64
 (NB201's SGD recipe), and is scored by its validation accuracy; the answer is the cell with
-the best validation accuracy. ``experiments.discrete_live`` runs REA against random
+the best validation accuracy. ``experiments.reports.discrete_live`` runs REA against random
 search at the same budget over several seeds and retrains every answer as ``make demo``
 retrains its cell (``experiments/configs/train_demo.py``).
 

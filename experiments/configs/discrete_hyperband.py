@@ -6,7 +6,7 @@ Command:
 
 Its budget is in simulated seconds (a low-fidelity query costs less). Everything else is ``discrete_rea.py``'s (its docstring has the protocol).
 Expected result and cost: see the README's discrete-search section (``python -m
-experiments.discrete_report``).
+experiments.reports.discrete_report``).
 """
 
 import ml_collections

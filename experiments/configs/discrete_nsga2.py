@@ -14,7 +14,7 @@ median accuracy and its largest parameter count (``nas_jax.discrete.hypervolume_
 ``--config.seeds=N`` reports the ratio at each budget of ``report_at``, mean +- std.
 
 Expected result and cost: see the README's discrete-search section (``python -m
-experiments.discrete_report``); one seed of 300 queries takes seconds on a 2-core CPU.
+experiments.reports.discrete_report``); one seed of 300 queries takes seconds on a 2-core CPU.
 """
 
 import ml_collections

@@ -12,7 +12,7 @@ compiled program for every cell, so the search compiles once (about 20 s). A que
 what a member of the table cost, 6-7 s of training plus about 1.5 s of evaluation on a
 2-core CPU, so the 50 queries here take about 6-7 minutes. There is no table behind it, so
 the run reports the best cell found and its test accuracy, without a percentile or regret;
-look the cell up in the shipped table (``experiments.table_report --cell=...``) to compare.
+look the cell up in the shipped table (``experiments.reports.table_report --cell=...``) to compare.
 The run checkpoints and resumes like every discrete search.
 """
 

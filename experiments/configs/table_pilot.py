@@ -1,7 +1,7 @@
 """The candidate protocols of the table pilot: a uniform sample of cells, two seeds each.
 
 Command (every candidate in turn, resumable; writes docs/table_pilot.md):
-  python -m experiments.table_pilot --candidates=animal_e3_s12,mnist_e10_s12,...
+  python -m experiments.reports.table_pilot --candidates=animal_e3_s12,mnist_e10_s12,...
 
 One candidate by hand:
   python -m experiments.tabulate --config=experiments/configs/table_pilot.py:animal_e3_s12 \

@@ -22,7 +22,7 @@ Two ways in:
   training (``PopulationTrainer.train(stop=...)``), so a stopped cell costs only the
   epochs it ran;
 * :class:`EarlyStopped` wraps a table estimator (a lookup of epoch k, then of the last
-  epoch), the form for measuring the rule over many seeds (``experiments.early_stopping_report``).
+  epoch), the form for measuring the rule over many seeds (``experiments.reports.early_stopping_report``).
 
 The rule keeps its history in Python, so both run through ``discrete.run_python``
 (``jittable = False``). Queries asked at a fidelity of their own (Hyperband's

@@ -1,6 +1,6 @@
 """What early stopping by the median rule buys discrete search: regret at fixed seconds.
 
-  python -m experiments.early_stopping_report [--table=shipped] [--strategies=random,rea]
+  python -m experiments.reports.early_stopping_report [--table=shipped] [--strategies=random,rea]
       [--signals=metric,sotl] [--epoch=1] [--warmup=10] [--quantile=0.5] [--seeds=50]
       [--queries=300] [--budgets=10,25,50,100] [--out=docs/early_stopping.md]
 

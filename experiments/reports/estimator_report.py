@@ -1,6 +1,6 @@
 """Every cheap estimator ranked against a table's ground truth, on every cell.
 
-  python -m experiments.estimator_report [--table=shipped] [--predictor_seeds=10]
+  python -m experiments.reports.estimator_report [--table=shipped] [--predictor_seeds=10]
       [--train_sizes=10,20,50,100,200] [--out=docs/estimator_report.md]
 
 At the defaults it runs about 45-60 minutes on a 2-core CPU (the proxies about 5, SPOS

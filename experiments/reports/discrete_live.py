@@ -1,6 +1,6 @@
 """REA against random search in the DARTS space with live training; every answer retrained.
 
-  python -m experiments.discrete_live [--workdir=runs/darts_live] [--seeds=3]
+  python -m experiments.reports.discrete_live [--workdir=runs/darts_live] [--seeds=3]
       [--out=docs/discrete_live.md]
 
 For each strategy (``rea``, ``random``) and seed ``0 .. seeds - 1`` it runs
@@ -113,7 +113,7 @@ def main(argv):
   queries = len(runs['rea', 0]['history'])
   lines = [
       f'{_SEEDS.value} seeds per strategy, {queries} queries each (`{CONFIG}`; '
-      f'`python -m experiments.discrete_live --seeds={_SEEDS.value}`). '
+      f'`python -m experiments.reports.discrete_live --seeds={_SEEDS.value}`). '
       'Live: the answer as the search trained it (one epoch, 5 cells, C=8); retrained: the '
       'same cell retrained by `experiments/configs/train_demo.py` (6 cells, C=16, 3 epochs). '
       f'Percentile: of the live test accuracy among all {len(pool)} cells random search '

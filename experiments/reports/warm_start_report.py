@@ -1,6 +1,6 @@
 """What a zero-cost-proxy warm start buys discrete search: regret at fixed budgets, many seeds.
 
-  python -m experiments.warm_start_report [--table=shipped] [--proxies=synflow,naswot]
+  python -m experiments.reports.warm_start_report [--table=shipped] [--proxies=synflow,naswot]
       [--rank_by=synflow] [--strategies=rea,local_search] [--seeds=50] [--budget=100]
       [--budgets=10,25,50,100] [--warm=5] [--batch=64] [--bananas_budget=50]
       [--out=docs/warm_start.md]

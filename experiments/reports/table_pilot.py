@@ -1,6 +1,6 @@
 """The table pilot: which protocol gives a local table that can rank cells?
 
-  python -m experiments.table_pilot --candidates=animal_e3_s12,mnist_e10_s12 \
+  python -m experiments.reports.table_pilot --candidates=animal_e3_s12,mnist_e10_s12 \
       [--workdir=runs/table_pilot] [--local_processes=2] [--analyse_only] \
       [--out=docs/table_pilot.md]
 
@@ -221,7 +221,7 @@ def main(argv):
 
   for name in _CANDIDATES.value:
     cli.run_or_exit(lambda n=name: table_pilot.parse(n))
-  command = ' '.join(['python -m experiments.table_pilot'] + sys.argv[1:])
+  command = ' '.join(['python -m experiments.reports.table_pilot'] + sys.argv[1:])
   todo = [] if _ANALYSE.value else list(_CANDIDATES.value)
   while True:  # the report is rewritten after every candidate, so a stopped pilot keeps it
     if todo:

@@ -1,6 +1,6 @@
 """Every discrete strategy on the published tables: NAS-Bench-Graph's 9 datasets and AnalogNAS-Bench.
 
-  python -m experiments.published_report [--tables=nas-bench-graph:cora,...,analog-nasbench]
+  python -m experiments.reports.published_report [--tables=nas-bench-graph:cora,...,analog-nasbench]
       [--seeds=100] [--bananas_seeds=30] [--queries=20,50,100,200]
       [--out=docs/published_report.md] [--reward=val_acc|test_acc]
 

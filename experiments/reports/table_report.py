@@ -1,7 +1,7 @@
 """The facts of a tabular benchmark: distribution, extremes, noise ceiling, cost and robustness.
 
-  python -m experiments.table_report [--table=shipped] [--out=docs/figures]
-  python -m experiments.table_report --cell='|nor_conv_3x3~0|+|...|' [--cell=...]
+  python -m experiments.reports.table_report [--table=shipped] [--out=docs/figures]
+  python -m experiments.reports.table_report --cell='|nor_conv_3x3~0|+|...|' [--cell=...]
 
 
 Prints a markdown report (docs/tabular.md holds the shipped table's) and writes

@@ -1,6 +1,6 @@
 """Every discrete strategy x many seeds over a table: regret and percentile at fixed budgets.
 
-  python -m experiments.discrete_report [--table=shipped] [--seeds=100] [--bananas_seeds=50]
+  python -m experiments.reports.discrete_report [--table=shipped] [--seeds=100] [--bananas_seeds=50]
       [--ground_truth=runs/ground_truth_long/table_rows.json] [--out=docs/discrete_report.md]
       [--figures=docs/figures]
 

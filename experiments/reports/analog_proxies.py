@@ -1,6 +1,6 @@
 """Data-free estimators at NB201's CIFAR-10 size, ranked against AnalogNAS-Bench's 15,625 cells.
 
-  python -m experiments.analog_proxies [--workdir=runs/analog_proxies] [--sample=200]
+  python -m experiments.reports.analog_proxies [--workdir=runs/analog_proxies] [--sample=200]
       [--batch=64] [--limit_s=] [--out=docs/analog_proxies.md]
 
 The ground truth is ``analog-nasbench``'s baseline test accuracy of every NB201 cell, each
@@ -138,7 +138,7 @@ def main(argv):
   lines = [
       f'# Data-free estimators against AnalogNAS-Bench ({len(archs):,} NB201 cells, CIFAR-10)',
       '',
-      f'Written by `python -m experiments.analog_proxies --sample={_SAMPLE.value} '
+      f'Written by `python -m experiments.reports.analog_proxies --sample={_SAMPLE.value} '
       f'--batch={_BATCH.value}` (one run; the pass files in `{workdir}`). Ground truth: '
       "analog-nasbench's baseline test accuracy, one 200-epoch run per cell. Every network "
       "at NB201's CIFAR-10 size (C=16, N=5, 32x32x3, 10 classes), weights from one seed.",
