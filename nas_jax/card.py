@@ -44,7 +44,10 @@ def interval(values: Sequence[float], level: float = 0.95) -> dict[str, float]:
   return dict(n=n, mean=mean, std=std, low=mean - half, high=mean + half)
 
 
-def _counts(space, genotypes: Sequence) -> tuple[dict, dict]:
+def choice_counts(space, genotypes: Sequence) -> tuple[dict, dict]:
+  """``(ops, edges)``: per cell type, how often each op was chosen, and per edge
+  (``'node<i><-<j>'``, as ``space.edges`` names them) how often each op was chosen there;
+  most frequent first."""
   ops, edges = {}, {}
   for g in genotypes:
     for kind, node, j, op in space.edges(g):
@@ -95,7 +98,7 @@ def card(
   columns = (['table_acc', 'percentile', 'regret'] if table is not None else []) + list(
       scores or {}
   )
-  ops, edges = _counts(space, [genotypes[s] for s in seeds])
+  ops, edges = choice_counts(space, [genotypes[s] for s in seeds])
   out = dict(
       title=title,
       space=space.name,

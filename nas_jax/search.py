@@ -278,14 +278,12 @@ def summarize_seeds(
 
   Edges are named ``'node<i><-<j>'`` as in ``space.edges``.
   """
+  from nas_jax import card as card_lib  # pylint: disable=import-outside-toplevel
+
   kinds = sorted({k for g in genotypes for k, *_ in space.edges(g)}, reverse=True)
-  ops_count = {k: {} for k in kinds}
-  edges_count = {k: {} for k in kinds}
-  for g in genotypes:
-    for kind, node, j, op in space.edges(g):
-      ops_count[kind][op] = ops_count[kind].get(op, 0) + 1
-      edge = f'node{node}<-{j}'
-      edges_count[kind][edge] = edges_count[kind].get(edge, 0) + 1
+  ops, edge_ops = card_lib.choice_counts(space, genotypes)
+  ops_count = {k: ops[k] for k in kinds}
+  edges_count = {k: {e: sum(c.values()) for e, c in edge_ops[k].items()} for k in kinds}
   sort = lambda d: dict(sorted(d.items(), key=lambda kv: (-kv[1], kv[0])))
   acc = np.asarray(final_val_acc, np.float64)
   return {
