@@ -155,6 +155,24 @@ def nb201_search(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   return use_space(c, 'nb201')
 
 
+PAPER_COST = (
+    "a paper config's supernet is a GPU job: a DARTS-space step at paper size takes about "
+    '36 s on the 2-core CPU (docs/performance.md); `experiments.compare` runs every strategy '
+    "at demo size instead. CIFAR-10 must be prepared in TFDS' data_dir beforehand when the "
+    'machine is offline.'
+)
+
+
+def paper_search(strategy: str, arg, settings: dict, **per_space) -> ml_collections.ConfigDict:
+  """A paper's search config: :func:`search_defaults` with ``strategy``, its ``settings``,
+  then the space ``arg`` names and that space's own overrides (:func:`space_variant`)."""
+  c = search_defaults()
+  c.strategy = strategy
+  for key, value in settings.items():
+    c[key] = value
+  return space_variant(c, arg, **per_space)
+
+
 def space_variant(c: ml_collections.ConfigDict, arg, **per_space):
   """``arg``: a space name (default 'darts'); applies :func:`use_space` and then the overrides
   given for that space, e.g. ``space_variant(c, arg, nb201={'batch_size': 32})``."""

@@ -12,10 +12,7 @@ epochs otherwise as DARTS.
 Expected result (published): NB201 CIFAR-10 94.36 +- 0.00 %; DARTS space
 2.53 +- 0.08 % test error.
 
-Cost on this project's 2-core CPU: the paper-size supernets are GPU jobs
-(a DARTS-space step takes about 36 s here, see the README); the
-``experiments.compare`` table runs every strategy at demo size instead.
-CIFAR-10 must be prepared in TFDS' data_dir beforehand (this machine is offline).
+Cost: a GPU job at paper size (``common.PAPER_COST``).
 """
 
 from experiments.configs import common
@@ -23,7 +20,4 @@ from experiments.configs import common
 
 def get_config(arg=None):
   """``arg``: 'darts' (default) or 'nb201'."""
-  c = common.search_defaults()
-  c.strategy = 'beta_darts'
-  c.beta_decay_max = 50.0
-  return common.space_variant(c, arg, nb201={'epochs': 100}, darts={})
+  return common.paper_search('beta_darts', arg, dict(beta_decay_max=50.0), nb201={'epochs': 100})

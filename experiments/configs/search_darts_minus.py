@@ -11,10 +11,7 @@ SGD 0.025 -> 0.001, arch Adam 3e-4, wd 1e-3).
 Expected result (published): DARTS space 2.59 +- 0.08 % test error with
 3.5 M parameters; NB201 CIFAR-10 93.80 +- 0.40 %.
 
-Cost on this project's 2-core CPU: the paper-size supernets are GPU jobs
-(a DARTS-space step takes about 36 s here, see the README); the
-``experiments.compare`` table runs every strategy at demo size instead.
-CIFAR-10 must be prepared in TFDS' data_dir beforehand (this machine is offline).
+Cost: a GPU job at paper size (``common.PAPER_COST``).
 """
 
 from experiments.configs import common
@@ -22,7 +19,4 @@ from experiments.configs import common
 
 def get_config(arg=None):
   """``arg``: 'darts' (default) or 'nb201'."""
-  c = common.search_defaults()
-  c.strategy = 'darts_minus'
-  c.aux_skip_beta = 1.0
-  return common.space_variant(c, arg, nb201={}, darts={})
+  return common.paper_search('darts_minus', arg, dict(aux_skip_beta=1.0))

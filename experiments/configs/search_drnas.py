@@ -16,10 +16,7 @@ Expected result (published): NB201 CIFAR-10 94.36 +- 0.00 %; DARTS space
 2.54 +- 0.03 % test error with 4.0 M parameters (without progressive
 learning; 2.46 % with it).
 
-Cost on this project's 2-core CPU: the paper-size supernets are GPU jobs
-(a DARTS-space step takes about 36 s here, see the README); the
-``experiments.compare`` table runs every strategy at demo size instead.
-CIFAR-10 must be prepared in TFDS' data_dir beforehand (this machine is offline).
+Cost: a GPU job at paper size (``common.PAPER_COST``).
 """
 
 from experiments.configs import common
@@ -27,21 +24,13 @@ from experiments.configs import common
 
 def get_config(arg=None):
   """``arg``: 'darts' (default) or 'nb201'."""
-  c = common.search_defaults()
-  c.strategy = 'drnas'
-  c.arch_weight_decay = 0.0
-  c.drnas_reg = 'l2'
-  c.drnas_reg_scale = 0.001
-  return common.space_variant(
-      c,
-      arg,
-      nb201={'epochs': 100},
-      darts={
-          'epochs': 50,
-          'init_channels': 36,
-          'layers': 20,
-          'learning_rate': 0.1,
-          'arch_learning_rate': 0.0006,
-          'partial_channels': 6,
-      },
+  darts = dict(
+      epochs=50,
+      init_channels=36,
+      layers=20,
+      learning_rate=0.1,
+      arch_learning_rate=0.0006,
+      partial_channels=6,
   )
+  settings = dict(arch_weight_decay=0.0, drnas_reg='l2', drnas_reg_scale=0.001)
+  return common.paper_search('drnas', arg, settings, nb201={'epochs': 100}, darts=darts)

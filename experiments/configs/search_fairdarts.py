@@ -11,10 +11,7 @@ betas (0.9, 0.999), wd 1e-3; SGD 0.005 -> 0.001, batch 128, 50 epochs, wd 3e-4.
 Expected result (published): DARTS space 2.54 +- 0.05 % test error with
 about 3.3 M parameters. NB201 is not reported in the paper.
 
-Cost on this project's 2-core CPU: the paper-size supernets are GPU jobs
-(a DARTS-space step takes about 36 s here, see the README); the
-``experiments.compare`` table runs every strategy at demo size instead.
-CIFAR-10 must be prepared in TFDS' data_dir beforehand (this machine is offline).
+Cost: a GPU job at paper size (``common.PAPER_COST``).
 """
 
 from experiments.configs import common
@@ -23,15 +20,11 @@ from nas_jax import spaces
 
 def get_config(arg=None):
   """``arg``: 'darts' (default) or 'nb201'."""
-  c = common.search_defaults()
-  c.strategy = 'fairdarts'
-  c.zero_one_weight = 10.0
-  c.arch_learning_rate = 0.003
-  c.arch_beta1 = 0.9
-  c.learning_rate = 0.005
-  c.batch_size = 128
+  settings = dict(
+      zero_one_weight=10.0, arch_learning_rate=0.003, arch_beta1=0.9, learning_rate=0.005
+  )
   without_none = {
       name: {'primitives': tuple(p for p in spaces.get(name).default_primitives if p != 'none')}
       for name in spaces.NETWORK_NAMES
   }
-  return common.space_variant(c, arg, **without_none)
+  return common.paper_search('fairdarts', arg, dict(settings, batch_size=128), **without_none)

@@ -13,10 +13,7 @@ Expected result (published): NB201 CIFAR-10 test accuracy 93.61 +- 0.09 %
 (NB201 paper); DARTS space 2.93 % test error with 3.4 M parameters after the
 usual 600-epoch retraining.
 
-Cost on this project's 2-core CPU: the paper-size supernets are GPU jobs
-(a DARTS-space step takes about 36 s here, see the README); the
-``experiments.compare`` table runs every strategy at demo size instead.
-CIFAR-10 must be prepared in TFDS' data_dir beforehand (this machine is offline).
+Cost: a GPU job at paper size (``common.PAPER_COST``).
 """
 
 from experiments.configs import common
@@ -24,8 +21,6 @@ from experiments.configs import common
 
 def get_config(arg=None):
   """``arg``: 'darts' (default) or 'nb201'."""
-  c = common.search_defaults()
-  c.strategy = 'gdas'
-  c.epochs = 250
-  c.weight_decay = 0.0005
-  return common.space_variant(c, arg, nb201={}, darts={'batch_size': 256, 'layers': 6})
+  return common.paper_search(
+      'gdas', arg, dict(epochs=250, weight_decay=0.0005), darts={'batch_size': 256, 'layers': 6}
+  )

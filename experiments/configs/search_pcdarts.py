@@ -13,10 +13,7 @@ Expected result (published): DARTS space 2.57 +- 0.07 % test error with
 3.6 M parameters (the PC_DARTS genotype ships in nas_jax.spaces.darts.genotype); NB201
 CIFAR-10 93.41 +- 0.30 %.
 
-Cost on this project's 2-core CPU: the paper-size supernets are GPU jobs
-(a DARTS-space step takes about 36 s here, see the README); the
-``experiments.compare`` table runs every strategy at demo size instead.
-CIFAR-10 must be prepared in TFDS' data_dir beforehand (this machine is offline).
+Cost: a GPU job at paper size (``common.PAPER_COST``).
 """
 
 from experiments.configs import common
@@ -24,11 +21,11 @@ from experiments.configs import common
 
 def get_config(arg=None):
   """``arg``: 'darts' (default) or 'nb201'."""
-  c = common.search_defaults()
-  c.strategy = 'pcdarts'
-  c.partial_channels = 4
-  c.arch_warmup_epochs = 15
-  c.batch_size = 256
-  c.learning_rate = 0.1
-  c.arch_learning_rate = 0.0006
-  return common.space_variant(c, arg, nb201={}, darts={})
+  settings = dict(
+      partial_channels=4,
+      arch_warmup_epochs=15,
+      batch_size=256,
+      learning_rate=0.1,
+      arch_learning_rate=0.0006,
+  )
+  return common.paper_search('pcdarts', arg, settings)

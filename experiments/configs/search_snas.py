@@ -13,10 +13,7 @@ implemented (see nas_jax/strategies/snas.py).
 Expected result (published): DARTS space 2.85 +- 0.02 % test error with
 2.8 M parameters (moderate constraint); NB201 CIFAR-10 92.77 +- 0.83 %.
 
-Cost on this project's 2-core CPU: the paper-size supernets are GPU jobs
-(a DARTS-space step takes about 36 s here, see the README); the
-``experiments.compare`` table runs every strategy at demo size instead.
-CIFAR-10 must be prepared in TFDS' data_dir beforehand (this machine is offline).
+Cost: a GPU job at paper size (``common.PAPER_COST``).
 """
 
 from experiments.configs import common
@@ -24,7 +21,4 @@ from experiments.configs import common
 
 def get_config(arg=None):
   """``arg``: 'darts' (default) or 'nb201'."""
-  c = common.search_defaults()
-  c.strategy = 'snas'
-  c.epochs = 150
-  return common.space_variant(c, arg, nb201={}, darts={})
+  return common.paper_search('snas', arg, dict(epochs=150))
