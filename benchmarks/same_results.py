@@ -121,7 +121,20 @@ def jobs() -> dict[str, list[str]]:
   return out
 
 
-TIMING = ('second', 'time', 'wall', 'eta', 'date', 'elapsed', 'clock', 'throughput', 'per_s')
+# measured seconds: a live query's cost and the seconds spent are wall time
+TIMING = (
+    'second',
+    'time',
+    'wall',
+    'eta',
+    'date',
+    'elapsed',
+    'clock',
+    'throughput',
+    'per_s',
+    'cost',
+    'spent',
+)
 
 
 def _timing(key: str) -> bool:

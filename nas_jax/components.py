@@ -14,7 +14,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from nas_jax import spaces, strategies
+import jax
+
+from nas_jax import runner, spaces, strategies
 from nas_jax.config_checks import ConfigError
 from nas_jax.spaces.base import Space
 from nas_jax.strategies.base import Strategy
@@ -25,6 +27,24 @@ FLAT_KEYS = {
     'reg': 'drnas_reg',
     'reg_scale': 'drnas_reg_scale',
 }
+
+
+def epoch_loop(config, workdir: str, steps_per_epoch: int, log, **kw) -> runner.EpochLoop:
+  """The resumable loop of a search or retraining config (its epochs, checkpoint cadence,
+  logging and TensorBoard settings); ``kw`` adds the run's own (metric directories, the
+  metrics checked for NaN)."""
+  return runner.EpochLoop(
+      workdir,
+      config.epochs,
+      steps_per_epoch,
+      checkpoint_every=config.checkpoint_every,
+      keep_checkpoints=config.keep_checkpoints,
+      log_every=config.log_every,
+      tensorboard=config.tensorboard,
+      writer=jax.process_index() == 0,
+      log=log,
+      **kw,
+  )
 
 
 def space(config) -> Space:

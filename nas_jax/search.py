@@ -41,7 +41,7 @@ import ml_collections
 import numpy as np
 import optax
 
-from nas_jax import bilevel, components, data, ops, parallel, runner, spaces, strategies
+from nas_jax import bilevel, components, data, ops, parallel, spaces, strategies
 from nas_jax.config_checks import ConfigError, need, positive_ints, run_settings
 from nas_jax.metrics import METRICS_FILE, read_metrics
 from nas_jax.spaces.base import Space
@@ -519,18 +519,13 @@ def run_search(
     records = _epoch_records(strategy, state, means, seeds, epoch, seconds)
     return records, _epoch_line(config, strategy, records, epoch, seconds)
 
-  loop = runner.EpochLoop(
+  loop = components.epoch_loop(
+      config,
       workdir,
-      config.epochs,
       steps_per_epoch,
+      log,
       metric_dirs=seed_dirs,
       finite={'train_loss': 'weight step', 'val_loss': 'architecture step'},
-      checkpoint_every=config.checkpoint_every,
-      keep_checkpoints=config.keep_checkpoints,
-      log_every=config.log_every,
-      tensorboard=config.tensorboard,
-      writer=writer,
-      log=log,
   )
   done = loop.run(state, step, end_epoch, progress)
   state = done.state

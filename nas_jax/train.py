@@ -41,7 +41,7 @@ import ml_collections
 import numpy as np
 import optax
 
-from nas_jax import bilevel, data, netstats, parallel, runner, spaces
+from nas_jax import bilevel, components, data, netstats, parallel, spaces
 from nas_jax.config_checks import ConfigError, need, positive_ints, run_settings
 from nas_jax.spaces.base import Space
 from nas_jax.util import atomic_write
@@ -374,18 +374,7 @@ def run_train(
     )
     return [record], line
 
-  loop = runner.EpochLoop(
-      workdir,
-      config.epochs,
-      steps_per_epoch,
-      finite={'loss': ''},
-      checkpoint_every=config.checkpoint_every,
-      keep_checkpoints=config.keep_checkpoints,
-      log_every=config.log_every,
-      tensorboard=config.tensorboard,
-      writer=writer,
-      log=log,
-  )
+  loop = components.epoch_loop(config, workdir, steps_per_epoch, log, finite={'loss': ''})
   done = loop.run(state, step, end_epoch, progress)
   state, run_seconds, compile_seconds = done.state, done.run_seconds, done.compile_seconds
   if test_acc is None:  # resumed after the last epoch had finished
