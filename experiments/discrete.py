@@ -47,9 +47,9 @@ _CONFIG = cli.define_config_file(
 
 
 def _setup(config):
-  from nas_jax import discrete
+  from nas_jax import components
 
-  return discrete.from_config(config)
+  return components.discrete_search(config)
 
 
 def _num_queries(config) -> int:

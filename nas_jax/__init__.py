@@ -40,7 +40,7 @@ _NAMES = {
     'run_train': 'nas_jax.train',
     'run_seeds': 'nas_jax.discrete',
     'seed_keys': 'nas_jax.discrete',
-    'summarize': 'nas_jax.discrete',
+    'summarize': 'nas_jax.traces',
     'Table': 'nas_jax.tabular',
     'TabularEstimator': 'nas_jax.estimators',
     'TrainEstimator': 'nas_jax.estimators',

@@ -12,11 +12,12 @@ None (a placeholder) leaves the constructor's paper default.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import jax
 
-from nas_jax import runner, spaces, strategies
+from nas_jax import discrete, runner, spaces, strategies
 from nas_jax.config_checks import ConfigError
 from nas_jax.spaces.base import Space
 from nas_jax.strategies.base import Strategy
@@ -75,3 +76,122 @@ def strategy(config, space_: Space | None = None) -> Strategy:
     for key in sorted(strategies.REGISTRY.settings(name), key=len, reverse=True):
       message = message.replace(f'{name}.{key}', f'config.{FLAT_KEYS.get(key, key)}')
     raise ConfigError(message) from None
+
+
+def discrete_search(config):
+  """``(strategy, estimator, space)`` of an ``experiments.discrete`` config (the
+  ``experiments/configs/discrete_*.py`` keys); a one-line ConfigError or TableError for a
+  bad value."""
+  from nas_jax import tabular  # pylint: disable=import-outside-toplevel
+  from nas_jax.config_checks import ConfigError
+  from nas_jax.estimators import TabularEstimator
+  from nas_jax.strategies import discrete as ds
+
+  strategy = ds.get(config.strategy, **dict(config.settings))
+  if config.estimator not in ('tabular', 'train'):
+    raise ConfigError(f"config.estimator must be 'tabular' or 'train', got {config.estimator!r}")
+  if config.batch is None:
+    config.batch = strategy.ask_size
+  if config.budget_unit not in ('queries', 'seconds'):
+    raise ConfigError(
+        f"config.budget_unit must be 'queries' or 'seconds', got {config.budget_unit!r}"
+    )
+  if not config.budget > 0:
+    raise ConfigError(f'config.budget must be > 0, got {config.budget!r}')
+  for key in ('batch', 'max_queries', 'seeds', 'checkpoint_every'):
+    if not (isinstance(config[key], int) and config[key] >= 1):
+      raise ConfigError(f'config.{key} must be an integer >= 1, got {config[key]!r}')
+  if config.batch > 1 and not strategy.batch_ask:
+    raise ConfigError(f'{config.strategy} asks one architecture at a time: config.batch must be 1')
+  table_seed = config.table_seed
+  if isinstance(table_seed, str) and table_seed.isdigit():
+    table_seed = int(table_seed)
+  objectives = tuple(config.objectives)
+  rule = _early_stop_rule(config, objectives)
+  if config.estimator == 'train':
+    estimator, space = _train_estimator(config, objectives, rule)
+    return discrete.prepare(strategy, estimator, config.max_queries), estimator, space
+  report_table = config.get('report_table') or None
+  estimator = TabularEstimator(
+      tabular.load(config.table),
+      config.metric,
+      config.epoch,
+      table_seed,
+      config.report,
+      objectives,
+      report_table=tabular.load(report_table) if report_table else None,
+  )
+  wanted = getattr(strategy, 'objectives', 1)
+  if wanted != 1 + len(objectives):
+    raise ConfigError(
+        f'{config.strategy} optimizes {wanted} objective(s), but the config gives '
+        f'{1 + len(objectives)} (config.metric and config.objectives={objectives})'
+    )
+  if rule is not None:
+    from nas_jax.estimators.early_stopping import EarlyStopped
+
+    with _early_stop_errors():
+      estimator = EarlyStopped(estimator, rule)
+  return discrete.prepare(strategy, estimator, config.max_queries), estimator, estimator.space
+
+
+@contextlib.contextmanager
+def _early_stop_errors():
+  """The rule's ValueErrors as one-line ``config.early_stop: ...`` ConfigErrors."""
+  from nas_jax.config_checks import ConfigError
+
+  try:
+    yield
+  except ValueError as e:
+    raise ConfigError(f'config.early_stop: {e}') from None
+
+
+def _early_stop_rule(config, objectives):
+  """The ``config.early_stop`` rule (a ``MedianStopping``), or None when its epoch is 0."""
+  from nas_jax.config_checks import ConfigError
+  from nas_jax.estimators.early_stopping import MedianStopping
+
+  stop = config.get('early_stop')
+  if stop is None or stop.epoch == 0:
+    return None
+  if config.seeds != 1:
+    raise ConfigError('config.early_stop runs one search at a time: config.seeds must be 1')
+  if objectives:
+    raise ConfigError('config.early_stop takes a single objective: config.objectives must be ()')
+  with _early_stop_errors():
+    return MedianStopping(stop.epoch, stop.warmup, stop.quantile, stop.signal)
+
+
+def _train_estimator(config, objectives, rule=None):
+  """``(TrainEstimator, space)`` of a config whose ``estimator`` is ``'train'``."""
+  from nas_jax import spaces  # pylint: disable=import-outside-toplevel
+  from nas_jax.config_checks import ConfigError
+  from nas_jax.estimators import TrainEstimator
+  from nas_jax.tabular.protocol import Protocol
+
+  if objectives:
+    raise ConfigError("config.objectives needs a table: estimator 'train' has one objective")
+  if config.seeds != 1:
+    raise ConfigError("estimator 'train' runs one search at a time: config.seeds must be 1")
+  live = config.train
+  hashing = {'hash_rule': live.hash_rule} if live.get('hash_rule') else {}
+  protocol = Protocol.from_config(live.protocol)
+  if live.get('network', 'arch') not in ('arch', 'cell'):
+    raise ConfigError(f"config.train.network must be 'arch' or 'cell', got {live.network!r}")
+  if rule is not None:  # before the data is loaded
+    with _early_stop_errors():
+      rule.check_epochs(config.epoch or protocol.epochs)
+  options = {key: live[key] for key in ('steps', 'multiplier') if live.get(key)}
+  space = spaces.get(live.space, tuple(live.primitives) or None, **options, **hashing)
+  estimator = TrainEstimator(
+      space,
+      protocol,
+      config.metric,
+      config.epoch,
+      config.report,
+      live.seed,
+      live.get('data_dir'),
+      network=live.get('network', 'arch'),
+      early_stop=rule,
+  )
+  return estimator, space

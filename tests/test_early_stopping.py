@@ -4,7 +4,7 @@ import jax
 import numpy as np
 import pytest
 
-from nas_jax import discrete, spaces
+from nas_jax import components, discrete, spaces
 from nas_jax.estimators import TabularEstimator
 from nas_jax.estimators.early_stopping import EarlyStopped, MedianStopping
 from nas_jax.strategies import discrete as ds
@@ -132,9 +132,9 @@ def test_launcher_config_builds_the_rule_and_refuses_bad_ones():
   from nas_jax.config_checks import ConfigError
 
   c = discrete_rea.get_config()
-  assert discrete.from_config(c)[1].__class__ is TabularEstimator  # epoch 0: off
+  assert components.discrete_search(c)[1].__class__ is TabularEstimator  # epoch 0: off
   c.early_stop.update(epoch=2, warmup=4, quantile=0.25, signal='metric')
-  _, est, _ = discrete.from_config(c)
+  _, est, _ = components.discrete_search(c)
   assert isinstance(est, EarlyStopped) and est.early_stop is est.rule
   rule = est.rule
   assert (rule.epoch, rule.warmup, rule.quantile, rule.signal_name) == (2, 4, 0.25, 'metric')
@@ -153,15 +153,15 @@ def test_launcher_config_builds_the_rule_and_refuses_bad_ones():
     bad = discrete_rea.get_config()
     bad.early_stop.update({'epoch': 1, **change})
     with pytest.raises(ConfigError, match=message):
-      discrete.from_config(bad)
+      components.discrete_search(bad)
   many = discrete_rea.get_config()
   many.early_stop.epoch, many.seeds = 1, 4
   with pytest.raises(ConfigError, match='one search at a time: config.seeds must be 1'):
-    discrete.from_config(many)
+    components.discrete_search(many)
   train = discrete_rea.get_config()
   train.estimator, train.early_stop.epoch = 'train', 3  # refused before any data is loaded
   with pytest.raises(ConfigError, match='config.early_stop: early stopping epoch 3 must be'):
-    discrete.from_config(train)
+    components.discrete_search(train)
 
 
 def test_early_stopping_report_on_a_small_table(table, tmp_path):

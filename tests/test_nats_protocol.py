@@ -216,13 +216,13 @@ def test_a_metric_the_table_never_measured_is_refused(bench):
 
 def test_launcher_config_reads_the_report_from_another_table(bench, tmp_path):
   from experiments.configs import discrete_rea
-  from nas_jax import discrete
+  from nas_jax import components
 
   bench['search'].save(tmp_path / 'search.npz')
   bench['report'].save(tmp_path / 'report.npz')
   c = discrete_rea.get_config()
   c.table, c.report_table = str(tmp_path / 'search.npz'), str(tmp_path / 'report.npz')
-  _, est, _ = discrete.from_config(c)
+  _, est, _ = components.discrete_search(c)
   api = _api(bench['src'])
   index = {api.meta_archs[i]: i for i in api.evaluated_indexes}
   for cell, arch in zip(bench['cells'], bench['archs']):  # cifar10 hp=200, seed mean
@@ -230,5 +230,5 @@ def test_launcher_config_reads_the_report_from_another_table(bench, tmp_path):
     got = float(est(arch[None], jax.random.key(0)).report[0])
     assert got == pytest.approx(want / 100, abs=1e-5), cell
   c.report_table = ''
-  _, own, _ = discrete.from_config(c)  # without it, the search table's own test accuracy
+  _, own, _ = components.discrete_search(c)  # without it, the search table's own test accuracy
   assert own.best_report != pytest.approx(est.best_report)

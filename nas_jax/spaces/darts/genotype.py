@@ -9,36 +9,31 @@ pairs: pairs ``2k`` and ``2k + 1`` feed node ``k`` and may read from any node
 with a smaller index. The cell output concatenates the nodes listed in
 ``*_concat``.
 
-This module holds the :class:`Genotype` container, its JSON and DARTS text
-serialisations (the latter parsed by a small recursive-descent parser, never
-evaluated), and the genotypes published with the DARTS paper.
+This module holds the :class:`Genotype` container and its JSON and DARTS text
+serialisations and files. The text form is parsed (never evaluated) by
+:mod:`nas_jax.spaces.darts.genotype_text`; the published cells are in
+:mod:`nas_jax.spaces.darts.published` (also reachable here by name).
 
 Only the standard library is imported here so that the module loads fast.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 import dataclasses
 import json
 import os
 from typing import Any
 
+from nas_jax.spaces.darts import genotype_text
+from nas_jax.spaces.genotype_files import GenotypeError, read_text
 from nas_jax.util import atomic_write, is_int, one_line
 
 __all__ = [
     'DARTS_PRIMITIVES',
-    'DARTS_V1',
-    'DARTS_V2',
-    'DARTS_V2_TEXT',
-    'NAMED_GENOTYPES',
-    'PC_DARTS',
-    'PC_DARTS_IMAGENET',
-    'PDARTS',
     'Genotype',
     'GenotypeError',
     'OpPair',
-    'get_named',
     'load_genotype',
     'load_json',
     'save_json',
@@ -56,20 +51,12 @@ DARTS_PRIMITIVES: tuple[str, ...] = (
 )
 """The DARTS candidate operations, in the order used by the DARTS paper."""
 
-OpPair = tuple[str, int]
-"""One incoming edge of a node: ``(op_name, input_index)``."""
 
 PathLike = str | os.PathLike
 
-_FIELDS = ('normal', 'normal_concat', 'reduce', 'reduce_concat')
+_FIELDS = genotype_text.FIELDS
+OpPair = genotype_text.OpPair
 _FORBIDDEN_NAME_CHARS = frozenset('\'"\\')
-
-
-class GenotypeError(ValueError):
-  """Raised for an invalid genotype or an unreadable genotype description.
-
-  The message is always a single line naming what is wrong.
-  """
 
 
 def _check_op_name(name: Any, where: str) -> str:
@@ -390,255 +377,10 @@ class Genotype:
     """
     if not isinstance(text, str):
       raise GenotypeError(f'expected DARTS genotype text as str, got {type(text).__name__}')
-    return cls(**_DartsTextParser(text).parse())
+    return cls(**genotype_text.parse(text))
 
   def __str__(self) -> str:
     return self.to_darts_text()
-
-
-# -- DARTS text parser -----------------------------------------------------------
-
-_PUNCT = frozenset('()[],=')
-_DIGITS = frozenset('0123456789')
-_MAX_INT_CHARS = 19  # An optional sign and up to 18 digits.
-
-
-@dataclasses.dataclass(frozen=True)
-class _Token:
-  """A lexical token of the DARTS text form."""
-
-  kind: str  # 'ident', 'int', 'str', one of _PUNCT, or 'end'.
-  value: Any
-  pos: int
-
-  def describe(self) -> str:
-    """Returns a short description used in error messages."""
-    if self.kind == 'end':
-      return 'end of text'
-    if self.kind == 'ident':
-      return f'identifier {self.value!r}'
-    if self.kind == 'int':
-      return f'integer {self.value}'
-    if self.kind == 'str':
-      return f'string {self.value!r}'
-    return repr(self.kind)
-
-
-def _error_at(expected: str, pos: int, found: str) -> GenotypeError:
-  """Builds the standard parse error."""
-  return GenotypeError(
-      f'invalid DARTS genotype text: expected {expected} at character {pos}, '
-      f'found {one_line(found)}'
-  )
-
-
-def _tokenize(text: str) -> Iterator[_Token]:
-  """Splits DARTS genotype text into tokens, lazily.
-
-  Tokens are produced on demand so that the parser reports the first error in
-  reading order, whether it is lexical or syntactic.
-
-  Args:
-    text: The text to split.
-
-  Yields:
-    The tokens, terminated by an ``'end'`` token.
-
-  Raises:
-    GenotypeError: On an unexpected character or an unterminated string.
-  """
-  i, n = 0, len(text)
-  while i < n:
-    c = text[i]
-    if c.isspace():
-      i += 1
-    elif c in _PUNCT:
-      yield _Token(c, c, i)
-      i += 1
-    elif c in '\'"':
-      j = i + 1
-      while j < n and text[j] != c and text[j] not in '\\\n\r':
-        j += 1
-      if j >= n or text[j] != c:
-        raise _error_at(
-            f'closing {c} (string opened at character {i})',
-            j,
-            'end of text' if j >= n else repr(text[j]),
-        )
-      yield _Token('str', text[i + 1 : j], i)
-      i = j + 1
-    elif c in _DIGITS or (c in '+-' and i + 1 < n and text[i + 1] in _DIGITS):
-      j = i + 1
-      while j < n and text[j] in _DIGITS:
-        j += 1
-      if j - i > _MAX_INT_CHARS:
-        raise _error_at('an integer of at most 18 digits', i, f'{j - i} characters')
-      yield _Token('int', int(text[i:j]), i)
-      i = j
-    elif c.isalpha() or c == '_':
-      j = i + 1
-      while j < n and (text[j].isalnum() or text[j] == '_'):
-        j += 1
-      yield _Token('ident', text[i:j], i)
-      i = j
-    else:
-      raise _error_at('a name, number, string or one of ()[],=', i, repr(c))
-  yield _Token('end', None, n)
-
-
-class _DartsTextParser:
-  """Recursive-descent parser for the DARTS ``Genotype(...)`` text form.
-
-  Grammar::
-
-    text     := [IDENT '='] ['Genotype'] '(' field (',' field)* [','] ')' END
-    field    := CELL '=' cell | CONCAT '=' concat
-    cell     := open [pair (',' pair)* [',']] close
-    pair     := '(' STR ',' INT [','] ')'
-    concat   := open [INT (',' INT)* [',']] close
-              | 'range' '(' INT [',' INT [',' INT]] [','] ')'
-    open     := '[' | '('          (closed by the matching bracket)
-  """
-
-  def __init__(self, text: str) -> None:
-    self._stream = _tokenize(text)
-    self._buffer: list[_Token] = []
-
-  # Token helpers.
-
-  def _peek(self, offset: int = 0) -> _Token:
-    while len(self._buffer) <= offset:
-      if self._buffer and self._buffer[-1].kind == 'end':
-        return self._buffer[-1]
-      self._buffer.append(next(self._stream))
-    return self._buffer[offset]
-
-  def _next(self) -> _Token:
-    tok = self._peek()
-    if tok.kind != 'end':
-      self._buffer.pop(0)
-    return tok
-
-  def _expect(self, kind: str, expected: str | None = None) -> _Token:
-    tok = self._peek()
-    if tok.kind != kind:
-      raise _error_at(expected or repr(kind), tok.pos, tok.describe())
-    return self._next()
-
-  def _accept(self, kind: str) -> bool:
-    if self._peek().kind == kind:
-      self._next()
-      return True
-    return False
-
-  # Grammar rules.
-
-  def parse(self) -> dict[str, Any]:
-    """Parses the whole text.
-
-    Returns:
-      Keyword arguments for :class:`Genotype`.
-    """
-    first = self._peek()
-    if first.kind == 'ident' and first.value != 'Genotype' and self._peek(1).kind == '=':
-      self._next()  # Skip an assignment prefix such as `DARTS_V2 =`.
-      self._next()
-    tok = self._peek()
-    if tok.kind == 'ident':
-      if tok.value != 'Genotype':
-        raise _error_at("'Genotype' or '('", tok.pos, tok.describe())
-      self._next()
-    self._expect('(', "'(' opening the Genotype fields")
-    fields: dict[str, Any] = {}
-    while True:
-      tok = self._peek()
-      if tok.kind == ')' and fields:
-        break
-      name_tok = self._expect('ident', 'a field name (' + ', '.join(_FIELDS) + ')')
-      if name_tok.value not in _FIELDS:
-        raise _error_at(
-            'a field name (' + ', '.join(_FIELDS) + ')', name_tok.pos, name_tok.describe()
-        )
-      if name_tok.value in fields:
-        raise GenotypeError(
-            f'invalid DARTS genotype text: field {name_tok.value!r} given '
-            f'twice (second at character {name_tok.pos})'
-        )
-      self._expect('=', f"'=' after {name_tok.value!r}")
-      if name_tok.value.endswith('_concat'):
-        fields[name_tok.value] = self._concat()
-      else:
-        fields[name_tok.value] = self._cell()
-      if not self._accept(','):
-        break
-    self._expect(')', "',' or ')' closing the Genotype fields")
-    end = self._peek()
-    if end.kind != 'end':
-      raise _error_at('end of text', end.pos, end.describe())
-    missing = [k for k in _FIELDS if k not in fields]
-    if missing:
-      raise GenotypeError(f"invalid DARTS genotype text: missing field(s) {', '.join(missing)}")
-    return fields
-
-  def _open(self, what: str) -> str:
-    tok = self._peek()
-    if tok.kind not in ('[', '('):
-      raise _error_at(f"'[' opening {what}", tok.pos, tok.describe())
-    self._next()
-    return ']' if tok.kind == '[' else ')'
-
-  def _cell(self) -> list[OpPair]:
-    close = self._open('a list of (op, input) pairs')
-    pairs = []
-    while not self._accept(close):
-      pairs.append(self._pair())
-      if not self._accept(','):
-        self._expect(close, f"',' or '{close}' in the list of (op, input) " 'pairs')
-        break
-    return pairs
-
-  def _pair(self) -> OpPair:
-    self._expect('(', "'(' opening an (op, input) pair")
-    name = self._expect('str', 'a quoted op name').value
-    self._expect(',', "',' after the op name")
-    index = self._expect('int', 'an integer input index').value
-    self._accept(',')
-    self._expect(')', "')' closing the (op, input) pair")
-    return (name, index)
-
-  def _concat(self) -> list[int]:
-    tok = self._peek()
-    if tok.kind == 'ident':
-      if tok.value != 'range':
-        raise _error_at('a list of node indices or range(...)', tok.pos, tok.describe())
-      return self._range()
-    close = self._open('a list of node indices')
-    values = []
-    while not self._accept(close):
-      values.append(self._expect('int', 'an integer node index').value)
-      if not self._accept(','):
-        self._expect(close, f"',' or '{close}' in the list of node indices")
-        break
-    return values
-
-  def _range(self) -> list[int]:
-    start_tok = self._next()  # 'range'
-    self._expect('(', "'(' after 'range'")
-    args = [self._expect('int', 'an integer range argument').value]
-    while self._accept(','):
-      if self._peek().kind == ')':
-        break
-      if len(args) == 3:
-        tok = self._peek()
-        raise _error_at("')' (range takes at most 3 arguments)", tok.pos, tok.describe())
-      args.append(self._expect('int', 'an integer range argument').value)
-    self._expect(')', "',' or ')' closing range(...)")
-    if len(args) == 3 and args[2] == 0:
-      raise GenotypeError(
-          'invalid DARTS genotype text: range() step must not be zero '
-          f'(range at character {start_tok.pos})'
-      )
-    return list(range(*args))
 
 
 # -- Files -------------------------------------------------------------------------
@@ -664,23 +406,6 @@ def save_json(genotype: Genotype, path: PathLike) -> None:
   atomic_write(path, genotype.to_json(indent=2) + '\n')
 
 
-def _read_text(path: str) -> str:
-  """Reads a UTF-8 text file, mapping failures to :class:`GenotypeError`."""
-  try:
-    with open(path, encoding='utf-8') as f:
-      return f.read()
-  except FileNotFoundError:
-    raise GenotypeError(f'genotype file {path!r} does not exist') from None
-  except IsADirectoryError:
-    raise GenotypeError(f'genotype file {path!r} is a directory, not a file') from None
-  except UnicodeDecodeError as e:
-    raise GenotypeError(f'genotype file {path!r} is not UTF-8 text (byte {e.start})') from None
-  except OSError as e:
-    raise GenotypeError(
-        f'genotype file {path!r} cannot be read: ' f'{one_line(e.strerror or str(e))}'
-    ) from None
-
-
 def load_json(path: PathLike) -> Genotype:
   """Reads a genotype written by :func:`save_json`.
 
@@ -695,7 +420,7 @@ def load_json(path: PathLike) -> Genotype:
       does not describe a valid genotype; the one-line message names the path.
   """
   path = os.fspath(path)
-  text = _read_text(path)
+  text = read_text(path)
   try:
     return Genotype.from_json(text)
   except GenotypeError as e:
@@ -704,185 +429,11 @@ def load_json(path: PathLike) -> Genotype:
 
 def _load_darts_text_file(path: str) -> Genotype:
   """Reads a genotype in DARTS text form from ``path``."""
-  text = _read_text(path)
+  text = read_text(path)
   try:
     return Genotype.from_darts_text(text)
   except GenotypeError as e:
     raise GenotypeError(f'genotype file {path!r}: {e}') from None
-
-
-# -- Published genotypes ---------------------------------------------------------
-
-DARTS_V1 = Genotype(
-    normal=(
-        ('sep_conv_3x3', 1),
-        ('sep_conv_3x3', 0),
-        ('skip_connect', 0),
-        ('sep_conv_3x3', 1),
-        ('skip_connect', 0),
-        ('sep_conv_3x3', 1),
-        ('sep_conv_3x3', 0),
-        ('skip_connect', 2),
-    ),
-    normal_concat=(2, 3, 4, 5),
-    reduce=(
-        ('max_pool_3x3', 0),
-        ('max_pool_3x3', 1),
-        ('skip_connect', 2),
-        ('max_pool_3x3', 0),
-        ('max_pool_3x3', 0),
-        ('skip_connect', 2),
-        ('skip_connect', 2),
-        ('avg_pool_3x3', 0),
-    ),
-    reduce_concat=(2, 3, 4, 5),
-)
-"""DARTS (first order) cell from the DARTS paper (Liu et al., 2019)."""
-
-DARTS_V2 = Genotype(
-    normal=(
-        ('sep_conv_3x3', 0),
-        ('sep_conv_3x3', 1),
-        ('sep_conv_3x3', 0),
-        ('sep_conv_3x3', 1),
-        ('sep_conv_3x3', 1),
-        ('skip_connect', 0),
-        ('skip_connect', 0),
-        ('dil_conv_3x3', 2),
-    ),
-    normal_concat=(2, 3, 4, 5),
-    reduce=(
-        ('max_pool_3x3', 0),
-        ('max_pool_3x3', 1),
-        ('skip_connect', 2),
-        ('max_pool_3x3', 1),
-        ('max_pool_3x3', 0),
-        ('skip_connect', 2),
-        ('skip_connect', 2),
-        ('max_pool_3x3', 1),
-    ),
-    reduce_concat=(2, 3, 4, 5),
-)
-"""DARTS (second order) cell from the DARTS paper (Liu et al., 2019)."""
-
-PC_DARTS = Genotype(
-    normal=(
-        ('sep_conv_3x3', 1),
-        ('skip_connect', 0),
-        ('sep_conv_3x3', 0),
-        ('dil_conv_3x3', 1),
-        ('sep_conv_5x5', 0),
-        ('sep_conv_3x3', 1),
-        ('avg_pool_3x3', 0),
-        ('dil_conv_3x3', 1),
-    ),
-    normal_concat=(2, 3, 4, 5),
-    reduce=(
-        ('sep_conv_5x5', 1),
-        ('max_pool_3x3', 0),
-        ('sep_conv_5x5', 1),
-        ('sep_conv_5x5', 2),
-        ('sep_conv_3x3', 0),
-        ('sep_conv_3x3', 3),
-        ('sep_conv_3x3', 1),
-        ('sep_conv_3x3', 2),
-    ),
-    reduce_concat=(2, 3, 4, 5),
-)
-"""PC-DARTS cell searched on CIFAR-10 (Xu et al., 2020): 2.57 +- 0.07 % error, 3.6 M params."""
-
-PC_DARTS_IMAGENET = Genotype(
-    normal=(
-        ('skip_connect', 1),
-        ('sep_conv_3x3', 0),
-        ('sep_conv_3x3', 0),
-        ('skip_connect', 1),
-        ('sep_conv_3x3', 1),
-        ('sep_conv_3x3', 3),
-        ('sep_conv_3x3', 1),
-        ('dil_conv_5x5', 4),
-    ),
-    normal_concat=(2, 3, 4, 5),
-    reduce=(
-        ('sep_conv_3x3', 0),
-        ('skip_connect', 1),
-        ('dil_conv_5x5', 2),
-        ('max_pool_3x3', 1),
-        ('sep_conv_3x3', 2),
-        ('sep_conv_3x3', 1),
-        ('sep_conv_5x5', 0),
-        ('sep_conv_3x3', 3),
-    ),
-    reduce_concat=(2, 3, 4, 5),
-)
-"""PC-DARTS cell searched on ImageNet (Xu et al., 2020): 24.2 % top-1 error, 5.3 M params."""
-
-PDARTS = Genotype(
-    normal=(
-        ('skip_connect', 0),
-        ('dil_conv_3x3', 1),
-        ('skip_connect', 0),
-        ('sep_conv_3x3', 1),
-        ('sep_conv_3x3', 1),
-        ('sep_conv_3x3', 3),
-        ('sep_conv_3x3', 0),
-        ('dil_conv_5x5', 4),
-    ),
-    normal_concat=(2, 3, 4, 5),
-    reduce=(
-        ('avg_pool_3x3', 0),
-        ('sep_conv_5x5', 1),
-        ('sep_conv_3x3', 0),
-        ('dil_conv_5x5', 2),
-        ('max_pool_3x3', 0),
-        ('dil_conv_3x3', 1),
-        ('dil_conv_3x3', 1),
-        ('dil_conv_5x5', 3),
-    ),
-    reduce_concat=(2, 3, 4, 5),
-)
-"""P-DARTS cell searched on CIFAR-10 (Chen et al., 2019): 2.50 % error, 3.4 M params."""
-
-DARTS_V2_TEXT = (
-    "Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), "
-    "('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 1), "
-    "('skip_connect', 0), ('skip_connect', 0), ('dil_conv_3x3', 2)], "
-    'normal_concat=range(2, 6), '
-    "reduce=[('max_pool_3x3', 0), ('max_pool_3x3', 1), ('skip_connect', 2), "
-    "('max_pool_3x3', 1), ('max_pool_3x3', 0), ('skip_connect', 2), "
-    "('skip_connect', 2), ('max_pool_3x3', 1)], "
-    'reduce_concat=range(2, 6))'
-)
-"""The DARTS_V2 genotype in the text form printed by the DARTS search code."""
-
-NAMED_GENOTYPES: dict[str, Genotype] = {
-    'DARTS_V1': DARTS_V1,
-    'DARTS_V2': DARTS_V2,
-    'PC_DARTS': PC_DARTS,
-    'PC_DARTS_IMAGENET': PC_DARTS_IMAGENET,
-    'PDARTS': PDARTS,
-}
-"""Published genotypes by name."""
-
-
-def get_named(name: str) -> Genotype:
-  """Returns a published genotype by name.
-
-  Args:
-    name: A key of :data:`NAMED_GENOTYPES`, e.g. ``'DARTS_V2'``.
-
-  Returns:
-    The genotype.
-
-  Raises:
-    GenotypeError: If ``name`` is unknown; the message lists the known names.
-  """
-  try:
-    return NAMED_GENOTYPES[name]
-  except (KeyError, TypeError):
-    raise GenotypeError(
-        f'unknown genotype name {name!r} (known: ' f"{', '.join(sorted(NAMED_GENOTYPES))})"
-    ) from None
 
 
 def load_genotype(name_or_path: str | os.PathLike[str] | Genotype) -> Genotype:
@@ -901,6 +452,8 @@ def load_genotype(name_or_path: str | os.PathLike[str] | Genotype) -> Genotype:
     GenotypeError: If the argument is neither a known name nor an existing
       file, or the file cannot be parsed; the message names the path.
   """
+  from nas_jax.spaces.darts.published import NAMED_GENOTYPES  # pylint: disable=import-outside-toplevel
+
   if isinstance(name_or_path, Genotype):
     return name_or_path
   if isinstance(name_or_path, str) and name_or_path in NAMED_GENOTYPES:
@@ -919,3 +472,24 @@ def load_genotype(name_or_path: str | os.PathLike[str] | Genotype) -> Genotype:
   if path.lower().endswith('.json'):
     return load_json(path)
   return _load_darts_text_file(path)
+
+
+_PUBLISHED = (
+    'DARTS_V1',
+    'DARTS_V2',
+    'DARTS_V2_TEXT',
+    'NAMED_GENOTYPES',
+    'PC_DARTS',
+    'PC_DARTS_IMAGENET',
+    'PDARTS',
+    'get_named',
+)
+
+
+def __getattr__(name: str):
+  """The published cells (``nas_jax.spaces.darts.published``), also reachable here."""
+  if name in _PUBLISHED:
+    from nas_jax.spaces.darts import published  # pylint: disable=import-outside-toplevel
+
+    return getattr(published, name)
+  raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from nas_jax.spaces.darts.genotype import GenotypeError, _read_text
+from nas_jax.spaces.genotype_files import GenotypeError, read_text
 from nas_jax.spaces.nb201.ops import NB201_PRIMITIVES, OPS, PARAMETER_FREE
 from nas_jax.util import atomic_write
 
@@ -314,7 +314,7 @@ def load(ref: NB201Genotype | PathLike) -> NB201Genotype:
         f'{_show(path)} is neither an NB201 genotype string (e.g. {_EXAMPLE}) '
         'nor an existing file'
     )
-  text = _read_text(path).strip()
+  text = read_text(path).strip()
   try:
     if path.lower().endswith('.json') or text.startswith('{'):
       return NB201Genotype.from_json(text)

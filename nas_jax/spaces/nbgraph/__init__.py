@@ -27,7 +27,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from nas_jax.spaces import base, register
-from nas_jax.spaces.darts.genotype import GenotypeError
+from nas_jax.spaces.genotype_files import GenotypeError
 from nas_jax.spaces.nbgraph import arch as nbg_arch
 from nas_jax.spaces.nbgraph.arch import (
     EDGE_START,

@@ -22,7 +22,7 @@ import json
 import numpy as np
 
 from nas_jax.spaces import decisions
-from nas_jax.spaces.darts.genotype import GenotypeError
+from nas_jax.spaces.genotype_files import GenotypeError
 
 GNN_OPS: tuple[str, ...] = ('gat', 'gcn', 'gin', 'cheb', 'sage', 'arma', 'graph', 'fc', 'skip')
 """NAS-Bench-Graph's 9 ops, in its order (the digits of its key)."""
