@@ -5,7 +5,9 @@ import os
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 # The tests' programs are tiny and compile-bound: XLA's backend at -O0 compiles them faster (one
 # search test, cold cache: 51-54 s against 59-71 s) and computes the same functions. Set
-# XLA_FLAGS to override; subprocesses and the notebook kernel inherit it.
+# XLA_FLAGS to override; subprocesses and the notebook kernel inherit it. Never add
+# --xla_cpu_use_fusion_emitters=false: it miscomputes some gradients by up to 1e-2
+# (benchmarks/flag_precision.py, docs/testing.md).
 os.environ.setdefault('XLA_FLAGS', '--xla_backend_optimization_level=0')
 
 from nas_jax import runtime  # noqa: E402
