@@ -16,7 +16,7 @@ there (the other weights are ``stop_gradient``-ed). ``tau`` falls linearly from 
 first epoch to ``tau_min`` (0.1) at the last. The genotype is derived from
 ``softmax(alpha)`` as in DARTS.
 
-Config keys: ``tau_max``, ``tau_min``.
+Settings: ``tau_max``, ``tau_min`` (keyword arguments; the search config's keys of the same names).
 
 Reference implementation: D-X-Y/AutoDL-Projects (the GDAS search cell and
 ``exps/NAS-Bench-201-algos/GDAS.py``); the paper is Dong & Yang, "Searching for a Robust

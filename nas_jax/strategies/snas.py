@@ -10,7 +10,7 @@ falls linearly from ``tau_max`` (1.0) at the first epoch to ``tau_min``
 The genotype is derived from ``softmax(alpha)``. Not implemented: SNAS'
 resource constraint (a FLOPs/size/MAC penalty, off by default in the code).
 
-Config keys: ``tau_max``, ``tau_min``.
+Settings: ``tau_max``, ``tau_min`` (keyword arguments; the search config's keys of the same names).
 """
 
 import jax
