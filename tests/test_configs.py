@@ -66,12 +66,12 @@ def test_every_config_file_is_covered():
 
 @pytest.mark.parametrize('name', DISCRETE)
 def test_discrete_config_validates(name):
-  from nas_jax import discrete as loop
+  from nas_jax import components
 
   module = importlib.import_module(f'experiments.configs.{name}')
   assert 'python -m experiments.discrete' in module.__doc__ and name in module.__doc__
   c = module.get_config()
-  strategy, estimator, space = loop.from_config(c)
+  strategy, estimator, space = components.discrete_search(c)
   expected = {'discrete_darts_live': 'rea'}.get(name, name[len('discrete_') :])
   assert strategy.name == expected.replace('_live', '')
   assert estimator.space == space
