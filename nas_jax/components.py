@@ -49,8 +49,75 @@ def epoch_loop(config, workdir: str, steps_per_epoch: int, log, **kw) -> runner.
 
 
 def space(config) -> Space:
-  """The search space a config names (``config.space``, ``config.primitives``, ...)."""
-  return spaces.from_config(config)
+  """The search space a config names: ``config.space`` over ``config.primitives`` (empty: the
+  space's own op set), with the space's settings the config gives (DARTS' ``steps`` and
+  ``multiplier``)."""
+  name = config.get('space', 'darts')
+  settings = {
+      key: config[key]
+      for key in spaces.REGISTRY.settings(name)
+      if key != 'primitives' and config.get(key, None) is not None
+  }
+  return spaces.get(name, tuple(config.get('primitives', ())) or None, **settings)
+
+
+def supernet_options(config, space_: Space) -> dict[str, Any]:
+  """The supernet settings of ``space_`` a search config gives (same key names)."""
+  return {key: config[key] for key in space_.supernet_settings}
+
+
+def evalnet_options(config, space_: Space) -> dict[str, Any]:
+  """The evaluation-network settings a retraining config gives: ``channels`` and ``layers``
+  (``init_channels``, ``layers``), and those of ``space_.evalnet_settings``."""
+  extra = dict(
+      auxiliary=config.get('auxiliary_weight', 0) > 0,
+      depthwise_impl=config.get('depthwise_impl', 'auto'),
+      scan_cells=config.get('scan_cells', True),
+  )
+  options = dict(channels=config.init_channels, layers=config.layers)
+  options.update({key: extra[key] for key in space_.evalnet_settings})
+  return options
+
+
+def _network_error(error: ValueError) -> ConfigError:
+  """A space's network error (it starts with the setting's name) named by its config key."""
+  message = str(error)
+  if message.startswith('channels'):
+    return ConfigError('config.init_channels' + message[len('channels') :])
+  return ConfigError(f'config.{message}')
+
+
+def check_search_network(config, space_: Space) -> None:
+  """The space's checks of the supernet a search config sizes (one-line ConfigError)."""
+  try:
+    space_.check_network(config.init_channels, **supernet_options(config, space_))
+  except ValueError as e:
+    raise _network_error(e) from None
+
+
+def check_train_network(config, space_: Space) -> None:
+  """The space's checks of the evaluation network a retraining config sizes: its channels,
+  and no auxiliary head or drop path where the network has none (one-line ConfigError)."""
+  try:
+    space_.check_network(config.init_channels)
+  except ValueError as e:
+    raise _network_error(e) from None
+  network = config.get('network', space_.name)
+  if 'auxiliary' not in space_.evalnet_settings and config.auxiliary_weight != 0:
+    raise ConfigError(
+        f'config.auxiliary_weight must be 0 for the {network} network (it has no auxiliary '
+        f'head), got {config.auxiliary_weight!r}'
+    )
+  if not space_.drop_path and config.drop_path_prob != 0:
+    raise ConfigError(
+        f'config.drop_path_prob must be 0 for the {network} network (it has no drop path), '
+        f'got {config.drop_path_prob!r}'
+    )
+
+
+def describe_network(config, space_: Space) -> str:
+  """How a config sizes the network, for log lines (``'20 cells'``)."""
+  return f'{config.layers} {space_.layers_unit}'
 
 
 def strategy_settings(config, name: str) -> dict[str, Any]:
@@ -164,7 +231,6 @@ def _early_stop_rule(config, objectives):
 
 def _train_estimator(config, objectives, rule=None):
   """``(TrainEstimator, space)`` of a config whose ``estimator`` is ``'train'``."""
-  from nas_jax import spaces  # pylint: disable=import-outside-toplevel
   from nas_jax.config_checks import ConfigError
   from nas_jax.estimators import TrainEstimator
   from nas_jax.tabular.protocol import Protocol
@@ -174,17 +240,15 @@ def _train_estimator(config, objectives, rule=None):
   if config.seeds != 1:
     raise ConfigError("estimator 'train' runs one search at a time: config.seeds must be 1")
   live = config.train
-  hashing = {'hash_rule': live.hash_rule} if live.get('hash_rule') else {}
   protocol = Protocol.from_config(live.protocol)
   if live.get('network', 'arch') not in ('arch', 'cell'):
     raise ConfigError(f"config.train.network must be 'arch' or 'cell', got {live.network!r}")
   if rule is not None:  # before the data is loaded
     with _early_stop_errors():
       rule.check_epochs(config.epoch or protocol.epochs)
-  options = {key: live[key] for key in ('steps', 'multiplier') if live.get(key)}
-  space = spaces.get(live.space, tuple(live.primitives) or None, **options, **hashing)
+  live_space = space(live)  # built as a search config's space
   estimator = TrainEstimator(
-      space,
+      live_space,
       protocol,
       config.metric,
       config.epoch,
@@ -194,4 +258,4 @@ def _train_estimator(config, objectives, rule=None):
       network=live.get('network', 'arch'),
       early_stop=rule,
   )
-  return estimator, space
+  return estimator, live_space

@@ -65,16 +65,15 @@ def _check_space(config) -> Space:
     with config.ignore_type():
       config.primitives = names
   try:
-    space = spaces.from_config(config)
-  except ValueError as e:
-    raise ConfigError(f'config.primitives: {e}') from None
+    space = components.space(config)
+  except ValueError as e:  # an op outside the space, or a space setting (DARTS' multiplier)
+    message = str(e)
+    setting = message.startswith(('multiplier', 'steps'))
+    raise ConfigError(f'config.{message}' if setting else f'config.primitives: {message}') from None
   if tuple(config.primitives) != space.primitives:
     with config.ignore_type():
       config.primitives = space.primitives
-  try:
-    space.check_search_config(config)
-  except ValueError as e:
-    raise ConfigError(str(e)) from None
+  components.check_search_network(config, space)
   return space
 
 
@@ -178,7 +177,7 @@ def build_model(config: ml_collections.ConfigDict, num_classes: int, strategy=No
       num_classes,
       channels=config.init_channels,
       layers=config.layers,
-      **space.supernet_options(config),
+      **components.supernet_options(config, space),
       **strategy.network_options(),
   )
 
@@ -187,7 +186,7 @@ def unroll_phases(config, space: Space | None = None) -> bool:
   """``config.phase_loop``: 'scan', 'unroll' or 'auto' (the space's ``unroll_phases``: unroll
   where the cells have real convolutions, as NB201's; see ``bilevel.make_search_step``)."""
   mode = config.get('phase_loop', 'auto')
-  space = space or spaces.from_config(config)
+  space = space or components.space(config)
   return mode == 'unroll' or (mode == 'auto' and space.unroll_phases)
 
 

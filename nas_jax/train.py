@@ -87,10 +87,7 @@ def validate_config(config: ml_collections.ConfigDict):
   positive_ints(config, ('epochs', 'batch_size', 'layers', 'init_channels', 'eval_batch_size'))
   run_settings(config)
   space = network_space(config.network)
-  try:
-    space.check_train_config(config)
-  except ValueError as e:
-    raise ConfigError(str(e)) from None
+  components.check_train_network(config, space)
   need(
       0.0 <= config.drop_path_prob < 1.0,
       f'config.drop_path_prob must be in [0, 1), got {config.drop_path_prob!r}',
@@ -130,7 +127,8 @@ def validate_config(config: ml_collections.ConfigDict):
 def build_model(config: ml_collections.ConfigDict, genotype, num_classes: int):
   """The evaluation network of ``config.network`` for ``genotype``, sized by ``config``."""
   space = network_space(config.network)
-  return space.evalnet(genotype, num_classes, kind=config.network, **space.evalnet_options(config))
+  options = components.evalnet_options(config, space)
+  return space.evalnet(genotype, num_classes, kind=config.network, **options)
 
 
 def make_optimizer(config, steps_per_epoch: int) -> tuple[optax.GradientTransformation, Callable]:
@@ -325,7 +323,7 @@ def run_train(
   space = network_space(config.network)
   log(
       f'retraining {space.to_text(genotype)} '
-      f'({config.network}, {space.describe_network(config)}, C={config.init_channels}): '
+      f'({config.network}, {components.describe_network(config, space)}, C={config.init_channels}): '
       f'{params_m:.3f} M params, '
       f'{flops_m:.1f} M multiply-adds; {config.epochs} epochs x {steps_per_epoch} steps'
   )

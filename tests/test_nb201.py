@@ -554,12 +554,12 @@ def test_tiny_nb201_retrain_writes_results(tmp_path):
         (
             {'auxiliary_weight': 0.4},
             train.ConfigError,
-            'config.auxiliary_weight must be 0 for the NB201 network',
+            'config.auxiliary_weight must be 0 for the nb201 network',
         ),
         (
             {'drop_path_prob': 0.2},
             train.ConfigError,
-            'config.drop_path_prob must be 0 for the NB201',
+            'config.drop_path_prob must be 0 for the nb201',
         ),
         ({'genotype': 'DARTS_V2'}, GenotypeError, "'DARTS_V2' is neither an NB201 genotype string"),
         ({'genotype': MIXED.replace('none', 'zero')}, GenotypeError, "unknown op 'zero'"),

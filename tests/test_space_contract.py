@@ -253,7 +253,7 @@ def test_a_new_space_registers_itself_and_the_config_finds_it():
 
   try:
     config = ml_collections.ConfigDict({'space': 'nb201_copy_for_test', 'primitives': ()})
-    space = spaces.from_config(config)
+    space = components.space(config)
     assert isinstance(space, Copy) and space.primitives == NB201.primitives
     assert spaces.get('nb201_copy_for_test', ('none', 'skip_connect')).size() == 2**6
   finally:

@@ -2,8 +2,8 @@
 
 ``spaces.get('nb201')`` is the NAS-Bench-201 space with its full op set;
 ``spaces.get('nb201', primitives=(...))`` the space restricted to some ops,
-a space in its own right. ``spaces.from_config(config)`` reads
-``config.space`` and ``config.primitives`` (empty: the space's own op set).
+a space in its own right. A launcher's config becomes a space at the edge
+(``nas_jax.components.space``); nothing here reads a config.
 
 A new space is one package here whose ``__init__`` defines a ``Space``
 subclass decorated with :func:`register`; import it below.
@@ -35,11 +35,6 @@ def get(name: str, primitives: Iterable[str] | None = None, **settings: Any):
   or an op outside it."""
   cls = _lookup(name)
   return cls(tuple(primitives or cls.default_primitives), **settings)
-
-
-def from_config(config):
-  """The space a search config names: ``config.space`` with its op set and settings."""
-  return _lookup(config.get('space', 'darts')).from_config(config)
 
 
 def for_network(kind: str):
@@ -82,7 +77,6 @@ __all__ = [
     'REGISTRY',
     'for_cells',
     'for_network',
-    'from_config',
     'get',
     'register',
 ]

@@ -167,34 +167,29 @@ class Space:
   """The hard (one-op, GDAS) estimator: ``'all'`` weights get a gradient, or only the
   ``'sampled'`` op's (as the GDAS code does in the DARTS space)."""
 
-  def check_search_config(self, config) -> None:
-    """Space-specific checks of a search config (ValueError, one line naming the key)."""
-    del config
+  # --- the networks' settings (a launcher reads them from its config, nas_jax.components) ------
+  supernet_settings: ClassVar[tuple[str, ...]] = ()
+  """The :meth:`supernet` keyword settings a search sets, besides ``channels``, ``layers`` and
+  the strategy's mixed-op options."""
 
-  def check_train_config(self, config) -> None:
-    """Space-specific checks of a retraining config (ValueError, one line naming the key)."""
-    del config
+  evalnet_settings: ClassVar[tuple[str, ...]] = ()
+  """The :meth:`evalnet` keyword settings a retraining sets, besides ``channels`` and
+  ``layers`` (``auxiliary``: the network has an auxiliary head)."""
+
+  drop_path: ClassVar[bool] = False
+  """Whether the evaluation network takes a drop-path probability."""
+
+  layers_unit: ClassVar[str] = 'cells'
+  """What ``layers`` counts, for log lines (NB201: cells per stage)."""
+
+  def check_network(self, channels: int, **settings) -> None:
+    """A one-line ValueError, starting with the setting's name, for network settings this
+    space cannot build (``channels``, or one of :attr:`supernet_settings`)."""
+    del channels, settings
 
   def partial_channels_unit(self, k: int) -> int:
-    """The multiple ``init_channels`` must be of with PC-DARTS' partial channels ``k``."""
+    """The multiple ``channels`` must be of with PC-DARTS' partial channels ``k``."""
     return k
-
-  def supernet_options(self, config) -> dict[str, Any]:
-    """The :meth:`supernet` settings a search config sets for this space."""
-    raise NotImplementedError
-
-  def evalnet_options(self, config) -> dict[str, Any]:
-    """The :meth:`evalnet` settings a retraining config sets for this space."""
-    raise NotImplementedError
-
-  def describe_network(self, config) -> str:
-    """How a retraining config sizes the network, for the log line (e.g. '20 cells')."""
-    raise NotImplementedError
-
-  @classmethod
-  def from_config(cls, config) -> Space:
-    """The space of a search config (``config.primitives``; empty: the default op set)."""
-    return cls(tuple(config.primitives) or cls.default_primitives)
 
   # --- discrete architectures -----------------------------------------------------------------
   @property

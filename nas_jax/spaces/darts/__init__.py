@@ -38,14 +38,6 @@ from nas_jax.spaces.darts.genotype import (
 from nas_jax.spaces.darts.ops import OPS, PARAMETER_FREE
 
 
-def _check_even_channels(config) -> None:
-  if config.init_channels % 2:
-    raise ValueError(
-        f'config.init_channels must be even (factorized reduce splits it), got '
-        f'{config.init_channels}'
-    )
-
-
 @register
 @dataclasses.dataclass(frozen=True)
 class DartsSpace(base.Space):
@@ -73,11 +65,19 @@ class DartsSpace(base.Space):
   collapse_cells: ClassVar[tuple[str, ...]] = ('normal',)  # the reduction cell is mostly pooling
   hard_gradient: ClassVar[str] = 'sampled'
 
-  @classmethod
-  def from_config(cls, config) -> DartsSpace:
-    return cls(
-        tuple(config.primitives) or DARTS_PRIMITIVES, int(config.steps), int(config.multiplier)
-    )
+  supernet_settings: ClassVar[tuple[str, ...]] = (
+      'stem_multiplier',
+      'depthwise_impl',
+      'node_edges',
+      'remat',
+  )
+  evalnet_settings: ClassVar[tuple[str, ...]] = ('auxiliary', 'depthwise_impl', 'scan_cells')
+  drop_path: ClassVar[bool] = True
+
+  def __post_init__(self):
+    super().__post_init__()
+    if self.multiplier > self.steps:
+      raise ValueError(f'multiplier ({self.multiplier}) must be <= steps ({self.steps})')
 
   # --- the continuous side -------------------------------------------------------------------
   @property
@@ -190,46 +190,16 @@ class DartsSpace(base.Space):
     return plot.edge_rows(num_edges)
 
   # --- search settings ------------------------------------------------------------------------
-  def check_search_config(self, config) -> None:
-    if config.multiplier > config.steps:
-      raise ValueError(
-          f'config.multiplier ({config.multiplier}) must be <= config.steps ({config.steps})'
-      )
-    _check_even_channels(config)
-    node_edges = config.get('node_edges', 'scan')
+  def check_network(self, channels: int, **settings) -> None:
+    if channels % 2:
+      raise ValueError(f'channels must be even (factorized reduce splits it), got {channels}')
+    node_edges = settings.get('node_edges', 'scan')
     if node_edges not in supernet.NODE_EDGES:
-      raise ValueError(
-          f'config.node_edges must be one of {supernet.NODE_EDGES}, got {node_edges!r}'
-      )
+      raise ValueError(f'node_edges must be one of {supernet.NODE_EDGES}, got {node_edges!r}')
 
   def partial_channels_unit(self, k: int) -> int:
     """The multiple ``init_channels`` must be of with PC-DARTS' ``k`` (factorized reduce halves)."""
     return 2 * k
-
-  def supernet_options(self, config) -> dict[str, Any]:
-    """The supernet settings a search config sets for this space."""
-    return dict(
-        stem_multiplier=config.stem_multiplier,
-        depthwise_impl=config.depthwise_impl,
-        node_edges=config.node_edges,
-        remat=config.remat,
-    )
-
-  def check_train_config(self, config) -> None:
-    _check_even_channels(config)
-
-  def evalnet_options(self, config) -> dict[str, Any]:
-    """The evaluation-network settings a retraining config sets for this space."""
-    return dict(
-        channels=config.init_channels,
-        layers=config.layers,
-        auxiliary=config.auxiliary_weight > 0,
-        depthwise_impl=config.depthwise_impl,
-        scan_cells=config.scan_cells,
-    )
-
-  def describe_network(self, config) -> str:
-    return f'{config.layers} cells'
 
   # --- discrete architectures -----------------------------------------------------------------
   @property

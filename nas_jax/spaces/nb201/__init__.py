@@ -72,6 +72,9 @@ class NB201Space(base.Space):
       'weight_decay': 5e-4,
   }
   unroll_phases: ClassVar[bool] = True
+  supernet_settings: ClassVar[tuple[str, ...]] = ('depthwise_impl',)
+  evalnet_settings: ClassVar[tuple[str, ...]] = ('scan_cells',)
+  layers_unit: ClassVar[str] = 'cells per stage'
 
   def __post_init__(self):
     super().__post_init__()
@@ -172,27 +175,6 @@ class NB201Space(base.Space):
   # --- search settings ------------------------------------------------------------------------
   def partial_channels_unit(self, k: int) -> int:
     return k
-
-  def supernet_options(self, config) -> dict[str, Any]:
-    return dict(depthwise_impl=config.depthwise_impl)
-
-  def check_train_config(self, config) -> None:
-    if config.auxiliary_weight != 0:
-      raise ValueError(
-          f'config.auxiliary_weight must be 0 for the NB201 network (it has no '
-          f'auxiliary head), got {config.auxiliary_weight!r}'
-      )
-    if config.drop_path_prob != 0:
-      raise ValueError(
-          f'config.drop_path_prob must be 0 for the NB201 network (it has no drop '
-          f'path), got {config.drop_path_prob!r}'
-      )
-
-  def evalnet_options(self, config) -> dict[str, Any]:
-    return dict(channels=config.init_channels, layers=config.layers, scan_cells=config.scan_cells)
-
-  def describe_network(self, config) -> str:
-    return f'{config.layers} cells per stage'
 
   # --- discrete architectures -----------------------------------------------------------------
   @property
