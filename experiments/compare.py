@@ -293,13 +293,13 @@ def run_compare(workdir: str, spaces, names, seeds: int, search_budget, train_bu
         rows.append(row)
   search.atomic_write(os.path.join(workdir, 'rows.json'), json.dumps(rows, indent=2) + '\n')
   search.atomic_write(os.path.join(workdir, 'table.md'), table(rows))
-  from nas_jax import spaces as spaces_lib
+  from nas_jax import components
 
   for space in spaces:
     write_cards(
         os.path.join(workdir, 'cards', space),
         [r for r in rows if r['space'] == space],
-        spaces_lib.from_config(search_config(space, names[0], 0, *search_budget)),
+        components.space(search_config(space, names[0], 0, *search_budget)),
         scores=('test_accuracy', 'final_val_acc', 'search_seconds'),
     )
   return rows

@@ -48,7 +48,7 @@ def _items(value: str) -> list[str]:
 
 STRATEGIES = ('rea', 'random')
 CONFIG = 'experiments/configs/discrete_darts_live.py'
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _search(strategy: str, seed: int, workdir: str) -> dict:
