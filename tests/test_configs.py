@@ -41,7 +41,11 @@ def _config(name, arg=None):
   return importlib.import_module(f'experiments.configs.{name}').get_config(arg)
 
 
-TABULATE = ('tabulate_nb201_mnist', 'table_pilot')  # tabular benchmark builds (and pilots)
+TABULATE = (
+    'tabulate_nb201_mnist',
+    'tabulate_nb201_animal',
+    'table_pilot',
+)  # tabular benchmark builds (and pilots)
 TABLE_SEARCH = ('search_table',)  # searches in a table's space and protocol (arg: the table)
 DISCRETE = (  # experiments.discrete: the strategy each file runs
     'discrete_bananas',
