@@ -108,14 +108,18 @@ def _parse_part(text: str) -> tuple[int, int]:
 
 def main(argv):
   del argv
-  from nas_jax.tabular import builder  # after flag parsing: keeps --help fast
+  from nas_jax import components  # after flag parsing: keeps --help fast
+  from nas_jax.tabular import builder
 
   part = cli.run_or_exit(lambda: _parse_part(_PART.value)) if _PART.value else None
+  plan = cli.run_or_exit(lambda: components.table_plan(_CONFIG.value))
+  options = components.build_options(_CONFIG.value)
   if part:  # a child of --local_processes: train its share; the parent assembles
     result = cli.run_or_exit(
         lambda: builder.build(
-            _CONFIG.value,
+            plan,
             _WORKDIR.value,
+            **options,
             log=lambda line: print(f'[{part[0]}/{part[1]}] {line}', flush=True),
             max_members=_MAX.value,
             part=part,
@@ -125,7 +129,7 @@ def main(argv):
     print(f'[{part[0]}/{part[1]}] trained {result["trained"]} members', flush=True)
     return
   if _FROM.value:  # before any child starts: they then see the unpacked members as done
-    cli.run_or_exit(lambda: builder.unpack(_CONFIG.value, _WORKDIR.value, _FROM.value))
+    cli.run_or_exit(lambda: builder.unpack(plan, _WORKDIR.value, _FROM.value))
   train_here = not _ASSEMBLE.value
   if _PROCESSES.value > 1 and train_here:
     if code := _children(_PROCESSES.value):
@@ -133,8 +137,9 @@ def main(argv):
     train_here = False  # the children trained; assemble what they wrote
   result = cli.run_or_exit(
       lambda: builder.build(
-          _CONFIG.value,
+          plan,
           _WORKDIR.value,
+          **options,
           max_members=_MAX.value,
           assemble_only=not train_here,
       )

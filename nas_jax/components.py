@@ -19,6 +19,7 @@ import jax
 
 from nas_jax import discrete, runner, spaces, strategies
 from nas_jax.config_checks import ConfigError
+from nas_jax.ops import parse_primitives
 from nas_jax.spaces.base import Space
 from nas_jax.strategies.base import Strategy
 
@@ -145,6 +146,52 @@ def strategy(config, space_: Space | None = None) -> Strategy:
     raise ConfigError(message) from None
 
 
+@contextlib.contextmanager
+def _named(prefix: str):
+  """A library ConfigError or ValueError (which names its argument) as one line naming the
+  config key: ``'seeds must ...'`` -> ``'config.seeds must ...'``."""
+  try:
+    yield
+  except ValueError as e:  # ConfigError is a ValueError
+    raise ConfigError(f'{prefix}{e}') from None
+
+
+def protocol(section, prefix: str = 'config.'):
+  """The :class:`~nas_jax.tabular.protocol.Protocol` a config section gives (``config.protocol``
+  of a tabulate config, ``config.train.protocol`` of a live search: ``prefix='config.train.'``)."""
+  from nas_jax.tabular.protocol import Protocol  # pylint: disable=import-outside-toplevel
+
+  with _named(prefix):
+    return Protocol.from_dict(section)
+
+
+def table_space(config) -> Space:
+  """The space of a tabulate config: ``config.space`` over ``config.primitives`` (empty: the
+  space's own op set), under ``config.hash_rule`` where it gives one."""
+  options = {'hash_rule': config.hash_rule} if config.get('hash_rule') else {}
+  try:
+    return spaces.get(config.space, parse_primitives(config.primitives) or None, **options)
+  except ValueError as e:
+    raise ConfigError(f'config.primitives: {e}') from None
+
+
+def table_plan(config):
+  """The :class:`~nas_jax.tabular.builder.BuildPlan` of a tabulate config (its space, protocol,
+  seeds and ``max_cells``)."""
+  from nas_jax.tabular import builder  # pylint: disable=import-outside-toplevel
+
+  space_ = table_space(config)
+  protocol_ = protocol(config.protocol)
+  with _named('config.'):
+    return builder.plan(space_, protocol_, config.seeds, config.get('max_cells'))
+
+
+def build_options(config) -> dict[str, Any]:
+  """The keyword settings of :func:`nas_jax.tabular.builder.build` a tabulate config gives."""
+  keys = ('data_dir', 'population', 'edge_mode', 'group', 'log_every', 'latency_lut')
+  return {key: config[key] for key in keys if key in config}
+
+
 def discrete_search(config):
   """``(strategy, estimator, space)`` of an ``experiments.discrete`` config (the
   ``experiments/configs/discrete_*.py`` keys); a one-line ConfigError or TableError for a
@@ -233,23 +280,22 @@ def _train_estimator(config, objectives, rule=None):
   """``(TrainEstimator, space)`` of a config whose ``estimator`` is ``'train'``."""
   from nas_jax.config_checks import ConfigError
   from nas_jax.estimators import TrainEstimator
-  from nas_jax.tabular.protocol import Protocol
 
   if objectives:
     raise ConfigError("config.objectives needs a table: estimator 'train' has one objective")
   if config.seeds != 1:
     raise ConfigError("estimator 'train' runs one search at a time: config.seeds must be 1")
   live = config.train
-  protocol = Protocol.from_config(live.protocol)
+  protocol_ = protocol(live.protocol, 'config.train.')
   if live.get('network', 'arch') not in ('arch', 'cell'):
     raise ConfigError(f"config.train.network must be 'arch' or 'cell', got {live.network!r}")
   if rule is not None:  # before the data is loaded
     with _early_stop_errors():
-      rule.check_epochs(config.epoch or protocol.epochs)
+      rule.check_epochs(config.epoch or protocol_.epochs)
   live_space = space(live)  # built as a search config's space
   estimator = TrainEstimator(
       live_space,
-      protocol,
+      protocol_,
       config.metric,
       config.epoch,
       config.report,

@@ -30,7 +30,7 @@ def main():
   from nas_jax.tabular.protocol import Protocol
 
   space = spaces.get('nb201', ('none', 'nor_conv_1x1'))
-  est = TrainEstimator(space, Protocol.from_config(SMALL), seed=1)
+  est = TrainEstimator(space, Protocol.from_dict(SMALL), seed=1)
   epochs = np.asarray([2, 1, 2])
   res = est(ARCHS, None, epochs)
   print(

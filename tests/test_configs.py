@@ -89,7 +89,7 @@ def test_tabulate_config_validates(name):
   from nas_jax.tabular.protocol import Protocol
 
   c = _config(name)
-  protocol = Protocol.from_config(c.protocol)
+  protocol = Protocol.from_dict(c.protocol)
   space = spaces.get(c.space, tuple(c.primitives), hash_rule=c.hash_rule)
   assert protocol.epochs >= 1 and len(c.seeds) >= 2 and space.arch_network is not None
 

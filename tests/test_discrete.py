@@ -615,7 +615,7 @@ def test_live_training_estimator_in_the_loop():
 
   tiny = dict(TINY, train_split='train[:256]', val_split='train[256:320]', test_split='test[:64]')
   small = spaces.get('nb201', ('none', 'nor_conv_1x1'))
-  est = TrainEstimator(small, Protocol.from_config(tiny), seed=3)
+  est = TrainEstimator(small, Protocol.from_dict(tiny), seed=3)
   rea = ds.get('rea', population=2, sample=2)
   _, trace = discrete.run_python(rea, est, small, jax.random.key(0), 3)
   assert trace.archs.shape == (3, 6) and np.asarray(trace.full).all()

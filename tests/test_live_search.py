@@ -27,7 +27,7 @@ def small():
 def test_process_shares_assemble_to_the_whole_batch(small):
   """Over P hosts each process trains every P-th member; all-gathered and put back in asked
   order, the shares are the batch trained by one process (mixed fidelities included)."""
-  est = TrainEstimator(small, Protocol.from_config(SMALL), seed=1)
+  est = TrainEstimator(small, Protocol.from_dict(SMALL), seed=1)
   epochs = np.asarray([2, 1, 2])
   whole = est(ARCHS, None, epochs)
   shares = np.stack([est.local_rows(ARCHS, epochs, 2, p) for p in range(2)])
@@ -48,7 +48,7 @@ def test_live_early_stopping_stops_inside_training(small):
   with the results of an unstopped run; every signal joins the history."""
   from nas_jax.estimators.early_stopping import MedianStopping
 
-  protocol = Protocol.from_config(SMALL)
+  protocol = Protocol.from_dict(SMALL)
   est = TrainEstimator(small, protocol, seed=1)
   plain = est(ARCHS)
   first = est(ARCHS, None, np.full(3, 1))
@@ -76,7 +76,7 @@ def test_live_early_stopping_stops_inside_training(small):
 def test_vmapped_population_stops_members_apart(small):
   """In the vmapped form a stopped member's later epochs and robustness are NaN while its
   group trains on; what it ran equals the unstopped group's numbers."""
-  protocol = Protocol.from_config(SMALL)
+  protocol = Protocol.from_dict(SMALL)
   trainer = PopulationTrainer(small, protocol, form='vmap')
   members = [Member(tuple(int(a) for a in ARCHS[i]), 1) for i in (0, 2)]
   plain = trainer.train(members)
@@ -89,7 +89,7 @@ def test_vmapped_population_stops_members_apart(small):
 
 
 def test_cell_network_estimator_trains_each_cells_evaluation_network(small):
-  protocol = Protocol.from_config(SMALL)
+  protocol = Protocol.from_dict(SMALL)
   est = TrainEstimator(small, protocol, seed=2, network='cell')
   got = est(ARCHS[:2])
   assert est.compiled_cells == 2
@@ -221,9 +221,7 @@ def test_two_processes_share_a_batch_and_tell_the_same_results():
   two = [result(p) for p in procs]
   # the one-process reference, here (the workers' program is in the compilation cache)
   small = spaces.get('nb201', ('none', 'nor_conv_1x1'))
-  one = TrainEstimator(small, Protocol.from_config(SMALL), seed=1)(
-      ARCHS, None, np.asarray([2, 1, 2])
-  )
+  one = TrainEstimator(small, Protocol.from_dict(SMALL), seed=1)(ARCHS, None, np.asarray([2, 1, 2]))
   assert [r['processes'] for r in two] == [2, 2]
   assert [r['trained'] for r in two] == [2, 1]
   for r in two:

@@ -247,7 +247,7 @@ def test_arch_network_proxies_equal_the_cells_own_network():
   from nas_jax.tabular.protocol import Protocol
 
   space = spaces.get('nb201', ('none', 'skip_connect', 'nor_conv_1x1'))
-  protocol = Protocol.from_config(
+  protocol = Protocol.from_dict(
       dict(TINY, train_split='train[:128]', val_split='train[128:192]', test_split='test[:64]')
   )
   names = tuple(sorted(proxies.PROXIES))

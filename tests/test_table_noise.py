@@ -95,7 +95,7 @@ def test_pilot_candidates_parse_and_a_bad_name_is_one_line():
 
 def test_a_pilot_is_the_first_cells_of_the_full_build_at_every_seed():
   from experiments.configs import table_pilot
-  from nas_jax import spaces
+  from nas_jax import components, spaces
   from nas_jax.config_checks import ConfigError
   from nas_jax.tabular import builder
 
@@ -108,8 +108,8 @@ def test_a_pilot_is_the_first_cells_of_the_full_build_at_every_seed():
   assert {h for h, s in pilot if s == 0} == {h for h, s in pilot if s == 1}
   config = table_pilot.get_config('mnist_e3_s12')
   config.max_cells = 0
-  with pytest.raises(ConfigError, match='max_cells'):
-    builder._plan(config)
+  with pytest.raises(ConfigError, match='config.max_cells must be a positive integer'):
+    components.table_plan(config)
 
 
 def test_shipped_tables_load_by_name():

@@ -11,7 +11,6 @@ import time
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 import optax
 import pytest
@@ -194,12 +193,12 @@ def test_fgsm_at_zero_equals_clean_and_falls_with_eps(trainer):
 
 
 def test_protocol_errors_are_one_line():
-  with pytest.raises(ValueError, match=r'config.protocol.epochs must be a positive integer'):
+  with pytest.raises(ValueError, match=r'protocol.epochs must be a positive integer'):
     Protocol(epochs=0)
   with pytest.raises(ValueError, match=r'image_size must be a multiple of 4'):
     Protocol(image_size=10)
   with pytest.raises(ValueError, match=r'unknown keys lr'):
-    Protocol.from_config({'lr': 0.1})
+    Protocol.from_dict({'lr': 0.1})
   assert Protocol().digest() != Protocol(epochs=4).digest()
 
 
@@ -531,28 +530,20 @@ def test_nats_datasets_read_their_own_splits(nats_source, dataset, val, test, tr
 
 
 # --- the builder ----------------------------------------------------------------------------------
-def _build_config(tmp_path, primitives=('none', 'skip_connect', 'nor_conv_1x1')):
-  c = ml_collections.ConfigDict()
-  c.space = 'nb201'
-  c.primitives = primitives
-  c.hash_rule = 'nb201'
-  c.seeds = (0, 1)
-  c.data_dir = None
-  c.protocol = ml_collections.ConfigDict(dict(TINY, epochs=1))
-  c.population = 'sequential'
-  c.edge_mode = 'switch'
-  c.group = 8
-  c.log_every = 0
-  c.latency_lut = None
-  return c
+def _plan(primitives=('none', 'skip_connect', 'nor_conv_1x1'), seeds=(0, 1), **protocol):
+  space = spaces.get('nb201', primitives, hash_rule='nb201')
+  return builder.plan(space, Protocol(**{**TINY, 'epochs': 1, **protocol}), seeds)
+
+
+BUILD = dict(population='sequential', edge_mode='switch', group=8, log_every=0)
 
 
 def test_builder_small_space_and_corrupt_result(tmp_path):
-  config = _build_config(tmp_path, ('none', 'nor_conv_1x1'))
+  plan = _plan(('none', 'nor_conv_1x1'))
   space = spaces.get('nb201', ('none', 'nor_conv_1x1'))
   n = len(space.unique())
   lines = []
-  result = builder.build(config, str(tmp_path / 'w'), log=lines.append)
+  result = builder.build(plan, str(tmp_path / 'w'), **BUILD, log=lines.append)
   assert result['complete'] and result['done'] == 2 * n
   t = Table.load(tmp_path / 'w' / 'table.npz')
   assert len(t) == n and t.complete() and t.metadata['members_measured'] == 2 * n
@@ -567,7 +558,7 @@ def test_builder_small_space_and_corrupt_result(tmp_path):
     np.savez(f, **arrays)
   kept = {p: p.stat().st_mtime_ns for p in files[2:]}
   lines.clear()
-  result = builder.build(config, str(tmp_path / 'w'), log=lines.append)
+  result = builder.build(plan, str(tmp_path / 'w'), **BUILD, log=lines.append)
   assert result['corrupt'] == 2 and result['trained'] == 2 and result['complete']
   assert Table.load(tmp_path / 'w' / 'table.npz').values('test_acc').max() <= 1.0
   assert any('corrupt' in line for line in lines)
@@ -575,8 +566,8 @@ def test_builder_small_space_and_corrupt_result(tmp_path):
   # The table unpacks into result files losslessly: a build seeded from it trains nothing and
   # assembles the same table; unpacking into a build with one more seed leaves only that seed.
   original = Table.load(tmp_path / 'w' / 'table.npz')
-  assert builder.unpack(config, str(tmp_path / 'u'), str(tmp_path / 'w' / 'table.npz')) == 2 * n
-  again = builder.build(config, str(tmp_path / 'u'), log=lines.append)
+  assert builder.unpack(plan, str(tmp_path / 'u'), str(tmp_path / 'w' / 'table.npz')) == 2 * n
+  again = builder.build(plan, str(tmp_path / 'u'), **BUILD, log=lines.append)
   assert again['trained'] == 0 and again['complete']
   rebuilt = Table.load(tmp_path / 'u' / 'table.npz')
   assert rebuilt.hashes == original.hashes
@@ -584,25 +575,24 @@ def test_builder_small_space_and_corrupt_result(tmp_path):
     for name, values in getattr(original, group).items():
       np.testing.assert_array_equal(getattr(rebuilt, group)[name], values, err_msg=name)
   assert rebuilt.metadata['build_train_seconds'] == original.metadata['build_train_seconds']
-  assert builder.unpack(config, str(tmp_path / 'u'), str(tmp_path / 'w' / 'table.npz')) == 0
-  config.seeds = (0, 1, 2)
-  assert builder.unpack(config, str(tmp_path / 'x'), str(tmp_path / 'w' / 'table.npz')) == 2 * n
-  extended = builder.build(config, str(tmp_path / 'x'), log=lines.append, max_members=0)
+  assert builder.unpack(plan, str(tmp_path / 'u'), str(tmp_path / 'w' / 'table.npz')) == 0
+  plan3 = _plan(('none', 'nor_conv_1x1'), (0, 1, 2))
+  assert builder.unpack(plan3, str(tmp_path / 'x'), str(tmp_path / 'w' / 'table.npz')) == 2 * n
+  extended = builder.build(plan3, str(tmp_path / 'x'), **BUILD, log=lines.append, max_members=0)
   assert extended['done'] == 2 * n and extended['members'] == 3 * n and not extended['complete']
   wider = Table.load(tmp_path / 'x' / 'table.npz')
   np.testing.assert_array_equal(wider.epoch['test_acc'][:, :2], original.epoch['test_acc'])
   assert np.isnan(wider.epoch['test_acc'][:, 2]).all()
-  config.seeds = (1,)  # the table's seed 0 has no place in this build
-  with pytest.raises(builder.BuildError, match=r'seeds \[0\] that the config does not build'):
-    builder.unpack(config, str(tmp_path / 'y'), str(tmp_path / 'w' / 'table.npz'))
+  plan1 = _plan(('none', 'nor_conv_1x1'), (1,))  # the table's seed 0 has no place in it
+  with pytest.raises(builder.BuildError, match=r'seeds \[0\] that this build does not have'):
+    builder.unpack(plan1, str(tmp_path / 'y'), str(tmp_path / 'w' / 'table.npz'))
   assert not (tmp_path / 'y').exists()  # refused before anything is written
-  config.seeds = (0, 1)
   # another protocol in the same directory is refused, and so is a table of another protocol
-  config.protocol.epochs = 2
+  plan2 = _plan(('none', 'nor_conv_1x1'), epochs=2)
   with pytest.raises(builder.BuildError, match='different protocol_digest'):
-    builder.build(config, str(tmp_path / 'w'), log=lines.append)
+    builder.build(plan2, str(tmp_path / 'w'), **BUILD, log=lines.append)
   with pytest.raises(builder.BuildError, match='different protocol_digest .* cannot seed'):
-    builder.unpack(config, str(tmp_path / 'z'), str(tmp_path / 'w' / 'table.npz'))
+    builder.unpack(plan2, str(tmp_path / 'z'), str(tmp_path / 'w' / 'table.npz'))
 
 
 def _children_of(workdir) -> list[str]:

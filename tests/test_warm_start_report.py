@@ -44,7 +44,7 @@ def test_warm_start_report_on_a_small_table(tmp_path):
     table = tabular.load(str(path))
     space = table.space
     est = proxies.ProxyEstimator(
-        space, Protocol.from_config(table.metadata['protocol']), ('snip', 'synflow'), batch=16
+        space, Protocol.from_dict(table.metadata['protocol']), ('snip', 'synflow'), batch=16
     )
     est(table.archs)
     top = np.argsort(-est.last_values[:, 1], kind='stable')[:3]

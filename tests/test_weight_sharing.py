@@ -23,7 +23,7 @@ def space():
 
 @pytest.fixture(scope='module')
 def spos(space):
-  return ws.train_spos(space, Protocol.from_config(SMALL), epochs=2, seed=4)
+  return ws.train_spos(space, Protocol.from_dict(SMALL), epochs=2, seed=4)
 
 
 def test_spos_paths_are_uniform_over_every_decision(space):
@@ -45,7 +45,7 @@ def test_spos_trains_the_drawn_paths(space, spos):
   assert len(spos.epoch_loss) == 2 and all(np.isfinite(spos.epoch_loss))
   assert spos.seconds > 0
   with pytest.raises(ValueError, match='SPOS epochs must be >= 1'):
-    ws.train_spos(space, Protocol.from_config(SMALL), epochs=0)
+    ws.train_spos(space, Protocol.from_dict(SMALL), epochs=0)
 
 
 @pytest.mark.parametrize('bn', ['recalibrated', 'inherited'])
@@ -53,7 +53,7 @@ def test_inherited_weight_score_is_the_cells_own_network(space, spos, bn):
   """A cell's score is the accuracy of its evaluation network under the copied weights (and,
   recalibrated, its own statistics)."""
   est = ws.SharedWeightEstimator(
-      space, Protocol.from_config(SMALL), spos.variables, bn=bn, recalibrate_batches=2
+      space, Protocol.from_dict(SMALL), spos.variables, bn=bn, recalibrate_batches=2
   )
   archs = np.asarray([(2, 1, 2, 0, 2, 1), (3, 2, 2, 1, 0, 2)], np.int32)
   got = est(archs)
@@ -70,14 +70,14 @@ def test_inherited_weight_score_is_the_cells_own_network(space, spos, bn):
   if bn == 'inherited':
     assert est.variables(archs[0]) is est.shared
   with pytest.raises(ValueError, match='bn must be one of'):
-    ws.SharedWeightEstimator(space, Protocol.from_config(SMALL), spos.variables, bn='batch')
+    ws.SharedWeightEstimator(space, Protocol.from_dict(SMALL), spos.variables, bn='batch')
 
 
 def test_recalibrated_statistics_are_the_mean_of_batch_statistics(space, spos):
   """The stem BatchNorm's recalibrated mean and variance: the mean over the recalibration
   batches of its input's per-channel batch mean and (biased) variance."""
   est = ws.SharedWeightEstimator(
-      space, Protocol.from_config(SMALL), spos.variables, bn='recalibrated', recalibrate_batches=3
+      space, Protocol.from_dict(SMALL), spos.variables, bn='recalibrated', recalibrate_batches=3
   )
   arch = jnp.asarray((2, 1, 2, 0, 2, 1), jnp.int32)
   seen = []

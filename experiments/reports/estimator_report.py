@@ -219,7 +219,7 @@ def main(argv):
           np.nanmean(curves.epoch_cost(table, e)),
       )
 
-  protocol = Protocol.from_config(table.metadata['protocol'])
+  protocol = Protocol.from_dict(table.metadata['protocol'])
   names = tuple(_PROXIES.value or proxies.PROXIES)
   est = cli.run_or_exit(
       lambda: proxies.ProxyEstimator(space, protocol, names, batch=_BATCH.value, seed=0)

@@ -60,7 +60,7 @@ def _shipped_table(config):
 
   table = tabular.load_shipped()
   meta = table.metadata
-  same = meta['protocol_digest'] == Protocol.from_config(config.protocol).digest()
+  same = meta['protocol_digest'] == Protocol.from_dict(config.protocol).digest()
   return table if same and tuple(meta['primitives']) == tuple(config.primitives) else None
 
 

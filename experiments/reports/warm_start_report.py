@@ -209,7 +209,7 @@ def _score_proxies(table, names, batch) -> _Proxies:
   from nas_jax.estimators import proxies
   from nas_jax.tabular.protocol import Protocol
 
-  protocol = Protocol.from_config(table.metadata['protocol'])
+  protocol = Protocol.from_dict(table.metadata['protocol'])
   proxy = cli.run_or_exit(
       lambda: proxies.ProxyEstimator(table.space, protocol, names, batch=batch, seed=0)
   )

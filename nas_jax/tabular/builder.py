@@ -38,10 +38,8 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
-from nas_jax import spaces
 from nas_jax.config_checks import ConfigError
 from nas_jax.metrics import format_seconds
-from nas_jax.ops import parse_primitives
 from nas_jax.tabular import costs
 from nas_jax.tabular import latency as latency_lib
 from nas_jax.tabular.protocol import Protocol
@@ -49,7 +47,7 @@ from nas_jax.tabular.table import EPOCH_METRICS, FORMAT_VERSION, SEED_METRICS, T
 from nas_jax.tabular.trainer import Member, PopulationTrainer, load_splits
 from nas_jax.util import atomic_write, is_int
 
-__all__ = ['BuildError', 'assemble', 'build', 'unpack', 'work_list']
+__all__ = ['BuildError', 'BuildPlan', 'assemble', 'build', 'plan', 'unpack', 'work_list']
 
 _ORDER_SEED = 0
 
@@ -58,25 +56,9 @@ class BuildError(RuntimeError):
   """A build directory that cannot be resumed as asked; the message is one line."""
 
 
-def _space(config):
-  options = {}
-  if config.get('hash_rule'):
-    options['hash_rule'] = config.hash_rule
-  try:
-    return spaces.get(config.space, parse_primitives(config.primitives) or None, **options)
-  except ValueError as e:
-    raise ConfigError(f'config.primitives: {e}') from None
-
-
-def _seeds(config) -> tuple[int, ...]:
-  seeds = tuple(config.seeds)
-  if not seeds or not all(is_int(s) and s >= 0 for s in seeds) or len(set(seeds)) != len(seeds):
-    raise ConfigError(f'config.seeds must be distinct non-negative integers, got {seeds!r}')
-  return seeds
-
-
-class _Plan(NamedTuple):
-  """What a build directory holds, from its config: computed once per build."""
+class BuildPlan(NamedTuple):
+  """What a build directory holds: its space, protocol and seeds, and the members in build
+  order (:func:`plan`)."""
 
   space: Any
   protocol: Protocol
@@ -85,18 +67,16 @@ class _Plan(NamedTuple):
   members: list[tuple[str, int]]
 
 
-def _max_cells(config) -> int | None:
-  value = config.get('max_cells')
-  if value is not None and (not is_int(value) or value < 1):
-    raise ConfigError(f'config.max_cells must be a positive integer or None, got {value!r}')
-  return value
-
-
-def _plan(config) -> _Plan:
-  space = _space(config)
-  seeds = _seeds(config)
-  protocol = Protocol.from_config(config.protocol)
-  return _Plan(space, protocol, seeds, *work_list(space, seeds, _max_cells(config)))
+def plan(space, protocol: Protocol, seeds, max_cells: int | None = None) -> BuildPlan:
+  """The build of every unique cell of ``space`` under ``protocol`` at each of ``seeds``
+  (``max_cells``: only the first cells of the build order, a pilot; see :func:`work_list`).
+  A bad value is a one-line ConfigError that names the argument."""
+  seeds = tuple(seeds)
+  if not seeds or not all(is_int(s) and s >= 0 for s in seeds) or len(set(seeds)) != len(seeds):
+    raise ConfigError(f'seeds must be distinct non-negative integers, got {seeds!r}')
+  if max_cells is not None and (not is_int(max_cells) or max_cells < 1):
+    raise ConfigError(f'max_cells must be a positive integer or None, got {max_cells!r}')
+  return BuildPlan(space, protocol, seeds, *work_list(space, seeds, max_cells))
 
 
 def work_list(
@@ -185,9 +165,15 @@ def _check_manifest(workdir: str, manifest: dict[str, Any]) -> None:
 
 
 def build(
-    config,
+    plan: BuildPlan,
     workdir: str,
     *,
+    data_dir: str | None = None,
+    population: str = 'auto',
+    edge_mode: str = 'switch',
+    group: int = 64,
+    log_every: float = 60.0,
+    latency_lut: str | None = None,
     log: Callable[[str], None] = print,
     max_members: int | None = None,
     assemble_only: bool = False,
@@ -197,10 +183,17 @@ def build(
   """Trains every missing member, then assembles ``table.npz``. Returns a summary dict.
 
   Args:
-    config: the tabulate config (``space``, ``primitives``, ``seeds``, ``protocol``,
-      ``population``, ``group``, ``log_every``, ``latency_lut``; ``max_cells`` builds a
-      uniform sample of that many cells at every seed, see :func:`work_list`).
+    plan: what to build (:func:`plan`; ``nas_jax.components.table_plan`` reads it from a
+      tabulate config).
     workdir: the build directory (created; resumed when it exists).
+    data_dir: where the protocol's dataset is prepared (None: the default).
+    population: how members run: 'auto' (sequential on CPU, vmap elsewhere), 'sequential'
+      or 'vmap' (:class:`~nas_jax.tabular.trainer.PopulationTrainer`).
+    edge_mode: 'switch' (only the chosen op runs) or 'masked' (every candidate).
+    group: members per vmapped program.
+    log_every: seconds between progress lines.
+    latency_lut: a :class:`~nas_jax.tabular.latency.LatencyTable` file whose predictions
+      become the table's latency columns (None: none).
     log: progress lines.
     max_members: stop after training this many members (a bounded sitting).
     assemble_only: train nothing; assemble the table from the finished members.
@@ -213,7 +206,6 @@ def build(
   k, p = part
   if not (is_int(k) and is_int(p) and 0 <= k < p):
     raise ConfigError(f'part must be k/P with 0 <= k < P, got {k}/{p}')
-  plan = _plan(config)
   space, protocol, seeds, unique, members = plan
   os.makedirs(workdir, exist_ok=True)
   _check_manifest(workdir, _manifest(space, protocol, seeds))
@@ -242,13 +234,11 @@ def build(
   if pending and not assemble_only:
     if max_members is not None:
       pending = pending[:max_members]
-    splits = load_splits(protocol, config.get('data_dir'))
+    splits = load_splits(protocol, data_dir)
     start = time.perf_counter()
-    trainer = PopulationTrainer(
-        space, protocol, splits, form=config.population, edge_mode=config.edge_mode
-    )
-    group = 1 if trainer.form == 'sequential' else max(1, int(config.group))
-    log(f'population form {trainer.form} (edge mode {config.edge_mode}), {group} per program')
+    trainer = PopulationTrainer(space, protocol, splits, form=population, edge_mode=edge_mode)
+    group = 1 if trainer.form == 'sequential' else max(1, int(group))
+    log(f'population form {trainer.form} (edge mode {edge_mode}), {group} per program')
     last_log = time.perf_counter()
     for i in range(0, len(pending), group):
       chunk = pending[i : i + group]
@@ -259,7 +249,7 @@ def build(
         train_seconds += result['train_seconds']
       trained += len(chunk)
       now = time.perf_counter()
-      if now - last_log >= config.log_every or trained == len(pending):
+      if now - last_log >= log_every or trained == len(pending):
         last_log = now
         elapsed = now - start
         rate = trained / elapsed * 3600
@@ -286,20 +276,21 @@ def build(
   )
   if not assemble:
     return summary
-  table = _assemble(config, workdir, plan, log, finished)
+  table = _assemble(plan, workdir, latency_lut, log, finished)
   return dict(summary, complete=table.complete(), table=os.path.join(workdir, 'table.npz'))
 
 
-def unpack(config, workdir: str, table_path: str, *, log: Callable[[str], None] = print) -> int:
+def unpack(
+    plan: BuildPlan, workdir: str, table_path: str, *, log: Callable[[str], None] = print
+) -> int:
   """Writes a result file for every measured member of the table at ``table_path`` that
   ``workdir`` lacks; returns how many it wrote.
 
   The table must come from the same build: the same space, op set, hash rule and
-  protocol (by digest), its seeds among the config's. Its values, train seconds
+  protocol (by digest), its seeds among the plan's. Its values, train seconds
   included, are copied exactly (the table stores the result files' float32
   values), so the resumed build trains only what the table does not hold.
   """
-  plan = _plan(config)
   space, protocol, seeds, unique, _ = plan
   table = Table.load(table_path)
   meta = table.metadata
@@ -307,11 +298,11 @@ def unpack(config, workdir: str, table_path: str, *, log: Callable[[str], None] 
   for key in ('space', 'primitives', 'hash_rule', 'protocol_digest'):
     if meta.get(key) != manifest[key]:
       raise BuildError(
-          f'{table_path} has a different {key} ({meta.get(key)!r}) from the config '
+          f'{table_path} has a different {key} ({meta.get(key)!r}) from the build '
           f'({manifest[key]!r}); it cannot seed this build'
       )
   if extra := sorted(set(table.seeds) - set(seeds)):
-    raise BuildError(f'{table_path} has seeds {extra} that the config does not build ({seeds})')
+    raise BuildError(f'{table_path} has seeds {extra} that this build does not have ({seeds})')
   if missing := sorted(set(table.hashes) - set(unique)):
     raise BuildError(f'{table_path} has {len(missing)} rows that are not cells of the space')
   os.makedirs(workdir, exist_ok=True)
@@ -332,17 +323,23 @@ def unpack(config, workdir: str, table_path: str, *, log: Callable[[str], None] 
   return written
 
 
-def assemble(config, workdir: str, *, log: Callable[[str], None] = print) -> Table:
+def assemble(
+    plan: BuildPlan,
+    workdir: str,
+    *,
+    latency_lut: str | None = None,
+    log: Callable[[str], None] = print,
+) -> Table:
   """Reads every valid result file of ``workdir`` into a :class:`Table` and writes ``table.npz``.
 
   Members not yet trained are NaN. Costs (params, FLOPs) are added for every
-  row, and predicted latencies when ``config.latency_lut`` names a lookup file.
+  row, and predicted latencies when ``latency_lut`` names a lookup file.
   """
-  return _assemble(config, workdir, _plan(config), log)
+  return _assemble(plan, workdir, latency_lut, log)
 
 
 def _assemble(
-    config, workdir: str, plan: _Plan, log: Callable[[str], None], finished=None
+    plan: BuildPlan, workdir: str, lut_path, log: Callable[[str], None], finished=None
 ) -> Table:
   """``finished``: results already in memory, by ``(hash, seed)``; the rest are read from
   their files (members other hosts trained meanwhile, or everything for ``assemble``)."""
@@ -375,7 +372,6 @@ def _assemble(
       space, protocol, meta.num_classes, image_shape
   ).items():
     arch[name] = costs.predict(base, c, archs)
-  lut_path = config.get('latency_lut')
   if lut_path:
     lut = latency_lib.LatencyTable.load(lut_path)
     lut.check(space, protocol)

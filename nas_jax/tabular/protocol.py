@@ -1,9 +1,9 @@
-"""The fixed training protocol of a tabular benchmark, read from a config.
+"""The fixed training protocol of a tabular benchmark.
 
 Every cell of a table is trained under one :class:`Protocol`: NAS-Bench-201's
 recipe (SGD with Nesterov momentum 0.9, weight decay 5e-4, a cosine learning
 rate from 0.1 to 0, random-crop augmentation), with the network size, the
-image size, the batch and the epochs set by the config. The protocol is part
+image size, the batch and the epochs a build chooses. The protocol is part
 of a table's metadata, and its digest guards a build directory against being
 resumed under a different protocol.
 """
@@ -70,7 +70,7 @@ class Protocol:
     for key in ('channels', 'cells_per_stage', 'epochs', 'batch_size', 'eval_batch'):
       value = getattr(self, key)
       if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f'config.protocol.{key} must be a positive integer, got {value!r}')
+        raise ConfigError(f'protocol.{key} must be a positive integer, got {value!r}')
     if self.image_size is not None and (
         isinstance(self.image_size, bool)
         or not isinstance(self.image_size, int)
@@ -78,25 +78,26 @@ class Protocol:
         or self.image_size % 4
     ):
       raise ConfigError(
-          f'config.protocol.image_size must be a multiple of 4 (two stride-2 blocks) or None, '
+          f'protocol.image_size must be a multiple of 4 (two stride-2 blocks) or None, '
           f'got {self.image_size!r}'
       )
     for key in ('learning_rate', 'momentum', 'weight_decay', 'lr_min', 'noise_std', 'fgsm_eps'):
       value = getattr(self, key)
       if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise ConfigError(f'config.protocol.{key} must be a non-negative number, got {value!r}')
+        raise ConfigError(f'protocol.{key} must be a non-negative number, got {value!r}')
     if self.crop_padding < 0:
-      raise ConfigError(f'config.protocol.crop_padding must be >= 0, got {self.crop_padding!r}')
+      raise ConfigError(f'protocol.crop_padding must be >= 0, got {self.crop_padding!r}')
 
   @classmethod
-  def from_config(cls, config: Any) -> Protocol:
-    """The protocol of ``config`` (a ConfigDict or dict of :class:`Protocol` fields)."""
-    values = dict(config.to_dict() if hasattr(config, 'to_dict') else config)
+  def from_dict(cls, values: Any) -> Protocol:
+    """The protocol of ``values`` (a mapping of :class:`Protocol` fields, e.g. a table's
+    ``metadata['protocol']``); an unknown key or bad value is a one-line ConfigError."""
+    values = dict(values.to_dict() if hasattr(values, 'to_dict') else values)
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - known)
     if unknown:
       raise ConfigError(
-          f'config.protocol has unknown keys {", ".join(unknown)}; known: {", ".join(sorted(known))}'
+          f'protocol has unknown keys {", ".join(unknown)}; known: {", ".join(sorted(known))}'
       )
     return cls(**values)
 

@@ -173,7 +173,7 @@ class PopulationTrainer:
     self.steps_per_epoch = train.num_examples // protocol.batch_size
     if self.steps_per_epoch < 1:
       raise ValueError(
-          f'config.protocol.batch_size {protocol.batch_size} exceeds the '
+          f'protocol.batch_size {protocol.batch_size} exceeds the '
           f'{train.num_examples} training images'
       )
     total = self.steps_per_epoch * protocol.epochs
