@@ -58,22 +58,22 @@ DISCRETE = ('random', 'rea', 'local_search', 'reinforce', 'bananas', 'hyperband'
 
 def _search(config, strategy, extra):
   args = ['experiments.search', f'--config=experiments/configs/{config}']
-  return args + [f'--config.strategy={strategy}'] + extra
+  return args + [f'--config.strategy_name={strategy}'] + extra
 
 
 def jobs() -> dict[str, list[str]]:
   """Job name -> launcher argv (module first); the work directory is appended."""
   out = {}
   for s in STRATEGIES:
-    pcdarts = ['--config.partial_channels=2'] if s == 'pcdarts' else []
+    pcdarts = ['--config.strategy.partial_channels=2'] if s == 'pcdarts' else []
     out[f'search_darts_{s}'] = _search('search_demo.py', s, TINY_DARTS + pcdarts)
     out[f'search_nb201_{s}'] = _search('search_table.py', s, TINY_TABLE + pcdarts)
   out['search_darts_order2'] = _search(
       'search_demo.py',
       'darts',
       TINY_DARTS
-      + ['--config.order=2', '--config.steps=2', '--config.multiplier=2']
-      + ['--config.primitives=none,max_pool_3x3,skip_connect,sep_conv_3x3'],
+      + ['--config.order=2', '--config.space.steps=2', '--config.space.multiplier=2']
+      + ['--config.space.primitives=none,max_pool_3x3,skip_connect,sep_conv_3x3'],
   )
   out['search_nb201_drnas_2seeds'] = _search('search_table.py', 'drnas', TINY_TABLE) + [
       '--config.num_seeds=2'

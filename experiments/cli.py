@@ -25,7 +25,7 @@ _FILE_ERROR = 'Error whilst parsing config file:'
 _EXCEPTION_PREFIX = re.compile(r'^[A-Za-z_][\w.]*(Error|Exception): ')
 _CONFIG_DEFAULTS: dict[str, str] = {}  # config flag name -> its default file (define_config_file)
 # config flag name -> {name key: settings key}: a component whose settings follow its name
-_SWITCHES: dict[str, dict[str, str]] = {}
+_SWITCHES: dict[str, dict[str, tuple[str, str]]] = {}  # config flag -> its switches
 
 
 def fail(message: str) -> NoReturn:
@@ -35,28 +35,39 @@ def fail(message: str) -> NoReturn:
 
 
 def define_config_file(
-    name: str, default: str, help_string: str, switches: dict[str, str] | None = None
+    name: str,
+    default: str | None,
+    help_string: str,
+    switches: dict[str, tuple[str, str]] | None = None,
 ) -> flags.FlagHolder:
   """A config file flag with a default file that bad overrides cannot turn into a traceback.
 
   ml_collections loads a default file and applies ``--name.KEY`` overrides
   when the flag is defined, at import, out of :func:`parse_flags`' reach. So
   the flag is defined without one, and :func:`parse_flags` puts ``--name=default``
-  in front of the arguments when they do not give ``--name``.
+  in front of the arguments when they do not give ``--name`` (``default`` None: the
+  flag is required).
 
-  ``switches`` maps a component's name key to its settings section, e.g.
-  ``{'strategy': 'settings'}``: when the command line names another component than the
-  file does, the file's settings (written for the file's component) are dropped and only
-  the settings given on the command line remain, over the new component's defaults
-  (:func:`switch_components`).
+  ``switches`` maps a component's name key to its section and the registry it is built
+  from, e.g. ``{'strategy_name': ('strategy', 'strategy')}``: when the command line names
+  another component than the file does, the section becomes that component's defaults
+  (``nas_jax.components.section``), and the command line's settings apply over them
+  (:func:`switch_components`). The file's settings belonged to the file's component.
   """
   from ml_collections import config_flags
 
-  _CONFIG_DEFAULTS[name] = default
+  if default is not None:
+    _CONFIG_DEFAULTS[name] = default
   _SWITCHES[name] = dict(switches or {})
-  return config_flags.DEFINE_config_file(
-      name, None, f'{help_string} (default: {default})', lock_config=True
+  holder = config_flags.DEFINE_config_file(
+      name,
+      None,
+      f'{help_string} (default: {default})' if default else help_string,
+      lock_config=True,
   )
+  if default is None:
+    flags.mark_flag_as_required(name)
+  return holder
 
 
 def run(main: Callable[[list[str]], None]) -> None:
@@ -69,6 +80,7 @@ def parse_flags(argv: list[str]) -> list[str]:
   for name, default in _CONFIG_DEFAULTS.items():
     if _argument(name, argv) is None:
       argv.insert(1, f'--{name}={default}')  # in place: ml_collections reads sys.argv itself
+  held = {name: _hold_switched(name, switches, argv) for name, switches in _SWITCHES.items()}
   try:
     rest = flags.FLAGS(argv)
   except (flags.Error, AttributeError, KeyError, OSError, TypeError, ValueError) as e:
@@ -81,33 +93,96 @@ def parse_flags(argv: list[str]) -> list[str]:
     fail(f'unexpected arguments: {" ".join(rest[1:])} (flags take the form --name=value)')
   for name, switches in _SWITCHES.items():
     if switches:
-      switch_components(flags.FLAGS[name], switches)
+      try:
+        switch_components(flags.FLAGS[name], switches, held[name])
+      except ValueError as e:  # ConfigError too
+        fail(str(e))
   return rest
 
 
-def switch_components(flag: flags.Flag, switches: dict[str, str]) -> None:
-  """Resets each ``switches`` settings section of the config flag's value to the settings the
-  command line gave, when the command line switched the component's name away from the file's.
+def _hold_switched(name: str, switches, argv: list[str]) -> list[tuple[str, str]]:
+  """Removes from ``argv`` (in place) the ``--name.SECTION.KEY=VALUE`` settings of each section
+  whose component the command line names: they may be settings of that component only, so
+  they apply after the section is switched (:func:`switch_components`). Returns them as
+  ``(SECTION.KEY, VALUE)``."""
+  sections = [section for key, (section, _) in switches.items() if _argument(f'{name}.{key}', argv)]
+  held = []
+  for arg in list(argv):
+    match = re.match(rf'^--{re.escape(name)}\.([^=.]+)\.([^=]+)=(.*)$', arg, re.S)
+    if match and match.group(1) in sections:
+      held.append((f'{match.group(1)}.{match.group(2)}', match.group(3)))
+      argv.remove(arg)
+  return held
+
+
+def switch_components(flag: flags.Flag, switches, held=()) -> None:
+  """Swaps a section for the defaults of the component the command line named, when it is
+  another than the file's, then applies the ``held`` settings (:func:`_hold_switched`).
 
   The file's own settings belong to the component it names (the REA file's tournament size
   is no setting of NSGA-II), as the op set belongs to the space.
   """
-  import ml_collections  # pylint: disable=import-outside-toplevel
   from ml_collections import config_flags  # pylint: disable=import-outside-toplevel
 
-  overrides = config_flags.get_override_values(flag)
+  from nas_jax import components  # pylint: disable=import-outside-toplevel
+
   config = flag.value
-  for name_key, settings_key in switches.items():
+  overrides = config_flags.get_override_values(flag)
+  original = None
+  for name_key, (section_key, registry) in switches.items():
     if name_key not in overrides:
       continue
-    # The file's own config (``file[:arg]``), before the command line's overrides.
-    original = flag.parser.parse(config_flags.get_config_filename(flag))
-    if original[name_key] == config[name_key]:
-      continue
-    prefix = settings_key + '.'
-    given = {k[len(prefix) :]: v for k, v in overrides.items() if k.startswith(prefix)}
-    with config.unlocked():
-      config[settings_key] = ml_collections.ConfigDict(given)
+    if original is None:  # the file's own config (``file[:arg]``), before the overrides
+      original = flag.parser.parse(config_flags.get_config_filename(flag))
+    if original[name_key] != config[name_key]:
+      try:
+        fresh = components.section(registry, config[name_key])
+      except ValueError as e:
+        raise ValueError(f'--{flag.name}.{name_key}: {e}') from None
+      with config.unlocked():
+        config[section_key] = fresh
+      config[section_key].lock()
+  for path, text in held:
+    section_key, key = path.split('.', 1)
+    _set_from_text(flag.name, config[section_key], section_key, key, text)
+
+
+def _set_from_text(flag_name: str, section, section_key: str, key: str, text: str) -> None:
+  """``section[key] = text`` parsed as the key's type (bool, int, float, str or a tuple of
+  comma-separated items); one-line errors for an unknown key or a bad value."""
+  where = f'--{flag_name}.{section_key}.{key}'
+  if key not in section:
+    close = difflib.get_close_matches(key, list(section), n=1, cutoff=0.6)
+    hint = f'; did you mean {close[0]!r}?' if close else ''
+    raise ValueError(
+        f'{where}: unknown setting {key!r}{hint} (its settings: {", ".join(sorted(section))})'
+    )
+  kind = section.get_type(key)
+  try:
+    if kind is bool:
+      if text.lower() not in ('true', 'false', '1', '0'):
+        raise ValueError(f'expected true or false, got {text!r}')
+      value = text.lower() in ('true', '1')
+    elif kind in (int, float):
+      value = kind(text)
+    elif kind is tuple:
+      items = [t.strip(' \'"()[]') for t in text.split(',')]
+      value = tuple(_number_or_text(t) for t in items if t)
+    else:
+      value = text
+  except ValueError as e:
+    raise ValueError(f'{where}={text}: {e}') from None
+  with section.ignore_type():
+    section[key] = value
+
+
+def _number_or_text(item: str):
+  for kind in (int, float):
+    try:
+      return kind(item)
+    except ValueError:
+      pass
+  return item
 
 
 def _config_flags() -> list[flags.Flag]:

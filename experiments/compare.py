@@ -84,11 +84,7 @@ def search_config(space: str, strategy: str, seed: int, epochs: int, steps: int)
   """The demo search with ``strategy`` swapped in (NB201: the same data, N=1, C=8)."""
   from experiments.configs import search_demo
 
-  c = search_demo.get_config()
-  c.space = space  # the space's own op set (config.primitives is empty)
-  for key, value in SEARCH_SIZE.get(space, {}).items():
-    c[key] = value
-  return _with_run(c, strategy, seed, epochs, steps)
+  return _with_run(search_demo.get_config(space), strategy, seed, epochs, steps)
 
 
 def table_search_config(table, strategy: str, seed: int, epochs: int, steps: int):
@@ -99,7 +95,9 @@ def table_search_config(table, strategy: str, seed: int, epochs: int, steps: int
 
 
 def _with_run(c, strategy: str, seed: int, epochs: int, steps: int):
-  c.strategy = strategy
+  from experiments.configs import common
+
+  common.set_component(c, 'strategy', strategy)
   c.seed = seed
   c.epochs = epochs
   c.max_steps_per_epoch = steps
@@ -107,14 +105,10 @@ def _with_run(c, strategy: str, seed: int, epochs: int, steps: int):
   return c
 
 
-SEARCH_SIZE = {'nb201': {'layers': 1}}  # per space: how the demo search is resized (1 cell/stage)
-TRAIN_CONFIGS = {'darts': 'train_demo', 'nb201': 'train_nb201_demo'}  # experiments/configs/...
-
-
 def train_config(space: str, genotype_path: str, epochs: int, steps: int):
-  import importlib
+  from experiments.configs import train_demo
 
-  c = importlib.import_module(f'experiments.configs.{TRAIN_CONFIGS[space]}').get_config()
+  c = train_demo.get_config(space)
   c.genotype = genotype_path
   c.epochs = epochs
   c.max_steps_per_epoch = steps

@@ -95,11 +95,11 @@ def discrete_stage(table, seeds: int, queries: int) -> dict:
 
 def differentiable_stage(workdir: str, table, table_ref: str, strategy: str, num_seeds: int):
   """Stage 2: ``num_seeds`` vmapped searches in the table's space, looked up (the card)."""
-  from experiments.configs import search_table
+  from experiments.configs import common, search_table
   from nas_jax import search
 
   config = search_table.for_table(table, table_ref)
-  config.strategy = strategy
+  common.set_component(config, 'strategy', strategy)
   config.num_seeds = num_seeds
   config.log_every = 0
   run_dir = os.path.join(workdir, 'search_table')

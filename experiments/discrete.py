@@ -42,7 +42,7 @@ _CONFIG = cli.define_config_file(
     'config',
     'experiments/configs/discrete_rea.py',
     'Discrete search config file.',
-    switches={'strategy': 'settings'},
+    switches={'strategy_name': ('strategy', 'discrete_strategy')},
 )
 
 
@@ -193,8 +193,8 @@ def _finish(config, workdir, estimator, space, best, history_path):
   table = getattr(estimator, 'table', None)  # None: live training, no ground truth
   percentile, regret = _standing(estimator, best, config)
   summary = dict(
-      strategy=config.strategy,
-      settings=dict(config.settings),
+      strategy=config.strategy_name,
+      settings={k: v for k, v in config.strategy.items() if v is not None},
       arch=best['arch'],
       genotype=best['genotype'],
       hash=best['hash'],
@@ -260,7 +260,7 @@ def _plot_single(records, summary, config, path):
   )
   _, incumbent = discrete.incumbent(trace)
   fig, ax = plt.subplots(figsize=(6, 3.6))
-  ax.step(x, incumbent, where='post', label=f'{config.strategy}: the incumbent')
+  ax.step(x, incumbent, where='post', label=f'{config.strategy_name}: the incumbent')
   if summary['table_best'] is not None:  # a table's ground truth (none for live training)
     ax.axhline(summary['table_best'], color='k', lw=0.8, ls='--', label='best cell of the table')
     ax.axhline(
@@ -322,7 +322,7 @@ def _finish_front(config, workdir, estimator, space, records):
   ax.set_xlabel(names[1])
   ax.set_ylabel(names[0])
   ax.set_ylim(np.median(points[true, 0]) - 0.05, None)
-  ax.set_title(f"{config.strategy}: hypervolume {ratio:.3f} of the true front's")
+  ax.set_title(f"{config.strategy_name}: hypervolume {ratio:.3f} of the true front's")
   ax.legend(loc='lower right', fontsize=8)
   save_figure(fig, os.path.join(workdir, 'pareto.png'))
   plt.close(fig)
@@ -368,8 +368,8 @@ def _many(config, workdir, strategy, estimator, space):
   except ValueError as e:
     raise ConfigError(f'config.report_at: {e}') from None
   summary = dict(
-      strategy=config.strategy,
-      settings=dict(config.settings),
+      strategy=config.strategy_name,
+      settings={k: v for k, v in config.strategy.items() if v is not None},
       seeds=len(seeds),
       queries=num_queries,
       unit=config.budget_unit,
@@ -380,7 +380,7 @@ def _many(config, workdir, strategy, estimator, space):
   )
   atomic_write(os.path.join(workdir, 'seeds.json'), json.dumps(summary, indent=2) + '\n')
   lines = [
-      f'{config.strategy}, {len(seeds)} seeds, {config.report} of the incumbent '
+      f'{config.strategy_name}, {len(seeds)} seeds, {config.report} of the incumbent '
       f'(table best {estimator.best_report:.4f}; one random cell averages '
       f'{summary["random_cell_mean"]:.4f}); {seconds:.1f} s, compile included',
       '',

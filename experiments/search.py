@@ -1,11 +1,13 @@
-"""Launches a DARTS search.
+"""Launches a differentiable architecture search (DARTS, GDAS, SNAS, PC-DARTS, DrNAS, ...).
 
   python -m experiments.search --config=experiments/configs/search_demo.py --workdir=runs/x \
-      [--config.order=2 --config.epochs=3 ...]
+      [--config.order=2 --config.epochs=3 --config.strategy_name=gdas ...]
 
-Any config key can be overridden with ``--config.KEY=VALUE``. The op set is
-``--config.primitives=none,max_pool_3x3,sep_conv_3x3`` (comma-separated), or
-the tuple form ``--config.primitives="('none','max_pool_3x3','sep_conv_3x3')"``.
+Any config key can be overridden with ``--config.KEY=VALUE``. The strategy is
+``--config.strategy_name=NAME`` with its settings under ``--config.strategy.KEY`` (naming
+another strategy than the file's starts from that strategy's paper defaults); the space
+is ``--config.space_name=NAME``, its op set ``--config.space.primitives=none,max_pool_3x3``
+(comma-separated) or ``--config.space.primitives="('none','max_pool_3x3')"``.
 Bad input (an unknown flag, config key or op, a missing config file, a value of
 the wrong type or out of range, a checkpoint that does not restore) prints one
 line starting with ``error:`` and exits with status 2.
@@ -14,13 +16,16 @@ line starting with ``error:`` and exits with status 2.
 import os
 
 from absl import flags
-from ml_collections import config_flags
 
 from experiments import cli
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Output directory.', required=True)
-_CONFIG = config_flags.DEFINE_config_file('config', None, 'Search config file.', lock_config=True)
-flags.mark_flag_as_required('config')
+_CONFIG = cli.define_config_file(
+    'config',
+    None,
+    'Search config file.',
+    switches={'strategy_name': ('strategy', 'strategy'), 'space_name': ('space', 'space')},
+)
 
 
 def main(argv):

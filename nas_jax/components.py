@@ -4,18 +4,30 @@ Below this module nothing reads a config: a strategy is built from its space and
 settings, a space from its name, op set and settings. The launchers (``experiments/``),
 and the run functions that still take a config, call these once per run.
 
-A search config is flat (``config.strategy`` names the strategy; its settings are keys of
-their own, ``config.tau_max``, ``config.drnas_reg_scale``, ...): :data:`FLAT_KEYS` maps a
-setting to the key it is read from where the two names differ. A key that is absent or
-None (a placeholder) leaves the constructor's paper default.
+Configs name each component the big_vision way: ``config.<kind>_name`` picks it from its
+registry and the section ``config.<kind>`` holds its keyword settings, e.g.::
+
+  config.space_name = 'nb201'
+  config.space = components.section('space', 'nb201')     # primitives, hash_rule
+  config.strategy_name = 'gdas'
+  config.strategy = components.section('strategy', 'gdas')  # init_scale, tau_max, tau_min
+
+:func:`section` fills a section with the component's own defaults (its signature), so the
+command line can set any of them (``--config.strategy.tau_max=5``) and a printed config
+shows them. Naming another component on the command line (``--config.strategy_name=snas``)
+swaps the section for that component's defaults (``experiments.cli``). A value left None
+(a placeholder) leaves the constructor's default.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import inspect
 from typing import Any
 
 import jax
+import ml_collections
 
 from nas_jax import discrete, runner, spaces, strategies
 from nas_jax.config_checks import ConfigError
@@ -23,12 +35,59 @@ from nas_jax.ops import parse_primitives
 from nas_jax.spaces.base import Space
 from nas_jax.strategies.base import Strategy
 
-# strategy setting -> the flat search config key it is read from (where the names differ)
-FLAT_KEYS = {
-    'init_scale': 'arch_init_scale',
-    'reg': 'drnas_reg',
-    'reg_scale': 'drnas_reg_scale',
-}
+
+def _registries():
+  """Config kind -> (registry, settings the run passes itself rather than the section)."""
+  from nas_jax import estimators  # pylint: disable=import-outside-toplevel
+  from nas_jax.strategies import discrete as ds  # pylint: disable=import-outside-toplevel
+
+  return {
+      'space': (spaces.REGISTRY, ()),
+      'strategy': (strategies.REGISTRY, ('epochs',)),  # the run's config.epochs
+      'discrete_strategy': (ds.REGISTRY, ()),
+      'estimator': (estimators.REGISTRY, ()),
+  }
+
+
+def _field_type(factory, key: str):
+  """The type a None-default setting takes, from its annotation (``int | None`` -> int)."""
+  import typing  # pylint: disable=import-outside-toplevel
+
+  target = factory if dataclasses.is_dataclass(factory) else getattr(factory, '__init__', factory)
+  try:
+    hint = typing.get_type_hints(target).get(key)
+  except Exception:  # pylint: disable=broad-except
+    hint = None
+  for arg in typing.get_args(hint) or (hint,):
+    origin = typing.get_origin(arg) or arg
+    if origin in (int, float, str, bool):
+      return origin
+    if origin in (tuple, list) or str(origin).startswith('collections.abc'):
+      return tuple
+  return str
+
+
+def section(kind: str, name: str) -> ml_collections.ConfigDict:
+  """The config section of component ``name`` of ``kind`` ('space', 'strategy' (differentiable),
+  'discrete_strategy' or 'estimator'): its settings at their defaults, a typed placeholder
+  where the default is None. A one-line ConfigError naming the nearest for an unknown name."""
+  registry, skip = _registries()[kind]
+  factory = registry.lookup(name)
+  out = ml_collections.ConfigDict()
+  for key, value in registry.settings(name).items():
+    if key in skip:
+      continue
+    if value is None or value is inspect.Parameter.empty:
+      value = ml_collections.config_dict.placeholder(_field_type(factory, key))
+    elif isinstance(value, list):
+      value = tuple(value)
+    out[key] = value
+  return out
+
+
+def given(section_) -> dict[str, Any]:
+  """A section's settings that are set (None leaves the component's default)."""
+  return {k: v for k, v in section_.items() if v is not None}
 
 
 def epoch_loop(config, workdir: str, steps_per_epoch: int, log, **kw) -> runner.EpochLoop:
@@ -50,16 +109,31 @@ def epoch_loop(config, workdir: str, steps_per_epoch: int, log, **kw) -> runner.
 
 
 def space(config) -> Space:
-  """The search space a config names: ``config.space`` over ``config.primitives`` (empty: the
-  space's own op set), with the space's settings the config gives (DARTS' ``steps`` and
-  ``multiplier``)."""
-  name = config.get('space', 'darts')
-  settings = {
-      key: config[key]
-      for key in spaces.REGISTRY.settings(name)
-      if key != 'primitives' and config.get(key, None) is not None
-  }
-  return spaces.get(name, tuple(config.get('primitives', ())) or None, **settings)
+  """The search space a config names: ``config.space_name`` with the settings of the section
+  ``config.space`` (its op set ``primitives``, empty or None: the space's own; DARTS'
+  ``steps`` and ``multiplier``; NB201's ``hash_rule``). One-line ConfigErrors name the key."""
+  name = config.space_name
+  try:
+    spaces.REGISTRY.lookup(name)  # the unknown name first, with the nearest
+  except ConfigError as e:
+    raise ConfigError(f'config.space_name: {e}') from None
+  settings = given(config.space)
+  try:
+    primitives = parse_primitives(settings.pop('primitives', ()))
+  except ValueError as e:
+    raise ConfigError(f'config.space.primitives: {e}') from None
+  try:
+    spaces.REGISTRY.check(name, settings)
+  except ConfigError as e:
+    raise ConfigError(f'config.space: {e}') from None
+  try:
+    return spaces.get(name, primitives or None, **settings)
+  except ValueError as e:  # an op outside the space, or a space setting (DARTS' multiplier)
+    message = str(e)
+    setting = message.split(' ', 1)[0] in settings
+    raise ConfigError(
+        f'config.space.{message}' if setting else f'config.space.primitives: {message}'
+    ) from None
 
 
 def supernet_options(config, space_: Space) -> dict[str, Any]:
@@ -121,28 +195,21 @@ def describe_network(config, space_: Space) -> str:
   return f'{config.layers} {space_.layers_unit}'
 
 
-def strategy_settings(config, name: str) -> dict[str, Any]:
-  """The settings of strategy ``name`` that ``config`` gives (None values left out)."""
-  out = {}
-  for key in strategies.REGISTRY.settings(name):
-    value = config.get(FLAT_KEYS.get(key, key), None)
-    if value is not None:
-      out[key] = value
-  return out
-
-
 def strategy(config, space_: Space | None = None) -> Strategy:
-  """The differentiable strategy ``config.strategy`` over ``space_`` (default: the config's
-  space), its settings read from the config over its paper defaults."""
-  name = config.get('strategy', 'darts')
-  strategies.REGISTRY.lookup(name)  # the unknown name first, with the nearest
+  """The differentiable strategy ``config.strategy_name`` over ``space_`` (default: the config's
+  space), with the settings of ``config.strategy`` and the run's ``config.epochs``."""
+  name = config.strategy_name
+  try:
+    strategies.REGISTRY.lookup(name)  # the unknown name first, with the nearest
+  except ConfigError as e:
+    raise ConfigError(f'config.strategy_name: {e}') from None
   space_ = space(config) if space_ is None else space_
   try:
-    return strategies.build(name, space_, **strategy_settings(config, name))
-  except ConfigError as e:  # name the key the config gave: 'gdas.tau_min' -> 'config.tau_min'
-    message = str(e)
-    for key in sorted(strategies.REGISTRY.settings(name), key=len, reverse=True):
-      message = message.replace(f'{name}.{key}', f'config.{FLAT_KEYS.get(key, key)}')
+    return strategies.build(name, space_, epochs=config.epochs, **given(config.strategy))
+  except ConfigError as e:  # name the key the config gave: 'gdas.tau_min' -> 'config.strategy.tau_min'
+    message = str(e).replace(f'{name}.epochs', 'config.epochs')
+    message = message.replace(f'{name}.', 'config.strategy.')
+    message = message.replace(f'strategy {name}: ', 'config.strategy: ')
     raise ConfigError(message) from None
 
 
@@ -165,22 +232,12 @@ def protocol(section, prefix: str = 'config.'):
     return Protocol.from_dict(section)
 
 
-def table_space(config) -> Space:
-  """The space of a tabulate config: ``config.space`` over ``config.primitives`` (empty: the
-  space's own op set), under ``config.hash_rule`` where it gives one."""
-  options = {'hash_rule': config.hash_rule} if config.get('hash_rule') else {}
-  try:
-    return spaces.get(config.space, parse_primitives(config.primitives) or None, **options)
-  except ValueError as e:
-    raise ConfigError(f'config.primitives: {e}') from None
-
-
 def table_plan(config):
   """The :class:`~nas_jax.tabular.builder.BuildPlan` of a tabulate config (its space, protocol,
   seeds and ``max_cells``)."""
   from nas_jax.tabular import builder  # pylint: disable=import-outside-toplevel
 
-  space_ = table_space(config)
+  space_ = space(config)
   protocol_ = protocol(config.protocol)
   with _named('config.'):
     return builder.plan(space_, protocol_, config.seeds, config.get('max_cells'))
@@ -201,7 +258,11 @@ def discrete_search(config):
   from nas_jax.estimators import TabularEstimator
   from nas_jax.strategies import discrete as ds
 
-  strategy = ds.get(config.strategy, **dict(config.settings))
+  name = config.strategy_name
+  try:
+    strategy = ds.get(name, **given(config.strategy))
+  except ConfigError as e:
+    raise ConfigError(f'config.strategy_name: {e}' if name not in ds.REGISTRY else str(e)) from None
   if config.estimator not in ('tabular', 'train'):
     raise ConfigError(f"config.estimator must be 'tabular' or 'train', got {config.estimator!r}")
   if config.batch is None:
@@ -216,7 +277,7 @@ def discrete_search(config):
     if not (isinstance(config[key], int) and config[key] >= 1):
       raise ConfigError(f'config.{key} must be an integer >= 1, got {config[key]!r}')
   if config.batch > 1 and not strategy.batch_ask:
-    raise ConfigError(f'{config.strategy} asks one architecture at a time: config.batch must be 1')
+    raise ConfigError(f'{name} asks one architecture at a time: config.batch must be 1')
   table_seed = config.table_seed
   if isinstance(table_seed, str) and table_seed.isdigit():
     table_seed = int(table_seed)
@@ -238,7 +299,7 @@ def discrete_search(config):
   wanted = getattr(strategy, 'objectives', 1)
   if wanted != 1 + len(objectives):
     raise ConfigError(
-        f'{config.strategy} optimizes {wanted} objective(s), but the config gives '
+        f'{name} optimizes {wanted} objective(s), but the config gives '
         f'{1 + len(objectives)} (config.metric and config.objectives={objectives})'
     )
   if rule is not None:

@@ -1,9 +1,10 @@
 """The search loop: data, supernet, jit-compiled bilevel steps, discretization, outputs.
 
-The method is ``config.strategy`` (``nas_jax.strategies``: DARTS, GDAS,
-SNAS, PC-DARTS, DrNAS, DARTS-, FairDARTS, beta-DARTS) and the space
-``config.space`` (``nas_jax.spaces``: its supernet, derivation, text form and
-plots); the loop below serves them all.
+The method is ``config.strategy_name`` (``nas_jax.strategies``: DARTS, GDAS,
+SNAS, PC-DARTS, DrNAS, DARTS-, FairDARTS, beta-DARTS; its settings in
+``config.strategy``) and the space ``config.space_name`` (``nas_jax.spaces``: its
+supernet, derivation, text form and plots; its settings in ``config.space``); the loop
+below serves them all.
 
 ``run_search(config, workdir)`` is what ``python -m experiments.search`` calls.
 It writes into ``workdir``:
@@ -41,7 +42,7 @@ import ml_collections
 import numpy as np
 import optax
 
-from nas_jax import bilevel, components, data, ops, parallel, spaces, strategies
+from nas_jax import bilevel, components, data, ops, parallel, spaces
 from nas_jax.config_checks import ConfigError, need, positive_ints, run_settings
 from nas_jax.metrics import METRICS_FILE, read_metrics
 from nas_jax.spaces.base import Space
@@ -50,39 +51,24 @@ from nas_jax.util import atomic_write
 
 
 def _check_space(config) -> Space:
-  """The space and its op set; normalizes ``config.primitives`` (the command line's 'a,b' form,
-  or empty: the space's own op set)."""
-  name = config.get('space', 'darts')
+  """The space ``config.space_name`` with its settings ``config.space``; normalizes
+  ``config.space.primitives`` to the op set used (the command line's 'a,b' form, or empty:
+  the space's own op set)."""
   need(
-      name in spaces.NETWORK_NAMES,
-      f'config.space must be one of {", ".join(spaces.NETWORK_NAMES)}, got {name!r}',
+      config.space_name in spaces.NETWORK_NAMES,
+      f'config.space_name: the {config.space_name} space has no supernet to search (spaces '
+      f'with networks: {", ".join(spaces.NETWORK_NAMES)})',
   )
-  try:
-    names = ops.parse_primitives(config.primitives)
-  except ValueError as e:
-    raise ConfigError(f'config.primitives: {e}') from None
-  if tuple(config.primitives) != names:
+  space = components.space(config)
+  if tuple(config.space.primitives or ()) != space.primitives:
     with config.ignore_type():
-      config.primitives = names
-  try:
-    space = components.space(config)
-  except ValueError as e:  # an op outside the space, or a space setting (DARTS' multiplier)
-    message = str(e)
-    setting = message.startswith(('multiplier', 'steps'))
-    raise ConfigError(f'config.{message}' if setting else f'config.primitives: {message}') from None
-  if tuple(config.primitives) != space.primitives:
-    with config.ignore_type():
-      config.primitives = space.primitives
+      config.space.primitives = space.primitives
   components.check_search_network(config, space)
   return space
 
 
 def _check_strategy(config, space: Space):
-  name = config.get('strategy', 'darts')
-  need(
-      name in strategies.NAMES,
-      f'config.strategy must be one of {", ".join(strategies.NAMES)}, got {name!r}',
-  )
+  name = config.strategy_name
   need(config.order in (1, 2), f'config.order must be 1 or 2, got {config.order!r}')
   try:
     strategy = components.strategy(config, space)
@@ -96,7 +82,7 @@ def _check_strategy(config, space: Space):
   k = strategy.partial
   need(
       isinstance(k, int) and k >= 1,
-      f'config.partial_channels must be a positive integer, got {k!r}',
+      f'config.strategy.partial_channels must be a positive integer, got {k!r}',
   )
   unit = space.partial_channels_unit(k)
   need(
@@ -124,8 +110,6 @@ def _check_loop(config) -> None:
           'batch_size',
           'layers',
           'init_channels',
-          'steps',
-          'multiplier',
           'num_seeds',
           'num_processes',
       ),
@@ -158,7 +142,7 @@ def validate_config(config: ml_collections.ConfigDict) -> Strategy:
   """Checks the search config and returns its strategy (whose ``space`` is the config's
   space, built once here); raises ConfigError with a one-line message naming the key.
 
-  The space and its op set first (an empty ``config.primitives`` becomes the
+  The space and its op set first (an empty ``config.space.primitives`` becomes the
   space's own op set), then the loop (the strategy anneals over its epochs), the strategy
   and the hardware settings.
   """
@@ -311,7 +295,7 @@ def _write_card(config, space, seeds, genotypes, final_val_acc, workdir) -> None
       dict(zip(seeds, genotypes)),
       table=table,
       scores={'final_val_acc': dict(zip(seeds, final_val_acc))},
-      title=f'{config.strategy}, {config.epochs} epochs, seeds {seeds[0]}-{seeds[-1]}',
+      title=f'{config.strategy_name}, {config.epochs} epochs, seeds {seeds[0]}-{seeds[-1]}',
   )
   atomic_write(os.path.join(workdir, 'card.json'), json.dumps(c, indent=2) + '\n')
   atomic_write(os.path.join(workdir, 'card.md'), card_lib.markdown(c))
@@ -460,7 +444,7 @@ def _finish(config, strategy, state, seeds, seed_dirs, workdir, writer) -> dict[
 def run_search(
     config: ml_collections.ConfigDict, workdir: str, log: Callable[[str], None] | None = None
 ) -> dict[str, Any]:
-  """Runs the search of ``config.strategy`` and writes its outputs into ``workdir``.
+  """Runs the search of ``config.strategy_name`` and writes its outputs into ``workdir``.
 
   With ``config.num_seeds = K > 1`` the K searches (seeds ``config.seed + k``,
   each with its own init and data order) run as one ``vmap``-ed, compiled

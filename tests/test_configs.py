@@ -85,12 +85,13 @@ def test_discrete_config_validates(name):
 
 @pytest.mark.parametrize('name', TABULATE)
 def test_tabulate_config_validates(name):
-  from nas_jax import spaces
+  from nas_jax import components, spaces
   from nas_jax.tabular.protocol import Protocol
 
   c = _config(name)
   protocol = Protocol.from_dict(c.protocol)
-  space = spaces.get(c.space, tuple(c.primitives), hash_rule=c.hash_rule)
+  space = spaces.get(c.space_name, tuple(c.space.primitives), hash_rule=c.space.hash_rule)
+  assert components.space(c) == space
   assert protocol.epochs >= 1 and len(c.seeds) >= 2 and space.arch_network is not None
 
 
@@ -101,7 +102,10 @@ def test_table_search_config_is_the_tables_space_and_protocol(tmp_path):
   c = _config('search_table')  # default: the shipped table
   search.validate_config(c)
   protocol = table.metadata['protocol']
-  assert (c.space, tuple(c.primitives)) == (table.space.name, tuple(table.space.primitives))
+  assert (c.space_name, tuple(c.space.primitives)) == (
+      table.space.name,
+      tuple(table.space.primitives),
+  )
   assert (c.dataset, c.image_size, c.init_channels, c.layers) == (
       protocol['dataset'],
       protocol['image_size'],
@@ -120,14 +124,14 @@ def test_table_search_config_is_the_tables_space_and_protocol(tmp_path):
 def test_search_config_validates(name, arg):
   c = _config(name, arg)
   search.validate_config(c)
-  assert c.strategy == STRATEGY_OF[name]
+  assert c.strategy_name == STRATEGY_OF[name]
   space = arg if arg in ('darts', 'nb201') else 'darts'
-  assert c.space == space
+  assert c.space_name == space
   expected = nb201.NB201_PRIMITIVES if space == 'nb201' else DARTS_PRIMITIVES
   # FairDARTS drops 'none' (its sigmoid weights make it meaningless); the rest keep the space's ops.
-  if c.strategy == 'fairdarts':
+  if c.strategy_name == 'fairdarts':
     expected = tuple(p for p in expected if p != 'none')
-  assert tuple(c.primitives) == tuple(expected)
+  assert tuple(c.space.primitives) == tuple(expected)
   if arg and arg.startswith('order='):
     assert c.order == int(arg[-1])
   # The supernet module can be constructed from it (nothing is traced).

@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 from absl import flags
+from config_helpers import configure  # tests/ is on sys.path under pytest
 from ml_collections import config_flags
 import pytest
 
@@ -83,39 +84,72 @@ def _demo_config(args):
 @pytest.mark.parametrize(
     'args',
     [
-        ['--config.primitives=none,sep_conv_3x3'],
-        ["--config.primitives=('none', 'sep_conv_3x3')"],
-        ['--config.primitives=none', '--config.primitives=sep_conv_3x3'],
+        ['--config.space.primitives=none,sep_conv_3x3'],
+        ["--config.space.primitives=('none', 'sep_conv_3x3')"],
+        ['--config.space.primitives=none', '--config.space.primitives=sep_conv_3x3'],
     ],
 )
 def test_primitives_can_be_set_from_the_command_line(args):
   config = _demo_config(args)
-  assert tuple(config.primitives) == ('none', 'sep_conv_3x3')
+  assert tuple(config.space.primitives) == ('none', 'sep_conv_3x3')
 
 
-@pytest.mark.parametrize(
-    'args,expected',
-    [
-        (['--config.space=nb201'], NB201_PRIMITIVES),  # the space's own op set comes with it
-        (
-            ['--config.space=nb201', '--config.primitives=none,nor_conv_3x3'],
-            ('none', 'nor_conv_3x3'),
-        ),
-        ([], DARTS_PRIMITIVES),
-    ],
+_SEARCH_AFTER_PARSE = """
+import sys
+from experiments import cli
+holder = cli.define_config_file(
+    'config', 'experiments/configs/search_demo.py', 'x',
+    switches={'strategy_name': ('strategy', 'strategy'), 'space_name': ('space', 'space')},
 )
-def test_switching_the_space_switches_the_default_op_set(args, expected):
-  config = _demo_config(args)
-  assert tuple(config.primitives) == expected
+cli.parse_flags(sys.argv)
+from nas_jax import search
+strategy = search.validate_config(holder.value)
+print(repr((tuple(holder.value.space.primitives), sorted(holder.value.strategy.items()))))
+"""
+
+
+def _parsed_search(args):
+  """``(op set, strategy settings)`` of the demo search config after the launchers' parser
+  and the config checks (a subprocess: the parser defines process-wide flags)."""
+  proc = subprocess.run(
+      [sys.executable, '-c', _SEARCH_AFTER_PARSE, *args],
+      cwd=REPO,
+      capture_output=True,
+      text=True,
+      timeout=120,
+  )
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  return proc.stdout.strip().splitlines()[-1]
+
+
+def test_switching_the_space_or_strategy_switches_their_sections():
+  # The space's own op set comes with it; the command line's settings apply over the named
+  # component's defaults, also settings the file's component does not have.
+  cases = {
+      (): (DARTS_PRIMITIVES, [('init_scale', 0.001)]),
+      ('--config.space_name=nb201',): (NB201_PRIMITIVES, [('init_scale', 0.001)]),
+      ('--config.space_name=nb201', '--config.space.primitives=none,nor_conv_3x3'): (
+          ('none', 'nor_conv_3x3'),
+          [('init_scale', 0.001)],
+      ),
+      ('--config.strategy_name=gdas', '--config.strategy.tau_max=5'): (
+          DARTS_PRIMITIVES,
+          [('init_scale', 0.001), ('tau_max', 5.0), ('tau_min', 0.1)],
+      ),
+      ('--config.strategy_name=darts', '--config.strategy.init_scale=0.01'): (
+          DARTS_PRIMITIVES,
+          [('init_scale', 0.01)],
+      ),
+  }
+  for args, (ops, settings) in cases.items():
+    assert _parsed_search(list(args)) == repr((tuple(ops), settings)), args
 
 
 def test_an_op_of_the_other_space_is_named_with_the_space():
-  config = search_demo.get_config()
-  config.space = 'nb201'
-  config.primitives = ('none', 'max_pool_3x3')
+  config = configure(search_demo.get_config(), space='nb201', primitives=('none', 'max_pool_3x3'))
   with pytest.raises(
       search.ConfigError,
-      match="config.primitives: unknown op 'max_pool_3x3' in "
+      match="config.space.primitives: unknown op 'max_pool_3x3' in "
       'primitives; known ops of the nb201 space',
   ):
     search.validate_config(config)
@@ -123,9 +157,9 @@ def test_an_op_of_the_other_space_is_named_with_the_space():
 
 def test_primitives_assigned_in_code_still_work():
   config = search_demo.get_config()
-  config.primitives = ['none', 'max_pool_3x3', 'sep_conv_3x3']  # a list, as in the tests
+  config.space.primitives = ['none', 'max_pool_3x3', 'sep_conv_3x3']  # a list, as in the tests
   search.validate_config(config)
-  assert tuple(config.primitives) == ('none', 'max_pool_3x3', 'sep_conv_3x3')
+  assert tuple(config.space.primitives) == ('none', 'max_pool_3x3', 'sep_conv_3x3')
 
 
 def test_unknown_op_on_the_command_line_names_it(tmp_path):
@@ -134,10 +168,10 @@ def test_unknown_op_on_the_command_line_names_it(tmp_path):
           'search',
           f'--config={DEMO}',
           f'--workdir={tmp_path}/run',
-          '--config.primitives=none,conv_9x9',
+          '--config.space.primitives=none,conv_9x9',
       )
   )
-  assert line.startswith("error: config.primitives: unknown op 'conv_9x9'")
+  assert line.startswith("error: config.space.primitives: unknown op 'conv_9x9'")
   assert not os.path.exists(tmp_path / 'run')
 
 
@@ -175,8 +209,8 @@ def test_unknown_op_on_the_command_line_names_it(tmp_path):
         ('demo', ['--workdir={tmp}', '--strategy=nope'], "unknown strategy 'nope'"),
         (
             'tabulate',
-            ['--workdir={tmp}', '--config.primitives=none,bogus'],
-            "error: config.primitives: unknown op 'bogus'",
+            ['--workdir={tmp}', '--config.space.primitives=none,bogus'],
+            "error: config.space.primitives: unknown op 'bogus'",
         ),
         (
             'reports.estimator_report',
@@ -213,7 +247,9 @@ def test_a_workdir_that_is_a_file_is_one_line(tmp_path):
 def test_switching_the_strategy_drops_the_files_settings(tmp_path):
   # The REA file's tournament size is no setting of NSGA-II: switching the strategy on the
   # command line leaves NSGA-II's defaults (the error is then about what NSGA-II needs).
-  line = _one_line_error(_launch('discrete', '--config.strategy=nsga2', f'--workdir={tmp_path}/a'))
+  line = _one_line_error(
+      _launch('discrete', '--config.strategy_name=nsga2', f'--workdir={tmp_path}/a')
+  )
   assert 'sample' not in line and 'nsga2 optimizes 2 objective(s)' in line, line
   assert not os.path.exists(tmp_path / 'a')
 
@@ -221,9 +257,9 @@ def test_switching_the_strategy_drops_the_files_settings(tmp_path):
 def test_switched_strategy_runs_with_the_command_lines_settings(tmp_path):
   proc = _launch(
       'discrete',
-      '--config.strategy=nsga2',
+      '--config.strategy_name=nsga2',
       "--config.objectives=('params',)",
-      '--config.settings.population=6',
+      '--config.strategy.population=6',
       '--config.max_queries=12',
       '--config.budget=12',
       f'--workdir={tmp_path}/b',
@@ -238,10 +274,11 @@ _SETTINGS_AFTER_PARSE = """
 import sys
 from experiments import cli
 holder = cli.define_config_file(
-    'config', 'experiments/configs/discrete_rea.py', 'x', switches={'strategy': 'settings'}
+    'config', 'experiments/configs/discrete_rea.py', 'x',
+    switches={'strategy_name': ('strategy', 'discrete_strategy')},
 )
 cli.parse_flags(sys.argv)
-print(sorted(dict(holder.value.settings).items()))
+print(sorted(dict(holder.value.strategy).items()))
 """
 
 
@@ -250,12 +287,22 @@ print(sorted(dict(holder.value.settings).items()))
     [
         # Naming the file's own strategy is no switch: its settings stay, overrides add to them.
         (
-            ['--config.strategy=rea', '--config.settings.sample=4'],
+            ['--config.strategy_name=rea', '--config.strategy.sample=4'],
             [('population', 10), ('sample', 4)],
         ),
-        (['--config.settings.sample=4'], [('population', 10), ('sample', 4)]),
-        (['--config.strategy=random'], []),
-        (['--config.strategy=nsga2', '--config.settings.population=6'], [('population', 6)]),
+        (['--config.strategy.sample=4'], [('population', 10), ('sample', 4)]),
+        (['--config.strategy_name=random'], [('max_tries', 1000), ('replacement', False)]),
+        (
+            ['--config.strategy_name=nsga2', '--config.strategy.population=6'],
+            [
+                ('crossover', 0.5),
+                ('eliminate', 'population'),
+                ('limits', None),
+                ('objectives', 2),
+                ('patience', 10),
+                ('population', 6),
+            ],
+        ),
     ],
 )
 def test_settings_follow_the_strategy_name(args, settings):
@@ -284,26 +331,30 @@ def test_inspect_checks_the_config_values(tmp_path):
     [
         (
             {'strategy': 'gdas', 'tau_min': -1.0},
-            'config.tau_min and config.tau_max must satisfy '
+            'config.strategy.tau_min and config.strategy.tau_max must satisfy '
             '0 < tau_min <= tau_max, got tau_min=-1.0, tau_max=10.0',
         ),
         ({'strategy': 'snas', 'tau_max': 0.01}, 'got tau_min=0.03, tau_max=0.01'),
         (
-            {'strategy': 'drnas', 'drnas_reg_scale': -0.1},
-            'config.drnas_reg_scale must be >= 0, got -0.1',
+            {'strategy': 'drnas', 'reg_scale': -0.1},
+            'config.strategy.reg_scale must be >= 0, got -0.1',
         ),
-        ({'strategy': 'fairdarts', 'zero_one_weight': -1.0}, 'config.zero_one_weight must be >= 0'),
-        ({'strategy': 'beta_darts', 'beta_decay_max': -5.0}, 'config.beta_decay_max must be >= 0'),
+        (
+            {'strategy': 'fairdarts', 'zero_one_weight': -1.0},
+            'config.strategy.zero_one_weight must be >= 0',
+        ),
+        (
+            {'strategy': 'beta_darts', 'beta_decay_max': -5.0},
+            'config.strategy.beta_decay_max must be >= 0',
+        ),
         (
             {'strategy': 'darts_minus', 'aux_skip_beta': float('nan')},
-            'config.aux_skip_beta must be >= 0',
+            'config.strategy.aux_skip_beta must be >= 0',
         ),
     ],
 )
 def test_strategy_settings_out_of_range_are_one_line(overrides, message):
-  config = search_demo.get_config()
-  for key, value in overrides.items():
-    config[key] = value
+  config = configure(search_demo.get_config(), **overrides)
   with pytest.raises(search.ConfigError) as e:
     search.validate_config(config)
   assert str(e.value).startswith('config.') and message in str(e.value)

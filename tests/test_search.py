@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+from config_helpers import configure  # tests/ is on sys.path under pytest
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
@@ -28,9 +29,7 @@ def tiny_config(**overrides):
   c.max_steps_per_epoch = 2
   c.log_every = 0
   c.arch_learning_rate = 3e-4  # the paper's (the demo config raises it)
-  for k, v in overrides.items():
-    c[k] = v
-  return c
+  return configure(c, **overrides)
 
 
 # Order 2 runs in a smaller space (its exactness is tested in test_bilevel.py; here it
@@ -47,7 +46,7 @@ SMALL_SPACE = dict(
 def test_tiny_search_writes_all_outputs(tmp_path, order, space, edges):
   lines = []
   config = tiny_config(order=order, **space)
-  ops = len(config.primitives or DARTS_PRIMITIVES)
+  ops = len(config.space.primitives or DARTS_PRIMITIVES)
   with tfds.testing.mock_data(num_examples=16):
     result = search.run_search(config, str(tmp_path), log=lines.append)
   names = sorted(os.listdir(tmp_path))

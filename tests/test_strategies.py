@@ -4,10 +4,10 @@ import json
 import os
 import re
 
+from config_helpers import bare  # tests/ is on sys.path under pytest
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 import optax
 import pytest
@@ -30,19 +30,11 @@ E2E_NB201 = ('none', 'skip_connect', 'nor_conv_1x1', 'avg_pool_3x3')
 
 
 def _config(**kw):
-  c = ml_collections.ConfigDict(
-      {
-          'epochs': 4,
-          'strategy': 'darts',
-          'space': 'darts',
-          'primitives': list(SMALL_DARTS),
-          'steps': 2,
-          'multiplier': 2,
-      }
-  )
-  for k, v in kw.items():
-    c[k] = v
-  return c
+  defaults = dict(epochs=4, primitives=list(SMALL_DARTS), steps=2, multiplier=2)
+  if kw.get('space') == 'nb201':
+    defaults = dict(epochs=4)
+  names = {k: kw.pop(k) for k in ('space', 'strategy') if k in kw}
+  return bare(**names, **defaults, **kw)
 
 
 def _strategy(name, space='darts', **kw):
@@ -492,7 +484,7 @@ def _space_config(space, strategy):
 def test_every_strategy_searches_end_to_end(tmp_path, strategy, space):
   config = _space_config(space, strategy)
   if strategy == 'pcdarts':
-    config.partial_channels = 2
+    config.strategy.partial_channels = 2
   with tfds.testing.mock_data(num_examples=16):
     result = search.run_search(config, str(tmp_path), log=lambda line: None)
   text = open(tmp_path / 'genotype.txt').read().strip()
@@ -517,7 +509,7 @@ def test_every_strategy_searches_end_to_end(tmp_path, strategy, space):
   for cell in cells:
     assert np.asarray(record[f'alpha_{cell}']).shape == (
         6 if space == 'nb201' else 5,
-        len(config.primitives),
+        len(config.space.primitives),
     )
   assert np.isfinite(record['train_loss']) and np.isfinite(record['val_loss'])
   saved = np.load(tmp_path / 'alphas.npz')

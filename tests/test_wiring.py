@@ -8,6 +8,7 @@ Adam's state, clipping and the schedules are DARTS', and unrolled phases
 compute what the phase scan does.
 """
 
+from config_helpers import bare  # tests/ is on sys.path under pytest
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -29,18 +30,8 @@ EPOCHS = 4
 
 def _strategy(name, space='darts', **kw):
   prims = list(nb201.NB201_PRIMITIVES) if space == 'nb201' else list(CHEAP)
-  c = ml_collections.ConfigDict(
-      {
-          'epochs': EPOCHS,
-          'strategy': name,
-          'space': space,
-          'primitives': prims,
-          'steps': 2,
-          'multiplier': 2,
-      }
-  )
-  for k, v in kw.items():
-    c[k] = v
+  darts_only = dict(steps=2, multiplier=2) if space == 'darts' else {}
+  c = bare(space=space, strategy=name, epochs=EPOCHS, primitives=prims, **darts_only, **kw)
   return components.strategy(c)
 
 

@@ -2,15 +2,29 @@
 
 import ml_collections
 
-from nas_jax import spaces
+from nas_jax import components, spaces
+
+
+def set_component(c: ml_collections.ConfigDict, kind: str, name: str, **settings):
+  """Names component ``name`` in ``c`` (``c.<kind>_name``) with its section ``c.<kind>`` at
+  its defaults (``nas_jax.components.section``), then ``settings`` over them. ``kind`` is
+  the config key; a discrete config's strategy is ``kind='strategy'`` of registry
+  'discrete_strategy' (pass ``registry=``)."""
+  registry = settings.pop('registry', kind)
+  c[f'{kind}_name'] = name
+  c[kind] = components.section(registry, name)
+  for key, value in settings.items():
+    c[kind][key] = value
+  return c
 
 
 def search_defaults() -> ml_collections.ConfigDict:
   """The DARTS search settings (quark0/darts ``train_search.py``).
 
   Every key can be overridden on the command line with ``--config.KEY=VALUE``;
-  the op set ``primitives`` with ``--config.primitives=none,sep_conv_3x3`` (or
-  the tuple form ``--config.primitives="('none','sep_conv_3x3')"``).
+  the op set with ``--config.space.primitives=none,sep_conv_3x3`` (or the tuple form
+  ``--config.space.primitives="('none','sep_conv_3x3')"``); another strategy with
+  ``--config.strategy_name=gdas`` (its settings: ``--config.strategy.tau_max=5``).
   """
   c = ml_collections.ConfigDict()
   # Data.
@@ -22,17 +36,15 @@ def search_defaults() -> ml_collections.ConfigDict:
   c.search_val_split = 'train[50%:]'
   c.test_split = 'test'
   c.augment = True  # random crop (and flip where the dataset allows), as DARTS does on both halves
-  # Method (nas_jax/strategies): darts gdas snas pcdarts drnas darts_minus fairdarts beta_darts.
-  c.strategy = 'darts'
+  # Method (nas_jax/strategies): darts gdas snas pcdarts drnas darts_minus fairdarts beta_darts;
+  # config.strategy holds its settings at their paper defaults (--config.strategy.tau_max=...).
+  set_component(c, 'strategy', 'darts')
   c.arch_warmup_epochs = 0  # alpha frozen for this many epochs (PC-DARTS: 15)
-  # Search space (nas_jax.spaces): 'darts' or 'nb201' (there layers = cells per stage).
-  c.space = 'darts'
-  # The op set; empty: the space's own (switching the space switches it). A tuple, so the command
-  # line can set it (ml_collections cannot override a list): --config.primitives=none,sep_conv_3x3
-  # or --config.primitives="('none','sep_conv_3x3')". A list assigned in code becomes a tuple.
-  c.primitives = ()
-  c.steps = 4
-  c.multiplier = 4
+  # Search space (nas_jax.spaces): 'darts' or 'nb201' (there layers = cells per stage);
+  # config.space holds its settings: the op set primitives (a tuple, so the command line can
+  # set it: --config.space.primitives=none,sep_conv_3x3), and DARTS' steps and multiplier.
+  # Naming another space on the command line switches the section, op set included.
+  set_component(c, 'space', 'darts')
   c.stem_multiplier = 3
   c.layers = 8
   c.init_channels = 16
@@ -49,15 +61,6 @@ def search_defaults() -> ml_collections.ConfigDict:
   c.arch_beta1 = 0.5
   c.arch_beta2 = 0.999
   c.arch_weight_decay = 1e-3
-  # Strategy settings (read only by the strategy that uses them; paper defaults).
-  c.tau_max = ml_collections.config_dict.placeholder(float)  # GDAS 10 -> 0.1, SNAS 1 -> 0.03
-  c.tau_min = ml_collections.config_dict.placeholder(float)
-  c.partial_channels = ml_collections.config_dict.placeholder(int)  # PC-DARTS: 4
-  c.drnas_reg = 'l2'  # 'l2' or 'kl'
-  c.drnas_reg_scale = 1e-3
-  c.aux_skip_beta = 1.0  # DARTS-: initial auxiliary skip coefficient
-  c.zero_one_weight = 10.0  # FairDARTS
-  c.beta_decay_max = 50.0  # beta-DARTS: lambda at the last epoch
   # Run.
   c.seed = 0
   c.num_seeds = 1  # K > 1: K independent searches (seeds seed..seed+K-1) in one vmapped program
@@ -139,11 +142,11 @@ def train_defaults() -> ml_collections.ConfigDict:
 
 
 def use_space(c: ml_collections.ConfigDict, name: str) -> ml_collections.ConfigDict:
-  """Switches a search config to space ``name``: its own op set and its papers' search settings
-  (``Space.search_overrides``; NB201: C=16, N=5 cells per stage, weight decay 5e-4)."""
+  """Switches a search config to space ``name``: its own settings and op set, and its papers'
+  search settings (``Space.search_overrides``; NB201: C=16, N=5 cells per stage, weight
+  decay 5e-4)."""
   space = spaces.get(name)
-  c.space = name
-  c.primitives = ()
+  set_component(c, 'space', name)
   for key, value in space.search_overrides.items():
     c[key] = value
   return c
@@ -164,10 +167,12 @@ PAPER_COST = (
 
 
 def paper_search(strategy: str, arg, settings: dict, **per_space) -> ml_collections.ConfigDict:
-  """A paper's search config: :func:`search_defaults` with ``strategy``, its ``settings``,
-  then the space ``arg`` names and that space's own overrides (:func:`space_variant`)."""
+  """A paper's search config: :func:`search_defaults` with ``strategy``, the run ``settings``
+  (keys of the config; ``strategy`` a dict of the strategy's own), then the space ``arg``
+  names and that space's own overrides (:func:`space_variant`)."""
   c = search_defaults()
-  c.strategy = strategy
+  settings = dict(settings)
+  set_component(c, 'strategy', strategy, **settings.pop('strategy', {}))
   for key, value in settings.items():
     c[key] = value
   return space_variant(c, arg, **per_space)
@@ -184,5 +189,8 @@ def space_variant(c: ml_collections.ConfigDict, arg, **per_space):
     )
   use_space(c, arg)
   for key, value in (per_space.get(arg) or {}).items():
-    c[key] = value
+    if isinstance(value, dict):  # a section's settings: {'space': {'primitives': ...}}
+      c[key].update(value)
+    else:
+      c[key] = value
   return c

@@ -9,15 +9,13 @@ Expected result and cost: see the README's discrete-search section (``python -m
 experiments.reports.discrete_report``).
 """
 
-import ml_collections
 
-from experiments.configs import discrete_rea
+from experiments.configs import common, discrete_rea
 
 
 def get_config(arg=None):
   c = discrete_rea.get_config(arg)
-  c.strategy = 'bananas'
-  c.settings = ml_collections.ConfigDict(dict(max_queries=300))  # else the paper's defaults
+  common.set_component(c, 'strategy', 'bananas', registry='discrete_strategy', max_queries=300)
   c.batch = 10  # the paper's 10 architectures per ask
   c.budget = 300.0
   c.max_queries = 300

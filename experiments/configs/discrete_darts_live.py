@@ -21,7 +21,7 @@ README's live DARTS table for the measured one.
 
 import ml_collections
 
-from experiments.configs import discrete_rea
+from experiments.configs import common, discrete_rea
 
 STRATEGIES = ('rea', 'random')
 
@@ -31,14 +31,10 @@ def get_config(arg=None):
   if strategy not in STRATEGIES:
     raise ValueError(f'discrete_darts_live takes one of {STRATEGIES}, got {strategy!r}')
   c = discrete_rea.get_config()
-  c.strategy = strategy
-  c.settings = ml_collections.ConfigDict()  # the strategy's paper defaults (REA: P=10, S=3)
+  # the strategy's paper defaults (REA: P=10, S=3)
+  common.set_component(c, 'strategy', strategy, registry='discrete_strategy')
   c.estimator = 'train'
-  c.train.space = 'darts'
-  c.train.primitives = ()  # the 8 DARTS ops
-  c.train.hash_rule = ''
-  c.train.steps = 4
-  c.train.multiplier = 4
+  common.set_component(c.train, 'space', 'darts')  # the 8 DARTS ops, 4 steps, multiplier 4
   c.train.network = 'arch'
   c.train.protocol = ml_collections.ConfigDict(
       dict(

@@ -9,15 +9,13 @@ Expected result and cost: see the README's discrete-search section (``python -m
 experiments.reports.discrete_report``).
 """
 
-import ml_collections
 
-from experiments.configs import discrete_rea
+from experiments.configs import common, discrete_rea
 
 
 def get_config(arg=None):
   c = discrete_rea.get_config(arg)
-  c.strategy = 'hyperband'
-  c.settings = ml_collections.ConfigDict()  # the strategy's paper defaults
+  common.set_component(c, 'strategy', 'hyperband', registry='discrete_strategy')
   c.budget_unit = 'seconds'  # a budget in simulated training seconds: fidelities cost less
   c.budget = 1000.0
   c.report_at = (250, 500, 1000)

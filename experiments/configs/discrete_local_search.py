@@ -9,13 +9,11 @@ Expected result and cost: see the README's discrete-search table (``python -m
 benchmarks.discrete_search``); one seed of 100 queries takes seconds on a 2-core CPU.
 """
 
-import ml_collections
 
-from experiments.configs import discrete_rea
+from experiments.configs import common, discrete_rea
 
 
 def get_config(arg=None):
   c = discrete_rea.get_config(arg)
-  c.strategy = 'local_search'
-  c.settings = ml_collections.ConfigDict()  # the strategy's paper defaults
+  common.set_component(c, 'strategy', 'local_search', registry='discrete_strategy')
   return c

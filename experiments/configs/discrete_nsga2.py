@@ -3,7 +3,7 @@
 Command:
   python -m experiments.discrete --config=experiments/configs/discrete_nsga2.py \
       --workdir=runs/discrete_nsga2
-  (a hard limit, e.g. at most 30,000 parameters: --config.settings.limits="(None, -30000.0)";
+  (a hard limit, e.g. at most 30,000 parameters: --config.strategy.limits="(None, -30000.0)";
   latency instead of parameters: --config.objectives="('latency_b1',)")
 
 Each generation of 20 cells reads each cell's seed-mean test accuracy and its parameter
@@ -17,16 +17,13 @@ Expected result and cost: see the README's discrete-search section (``python -m
 experiments.reports.discrete_report``); one seed of 300 queries takes seconds on a 2-core CPU.
 """
 
-import ml_collections
 
-from experiments.configs import discrete_rea
+from experiments.configs import common, discrete_rea
 
 
 def get_config(arg=None):
   c = discrete_rea.get_config(arg)
-  c.strategy = 'nsga2'
-  c.settings = ml_collections.ConfigDict(dict(population=20, objectives=2))
-  c.settings.limits = ml_collections.config_dict.placeholder(tuple)
+  common.set_component(c, 'strategy', 'nsga2', registry='discrete_strategy')
   c.objectives = ('params',)
   c.metric = 'test_acc'
   c.table_seed = 'mean'

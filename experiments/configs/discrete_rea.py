@@ -5,7 +5,7 @@ Command:
       --workdir=runs/discrete_rea
   (another strategy: experiments/configs/discrete_{random,local_search,reinforce,bananas,
   hyperband,nsga2}.py, or
-  --config.strategy=NAME; its settings: --config.settings.population=20, ...)
+  --config.strategy_name=NAME; its settings: --config.strategy.population=20, ...)
 
 Each query reads the cell's validation accuracy after the table's last epoch at one of
 its seeds drawn at random (NB201's simulated training) and charges that member's train
@@ -23,25 +23,23 @@ benchmarks.discrete_search``); one seed of 100 queries takes seconds on a 2-core
 
 import ml_collections
 
-from experiments.configs import tabulate_nb201_mnist
+from experiments.configs import common, tabulate_nb201_mnist
 
 
 def get_config(arg=None):
   del arg
   c = ml_collections.ConfigDict()
-  c.strategy = 'rea'
-  c.settings = ml_collections.ConfigDict()  # over the strategy's defaults (its signature)
-  c.settings.population = 10  # NB201's REA settings
-  c.settings.sample = 3
+  # The strategy (nas_jax.strategies.discrete) and, in config.strategy, its settings at their
+  # defaults: NB201's REA settings (population 10, tournament 3) are REA's own.
+  common.set_component(c, 'strategy', 'rea', registry='discrete_strategy')
   # The estimator: 'tabular', a lookup in config.table ('shipped': the package's table, or a
   # table file); or 'train', each query trained live under config.train (one seed at a time).
   c.estimator = 'tabular'
   c.table = 'shipped'
   table_build = tabulate_nb201_mnist.get_config()
   c.train = ml_collections.ConfigDict()  # the live estimator: the shipped table's own protocol
+  c.train.space_name = table_build.space_name
   c.train.space = table_build.space
-  c.train.primitives = table_build.primitives
-  c.train.hash_rule = table_build.hash_rule
   c.train.protocol = table_build.protocol
   c.train.seed = 0  # the training seed of every member
   # 'arch': the space's arch network, one compiled program for every cell; 'cell': one

@@ -9,18 +9,16 @@ Everything but the strategy is ``discrete_rea.py``'s (its docstring has the prot
 The learning rate is NATS-Bench's, 0.01 (``exps/NATS-algos/run-all.sh`` for the topology
 space), not the 0.001 of NB201's older ``REINFORCE.sh`` usage line: this search follows
 NATS-Bench's ``simulate_train_eval`` protocol, and NATS-Bench's REINFORCE results are the
-ones it is compared with. ``--config.settings.learning_rate=0.001`` runs NB201's.
+ones it is compared with. ``--config.strategy.learning_rate=0.001`` runs NB201's.
 Expected result and cost: see the README's discrete-search table (``python -m
 benchmarks.discrete_search``); one seed of 100 queries takes seconds on a 2-core CPU.
 """
 
-import ml_collections
 
-from experiments.configs import discrete_rea
+from experiments.configs import common, discrete_rea
 
 
 def get_config(arg=None):
   c = discrete_rea.get_config(arg)
-  c.strategy = 'reinforce'
-  c.settings = ml_collections.ConfigDict()  # the strategy's paper defaults
+  common.set_component(c, 'strategy', 'reinforce', registry='discrete_strategy')
   return c

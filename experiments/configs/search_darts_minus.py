@@ -19,4 +19,4 @@ from experiments.configs import common
 
 def get_config(arg=None):
   """``arg``: 'darts' (default) or 'nb201'."""
-  return common.paper_search('darts_minus', arg, dict(aux_skip_beta=1.0))
+  return common.paper_search('darts_minus', arg, dict(strategy=dict(aux_skip_beta=1.0)))

@@ -30,7 +30,7 @@ def get_config(arg=None):
       layers=20,
       learning_rate=0.1,
       arch_learning_rate=0.0006,
-      partial_channels=6,
+      strategy=dict(partial_channels=6),
   )
-  settings = dict(arch_weight_decay=0.0, drnas_reg='l2', drnas_reg_scale=0.001)
+  settings = dict(arch_weight_decay=0.0, strategy=dict(reg='l2', reg_scale=0.001))
   return common.paper_search('drnas', arg, settings, nb201={'epochs': 100}, darts=darts)

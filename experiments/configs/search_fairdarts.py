@@ -21,10 +21,15 @@ from nas_jax import spaces
 def get_config(arg=None):
   """``arg``: 'darts' (default) or 'nb201'."""
   settings = dict(
-      zero_one_weight=10.0, arch_learning_rate=0.003, arch_beta1=0.9, learning_rate=0.005
+      strategy=dict(zero_one_weight=10.0),
+      arch_learning_rate=0.003,
+      arch_beta1=0.9,
+      learning_rate=0.005,
   )
   without_none = {
-      name: {'primitives': tuple(p for p in spaces.get(name).default_primitives if p != 'none')}
+      name: {
+          'space': {'primitives': tuple(p for p in spaces.get(name).default_primitives if p != 'none')}
+      }
       for name in spaces.NETWORK_NAMES
   }
   return common.paper_search('fairdarts', arg, dict(settings, batch_size=128), **without_none)

@@ -22,7 +22,7 @@ from experiments.configs import common
 def get_config(arg=None):
   """``arg``: 'darts' (default) or 'nb201'."""
   settings = dict(
-      partial_channels=4,
+      strategy=dict(partial_channels=4),
       arch_warmup_epochs=15,
       batch_size=256,
       learning_rate=0.1,

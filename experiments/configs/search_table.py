@@ -21,7 +21,7 @@ anywhere from the median up (short searches are near-random; compare
 ``--table`` measures how far above random each strategy gets).
 """
 
-from experiments.configs import search_demo
+from experiments.configs import common, search_demo
 
 
 def for_table(table, source=None):
@@ -31,8 +31,7 @@ def for_table(table, source=None):
   protocol = table.metadata['protocol']
   c = search_demo.get_config()
   c.table = source or ''
-  c.space = table.space.name
-  c.primitives = tuple(table.space.primitives)
+  common.set_component(c, 'space', table.space.name, primitives=tuple(table.space.primitives))
   c.dataset = protocol['dataset']
   c.image_size = protocol['image_size']
   c.init_channels = protocol['channels']

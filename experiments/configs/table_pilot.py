@@ -72,7 +72,7 @@ def get_config(arg=None):
   c = tabulate_nb201_mnist.get_config()
   c.protocol.update(change['protocol'])
   if change['primitives']:
-    c.primitives = change['primitives']
+    c.space.primitives = change['primitives']
   c.max_cells = 150
   c.candidate = name
   return c

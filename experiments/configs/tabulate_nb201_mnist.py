@@ -28,13 +28,15 @@ output) to about 0.96.
 
 import ml_collections
 
+from experiments.configs import common
+
 
 def get_config(arg=None):
   del arg
   c = ml_collections.ConfigDict()
-  c.space = 'nb201'
-  c.primitives = ('none', 'skip_connect', 'nor_conv_1x1', 'nor_conv_3x3')
-  c.hash_rule = 'nb201'
+  common.set_component(
+      c, 'space', 'nb201', primitives=('none', 'skip_connect', 'nor_conv_1x1', 'nor_conv_3x3')
+  )  # NB201's hash rule (its default)
   c.seeds = (0, 1)
   c.data_dir = ml_collections.config_dict.placeholder(str)
   c.protocol = ml_collections.ConfigDict(

@@ -15,11 +15,16 @@ about 60 s (the first epoch about 30 s with the compile, then 15 s per epoch;
 in `make demo`).
 """
 
-from experiments.configs import common
+from experiments.configs import common, train_nb201_demo
 
 
 def get_config(arg=None):
-  del arg
+  """``arg``: the space whose demo retraining to give, 'darts' (default) or 'nb201'
+  (``train_nb201_demo``)."""
+  if arg == 'nb201':
+    return train_nb201_demo.get_config()
+  if arg not in (None, '', 'darts'):
+    raise ValueError(f'unknown config variant {arg!r}; use :darts or :nb201')
   c = common.train_defaults()
   c.dataset = 'mnist5k'
   c.image_size = 16

@@ -96,11 +96,11 @@ def _supernet_variables(strategy, table):
   """The supernet weights of a ``strategy`` search in ``table``'s space (search_table.py)."""
   import tempfile
 
-  from experiments.configs import search_table
+  from experiments.configs import common, search_table
   from nas_jax import search
 
   c = search_table.for_table(table)
-  c.strategy = strategy
+  common.set_component(c, 'strategy', strategy)
   c.epochs = _SEARCH_EPOCHS.value
   c.max_steps_per_epoch = _SEARCH_STEPS.value
   c.log_every = 10**9

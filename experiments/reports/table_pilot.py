@@ -61,7 +61,7 @@ def _shipped_table(config):
   table = tabular.load_shipped()
   meta = table.metadata
   same = meta['protocol_digest'] == Protocol.from_dict(config.protocol).digest()
-  return table if same and tuple(meta['primitives']) == tuple(config.primitives) else None
+  return table if same and tuple(meta['primitives']) == tuple(config.space.primitives) else None
 
 
 def _read_json(path, default):

@@ -76,6 +76,10 @@ class DartsSpace(base.Space):
 
   def __post_init__(self):
     super().__post_init__()
+    for key in ('steps', 'multiplier'):
+      value = getattr(self, key)
+      if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f'{key} must be a positive integer, got {value!r}')
     if self.multiplier > self.steps:
       raise ValueError(f'multiplier ({self.multiplier}) must be <= steps ({self.steps})')
 
