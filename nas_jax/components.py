@@ -206,7 +206,9 @@ def strategy(config, space_: Space | None = None) -> Strategy:
   space_ = space(config) if space_ is None else space_
   try:
     return strategies.build(name, space_, epochs=config.epochs, **given(config.strategy))
-  except ConfigError as e:  # name the key the config gave: 'gdas.tau_min' -> 'config.strategy.tau_min'
+  except (
+      ConfigError
+  ) as e:  # name the key the config gave: 'gdas.tau_min' -> 'config.strategy.tau_min'
     message = str(e).replace(f'{name}.epochs', 'config.epochs')
     message = message.replace(f'{name}.', 'config.strategy.')
     message = message.replace(f'strategy {name}: ', 'config.strategy: ')

@@ -55,7 +55,7 @@ def _check_space(config) -> Space:
   ``config.space.primitives`` to the op set used (the command line's 'a,b' form, or empty:
   the space's own op set)."""
   need(
-      config.space_name in spaces.NETWORK_NAMES,
+      config.space_name not in spaces.REGISTRY or config.space_name in spaces.NETWORK_NAMES,
       f'config.space_name: the {config.space_name} space has no supernet to search (spaces '
       f'with networks: {", ".join(spaces.NETWORK_NAMES)})',
   )

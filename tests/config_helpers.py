@@ -21,8 +21,10 @@ def configure(c, **overrides):
       c.space[key] = value
     elif key in c.strategy:
       c.strategy[key] = value
-    else:
+    elif key in c:
       c[key] = value
+    else:  # a typo, or a setting of another component than the named one
+      raise KeyError(f'{key!r} is no key of the config, its space or its strategy')
   return c
 
 

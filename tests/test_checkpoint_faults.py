@@ -152,20 +152,20 @@ def test_train_with_no_checkpoint_that_restores_stops_and_changes_nothing(tmp_pa
 
 
 # A tiny search on the offline mnist5k data, in process and through the launcher.
-LAUNCH = dict(
-    image_size=8,
-    layers=2,
-    steps=2,
-    multiplier=2,
-    init_channels=4,
-    batch_size=8,
-    primitives=('none', 'max_pool_3x3', 'skip_connect', 'sep_conv_3x3'),
-    epochs=1,
-    max_steps_per_epoch=2,
-    checkpoint_every=1,
-    log_every=0,
-    tensorboard=False,
-)
+LAUNCH = {
+    'image_size': 8,
+    'layers': 2,
+    'space.steps': 2,
+    'space.multiplier': 2,
+    'init_channels': 4,
+    'batch_size': 8,
+    'space.primitives': ('none', 'max_pool_3x3', 'skip_connect', 'sep_conv_3x3'),
+    'epochs': 1,
+    'max_steps_per_epoch': 2,
+    'checkpoint_every': 1,
+    'log_every': 0,
+    'tensorboard': False,
+}
 
 
 def test_search_with_no_checkpoint_that_restores_exits_2_and_changes_nothing(tmp_path):
@@ -173,7 +173,8 @@ def test_search_with_no_checkpoint_that_restores_exits_2_and_changes_nothing(tmp
 
   config = search_demo.get_config()
   for key, value in LAUNCH.items():
-    config[key] = value
+    section, _, name = key.rpartition('.')
+    (config[section] if section else config)[name] = value
   search.run_search(config, str(tmp_path), log=lambda line: None)
   assert _steps(tmp_path / 'checkpoints') == [1, 2]
   for step in (1, 2):

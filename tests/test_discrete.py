@@ -546,8 +546,8 @@ def test_launcher_many_seeds_and_errors(tmp_path):
   assert summary['seeds'] == 8 and [r['budget'] for r in summary['rows']] == [10, 30]
   assert summary['rows'][1]['regret_mean'] <= summary['rows'][0]['regret_mean']
   for overrides, message in (
-      (('--config.strategy=evolution',), "unknown discrete strategy 'evolution'"),
-      (('--config.settings.tournament=3',), "unknown config key 'settings.tournament'"),
+      (('--config.strategy_name=evolution',), "unknown discrete strategy 'evolution'"),
+      (('--config.strategy.tournament=3',), "unknown config key 'strategy.tournament'"),
       (('--config.budget_unit=hours',), "config.budget_unit must be 'queries' or 'seconds'"),
       (('--config.table_seed=7',), "seed must be 'random', 'mean' or one of"),
   ):

@@ -114,9 +114,9 @@ DARTS_TINY = (
     'train.protocol.channels=4',
     'train.protocol.cells_per_stage=1',
     'train.protocol.eval_batch=64',
-    'train.steps=2',
-    'train.multiplier=2',
-    "train.primitives=('none','max_pool_3x3','sep_conv_3x3')",
+    'train.space.steps=2',
+    'train.space.multiplier=2',
+    "train.space.primitives=('none','max_pool_3x3','sep_conv_3x3')",
 )
 
 

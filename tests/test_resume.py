@@ -18,9 +18,9 @@ ARGS = [
     # A small space (2 nodes, 4 ops; as test_search.SMALL_SPACE): resuming is what is tested,
     # and the compile of the 8-op, 4-node cell would be most of the test's time.
     '--config.layers=2',
-    '--config.steps=2',
-    '--config.multiplier=2',
-    '--config.primitives=none,max_pool_3x3,skip_connect,sep_conv_3x3',
+    '--config.space.steps=2',
+    '--config.space.multiplier=2',
+    '--config.space.primitives=none,max_pool_3x3,skip_connect,sep_conv_3x3',
     '--config.init_channels=4',
     '--config.batch_size=8',
     '--config.epochs=3',

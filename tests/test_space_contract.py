@@ -12,6 +12,7 @@ import math
 import pathlib
 import re
 
+from config_helpers import bare  # tests/ is on sys.path under pytest
 import jax
 import ml_collections
 import numpy as np
@@ -139,9 +140,7 @@ def test_sample_is_reproducible_and_honours_the_op_subset(space):
 def test_every_strategy_honours_the_op_subset():
   subset = CASES['nb201_4ops']['primitives']
   for name in strategies.NAMES:
-    config = ml_collections.ConfigDict(
-        {'strategy': name, 'space': 'nb201', 'primitives': subset, 'epochs': 3}
-    )
+    config = bare(strategy=name, space='nb201', primitives=subset, epochs=3)
     st = components.strategy(config)
     assert st.space.primitives == subset
     arch = st.init(jax.random.key(0))
@@ -252,7 +251,8 @@ def test_a_new_space_registers_itself_and_the_config_finds_it():
     name = 'nb201_copy_for_test'
 
   try:
-    config = ml_collections.ConfigDict({'space': 'nb201_copy_for_test', 'primitives': ()})
+    config = ml_collections.ConfigDict({'space_name': 'nb201_copy_for_test'})
+    config.space = components.section('space', 'nb201_copy_for_test')
     space = components.space(config)
     assert isinstance(space, Copy) and space.primitives == NB201.primitives
     assert spaces.get('nb201_copy_for_test', ('none', 'skip_connect')).size() == 2**6

@@ -34,7 +34,7 @@ def _config(**kw):
   if kw.get('space') == 'nb201':
     defaults = dict(epochs=4)
   names = {k: kw.pop(k) for k in ('space', 'strategy') if k in kw}
-  return bare(**names, **defaults, **kw)
+  return bare(**{**defaults, **kw, **names})
 
 
 def _strategy(name, space='darts', **kw):
@@ -356,17 +356,17 @@ def test_drnas_regularizers():
       'normal': jnp.asarray([[0.5, -1.0, 2.0, 0.1]]),
       'reduce': jnp.asarray([[0.0, 0.3, -0.2, 1.0]]),
   }
-  l2 = _strategy('drnas', drnas_reg_scale=0.1)
+  l2 = _strategy('drnas', reg_scale=0.1)
   expected = 0.1 * 0.5 * sum(float(jnp.sum(a**2)) for a in arch.values())
   assert float(l2.regularizer(arch, 0)) == pytest.approx(expected, rel=1e-6)
-  st = _strategy('drnas', drnas_reg='kl', drnas_reg_scale=0.1)
+  st = _strategy('drnas', reg='kl', reg_scale=0.1)
   conc = {k: jax.nn.elu(v) + 1 for k, v in arch.items()}
   expected = 0.1 * sum(float(drnas.dirichlet_kl(v, jnp.ones_like(v)).sum()) for v in conc.values())
   assert float(st.regularizer(arch, 0)) == pytest.approx(expected, rel=1e-6)
   w = st.weights(arch, jax.random.key(0, impl='rbg'), 0)
   np.testing.assert_allclose(np.asarray(w['normal'].sum(-1)), 1.0, rtol=1e-5)
-  with pytest.raises(ValueError, match="config.drnas_reg must be 'l2' or 'kl'"):
-    _strategy('drnas', drnas_reg='l1')
+  with pytest.raises(ValueError, match="config.strategy.reg must be 'l2' or 'kl'"):
+    _strategy('drnas', reg='l1')
 
 
 # --- FairDARTS, beta-DARTS, DARTS- --------------------------------------------------------------
@@ -440,12 +440,16 @@ def test_registry_and_config_errors():
       'beta_darts',
   }
   cases = [
-      ({'strategy': 'enas'}, 'config.strategy must be one of'),
-      ({'space': 'nb101'}, "config.space must be one of darts, nb201, got 'nb101'"),
+      ({'strategy_name': 'enas'}, "config.strategy_name: unknown strategy 'enas'"),
+      (
+          {'space_name': 'nb101'},
+          "config.space_name: unknown search space 'nb101'; did you mean 'nb201'?",
+      ),
+      ({'space_name': 'nbgraph'}, 'config.space_name: the nbgraph space has no supernet'),
       ({'strategy': 'snas', 'order': 2}, 'config.order must be 1 for the one-level strategy'),
       (
           {'space': 'nb201', 'primitives': ('none', 'max_pool_3x3')},
-          "config.primitives: unknown op 'max_pool_3x3'",
+          "config.space.primitives: unknown op 'max_pool_3x3'",
       ),
       ({'strategy': 'pcdarts', 'init_channels': 4}, 'must be a multiple of 8'),
       ({'arch_warmup_epochs': -1}, 'config.arch_warmup_epochs must be'),

@@ -9,7 +9,6 @@ Expected result and cost: see the README's discrete-search section (``python -m
 experiments.reports.discrete_report``).
 """
 
-
 from experiments.configs import common, discrete_rea
 
 

@@ -17,7 +17,6 @@ Expected result and cost: see the README's discrete-search section (``python -m
 experiments.reports.discrete_report``); one seed of 300 queries takes seconds on a 2-core CPU.
 """
 
-
 from experiments.configs import common, discrete_rea
 
 

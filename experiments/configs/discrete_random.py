@@ -9,7 +9,6 @@ Expected result and cost: see the README's discrete-search table (``python -m
 benchmarks.discrete_search``); one seed of 100 queries takes seconds on a 2-core CPU.
 """
 
-
 from experiments.configs import common, discrete_rea
 
 

@@ -20,4 +20,6 @@ from experiments.configs import common
 
 def get_config(arg=None):
   """``arg``: 'darts' (default) or 'nb201'."""
-  return common.paper_search('beta_darts', arg, dict(strategy=dict(beta_decay_max=50.0)), nb201={'epochs': 100})
+  return common.paper_search(
+      'beta_darts', arg, dict(strategy=dict(beta_decay_max=50.0)), nb201={'epochs': 100}
+  )

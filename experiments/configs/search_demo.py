@@ -27,11 +27,14 @@ written to the workdir with the alpha and cell plots.
 
 from experiments.configs import common
 
+SIZES = {'darts': {}, 'nb201': {'layers': 1}}  # per space: the demo's size there (N=1 in NB201)
+
 
 def get_config(arg=None):
   """``arg``: the space, 'darts' (default) or 'nb201' (the same data and budget in the NB201
   space, 1 cell per stage: ``experiments.compare``'s demo size)."""
-  if arg not in (None, '', 'darts', 'nb201'):
+  space = arg or 'darts'
+  if space not in SIZES:
     raise ValueError(f'unknown config variant {arg!r}; use :darts or :nb201')
   c = common.search_defaults()
   c.dataset = 'mnist5k'
@@ -44,7 +47,7 @@ def get_config(arg=None):
   # lr x steps as in the paper (3e-4 x 50 x 391 = 5.9 = 0.08 x 75): see the docstring.
   c.arch_learning_rate = 0.08
   c.log_every = 10
-  if arg == 'nb201':
-    common.set_component(c, 'space', 'nb201')
-    c.layers = 1
+  common.set_component(c, 'space', space)
+  for key, value in SIZES[space].items():
+    c[key] = value
   return c

@@ -28,7 +28,9 @@ def get_config(arg=None):
   )
   without_none = {
       name: {
-          'space': {'primitives': tuple(p for p in spaces.get(name).default_primitives if p != 'none')}
+          'space': {
+              'primitives': tuple(p for p in spaces.get(name).default_primitives if p != 'none')
+          }
       }
       for name in spaces.NETWORK_NAMES
   }

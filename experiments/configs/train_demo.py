@@ -17,12 +17,14 @@ in `make demo`).
 
 from experiments.configs import common, train_nb201_demo
 
+OTHER_SPACES = {'nb201': train_nb201_demo.get_config}  # the demo retraining in another space
+
 
 def get_config(arg=None):
   """``arg``: the space whose demo retraining to give, 'darts' (default) or 'nb201'
   (``train_nb201_demo``)."""
-  if arg == 'nb201':
-    return train_nb201_demo.get_config()
+  if arg in OTHER_SPACES:
+    return OTHER_SPACES[arg]()
   if arg not in (None, '', 'darts'):
     raise ValueError(f'unknown config variant {arg!r}; use :darts or :nb201')
   c = common.train_defaults()
