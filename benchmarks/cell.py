@@ -23,9 +23,12 @@ def measure(n, size, channels, depthwise, node_edges, calls):
   import jax.numpy as jnp
   import numpy as np
 
+  from nas_jax import ops as ops_lib
   from nas_jax.spaces.darts import DARTS_PRIMITIVES, ops, supernet
 
-  edge = supernet.EdgeOptions(DARTS_PRIMITIVES, ops.OPS, depthwise_impl=depthwise)
+  edge = supernet.EdgeOptions(
+      DARTS_PRIMITIVES, ops.OPS, dw_conv=ops_lib.depthwise_conv(depthwise)
+  )
   cell = supernet.SearchCell(channels, False, False, edge, node_edges=node_edges)
   rng = np.random.default_rng(0)
   s0, s1 = (jnp.asarray(rng.normal(size=(channels, n, size, size)), jnp.float32) for _ in range(2))

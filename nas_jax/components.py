@@ -29,7 +29,7 @@ from typing import Any
 import jax
 import ml_collections
 
-from nas_jax import discrete, runner, spaces, strategies
+from nas_jax import discrete, ops, runner, spaces, strategies
 from nas_jax.config_checks import ConfigError
 from nas_jax.ops import parse_primitives
 from nas_jax.spaces.base import Space
@@ -136,21 +136,30 @@ def space(config) -> Space:
     ) from None
 
 
+def _network_setting(config, key: str):
+  """A network setting from a config: the depthwise convolution factory ``dw_conv`` from
+  ``config.depthwise_impl`` (chosen here, once per backend), the others by their own key."""
+  if key == 'dw_conv':
+    return ops.depthwise_conv(config.get('depthwise_impl', 'auto'))
+  return config[key]
+
+
 def supernet_options(config, space_: Space) -> dict[str, Any]:
-  """The supernet settings of ``space_`` a search config gives (same key names)."""
-  return {key: config[key] for key in space_.supernet_settings}
+  """The supernet settings of ``space_`` a search config gives (same key names, but
+  ``dw_conv`` from ``config.depthwise_impl``)."""
+  return {key: _network_setting(config, key) for key in space_.supernet_settings}
 
 
 def evalnet_options(config, space_: Space) -> dict[str, Any]:
   """The evaluation-network settings a retraining config gives: ``channels`` and ``layers``
   (``init_channels``, ``layers``), and those of ``space_.evalnet_settings``."""
   extra = dict(
-      auxiliary=config.get('auxiliary_weight', 0) > 0,
-      depthwise_impl=config.get('depthwise_impl', 'auto'),
-      scan_cells=config.get('scan_cells', True),
+      auxiliary=lambda: config.get('auxiliary_weight', 0) > 0,
+      dw_conv=lambda: _network_setting(config, 'dw_conv'),
+      scan_cells=lambda: config.get('scan_cells', True),
   )
   options = dict(channels=config.init_channels, layers=config.layers)
-  options.update({key: extra[key] for key in space_.evalnet_settings})
+  options.update({key: extra[key]() for key in space_.evalnet_settings})
   return options
 
 

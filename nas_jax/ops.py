@@ -83,6 +83,21 @@ def resolve_depthwise_impl(impl: str) -> str:
   return impl
 
 
+ModuleDef = Callable[..., nn.Module]
+"""A module factory, such as a :func:`depthwise_conv` (``factory(kernel, stride, dilation,
+name=...)``)."""
+
+
+def depthwise_conv(impl: str = 'auto') -> ModuleDef:
+  """The depthwise convolution factory networks take (their ``dw_conv``): :class:`DepthwiseConv`
+  with ``impl`` resolved on this backend ('auto': 'toeplitz' on CPU, 'grouped' elsewhere).
+
+  Chosen once, at the edge (``nas_jax.components``). Each implementation has one shared
+  factory, so networks built with the same choice compare equal.
+  """
+  return _DEPTHWISE_FACTORIES[resolve_depthwise_impl(impl)]
+
+
 def output_size(size: int, kernel: int, stride: int, dilation: int, padding: int) -> int:
   """Spatial output size of a convolution or pooling window."""
   return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
@@ -214,6 +229,11 @@ class DepthwiseConv(nn.Module):
         dilation=self.dilation,
         padding=padding,
     )
+
+
+_DEPTHWISE_FACTORIES = {
+    impl: functools.partial(DepthwiseConv, impl=impl) for impl in ('shift', 'grouped', 'toeplitz')
+}
 
 
 class PointwiseConv(nn.Module):
@@ -357,38 +377,44 @@ class FactorizedReduce(nn.Module):
 
 
 class SepConv(nn.Module):
-  """DARTS separable conv: (ReLU, dw k x k, pw 1x1, BN) twice, stride on the first."""
+  """DARTS separable conv: (ReLU, dw k x k, pw 1x1, BN) twice, stride on the first.
+
+  ``dw_conv``: the depthwise convolution factory (:func:`depthwise_conv`; None: the backend's).
+  """
 
   kernel: int
   stride: int = 1
   affine: bool = False
-  impl: str = 'auto'
+  dw_conv: ModuleDef | None = None
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool) -> jax.Array:
     c = x.shape[0]
+    dw_conv = self.dw_conv or depthwise_conv()
     for i, stride in enumerate((self.stride, 1)):
       x = ReLU()(x)
-      x = DepthwiseConv(self.kernel, stride, 1, self.impl, name=f'dw_{i}')(x)
+      x = dw_conv(self.kernel, stride, 1, name=f'dw_{i}')(x)
       x = PointwiseConv(c, name=f'pw_{i}')(x)
       x = BatchNorm(self.affine, name=f'bn_{i}')(x, train)
     return x
 
 
 class DilConv(nn.Module):
-  """DARTS dilated conv: ReLU, dilated dw k x k (dilation 2), pw 1x1, BN."""
+  """DARTS dilated conv: ReLU, dilated dw k x k (dilation 2), pw 1x1, BN (``dw_conv`` as in
+  :class:`SepConv`)."""
 
   kernel: int
   stride: int = 1
   dilation: int = 2
   affine: bool = False
-  impl: str = 'auto'
+  dw_conv: ModuleDef | None = None
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool) -> jax.Array:
     c = x.shape[0]
     x = ReLU()(x)
-    x = DepthwiseConv(self.kernel, self.stride, self.dilation, self.impl, name='dw')(x)
+    dw_conv = self.dw_conv or depthwise_conv()
+    x = dw_conv(self.kernel, self.stride, self.dilation, name='dw')(x)
     x = PointwiseConv(c, name='pw')(x)
     return BatchNorm(self.affine, name='bn')(x, train)
 
@@ -466,9 +492,9 @@ class Zero(nn.Module):
 def parse_primitives(value: str | Sequence[str]) -> tuple[str, ...]:
   """An op set as a tuple of names, from a sequence of names or a comma-separated string.
 
-  The command line forms all arrive here: ``--config.primitives=none,sep_conv_3x3``
+  The command line forms all arrive here: ``--config.space.primitives=none,sep_conv_3x3``
   (ml_collections' tuple parser passes it on as the one element
-  ``'none,sep_conv_3x3'``), ``--config.primitives="('none','sep_conv_3x3')"`` and
+  ``'none,sep_conv_3x3'``), ``--config.space.primitives="('none','sep_conv_3x3')"`` and
   the flag repeated once per op. Names are split at commas and stripped of
   spaces, quotes and brackets (``(none,sep_conv_3x3)`` when the shell ate the quotes).
 
@@ -489,7 +515,7 @@ def parse_primitives(value: str | Sequence[str]) -> tuple[str, ...]:
 
 
 OpFactory = Callable[..., nn.Module]
-"""``factory(channels, stride, affine, depthwise_impl, name) -> nn.Module``."""
+"""``factory(channels, stride, affine, dw_conv, name) -> nn.Module``."""
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -498,7 +524,7 @@ class OpRegistry:
 
   Attributes:
     space: the space's name (for messages only).
-    factories: ``{name: factory(channels, stride, affine, depthwise_impl, name)}``.
+    factories: ``{name: factory(channels, stride, affine, dw_conv, name)}``.
   """
 
   space: str
@@ -536,13 +562,14 @@ class OpRegistry:
       stride: int,
       *,
       affine: bool = False,
-      depthwise_impl: str = 'auto',
+      dw_conv: ModuleDef | None = None,
       module_name: str | None = None,
   ) -> nn.Module:
-    """Builds op ``name`` (a one-line ValueError for an op outside this registry)."""
+    """Builds op ``name`` (a one-line ValueError for an op outside this registry); ``dw_conv``
+    is the depthwise convolution factory of the ops that have one (None: the backend's)."""
     if name not in self.factories:
       raise ValueError(
           f'unknown op {name!r}; known ops of the {self.space} space: '
           f'{", ".join(sorted(self.factories))}'
       )
-    return self.factories[name](channels, stride, affine, depthwise_impl, module_name or name)
+    return self.factories[name](channels, stride, affine, dw_conv, module_name or name)

@@ -37,7 +37,8 @@ class EdgeOptions:
     primitives: the candidate op names (the op set K), in alpha column order.
     registry: the space's op registry that builds them (``nas_jax.ops.OpRegistry``).
     train: batch statistics (True) or running statistics (False) in BatchNorm.
-    depthwise_impl: see ``nas_jax.ops``.
+    dw_conv: the depthwise convolution factory (``nas_jax.ops.depthwise_conv``; None: the
+      backend's default).
     mode: ``'weighted'``: the weighted sum of every candidate (DARTS, SNAS,
       DrNAS, ...). ``'hard'``: only the candidate at ``argmax(weights)`` is
       computed (``nn.switch``; GDAS), and the output is
@@ -56,7 +57,7 @@ class EdgeOptions:
   primitives: tuple[str, ...]
   registry: ops.OpRegistry
   train: bool = True
-  depthwise_impl: str = 'auto'
+  dw_conv: ops.ModuleDef | None = None
   mode: str = 'weighted'
   partial: int = 1
   aux_skip: bool = False
@@ -93,7 +94,7 @@ class _Candidates(nn.Module):
   def setup(self):
     self.ops = [
         self.edge.registry.make(
-            name, self.channels, self.stride, affine=False, depthwise_impl=self.edge.depthwise_impl
+            name, self.channels, self.stride, affine=False, dw_conv=self.edge.dw_conv
         )
         for name in self.edge.primitives
     ]
@@ -152,7 +153,7 @@ class MixedOp(nn.Module):
       for i, name in enumerate(opts.primitives):
         if name == 'none':  # contributes w * 0; its weight still enters the normalization
           continue
-        op = opts.registry.make(name, c, s, affine=False, depthwise_impl=opts.depthwise_impl)
+        op = opts.registry.make(name, c, s, affine=False, dw_conv=opts.dw_conv)
         out = op(xa, opts.train)
         y = y + weights[i].astype(out.dtype) * out
     if k > 1:

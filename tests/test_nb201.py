@@ -438,7 +438,7 @@ def test_tiny_network_forward_backward_and_build():
       channels=4,
       layers=2,
       auxiliary=False,
-      depthwise_impl='auto',
+      dw_conv=ops.depthwise_conv(),
       scan_cells=False,
   )
   assert isinstance(model, NB201Network) and model.cells_per_stage == 2

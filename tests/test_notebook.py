@@ -37,9 +37,9 @@ def test_quickstart_notebook_executes(tmp_path):
           "DATASET = 'mnist5k'",
           'IMAGE_SIZE = 8',
           # The search of tests/test_resume.py: its compiled programs come from the shared cache.
-          'SEARCH = dict(layers=2, steps=2, multiplier=2, primitives=("none", "max_pool_3x3",'
-          ' "skip_connect", "sep_conv_3x3"), init_channels=4, batch_size=8, epochs=3,'
-          ' max_steps_per_epoch=6)',
+          'SEARCH = dict(layers=2, space=dict(steps=2, multiplier=2, primitives=("none",'
+          ' "max_pool_3x3", "skip_connect", "sep_conv_3x3")), init_channels=4, batch_size=8,'
+          ' epochs=3, max_steps_per_epoch=6)',
           'RETRAIN = dict(layers=3, init_channels=4, batch_size=8, epochs=1, max_steps_per_epoch=2,'
           ' eval_batch_size=500)',
       ],

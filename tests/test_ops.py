@@ -90,6 +90,33 @@ def test_depthwise_implementations_match_grouped_conv(kernel, dilation, stride, 
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
 
 
+def test_ops_take_the_depthwise_factory_they_are_given(monkeypatch):
+  # The networks' depthwise choice is a module factory chosen once: one shared factory per
+  # implementation, 'auto' resolved on the backend, and the op built with it runs that one.
+  assert ops.depthwise_conv('shift') is ops.depthwise_conv('shift')
+  assert ops.depthwise_conv() is ops.depthwise_conv(ops.resolve_depthwise_impl('auto'))
+  with pytest.raises(ValueError, match='depthwise_impl must be one of'):
+    ops.depthwise_conv('fft')
+  x = jnp.asarray(np.random.default_rng(3).normal(size=(4, 2, 8, 8)), jnp.float32)
+  calls = []
+  for name in ('shift', 'grouped', 'toeplitz'):
+    real = getattr(ops, f'depthwise_conv_{name}')
+    monkeypatch.setattr(
+        ops,
+        f'depthwise_conv_{name}',
+        lambda *a, n=name, f=real, **k: (calls.append(n), f(*a, **k))[1],
+    )
+  outs = {}
+  for impl in ('shift', 'grouped', 'toeplitz'):
+    calls.clear()
+    op = darts_ops.OPS.make('sep_conv_3x3', 4, 1, dw_conv=ops.depthwise_conv(impl))
+    variables = op.init(jax.random.key(0), x, True)
+    outs[impl], _ = op.apply(variables, x, True, mutable=['batch_stats'])
+    assert calls == [impl, impl]  # both depthwise convolutions of the separable conv
+  np.testing.assert_allclose(outs['shift'], outs['grouped'], rtol=1e-4, atol=1e-4)
+  np.testing.assert_allclose(outs['toeplitz'], outs['grouped'], rtol=1e-4, atol=1e-4)
+
+
 @pytest.mark.parametrize('kernel,dilation,stride', [(3, 1, 1), (5, 2, 2)])
 def test_grouped_depthwise_matches_nhwc_convolution(kernel, dilation, stride):
   # The reference of the depthwise tests, checked against an NHWC convolution

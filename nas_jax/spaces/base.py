@@ -94,7 +94,7 @@ class Space:
 
   def supernet(self, num_classes: int, *, channels: int, layers: int, **options):
     """The Flax supernet of this space (``options``: the strategy's network options and
-    the space's own settings, e.g. ``depthwise_impl``)."""
+    the space's own settings, e.g. ``dw_conv``)."""
     raise NotImplementedError
 
   def evalnet(self, genotype, num_classes: int, *, kind: str | None = None, **options):

@@ -67,11 +67,11 @@ class DartsSpace(base.Space):
 
   supernet_settings: ClassVar[tuple[str, ...]] = (
       'stem_multiplier',
-      'depthwise_impl',
+      'dw_conv',
       'node_edges',
       'remat',
   )
-  evalnet_settings: ClassVar[tuple[str, ...]] = ('auxiliary', 'depthwise_impl', 'scan_cells')
+  evalnet_settings: ClassVar[tuple[str, ...]] = ('auxiliary', 'dw_conv', 'scan_cells')
   drop_path: ClassVar[bool] = True
 
   def __post_init__(self):
@@ -117,7 +117,7 @@ class DartsSpace(base.Space):
     return out
 
   def supernet(self, num_classes: int, *, channels: int, layers: int, **options):
-    """``SearchNetwork`` (``options``: ``stem_multiplier``, ``depthwise_impl``,
+    """``SearchNetwork`` (``options``: ``stem_multiplier``, ``dw_conv``,
     ``node_edges``, ``remat``, ``mode``, ``partial``, ``aux_skip``)."""
     return supernet.SearchNetwork(
         num_classes=num_classes,
@@ -131,7 +131,7 @@ class DartsSpace(base.Space):
 
   def evalnet(self, g: Genotype, num_classes: int, *, kind: str | None = None, **options):
     """``NetworkCIFAR`` (``kind='cifar'``, the default) or ``NetworkImageNet`` (``'imagenet'``);
-    ``options``: ``channels``, ``layers``, ``auxiliary``, ``depthwise_impl``, ``scan_cells``."""
+    ``options``: ``channels``, ``layers``, ``auxiliary``, ``dw_conv``, ``scan_cells``."""
     kind = kind or self.network_kinds[0]
     if kind not in self.network_kinds:
       raise ValueError(
@@ -144,7 +144,7 @@ class DartsSpace(base.Space):
   def arch_network(self, num_classes: int, *, channels: int, layers: int, **options):
     """``DartsArchNetwork``: ``net(x, arch, train)``, ``arch`` the ``6 * steps`` decisions;
     ``layers`` is the number of cells L (``options``: ``mode``, ``'switch'`` or ``'masked'``,
-    ``stem_multiplier``, ``depthwise_impl``)."""
+    ``stem_multiplier``, ``dw_conv``)."""
     self._check_derived_form()
     return archnet.DartsArchNetwork(
         num_classes=num_classes,

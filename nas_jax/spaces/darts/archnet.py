@@ -53,12 +53,12 @@ class _Slot(nn.Module):
   strides: tuple[int, ...]  # one op set per stride group
   train: bool
   mode: str
-  depthwise_impl: str
+  dw_conv: ops.ModuleDef | None
 
   def setup(self):
     self.sets = [
         [
-            _eval_op(name, self.channels, s, self.depthwise_impl, f'op_{k}' + ('_s2' * (s == 2)))
+            _eval_op(name, self.channels, s, self.dw_conv, f'op_{k}' + ('_s2' * (s == 2)))
             for k, name in enumerate(self.edge_ops)
         ]
         for s in self.strides
@@ -100,7 +100,7 @@ class ArchCell(nn.Module):
   reduction_prev: bool
   train: bool
   mode: str
-  depthwise_impl: str
+  dw_conv: ops.ModuleDef | None
 
   @nn.compact
   def __call__(self, s0: jax.Array, s1: jax.Array, decisions: jax.Array) -> jax.Array:
@@ -130,7 +130,7 @@ class ArchCell(nn.Module):
             strides,
             self.train,
             self.mode,
-            self.depthwise_impl,
+            self.dw_conv,
             name=f'op_{2 * i + side}',
         )(inputs, group, decisions[3 * i + 1 + side])
         total = y if total is None else total + y
@@ -145,7 +145,7 @@ class _Cells(nn.Module):
   layers: int
   train: bool
   mode: str
-  depthwise_impl: str
+  dw_conv: ops.ModuleDef | None
 
   @nn.compact
   def __call__(self, s0, s1, arch):
@@ -165,7 +165,7 @@ class _Cells(nn.Module):
           reduction_prev,
           self.train,
           self.mode,
-          self.depthwise_impl,
+          self.dw_conv,
           name=f'cell_{i}',
       )
       s0, s1 = s1, cell(s0, s1, decisions)
@@ -184,7 +184,8 @@ class DartsArchNetwork(nn.Module):
     steps: intermediate nodes per cell (every one is concatenated into the output).
     stem_multiplier: stem width factor.
     mode: ``'switch'`` or ``'masked'`` (module docstring).
-    depthwise_impl: see ``nas_jax.ops``.
+    dw_conv: the depthwise convolution factory (``nas_jax.ops.depthwise_conv``; None: the
+      backend's default).
   """
 
   num_classes: int = 10
@@ -194,7 +195,7 @@ class DartsArchNetwork(nn.Module):
   steps: int = 4
   stem_multiplier: int = 3
   mode: str = 'switch'
-  depthwise_impl: str = 'auto'
+  dw_conv: ops.ModuleDef | None = None
 
   def __post_init__(self):
     super().__post_init__()
@@ -216,7 +217,7 @@ class DartsArchNetwork(nn.Module):
         self.layers,
         train,
         self.mode,
-        self.depthwise_impl,
+        self.dw_conv,
         name='cells',
     )(x, x, jnp.asarray(arch, jnp.int32))
     return nn.Dense(self.num_classes, name='classifier')(jnp.mean(out, axis=(2, 3)).T)

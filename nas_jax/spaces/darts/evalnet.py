@@ -55,10 +55,10 @@ def drop_path(x: jax.Array, drop_prob: jax.Array, key: jax.Array) -> jax.Array:
   return jnp.where(mask, x / keep.astype(x.dtype), jnp.zeros((), x.dtype))
 
 
-def _eval_op(name: str, channels: int, stride: int, impl: str, module_name: str) -> nn.Module:
+def _eval_op(name: str, channels: int, stride: int, dw_conv, module_name: str) -> nn.Module:
   if name in ('max_pool_3x3', 'avg_pool_3x3'):
     return ops.Pool(name[:3], stride, affine=True, bn=False, name=module_name)
-  return OPS.make(name, channels, stride, affine=True, depthwise_impl=impl, module_name=module_name)
+  return OPS.make(name, channels, stride, affine=True, dw_conv=dw_conv, module_name=module_name)
 
 
 def preprocess(s0, s1, channels: int, reduction_prev: bool, train: bool) -> list[jax.Array]:
@@ -82,7 +82,8 @@ class EvalCell(nn.Module):
     reduction_prev: whether the previous cell reduced (s0 is then factorized-reduced).
     train: training mode (batch statistics, drop path).
     drop_path: whether drop path is applied in training.
-    depthwise_impl: see ``nas_jax.ops``.
+    dw_conv: the depthwise convolution factory (``nas_jax.ops.depthwise_conv``; None: the
+      backend's default).
   """
 
   pairs: tuple[OpPair, ...]
@@ -92,7 +93,7 @@ class EvalCell(nn.Module):
   reduction_prev: bool
   train: bool = True
   drop_path: bool = True
-  depthwise_impl: str = 'auto'
+  dw_conv: ops.ModuleDef | None = None
 
   @nn.compact
   def __call__(self, s0: jax.Array, s1: jax.Array, drop_prob: jax.Array) -> jax.Array:
@@ -103,7 +104,7 @@ class EvalCell(nn.Module):
       for slot in (2 * node, 2 * node + 1):
         name, j = self.pairs[slot]
         stride = 2 if self.reduction and j < 2 else 1
-        y = _eval_op(name, c, stride, self.depthwise_impl, f'op_{slot}')(states[j], self.train)
+        y = _eval_op(name, c, stride, self.dw_conv, f'op_{slot}')(states[j], self.train)
         identity = name == 'skip_connect' and stride == 1
         if self.train and self.drop_path and not identity:
           y = drop_path(y, drop_prob, self.make_rng('dropout'))
@@ -168,7 +169,7 @@ class _Cells(nn.Module):
   reduction_prev: bool
   train: bool
   drop_path: bool
-  depthwise_impl: str
+  dw_conv: ops.ModuleDef | None
   scan_cells: bool
   aux_layer: int | None
 
@@ -193,7 +194,7 @@ class _Cells(nn.Module):
           reduction_prev=reduction_prev,
           train=self.train,
           drop_path=self.drop_path,
-          depthwise_impl=self.depthwise_impl,
+          dw_conv=self.dw_conv,
       )
       out_channels = len(concat) * c_curr
       # A run of normal cells whose two inputs already have the cell's output
@@ -236,7 +237,8 @@ class NetworkCIFAR(nn.Module):
     layers: number of cells L; reductions at L/3 and 2L/3.
     auxiliary: whether the auxiliary head exists (used only in training).
     stem_multiplier: stem width factor.
-    depthwise_impl: see ``nas_jax.ops``.
+    dw_conv: the depthwise convolution factory (``nas_jax.ops.depthwise_conv``; None: the
+      backend's default).
     scan_cells: run same-shape consecutive cells as one ``nn.scan``.
   """
 
@@ -246,7 +248,7 @@ class NetworkCIFAR(nn.Module):
   layers: int = 20
   auxiliary: bool = True
   stem_multiplier: int = 3
-  depthwise_impl: str = 'auto'
+  dw_conv: ops.ModuleDef | None = None
   scan_cells: bool = True
 
   @nn.compact
@@ -274,7 +276,7 @@ class NetworkCIFAR(nn.Module):
         False,
         train,
         drop_prob is not None,
-        self.depthwise_impl,
+        self.dw_conv,
         self.scan_cells,
         aux_layer,
         name='cells',
@@ -297,7 +299,7 @@ class NetworkImageNet(nn.Module):
   channels: int = 48
   layers: int = 14
   auxiliary: bool = True
-  depthwise_impl: str = 'auto'
+  dw_conv: ops.ModuleDef | None = None
   scan_cells: bool = True
 
   @nn.compact
@@ -319,7 +321,7 @@ class NetworkImageNet(nn.Module):
         True,
         train,
         drop_prob is not None,
-        self.depthwise_impl,
+        self.dw_conv,
         self.scan_cells,
         aux_layer,
         name='cells',

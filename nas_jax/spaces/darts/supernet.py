@@ -189,7 +189,8 @@ class SearchNetwork(nn.Module):
     steps: intermediate nodes per cell.
     multiplier: how many of the last nodes the cell output concatenates.
     stem_multiplier: stem width factor.
-    depthwise_impl: 'auto' | 'toeplitz' | 'shift' | 'grouped' (see ``nas_jax.ops``).
+    dw_conv: the depthwise convolution factory (``nas_jax.ops.depthwise_conv``; None: the
+      backend's default).
     node_edges: how the node-to-node edges run. 'scan' (one ``nn.scan`` over
       a node buffer: the op bank is traced once, fastest to compile) or
       'unroll' (one ``nn.vmap`` per source node over its target nodes: no
@@ -210,7 +211,7 @@ class SearchNetwork(nn.Module):
   steps: int = 4
   multiplier: int = 4
   stem_multiplier: int = 3
-  depthwise_impl: str = 'auto'
+  dw_conv: ops.ModuleDef | None = None
   node_edges: str = 'scan'
   remat: bool = False
   mode: str = 'weighted'
@@ -258,7 +259,7 @@ class SearchNetwork(nn.Module):
         tuple(self.primitives),
         OPS,
         train,
-        self.depthwise_impl,
+        self.dw_conv,
         self.mode,
         self.partial,
         self.aux_skip,

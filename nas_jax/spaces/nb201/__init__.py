@@ -72,7 +72,7 @@ class NB201Space(base.Space):
       'weight_decay': 5e-4,
   }
   unroll_phases: ClassVar[bool] = True
-  supernet_settings: ClassVar[tuple[str, ...]] = ('depthwise_impl',)
+  supernet_settings: ClassVar[tuple[str, ...]] = ()  # no depthwise convolutions
   evalnet_settings: ClassVar[tuple[str, ...]] = ('scan_cells',)
   layers_unit: ClassVar[str] = 'cells per stage'
 
@@ -103,7 +103,7 @@ class NB201Space(base.Space):
 
   def supernet(self, num_classes: int, *, channels: int, layers: int, **options):
     """``NB201SearchNetwork`` with ``layers`` cells per stage (``options``:
-    ``depthwise_impl``, ``scan``, ``mode``, ``partial``, ``aux_skip``)."""
+    ``dw_conv``, ``scan``, ``mode``, ``partial``, ``aux_skip``)."""
     return NB201SearchNetwork(
         num_classes=num_classes,
         channels=channels,
@@ -119,7 +119,7 @@ class NB201Space(base.Space):
       raise ValueError(f'the nb201 space has the network kind nb201, got {kind!r}')
     if options.pop('auxiliary', False):
       raise ValueError('the NB201 network has no auxiliary head; build it with auxiliary=False')
-    options.pop('depthwise_impl', None)  # no depthwise convolutions
+    options.pop('dw_conv', None)  # no depthwise convolutions
     if 'layers' in options:
       options['cells_per_stage'] = options.pop('layers')
     return NB201Network(self.check_genotype(g), num_classes=num_classes, **options)

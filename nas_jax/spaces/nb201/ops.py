@@ -27,8 +27,8 @@ NB201_PRIMITIVES: tuple[str, ...] = (
 def _stride_one(op: str, build: Callable[[int, bool, str], nn.Module]) -> ops.OpFactory:
   """Wraps an NB201 op builder ``build(channels, affine, name)``; stride 2 is refused."""
 
-  def factory(channels: int, stride: int, affine: bool, impl: str, name: str) -> nn.Module:
-    del impl
+  def factory(channels: int, stride: int, affine: bool, dw_conv, name: str) -> nn.Module:
+    del dw_conv  # no depthwise convolutions
     if stride != 1:
       raise ValueError(
           f'NB201 op {op!r} exists at stride 1 only, got stride {stride} (NB201 '

@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from nas_jax import ops
 from nas_jax.spaces.nb201.evalnet import trunk
 from nas_jax.spaces.nb201.genotype import EDGES, NUM_NODES, edge_index
 from nas_jax.spaces.nb201.ops import NB201_PRIMITIVES, OPS
@@ -95,7 +96,7 @@ class NB201SearchNetwork(nn.Module):
   channels: int = 16
   cells_per_stage: int = 5
   primitives: Sequence[str] = NB201_PRIMITIVES
-  depthwise_impl: str = 'auto'
+  dw_conv: ops.ModuleDef | None = None
   mode: str = 'weighted'
   partial: int = 1
   aux_skip: bool = False
@@ -127,7 +128,7 @@ class NB201SearchNetwork(nn.Module):
         tuple(self.primitives),
         OPS,
         train,
-        self.depthwise_impl,
+        self.dw_conv,
         self.mode,
         self.partial,
         self.aux_skip,
