@@ -26,9 +26,7 @@ def measure(n, size, channels, depthwise, node_edges, calls):
   from nas_jax import ops as ops_lib
   from nas_jax.spaces.darts import DARTS_PRIMITIVES, ops, supernet
 
-  edge = supernet.EdgeOptions(
-      DARTS_PRIMITIVES, ops.OPS, dw_conv=ops_lib.depthwise_conv(depthwise)
-  )
+  edge = supernet.EdgeOptions(DARTS_PRIMITIVES, ops.OPS, dw_conv=ops_lib.depthwise_conv(depthwise))
   cell = supernet.SearchCell(channels, False, False, edge, node_edges=node_edges)
   rng = np.random.default_rng(0)
   s0, s1 = (jnp.asarray(rng.normal(size=(channels, n, size, size)), jnp.float32) for _ in range(2))

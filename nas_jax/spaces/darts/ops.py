@@ -30,12 +30,8 @@ OPS = ops.OpRegistry(
         'sep_conv_3x3': lambda c, s, affine, dw, name: ops.SepConv(3, s, affine, dw, name=name),
         'sep_conv_5x5': lambda c, s, affine, dw, name: ops.SepConv(5, s, affine, dw, name=name),
         'sep_conv_7x7': lambda c, s, affine, dw, name: ops.SepConv(7, s, affine, dw, name=name),
-        'dil_conv_3x3': lambda c, s, affine, dw, name: ops.DilConv(
-            3, s, 2, affine, dw, name=name
-        ),
-        'dil_conv_5x5': lambda c, s, affine, dw, name: ops.DilConv(
-            5, s, 2, affine, dw, name=name
-        ),
+        'dil_conv_3x3': lambda c, s, affine, dw, name: ops.DilConv(3, s, 2, affine, dw, name=name),
+        'dil_conv_5x5': lambda c, s, affine, dw, name: ops.DilConv(5, s, 2, affine, dw, name=name),
     },
 )
 """The DARTS registry: op name -> ``factory(channels, stride, affine, dw_conv, name)``."""
