@@ -4,7 +4,8 @@
       --workdir=runs/discrete_rea [--config.seeds=100] [--config.budget=300]
 
 The strategy, its settings, the estimator (a table lookup, or live training), the budget (queries or
-simulated seconds) and the seeds come from the config. One seed runs query by query:
+simulated seconds) and the seeds come from the config. One seed runs query by query
+(``nas_jax.discrete_runner.QueryLoop``):
 
 * ``history.jsonl``: every query (architecture, genotype, hash, score, reported
   metric, cost, cumulative cost);
@@ -69,118 +70,22 @@ def _num_queries(config) -> int:
 
 def _single(config, workdir, strategy, estimator, space):
   import jax
-  import numpy as np
 
-  from nas_jax import checkpoint, discrete
-  from nas_jax import metrics as metrics_lib
+  from nas_jax.discrete_runner import QueryLoop
 
-  num_queries = _num_queries(config)
-  key = jax.random.key(config.seed)
-  template, _ = discrete._start(strategy, space, key)  # pylint: disable=protected-access
-  ckpt = checkpoint.Checkpoints(os.path.join(workdir, checkpoint.CHECKPOINT_DIR))
-  restored = ckpt.restore(template)
-  start, step0, first_round, spent = None, None, 0, 0.0
-  rule = getattr(estimator, 'early_stop', None)  # its history is a part of the position
-  if restored is not None:
-    state, position, step0 = restored
-    first_round, spent = position['round'], position['spent']
-    start = (state, first_round)
-    if rule is not None:
-      if 'early_stop_seen' not in position:
-        raise checkpoint.CheckpointError(
-            f'the checkpoint in {ckpt.directory} was written without config.early_stop: '
-            'resume it with early_stop.epoch=0, or start in a new workdir'
-        )
-      rule.restore(position['early_stop_seen'])
-    print(f'resumed from the checkpoint after round {first_round} ({step0} queries)', flush=True)
-  metrics = metrics_lib.MetricsLog(workdir, step0)
-  history = metrics_lib.MetricsLog(workdir, step0, tensorboard=False, filename='history.jsonl')
-  best = {'score': -np.inf}
-  for record in metrics_lib.read_metrics(history.path):  # the queries before the checkpoint
-    if record.get('full', True) and record['primary'] > best['score']:
-      best = dict(record, score=record['primary'])
-  rounds = num_queries // config.batch
-  started, last_log = time.perf_counter(), 0.0
-
-  def on_round(state, i, trace):
-    nonlocal spent, last_log
-    step = (i + 1) * config.batch
-    for j in range(config.batch):
-      arch = [int(a) for a in np.asarray(trace.archs[j])]
-      spent += float(trace.cost[j])
-      score = np.asarray(trace.score[j], np.float64)  # () or (objectives,)
-      record = dict(
-          step=step - config.batch + j + 1,
-          arch=arch,
-          genotype=space.to_text(space.to_genotype(arch)),
-          hash=space.hash(arch),
-          score=score.tolist(),
-          primary=float(score.reshape(-1)[0]),  # the metric's score (the first objective)
-          report=float(trace.report[j]),
-          cost=float(trace.cost[j]),
-          spent=spent,
-          full=bool(trace.full[j]),
-      )
-      history.write(record)
-      if record['full'] and record['primary'] > best['score']:
-        best.clear()
-        best.update(record, score=record['primary'])
-    percentile, regret = _standing(estimator, best, config)
-    metrics.write(
-        dict(
-            step=step,
-            spent=spent,
-            best_score=best['score'],
-            best_report=best['report'],
-            percentile=percentile,
-            regret=regret,
-        )
-    )
-    done = (i + 1 == rounds) or (config.budget_unit == 'seconds' and spent >= config.budget)
-    if done or (i + 1) % config.checkpoint_every == 0:
-      position = {'round': i + 1, 'spent': spent}
-      if rule is not None:
-        position['early_stop_seen'] = list(rule.seen)
-      ckpt.save(step, state, position)
-    now = time.perf_counter()
-    if done or now - last_log >= config.log_every:
-      last_log = now
-      rate = (i + 1 - first_round) / max(now - started, 1e-9)
-      eta = (rounds - i - 1) / max(rate, 1e-9)
-      print(
-          f'query {step}/{num_queries} | {spent:.0f} s simulated | best {config.metric} '
-          f'{abs(best["score"]):.4f}: {config.report} {best["report"]:.4f} (percentile '
-          f'{percentile:.1f}, regret {regret:.4f}) | ETA {metrics_lib.format_seconds(eta)}',
-          flush=True,
-      )
-    return done
-
-  if first_round < rounds and not (config.budget_unit == 'seconds' and spent >= config.budget):
-    discrete.run_python(
-        strategy,
-        estimator,
-        space,
-        key,
-        num_queries,
-        config.batch,
-        start=start,
-        on_round=on_round,
-    )
-  metrics.close()
-  ckpt.close()
-  _finish(config, workdir, estimator, space, best, history.path)
-
-
-def _standing(estimator, best, config) -> tuple[float, float]:
-  """The incumbent's percentile among the table's cells and its regret (NaN without a table)."""
-  table = getattr(estimator, 'table', None)
-  if table is None:
-    return float('nan'), float('nan')
-  from nas_jax import discrete
-
-  return estimator.report_table.percentile(best['arch'], config.report), float(
-      discrete.regret(estimator, best['report'])
+  loop = QueryLoop(
+      workdir,
+      _num_queries(config),
+      config.batch,
+      budget_seconds=config.budget if config.budget_unit == 'seconds' else None,
+      checkpoint_every=config.checkpoint_every,
+      log_every=config.log_every,
+      metric=config.metric,
+      report=config.report,
+      log=lambda line: print(line, flush=True),
   )
+  best = loop.run(strategy, estimator, space, jax.random.key(config.seed))
+  _finish(config, workdir, estimator, space, best, loop.history_path)
 
 
 def _finish(config, workdir, estimator, space, best, history_path):
@@ -188,10 +93,11 @@ def _finish(config, workdir, estimator, space, best, history_path):
 
   from nas_jax import discrete
   from nas_jax import metrics as metrics_lib
+  from nas_jax.discrete_runner import standing
   from nas_jax.util import atomic_write
 
-  table = getattr(estimator, 'table', None)  # None: live training, no ground truth
-  percentile, regret = _standing(estimator, best, config)
+  table = estimator.table  # None: live training, no ground truth
+  percentile, regret = standing(estimator, best['arch'], best['report'], config.report)
   summary = dict(
       strategy=config.strategy_name,
       settings={k: v for k, v in config.strategy.items() if v is not None},
@@ -214,7 +120,7 @@ def _finish(config, workdir, estimator, space, best, history_path):
   summary['distinct_classes'] = int(
       discrete.distinct_classes(space, np.asarray([r['arch'] for r in records]))
   )
-  rule = getattr(estimator, 'early_stop', None)
+  rule = estimator.early_stop
   if rule is not None:  # how many queries the rule stopped at its epoch
     summary['early_stopped'] = sum(not r.get('full', True) for r in records)
     summary['early_stop_epoch'] = rule.epoch

@@ -48,7 +48,9 @@ def prepare(strategy, estimator, num_queries: int):
   return strategy
 
 
-def _start(strategy, space, key):
+def initial_state(strategy, space, key):
+  """``(the strategy's initial state, the loop's key)`` of a search from ``key``: the state a
+  resumed search restores into (``nas_jax.discrete_runner``)."""
   init_key, loop_key = jax.random.split(key)
   return strategy.init(init_key, space), loop_key
 
@@ -68,7 +70,7 @@ def run(strategy, estimator, space, key, num_queries: int, batch: int = 1):
     raise ValueError(f'num_queries ({num_queries}) must be a multiple of batch ({batch})')
   _jittable(estimator)
   strategy = prepare(strategy, estimator, num_queries)
-  state, loop_key = _start(strategy, space, key)
+  state, loop_key = initial_state(strategy, space, key)
 
   def body(state, i):
     return _round(strategy, estimator, batch, state, loop_key, i)
@@ -137,7 +139,7 @@ def run_python(
   ``(state, Trace)`` of the rounds run here.
   """
   strategy = prepare(strategy, estimator, num_queries)
-  state, loop_key = _start(strategy, space, key)
+  state, loop_key = initial_state(strategy, space, key)
   first = 0
   if start is not None:
     state, first = start

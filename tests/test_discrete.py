@@ -419,6 +419,43 @@ def test_resume_from_a_round_equals_an_uninterrupted_run(space, estimator):
   np.testing.assert_array_equal(rest.archs, whole.archs[12:])
 
 
+def test_query_loop_records_resumes_and_stops_at_a_seconds_budget(space, estimator, tmp_path):
+  # The resumable search writes every query of the plain loop, its incumbent is the best
+  # score so far (computed here from the trace by hand), a rerun on a finished directory
+  # asks nothing more, and a budget in simulated seconds ends the round that reaches it.
+  from nas_jax import metrics as metrics_lib
+  from nas_jax.discrete_runner import QueryLoop
+
+  rea, key = ds.get('rea'), jax.random.key(6)
+  _, trace = discrete.run_python(rea, estimator, space, key, 24, 2)
+  lines = []
+  loop = QueryLoop(str(tmp_path / 'a'), 24, 2, checkpoint_every=5, log=lines.append)
+  os.makedirs(loop.workdir)
+  best = loop.run(rea, estimator, space, key)
+  history = metrics_lib.read_metrics(loop.history_path)
+  assert [r['arch'] for r in history] == np.asarray(trace.archs).tolist()
+  scores = np.asarray(trace.score, np.float64)
+  first = int(np.argmax(scores))  # argmax: the first of equal scores, as the loop keeps it
+  assert best['step'] == first + 1 and best['score'] == scores[first]
+  assert best['report'] == pytest.approx(float(trace.report[first]))
+  percentile, regret = (
+      metrics_lib.read_metrics(os.path.join(loop.workdir, 'metrics.jsonl'))[-1][k]
+      for k in ('percentile', 'regret')
+  )
+  assert regret == pytest.approx(estimator.best_report - best['report'], abs=1e-6)
+  assert 0 <= percentile <= 100
+  lines.clear()
+  again = loop.run(rea, estimator, space, key)  # finished: resumes past its last round
+  assert again['step'] == best['step'] and len(metrics_lib.read_metrics(loop.history_path)) == 24
+  assert lines == ['resumed from the checkpoint after round 12 (24 queries)']
+  cost = np.cumsum(np.asarray(trace.cost, np.float64))
+  budget = float(cost[9])  # reached by the 10th query: the end of round 5
+  short = QueryLoop(str(tmp_path / 'b'), 24, 2, budget_seconds=budget, log=lines.append)
+  os.makedirs(short.workdir)
+  short.run(rea, estimator, space, key)
+  assert len(metrics_lib.read_metrics(short.history_path)) == 10
+
+
 # The budget (queries) within which each strategy finds the optimum of the 127-class synthetic
 # table in at least 19 of 20 seeds (random search: every class once in 127 queries; the others
 # found it in 98-100 of 100 seeds at these budgets when they were set).

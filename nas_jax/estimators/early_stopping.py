@@ -154,6 +154,11 @@ class EarlyStopped:
     return getattr(self.estimator, name)
 
   @property
+  def table(self):
+    """The wrapped estimator's table (its ground truth)."""
+    return self.estimator.table
+
+  @property
   def early_stop(self) -> MedianStopping:
     """The rule (under the name ``TrainEstimator`` gives its own)."""
     return self.rule

@@ -328,6 +328,8 @@ class ProxyEstimator:
 
   jittable = False
   objectives = ()
+  table = None  # no ground truth of its own
+  early_stop = None
 
   def __init__(self, space, protocol, proxy='synflow', batch=None, seed=0, splits=None):
     names = (proxy,) if isinstance(proxy, str) else tuple(proxy)

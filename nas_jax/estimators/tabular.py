@@ -72,6 +72,8 @@ class TabularEstimator:
       truth over the searched rows (:meth:`report_percentiles`).
   """
 
+  early_stop = None  # no early-stopping rule (``early_stopping.EarlyStopped`` adds one)
+
   def __init__(
       self,
       table,

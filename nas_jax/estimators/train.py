@@ -80,6 +80,7 @@ class TrainEstimator:
   """
 
   jittable = False
+  table = None  # no ground truth: live training has no table to rank its answer in
 
   def __init__(
       self,

@@ -127,6 +127,8 @@ class SharedWeightEstimator:
 
   jittable = False
   objectives = ()
+  table = None  # no ground truth of its own
+  early_stop = None
 
   def __init__(
       self,
