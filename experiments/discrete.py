@@ -48,12 +48,14 @@ _CONFIG = cli.define_config_file(
 
 
 def _setup(config):
+  """``(strategy, estimator, space, batch)`` of the config."""
   from nas_jax import components
 
-  return components.discrete_search(config)
+  strategy, estimator, space = components.discrete_search(config)
+  return strategy, estimator, space, components.ask_size(config, strategy)
 
 
-def _num_queries(config) -> int:
+def _num_queries(config, batch: int) -> int:
   if config.budget_unit == 'queries':
     n = int(config.budget)
     if n != config.budget or n > config.max_queries:
@@ -65,18 +67,18 @@ def _num_queries(config) -> int:
       )
   else:
     n = config.max_queries
-  return n - n % config.batch
+  return n - n % batch
 
 
-def _single(config, workdir, strategy, estimator, space):
+def _single(config, workdir, strategy, estimator, space, batch):
   import jax
 
   from nas_jax.discrete_runner import QueryLoop
 
   loop = QueryLoop(
       workdir,
-      _num_queries(config),
-      config.batch,
+      _num_queries(config, batch),
+      batch,
       budget_seconds=config.budget if config.budget_unit == 'seconds' else None,
       checkpoint_every=config.checkpoint_every,
       log_every=config.log_every,
@@ -237,18 +239,18 @@ def _finish_front(config, workdir, estimator, space, records):
   )
 
 
-def _many(config, workdir, strategy, estimator, space):
+def _many(config, workdir, strategy, estimator, space, batch):
   import numpy as np
 
   from nas_jax import discrete
   from nas_jax.config_checks import ConfigError
   from nas_jax.util import atomic_write
 
-  num_queries = _num_queries(config)
+  num_queries = _num_queries(config, batch)
   seeds = list(range(config.seed, config.seed + config.seeds))
   started = time.perf_counter()
   trace = discrete.run_seeds(
-      strategy, estimator, space, discrete.seed_keys(seeds), num_queries, config.batch
+      strategy, estimator, space, discrete.seed_keys(seeds), num_queries, batch
   )
   trace = type(trace)(*(np.asarray(x) for x in trace))
   seconds = time.perf_counter() - started
@@ -319,12 +321,12 @@ def _many(config, workdir, strategy, estimator, space):
 def main(argv):
   del argv
   config, workdir = _CONFIG.value, _WORKDIR.value
-  strategy, estimator, space = cli.run_or_exit(lambda: _setup(config))
+  strategy, estimator, space, batch = cli.run_or_exit(lambda: _setup(config))
   cli.run_or_exit(lambda: cli.make_workdir(workdir))
   if config.seeds > 1:
-    cli.run_or_exit(lambda: _many(config, workdir, strategy, estimator, space))
+    cli.run_or_exit(lambda: _many(config, workdir, strategy, estimator, space, batch))
   else:
-    cli.run_or_exit(lambda: _single(config, workdir, strategy, estimator, space))
+    cli.run_or_exit(lambda: _single(config, workdir, strategy, estimator, space, batch))
 
 
 if __name__ == '__main__':

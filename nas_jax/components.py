@@ -260,6 +260,17 @@ def build_options(config) -> dict[str, Any]:
   return {key: config[key] for key in keys if key in config}
 
 
+def ask_size(config, strategy) -> int:
+  """The architectures per round of a discrete config: ``config.batch``, or where it is None
+  the strategy's own (``strategy.ask_size``: 1; NSGA-II a generation). One-line ConfigErrors."""
+  batch = strategy.ask_size if config.batch is None else config.batch
+  if not (isinstance(batch, int) and batch >= 1):
+    raise ConfigError(f'config.batch must be an integer >= 1, got {batch!r}')
+  if batch > 1 and not strategy.batch_ask:
+    raise ConfigError(f'{strategy.name} asks one architecture at a time: config.batch must be 1')
+  return batch
+
+
 def discrete_search(config):
   """``(strategy, estimator, space)`` of an ``experiments.discrete`` config (the
   ``experiments/configs/discrete_*.py`` keys); a one-line ConfigError or TableError for a
@@ -276,19 +287,16 @@ def discrete_search(config):
     raise ConfigError(f'config.strategy_name: {e}' if name not in ds.REGISTRY else str(e)) from None
   if config.estimator not in ('tabular', 'train'):
     raise ConfigError(f"config.estimator must be 'tabular' or 'train', got {config.estimator!r}")
-  if config.batch is None:
-    config.batch = strategy.ask_size
+  ask_size(config, strategy)  # checked before any data is read
   if config.budget_unit not in ('queries', 'seconds'):
     raise ConfigError(
         f"config.budget_unit must be 'queries' or 'seconds', got {config.budget_unit!r}"
     )
   if not config.budget > 0:
     raise ConfigError(f'config.budget must be > 0, got {config.budget!r}')
-  for key in ('batch', 'max_queries', 'seeds', 'checkpoint_every'):
+  for key in ('max_queries', 'seeds', 'checkpoint_every'):
     if not (isinstance(config[key], int) and config[key] >= 1):
       raise ConfigError(f'config.{key} must be an integer >= 1, got {config[key]!r}')
-  if config.batch > 1 and not strategy.batch_ask:
-    raise ConfigError(f'{name} asks one architecture at a time: config.batch must be 1')
   table_seed = config.table_seed
   if isinstance(table_seed, str) and table_seed.isdigit():
     table_seed = int(table_seed)

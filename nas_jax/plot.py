@@ -24,13 +24,10 @@ from nas_jax.util import one_line
 
 __all__ = [
     'alpha_history_from_metrics',
-    'draw_dag',
     'op_colours',
     'plot_alpha_history',
     'save_figure',
 ]
-
-from nas_jax.drawing import draw_dag  # noqa: E402,F401  (re-exported)
 
 # -- Alpha history ----------------------------------------------------------------
 
