@@ -141,13 +141,18 @@ def train_defaults() -> ml_collections.ConfigDict:
   return c
 
 
+# The search settings each space's papers use, applied with the space (:func:`use_space`):
+# NB201's DARTS-V1 search runs C=16, N=5 cells per stage and weight decay 5e-4.
+SEARCH_OVERRIDES = {
+    'nb201': {'layers': 5, 'init_channels': 16, 'weight_decay': 5e-4},
+}
+
+
 def use_space(c: ml_collections.ConfigDict, name: str) -> ml_collections.ConfigDict:
   """Switches a search config to space ``name``: its own settings and op set, and its papers'
-  search settings (``Space.search_overrides``; NB201: C=16, N=5 cells per stage, weight
-  decay 5e-4)."""
-  space = spaces.get(name)
+  search settings (:data:`SEARCH_OVERRIDES`)."""
   set_component(c, 'space', name)
-  for key, value in space.search_overrides.items():
+  for key, value in SEARCH_OVERRIDES.get(name, {}).items():
     c[key] = value
   return c
 

@@ -157,9 +157,6 @@ class Space:
     return f'{cell} cell'
 
   # --- search settings ------------------------------------------------------------------------
-  search_overrides: ClassVar[dict[str, Any]] = {}
-  """The search-config values this space's papers use (applied by ``experiments.configs``)."""
-
   unroll_phases: ClassVar[bool] = False
   """Whether ``phase_loop='auto'`` unrolls the bilevel phases (cells of real convolutions)."""
 

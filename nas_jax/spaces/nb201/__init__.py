@@ -66,11 +66,6 @@ class NB201Space(base.Space):
   network_kinds: ClassVar[tuple[str, ...]] = ('nb201',)
   genotype_type: ClassVar[type] = NB201Genotype
   collapse_cells: ClassVar[tuple[str, ...]] = ('cell',)
-  search_overrides: ClassVar[dict[str, Any]] = {
-      'layers': 5,
-      'init_channels': 16,
-      'weight_decay': 5e-4,
-  }
   unroll_phases: ClassVar[bool] = True
   supernet_settings: ClassVar[tuple[str, ...]] = ()  # no depthwise convolutions
   evalnet_settings: ClassVar[tuple[str, ...]] = ('scan_cells',)
