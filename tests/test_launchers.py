@@ -428,7 +428,7 @@ def test_demo_stages_and_verdicts_at_tiny_size(tmp_path, monkeypatch):
   # Stage 3: the entropy starts at ln(ops) and ends at the search's last record.
   g = out['darts']
   records = metrics_lib.read_metrics(str(tmp_path / 'd/search_darts/metrics.jsonl'))
-  assert g['entropy']['normal'][0] == pytest.approx(math.log(len(SEARCH.primitives)))
+  assert g['entropy']['normal'][0] == pytest.approx(math.log(len(SEARCH.space.primitives)))
   assert g['entropy']['normal'][-1] == records[-1]['alpha_entropy_normal']
   assert 'test_accuracy' in g['retrained']
   text = printed.getvalue()

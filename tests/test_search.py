@@ -73,9 +73,9 @@ def test_tiny_search_writes_all_outputs(tmp_path, order, space, edges):
       derive_genotype(
           alphas['normal'],
           alphas['reduce'],
-          primitives=config.primitives,
-          steps=config.steps,
-          multiplier=config.multiplier,
+          primitives=config.space.primitives,
+          steps=config.space.steps,
+          multiplier=config.space.multiplier,
       )
       == genotype
   )

@@ -79,9 +79,9 @@ def test_pilot_candidates_parse_and_a_bad_name_is_one_line():
 
   c = table_pilot.get_config('animal_e6_s16_5op')
   assert c.protocol.dataset == 'animal_mnist' and c.protocol.epochs == 6
-  assert c.protocol.image_size == 16 and len(c.primitives) == 5 and c.max_cells == 150
+  assert c.protocol.image_size == 16 and len(c.space.primitives) == 5 and c.max_cells == 150
   pool = table_pilot.get_config('mnist_e3_s12_pool')
-  assert pool.primitives == ('none', 'skip_connect', 'nor_conv_3x3', 'avg_pool_3x3')
+  assert pool.space.primitives == ('none', 'skip_connect', 'nor_conv_3x3', 'avg_pool_3x3')
   assert pool.protocol.dataset == 'mnist5k' and not pool.protocol.flip
   run = subprocess.run(
       [sys.executable, '-m', 'experiments.reports.table_pilot', '--candidates=cifar_e3', '--out='],

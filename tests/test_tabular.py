@@ -617,7 +617,7 @@ def test_builder_resumes_after_sigkill(tmp_path):
       'from experiments.configs import tabulate_nb201_mnist as base\n'
       'def get_config(arg=None):\n'
       '  c = base.get_config()\n'
-      "  c.primitives = ('none', 'nor_conv_1x1')\n"
+      "  c.space.primitives = ('none', 'nor_conv_1x1')\n"
       '  c.seeds = (0,)\n'
       f'  c.protocol.update({dict(TINY, epochs=1)!r})\n'
       '  c.log_every = 0\n'
