@@ -136,7 +136,7 @@ def convert(
       cells using only those ops (e.g. the shipped table's four, so that one report
       reads both tables over the same cells).
   """
-  from nas_jax import spaces  # pylint: disable=import-outside-toplevel
+  from nas_jax.spaces.nb201 import NB201Space  # pylint: disable=import-outside-toplevel
   from nas_jax.spaces.nb201 import genotype as nb201_genotype  # pylint: disable=import-outside-toplevel
 
   if dataset not in DATASETS:
@@ -145,7 +145,7 @@ def convert(
     raise TableError(f'NATS-Bench hp must be one of {", ".join(HPS)}, got {hp!r}')
   hp = str(hp)
   try:
-    space = spaces.get('nb201', primitives)
+    space = NB201Space(tuple(primitives or NB201Space.default_primitives))
   except ValueError as e:
     raise TableError(one_line(e)) from None
   api = _api(source)
@@ -180,7 +180,7 @@ def convert(
   if np.isnan(seed['eval_seconds']).all():  # cifar10: no validation split, no eval time
     del seed['eval_seconds']
   metadata = dict(
-      space='nb201',
+      space=space.name,
       primitives=list(space.primitives),
       hash_rule=space.hash_rule,
       dataset=dataset,

@@ -74,10 +74,13 @@ def bench_path(dataset: str) -> str:
 
 
 def _space(dataset: str):
-  from nas_jax import spaces  # pylint: disable=import-outside-toplevel
-  from nas_jax.spaces.nbgraph import GNN_OPS, PROTEINS_OPS  # pylint: disable=import-outside-toplevel
+  from nas_jax.spaces.nbgraph import (  # pylint: disable=import-outside-toplevel
+      GNN_OPS,
+      PROTEINS_OPS,
+      NBGraphSpace,
+  )
 
-  return spaces.get('nbgraph', PROTEINS_OPS if dataset == 'proteins' else GNN_OPS)
+  return NBGraphSpace(PROTEINS_OPS if dataset == 'proteins' else GNN_OPS)
 
 
 def _entries(bench, label: str) -> dict[int, tuple[float, ...]]:
@@ -131,7 +134,7 @@ def read(dataset: str, source=None) -> Table:
   seed = {'train_seconds': np.full((a, 1), np.nan)}
   arch = {'latency': values[:, 2], 'params': np.round(values[:, 3] * 1e6)}
   metadata = dict(
-      space='nbgraph',
+      space=space.name,
       primitives=list(space.primitives),
       dataset=dataset,
       source=f'NAS-Bench-Graph 1.4.0 light/{dataset}.bench' if source is None else path,
