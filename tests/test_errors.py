@@ -108,11 +108,11 @@ print(repr((tuple(holder.value.space.primitives), sorted(holder.value.strategy.i
 """
 
 
-def _parsed_search(args):
-  """``(op set, strategy settings)`` of the demo search config after the launchers' parser
-  and the config checks (a subprocess: the parser defines process-wide flags)."""
+def _printed_by(script: str, args) -> str:
+  """The last line ``python -c script ARGS`` prints (a subprocess: the launchers' parser
+  defines process-wide flags)."""
   proc = subprocess.run(
-      [sys.executable, '-c', _SEARCH_AFTER_PARSE, *args],
+      [sys.executable, '-c', script, *args],
       cwd=REPO,
       capture_output=True,
       text=True,
@@ -120,6 +120,12 @@ def _parsed_search(args):
   )
   assert proc.returncode == 0, proc.stderr[-2000:]
   return proc.stdout.strip().splitlines()[-1]
+
+
+def _parsed_search(args):
+  """``(op set, strategy settings)`` of the demo search config after the launchers' parser
+  and the config checks."""
+  return _printed_by(_SEARCH_AFTER_PARSE, args)
 
 
 def test_switching_the_space_or_strategy_switches_their_sections():
@@ -306,15 +312,7 @@ print(sorted(dict(holder.value.strategy).items()))
     ],
 )
 def test_settings_follow_the_strategy_name(args, settings):
-  proc = subprocess.run(
-      [sys.executable, '-c', _SETTINGS_AFTER_PARSE, *args],
-      cwd=REPO,
-      capture_output=True,
-      text=True,
-      timeout=120,
-  )
-  assert proc.returncode == 0, proc.stderr[-2000:]
-  assert proc.stdout.strip() == repr(settings)
+  assert _printed_by(_SETTINGS_AFTER_PARSE, args) == repr(settings)
 
 
 def test_inspect_checks_the_config_values(tmp_path):
