@@ -231,9 +231,9 @@ def build(
       f'{len(seeds)} seeds = {len(members)} members; {done} done, {len(pending)} to train here'
   )
   trained, train_seconds = 0, 0.0
-  if pending and not assemble_only:
-    if max_members is not None:
-      pending = pending[:max_members]
+  if max_members is not None:
+    pending = pending[:max_members]
+  if pending and not assemble_only:  # (max_members=0 reads and assembles without the data)
     splits = load_splits(protocol, data_dir)
     start = time.perf_counter()
     trainer = PopulationTrainer(space, protocol, splits, form=population, edge_mode=edge_mode)
