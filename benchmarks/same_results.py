@@ -107,10 +107,10 @@ def jobs() -> dict[str, list[str]]:
   out['discrete_rea_live'] = [
       'experiments.discrete',
       '--config=experiments/configs/discrete_rea.py',
-      '--config.estimator=train',
+      '--config.estimator_name=train',
       '--config.max_queries=3',
       '--config.budget=3',
-      '--config.train.protocol.epochs=1',
+      '--config.estimator.protocol.epochs=1',
   ]
   out['tabulate'] = [
       'experiments.tabulate',

@@ -49,7 +49,8 @@ def define_config_file(
   flag is required).
 
   ``switches`` maps a component's name key to its section and the registry it is built
-  from, e.g. ``{'strategy_name': ('strategy', 'strategy')}``: when the command line names
+  from, e.g. ``{'strategy_name': ('strategy', 'strategy')}`` (or ``'module:function'``, a
+  function giving the section of a name): when the command line names
   another component than the file does, the section becomes that component's defaults
   (``nas_jax.components.section``), and the command line's settings apply over them
   (:func:`switch_components`). The file's settings belonged to the file's component.
@@ -124,8 +125,6 @@ def switch_components(flag: flags.Flag, switches, held=()) -> None:
   """
   from ml_collections import config_flags  # pylint: disable=import-outside-toplevel
 
-  from nas_jax import components  # pylint: disable=import-outside-toplevel
-
   config = flag.value
   overrides = config_flags.get_override_values(flag)
   original = None
@@ -136,15 +135,36 @@ def switch_components(flag: flags.Flag, switches, held=()) -> None:
       original = flag.parser.parse(config_flags.get_config_filename(flag))
     if original[name_key] != config[name_key]:
       try:
-        fresh = components.section(registry, config[name_key])
+        fresh = _defaults(registry, config[name_key])
       except ValueError as e:
         raise ValueError(f'--{flag.name}.{name_key}: {e}') from None
       with config.unlocked():
         config[section_key] = fresh
       config[section_key].lock()
   for path, text in held:
-    section_key, key = path.split('.', 1)
-    _set_from_text(flag.name, config[section_key], section_key, key, text)
+    *parents, key = path.split('.')
+    section = config
+    for i, part in enumerate(parents):
+      if part not in section:
+        _set_from_text(flag.name, section, '.'.join(parents[:i]), part, text)  # the error
+      section = section[part]
+      if not hasattr(section, 'lock'):
+        raise ValueError(f'--{flag.name}.{path}: {".".join(parents[: i + 1])} has no settings')
+    _set_from_text(flag.name, section, '.'.join(parents), key, text)
+
+
+def _defaults(registry: str, name: str):
+  """The section of component ``name``: ``nas_jax.components.section(registry, name)``, or for
+  ``registry='module:function'``, ``function(name)`` (a section whose defaults a config file
+  gives, as ``discrete_rea.estimator_section``)."""
+  import importlib  # pylint: disable=import-outside-toplevel
+
+  from nas_jax import components  # pylint: disable=import-outside-toplevel
+
+  if ':' in registry:
+    module, function = registry.split(':')
+    return getattr(importlib.import_module(module), function)(name)
+  return components.section(registry, name)
 
 
 def _set_from_text(flag_name: str, section, section_key: str, key: str, text: str) -> None:

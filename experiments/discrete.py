@@ -43,7 +43,10 @@ _CONFIG = cli.define_config_file(
     'config',
     'experiments/configs/discrete_rea.py',
     'Discrete search config file.',
-    switches={'strategy_name': ('strategy', 'discrete_strategy')},
+    switches={
+        'strategy_name': ('strategy', 'discrete_strategy'),
+        'estimator_name': ('estimator', 'experiments.configs.discrete_rea:estimator_section'),
+    },
 )
 
 

@@ -108,31 +108,32 @@ def epoch_loop(config, workdir: str, steps_per_epoch: int, log, **kw) -> runner.
   )
 
 
-def space(config) -> Space:
+def space(config, prefix: str = 'config.') -> Space:
   """The search space a config names: ``config.space_name`` with the settings of the section
   ``config.space`` (its op set ``primitives``, empty or None: the space's own; DARTS'
-  ``steps`` and ``multiplier``; NB201's ``hash_rule``). One-line ConfigErrors name the key."""
+  ``steps`` and ``multiplier``; NB201's ``hash_rule``). One-line ConfigErrors name the key (under
+  ``prefix``: ``'config.estimator.'`` for a live estimator's space)."""
   name = config.space_name
   try:
     spaces.REGISTRY.lookup(name)  # the unknown name first, with the nearest
   except ConfigError as e:
-    raise ConfigError(f'config.space_name: {e}') from None
+    raise ConfigError(f'{prefix}space_name: {e}') from None
   settings = given(config.space)
   try:
     primitives = parse_primitives(settings.pop('primitives', ()))
   except ValueError as e:
-    raise ConfigError(f'config.space.primitives: {e}') from None
+    raise ConfigError(f'{prefix}space.primitives: {e}') from None
   try:
     spaces.REGISTRY.check(name, settings)
   except ConfigError as e:
-    raise ConfigError(f'config.space: {e}') from None
+    raise ConfigError(f'{prefix}space: {e}') from None
   try:
     return spaces.get(name, primitives or None, **settings)
   except ValueError as e:  # an op outside the space, or a space setting (DARTS' multiplier)
     message = str(e)
     setting = message.split(' ', 1)[0] in settings
     raise ConfigError(
-        f'config.space.{message}' if setting else f'config.space.primitives: {message}'
+        f'{prefix}space.{message}' if setting else f'{prefix}space.primitives: {message}'
     ) from None
 
 
@@ -285,8 +286,10 @@ def discrete_search(config):
     strategy = ds.get(name, **given(config.strategy))
   except ConfigError as e:
     raise ConfigError(f'config.strategy_name: {e}' if name not in ds.REGISTRY else str(e)) from None
-  if config.estimator not in ('tabular', 'train'):
-    raise ConfigError(f"config.estimator must be 'tabular' or 'train', got {config.estimator!r}")
+  if config.estimator_name not in ('tabular', 'train'):
+    raise ConfigError(
+        f"config.estimator_name must be 'tabular' or 'train', got {config.estimator_name!r}"
+    )
   ask_size(config, strategy)  # checked before any data is read
   if config.budget_unit not in ('queries', 'seconds'):
     raise ConfigError(
@@ -297,17 +300,18 @@ def discrete_search(config):
   for key in ('max_queries', 'seeds', 'checkpoint_every'):
     if not (isinstance(config[key], int) and config[key] >= 1):
       raise ConfigError(f'config.{key} must be an integer >= 1, got {config[key]!r}')
-  table_seed = config.table_seed
-  if isinstance(table_seed, str) and table_seed.isdigit():
-    table_seed = int(table_seed)
   objectives = tuple(config.objectives)
   rule = _early_stop_rule(config, objectives)
-  if config.estimator == 'train':
+  if config.estimator_name == 'train':
     estimator, space = _train_estimator(config, objectives, rule)
     return discrete.prepare(strategy, estimator, config.max_queries), estimator, space
-  report_table = config.get('report_table') or None
+  lookup = config.estimator
+  table_seed = lookup.seed
+  if isinstance(table_seed, str) and table_seed.isdigit():
+    table_seed = int(table_seed)
+  report_table = lookup.get('report_table') or None
   estimator = TabularEstimator(
-      tabular.load(config.table),
+      tabular.load(lookup.table),
       config.metric,
       config.epoch,
       table_seed,
@@ -357,7 +361,8 @@ def _early_stop_rule(config, objectives):
 
 
 def _train_estimator(config, objectives, rule=None):
-  """``(TrainEstimator, space)`` of a config whose ``estimator`` is ``'train'``."""
+  """``(TrainEstimator, space)`` of a config whose ``estimator_name`` is ``'train'`` (its
+  settings in the section ``config.estimator``)."""
   from nas_jax.config_checks import ConfigError
   from nas_jax.estimators import TrainEstimator
 
@@ -365,14 +370,14 @@ def _train_estimator(config, objectives, rule=None):
     raise ConfigError("config.objectives needs a table: estimator 'train' has one objective")
   if config.seeds != 1:
     raise ConfigError("estimator 'train' runs one search at a time: config.seeds must be 1")
-  live = config.train
-  protocol_ = protocol(live.protocol, 'config.train.')
+  live = config.estimator
+  protocol_ = protocol(live.protocol, 'config.estimator.')
   if live.get('network', 'arch') not in ('arch', 'cell'):
-    raise ConfigError(f"config.train.network must be 'arch' or 'cell', got {live.network!r}")
+    raise ConfigError(f"config.estimator.network must be 'arch' or 'cell', got {live.network!r}")
   if rule is not None:  # before the data is loaded
     with _early_stop_errors():
       rule.check_epochs(config.epoch or protocol_.epochs)
-  live_space = space(live)  # built as a search config's space
+  live_space = space(live, 'config.estimator.')  # built as a search config's space
   estimator = TrainEstimator(
       live_space,
       protocol_,

@@ -586,7 +586,7 @@ def test_launcher_many_seeds_and_errors(tmp_path):
       (('--config.strategy_name=evolution',), "unknown discrete strategy 'evolution'"),
       (('--config.strategy.tournament=3',), "unknown config key 'strategy.tournament'"),
       (('--config.budget_unit=hours',), "config.budget_unit must be 'queries' or 'seconds'"),
-      (('--config.table_seed=7',), "seed must be 'random', 'mean' or one of"),
+      (('--config.estimator.seed=7',), "seed must be 'random', 'mean' or one of"),
   ):
     bad = _launch(tmp_path / 'bad', *overrides)
     assert bad.returncode == 2, (overrides, bad.stderr[-1000:])

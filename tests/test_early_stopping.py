@@ -159,7 +159,8 @@ def test_launcher_config_builds_the_rule_and_refuses_bad_ones():
   with pytest.raises(ConfigError, match='one search at a time: config.seeds must be 1'):
     components.discrete_search(many)
   train = discrete_rea.get_config()
-  train.estimator, train.early_stop.epoch = 'train', 3  # refused before any data is loaded
+  train.estimator_name, train.early_stop.epoch = 'train', 3  # refused before any data is loaded
+  train.estimator = discrete_rea.estimator_section('train')
   with pytest.raises(ConfigError, match='config.early_stop: early stopping epoch 3 must be'):
     components.discrete_search(train)
 

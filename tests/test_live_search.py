@@ -107,16 +107,16 @@ def test_cell_network_estimator_trains_each_cells_evaluation_network(small):
 # the DARTS live config shrunk: 3 ops, 2 nodes, 1 cell (a reduction cell), 8x8 images. Both
 # tests below train the same program, so the second one reads it from the compilation cache.
 DARTS_TINY = (
-    'train.protocol.train_split=train[:128]',
-    'train.protocol.val_split=train[128:192]',
-    'train.protocol.test_split=test[:64]',
-    'train.protocol.image_size=8',
-    'train.protocol.channels=4',
-    'train.protocol.cells_per_stage=1',
-    'train.protocol.eval_batch=64',
-    'train.space.steps=2',
-    'train.space.multiplier=2',
-    "train.space.primitives=('none','max_pool_3x3','sep_conv_3x3')",
+    'estimator.protocol.train_split=train[:128]',
+    'estimator.protocol.val_split=train[128:192]',
+    'estimator.protocol.test_split=test[:64]',
+    'estimator.protocol.image_size=8',
+    'estimator.protocol.channels=4',
+    'estimator.protocol.cells_per_stage=1',
+    'estimator.protocol.eval_batch=64',
+    'estimator.space.steps=2',
+    'estimator.space.multiplier=2',
+    "estimator.space.primitives=('none','max_pool_3x3','sep_conv_3x3')",
 )
 
 

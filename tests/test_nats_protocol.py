@@ -221,7 +221,8 @@ def test_launcher_config_reads_the_report_from_another_table(bench, tmp_path):
   bench['search'].save(tmp_path / 'search.npz')
   bench['report'].save(tmp_path / 'report.npz')
   c = discrete_rea.get_config()
-  c.table, c.report_table = str(tmp_path / 'search.npz'), str(tmp_path / 'report.npz')
+  c.estimator.table = str(tmp_path / 'search.npz')
+  c.estimator.report_table = str(tmp_path / 'report.npz')
   _, est, _ = components.discrete_search(c)
   api = _api(bench['src'])
   index = {api.meta_archs[i]: i for i in api.evaluated_indexes}
@@ -229,6 +230,6 @@ def test_launcher_config_reads_the_report_from_another_table(bench, tmp_path):
     want = api.get_more_info(index[cell], 'cifar10', hp='200', is_random=False)['test-accuracy']
     got = float(est(arch[None], jax.random.key(0)).report[0])
     assert got == pytest.approx(want / 100, abs=1e-5), cell
-  c.report_table = ''
+  c.estimator.report_table = ''
   _, own, _ = components.discrete_search(c)  # without it, the search table's own test accuracy
   assert own.best_report != pytest.approx(est.best_report)

@@ -33,10 +33,10 @@ def get_config(arg=None):
   c = discrete_rea.get_config()
   # the strategy's paper defaults (REA: P=10, S=3)
   common.set_component(c, 'strategy', strategy, registry='discrete_strategy')
-  c.estimator = 'train'
-  common.set_component(c.train, 'space', 'darts')  # the 8 DARTS ops, 4 steps, multiplier 4
-  c.train.network = 'arch'
-  c.train.protocol = ml_collections.ConfigDict(
+  c.estimator_name = 'train'
+  c.estimator = discrete_rea.estimator_section('train')
+  common.set_component(c.estimator, 'space', 'darts')  # the 8 DARTS ops, 4 steps, multiplier 4
+  c.estimator.protocol = ml_collections.ConfigDict(
       dict(
           dataset='mnist5k',
           train_split='train[:75%]',

@@ -7,7 +7,7 @@ Command:
   latency instead of parameters: --config.objectives="('latency_b1',)")
 
 Each generation of 20 cells reads each cell's seed-mean test accuracy and its parameter
-count from the table (``table_seed='mean'``: the front is judged on the values it is
+count from the table (``estimator.seed='mean'``: the front is judged on the values it is
 searched on). ``front.json`` and ``pareto.png`` give the front of the cells queried
 against the table's true front and the hypervolume ratio, measured from the table's
 median accuracy and its largest parameter count (``nas_jax.discrete.hypervolume_ratio``).
@@ -25,7 +25,7 @@ def get_config(arg=None):
   common.set_component(c, 'strategy', 'nsga2', registry='discrete_strategy')
   c.objectives = ('params',)
   c.metric = 'test_acc'
-  c.table_seed = 'mean'
+  c.estimator.seed = 'mean'
   c.batch = 20
   c.budget = 300.0
   c.report_at = (100, 200, 300)

@@ -24,6 +24,43 @@ benchmarks.discrete_search``); one seed of 100 queries takes seconds on a 2-core
 import ml_collections
 
 from experiments.configs import common, tabulate_nb201_mnist
+from nas_jax.config_checks import ConfigError
+from nas_jax.registry import unknown
+
+
+def estimator_section(name: str) -> ml_collections.ConfigDict:
+  """The settings of estimator ``name`` at their defaults (``experiments.discrete`` switches
+  the section with ``--config.estimator_name``).
+
+  - ``'tabular'``: ``table`` ('shipped': the package's table, or a table file); ``seed``, the
+    table seed a query reads ('random' per query, 'mean', or one of the table's seeds);
+    ``report_table``, a table the report is read from instead ('': ``table``), matched by
+    cell hash (NB201's protocol searches a cifar10-valid hp=12 table and reports cifar10
+    hp=200's test accuracy).
+  - ``'train'``: each query trained live under the shipped table's own space (``space_name``,
+    ``space``) and ``protocol``, at training ``seed``; ``network`` 'arch' (the space's arch
+    network, one compiled program for every cell) or 'cell' (one evaluation network compiled
+    per cell; ``benchmarks.tabular --preset=darts_live`` measures both); ``data_dir``.
+  """
+  s = ml_collections.ConfigDict()
+  if name == 'tabular':
+    s.table = 'shipped'
+    s.seed = 'random'
+    s.report_table = ''
+    return s
+  if name == 'train':
+    table_build = tabulate_nb201_mnist.get_config()
+    s.space_name = table_build.space_name
+    s.space = table_build.space
+    s.protocol = table_build.protocol
+    s.seed = 0
+    s.network = 'arch'
+    s.data_dir = ml_collections.config_dict.placeholder(str)
+    return s
+  raise ConfigError(unknown('estimator', name, ESTIMATORS))
+
+
+ESTIMATORS = ('tabular', 'train')
 
 
 def get_config(arg=None):
@@ -32,27 +69,14 @@ def get_config(arg=None):
   # The strategy (nas_jax.strategies.discrete) and, in config.strategy, its settings at their
   # defaults: NB201's REA settings (population 10, tournament 3) are REA's own.
   common.set_component(c, 'strategy', 'rea', registry='discrete_strategy')
-  # The estimator: 'tabular', a lookup in config.table ('shipped': the package's table, or a
-  # table file); or 'train', each query trained live under config.train (one seed at a time).
-  c.estimator = 'tabular'
-  c.table = 'shipped'
-  table_build = tabulate_nb201_mnist.get_config()
-  c.train = ml_collections.ConfigDict()  # the live estimator: the shipped table's own protocol
-  c.train.space_name = table_build.space_name
-  c.train.space = table_build.space
-  c.train.protocol = table_build.protocol
-  c.train.seed = 0  # the training seed of every member
-  # 'arch': the space's arch network, one compiled program for every cell; 'cell': one
-  # evaluation network compiled per cell (benchmarks.tabular --preset=darts_live measures both)
-  c.train.network = 'arch'
-  c.train.data_dir = ml_collections.config_dict.placeholder(str)
+  # The estimator (estimator_section below): 'tabular', a lookup in a table; or 'train', each
+  # query trained live (one seed at a time). Naming the other on the command line
+  # (--config.estimator_name=train) switches the section to its defaults.
+  c.estimator_name = 'tabular'
+  c.estimator = estimator_section('tabular')
   c.metric = 'val_acc'  # what the search optimizes
   c.epoch = ml_collections.config_dict.placeholder(int)  # None: the table's last epoch
-  c.table_seed = 'random'  # 'random' (per query), 'mean', or one of the table's seeds
   c.report = 'test_acc'  # what the answer is reported by
-  # A table the report is read from instead ('': config.table), matched by cell hash: NB201's
-  # protocol searches a cifar10-valid hp=12 table and reports cifar10 hp=200's test accuracy
-  c.report_table = ''
   c.objectives = ()  # more objectives for multi-objective search (nsga2): 'params', ...
   # Early stopping by the median rule (nas_jax.estimators.early_stopping.MedianStopping): a
   # query is read after early_stop.epoch epochs and trained on only if its signal ('sotl':

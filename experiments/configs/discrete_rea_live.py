@@ -4,7 +4,7 @@ table's protocol (NB201 cell, 4 ops, N=1, C=8, MNIST-5k at 12x12, 3 epochs).
 Command:
   python -m experiments.discrete --config=experiments/configs/discrete_rea_live.py \
       --workdir=runs/discrete_rea_live
-  (another space's data or protocol: --config.train.protocol.KEY=VALUE; another strategy:
+  (another space's data or protocol: --config.estimator.protocol.KEY=VALUE; another strategy:
   --config.strategy_name=random)
 
 The estimator is ``nas_jax.estimators.TrainEstimator``: the population trainer, one
@@ -21,7 +21,8 @@ from experiments.configs import discrete_rea
 
 def get_config(arg=None):
   c = discrete_rea.get_config(arg)
-  c.estimator = 'train'
+  c.estimator_name = 'train'
+  c.estimator = discrete_rea.estimator_section('train')
   c.budget = 50.0
   c.report_at = (25, 50)
   c.checkpoint_every = 5
