@@ -20,7 +20,7 @@ REGISTRY: Registry = Registry('search space')
 
 
 def register(cls):
-  """Class decorator: makes a ``Space`` subclass selectable as ``config.space = cls.name``."""
+  """Class decorator: makes a ``Space`` subclass selectable by name (``config.space_name = cls.name``)."""
   return REGISTRY.register(cls.name)(cls)
 
 
