@@ -20,7 +20,8 @@ REGISTRY: Registry = Registry('search space')
 
 
 def register(cls):
-  """Class decorator: makes a ``Space`` subclass selectable by name (``config.space_name = cls.name``)."""
+  """Class decorator: makes a ``Space`` subclass selectable by its name
+  (``config.space_name = cls.name``)."""
   return REGISTRY.register(cls.name)(cls)
 
 
