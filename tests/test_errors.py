@@ -315,6 +315,42 @@ def test_settings_follow_the_strategy_name(args, settings):
   assert _printed_by(_SETTINGS_AFTER_PARSE, args) == repr(settings)
 
 
+_ESTIMATOR_AFTER_PARSE = """
+import sys
+from experiments import cli
+holder = cli.define_config_file(
+    'config', 'experiments/configs/discrete_rea.py', 'x',
+    switches={'estimator_name': ('estimator', 'experiments.configs.discrete_rea:estimator_section')},
+)
+cli.parse_flags(sys.argv)
+e = holder.value.estimator
+print(repr((holder.value.estimator_name, sorted(e), e.get('protocol', {}).get('epochs'), e.seed)))
+"""
+
+
+def test_switching_the_estimator_takes_its_section_and_nested_settings():
+  # The live estimator's section comes from the config file's estimator_section, and a setting
+  # two levels down (its protocol's epochs) applies over it; the table's keys are gone.
+  live = ['space', 'space_name', 'protocol', 'seed', 'network', 'data_dir']
+  cases = {
+      (): ('tabular', ['report_table', 'seed', 'table'], None, 'random'),
+      ('--config.estimator.seed=mean',): (
+          'tabular',
+          ['report_table', 'seed', 'table'],
+          None,
+          'mean',
+      ),
+      ('--config.estimator_name=train', '--config.estimator.protocol.epochs=1'): (
+          'train',
+          sorted(live),
+          1,
+          0,
+      ),
+  }
+  for args, expected in cases.items():
+    assert _printed_by(_ESTIMATOR_AFTER_PARSE, list(args)) == repr(expected), args
+
+
 def test_inspect_checks_the_config_values(tmp_path):
   # Past the flags parser: the retraining config's own checks, before anything is built.
   line = _one_line_error(
