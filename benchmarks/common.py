@@ -113,6 +113,18 @@ def provenance_line(results: dict) -> str:
   return line
 
 
+def timed_run(argv: list[str], env: dict, cwd: str):
+  """``(completed process, wall seconds)`` of ``python argv`` in ``cwd`` (output captured)."""
+  import subprocess  # pylint: disable=import-outside-toplevel
+  import sys  # pylint: disable=import-outside-toplevel
+
+  start = time.perf_counter()
+  proc = subprocess.run(
+      [sys.executable, *argv], cwd=cwd, env=env, capture_output=True, text=True, check=False
+  )
+  return proc, time.perf_counter() - start
+
+
 def run_child(module: str, args: list[str], timeout: int):
   """Runs ``python -m module *args`` with the compilation cache off; parses its last stdout line.
 

@@ -27,12 +27,12 @@ import argparse
 import hashlib
 import json
 import os
-import subprocess
 import sys
 import tempfile
-import time
 
 import numpy as np
+
+from benchmarks.common import timed_run
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY_DARTS = [
@@ -186,16 +186,7 @@ def fingerprint_dir(workdir: str) -> dict:
 
 def run_job(argv: list[str], workdir: str) -> tuple[float, str]:
   env = dict(os.environ, JAX_ENABLE_COMPILATION_CACHE='false', TF_CPP_MIN_LOG_LEVEL='3')
-  t = time.perf_counter()
-  proc = subprocess.run(
-      [sys.executable, '-m', *argv, f'--workdir={workdir}'],
-      cwd=REPO,
-      env=env,
-      capture_output=True,
-      text=True,
-      check=False,
-  )
-  seconds = time.perf_counter() - t
+  proc, seconds = timed_run(['-m', *argv, f'--workdir={workdir}'], env, REPO)
   if proc.returncode:
     tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:]
     return seconds, f'failed ({proc.returncode}): {" ".join(tail)}'

@@ -27,10 +27,9 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
-import time
+
+from benchmarks.common import timed_run
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FLAG_SETS = {
@@ -48,16 +47,7 @@ def run_once(files: list[str], flags: str) -> tuple[float, bool, str]:
   with tempfile.TemporaryDirectory() as cache:
     env = dict(os.environ, XLA_FLAGS=flags, JAX_COMPILATION_CACHE_DIR=cache)
     env.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-    start = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, '-m', 'pytest', '-q', '-p', 'no:cacheprovider', *files],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    seconds = time.perf_counter() - start
+    proc, seconds = timed_run(['-m', 'pytest', '-q', '-p', 'no:cacheprovider', *files], env, REPO)
   lines = [line for line in proc.stdout.strip().splitlines() if line.strip()]
   return seconds, proc.returncode == 0, lines[-1] if lines else proc.stderr[-200:]
 
