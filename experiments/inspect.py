@@ -11,7 +11,7 @@ Prints one JSON line with ``params_m`` (the auxiliary head excluded, as the
 papers count) and ``flops_m`` (multiply-adds of one image) and writes
 ``cell_normal.png`` and ``cell_reduce.png`` into ``--out`` (``cell.png`` for
 an NB201 cell). The network is the config's (default: the DARTS CIFAR-10
-retraining network, 20 cells, C=36; with ``config.network='nb201'`` the
+retraining network, 20 cells, C=36; with ``config.space_name='nb201'`` the
 genotype is an NB201 string or file); nothing is compiled or run.
 """
 
@@ -25,12 +25,15 @@ _GENOTYPE = flags.DEFINE_string(
     'genotype',
     None,
     'A published genotype name (e.g. DARTS_V2) or a genotype file path; for '
-    "a config with network='nb201', an NB201 genotype string or file.",
+    "a config with space_name='nb201', an NB201 genotype string or file.",
     required=True,
 )
 _OUT = flags.DEFINE_string('out', None, 'Directory for the cell drawings.', required=True)
 _CONFIG = cli.define_config_file(
-    'config', 'experiments/configs/train_darts_cifar10.py', 'Training config (the network).'
+    'config',
+    'experiments/configs/train_darts_cifar10.py',
+    'Training config (the space and network).',
+    switches={'space_name': ('space', 'space')},
 )
 
 
@@ -43,13 +46,15 @@ def inspect(genotype_ref: str, config, out_dir: str) -> dict:
   config = config.copy_and_resolve_references()
   config.genotype = genotype_ref
   genotype = train.validate_config(config)  # the config's values, and the genotype for it
+  space, kind = train.network(config)
   meta = data.dataset_meta(config.dataset)
   shape = data.input_shape(config.dataset, config.image_size)
   model = train.build_model(config, genotype, meta.num_classes)
   params = netstats.param_shapes(model, shape)
   report = {
       'genotype': genotype_ref,
-      'network': config.network,
+      'space': space.name,
+      'network': kind,
       'layers': config.layers,
       'init_channels': config.init_channels,
       'input_shape': list(shape),
@@ -57,7 +62,6 @@ def inspect(genotype_ref: str, config, out_dir: str) -> dict:
       'params_with_aux_m': round(netstats.count_params(params, exclude=None) / 1e6, 6),
       'flops_m': round(netstats.count_macs(model, shape) / 1e6, 3),
   }
-  space = train.network_space(config.network)
   paths = space.plot(genotype, out_dir)
   report['arch'] = space.to_text(genotype)
   return dict(report, **{os.path.splitext(os.path.basename(p))[0]: p for p in paths})

@@ -5,18 +5,19 @@
   python -m experiments.train --config=experiments/configs/train_nb201_demo.py --workdir=runs/y \
       --config.genotype='|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|'
 
-Rerunning the same command with the same --workdir resumes from the newest checkpoint
-that restores. Bad input prints one line starting with ``error:`` and exits with status 2.
+The space is ``--config.space_name`` (its settings ``--config.space.KEY``), its evaluation
+network ``--config.network`` (DARTS: cifar or imagenet). Rerunning the same command with
+the same --workdir resumes from the newest checkpoint that restores. Bad input prints one line starting with ``error:`` and exits with status 2.
 """
 
 from absl import flags
-from ml_collections import config_flags
 
 from experiments import cli
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Output directory.', required=True)
-_CONFIG = config_flags.DEFINE_config_file('config', None, 'Training config file.', lock_config=True)
-flags.mark_flag_as_required('config')
+_CONFIG = cli.define_config_file(
+    'config', None, 'Training config file.', switches={'space_name': ('space', 'space')}
+)
 
 
 def main(argv):
@@ -29,7 +30,7 @@ def main(argv):
       f'{result["flops_m"]:.1f} M multiply-adds | {result["epochs"]} epochs in '
       f'{result["seconds"]:.0f} s'
   )
-  cells = ' '.join(train.network_space(_CONFIG.value.network).plot_names())
+  cells = ' '.join(train.network(_CONFIG.value)[0].plot_names())
   print(
       f'outputs in {_WORKDIR.value}: results.json metrics.jsonl {cells} tensorboard/ '
       'checkpoints/'

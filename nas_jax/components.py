@@ -137,6 +137,29 @@ def space(config, prefix: str = 'config.') -> Space:
     ) from None
 
 
+def train_network(config) -> tuple[Space, str]:
+  """The space of a retraining config (:func:`space`) and its evaluation network kind:
+  ``config.network``, or None for the space's first (``Space.network_kinds``). A kind of
+  another space, or a space without networks, is a one-line ConfigError."""
+  space_ = space(config)
+  kinds = space_.network_kinds
+  if not kinds:
+    raise ConfigError(
+        f'config.space_name: the {space_.name} space has no evaluation network to retrain; '
+        f'use one of {", ".join(spaces.NETWORK_NAMES)}'
+    )
+  kind = config.get('network') or kinds[0]
+  if kind not in kinds:
+    hint = ''
+    with contextlib.suppress(ValueError):
+      hint = f" ({kind!r} is the {spaces.for_network(kind).name} space's: set config.space_name)"
+    raise ConfigError(
+        f'config.network: the {space_.name} space has network kinds {", ".join(kinds)}, '
+        f'got {kind!r}{hint}'
+    )
+  return space_, kind
+
+
 def _network_setting(config, key: str):
   """A network setting from a config: the depthwise convolution factory ``dw_conv`` from
   ``config.depthwise_impl`` (chosen here, once per backend), the others by their own key."""
@@ -187,7 +210,7 @@ def check_train_network(config, space_: Space) -> None:
     space_.check_network(config.init_channels)
   except ValueError as e:
     raise _network_error(e) from None
-  network = config.get('network', space_.name)
+  network = config.get('network') or space_.network_kinds[0]
   if 'auxiliary' not in space_.evalnet_settings and config.auxiliary_weight != 0:
     raise ConfigError(
         f'config.auxiliary_weight must be 0 for the {network} network (it has no auxiliary '

@@ -17,13 +17,13 @@ epochs, and an auxiliary head whose loss is weighted by
 * the space's cell plots (``cell_normal.png`` and ``cell_reduce.png`` in
   DARTS, ``cell.png`` in NB201).
 
-``config.network`` names an evaluation network kind, and so the space
-(``nas_jax.spaces.for_network``): ``'cifar'`` and ``'imagenet'`` are the
-DARTS networks, ``'nb201'`` the NAS-Bench-201 one (``config.genotype`` is
-then the NB201 string form or a file holding it, ``config.layers`` the
-number of cells per stage N; it has no auxiliary head and no drop path, so
-``auxiliary_weight`` and ``drop_path_prob`` must be 0). ``results.json``
-holds the genotype's text form.
+The config names the space as a search config does (``config.space_name`` and its
+section ``config.space``), and ``config.network`` one of the space's evaluation network
+kinds (None: its first). The DARTS space has ``'cifar'`` and ``'imagenet'``; the
+NAS-Bench-201 space has ``'nb201'`` (``config.genotype`` is then the NB201 string form or a
+file holding it, ``config.layers`` the number of cells per stage N; it has no auxiliary
+head and no drop path, so ``auxiliary_weight`` and ``drop_path_prob`` must be 0).
+``results.json`` holds the genotype's text form, the space and the network kind.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ import ml_collections
 import numpy as np
 import optax
 
-from nas_jax import bilevel, components, data, netstats, parallel, spaces
+from nas_jax import bilevel, components, data, netstats, parallel
 from nas_jax.config_checks import ConfigError, need, positive_ints, run_settings
 from nas_jax.spaces.base import Space
 from nas_jax.util import atomic_write
@@ -59,34 +59,31 @@ class TrainState:
   opt_state: optax.OptState
 
 
-def network_space(network: str) -> Space:
-  """The space whose evaluation networks include ``network`` (ConfigError, one line)."""
-  try:
-    return spaces.for_network(network)
-  except ValueError as e:
-    raise ConfigError(f'config.network: {e}') from None
+def network(config) -> tuple[Space, str]:
+  """The space a retraining config names (``config.space_name``, section ``config.space``)
+  and its evaluation network kind (``config.network``; None: the space's first, e.g.
+  DARTS' ``'cifar'``). One-line ConfigErrors name the key."""
+  return components.train_network(config)
 
 
-def load_network_genotype(network: str, ref: Any):
-  """The genotype ``ref`` names, read by the space of network kind ``network``.
+def load_genotype(space: Space, ref: Any):
+  """The genotype ``ref`` names, read by ``space``.
 
-  DARTS networks take a published name, a genotype file or the text form;
-  ``'nb201'`` takes the NB201 string form or a file holding it.
+  DARTS takes a published name, a genotype file or the text form; NB201 takes its
+  string form or a file holding it.
 
   Raises:
     GenotypeError: one line, if ``ref`` cannot be read or has ops the
-      network cannot build.
+      space's networks cannot build.
   """
-  space = network_space(network)
-  genotype = space.load_genotype(ref)
-  return space.check_genotype(genotype)
+  return space.check_genotype(space.load_genotype(ref))
 
 
 def validate_config(config: ml_collections.ConfigDict):
   """Checks the training config; returns the genotype it names."""
   positive_ints(config, ('epochs', 'batch_size', 'layers', 'init_channels', 'eval_batch_size'))
   run_settings(config)
-  space = network_space(config.network)
+  space, _ = network(config)
   components.check_train_network(config, space)
   need(
       0.0 <= config.drop_path_prob < 1.0,
@@ -121,14 +118,15 @@ def validate_config(config: ml_collections.ConfigDict):
     data.dataset_meta(config.dataset)
   except ValueError as e:
     raise ConfigError(f'config.dataset: {e}') from None
-  return load_network_genotype(config.network, config.genotype)
+  return load_genotype(space, config.genotype)
 
 
 def build_model(config: ml_collections.ConfigDict, genotype, num_classes: int):
-  """The evaluation network of ``config.network`` for ``genotype``, sized by ``config``."""
-  space = network_space(config.network)
+  """The evaluation network (``config.network`` of the config's space) for ``genotype``, sized
+  by ``config``."""
+  space, kind = network(config)
   options = components.evalnet_options(config, space)
-  return space.evalnet(genotype, num_classes, kind=config.network, **options)
+  return space.evalnet(genotype, num_classes, kind=kind, **options)
 
 
 def make_optimizer(config, steps_per_epoch: int) -> tuple[optax.GradientTransformation, Callable]:
@@ -320,10 +318,10 @@ def run_train(
 
   writer = jax.process_index() == 0
   os.makedirs(workdir, exist_ok=True)
-  space = network_space(config.network)
+  space, kind = network(config)
   log(
       f'retraining {space.to_text(genotype)} '
-      f'({config.network}, {components.describe_network(config, space)}, C={config.init_channels}): '
+      f'({kind}, {components.describe_network(config, space)}, C={config.init_channels}): '
       f'{params_m:.3f} M params, '
       f'{flops_m:.1f} M multiply-adds; {config.epochs} epochs x {steps_per_epoch} steps'
   )
@@ -385,7 +383,8 @@ def run_train(
       'seconds': run_seconds,
       'genotype': space.to_text(genotype),
       'genotype_source': str(config.genotype),
-      'network': config.network,
+      'space': space.name,
+      'network': kind,
       'compile_seconds': compile_seconds,
       'dataset': config.dataset,
   }

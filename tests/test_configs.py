@@ -150,8 +150,9 @@ def test_search_config_rejects_unknown_variants(name):
 def test_train_config_validates(name):
   c = _config(name)
   genotype = train.validate_config(c)
-  assert c.network == TRAIN_NETWORKS[name]
-  assert isinstance(genotype, nb201.NB201Genotype if c.network == 'nb201' else Genotype)
+  space, kind = train.network(c)
+  assert kind == TRAIN_NETWORKS[name] and kind in space.network_kinds
+  assert isinstance(genotype, nb201.NB201Genotype if kind == 'nb201' else Genotype)
   # The evaluation network can be constructed from it (nothing is traced).
   model = train.build_model(c, genotype, data.dataset_meta(c.dataset).num_classes)
   assert getattr(model, 'auxiliary', False) == (c.auxiliary_weight > 0)

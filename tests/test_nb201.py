@@ -516,7 +516,7 @@ def test_residual_block_needs_even_sizes():
 
 def nb201_config(**overrides):
   c = tiny_config(
-      network='nb201',
+      space='nb201',
       genotype=MIXED,
       layers=1,
       init_channels=4,
@@ -541,6 +541,7 @@ def test_tiny_nb201_retrain_writes_results(tmp_path):
   assert 'cell_normal.png' not in os.listdir(tmp_path)
   results = json.loads((tmp_path / 'results.json').read_text())
   assert results['genotype'] == MIXED and results['network'] == 'nb201'
+  assert results['space'] == 'nb201'
   assert 0.0 <= results['test_accuracy'] <= 1.0 and results['epochs'] == 1
   g = NB201Genotype.from_string(MIXED)
   assert results['params_m'] == pytest.approx(hand_params(g, 4, 1, 10) / 1e6)
@@ -602,8 +603,12 @@ def test_inspect_reports_an_nb201_cell(tmp_path):
       [
           sys.executable,
           '-m',
-          'experiments.inspect',
-          '--config=experiments/configs/train_nb201_cifar10.py',
+          'experiments.inspect',  # its default config, the DARTS one, switched to NB201's space
+          '--config.space_name=nb201',
+          '--config.layers=5',
+          '--config.init_channels=16',
+          '--config.auxiliary_weight=0',
+          '--config.drop_path_prob=0',
           f'--genotype={ALL_CONV}',
           f'--out={tmp_path}',
       ],
@@ -617,3 +622,4 @@ def test_inspect_reports_an_nb201_cell(tmp_path):
   report = json.loads(proc.stdout.strip().splitlines()[-1])
   assert report['params_m'] == 1.531546 and report['flops_m'] == 220.12
   assert report['arch'] == ALL_CONV and os.listdir(tmp_path) == ['cell.png']
+  assert (report['space'], report['network']) == ('nb201', 'nb201')

@@ -12,7 +12,7 @@ import pytest
 import tensorflow_datasets as tfds
 from test_evalnet import hand_count  # parameters and multiply-adds counted by hand
 
-from experiments.configs import train_demo
+from experiments.configs import common, train_demo
 from nas_jax import checkpoint, data, runner, train
 from nas_jax import metrics as metrics_lib
 from nas_jax.spaces.darts.genotype import DARTS_V2, GenotypeError
@@ -34,6 +34,8 @@ def tiny_config(**overrides):
   c.cutout_length = 2
   c.log_every = 0
   c.genotype = 'DARTS_V2'
+  if 'space' in overrides:  # another space, its section at that space's defaults
+    common.set_component(c, 'space', overrides.pop('space'))
   for k, v in overrides.items():
     c[k] = v
   return c
@@ -223,7 +225,16 @@ def test_bad_genotype_is_a_one_line_error(tmp_path, genotype, message):
         ({'drop_path_prob': 1.0}, 'config.drop_path_prob must be in [0, 1)'),
         (
             {'network': 'mobile'},
-            "config.network: unknown network kind 'mobile'; known: cifar, imagenet, nb201",
+            "config.network: the darts space has network kinds cifar, imagenet, got 'mobile'",
+        ),
+        (
+            {'network': 'nb201'},
+            "got 'nb201' ('nb201' is the nb201 space's: set config.space_name)",
+        ),
+        ({'space': 'nbgraph'}, 'config.space_name: the nbgraph space has no evaluation'),
+        (
+            {'space_name': 'nb_201'},
+            "config.space_name: unknown search space 'nb_201'; did you mean 'nb201'?",
         ),
         ({'lr_schedule': 'step'}, "config.lr_schedule must be 'cosine' or 'exponential'"),
         ({'batch_size': 100}, 'config.batch_size (100) is larger than the train split'),

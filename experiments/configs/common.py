@@ -94,9 +94,13 @@ def train_defaults() -> ml_collections.ConfigDict:
   # A published name (nas_jax.spaces.darts.genotype.NAMED_GENOTYPES) or a file path; for network 'nb201',
   # the NB201 string form ('|nor_conv_3x3~0|+|...~0|...~1|+|...~0|...~1|...~2|') or a file.
   c.genotype = 'DARTS_V2'
-  # 'cifar' (NetworkCIFAR), 'imagenet' (NetworkImageNet, mobile setting) or 'nb201'
-  # (nas_jax.spaces.nb201.NB201Network; needs auxiliary_weight = drop_path_prob = 0).
-  c.network = 'cifar'
+  # The space the genotype belongs to (nas_jax.spaces), as in a search config: 'darts' or
+  # 'nb201' (--config.space_name=nb201), its settings in config.space.
+  set_component(c, 'space', 'darts')
+  # The space's evaluation network; None: its first. DARTS: 'cifar' (NetworkCIFAR) or
+  # 'imagenet' (NetworkImageNet, mobile setting); NB201: 'nb201' (its network has no auxiliary
+  # head and no drop path: auxiliary_weight = drop_path_prob = 0).
+  c.network = ml_collections.config_dict.placeholder(str)
   c.layers = 20  # cells L; for 'nb201': cells per stage N (3 stages, 3N cells)
   c.init_channels = 36  # C (for 'nb201': the first stage's channels; 2C and 4C follow)
   # Data.

@@ -36,7 +36,7 @@ from experiments.configs import common
 def get_config(arg=None):
   del arg
   c = common.train_defaults()
-  c.network = 'nb201'
+  common.set_component(c, 'space', 'nb201')  # its one network, 'nb201'
   # The ResNet-like cell of the NB201 paper; pass any NB201 string or file instead.
   c.genotype = (
       '|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+'

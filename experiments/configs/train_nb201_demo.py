@@ -24,7 +24,7 @@ from experiments.configs import common
 def get_config(arg=None):
   del arg
   c = common.train_defaults()
-  c.network = 'nb201'
+  common.set_component(c, 'space', 'nb201')  # its one network, 'nb201'
   c.genotype = (
       '|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+'
       '|skip_connect~0|nor_conv_3x3~1|skip_connect~2|'
