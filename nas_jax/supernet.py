@@ -46,7 +46,10 @@ class EdgeOptions:
       one-hot weights the value is ``op_k*(x)`` and each weight gets the
       gradient it would get from the weighted sum, except that an op that
       was not computed contributes the constant 1 per output element in
-      place of its output (GDAS' estimator).
+      place of its output (GDAS' estimator, as AutoDL-Projects' NB201 search cell has it).
+    hard_others: in ``'hard'`` mode, whether the candidates that were not computed add
+      their weights (True, above). False: the output is ``w[k*] * op_k*(x)`` alone, so only
+      the sampled op's weight gets a gradient (the cell of the GDAS code in the DARTS space).
     partial: PC-DARTS partial channels K: the first ``C/K`` channels go
       through the candidates, the rest bypass them (2x2 max pooled at stride
       2), then the channels are shuffled in K groups. 1: every channel.
@@ -61,6 +64,7 @@ class EdgeOptions:
   mode: str = 'weighted'
   partial: int = 1
   aux_skip: bool = False
+  hard_others: bool = True
 
   def __post_init__(self):
     object.__setattr__(self, 'primitives', tuple(self.primitives))
@@ -147,7 +151,9 @@ class MixedOp(nn.Module):
       index = jnp.argmax(weights)
       y = _Candidates(c, s, opts, name='candidates')(xa, index)
       chosen = weights[index]
-      y = chosen.astype(y.dtype) * y + (jnp.sum(weights) - chosen).astype(y.dtype)
+      y = chosen.astype(y.dtype) * y
+      if opts.hard_others:
+        y = y + (jnp.sum(weights) - chosen).astype(y.dtype)
     else:
       y = jnp.zeros((c, n, -(-h // s), -(-w // s)), x.dtype)
       for i, name in enumerate(opts.primitives):

@@ -54,18 +54,22 @@ def pytest_collection_modifyitems(items):
   items.sort(key=lambda item: rank.get(os.path.basename(item.path), len(rank)))
 
 
-# NAS_JAX_COMPILE_LOG=path: one JSON line per test with its wall seconds and JAX's own trace,
-# lowering and XLA compile seconds in this process (subprocesses not included), to see where a
-# slow test's time goes.
+# NAS_JAX_COMPILE_LOG=path: one JSON line per test with its wall seconds, JAX's own trace, lowering
+# and XLA compile seconds in this process (subprocesses not included), and the programs it compiled
+# (``compiled``: name and seconds of each XLA compilation, cache misses only) and took from the
+# persistent cache (``hits``), to see where a slow test's time goes and which programs recur.
 _COMPILE_LOG = os.environ.get('NAS_JAX_COMPILE_LOG')
 if _COMPILE_LOG:
   import json
+  import logging
+  import re
   import time
 
   import jax.monitoring
   import pytest
 
   _spent = {}
+  _programs = {'compiled': [], 'hits': []}
 
   def _listen(event, seconds, **kwargs):
     del kwargs
@@ -74,13 +78,35 @@ if _COMPILE_LOG:
 
   jax.monitoring.register_event_duration_secs_listener(_listen)
 
+  class _Programs(logging.Handler):
+    """Collects JAX's debug lines about XLA compilations and persistent-cache hits."""
+
+    done = re.compile(r'Finished XLA compilation of (.+) in ([0-9.]+) sec')
+    hit = re.compile(r"Persistent compilation cache hit for '([^']+)'")
+
+    def emit(self, record):
+      text = record.getMessage()
+      if m := self.done.search(text):
+        _programs['compiled'].append([m.group(1), round(float(m.group(2)), 3)])
+      elif m := self.hit.search(text):
+        _programs['hits'].append(m.group(1))
+
+  for _name in ('jax._src.compiler', 'jax._src.dispatch'):
+    _logger = logging.getLogger(_name)
+    _logger.setLevel(logging.DEBUG)
+    _logger.propagate = False  # JAX's debug lines stay out of pytest's captured logs
+    _logger.addHandler(_Programs())
+
   @pytest.hookimpl(hookwrapper=True)
   def pytest_runtest_protocol(item, nextitem):
     del nextitem
     _spent.clear()
+    _programs['compiled'].clear()
+    _programs['hits'].clear()
     start = time.perf_counter()
     yield
     row = {'test': item.nodeid, 'wall': round(time.perf_counter() - start, 2)}
     row.update({k: round(v, 2) for k, v in sorted(_spent.items())})
+    row.update({k: list(v) for k, v in _programs.items()})
     with open(_COMPILE_LOG, 'a') as f:
       f.write(json.dumps(row) + '\n')

@@ -1,8 +1,10 @@
 """The benchmark scripts' own logic (their timings are taken on a quiet machine, not here)."""
 
+import json
+
 import pytest
 
-from benchmarks import test_compile
+from benchmarks import compile_log, test_compile
 
 
 def test_compile_table_alternates_flag_sets_and_divides_by_the_first(monkeypatch, capsys):
@@ -28,3 +30,43 @@ def test_compile_refuses_an_unknown_flag_set():
   with pytest.raises(SystemExit) as e:
     test_compile.main(['--flags=fusion_off'])
   assert e.value.code == 2
+
+
+def test_compile_log_tables_sum_per_file_and_count_programs(tmp_path, capsys):
+  rows = [
+      {
+          'test': 'tests/test_a.py::t1',
+          'wall': 10.0,
+          'backend_compile': 6.0,
+          'jaxpr_trace': 1.0,
+          'jaxpr_to_mlir_module': 0.5,
+          'compiled': [['jit(step)', 4.0], ['jit(init)', 2.0]],
+          'hits': [],
+      },
+      {
+          'test': 'tests/test_a.py::t2',
+          'wall': 3.0,
+          'compiled': [],
+          'hits': ['jit(step)'],
+      },
+      {
+          'test': 'tests/test_b.py::t3',
+          'wall': 8.0,
+          'backend_compile': 5.0,
+          'compiled': [['jit(step)', 5.0]],
+          'hits': [],
+      },
+  ]
+  log = tmp_path / 'cl.jsonl'
+  log.write_text(''.join(json.dumps(r) + '\n' for r in rows))
+  loaded = compile_log.read(str(log))
+  # test_a.py: 2 tests, 13 s wall, 6 s compile, 1.5 s trace + lowering, 5.5 s rest (10 - 7.5 + 3)
+  assert compile_log.by_file(loaded) == [
+      ('test_a.py', 2, 13.0, 6.0, 1.5, 5.5),
+      ('test_b.py', 1, 8.0, 5.0, 0.0, 3.0),
+  ]
+  # jit(step) compiled twice (two files; the hit is not a compilation), 9 s
+  assert compile_log.by_program(loaded) == [('jit(step)', 2, 2, 9.0), ('jit(init)', 1, 1, 2.0)]
+  compile_log.main([str(log), '--top=2'])
+  out = capsys.readouterr().out
+  assert out.startswith('3 tests, 21 s of test time') and '| jit(step) | 2 | 2 | 9.0 |' in out

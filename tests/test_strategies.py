@@ -126,7 +126,9 @@ def test_gdas_alpha_gradient_is_the_straight_through_estimator(space):
   arch = {c: jnp.asarray(rng.normal(size=st.space.shape()), jnp.float32) for c in st.space.cells}
   key, epoch = jax.random.key(5, impl='rbg'), jnp.asarray(2)
   cell = st.space.cells[0]
-  mixed = supernet.MixedOp(4, 1, supernet.EdgeOptions(prims, st.space.registry, mode='hard'))
+  # The DARTS-space supernet builds its edges with hard_others=False (the test below).
+  opts = supernet.EdgeOptions(prims, st.space.registry, mode='hard', hard_others=space == 'nb201')
+  mixed = supernet.MixedOp(4, 1, opts)
   variables = mixed.init(jax.random.key(0), x, st.weights(arch, key, epoch)[cell][0])
 
   def loss(a):
@@ -158,6 +160,34 @@ def test_gdas_alpha_gradient_is_the_straight_through_estimator(space):
   # The value is the chosen op's output alone.
   out, _ = mixed.apply(variables, x, st.weights(arch, key, epoch)[cell][0], mutable=['batch_stats'])
   np.testing.assert_allclose(np.asarray(out), outputs[chosen], rtol=1e-5, atol=1e-5)
+
+
+def test_gdas_darts_supernet_gives_only_the_sampled_ops_weight_a_gradient():
+  """The GDAS code's DARTS-space cell computes ``h_k* op_k*(x)`` alone: in the DARTS
+  supernet, dL/dh is exactly 0 for every op that was not sampled (NB201's cell adds them)."""
+  st = _strategy('gdas', 'darts')
+  rng = np.random.default_rng(4)
+  x = jnp.asarray(rng.normal(size=(2, 8, 8, 3)), jnp.float32)
+  model = darts_supernet.SearchNetwork(
+      3,
+      channels=4,
+      layers=3,
+      primitives=SMALL_DARTS,
+      steps=2,
+      multiplier=2,
+      stem_multiplier=1,
+      **st.network_options(),
+  )
+  weights = st.weights(st.init(jax.random.key(1, impl='rbg')), jax.random.key(2, impl='rbg'), 0)
+  variables = model.init(jax.random.key(0), x, weights)
+  r = jnp.asarray(rng.normal(size=(2, 3)), jnp.float32)
+  loss = lambda w: jnp.sum(model.apply(variables, x, w, mutable=['batch_stats'])[0] * r)
+  grads = jax.jit(jax.grad(loss))(weights)
+  for cell in st.space.cells:
+    w, g = np.asarray(weights[cell]), np.asarray(grads[cell])
+    sampled = np.arange(w.shape[1])[None, :] == np.argmax(w, -1)[:, None]
+    assert np.all(g[~sampled] == 0.0)
+    assert np.any(g[sampled] != 0.0)
 
 
 # --- SNAS --------------------------------------------------------------------------------------

@@ -160,10 +160,6 @@ class Space:
   unroll_phases: ClassVar[bool] = False
   """Whether ``phase_loop='auto'`` unrolls the bilevel phases (cells of real convolutions)."""
 
-  hard_gradient: ClassVar[str] = 'all'
-  """The hard (one-op, GDAS) estimator: ``'all'`` weights get a gradient, or only the
-  ``'sampled'`` op's (as the GDAS code does in the DARTS space)."""
-
   # --- the networks' settings (a launcher reads them from its config, nas_jax.components) ------
   supernet_settings: ClassVar[tuple[str, ...]] = ()
   """The :meth:`supernet` keyword settings a search sets, besides ``channels``, ``layers`` and

@@ -11,8 +11,8 @@ edge (a real conditional, ``nn.switch``), and the ops that were not run add
 their weight ``h_k`` (zero in value) so that they still receive a gradient
 (``supernet.MixedOp``). That is the NB201-space estimator of the GDAS
 code; in the DARTS space the code computes ``h_k* op_k*(x)`` alone, so only
-the sampled op's weight gets a gradient, and that is what this strategy does
-there (the other weights are ``stop_gradient``-ed). ``tau`` falls linearly from ``tau_max`` (10) at the
+the sampled op's weight gets a gradient, and the DARTS-space supernet does the same
+(``EdgeOptions.hard_others``): the rule is the network's, this strategy only samples ``h``. ``tau`` falls linearly from ``tau_max`` (10) at the
 first epoch to ``tau_min`` (0.1) at the last. The genotype is derived from
 ``softmax(alpha)`` as in DARTS.
 
@@ -57,9 +57,5 @@ class GDAS(Strategy):
     keys = jax.random.split(key, len(self.space.cells))
     out = {}
     for cell, k in zip(self.space.cells, keys):
-      h, _ = hard_gumbel(arch[cell], k, tau)
-      if self.space.hard_gradient == 'sampled':  # only the sampled op carries a gradient
-        chosen = jax.lax.stop_gradient(h) > 0.5
-        h = jnp.where(chosen, h, jax.lax.stop_gradient(h))
-      out[cell] = h
+      out[cell], _ = hard_gumbel(arch[cell], k, tau)
     return out

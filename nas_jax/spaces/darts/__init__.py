@@ -63,7 +63,6 @@ class DartsSpace(base.Space):
   network_kinds: ClassVar[tuple[str, ...]] = ('cifar', 'imagenet')
   genotype_type: ClassVar[type] = Genotype
   collapse_cells: ClassVar[tuple[str, ...]] = ('normal',)  # the reduction cell is mostly pooling
-  hard_gradient: ClassVar[str] = 'sampled'
 
   supernet_settings: ClassVar[tuple[str, ...]] = (
       'stem_multiplier',

@@ -263,6 +263,7 @@ class SearchNetwork(nn.Module):
         self.mode,
         self.partial,
         self.aux_skip,
+        hard_others=False,  # the GDAS code's DARTS-space cell: only the sampled op's weight learns
     )
     cell_type = SearchCell
     if self.remat:
