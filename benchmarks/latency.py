@@ -1,26 +1,32 @@
 """The per-op latency lookup table, measured here, validated against measured networks.
 
-  python -m benchmarks.latency [--networks=24] [--out=nas_jax/tabular/data/latency_nb201_4ops.json]
+  python -m benchmarks.latency [--table_config=tabulate_nb201_mnist] [--networks=24]
+      [--out=nas_jax/tabular/data/latency_nb201_4ops.json]
+  python -m benchmarks.latency --table_config=tabulate_nb201_animal \
+      --out=nas_jax/tabular/data/latency_nb201_animal.json
 
-Measures the lookup table (``nas_jax.tabular.latency.measure``) of the
-shipped table's protocol (NB201 cell, 4 ops, C=8, N=1, 12x12) at batch 1 and
-at the protocol's batch, writes it to ``--out`` (the builder adds predicted
-latencies to a table from it: ``--config.latency_lut=...``), then compiles
-``--networks`` evaluation networks of distinct unique cells (drawn with a
-fixed seed), measures each one's inference, and prints the rank correlation
-and the error of the prediction per batch.
+Measures the lookup table (``nas_jax.tabular.latency.measure``) of a table's space and
+protocol (``--table_config`` names a config in ``experiments/configs``: the MNIST table's by
+default, NB201 cell, 4 ops, C=8, N=1, 12x12) at batch 1 and at the protocol's batch, writes
+it to ``--out`` (the builder adds predicted latencies to a table from it:
+``--config.latency_lut=...``), then compiles ``--networks`` evaluation networks of distinct
+unique cells (drawn with a fixed seed), measures each one's inference, and prints the rank
+correlation and the error of the prediction per batch. Never run it beside a build: the
+machine has 2 cores.
 """
 
 import argparse
+import importlib
 import time
 
 import numpy as np
 
-FOUR = ('none', 'skip_connect', 'nor_conv_1x1', 'nor_conv_3x3')
-
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument(
+      '--table_config', default='tabulate_nb201_mnist', help='a table config of experiments/configs'
+  )
   parser.add_argument('--networks', type=int, default=24)
   parser.add_argument('--out', default='nas_jax/tabular/data/latency_nb201_4ops.json')
   parser.add_argument('--runs', type=int, default=30)
@@ -28,13 +34,19 @@ def main():
   from scipy import stats
 
   from benchmarks.common import device_info
-  from benchmarks.tabular import _protocol
+  from nas_jax import components
   from nas_jax import data as data_lib
-  from nas_jax import spaces
   from nas_jax.tabular import latency
 
-  space = spaces.get('nb201', FOUR)
-  protocol = _protocol('shipped')
+  config = importlib.import_module(f'experiments.configs.{args.table_config}').get_config()
+  plan = components.table_plan(config)
+  space, protocol = plan.space, plan.protocol
+  ops = space.primitives
+  print(
+      f'{args.table_config}: {space.name} over {", ".join(ops)}; {protocol.dataset} at '
+      f'{protocol.image_size}x{protocol.image_size}, C={protocol.channels}, '
+      f'N={protocol.cells_per_stage}, batch {protocol.batch_size}'
+  )
   shape = data_lib.input_shape(protocol.dataset, protocol.image_size)
   batches = (1, protocol.batch_size)
   t = time.perf_counter()
@@ -42,11 +54,11 @@ def main():
   lut_s = time.perf_counter() - t
   lut.save(args.out)
   print(f'lookup table measured in {lut_s:.0f} s, written to {args.out}')
-  print('| batch | base ms | ' + ' | '.join(f'{op} ms (stage 1/2/3)' for op in FOUR) + ' |')
-  print('|' + '---|' * (2 + len(FOUR)))
+  print('| batch | base ms | ' + ' | '.join(f'{op} ms (stage 1/2/3)' for op in ops) + ' |')
+  print('|' + '---|' * (2 + len(ops)))
   for b in batches:
     cells = ' | '.join(
-        '/'.join(f'{lut.ops[b][s, j] * 1e3:.3f}' for s in range(3)) for j in range(len(FOUR))
+        '/'.join(f'{lut.ops[b][s, j] * 1e3:.3f}' for s in range(3)) for j in range(len(ops))
     )
     print(f'| {b} | {lut.base[b] * 1e3:.3f} | {cells} |')
   unique = space.unique()
