@@ -63,6 +63,20 @@ def _run_counting(model, variables, x, weights):
   return ran
 
 
+def _small_darts_supernet(st):
+  """A 3-cell DARTS-space supernet (C=4, 2 steps, :data:`SMALL_DARTS`) built for strategy ``st``."""
+  return darts_supernet.SearchNetwork(
+      3,
+      channels=4,
+      layers=3,
+      primitives=SMALL_DARTS,
+      steps=2,
+      multiplier=2,
+      stem_multiplier=1,
+      **st.network_options(),
+  )
+
+
 @pytest.mark.parametrize('space', ['darts', 'nb201'])
 def test_gdas_computes_exactly_one_op_per_edge(space):
   """A runtime callback in every candidate op counts the ops a forward pass actually runs."""
@@ -71,16 +85,7 @@ def test_gdas_computes_exactly_one_op_per_edge(space):
   arch = st.init(jax.random.key(1, impl='rbg'))
   weights = st.weights(arch, jax.random.key(2, impl='rbg'), jnp.asarray(0))
   if space == 'darts':
-    model = darts_supernet.SearchNetwork(
-        3,
-        channels=4,
-        layers=3,
-        primitives=SMALL_DARTS,
-        steps=2,
-        multiplier=2,
-        stem_multiplier=1,
-        **st.network_options(),
-    )
+    model = _small_darts_supernet(st)
     cells = {'normal': 1, 'reduce': 2}  # layers 1 and 2 are the reductions
     variables = model.init(jax.random.key(0), x, weights)
     ran = _run_counting(model, variables, x, weights)
@@ -168,16 +173,7 @@ def test_gdas_darts_supernet_gives_only_the_sampled_ops_weight_a_gradient():
   st = _strategy('gdas', 'darts')
   rng = np.random.default_rng(4)
   x = jnp.asarray(rng.normal(size=(2, 8, 8, 3)), jnp.float32)
-  model = darts_supernet.SearchNetwork(
-      3,
-      channels=4,
-      layers=3,
-      primitives=SMALL_DARTS,
-      steps=2,
-      multiplier=2,
-      stem_multiplier=1,
-      **st.network_options(),
-  )
+  model = _small_darts_supernet(st)
   weights = st.weights(st.init(jax.random.key(1, impl='rbg')), jax.random.key(2, impl='rbg'), 0)
   variables = model.init(jax.random.key(0), x, weights)
   r = jnp.asarray(rng.normal(size=(2, 3)), jnp.float32)
