@@ -61,7 +61,7 @@ def measure(
   import numpy as np
 
   from experiments.configs import search_demo
-  from nas_jax import bilevel, search
+  from nas_jax import bilevel, components, search
 
   config = search_demo.get_config()
   config.layers, config.init_channels, config.batch_size, config.order = (
@@ -74,7 +74,8 @@ def measure(
   config.node_edges = node_edges
   if remat != 'config':
     config.remat = remat == 'on'
-  model = search.build_model(config, num_classes=10)
+  strategy = components.strategy(config)
+  model = search.build_model(config, num_classes=10, strategy=strategy)
   weight_tx, arch_tx, schedule, hyper = search.build_optimizers(config, steps_per_epoch=100)
   rng = np.random.default_rng(0)
   lead = (seeds,) if seeds > 1 else ()
@@ -85,12 +86,14 @@ def measure(
   train, val = make(), make()
   sample = jnp.zeros((1, size, size, 3), jnp.float32)
   t = time.perf_counter()
-  init = jax.jit(lambda k: bilevel.init_state(model, k, sample, weight_tx, arch_tx))
+  init = jax.jit(lambda k: bilevel.init_state(model, k, sample, weight_tx, arch_tx, strategy))
   states = [init(jax.random.key(s, impl='rbg')) for s in range(seeds)]
   state = states[0] if seeds == 1 else jax.tree.map(lambda *x: jnp.stack(x), *states)
   jax.block_until_ready(state)
   init_s = time.perf_counter() - t
-  step = bilevel.make_search_step(model, weight_tx, arch_tx, schedule, order=order, hyper=hyper)
+  step = bilevel.make_search_step(
+      model, weight_tx, arch_tx, schedule, order=order, hyper=hyper, strategy=strategy
+  )
   step = jax.jit(jax.vmap(step) if seeds > 1 else step, donate_argnums=0)
   compile_s, step_s, metrics = time_step(step, state, train, val, steps=steps)
   assert np.all(np.isfinite(np.asarray(metrics['train_loss'])))

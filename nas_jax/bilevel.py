@@ -128,25 +128,18 @@ def virtual_step(
   )
 
 
-def default_strategy(model: nn.Module):
-  """DARTS on the space that ``model`` (a supernet, see ``search_space()``) searches."""
-  from nas_jax.strategies import darts  # pylint: disable=import-outside-toplevel
-
-  return darts.DARTS(model.search_space(), epochs=1)
-
-
 def unwrap_key(data: jax.Array) -> jax.Array:
   return jax.random.wrap_key_data(data, impl='rbg')
 
 
-def make_loss_fn(model: nn.Module, strategy=None) -> Callable:
+def make_loss_fn(model: nn.Module, strategy) -> Callable:
   """``loss(params, batch_stats, arch, images, labels, key=None, epoch=0)``.
 
   Returns ``(loss, (logits, new_batch_stats, cross_entropy))``; the loss is
   the cross-entropy plus the strategy's regularizer of ``arch``. ``key`` (a
-  PRNG key) is needed by stochastic strategies only.
+  PRNG key) is needed by stochastic strategies only. ``strategy`` (``nas_jax.strategies``)
+  turns ``arch`` into the supernet's op weights and gives the regularizer.
   """
-  strategy = strategy or default_strategy(model)
 
   def loss_fn(params, batch_stats, arch, images, labels, key=None, epoch=0):
     if key is None:
@@ -241,7 +234,7 @@ def make_search_step(
     *,
     order: int,
     hyper: Hyper,
-    strategy=None,
+    strategy,
     steps_per_epoch: int = 1,
     arch_warmup_epochs: int = 0,
     unroll_phases: bool = False,
@@ -271,7 +264,7 @@ def make_search_step(
   are matmuls and keep the scan.
 
   Args:
-    strategy: the search strategy (default: DARTS).
+    strategy: the search strategy (``nas_jax.strategies``), e.g. DARTS over the supernet's space.
     steps_per_epoch: to turn the step count into the epoch the strategy anneals by.
     arch_warmup_epochs: alpha is frozen (weights still train) for this many
       epochs (PC-DARTS' warm-up).
@@ -279,7 +272,6 @@ def make_search_step(
   """
   if order not in (1, 2):
     raise ValueError(f'order must be 1 or 2, got {order}')
-  strategy = strategy or default_strategy(model)
   if strategy.one_level and order != 1:
     raise ValueError(f'strategy {strategy.name!r} is one-level; order must be 1')
   loss_fn = make_loss_fn(model, strategy)
@@ -449,13 +441,13 @@ def init_state(
     sample_images: jax.Array,
     weight_tx: optax.GradientTransformation,
     arch_tx: optax.GradientTransformation,
-    strategy=None,
+    strategy,
 ) -> SearchState:
   """Initializes weights, BatchNorm statistics, alpha, both optimizer states and the sampling key.
 
-  ``rng`` must be an rbg key (``jax.random.key(seed, impl='rbg')``).
+  ``rng`` must be an rbg key (``jax.random.key(seed, impl='rbg')``); ``strategy`` gives the
+  initial ``arch`` and the op weights the supernet is initialized with.
   """
-  strategy = strategy or default_strategy(model)
   k_params, k_arch, k_sample = jax.random.split(rng, 3)
   arch = strategy.init(k_arch)
   weights = strategy.weights(arch, k_sample, jnp.zeros((), jnp.int32))

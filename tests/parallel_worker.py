@@ -58,15 +58,17 @@ def main():
   # The initial alpha, through the same init as run_search (it needs shapes only).
   import jax.numpy as jnp
 
-  from nas_jax import bilevel
+  from nas_jax import bilevel, components
 
   weight_tx, arch_tx, _, _ = search.build_optimizers(config, 2)
+  strategy = components.strategy(config)
   init = bilevel.init_state(
-      search.build_model(config, 10),
+      search.build_model(config, 10, strategy),
       jax.random.key(config.seed, impl='rbg'),
       jnp.zeros((1, 8, 8, 3)),
       weight_tx,
       arch_tx,
+      strategy,
   )
   leaves = [np.asarray(x) for x in jax.tree.leaves(jax.device_get(state.params))]
   print(

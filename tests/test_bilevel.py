@@ -6,11 +6,13 @@ import numpy as np
 import optax
 import pytest
 
-from nas_jax import bilevel
+from nas_jax import bilevel, spaces
 from nas_jax.spaces.darts.supernet import SearchNetwork
+from nas_jax.strategies.darts import DARTS
 
 LR, MOMENTUM, WD = 0.05, 0.9, 3e-4
 PRIMS = ('none', 'max_pool_3x3', 'skip_connect', 'sep_conv_3x3')
+DARTS_ = DARTS(spaces.get('darts', PRIMS, steps=2, multiplier=2), epochs=1)  # the supernet's
 
 
 def _setup():
@@ -30,7 +32,7 @@ def _setup():
   schedule = lambda step: jnp.asarray(LR, jnp.float64)
   weight_tx = bilevel.weight_optimizer(schedule, momentum=MOMENTUM, weight_decay=WD, grad_clip=None)
   arch_tx = optax.sgd(1.0)  # so alpha_new = alpha - g: the step's arch gradient is readable
-  state = jax.jit(lambda k: bilevel.init_state(model, k, train[0], weight_tx, arch_tx))(
+  state = jax.jit(lambda k: bilevel.init_state(model, k, train[0], weight_tx, arch_tx, DARTS_))(
       jax.random.key(0, impl='rbg')
   )
   state = jax.tree.map(
@@ -42,7 +44,13 @@ def _setup():
   )
   warm = jax.jit(
       bilevel.make_search_step(
-          model, weight_tx, arch_tx, schedule, order=1, hyper=bilevel.Hyper(MOMENTUM, WD)
+          model,
+          weight_tx,
+          arch_tx,
+          schedule,
+          order=1,
+          hyper=bilevel.Hyper(MOMENTUM, WD),
+          strategy=DARTS_,
       )
   )
   state, _ = warm(state, batch(), batch())
@@ -51,7 +59,7 @@ def _setup():
 
 def _unrolled_objective(model, state, train, val):
   """F(alpha) = L_val(w - lr (mu m + dL_train/dw + wd w), alpha), written out directly."""
-  loss_fn = bilevel.make_loss_fn(model)
+  loss_fn = bilevel.make_loss_fn(model, DARTS_)
   m = bilevel.momentum_buffer(state.weight_opt_state, state.params)
 
   def objective(arch):
@@ -88,7 +96,7 @@ def setup():
 def test_second_order_hypergradient_matches_finite_differences(setup):
   model, state, train, val, weight_tx, arch_tx, schedule = setup
   with jax.enable_x64(True):
-    loss_fn = bilevel.make_loss_fn(model)
+    loss_fn = bilevel.make_loss_fn(model, DARTS_)
     g, _, _ = jax.jit(
         lambda s: bilevel.arch_gradient(
             loss_fn,
@@ -121,7 +129,7 @@ def test_second_order_hypergradient_matches_finite_differences(setup):
 def test_first_order_gradient_matches_finite_differences(setup):
   model, state, train, val, *_ = setup
   with jax.enable_x64(True):
-    loss_fn = bilevel.make_loss_fn(model)
+    loss_fn = bilevel.make_loss_fn(model, DARTS_)
     g, _, _ = jax.jit(
         lambda s: bilevel.arch_gradient(
             loss_fn,
@@ -147,11 +155,18 @@ def test_search_step_applies_the_exact_gradients_in_order(setup, order, unroll):
     hyper = bilevel.Hyper(MOMENTUM, WD)
     step = jax.jit(
         bilevel.make_search_step(
-            model, weight_tx, arch_tx, schedule, order=order, hyper=hyper, unroll_phases=unroll
+            model,
+            weight_tx,
+            arch_tx,
+            schedule,
+            order=order,
+            hyper=hyper,
+            strategy=DARTS_,
+            unroll_phases=unroll,
         )
     )
     new, metrics = step(state, train, val)
-    loss_fn = bilevel.make_loss_fn(model)
+    loss_fn = bilevel.make_loss_fn(model, DARTS_)
     g, val_loss, _ = jax.jit(
         lambda s: bilevel.arch_gradient(
             loss_fn, s, train, val, order=order, learning_rate=jnp.asarray(LR), hyper=hyper

@@ -220,12 +220,6 @@ class SearchNetwork(nn.Module):
 
   CELLS = ('normal', 'reduce')
 
-  def search_space(self):
-    """The space this supernet searches (``nas_jax.spaces.darts.DartsSpace``)."""
-    from nas_jax.spaces.darts import DartsSpace
-
-    return DartsSpace(tuple(self.primitives), self.steps, self.multiplier)
-
   def reduction_layers(self) -> tuple[int, ...]:
     return (self.layers // 3, 2 * self.layers // 3)
 

@@ -104,12 +104,6 @@ class NB201SearchNetwork(nn.Module):
 
   CELLS = ('cell',)
 
-  def search_space(self):
-    """The space this supernet searches (``nas_jax.spaces.nb201.NB201Space``)."""
-    from nas_jax.spaces.nb201 import NB201Space
-
-    return NB201Space(tuple(self.primitives))
-
   @nn.compact
   def __call__(
       self,
