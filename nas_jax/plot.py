@@ -34,7 +34,7 @@ __all__ = [
 
 def _history_space(entry: Any):
   """The registered search space whose cell types are the keys of a history entry."""
-  from nas_jax import spaces  # the spaces' own plots import this module
+  from nas_jax import spaces  # here, not at the top: the spaces import jax, this module does not
 
   space = spaces.for_cells(entry.keys()) if isinstance(entry, Mapping) else None
   if space is None and isinstance(entry, Mapping):
@@ -242,7 +242,7 @@ def alpha_history_from_metrics(path: PathLike) -> list[dict[str, np.ndarray]]:
       a value that is not a 2-D list of numbers.
     OSError: If the file cannot be read.
   """
-  from nas_jax import spaces  # the spaces' own plots import this module
+  from nas_jax import spaces  # here, not at the top: the spaces import jax, this module does not
 
   path = os.fspath(path)
   history = []

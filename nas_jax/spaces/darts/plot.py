@@ -2,7 +2,7 @@
 
 :func:`plot_cell` / :func:`plot_genotype` draw inputs on the left,
 intermediate nodes in order and the output on the right, each edge labelled
-with its op (drawing and atomic PNG writes: :mod:`nas_jax.plot`).
+with its op (drawing and atomic PNG writes: :mod:`nas_jax.drawing`).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Pictures of NAS-Bench-201 cells (drawing and atomic PNG writes: :mod:`nas_jax.plot`)."""
+"""Pictures of NAS-Bench-201 cells (drawing and atomic PNG writes: :mod:`nas_jax.drawing`)."""
 
 from __future__ import annotations
 
