@@ -53,7 +53,8 @@ def measure(genotype, layers, channels, size, in_channels, batch, steps, scan_ce
   config.layers, config.init_channels, config.batch_size = layers, channels, batch
   config.scan_cells = scan_cells
   model = train.build_model(config, genotypes.get_named(genotype), num_classes=10)
-  tx, schedule = train.make_optimizer(config, steps_per_epoch=100)
+  recipe = train.Recipe.from_config(config)
+  tx, schedule = train.make_optimizer(recipe, steps_per_epoch=100)
   rng = np.random.default_rng(0)
   images = jnp.asarray(rng.normal(size=(batch, size, size, in_channels)), jnp.float32)
   labels = jnp.asarray(rng.integers(0, 10, (batch,)), jnp.int32)
@@ -72,7 +73,7 @@ def measure(genotype, layers, channels, size, in_channels, batch, steps, scan_ce
   state = jax.jit(init)(jax.random.key(0, impl='rbg'))
   jax.block_until_ready(state)
   init_s = time.perf_counter() - t
-  step = jax.jit(train.make_train_step(model, tx, schedule, config, 100), donate_argnums=0)
+  step = jax.jit(train.make_train_step(model, tx, schedule, recipe, 100), donate_argnums=0)
   compile_s, step_s, metrics = time_step(step, state, images, labels, steps=steps)
   assert np.isfinite(float(metrics['loss']))
   from nas_jax import netstats

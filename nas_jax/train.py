@@ -29,6 +29,7 @@ head and no drop path, so ``auxiliary_weight`` and ``drop_path_prob`` must be 0)
 from __future__ import annotations
 
 from collections.abc import Callable
+import dataclasses
 import json
 import os
 import time
@@ -41,7 +42,7 @@ import ml_collections
 import numpy as np
 import optax
 
-from nas_jax import bilevel, components, data, netstats, parallel
+from nas_jax import bilevel, components, data, netstats, parallel, runner
 from nas_jax.config_checks import ConfigError, need, positive_ints, run_settings
 from nas_jax.spaces.base import Space
 from nas_jax.util import atomic_write
@@ -57,6 +58,50 @@ class TrainState:
   params: PyTree
   batch_stats: PyTree
   opt_state: optax.OptState
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+  """How a genotype is retrained: DARTS' evaluation recipe (quark0/darts ``train.py``) by
+  default, with NB201's Nesterov momentum and DARTS' ImageNet schedule as options.
+
+  Attributes:
+    epochs, batch_size: the loop's length and training batch.
+    learning_rate, learning_rate_min, lr_schedule, lr_decay: the per-epoch schedule
+      (:func:`make_optimizer`).
+    momentum, nesterov, weight_decay, grad_clip: SGD's settings (0 clip: none).
+    label_smoothing: of the cross-entropy.
+    auxiliary_weight: the auxiliary head's loss weight (0: no head).
+    drop_path_prob: reached at the last epoch, rising linearly from 0.
+    cutout_length: of the training images (0: none).
+    seed: the weights, data order and drop-path keys.
+    eval_batch_size, eval_every: the test passes (0: only after the last epoch).
+    max_steps_per_epoch: > 0 truncates epochs (smoke tests).
+  """
+
+  epochs: int = 600
+  batch_size: int = 96
+  learning_rate: float = 0.025
+  learning_rate_min: float = 0.0
+  lr_schedule: str = 'cosine'
+  lr_decay: float = 0.97
+  momentum: float = 0.9
+  nesterov: bool = False
+  weight_decay: float = 3e-4
+  grad_clip: float = 5.0
+  label_smoothing: float = 0.0
+  auxiliary_weight: float = 0.4
+  drop_path_prob: float = 0.2
+  cutout_length: int = 16
+  seed: int = 0
+  eval_batch_size: int = 500
+  eval_every: int = 0
+  max_steps_per_epoch: int = -1
+
+  @classmethod
+  def from_config(cls, config) -> Recipe:
+    """The recipe a retraining config gives (its keys of the same names)."""
+    return cls(**{f.name: config[f.name] for f in dataclasses.fields(cls) if f.name in config})
 
 
 def network(config) -> tuple[Space, str]:
@@ -129,43 +174,45 @@ def build_model(config: ml_collections.ConfigDict, genotype, num_classes: int):
   return space.evalnet(genotype, num_classes, kind=kind, **options)
 
 
-def make_optimizer(config, steps_per_epoch: int) -> tuple[optax.GradientTransformation, Callable]:
+def make_optimizer(
+    recipe: Recipe, steps_per_epoch: int
+) -> tuple[optax.GradientTransformation, Callable]:
   """SGD (momentum, L2 decay, clipping) with a learning rate stepped once per epoch.
 
   ``lr_schedule='cosine'``: DARTS' CIFAR schedule, cosine from
   ``learning_rate`` to ``learning_rate_min``. ``'exponential'``: DARTS'
   ImageNet schedule, ``learning_rate * lr_decay ** epoch``. With
-  ``config.nesterov`` (NB201's recipe) the momentum is Nesterov's, as
+  ``recipe.nesterov`` (NB201's recipe) the momentum is Nesterov's, as
   ``torch.optim.SGD(nesterov=True)``: ``b = mu * b + g``, step ``g + mu * b``.
   """
-  if config.lr_schedule == 'cosine':
+  if recipe.lr_schedule == 'cosine':
     per_epoch = optax.cosine_decay_schedule(
-        config.learning_rate, config.epochs, alpha=config.learning_rate_min / config.learning_rate
+        recipe.learning_rate, recipe.epochs, alpha=recipe.learning_rate_min / recipe.learning_rate
     )
   else:
-    per_epoch = optax.exponential_decay(config.learning_rate, 1, config.lr_decay)
+    per_epoch = optax.exponential_decay(recipe.learning_rate, 1, recipe.lr_decay)
   schedule = lambda step: per_epoch(step // steps_per_epoch)
-  if config.get('nesterov', False):
+  if recipe.nesterov:
     # The chain of bilevel.weight_optimizer with Nesterov momentum (same state layout).
-    parts = [optax.clip_by_global_norm(config.grad_clip)] if config.grad_clip else []
+    parts = [optax.clip_by_global_norm(recipe.grad_clip)] if recipe.grad_clip else []
     parts += [
-        optax.add_decayed_weights(config.weight_decay),
-        optax.trace(decay=config.momentum, nesterov=True),
+        optax.add_decayed_weights(recipe.weight_decay),
+        optax.trace(decay=recipe.momentum, nesterov=True),
         optax.scale_by_learning_rate(schedule),
     ]
     return optax.chain(*parts), schedule
   tx = bilevel.weight_optimizer(
       schedule,
-      momentum=config.momentum,
-      weight_decay=config.weight_decay,
-      grad_clip=config.grad_clip,
+      momentum=recipe.momentum,
+      weight_decay=recipe.weight_decay,
+      grad_clip=recipe.grad_clip,
   )
   return tx, schedule
 
 
-def drop_prob_at(config, epoch):
+def drop_prob_at(recipe: Recipe, epoch):
   """DARTS' drop path schedule: ``drop_path_prob * epoch / epochs`` (epoch from 0)."""
-  return config.drop_path_prob * epoch / config.epochs
+  return recipe.drop_path_prob * epoch / recipe.epochs
 
 
 def smoothed_cross_entropy(logits, labels, smoothing: float):
@@ -177,15 +224,15 @@ def smoothed_cross_entropy(logits, labels, smoothing: float):
   return optax.softmax_cross_entropy(logits.astype(jnp.float32), targets).mean()
 
 
-def make_train_step(model, tx, schedule, config, steps_per_epoch: int) -> Callable:
+def make_train_step(model, tx, schedule, recipe: Recipe, steps_per_epoch: int) -> Callable:
   """``(state, images, labels) -> (state, metrics)``; the dropout key is derived from the step."""
-  base_key = jax.random.key(config.seed, impl='rbg')
-  aux_weight = config.auxiliary_weight
-  use_drop_path = config.drop_path_prob > 0
+  base_key = jax.random.key(recipe.seed, impl='rbg')
+  aux_weight = recipe.auxiliary_weight
+  use_drop_path = recipe.drop_path_prob > 0
 
   def step(state: TrainState, images, labels):
     epoch = state.step // steps_per_epoch
-    drop_prob = drop_prob_at(config, epoch.astype(jnp.float32)) if use_drop_path else None
+    drop_prob = drop_prob_at(recipe, epoch.astype(jnp.float32)) if use_drop_path else None
     key = jax.random.fold_in(base_key, state.step)
 
     def loss_fn(params):
@@ -197,9 +244,9 @@ def make_train_step(model, tx, schedule, config, steps_per_epoch: int) -> Callab
           rngs={'dropout': key},
           mutable=['batch_stats'],
       )
-      loss = smoothed_cross_entropy(logits, labels, config.label_smoothing)
+      loss = smoothed_cross_entropy(logits, labels, recipe.label_smoothing)
       if aux is not None:
-        loss = loss + aux_weight * smoothed_cross_entropy(aux, labels, config.label_smoothing)
+        loss = loss + aux_weight * smoothed_cross_entropy(aux, labels, recipe.label_smoothing)
       return loss, (logits, updates['batch_stats'])
 
     (loss, (logits, batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
@@ -250,30 +297,151 @@ def evaluate(
   return correct / count
 
 
-def _data(config):
-  """``(train split, test split, training batch stream)`` of a retraining config."""
+@dataclasses.dataclass(frozen=True)
+class RetrainData:
+  """What a retraining reads: the training batches, the test split and the dataset's
+  statistics (``data.dataset_meta``: its classes, mean and std)."""
+
+  train: data.ArraySplit
+  test: data.ArraySplit
+  stream: data.BatchStream
+  meta: Any
+
+
+@dataclasses.dataclass
+class Retrained:
+  """What :func:`retrain` leaves: the final state, its test accuracy, the network's size
+  (parameters without the auxiliary head, and multiply-adds of one image, in millions) and
+  the loop's record (seconds, compile seconds, the checkpoint it resumed from)."""
+
+  state: TrainState
+  test_accuracy: float
+  params_m: float
+  flops_m: float
+  loop: runner.LoopResult
+
+
+def retrain_data(config, recipe: Recipe) -> RetrainData:
+  """The data of a retraining config (one-line ConfigErrors)."""
   train_split = data.train_split(config)
   test_split = data.test_split(config)
-  if config.batch_size > train_split.num_examples:
+  if recipe.batch_size > train_split.num_examples:
     raise ConfigError(
-        f'config.batch_size ({config.batch_size}) is larger than the train split '
+        f'config.batch_size ({recipe.batch_size}) is larger than the train split '
         f'{train_split.description!r} ({train_split.num_examples} examples)'
     )
   stream = data.BatchStream.for_dataset(
       train_split,
-      config.batch_size,
-      seed=config.seed,
+      recipe.batch_size,
+      seed=recipe.seed,
       dataset=config.dataset,
       train=True,
-      cutout_length=config.cutout_length,
+      cutout_length=recipe.cutout_length,
   )
-  return train_split, test_split, stream
+  return RetrainData(train_split, test_split, stream, data.dataset_meta(config.dataset))
+
+
+def steps_per_epoch(recipe: Recipe, data_: RetrainData) -> int:
+  """The stream's batches per epoch, truncated by ``recipe.max_steps_per_epoch``."""
+  steps = data_.stream.steps_per_epoch
+  return min(steps, recipe.max_steps_per_epoch) if recipe.max_steps_per_epoch > 0 else steps
+
+
+def retrain(
+    model,
+    recipe: Recipe,
+    data_: RetrainData,
+    loop: runner.EpochLoop,
+    *,
+    mesh: jax.sharding.Mesh,
+    log: Callable[[str], None] = print,
+    describe: str = '',
+) -> Retrained:
+  """Trains ``model`` (an evaluation network) from scratch with ``recipe`` on ``data_``, in
+  ``loop`` (its epochs and steps are the recipe's; it resumes from its workdir's newest
+  checkpoint), the batch split over ``mesh``. ``describe`` opens the first log line."""
+  steps = steps_per_epoch(recipe, data_)
+  tx, schedule = make_optimizer(recipe, steps)
+  repl = parallel.replicated(mesh)
+  batch_sh = parallel.batch_sharding(mesh)
+  sample = jnp.zeros((1,) + data_.train.image_shape, jnp.float32)
+
+  def init(key):
+    variables = model.init({'params': key}, sample, train=True)  # train: builds the aux head
+    return TrainState(
+        step=jnp.zeros((), jnp.int32),
+        params=variables['params'],
+        batch_stats=variables['batch_stats'],
+        opt_state=tx.init(variables['params']),
+    )
+
+  state = jax.jit(init, out_shardings=repl)(jax.random.key(recipe.seed, impl='rbg'))
+  params_m = netstats.count_params(state.params) / 1e6
+  flops_m = netstats.count_macs(model, data_.train.image_shape) / 1e6
+  log(
+      f'retraining {describe}: {params_m:.3f} M params, {flops_m:.1f} M multiply-adds; '
+      f'{recipe.epochs} epochs x {steps} steps'
+  )
+  step_fn = jax.jit(
+      make_train_step(model, tx, schedule, recipe, steps),
+      in_shardings=(repl, batch_sh, batch_sh),
+      out_shardings=(repl, repl),
+      donate_argnums=0,
+  )
+  eval_fn = jax.jit(make_eval_step(model), in_shardings=(repl, repl, batch_sh, batch_sh, batch_sh))
+
+  def test(state):
+    return evaluate(eval_fn, state, data_.test, recipe.eval_batch_size, data_.meta, batch_sh)
+
+  test_acc = None
+
+  def step(state, epoch, i):
+    images, labels = parallel.shard_batch(data_.stream.batch(epoch, i), batch_sh)
+    state, out = step_fn(state, images, labels)
+    return state, jax.device_get(out)
+
+  def progress(epoch, i, means, rate):
+    return (
+        f'  step {epoch * steps + i + 1}/{steps * recipe.epochs} | loss {means["loss"]:.4f} | '
+        f'{rate * recipe.batch_size:.1f} img/s'
+    )
+
+  def end_epoch(state, epoch, means, seconds, run_seconds):
+    nonlocal test_acc
+    del seconds
+    record = {
+        'step': int(jax.device_get(state.step)),
+        'epoch': epoch + 1,
+        'train_loss': means['loss'],
+        'train_acc': means['acc'],
+        'lr': float(schedule(epoch * steps)),
+        'drop_prob': drop_prob_at(recipe, epoch),
+        'seconds': run_seconds,
+    }
+    last = epoch + 1 == recipe.epochs
+    if last or (recipe.eval_every and (epoch + 1) % recipe.eval_every == 0):
+      test_acc = record['test_acc'] = test(state)
+    line = (
+        f'epoch {epoch + 1}/{recipe.epochs} | train loss {record["train_loss"]:.4f} acc '
+        f'{record["train_acc"]:.4f}'
+        + (f' | test acc {test_acc:.4f}' if 'test_acc' in record else '')
+        + f' | {run_seconds:.0f}s'
+    )
+    return [record], line
+
+  done = loop.run(state, step, end_epoch, progress)
+  if test_acc is None:  # resumed after the last epoch had finished
+    test_acc = test(done.state)
+  return Retrained(done.state, test_acc, params_m, flops_m, done)
 
 
 def run_train(
     config: ml_collections.ConfigDict, workdir: str, log: Callable[[str], None] | None = None
 ) -> dict[str, Any]:
   """Retrains ``config.genotype`` from scratch; resumes from ``workdir``'s newest checkpoint.
+
+  The config's edge: it checks the config and builds the space, the genotype, the network,
+  the :class:`Recipe`, the data and the loop, then :func:`retrain` runs.
 
   Returns:
     The results dict (also written to ``workdir/results.json``) plus
@@ -290,107 +458,38 @@ def run_train(
     mesh = parallel.config_mesh(config, ('batch_size', 'eval_batch_size'))
   except ValueError as e:
     raise ConfigError(str(e)) from None
-  meta = data.dataset_meta(config.dataset)
-  train_split, test_split, stream = _data(config)
-  steps_per_epoch = stream.steps_per_epoch
-  if config.max_steps_per_epoch > 0:
-    steps_per_epoch = min(steps_per_epoch, config.max_steps_per_epoch)
-  total_steps = steps_per_epoch * config.epochs
-
-  model = build_model(config, genotype, meta.num_classes)
-  tx, schedule = make_optimizer(config, steps_per_epoch)
-  repl = parallel.replicated(mesh)
-  batch_sh = parallel.batch_sharding(mesh)
-  sample = jnp.zeros((1,) + train_split.image_shape, jnp.float32)
-
-  def init(key):
-    variables = model.init({'params': key}, sample, train=True)  # train: builds the aux head
-    return TrainState(
-        step=jnp.zeros((), jnp.int32),
-        params=variables['params'],
-        batch_stats=variables['batch_stats'],
-        opt_state=tx.init(variables['params']),
-    )
-
-  state = jax.jit(init, out_shardings=repl)(jax.random.key(config.seed, impl='rbg'))
-  params_m = netstats.count_params(state.params) / 1e6
-  flops_m = netstats.count_macs(model, train_split.image_shape) / 1e6
-
-  writer = jax.process_index() == 0
-  os.makedirs(workdir, exist_ok=True)
+  recipe = Recipe.from_config(config)
+  data_ = retrain_data(config, recipe)
   space, kind = network(config)
-  log(
-      f'retraining {space.to_text(genotype)} '
-      f'({kind}, {components.describe_network(config, space)}, C={config.init_channels}): '
-      f'{params_m:.3f} M params, '
-      f'{flops_m:.1f} M multiply-adds; {config.epochs} epochs x {steps_per_epoch} steps'
+  model = build_model(config, genotype, data_.meta.num_classes)
+  os.makedirs(workdir, exist_ok=True)
+  loop = components.epoch_loop(
+      config, workdir, steps_per_epoch(recipe, data_), log, finite={'loss': ''}
   )
-
-  step_fn = jax.jit(
-      make_train_step(model, tx, schedule, config, steps_per_epoch),
-      in_shardings=(repl, batch_sh, batch_sh),
-      out_shardings=(repl, repl),
-      donate_argnums=0,
+  describe = (
+      f'{space.to_text(genotype)} ({kind}, {components.describe_network(config, space)}, '
+      f'C={config.init_channels})'
   )
-  eval_fn = jax.jit(make_eval_step(model), in_shardings=(repl, repl, batch_sh, batch_sh, batch_sh))
-  test = lambda state: evaluate(eval_fn, state, test_split, config.eval_batch_size, meta, batch_sh)
-  test_acc = None
-
-  def step(state, epoch, i):
-    images, labels = parallel.shard_batch(stream.batch(epoch, i), batch_sh)
-    state, out = step_fn(state, images, labels)
-    return state, jax.device_get(out)
-
-  def progress(epoch, i, means, rate):
-    return (
-        f'  step {epoch * steps_per_epoch + i + 1}/{total_steps} | loss {means["loss"]:.4f} | '
-        f'{rate * config.batch_size:.1f} img/s'
-    )
-
-  def end_epoch(state, epoch, means, seconds, run_seconds):
-    nonlocal test_acc
-    del seconds
-    record = {
-        'step': int(jax.device_get(state.step)),
-        'epoch': epoch + 1,
-        'train_loss': means['loss'],
-        'train_acc': means['acc'],
-        'lr': float(schedule(epoch * steps_per_epoch)),
-        'drop_prob': drop_prob_at(config, epoch),
-        'seconds': run_seconds,
-    }
-    last = epoch + 1 == config.epochs
-    if last or (config.eval_every and (epoch + 1) % config.eval_every == 0):
-      test_acc = record['test_acc'] = test(state)
-    line = (
-        f'epoch {epoch + 1}/{config.epochs} | train loss {record["train_loss"]:.4f} acc '
-        f'{record["train_acc"]:.4f}'
-        + (f' | test acc {test_acc:.4f}' if 'test_acc' in record else '')
-        + f' | {run_seconds:.0f}s'
-    )
-    return [record], line
-
-  loop = components.epoch_loop(config, workdir, steps_per_epoch, log, finite={'loss': ''})
-  done = loop.run(state, step, end_epoch, progress)
-  state, run_seconds, compile_seconds = done.state, done.run_seconds, done.compile_seconds
-  if test_acc is None:  # resumed after the last epoch had finished
-    test_acc = test(state)
+  out = retrain(model, recipe, data_, loop, mesh=mesh, log=log, describe=describe)
   results = {
-      'test_accuracy': test_acc,
-      'params_m': params_m,
-      'flops_m': flops_m,
-      'epochs': config.epochs,
-      'seconds': run_seconds,
+      'test_accuracy': out.test_accuracy,
+      'params_m': out.params_m,
+      'flops_m': out.flops_m,
+      'epochs': recipe.epochs,
+      'seconds': out.loop.run_seconds,
       'genotype': space.to_text(genotype),
       'genotype_source': str(config.genotype),
       'space': space.name,
       'network': kind,
-      'compile_seconds': compile_seconds,
+      'compile_seconds': out.loop.compile_seconds,
       'dataset': config.dataset,
   }
-  if writer:
+  if jax.process_index() == 0:
     atomic_write(os.path.join(workdir, 'results.json'), json.dumps(results, indent=2) + '\n')
     space.plot(genotype, workdir)
   return dict(
-      results, state=state, resumed_from=done.resumed_from, wall_seconds=time.time() - start
+      results,
+      state=out.state,
+      resumed_from=out.loop.resumed_from,
+      wall_seconds=time.time() - start,
   )

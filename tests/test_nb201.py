@@ -583,7 +583,7 @@ def test_nesterov_matches_torch_sgd():
       nesterov=True,
       grad_clip=0.0,
   )
-  tx, _ = train.make_optimizer(c, steps_per_epoch=10)
+  tx, _ = train.make_optimizer(train.Recipe.from_config(c), steps_per_epoch=10)
   p = np.array([1.0, -2.0])
   grads = [np.array([0.5, 0.25]), np.array([-1.0, 2.0])]
   params, state = jnp.asarray(p), tx.init(jnp.asarray(p))

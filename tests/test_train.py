@@ -1,5 +1,6 @@
 """Retraining: end to end, resume equivalence, the loss, NaN stop, bad input, the inspect tool."""
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -119,7 +120,8 @@ def test_train_loss_is_main_plus_weighted_auxiliary_cross_entropy():
   # deterministic and can be repeated here.
   config = tiny_config(auxiliary_weight=0.7, drop_path_prob=0.0)
   model = train.build_model(config, DARTS_V2, 10)
-  tx, schedule = train.make_optimizer(config, steps_per_epoch=3)
+  recipe = train.Recipe.from_config(config)
+  tx, schedule = train.make_optimizer(recipe, steps_per_epoch=3)
   rng = np.random.default_rng(0)
   images = jnp.asarray(rng.normal(size=(4, 8, 8, 3)), jnp.float32)
   labels = jnp.asarray([1, 3, 3, 7], jnp.int32)
@@ -136,7 +138,7 @@ def test_train_loss_is_main_plus_weighted_auxiliary_cross_entropy():
       variables, images
   )
   assert aux is not None
-  step = jax.jit(train.make_train_step(model, tx, schedule, config, steps_per_epoch=3))
+  step = jax.jit(train.make_train_step(model, tx, schedule, recipe, steps_per_epoch=3))
   _, out = step(state, images, labels)
   ce = lambda z: -np.mean(_log_softmax(z)[np.arange(4), np.asarray(labels)])
   main, auxiliary = ce(logits), ce(aux)
@@ -247,7 +249,7 @@ def test_bad_train_config_is_a_one_line_error(tmp_path, overrides, message):
 
 
 def test_schedules():
-  c = tiny_config(epochs=4, learning_rate=0.1, learning_rate_min=0.0)
+  c = train.Recipe(epochs=4, learning_rate=0.1, learning_rate_min=0.0)
   _, cosine = train.make_optimizer(c, steps_per_epoch=10)
   # Per-epoch cosine (torch CosineAnnealingLR stepped per epoch): epoch 2 of 4 is half.
   np.testing.assert_allclose(
@@ -255,7 +257,7 @@ def test_schedules():
       [0.1, 0.1, 0.05, 0.1 * (1 + np.cos(np.pi * 3 / 4)) / 2],
       rtol=1e-6,
   )
-  c = tiny_config(lr_schedule='exponential', learning_rate=0.1, lr_decay=0.97)
+  c = train.Recipe(lr_schedule='exponential', learning_rate=0.1, lr_decay=0.97)
   _, exp = train.make_optimizer(c, steps_per_epoch=10)
   np.testing.assert_allclose([exp(0), exp(10), exp(35)], [0.1, 0.097, 0.1 * 0.97**3], rtol=1e-6)
   logits = np.array([[2.0, 0.0, -1.0]], np.float32)
@@ -293,3 +295,17 @@ def test_inspect_reports_darts_v2(tmp_path):
   )
   assert proc.returncode == 2
   assert proc.stderr.strip().splitlines()[-1].startswith("error: 'NOPE' is neither a known")
+
+
+def test_recipe_defaults_are_darts_and_a_config_sets_every_field():
+  # quark0/darts train.py: 600 epochs, batch 96, SGD 0.025 cosine to 0, momentum 0.9, wd 3e-4,
+  # clip 5, auxiliary weight 0.4, drop path 0.2, cutout 16; evaluation batch our own.
+  r = train.Recipe()
+  assert (r.epochs, r.batch_size, r.learning_rate, r.learning_rate_min) == (600, 96, 0.025, 0.0)
+  assert (r.momentum, r.weight_decay, r.grad_clip, r.nesterov) == (0.9, 3e-4, 5.0, False)
+  assert (r.auxiliary_weight, r.drop_path_prob, r.cutout_length) == (0.4, 0.2, 16)
+  config = tiny_config(epochs=7, learning_rate=0.3, cutout_length=0, nesterov=True)
+  recipe = train.Recipe.from_config(config)
+  for field in dataclasses.fields(train.Recipe):  # every field is a key of the config
+    assert getattr(recipe, field.name) == config[field.name], field.name
+  assert (recipe.epochs, recipe.learning_rate, recipe.nesterov) == (7, 0.3, True)
