@@ -87,3 +87,13 @@ def test_readme_quickstart_runs():
   lines = out.getvalue().splitlines()
   assert len(lines) == 3, lines
   assert lines[0].split()[0] == '20' and lines[1].split()[0] == '100'
+
+
+def test_every_public_name_resolves():
+  import nas_jax as nj
+
+  for name in nj.__all__:
+    assert getattr(nj, name) is not None, name
+  assert nj.retrain.__module__ == 'nas_jax.train' and nj.Recipe().epochs == 600
+  with pytest.raises(AttributeError, match="has no attribute 'run_everything'"):
+    nj.run_everything  # noqa: B018
