@@ -76,7 +76,9 @@ def measure(
     config.remat = remat == 'on'
   strategy = components.strategy(config)
   model = search.build_model(config, num_classes=10, strategy=strategy)
-  weight_tx, arch_tx, schedule, hyper = search.build_optimizers(config, steps_per_epoch=100)
+  weight_tx, arch_tx, schedule, hyper = search.build_optimizers(
+      search.Bilevel.from_config(config), steps_per_epoch=100
+  )
   rng = np.random.default_rng(0)
   lead = (seeds,) if seeds > 1 else ()
   make = lambda: (

@@ -37,7 +37,9 @@ def measure(space: str, strategy: str, steps: int) -> dict:
     config[key] = value
   st = components.strategy(config)
   model = search.build_model(config, 10, st)
-  weight_tx, arch_tx, schedule, hyper = search.build_optimizers(config, steps_per_epoch=100)
+  weight_tx, arch_tx, schedule, hyper = search.build_optimizers(
+      search.Bilevel.from_config(config), steps_per_epoch=100
+  )
   rng = np.random.default_rng(0)
   shape = (config.batch_size, config.image_size, config.image_size, 1)
   make = lambda: (

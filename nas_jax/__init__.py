@@ -16,7 +16,8 @@ say ``nas_jax.data``, does not import jax and flax)::
   FairDARTS, β-DARTS); ``discrete_strategies``: the ask/tell ones (random, REA, local search,
   REINFORCE, BANANAS, Hyperband, NSGA-II).
 - ``estimators``, ``TabularEstimator``, ``TrainEstimator``: what a discrete search is told.
-- ``run_search``: a differentiable search; ``run_train``: retraining a genotype from a config,
+- ``run_search``: a differentiable search from a config (``nas_jax.search.search``: the same
+  from objects, with a ``Bilevel`` recipe); ``run_train``: retraining a genotype from a config,
   ``retrain``: the same from objects (a network, a ``Recipe``, the data and the loop);
   ``run_seeds``: a discrete search vmapped over seeds (``seed_keys``, ``summarize``).
 - ``tabular``, ``Table``: tabular benchmarks (``tabular.load``), built locally or read from
@@ -38,6 +39,7 @@ _MODULES = {
 }
 _NAMES = {
     'run_search': 'nas_jax.search',
+    'Bilevel': 'nas_jax.search',
     'run_train': 'nas_jax.train',
     'retrain': 'nas_jax.train',
     'Recipe': 'nas_jax.train',

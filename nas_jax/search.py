@@ -6,7 +6,9 @@ SNAS, PC-DARTS, DrNAS, DARTS-, FairDARTS, beta-DARTS; its settings in
 supernet, derivation, text form and plots; its settings in ``config.space``); the loop
 below serves them all.
 
-``run_search(config, workdir)`` is what ``python -m experiments.search`` calls.
+``run_search(config, workdir)`` is what ``python -m experiments.search`` calls; it builds the
+objects and :func:`search` runs them (a strategy, its supernet, a :class:`Bilevel` recipe,
+the :class:`SearchData` and a resumable ``runner.EpochLoop``).
 It writes into ``workdir``:
 
 * ``metrics.jsonl`` and ``tensorboard/``: one record per epoch (train/val
@@ -30,6 +32,7 @@ last good checkpoint is kept.
 from __future__ import annotations
 
 from collections.abc import Callable
+import dataclasses
 import io
 import json
 import os
@@ -42,7 +45,7 @@ import ml_collections
 import numpy as np
 import optax
 
-from nas_jax import bilevel, components, data, ops, parallel, spaces
+from nas_jax import bilevel, components, data, ops, parallel, runner, spaces
 from nas_jax.config_checks import ConfigError, need, positive_ints, run_settings
 from nas_jax.metrics import METRICS_FILE, read_metrics
 from nas_jax.spaces.base import Space
@@ -169,41 +172,96 @@ def build_model(config: ml_collections.ConfigDict, num_classes: int, strategy=No
 def unroll_phases(config, space: Space | None = None) -> bool:
   """``config.phase_loop``: 'scan', 'unroll' or 'auto' (the space's ``unroll_phases``: unroll
   where the cells have real convolutions, as NB201's; see ``bilevel.make_search_step``)."""
-  mode = config.get('phase_loop', 'auto')
-  space = space or components.space(config)
-  return mode == 'unroll' or (mode == 'auto' and space.unroll_phases)
+  return Bilevel(phase_loop=config.get('phase_loop', 'auto')).unroll(
+      space or components.space(config)
+  )
 
 
-def weight_schedule(config: ml_collections.ConfigDict, steps_per_epoch: int) -> optax.Schedule:
+@dataclasses.dataclass(frozen=True)
+class Bilevel:
+  """The bilevel optimization of a differentiable search. DARTS' settings (quark0/darts
+  ``train_search.py``) are the defaults.
+
+  Attributes:
+    epochs, batch_size: the loop's length and the batch of each half.
+    learning_rate, learning_rate_min, momentum, weight_decay, grad_clip: the weights' SGD,
+      cosine per epoch (:func:`weight_schedule`).
+    arch_learning_rate, arch_beta1, arch_beta2, arch_weight_decay: alpha's Adam.
+    order: 1 (first order) or 2 (DARTS' exact second-order hypergradient).
+    arch_warmup_epochs: alpha frozen for this many epochs (PC-DARTS: 15).
+    phase_loop: 'scan', 'unroll' or 'auto' (unroll where the space says its cells run
+      slowly inside a loop: ``Space.unroll_phases``).
+    augment: random crop (and flip) on both halves.
+    max_steps_per_epoch: > 0 truncates epochs (smoke tests).
+  """
+
+  epochs: int = 50
+  batch_size: int = 64
+  learning_rate: float = 0.025
+  learning_rate_min: float = 0.001
+  momentum: float = 0.9
+  weight_decay: float = 3e-4
+  grad_clip: float = 5.0
+  arch_learning_rate: float = 3e-4
+  arch_beta1: float = 0.5
+  arch_beta2: float = 0.999
+  arch_weight_decay: float = 1e-3
+  order: int = 1
+  arch_warmup_epochs: int = 0
+  phase_loop: str = 'auto'
+  augment: bool = True
+  max_steps_per_epoch: int = -1
+
+  @classmethod
+  def from_config(cls, config) -> Bilevel:
+    """The settings a search config gives (its keys of the same names)."""
+    return cls(**{f.name: config[f.name] for f in dataclasses.fields(cls) if f.name in config})
+
+  def unroll(self, space: Space) -> bool:
+    """Whether the step runs its phases unrolled in ``space`` (:attr:`phase_loop`)."""
+    return self.phase_loop == 'unroll' or (self.phase_loop == 'auto' and space.unroll_phases)
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchData:
+  """The batches of a search: per seed, a stream of the weights' half and one of alpha's,
+  and the steps of an epoch (the shorter stream's, truncated by ``max_steps_per_epoch``)."""
+
+  train: list[data.BatchStream]
+  val: list[data.BatchStream]
+  steps_per_epoch: int
+
+
+def weight_schedule(recipe: Bilevel, steps_per_epoch: int) -> optax.Schedule:
   """Cosine from ``learning_rate`` to ``learning_rate_min`` over the epochs, stepped per epoch.
 
   This is ``torch.optim.lr_scheduler.CosineAnnealingLR(T_max=epochs, eta_min)``
   stepped once per epoch, as in the DARTS search.
   """
   cosine = optax.cosine_decay_schedule(
-      config.learning_rate,
-      max(config.epochs, 1),
-      alpha=config.learning_rate_min / config.learning_rate,
+      recipe.learning_rate,
+      max(recipe.epochs, 1),
+      alpha=recipe.learning_rate_min / recipe.learning_rate,
   )
   return lambda step: cosine(step // steps_per_epoch)
 
 
-def build_optimizers(config, steps_per_epoch):
-  """``(weight_tx, arch_tx, schedule, hyper)`` from the config."""
-  schedule = weight_schedule(config, steps_per_epoch)
+def build_optimizers(recipe: Bilevel, steps_per_epoch: int):
+  """``(weight_tx, arch_tx, schedule, hyper)`` of the recipe."""
+  schedule = weight_schedule(recipe, steps_per_epoch)
   weight_tx = bilevel.weight_optimizer(
       schedule,
-      momentum=config.momentum,
-      weight_decay=config.weight_decay,
-      grad_clip=config.grad_clip,
+      momentum=recipe.momentum,
+      weight_decay=recipe.weight_decay,
+      grad_clip=recipe.grad_clip,
   )
   arch_tx = bilevel.arch_optimizer(
-      learning_rate=config.arch_learning_rate,
-      b1=config.arch_beta1,
-      b2=config.arch_beta2,
-      weight_decay=config.arch_weight_decay,
+      learning_rate=recipe.arch_learning_rate,
+      b1=recipe.arch_beta1,
+      b2=recipe.arch_beta2,
+      weight_decay=recipe.arch_weight_decay,
   )
-  hyper = bilevel.Hyper(momentum=config.momentum, weight_decay=config.weight_decay)
+  hyper = bilevel.Hyper(momentum=recipe.momentum, weight_decay=recipe.weight_decay)
   return weight_tx, arch_tx, schedule, hyper
 
 
@@ -319,31 +377,30 @@ def _start(config) -> tuple[jax.sharding.Mesh, Strategy]:
     raise ConfigError(str(e)) from None
 
 
-def _streams(config, seeds: list[int]):
-  """``(train streams, val streams, steps per epoch)``: one stream pair per seed."""
+def search_data(config, recipe: Bilevel, seeds: list[int]) -> SearchData:
+  """The batches of a search config: one stream pair per seed (one-line ConfigErrors)."""
   train_split, val_split = data.search_splits(config)
   for name, split in (('train', train_split), ('val', val_split)):
-    if config.batch_size > split.num_examples:
+    if recipe.batch_size > split.num_examples:
       raise ConfigError(
-          f'config.batch_size ({config.batch_size}) is larger than the {name} split '
+          f'config.batch_size ({recipe.batch_size}) is larger than the {name} split '
           f'{split.description!r} ({split.num_examples} examples)'
       )
   stream = lambda split, seed: data.BatchStream.for_dataset(
-      split, config.batch_size, seed=seed, dataset=config.dataset, train=config.augment
+      split, recipe.batch_size, seed=seed, dataset=config.dataset, train=recipe.augment
   )
   train_streams = [stream(train_split, s) for s in seeds]
   val_streams = [stream(val_split, s + 1) for s in seeds]
   steps_per_epoch = min(train_streams[0].steps_per_epoch, val_streams[0].steps_per_epoch)
-  if config.max_steps_per_epoch > 0:
-    steps_per_epoch = min(steps_per_epoch, config.max_steps_per_epoch)
-  return train_streams, val_streams, steps_per_epoch
+  if recipe.max_steps_per_epoch > 0:
+    steps_per_epoch = min(steps_per_epoch, recipe.max_steps_per_epoch)
+  return SearchData(train_streams, val_streams, steps_per_epoch)
 
 
-def _compile(config, strategy, seeds, sample, steps_per_epoch, mesh):
-  """``(initial state, jitted step, batch sharding)``: the supernet, its optimizers, the
+def _compile(model, strategy, recipe: Bilevel, seeds, sample, steps_per_epoch, mesh):
+  """``(initial state, jitted step, batch sharding)``: the supernet's optimizers, the
   state of every seed (stacked when there are several) and the bilevel step."""
-  model = build_model(config, data.dataset_meta(config.dataset).num_classes, strategy)
-  weight_tx, arch_tx, schedule, hyper = build_optimizers(config, steps_per_epoch)
+  weight_tx, arch_tx, schedule, hyper = build_optimizers(recipe, steps_per_epoch)
   repl = parallel.replicated(mesh)
   init = jax.jit(
       lambda key: bilevel.init_state(model, key, sample, weight_tx, arch_tx, strategy),
@@ -358,12 +415,12 @@ def _compile(config, strategy, seeds, sample, steps_per_epoch, mesh):
       weight_tx,
       arch_tx,
       schedule,
-      order=config.order,
+      order=recipe.order,
       hyper=hyper,
       strategy=strategy,
       steps_per_epoch=steps_per_epoch,
-      arch_warmup_epochs=config.get('arch_warmup_epochs', 0),
-      unroll_phases=unroll_phases(config, strategy.space),
+      arch_warmup_epochs=recipe.arch_warmup_epochs,
+      unroll_phases=recipe.unroll(strategy.space),
   )
   if len(seeds) > 1:
     step = jax.vmap(step)
@@ -397,12 +454,12 @@ def _epoch_records(strategy, state, means, seeds, epoch, seconds) -> list[dict[s
   return records
 
 
-def _epoch_line(config, strategy, records, epoch, seconds) -> str:
+def _epoch_line(epochs: int, strategy, records, epoch, seconds) -> str:
   mean = lambda key: float(np.mean([r[key] for r in records]))
   seeds_note = f' (mean of {len(records)} seeds)' if len(records) > 1 else ''
   entropies = '/'.join(f'{mean("alpha_entropy_" + c):.3f}' for c in strategy.space.cells)
   return (
-      f'epoch {epoch + 1}/{config.epochs} | train loss {mean("train_loss"):.4f} '
+      f'epoch {epoch + 1}/{epochs} | train loss {mean("train_loss"):.4f} '
       f'acc {mean("train_acc"):.4f} | val loss {mean("val_loss"):.4f} '
       f'acc {mean("val_acc"):.4f} | H(alpha) {entropies} | '
       f'{seconds:.1f}s{seeds_note}'
@@ -452,11 +509,10 @@ def run_search(
   ``workdir/summary.json`` counts the chosen ops and edges. Batches are split
   over ``config.num_devices`` devices (see ``nas_jax.parallel``).
 
-  The steps: check the config and build the mesh (:func:`_start`), the data
-  streams (:func:`_streams`), the state and the jitted step (:func:`_compile`),
-  resume from the newest checkpoint, the epochs (each ending in a metrics
-  record per seed and a checkpoint), then the genotypes and the outputs
-  (:func:`_finish`).
+  This is the config's edge: it checks the config and builds the mesh and the strategy
+  (:func:`_start`), the :class:`Bilevel` recipe, the data (:func:`search_data`), the
+  supernet and the resumable loop; :func:`search` runs the epochs from objects; then the
+  genotypes and the outputs (:func:`_finish`).
 
   Args:
     config: the search config (see ``experiments/configs/search_demo.py``).
@@ -472,11 +528,51 @@ def run_search(
   log = log or (lambda line: print(line, flush=True))
   start = time.time()
   mesh, strategy = _start(config)
-  num_seeds = config.num_seeds
-  seeds = [config.seed + k for k in range(num_seeds)]
-  train_streams, val_streams, steps_per_epoch = _streams(config, seeds)
-  sample = jnp.asarray(train_streams[0].batch(0, 0)[0][:1])
-  state, step_fn, batch_sh = _compile(config, strategy, seeds, sample, steps_per_epoch, mesh)
+  recipe = Bilevel.from_config(config)
+  seeds = [config.seed + k for k in range(config.num_seeds)]
+  data_ = search_data(config, recipe, seeds)
+  model = build_model(config, data.dataset_meta(config.dataset).num_classes, strategy)
+  seed_dirs = [workdir] if len(seeds) == 1 else [os.path.join(workdir, f'seed_{s}') for s in seeds]
+  loop = components.epoch_loop(
+      config,
+      workdir,
+      data_.steps_per_epoch,
+      log,
+      metric_dirs=seed_dirs,
+      finite={'train_loss': 'weight step', 'val_loss': 'architecture step'},
+  )
+  done = search(strategy, model, recipe, data_, loop, seeds=seeds, mesh=mesh)
+  writer = jax.process_index() == 0
+  result = _finish(config, strategy, done.state, seeds, seed_dirs, workdir, writer)
+  result.update(
+      compile_seconds=done.compile_seconds,
+      state=done.state,
+      resumed_from=done.resumed_from,
+      seconds=time.time() - start,
+  )
+  return result
+
+
+def search(
+    strategy: Strategy,
+    model,
+    recipe: Bilevel,
+    data_: SearchData,
+    loop: runner.EpochLoop,
+    *,
+    seeds: list[int],
+    mesh: jax.sharding.Mesh,
+) -> runner.LoopResult:
+  """Searches with ``strategy`` over ``model`` (its space's supernet, built with the
+  strategy's network options): the bilevel ``recipe`` on ``data_``, one search per seed
+  (several: one vmapped program), in ``loop`` (it resumes from its workdir's newest
+  checkpoint and writes one metrics record per seed and epoch), the batch split over
+  ``mesh``. The loop's result holds the final state (``state.arch``: each seed's alpha)."""
+  num_seeds = len(seeds)
+  sample = jnp.asarray(data_.train[0].batch(0, 0)[0][:1])
+  state, step_fn, batch_sh = _compile(
+      model, strategy, recipe, seeds, sample, data_.steps_per_epoch, mesh
+  )
 
   def batch(streams, epoch, i):
     parts = [s.batch(epoch, i) for s in streams]
@@ -484,39 +580,19 @@ def run_search(
       return parallel.shard_batch(parts[0], batch_sh)
     return parallel.shard_batch(tuple(np.stack(p) for p in zip(*parts)), batch_sh)
 
-  writer = jax.process_index() == 0
-  seed_dirs = [workdir] if num_seeds == 1 else [os.path.join(workdir, f'seed_{s}') for s in seeds]
-
   def step(state, epoch, i):
-    state, metrics = step_fn(state, batch(train_streams, epoch, i), batch(val_streams, epoch, i))
+    state, metrics = step_fn(state, batch(data_.train, epoch, i), batch(data_.val, epoch, i))
     return state, jax.device_get(metrics)
 
   def progress(epoch, i, means, rate):
     return (
-        f'  epoch {epoch + 1} step {i + 1}/{steps_per_epoch} | train loss '
+        f'  epoch {epoch + 1} step {i + 1}/{data_.steps_per_epoch} | train loss '
         f'{np.mean(means["train_loss"]):.4f} | {rate:.2f} steps/s'
     )
 
   def end_epoch(state, epoch, means, seconds, run_seconds):
     del run_seconds
     records = _epoch_records(strategy, state, means, seeds, epoch, seconds)
-    return records, _epoch_line(config, strategy, records, epoch, seconds)
+    return records, _epoch_line(recipe.epochs, strategy, records, epoch, seconds)
 
-  loop = components.epoch_loop(
-      config,
-      workdir,
-      steps_per_epoch,
-      log,
-      metric_dirs=seed_dirs,
-      finite={'train_loss': 'weight step', 'val_loss': 'architecture step'},
-  )
-  done = loop.run(state, step, end_epoch, progress)
-  state = done.state
-  result = _finish(config, strategy, state, seeds, seed_dirs, workdir, writer)
-  result.update(
-      compile_seconds=done.compile_seconds,
-      state=state,
-      resumed_from=done.resumed_from,
-      seconds=time.time() - start,
-  )
-  return result
+  return loop.run(state, step, end_epoch, progress)

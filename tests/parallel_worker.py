@@ -60,7 +60,7 @@ def main():
 
   from nas_jax import bilevel, components
 
-  weight_tx, arch_tx, _, _ = search.build_optimizers(config, 2)
+  weight_tx, arch_tx, _, _ = search.build_optimizers(search.Bilevel.from_config(config), 2)
   strategy = components.strategy(config)
   init = bilevel.init_state(
       search.build_model(config, 10, strategy),

@@ -1,5 +1,6 @@
 """End-to-end search under tfds.testing.mock_data, the launcher, and config errors."""
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -12,7 +13,7 @@ import tensorflow_datasets as tfds
 
 from experiments.configs import search_demo
 from nas_jax import metrics as metrics_lib
-from nas_jax import search
+from nas_jax import search, spaces
 from nas_jax.spaces.darts.genotype import DARTS_PRIMITIVES, Genotype
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -189,3 +190,20 @@ def test_launcher_names_only_the_outputs_that_exist(tmp_path):
       'checkpoints/',
       'genotype.txt',
   ]
+
+
+def test_bilevel_defaults_are_darts_and_a_config_sets_every_field():
+  # quark0/darts train_search.py: 50 epochs, batch 64, SGD 0.025 cosine to 0.001, momentum 0.9,
+  # wd 3e-4, clip 5; alpha's Adam 3e-4, betas (0.5, 0.999), wd 1e-3; first order.
+  b = search.Bilevel()
+  assert (b.epochs, b.batch_size, b.learning_rate, b.learning_rate_min) == (50, 64, 0.025, 0.001)
+  assert (b.momentum, b.weight_decay, b.grad_clip, b.order) == (0.9, 3e-4, 5.0, 1)
+  assert (b.arch_learning_rate, b.arch_beta1, b.arch_beta2) == (3e-4, 0.5, 0.999)
+  assert b.arch_weight_decay == 1e-3
+  config = tiny_config(order=2, arch_warmup_epochs=1, batch_size=6)
+  recipe = search.Bilevel.from_config(config)
+  for field in dataclasses.fields(search.Bilevel):  # every field is a key of the config
+    assert getattr(recipe, field.name) == config[field.name], field.name
+  # 'auto' unrolls the phases where the space asks for it (NB201's convolutions), not in DARTS'
+  assert recipe.unroll(spaces.get('nb201')) and not recipe.unroll(spaces.get('darts'))
+  assert search.Bilevel(phase_loop='unroll').unroll(spaces.get('darts'))

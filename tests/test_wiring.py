@@ -302,7 +302,7 @@ def test_fairdarts_derives_from_sigmoid_not_softmax():
 
 def test_weight_schedule_is_cosine_stepped_per_epoch():
   c = ml_collections.ConfigDict({'learning_rate': 0.025, 'learning_rate_min': 0.001, 'epochs': 5})
-  schedule = search.weight_schedule(c, steps_per_epoch=3)
+  schedule = search.weight_schedule(search.Bilevel.from_config(c), steps_per_epoch=3)
   for step in range(18):
     e = min(step // 3, 5)  # torch CosineAnnealingLR(T_max=5, eta_min) stepped per epoch
     expected = 0.001 + (0.025 - 0.001) * (1 + np.cos(np.pi * e / 5)) / 2
