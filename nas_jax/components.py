@@ -29,7 +29,7 @@ from typing import Any
 import jax
 import ml_collections
 
-from nas_jax import discrete, ops, runner, spaces, strategies
+from nas_jax import discrete, ops, parallel, runner, spaces, strategies
 from nas_jax.config_checks import ConfigError
 from nas_jax.ops import parse_primitives
 from nas_jax.spaces.base import Space
@@ -88,6 +88,21 @@ def section(kind: str, name: str) -> ml_collections.ConfigDict:
 def given(section_) -> dict[str, Any]:
   """A section's settings that are set (None leaves the component's default)."""
   return {k: v for k, v in section_.items() if v is not None}
+
+
+def start_run(config, validate, batch_keys: tuple[str, ...] = ('batch_size',)):
+  """``(device mesh, validate(config))``: joins a multi-host run's processes, checks the config
+  with ``validate`` and builds the mesh its batches (``batch_keys``) split over; one-line
+  ConfigErrors."""
+  try:
+    parallel.initialize(config.num_processes, config.process_id, config.coordinator_address)
+  except ValueError as e:
+    raise ConfigError(str(e)) from None
+  checked = validate(config)
+  try:
+    return parallel.config_mesh(config, batch_keys), checked
+  except ValueError as e:
+    raise ConfigError(str(e)) from None
 
 
 def epoch_loop(config, workdir: str, steps_per_epoch: int, log, **kw) -> runner.EpochLoop:

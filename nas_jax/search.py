@@ -363,20 +363,6 @@ def _stack(trees):
   return jax.tree.map(lambda *xs: jnp.stack(xs), *trees)
 
 
-def _start(config) -> tuple[jax.sharding.Mesh, Strategy]:
-  """Joins the processes, checks the config and builds the device mesh and the strategy
-  (ConfigError)."""
-  try:
-    parallel.initialize(config.num_processes, config.process_id, config.coordinator_address)
-  except ValueError as e:
-    raise ConfigError(str(e)) from None
-  strategy = validate_config(config)
-  try:
-    return parallel.config_mesh(config), strategy
-  except ValueError as e:
-    raise ConfigError(str(e)) from None
-
-
 def search_data(config, recipe: Bilevel, seeds: list[int]) -> SearchData:
   """The batches of a search config: one stream pair per seed (one-line ConfigErrors)."""
   train_split, val_split = data.search_splits(config)
@@ -510,7 +496,7 @@ def run_search(
   over ``config.num_devices`` devices (see ``nas_jax.parallel``).
 
   This is the config's edge: it checks the config and builds the mesh and the strategy
-  (:func:`_start`), the :class:`Bilevel` recipe, the data (:func:`search_data`), the
+  (``components.start_run``), the :class:`Bilevel` recipe, the data (:func:`search_data`), the
   supernet and the resumable loop; :func:`search` runs the epochs from objects; then the
   genotypes and the outputs (:func:`_finish`).
 
@@ -527,7 +513,7 @@ def run_search(
   """
   log = log or (lambda line: print(line, flush=True))
   start = time.time()
-  mesh, strategy = _start(config)
+  mesh, strategy = components.start_run(config, validate_config)
   recipe = Bilevel.from_config(config)
   seeds = [config.seed + k for k in range(config.num_seeds)]
   data_ = search_data(config, recipe, seeds)

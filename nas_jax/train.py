@@ -449,15 +449,7 @@ def run_train(
   """
   log = log or (lambda line: print(line, flush=True))
   start = time.time()
-  try:
-    parallel.initialize(config.num_processes, config.process_id, config.coordinator_address)
-  except ValueError as e:
-    raise ConfigError(str(e)) from None
-  genotype = validate_config(config)
-  try:
-    mesh = parallel.config_mesh(config, ('batch_size', 'eval_batch_size'))
-  except ValueError as e:
-    raise ConfigError(str(e)) from None
+  mesh, genotype = components.start_run(config, validate_config, ('batch_size', 'eval_batch_size'))
   recipe = Recipe.from_config(config)
   data_ = retrain_data(config, recipe)
   space, kind = network(config)
