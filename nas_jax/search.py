@@ -50,7 +50,7 @@ from nas_jax.config_checks import ConfigError, need, positive_ints, run_settings
 from nas_jax.metrics import METRICS_FILE, read_metrics
 from nas_jax.spaces.base import Space
 from nas_jax.strategies.base import Strategy
-from nas_jax.util import atomic_write
+from nas_jax.util import atomic_write, dataclass_from
 
 
 def _check_space(config) -> Space:
@@ -215,7 +215,7 @@ class Bilevel:
   @classmethod
   def from_config(cls, config) -> Bilevel:
     """The settings a search config gives (its keys of the same names)."""
-    return cls(**{f.name: config[f.name] for f in dataclasses.fields(cls) if f.name in config})
+    return dataclass_from(cls, config)
 
   def unroll(self, space: Space) -> bool:
     """Whether the step runs its phases unrolled in ``space`` (:attr:`phase_loop`)."""

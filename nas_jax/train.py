@@ -45,7 +45,7 @@ import optax
 from nas_jax import bilevel, components, data, netstats, parallel, runner
 from nas_jax.config_checks import ConfigError, need, positive_ints, run_settings
 from nas_jax.spaces.base import Space
-from nas_jax.util import atomic_write
+from nas_jax.util import atomic_write, dataclass_from
 
 PyTree = Any
 
@@ -101,7 +101,7 @@ class Recipe:
   @classmethod
   def from_config(cls, config) -> Recipe:
     """The recipe a retraining config gives (its keys of the same names)."""
-    return cls(**{f.name: config[f.name] for f in dataclasses.fields(cls) if f.name in config})
+    return dataclass_from(cls, config)
 
 
 def network(config) -> tuple[Space, str]:

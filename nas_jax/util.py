@@ -54,3 +54,11 @@ def atomic_write(path: str | os.PathLike, payload: bytes | str) -> None:
     if os.path.exists(tmp):
       os.remove(tmp)
     raise
+
+
+def dataclass_from(cls, config):
+  """An instance of dataclass ``cls`` with the values of ``config``'s keys named as its fields
+  (a field the config lacks keeps its default)."""
+  import dataclasses  # pylint: disable=import-outside-toplevel
+
+  return cls(**{f.name: config[f.name] for f in dataclasses.fields(cls) if f.name in config})
