@@ -58,7 +58,7 @@ def _names_in(kind: str, known: Callable[[], tuple]) -> Callable[[list], bool]:
   def check(names):
     for name in names or ():
       if name not in known():
-        raise flags.ValidationError(f'unknown {kind} {name!r}; known: {", ".join(known())}')
+        raise flags.ValidationError(f"unknown {kind} {name!r}; known: {', '.join(known())}")
     return True
 
   return check
@@ -173,7 +173,7 @@ def run_table_compare(workdir: str, table, names, seeds: int, search_budget) -> 
       genotype = space.load_genotype(found.pop('genotype'))
       row = table_row(table, space.name, name, seed, genotype, found)
       print(
-          f'   {name} seed {seed}: {row["genotype"]} | table acc {row["table_acc"]:.4f}', flush=True
+          f"   {name} seed {seed}: {row['genotype']} | table acc {row['table_acc']:.4f}", flush=True
       )
       rows.append(row)
   for seed in range(seeds):
@@ -182,20 +182,42 @@ def run_table_compare(workdir: str, table, names, seeds: int, search_budget) -> 
   search.atomic_write(os.path.join(workdir, 'table_rows.json'), json.dumps(rows, indent=2) + '\n')
   write_cards(os.path.join(workdir, 'cards'), rows, space, table=table, scores=('search_seconds',))
   text = ground_truth_table(rows, random_expectation(table))
+  text += (
+      '\n± is the std over seeds (ddof 0); the interval is the t-interval of the mean '
+      'percentile (ddof 1), and "− random cell" its difference from one random cell\'s exact '
+      'mean percentile, ± the standard error of the mean. ' + noise_line(table) + '\n'
+  )
   search.atomic_write(os.path.join(workdir, 'table_ground_truth.md'), text)
   return rows
 
 
 def random_expectation(table) -> dict:
-  """The random baseline, exactly (``Table.random_baseline``), as mean ± std strings."""
+  """The random baseline, exactly (``Table.random_baseline``), as mean ± std strings, with
+  the mean percentile as a number (``percentile_mean``) for the verdicts."""
   r = table.random_baseline('test_acc')
+  pct = r['percentiles']
   return {
       'archs': r['archs'],
       'measured': r['measured'],
       'table_acc': _mean_std(r['values'].tolist()),
-      'percentile': _mean_std(r['percentiles'].tolist(), 1),
+      'percentile': _mean_std(pct.tolist(), 1),
+      'percentile_mean': float(pct[pct == pct].mean()) if (pct == pct).any() else float('nan'),
       'regret': _mean_std(r['regrets'].tolist()),
   }
+
+
+def noise_line(table) -> str:
+  """The table's own noise, in one line: its seed-against-seed ceiling and a cell's error."""
+  from nas_jax import card
+
+  t = card.table_noise(table, 'test_acc')
+  if 'tau' not in t:
+    return f"The table has one seed: its noise ceiling is not known ({t['rows']} cells)."
+  return (
+      f"The table's noise: its two seeds rank its {t['rows']} cells with Kendall τ "
+      f"{t['tau']:.3f} (Spearman ρ {t['rho']:.3f}), and a cell's seed mean has a standard "
+      f"error of {t['cell_se']:.4f} in test accuracy."
+  )
 
 
 def _mean_std(values, digits: int = 4) -> str:
@@ -208,13 +230,31 @@ def _mean_std(values, digits: int = 4) -> str:
   return f'{mean:.{digits}f} ± {std:.{digits}f}'
 
 
+def _against(percentiles, random_mean: float) -> str:
+  """The cells of a strategy's row that compare it with one random cell: the 95 % interval
+  of its mean percentile, the difference from the random mean ± its standard error, and
+  the verdict (``above``/``below`` when the interval excludes the random mean, else a tie)."""
+  from nas_jax import card
+
+  s = card.interval(percentiles)
+  if s['n'] < 2 or random_mean != random_mean:
+    return '| | | |'
+  se = s['std'] / s['n'] ** 0.5
+  verdict = 'above' if s['low'] > random_mean else 'below' if s['high'] < random_mean else 'tie'
+  return f"| [{s['low']:.1f}, {s['high']:.1f}] | {s['mean'] - random_mean:+.1f} ± {se:.1f} | {verdict} |"
+
+
 def ground_truth_table(rows: list, expectation: dict | None = None) -> str:
   """Per strategy: table accuracy, percentile and regret (mean ± std over seeds); with
-  ``expectation`` (:func:`random_expectation`), a last line for a random draw, exactly."""
+  ``expectation`` (:func:`random_expectation`), a last line for a random draw, exactly, and
+  per strategy the 95 % interval of its mean percentile, its difference from a random cell's
+  (± the standard error) and the verdict."""
+  versus = expectation is not None
   lines = [
       '| strategy | seeds | table test acc | percentile | regret to best | mean skip | '
-      'mean param-free | cells |',
-      '|---|---|---|---|---|---|---|---|',
+      'mean param-free | cells |'
+      + (' percentile, 95 % interval | − random cell | verdict |' if versus else ''),
+      '|---|---|---|---|---|---|---|---|' + ('---|---|---|' if versus else ''),
   ]
   groups = {}
   for r in rows:
@@ -226,17 +266,22 @@ def ground_truth_table(rows: list, expectation: dict | None = None) -> str:
     measured = sum(r['table_acc'] == r['table_acc'] for r in rs)
     seeds = f'{len(rs)}' if measured == len(rs) else f'{len(rs)} ({measured} in the table yet)'
     lines.append(
-        f'| {name} | {seeds} | {_mean_std([r["table_acc"] for r in rs])} | '
-        f'{_mean_std([r["percentile"] for r in rs], 1)} | {_mean_std([r["regret"] for r in rs])} | '
-        f'{(sum(skip) / len(skip)) if skip else float("nan"):.1f} | '
-        f'{(sum(free) / len(free)) if free else float("nan"):.1f} | '
-        f'{len({r["hash"] for r in rs})} distinct |'
+        f"| {name} | {seeds} | {_mean_std([r['table_acc'] for r in rs])} | "
+        f"{_mean_std([r['percentile'] for r in rs], 1)} | {_mean_std([r['regret'] for r in rs])} | "
+        f"{(sum(skip) / len(skip)) if skip else float('nan'):.1f} | "
+        f"{(sum(free) / len(free)) if free else float('nan'):.1f} | "
+        f"{len({r['hash'] for r in rs})} distinct "
+        + (
+            _against([r['percentile'] for r in rs], expectation['percentile_mean'])
+            if versus
+            else '|'
+        )
     )
   if expectation:
     e = expectation
     lines.append(
-        f'| random, exact (every architecture of the space) | {e["measured"]} of {e["archs"]} | '
-        f'{e["table_acc"]} | {e["percentile"]} | {e["regret"]} | | | |'
+        f"| random, exact (every architecture of the space) | {e['measured']} of {e['archs']} | "
+        f"{e['table_acc']} | {e['percentile']} | {e['regret']} | | | | | | |"
     )
   return '\n'.join(lines) + '\n'
 
@@ -279,8 +324,8 @@ def run_compare(workdir: str, spaces, names, seeds: int, search_budget, train_bu
             'final_val_acc': result['metrics'][-1]['val_acc'] if result['metrics'] else None,
         }
         print(
-            f'   {row["genotype"]} | skip {row["skip"]} | param-free {row["param_free"]} | '
-            f'test acc {row["test_accuracy"]:.4f} | search {row["search_seconds"]:.0f} s',
+            f"   {row['genotype']} | skip {row['skip']} | param-free {row['param_free']} | "
+            f"test acc {row['test_accuracy']:.4f} | search {row['search_seconds']:.0f} s",
             flush=True,
         )
         search.atomic_write(done, json.dumps(row, indent=2) + '\n')
@@ -335,14 +380,13 @@ def table(rows: list) -> str:
     g = r['genotype']
     g = g.split('reduce=')[0].rstrip(', ')  # DARTS: the normal cell only (reduce: mostly pooling)
     lines.append(
-        f'| {r["space"]} | {r["strategy"]} | {r["seed"]} | `{g}` | {r["skip"]}/{r["edges"]} '
-        f'| {r["param_free"]}/{r["edges"]} | {r["test_accuracy"]:.4f} | '
-        f'{r["search_seconds"]:.0f} |'
+        f"| {r['space']} | {r['strategy']} | {r['seed']} | `{g}` | {r['skip']}/{r['edges']} "
+        f"| {r['param_free']}/{r['edges']} | {r['test_accuracy']:.4f} | "
+        f"{r['search_seconds']:.0f} |"
     )
   lines += [
       '',
-      '| space | strategy | mean skip | mean param-free | test acc (mean ± std) | '
-      'mean search s |',
+      '| space | strategy | mean skip | mean param-free | test acc (mean ± std) | mean search s |',
       '|---|---|---|---|---|---|',
   ]
   groups = {}
@@ -351,10 +395,10 @@ def table(rows: list) -> str:
   for (space, name), rs in groups.items():
     avg = lambda key, rs=rs: sum(r[key] for r in rs) / len(rs)
     lines.append(
-        f'| {space} | {name} | {avg("skip"):.1f}/{rs[0]["edges"]} | '
-        f'{avg("param_free"):.1f}/{rs[0]["edges"]} | '
-        f'{_mean_std([r["test_accuracy"] for r in rs])} | '
-        f'{avg("search_seconds"):.0f} |'
+        f"| {space} | {name} | {avg('skip'):.1f}/{rs[0]['edges']} | "
+        f"{avg('param_free'):.1f}/{rs[0]['edges']} | "
+        f"{_mean_std([r['test_accuracy'] for r in rs])} | "
+        f"{avg('search_seconds'):.0f} |"
     )
   return '\n'.join(lines) + '\n'
 
@@ -374,7 +418,8 @@ def main(argv):
             (_SEARCH_EPOCHS.value, _SEARCH_STEPS.value),
         )
     )
-    print(ground_truth_table(rows))
+    with open(os.path.join(_WORKDIR.value, 'table_ground_truth.md'), encoding='utf-8') as f:
+      print(f.read())
     print(
         f'{len(rows)} rows in {time.time() - start:.0f} s; {_WORKDIR.value}/table_ground_truth.md'
     )

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ['against_random', 'card', 'interval', 'markdown']
+__all__ = ['against_random', 'card', 'interval', 'markdown', 'table_noise']
 
 
 def interval(values: Sequence[float], level: float = 0.95) -> dict[str, float]:
@@ -111,11 +111,13 @@ def card(
       edge_counts=edges,
   )
   if table is not None:
-    out['table'] = _table_noise(table, metric)
+    out['table'] = table_noise(table, metric)
   return out
 
 
-def _table_noise(table, metric: str) -> dict[str, Any]:
+def table_noise(table, metric: str = 'test_acc') -> dict[str, Any]:
+  """A table's rows measured, its exact random cell and (two seeds or more) its noise
+  ceiling (seed 0 against seed 1: Kendall τ, Spearman ρ) and a cell's standard error."""
   from nas_jax.tabular import noise  # pylint: disable=import-outside-toplevel
 
   base = table.random_baseline(metric)
@@ -154,10 +156,10 @@ def markdown(c: Mapping[str, Any]) -> str:
   """The card as markdown."""
   k = len(c['seeds'])
   lines = [
-      f'# Reproduction card: {c["title"]}',
+      f"# Reproduction card: {c['title']}",
       '',
-      f'{k} seeds in the {c["space"]} space ({len(c["primitives"])} ops); '
-      f'{c["distinct"]} distinct cells.',
+      f"{k} seeds in the {c['space']} space ({len(c['primitives'])} ops); "
+      f"{c['distinct']} distinct cells.",
       '',
   ]
   columns = list(c['summary'])
@@ -168,7 +170,7 @@ def markdown(c: Mapping[str, Any]) -> str:
   ]
   for r in c['rows']:
     vals = ' | '.join(_num(r.get(col), digits.get(col, 4)) for col in columns)
-    lines.append(f'| {r["seed"]} | `{r["genotype"]}` | {vals} |')
+    lines.append(f"| {r['seed']} | `{r['genotype']}` | {vals} |")
   if columns:
     lines += [
         '',
@@ -178,22 +180,22 @@ def markdown(c: Mapping[str, Any]) -> str:
     for col, s in c['summary'].items():
       d = digits.get(col, 4)
       lines.append(
-          f'| {col} | {_num(s["mean"], d)} ± {_num(s["std"], d)} | [{_num(s["low"], d)}, '
-          f'{_num(s["high"], d)}] | {s["n"]} |'
+          f"| {col} | {_num(s['mean'], d)} ± {_num(s['std'], d)} | [{_num(s['low'], d)}, "
+          f"{_num(s['high'], d)}] | {s['n']} |"
       )
   if 'table' in c:
     t = c['table']
     r = t['random']
-    lines += ['', f'**The table** ({t["rows"]} measured cells, {t["metric"]}):']
+    lines += ['', f"**The table** ({t['rows']} measured cells, {t['metric']}):"]
     if 'tau' in t:
       lines.append(
-          f'- its noise ceiling: seed 0 against seed 1, Kendall τ {t["tau"]:.3f}, Spearman ρ '
-          f'{t["rho"]:.3f}; a cell\'s seed mean has a standard error of {t["cell_se"]:.4f} '
+          f"- its noise ceiling: seed 0 against seed 1, Kendall τ {t['tau']:.3f}, Spearman ρ "
+          f"{t['rho']:.3f}; a cell's seed mean has a standard error of {t['cell_se']:.4f} "
           'on average.'
       )
     lines.append(
-        f'- a uniformly random cell, exactly: {_num(r["value"])}, percentile '
-        f'{_num(r["percentile"], 1)}, regret {_num(r["regret"])}.'
+        f"- a uniformly random cell, exactly: {_num(r['value'])}, percentile "
+        f"{_num(r['percentile'], 1)}, regret {_num(r['regret'])}."
     )
     verdict = {
         'above': 'above random: the interval of the mean percentile lies above the random mean',

@@ -223,8 +223,8 @@ def test_compare_skips_finished_rows_and_resumes_an_interrupted_one(tmp_path, mo
   assert sum(card['op_counts']['normal'].values()) == 2 * 4  # 2 seeds x 2 nodes x 2 inputs
   assert card['op_counts']['normal']['skip_connect'] >= 2  # seed 0's cell has two
   assert '| 0 | `Genotype(normal=' in (tmp_path / 'cards/darts/darts.md').read_text()
-  assert line[0] == f'{np.mean([r["skip"] for r in saved]):.1f}/4'
-  assert line[1] == f'{np.mean([r["param_free"] for r in saved]):.1f}/4'
+  assert line[0] == f"{np.mean([r['skip'] for r in saved]):.1f}/4"
+  assert line[1] == f"{np.mean([r['param_free'] for r in saved]):.1f}/4"
 
 
 # -- experiments.demo -------------------------------------------------------------------
@@ -259,7 +259,7 @@ def test_train_launcher_end_to_end_and_bad_input(tmp_path):
       '--config.tensorboard=False',
       '--config.auxiliary_weight=0.0',
       '--config.drop_path_prob=0.0',
-      f'--config.genotype={tmp_path / "cell.json"}',
+      f"--config.genotype={tmp_path / 'cell.json'}",
   ]
   proc = subprocess.run(
       base + [f'--workdir={tmp_path}/run'],
@@ -392,6 +392,25 @@ def test_compare_with_the_table_as_estimator(tmp_path, monkeypatch):
   assert compare.ground_truth_table(twins).strip().endswith('| 1 distinct |')
 
 
+def test_compare_verdict_against_a_random_cell_by_hand():
+  # Percentiles 60, 70, 80 against a random cell's 44: mean 70, std (ddof 1) 10, standard
+  # error 10 / sqrt(3) = 5.77, t(0.975, 2) = 4.303, so the interval is 70 ± 24.8.
+  with launcher('compare') as compare:
+    rows = [
+        dict(strategy='s', seed=i, table_acc=0.9, percentile=p, regret=0.01, hash=str(i))
+        for i, p in enumerate((60.0, 70.0, 80.0))
+    ]
+    text = compare.ground_truth_table(
+        rows,
+        dict(archs=4, measured=4, table_acc='', percentile='', regret='', percentile_mean=44.0),
+    )
+    assert '| [45.2, 94.8] | +26.0 ± 5.8 | above |' in text
+    low = [dict(r, percentile=r['percentile'] - 20) for r in rows]  # 40, 50, 60: [25.2, 74.8]
+    assert '| [25.2, 74.8] | +6.0 ± 5.8 | tie |' in compare.ground_truth_table(
+        low, dict(archs=4, measured=4, table_acc='', percentile='', regret='', percentile_mean=44.0)
+    )
+
+
 def test_demo_stages_and_verdicts_at_tiny_size(tmp_path, monkeypatch):
   import math
 
@@ -422,7 +441,7 @@ def test_demo_stages_and_verdicts_at_tiny_size(tmp_path, monkeypatch):
   assert [r['seed'] for r in f['rows']] == [0, 1]
   for r in f['rows']:
     cell = table.space.load_genotype(
-        str(tmp_path / 'd/search_table' / f'seed_{r["seed"]}' / 'genotype.json')
+        str(tmp_path / 'd/search_table' / f"seed_{r['seed']}" / 'genotype.json')
     )
     assert r['table_acc'] == table.report(table.space.from_genotype(cell))['value']
   # Stage 3: the entropy starts at ln(ops) and ends at the search's last record.
@@ -447,6 +466,11 @@ def test_table_report_numbers_and_figures(tmp_path):
   from scipy import stats
 
   assert f'| {stats.spearmanr(a, b).statistic:.3f} |' in text
+  # The separation by hand: the p10-p90 spread of the seed means over the mean |a - b|.
+  mean = (a + b) / 2
+  spread = np.quantile(mean, 0.9) - np.quantile(mean, 0.1)
+  separation = spread / np.mean(np.abs(a - b))
+  assert f'| {np.mean(np.abs(a - b)):.4f} | {separation:.1f} |' in text
   for name in ('accuracy', 'pareto', 'robustness'):
     assert (tmp_path / 'fig' / f'table_{name}.png').exists()
   # The robust accuracy of the top decile by clean accuracy, and of the rest, by hand.

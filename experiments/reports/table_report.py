@@ -122,6 +122,7 @@ def report(table, out_dir: str) -> str:
         f'| {metric} | {stats.spearmanr(x[both], v[both]).statistic:.3f} | '
         f'{stats.kendalltau(x[both], v[both]).statistic:.3f} |'
     )
+  lines += _noise(table)
   os.makedirs(out_dir, exist_ok=True)
   fig, ax = plt.subplots(figsize=(6, 3))
   ax.hist(v[ok], bins=60)
@@ -148,6 +149,45 @@ def report(table, out_dir: str) -> str:
   if robust:
     lines += ['', *_robustness(table, v, ok, robust, out_dir)]
   return '\n'.join(lines) + '\n'
+
+
+def _noise(table) -> list[str]:
+  """The noise ceiling and the separation of the test accuracy (``nas_jax.tabular.noise``),
+  over every cell measured at the first two seeds and over the live ones (above chance)."""
+  import numpy as np
+
+  from nas_jax import data
+  from nas_jax.tabular import noise
+
+  if len(table.seeds) < 2:
+    return ['', 'One seed: no noise ceiling.']
+  per_seed = table.epoch['test_acc'][:, :2, -1]
+  both = ~np.isnan(per_seed).any(1)
+  if both.sum() < 3:
+    return ['', 'Fewer than 3 cells measured at both seeds: no noise ceiling yet.']
+  chance = 1.0 / data.dataset_meta(table.metadata['protocol']['dataset']).num_classes
+  stats = noise.seed_agreement(per_seed, alive_above=chance + 0.01)
+  lines = [
+      '',
+      '| seed 0 vs seed 1, test accuracy | cells | Kendall τ | Spearman ρ | p10-p90 of the means '
+      '| mean abs(seed 0 - seed 1) | separation |',
+      '|---|---|---|---|---|---|---|',
+  ]
+  for name, s in (('all measured cells', stats), ('live cells (above chance)', stats.get('alive'))):
+    if s is None:
+      continue
+    lines.append(
+        f'| {name} | {s["cells"]} | {s["tau"]:.3f} ± {s["tau_se"]:.3f} | '
+        f'{s["rho"]:.3f} ± {s["rho_se"]:.3f} | {s["p10"]:.4f}-{s["p90"]:.4f} | '
+        f'{s["mean_abs_diff"]:.4f} | {s["separation"]:.1f} |'
+    )
+  lines += [
+      '',
+      f"± is the bootstrap standard error over cells. A cell's seed mean has a standard error "
+      f'of {noise.cell_se(table.epoch["test_acc"][:, :, -1]):.4f} on average (its per-cell '
+      f'noise); the Spearman-Brown projection of the live cells\' Pearson r to 2-seed means is {stats["rho_2seeds"]:.3f}.',
+  ]
+  return lines
 
 
 def _robustness(table, clean, ok, metrics, out_dir: str) -> list[str]:
