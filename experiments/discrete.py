@@ -5,7 +5,7 @@
 
 The strategy, its settings, the estimator (a table lookup, or live training), the budget (queries or
 simulated seconds) and the seeds come from the config. One seed runs query by query
-(``nas_jax.discrete_runner.QueryLoop``):
+(``nas_jax.runner.QueryLoop``):
 
 * ``history.jsonl``: every query (architecture, genotype, hash, score, reported
   metric, cost, cumulative cost);
@@ -76,7 +76,7 @@ def _num_queries(config, batch: int) -> int:
 def _single(config, workdir, strategy, estimator, space, batch):
   import jax
 
-  from nas_jax.discrete_runner import QueryLoop
+  from nas_jax.runner import QueryLoop
 
   loop = QueryLoop(
       workdir,
@@ -98,7 +98,7 @@ def _finish(config, workdir, estimator, space, best, history_path):
 
   from nas_jax import discrete
   from nas_jax import metrics as metrics_lib
-  from nas_jax.discrete_runner import standing
+  from nas_jax.runner import standing
   from nas_jax.util import atomic_write
 
   table = estimator.table  # None: live training, no ground truth

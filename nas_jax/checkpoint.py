@@ -221,14 +221,23 @@ class Checkpoints:
     self._manager.close()
 
 
-def restore_or_start(
-    ckpt: Checkpoints, state: Any, log: Callable[[str], None]
-) -> tuple[Any, dict[str, Any], int | None]:
-  """The newest checkpoint's ``(state, position, step)``, or the fresh start ``(state, ..., None)``.
+def _epoch_position(position: dict[str, Any], step: int) -> str:
+  return f'step {step} (epoch {position["epoch"] + 1}, batch {position["index"]})'
 
-  The position is where the loop stands: ``epoch``, batch ``index`` within it,
-  the partial epoch ``sums`` of the metrics and the ``seconds`` run so far.
-  Checkpoints that do not restore are skipped (see ``Checkpoints.restore``);
+
+def restore_or_start(
+    ckpt: Checkpoints,
+    state: Any,
+    log: Callable[[str], None],
+    start: dict[str, Any] | None = None,
+    where: Callable[[dict[str, Any], int], str] = _epoch_position,
+) -> tuple[Any, dict[str, Any], int | None]:
+  """The newest checkpoint's ``(state, position, step)``, or the fresh start ``(state, start, None)``.
+
+  The position is where the loop stands. The default (``start`` None) is an epoch loop's:
+  ``epoch``, batch ``index`` within it, the partial epoch ``sums`` of the metrics and the
+  ``seconds`` run so far; ``where(position, step)`` describes a restored one in the resume
+  line. Checkpoints that do not restore are skipped (see ``Checkpoints.restore``);
   if none restores, CheckpointError is raised before anything is written, so
   a run never starts over on top of the metrics of the one it was resuming.
   """
@@ -242,10 +251,8 @@ def restore_or_start(
           f'no checkpoint in {ckpt.directory}: starting from step 0 (the records in '
           f'{metrics} are replaced)'
       )
-    return state, {'epoch': 0, 'index': 0, 'sums': {}, 'seconds': 0.0}, None
+    fresh = {'epoch': 0, 'index': 0, 'sums': {}, 'seconds': 0.0} if start is None else start
+    return state, dict(fresh), None
   state, position, step = restored
-  log(
-      f'resumed from the checkpoint at step {step} (epoch {position["epoch"] + 1}, '
-      f'batch {position["index"]}) in {ckpt.directory}'
-  )
+  log(f'resumed from the checkpoint at {where(position, step)} in {ckpt.directory}')
   return state, position, step

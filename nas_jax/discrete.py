@@ -50,7 +50,7 @@ def prepare(strategy, estimator, num_queries: int):
 
 def initial_state(strategy, space, key):
   """``(the strategy's initial state, the loop's key)`` of a search from ``key``: the state a
-  resumed search restores into (``nas_jax.discrete_runner``)."""
+  resumed search restores into (``nas_jax.runner.QueryLoop``)."""
   init_key, loop_key = jax.random.split(key)
   return strategy.init(init_key, space), loop_key
 

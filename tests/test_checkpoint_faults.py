@@ -281,3 +281,24 @@ def test_atomic_write_replaces_whole_files_with_the_usual_mode(tmp_path):
   assert path.read_text() == 'old' and os.listdir(path.parent) == ['a.json']  # no temp file left
   atomic_write(path, b'new')
   assert path.read_bytes() == b'new' and os.listdir(path.parent) == ['a.json']
+
+
+def test_progress_rate_eta_and_due_lines_on_a_fake_clock():
+  # The runner's progress for every driver: 100 units, 10 done before this sitting; 20 more
+  # in 10 s is 2 units/s, so 70 left take 35 s.
+  from nas_jax.runner import Progress
+
+  now = [0.0]
+  p = Progress(100, 10, clock=lambda: now[0])
+  now[0] = 10.0
+  assert p.rate(30) == pytest.approx(2.0) and p.eta(30) == '0:00:35'
+  now[0] = 3.0
+  p = Progress(100, clock=lambda: now[0])
+  due = []
+  for t in (5.0, 8.5, 9.0, 14.0):  # every 5 s from the start at 3 s: 8.5 and 14
+    now[0] = t
+    due.append(p.due(5.0))
+  assert due == [False, True, False, True]
+  p.restart(50)  # a new window: the rate counts from here
+  now[0] = 24.0
+  assert p.rate(60) == pytest.approx(1.0) and p.eta(60) == '0:00:40'

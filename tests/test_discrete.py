@@ -424,7 +424,7 @@ def test_query_loop_records_resumes_and_stops_at_a_seconds_budget(space, estimat
   # score so far (computed here from the trace by hand), a rerun on a finished directory
   # asks nothing more, and a budget in simulated seconds ends the round that reaches it.
   from nas_jax import metrics as metrics_lib
-  from nas_jax.discrete_runner import QueryLoop
+  from nas_jax.runner import QueryLoop
 
   rea, key = ds.get('rea'), jax.random.key(6)
   _, trace = discrete.run_python(rea, estimator, space, key, 24, 2)
@@ -447,7 +447,9 @@ def test_query_loop_records_resumes_and_stops_at_a_seconds_budget(space, estimat
   lines.clear()
   again = loop.run(rea, estimator, space, key)  # finished: resumes past its last round
   assert again['step'] == best['step'] and len(metrics_lib.read_metrics(loop.history_path)) == 24
-  assert lines == ['resumed from the checkpoint after round 12 (24 queries)']
+  assert lines == [
+      f'resumed from the checkpoint at step 24 (round 12) in {loop.workdir}/checkpoints'
+  ]
   cost = np.cumsum(np.asarray(trace.cost, np.float64))
   budget = float(cost[9])  # reached by the 10th query: the end of round 5
   short = QueryLoop(str(tmp_path / 'b'), 24, 2, budget_seconds=budget, log=lines.append)

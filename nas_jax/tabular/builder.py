@@ -39,7 +39,7 @@ import jax
 import numpy as np
 
 from nas_jax.config_checks import ConfigError
-from nas_jax.metrics import format_seconds
+from nas_jax.runner import Progress
 from nas_jax.tabular import costs
 from nas_jax.tabular import latency as latency_lib
 from nas_jax.tabular.protocol import Protocol
@@ -235,11 +235,11 @@ def build(
     pending = pending[:max_members]
   if pending and not assemble_only:  # (max_members=0 reads and assembles without the data)
     splits = load_splits(protocol, data_dir)
-    start = time.perf_counter()
+    # This process's share of the whole build, not just this sitting's (--max_members).
+    progress = Progress(share)
     trainer = PopulationTrainer(space, protocol, splits, form=population, edge_mode=edge_mode)
     group = 1 if trainer.form == 'sequential' else max(1, int(group))
     log(f'population form {trainer.form} (edge mode {edge_mode}), {group} per program')
-    last_log = time.perf_counter()
     for i in range(0, len(pending), group):
       chunk = pending[i : i + group]
       results = trainer.train([Member(unique[h], s) for h, s in chunk])
@@ -248,13 +248,8 @@ def build(
         finished[h, s] = result
         train_seconds += result['train_seconds']
       trained += len(chunk)
-      now = time.perf_counter()
-      if now - last_log >= log_every or trained == len(pending):
-        last_log = now
-        elapsed = now - start
-        rate = trained / elapsed * 3600
-        # this process's share of the whole build, not just this sitting's (--max_members)
-        eta = (share - trained) / max(trained / elapsed, 1e-9)
+      if progress.due(log_every) or trained == len(pending):
+        rate = progress.rate(trained) * 3600
         last = results[-1]
         count = (
             f'{done + trained}/{len(members)} members'
@@ -263,7 +258,7 @@ def build(
         )
         log(
             f'{count} | {rate:.0f} arch/h | '
-            f'{rate * protocol.epochs:.0f} arch-epochs/h | ETA {format_seconds(eta)} | last '
+            f'{rate * protocol.epochs:.0f} arch-epochs/h | ETA {progress.eta(trained)} | last '
             f'{space.to_text(space.to_genotype(last["arch"]))} seed {last["seed"]}: test '
             f'{float(last["test_acc"][-1]):.4f}'
         )
