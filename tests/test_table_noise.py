@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -117,4 +118,23 @@ def test_shipped_tables_load_by_name():
 
   mnist = tabular.load('mnist')
   assert mnist.metadata['dataset'] == 'mnist5k' and len(mnist) == 1236
-  assert tabular.load('shipped').hashes == tabular.load_shipped().hashes
+  animal = tabular.load('animal')
+  assert animal.metadata['dataset'] == 'animal_mnist' and len(animal) == 1236
+  assert tabular.SHIPPED == tabular.SHIPPED_TABLES['animal']  # the default
+  assert tabular.load('shipped').hashes == tabular.load_shipped().hashes == animal.hashes
+
+
+def test_the_default_table_meets_its_targets():
+  # The shipped default must rank cells: every unique cell at 2 seeds, a file under 5 MiB,
+  # its seeds agreeing at Kendall tau >= 0.6 (scipy on the raw columns) and a separation
+  # (p90 - p10 of the seed means over the mean |seed 0 - seed 1|) >= 5, counted here.
+  from nas_jax import tabular
+
+  table = tabular.load_shipped()
+  assert os.path.getsize(tabular.SHIPPED) < 5 * 2**20
+  assert table.complete() and len(table.seeds) >= 2 and len(table) == len(table.space.unique())
+  a, b = table.epoch['test_acc'][:, 0, -1], table.epoch['test_acc'][:, 1, -1]
+  assert scipy.stats.kendalltau(a, b)[0] >= 0.6
+  mean = (a.astype(np.float64) + b) / 2
+  separation = (np.quantile(mean, 0.9) - np.quantile(mean, 0.1)) / np.mean(np.abs(a - b))
+  assert separation >= 5
