@@ -1,7 +1,7 @@
 """Builds a tabular benchmark: every unique cell of a space trained under one protocol.
 
-  python -m experiments.tabulate --config=experiments/configs/tabulate_nb201_mnist.py \
-      --workdir=runs/table_nb201_mnist [--max_members=N] [--assemble_only] \
+  python -m experiments.tabulate --config=experiments/configs/tabulate_nb201_animal.py \
+      --workdir=runs/table_animal [--max_members=N] [--assemble_only] \
       [--local_processes=2] [--from_table=TABLE.npz]
 
 Rerunning the same command with the same --workdir resumes: finished cells are
@@ -41,7 +41,7 @@ _FROM = flags.DEFINE_string(
 )
 _PART = flags.DEFINE_string('part', None, 'k/P: one of the --local_processes children (internal).')
 _CONFIG = cli.define_config_file(
-    'config', 'experiments/configs/tabulate_nb201_mnist.py', 'Tabulate config file.'
+    'config', 'experiments/configs/tabulate_nb201_animal.py', 'Tabulate config file.'
 )
 
 

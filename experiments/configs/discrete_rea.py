@@ -1,4 +1,4 @@
-"""Regularized evolution over the shipped table (NB201 cell, 4 ops, MNIST-5k), NB201's protocol.
+"""Regularized evolution over the shipped table (NB201 cell, 4 ops, animal silhouettes), NB201's protocol.
 
 Command:
   python -m experiments.discrete --config=experiments/configs/discrete_rea.py \
@@ -23,7 +23,7 @@ benchmarks.discrete_search``); one seed of 100 queries takes seconds on a 2-core
 
 import ml_collections
 
-from experiments.configs import common, tabulate_nb201_mnist
+from experiments.configs import common, tabulate_nb201_animal
 from nas_jax.config_checks import ConfigError
 from nas_jax.registry import unknown
 
@@ -49,7 +49,7 @@ def estimator_section(name: str) -> ml_collections.ConfigDict:
     s.report_table = ''
     return s
   if name == 'train':
-    table_build = tabulate_nb201_mnist.get_config()
+    table_build = tabulate_nb201_animal.get_config()
     s.space_name = table_build.space_name
     s.space = table_build.space
     s.protocol = table_build.protocol

@@ -1,5 +1,6 @@
 """Regularized evolution with live training: each query trains its cell under the shipped
-table's protocol (NB201 cell, 4 ops, N=1, C=8, MNIST-5k at 12x12, 3 epochs).
+table's protocol (NB201 cell over none, skip, 3x3 conv and 3x3 average pooling, N=1, C=8,
+the animal silhouettes at 8x8, 10 epochs).
 
 Command:
   python -m experiments.discrete --config=experiments/configs/discrete_rea_live.py \
@@ -8,9 +9,9 @@ Command:
   --config.strategy_name=random)
 
 The estimator is ``nas_jax.estimators.TrainEstimator``: the population trainer, one
-compiled program for every cell, so the search compiles once (about 20 s). A query costs
-what a member of the table cost, 6-7 s of training plus about 1.5 s of evaluation on a
-2-core CPU, so the 50 queries here take about 6-7 minutes. There is no table behind it, so
+compiled program for every cell, so the search compiles once. A query costs what a member
+of the table cost, about 14 s of training plus evaluation on a 2-core CPU (8.4 wall s per
+member with two build processes), so the 50 queries here take about 12-15 minutes. There is no table behind it, so
 the run reports the best cell found and its test accuracy, without a percentile or regret;
 look the cell up in the shipped table (``experiments.reports.table_report --cell=...``) to compare.
 The run checkpoints and resumes like every discrete search.

@@ -1,6 +1,6 @@
 """The tabular builder: every unique cell of a space, trained under one protocol, resumably.
 
-``python -m experiments.tabulate --config=experiments/configs/tabulate_nb201_mnist.py
+``python -m experiments.tabulate --config=experiments/configs/tabulate_nb201_animal.py
 --workdir=runs/table`` runs :func:`build`. The work list is every isomorphism
 class of the space (``space.unique()``, one representative each) times every
 seed, seed-major (all cells at the first seed, then the next), the cells in a
