@@ -146,7 +146,7 @@ def test_launcher_config_builds_the_rule_and_refuses_bad_ones():
   with pytest.raises(ValueError, match='finite signals only'):
     rule.restore([0.1, float('nan')])
   for change, message in (
-      (dict(epoch=3), r'config.early_stop: early stopping epoch 3 must be below .* \(3\)'),
+      (dict(epoch=10), r'config.early_stop: early stopping epoch 10 must be below .* \(10\)'),
       (dict(signal='loss'), 'config.early_stop: early stopping signal must be one of'),
       (dict(quantile=2.0), r'config.early_stop: early stopping quantile must be in \[0, 1\]'),
   ):
@@ -159,9 +159,9 @@ def test_launcher_config_builds_the_rule_and_refuses_bad_ones():
   with pytest.raises(ConfigError, match='one search at a time: config.seeds must be 1'):
     components.discrete_search(many)
   train = discrete_rea.get_config()
-  train.estimator_name, train.early_stop.epoch = 'train', 3  # refused before any data is loaded
+  train.estimator_name, train.early_stop.epoch = 'train', 10  # refused before any data is loaded
   train.estimator = discrete_rea.estimator_section('train')
-  with pytest.raises(ConfigError, match='config.early_stop: early stopping epoch 3 must be'):
+  with pytest.raises(ConfigError, match='config.early_stop: early stopping epoch 10 must be'):
     components.discrete_search(train)
 
 

@@ -347,6 +347,10 @@ def test_pareto_front_by_hand():
     params[row], acc[row] = p, a
   t.epoch['test_acc'], t.arch['params'] = acc, params
   assert t.pareto('test_acc', 'params') == [1, 3, 4]
+  # Row 6 ties row 3 on both: neither dominates the other, so both are on the front (as
+  # nas_jax.pareto.front, the launcher's, keeps them; the animal table has such a pair).
+  params[6], acc[6] = 2, 0.7
+  assert t.pareto('test_acc', 'params') == [1, 3, 6, 4]
 
 
 def test_table_file_errors(tmp_path):

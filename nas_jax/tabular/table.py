@@ -366,14 +366,17 @@ class Table:
     """The rows on the front of ``metric`` against ``cost``, by increasing cost.
 
     A measured row is on the front when no other row is at least as good on both
-    and strictly better on one (directions from :data:`LOWER_IS_BETTER`).
+    and strictly better on one (directions from :data:`LOWER_IS_BETTER`); rows tied on both
+    are all on it or all off it.
     """
     value, price = self._ordered(metric), self._ordered(cost)  # both: smaller is better
     rows = [i for i in range(len(self)) if not (np.isnan(value[i]) or np.isnan(price[i]))]
     rows.sort(key=lambda i: (price[i], value[i]))
     front, best = [], np.inf
     for i in rows:
-      if value[i] < best:
+      # A row tied with the last front row on both is not dominated by it: both are kept.
+      tie = front and value[i] == best and price[i] == price[front[-1]]
+      if value[i] < best or tie:
         front.append(i)
         best = value[i]
     return front
