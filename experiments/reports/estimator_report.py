@@ -3,10 +3,9 @@
   python -m experiments.reports.estimator_report [--table=shipped] [--predictor_seeds=10]
       [--train_sizes=10,20,50,100,200] [--out=docs/estimator_report.md]
 
-At the defaults it runs about 45-60 minutes on a 2-core CPU (the proxies about 5, SPOS
-training and scoring about 20, each DARTS/GDAS search about 1.5 and its scoring about 11):
-run it with no time limit, on a quiet machine (its cost column is measured). Each row is
-printed to stdout as it is computed.
+At the defaults it runs about 22 minutes on a 2-core CPU over the animal table (it took
+48 on the MNIST table). Run it with no time limit, on a quiet machine (its cost column is
+measured). Each row is printed to stdout as it is computed.
 
 Ground truth is the seed-mean test accuracy after the table's last epoch. Each estimator
 scores every cell of the table and is reported by Spearman rho and Kendall tau against
@@ -37,8 +36,8 @@ it, the precision at the top 10 % and its cost per architecture:
 
 The published NB201 CIFAR-10 figures for the proxies (Abdelfattah et al. 2021, |Spearman
 rho| over the 15,625 cells: synflow 0.737, jacov 0.731, snip 0.596, grad_norm 0.594, grasp
-0.514, fisher 0.36) are printed next to ours; ours are on MNIST-5k and a 4-op, 1-cell-per-
-stage table, so the ordering and the method are the point, not the numbers.
+0.514, fisher 0.36) are printed next to ours; ours are on the shipped table (animal silhouettes at 8x8, a 4-op,
+1-cell-per-stage network), so the ordering and the method are the point, not the numbers.
 """
 
 import time
