@@ -195,13 +195,12 @@ def random_expectation(table) -> dict:
   """The random baseline, exactly (``Table.random_baseline``), as mean ± std strings, with
   the mean percentile as a number (``percentile_mean``) for the verdicts."""
   r = table.random_baseline('test_acc')
-  pct = r['percentiles']
   return {
       'archs': r['archs'],
       'measured': r['measured'],
       'table_acc': _mean_std(r['values'].tolist()),
-      'percentile': _mean_std(pct.tolist(), 1),
-      'percentile_mean': float(pct[pct == pct].mean()) if (pct == pct).any() else float('nan'),
+      'percentile': _mean_std(r['percentiles'].tolist(), 1),
+      'percentile_mean': r['percentile'],
       'regret': _mean_std(r['regrets'].tolist()),
   }
 
@@ -240,8 +239,10 @@ def _against(percentiles, random_mean: float) -> str:
   if s['n'] < 2 or random_mean != random_mean:
     return '| | | |'
   se = s['std'] / s['n'] ** 0.5
-  verdict = 'above' if s['low'] > random_mean else 'below' if s['high'] < random_mean else 'tie'
-  return f"| [{s['low']:.1f}, {s['high']:.1f}] | {s['mean'] - random_mean:+.1f} ± {se:.1f} | {verdict} |"
+  return (
+      f"| [{s['low']:.1f}, {s['high']:.1f}] | {s['mean'] - random_mean:+.1f} ± {se:.1f} | "
+      f'{card.verdict(s, random_mean)} |'
+  )
 
 
 def ground_truth_table(rows: list, expectation: dict | None = None) -> str:

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ['against_random', 'card', 'interval', 'markdown', 'table_noise']
+__all__ = ['against_random', 'card', 'interval', 'markdown', 'table_noise', 'verdict']
 
 
 def interval(values: Sequence[float], level: float = 0.95) -> dict[str, float]:
@@ -140,10 +140,15 @@ def against_random(c: Mapping[str, Any]) -> str | None:
   pct = c['summary'].get('percentile')
   if 'table' not in c or not pct or pct['n'] < 2 or not np.isfinite(pct['low']):
     return None
-  random = c['table']['random']['percentile']
-  if pct['low'] > random:
+  return verdict(pct, c['table']['random']['percentile'])
+
+
+def verdict(s: Mapping[str, float], random: float) -> str:
+  """``'above'`` or ``'below'`` when the interval ``s`` (:func:`interval`) excludes the
+  ``random`` mean, else ``'tie'``."""
+  if s['low'] > random:
     return 'above'
-  if pct['high'] < random:
+  if s['high'] < random:
     return 'below'
   return 'tie'
 

@@ -154,12 +154,13 @@ class EpochLoop:
     run_seconds = position['seconds']
     steps = self.steps_per_epoch
     total = self.epochs * steps
+    progress_of = Progress(total)
     for epoch in range(position['epoch'], self.epochs):
       resuming = epoch == position['epoch']
       first = position['index'] if resuming else 0
       sums = {k: np.asarray(v, np.float64) for k, v in position['sums'].items()} if resuming else {}
       epoch_start = time.time()
-      progress_of = Progress(total, epoch * steps + first)  # this epoch's rate
+      progress_of.restart(epoch * steps + first)  # the rate of this epoch's steps
       for i in range(first, steps):
         t0 = time.time()
         state, metrics = step(state, epoch, i)
@@ -304,10 +305,9 @@ class QueryLoop:
         best = dict(record, score=record['primary'])
     rounds = self.num_queries // self.batch
     progress = Progress(rounds, first_round)
-    first_line = True
 
     def on_round(state, i, trace):
-      nonlocal spent, first_line
+      nonlocal spent
       step = (i + 1) * self.batch
       for j in range(self.batch):
         spent += float(trace.cost[j])
@@ -333,8 +333,7 @@ class QueryLoop:
         if rule is not None:
           position['early_stop_seen'] = list(rule.seen)
         ckpt.save(step, state, position)
-      if progress.due(self.log_every) or done or first_line:
-        first_line = False
+      if progress.due(self.log_every) or done or i == first_round:  # the sitting's first
         self.log(
             f'query {step}/{self.num_queries} | {spent:.0f} s simulated | best {self.metric} '
             f'{abs(best["score"]):.4f}: {self.report} {best["report"]:.4f} (percentile '
