@@ -51,25 +51,19 @@ def main():
     return out
 
   parallel.shard_batch = recording_shard_batch
+  compile_search = search._compile  # pylint: disable=protected-access
+  initial = []  # the initial alpha, read before the first step donates the state
+
+  def recording_compile(*args, **kwargs):
+    state, step, sharding = compile_search(*args, **kwargs)
+    initial.append(np.asarray(jax.device_get(state.arch['normal'])))
+    return state, step, sharding
+
+  search._compile = recording_compile  # pylint: disable=protected-access
   with tfds.testing.mock_data(num_examples=32):
     result = search.run_search(config, workdir, log=lambda line: None)
   state = result['state']
   arch = jax.device_get(state.arch)
-  # The initial alpha, through the same init as run_search (it needs shapes only).
-  import jax.numpy as jnp
-
-  from nas_jax import bilevel, components
-
-  weight_tx, arch_tx, _, _ = search.build_optimizers(search.Bilevel.from_config(config), 2)
-  strategy = components.strategy(config)
-  init = bilevel.init_state(
-      search.build_model(config, 10, strategy),
-      jax.random.key(config.seed, impl='rbg'),
-      jnp.zeros((1, 8, 8, 3)),
-      weight_tx,
-      arch_tx,
-      strategy,
-  )
   leaves = [np.asarray(x) for x in jax.tree.leaves(jax.device_get(state.params))]
   print(
       json.dumps(
@@ -78,7 +72,7 @@ def main():
               'processes': jax.process_count(),
               'alpha_normal': arch['normal'].tolist(),
               'alpha_reduce': arch['reduce'].tolist(),
-              'alpha_normal_init': np.asarray(init.arch['normal']).tolist(),
+              'alpha_normal_init': initial[0].tolist(),
               'params': [float(np.sum(np.abs(x))) for x in leaves],
               'genotype': result['genotype'].to_darts_text(),
               'batch_spec': placed[0]['spec'],

@@ -6,6 +6,8 @@ import os
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
+import hashlib  # noqa: E402
+import shutil  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import types  # noqa: E402
@@ -89,6 +91,51 @@ def test_import_is_lazy() -> None:
       'assert not bad, bad'
   )
   subprocess.run([sys.executable, '-c', code], check=True)
+
+
+def _digest(split: data.ArraySplit) -> str:
+  return hashlib.sha256(split.images.tobytes() + split.labels.tobytes()).hexdigest()
+
+
+def test_a_read_split_is_kept_and_read_back_without_tensorflow(mnist_dir: str) -> None:
+  """The first read of a prepared split leaves its arrays; a fresh process reads those same
+  bytes without importing TensorFlow; a damaged copy is read through TFDS again."""
+  kept = os.path.join(mnist_dir, '.nas_jax_arrays')
+  shutil.rmtree(kept, ignore_errors=True)
+  first = data.load_split('mnist5k', 'train[:10%]', data_dir=mnist_dir, image_size=8)
+  (copy,) = [os.path.join(d, f) for d, _, fs in os.walk(kept) for f in fs]
+  code = (
+      'import sys, hashlib; from nas_jax import data; '
+      f"s = data.load_split('mnist5k', 'train[:10%]', data_dir={mnist_dir!r}, image_size=8); "
+      "assert 'tensorflow' not in sys.modules, 'TensorFlow was imported'; "
+      'print(hashlib.sha256(s.images.tobytes() + s.labels.tobytes()).hexdigest(), '
+      's.images.dtype, s.labels.dtype, s.images.shape)'
+  )
+  out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True)
+  assert out.stdout.split() == [_digest(first), 'uint8', 'int32', '(400,', '8,', '8,', '1)']
+  # Another split or size is another copy.
+  data.load_split('mnist5k', 'train[:10%]', data_dir=mnist_dir, image_size=4)
+  assert sum(len(fs) for _, _, fs in os.walk(kept)) == 2
+  with open(copy, 'r+b') as f:  # damaged: cut in half
+    f.truncate(os.path.getsize(copy) // 2)
+  again = data.load_split('mnist5k', 'train[:10%]', data_dir=mnist_dir, image_size=8)
+  assert _digest(again) == _digest(first)
+  assert _digest(data.load_split('mnist5k', 'train[:10%]', data_dir=mnist_dir, image_size=8)) == (
+      _digest(first)
+  )  # and the copy was written whole again
+
+
+def test_mock_data_neither_reads_nor_writes_the_kept_arrays(mnist_dir: str) -> None:
+  import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
+
+  real = data.load_split('mnist5k', 'test[:5%]', data_dir=mnist_dir)
+  files = sorted(f for _, _, fs in os.walk(os.path.join(mnist_dir, '.nas_jax_arrays')) for f in fs)
+  with tfds.testing.mock_data(num_examples=7):
+    mocked = data.load_split('mnist5k', 'test[:5%]', data_dir=mnist_dir)
+    assert mocked.num_examples != real.num_examples or _digest(mocked) != _digest(real)
+    data.load_split('mnist5k', 'test[5%:10%]', data_dir=mnist_dir)
+  after = sorted(f for _, _, fs in os.walk(os.path.join(mnist_dir, '.nas_jax_arrays')) for f in fs)
+  assert after == files
 
 
 def test_mnist5k_shapes_and_balance(

