@@ -465,7 +465,10 @@ def test_table_report_numbers_and_figures(tmp_path):
   a, b = table.values('test_acc', seed=0), table.values('test_acc', seed=1)
   from scipy import stats
 
-  assert f'| {stats.spearmanr(a, b).statistic:.3f} |' in text
+  # The noise ceiling, once: Kendall tau and Spearman rho of seed 0 against seed 1, each ± its SE.
+  tau, rho = stats.kendalltau(a, b).statistic, stats.spearmanr(a, b).statistic
+  assert f'| {tau:.3f} ± ' in text and f'| {rho:.3f} ± ' in text
+  assert text.count('seed 0 vs seed 1') == 1
   # The separation by hand: the p10-p90 spread of the seed means over the mean |a - b|.
   mean = (a + b) / 2
   spread = np.quantile(mean, 0.9) - np.quantile(mean, 0.1)

@@ -94,17 +94,6 @@ def report(table, out_dir: str) -> str:
       '| against test accuracy (measured cells) | Spearman rho | Kendall tau |',
       '|---|---|---|',
   ]
-  if len(table.seeds) > 1:
-    a, b = (table.values('test_acc', seed=s) for s in table.seeds[:2])
-    both = ~(np.isnan(a) | np.isnan(b))
-    if both.sum() > 2:
-      lines.append(
-          f'| seed {table.seeds[0]} vs seed {table.seeds[1]} (the noise ceiling, {both.sum()} cells) '
-          f'| {stats.spearmanr(a[both], b[both]).statistic:.3f} | '
-          f'{stats.kendalltau(a[both], b[both]).statistic:.3f} |'
-      )
-    else:
-      lines.append(f'| seed {table.seeds[0]} vs seed {table.seeds[1]} | not measured yet | |')
   for metric in (
       'val_acc',
       'params',
