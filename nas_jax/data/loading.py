@@ -8,15 +8,16 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import io
 import os
 import socket
-import tempfile
 import threading
 from typing import Any
 import zipfile
 
 import numpy as np
 
+from nas_jax import util
 from nas_jax.data.catalog import SplitError, _known_names, _unavailable
 from nas_jax.data.offline import _OFFLINE, register_offline
 from nas_jax.data.splits import ArraySplit
@@ -218,22 +219,15 @@ def _read_array_copy(path: str | None) -> tuple[np.ndarray, np.ndarray] | None:
 
 
 def _write_array_copy(path: str | None, images: np.ndarray, labels: np.ndarray) -> None:
-  """Keeps ``(images, labels)`` at ``path``, written to a temporary file and renamed into place
-  (a reader never sees half a file; two writers leave one whole copy). Best effort: a
-  read-only data directory only means the next launch reads through TFDS again."""
+  """Keeps ``(images, labels)`` at ``path`` through :func:`nas_jax.util.atomic_write` (a
+  reader never sees half a file). Best effort: a read-only data directory only means the
+  next launch reads through TFDS again."""
   if path is None or images.nbytes > _ARRAY_COPY_MAX_BYTES:
     return
-  tmp = None
-  try:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix='.tmp-', suffix='.npz')
-    with os.fdopen(fd, 'wb') as f:
-      np.savez(f, images=images, labels=labels)
-    os.replace(tmp, path)
-  except OSError:
-    if tmp is not None:
-      with contextlib.suppress(OSError):
-        os.remove(tmp)
+  buffer = io.BytesIO()
+  np.savez(buffer, images=images, labels=labels)
+  with contextlib.suppress(OSError):
+    util.atomic_write(path, buffer.getvalue())
 
 
 def load_split(
