@@ -39,6 +39,7 @@ def define_config_file(
     default: str | None,
     help_string: str,
     switches: dict[str, tuple[str, str]] | None = None,
+    optional: bool = False,
 ) -> flags.FlagHolder:
   """A config file flag with a default file that bad overrides cannot turn into a traceback.
 
@@ -46,7 +47,7 @@ def define_config_file(
   when the flag is defined, at import, out of :func:`parse_flags`' reach. So
   the flag is defined without one, and :func:`parse_flags` puts ``--name=default``
   in front of the arguments when they do not give ``--name`` (``default`` None: the
-  flag is required).
+  flag is required, unless ``optional``: then its value is None when not given).
 
   ``switches`` maps a component's name key to its section and the registry it is built
   from, e.g. ``{'strategy_name': ('strategy', 'strategy')}`` (or ``'module:function'``, a
@@ -66,7 +67,7 @@ def define_config_file(
       f'{help_string} (default: {default})' if default else help_string,
       lock_config=True,
   )
-  if default is None:
+  if default is None and not optional:
     flags.mark_flag_as_required(name)
   return holder
 
@@ -93,7 +94,7 @@ def parse_flags(argv: list[str]) -> list[str]:
   if len(rest) > 1:
     fail(f'unexpected arguments: {" ".join(rest[1:])} (flags take the form --name=value)')
   for name, switches in _SWITCHES.items():
-    if switches:
+    if switches and flags.FLAGS[name].present:  # an optional config flag may be absent
       try:
         switch_components(flags.FLAGS[name], switches, held[name])
       except ValueError as e:  # ConfigError too
@@ -412,6 +413,7 @@ def run_or_exit(fn: Callable[[], T]) -> T:
   from nas_jax import runtime
   from nas_jax.checkpoint import CheckpointError
   from nas_jax.data import DatasetUnavailableError, SplitError
+  from nas_jax.export import ExportError
   from nas_jax.search import ConfigError
   from nas_jax.spaces.darts.genotype import GenotypeError
   from nas_jax.tabular.builder import BuildError
@@ -433,6 +435,7 @@ def run_or_exit(fn: Callable[[], T]) -> T:
       CheckpointError,
       BuildError,
       TableError,
+      ExportError,
       FloatingPointError,
   ) as e:
     fail(str(e))

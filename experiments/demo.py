@@ -2,7 +2,7 @@
 
   python -m experiments.demo [--workdir=runs/demo] [--table=shipped] [--seeds=1000]
       [--queries=100] [--strategy=darts_minus] [--num_seeds=8] [--search_epochs=4]
-      [--search_steps=50] [--retrain]
+      [--search_steps=50] [--noretrain] [--export=jax_export,saved_model,tflite,onnx]
 
 1. **Discrete search on the table.** Regularized evolution and random search, each over
    ``--seeds`` seeds of ``--queries`` queries as one vmapped program (seconds), NB201's
@@ -24,7 +24,10 @@
    the last epoch shows how far alpha moved. This space has no table: a found cell can
    only be judged by retraining it, and at the demo's budget two retrainings of one cell
    differ by more than the cells do, so no comparison with a random cell is printed.
-   ``--retrain`` retrains the found cell (``configs/train_demo.py``) to finish the loop.
+   The found cell is retrained (``configs/train_demo.py``; ``--noretrain`` skips it) and
+   exported to ``--export``'s formats (``nas_jax.export``: JAX StableHLO, SavedModel, TFLite,
+   ONNX), each reloaded in a fresh process and checked against the JAX model, and the
+   table of sizes, logit differences, accuracies and latencies is printed.
 
 Each stage resumes from its checkpoints when rerun on the same workdir. The measured
 cost on a 2-core CPU is in docs/demo.md.
@@ -55,7 +58,14 @@ _SEARCH_EPOCHS = flags.DEFINE_integer(
 _SEARCH_STEPS = flags.DEFINE_integer(
     'search_steps', 50, 'Stage-2 search steps per epoch.', lower_bound=1
 )
-_RETRAIN = flags.DEFINE_bool('retrain', False, 'Retrain the DARTS-space cell (stage 3).')
+_RETRAIN = flags.DEFINE_bool(
+    'retrain', True, 'Retrain the DARTS-space cell (stage 3); --noretrain skips it and the export.'
+)
+_EXPORT = flags.DEFINE_list(
+    'export',
+    'jax_export,saved_model,tflite,onnx',
+    'Formats the retrained cell is exported to (nas_jax.export; empty: none).',
+)
 
 
 def _check_strategy(name):
@@ -67,6 +77,20 @@ def _check_strategy(name):
 
 
 flags.register_validator('strategy', _check_strategy)
+
+
+def _check_export(formats):
+  from nas_jax import export
+
+  for fmt in formats:
+    if fmt not in export.FORMATS:
+      raise flags.ValidationError(
+          f'unknown export format {fmt!r}; known: {", ".join(export.FORMATS)}'
+      )
+  return True
+
+
+flags.register_validator('export', _check_export)
 
 
 def discrete_stage(table, seeds: int, queries: int) -> dict:
@@ -128,10 +152,11 @@ def differentiable_stage(
   return found
 
 
-def darts_stage(workdir: str, retrain: bool) -> dict:
-  """Stage 3: the DARTS-space search, how far its alpha moved, and optionally a retraining."""
+def darts_stage(workdir: str, retrain: bool, export_formats=()) -> dict:
+  """Stage 3: the DARTS-space search, how far its alpha moved, and optionally a retraining and
+  the export of the retrained network to ``export_formats``."""
   from experiments.configs import search_demo, train_demo
-  from nas_jax import search, train
+  from nas_jax import export, search, train
 
   search_dir = os.path.join(workdir, 'search_darts')
   config = search_demo.get_config()
@@ -152,9 +177,12 @@ def darts_stage(workdir: str, retrain: bool) -> dict:
   if retrain:
     train_config = train_demo.get_config()
     train_config.genotype = os.path.join(search_dir, 'genotype.json')
-    out['retrained'] = train.run_train(
-        train_config, os.path.join(workdir, 'train_darts'), log=lambda line: None
-    )
+    train_dir = os.path.join(workdir, 'train_darts')
+    out['retrained'] = train.run_train(train_config, train_dir, log=lambda line: None)
+    if export_formats:
+      t0 = time.time()
+      out['export'] = export.export_run(train_dir, export_formats, log=lambda line: None)
+      out['export_seconds'] = time.time() - t0
   return out
 
 
@@ -238,6 +266,16 @@ def print_darts(d: dict) -> list[str]:
         f'retrained: test accuracy {r["test_accuracy"]:.4f}, {r["params_m"]:.3f} M params '
         '(one retraining; at this budget retrainings of one cell spread by 0.04-0.15)'
     )
+  if 'export' in d:
+    from nas_jax import export
+
+    report = d['export']
+    print(
+        f'\nexported ({d["export_seconds"]:.0f} s) to {report["run"]}/export: each artifact '
+        f'reloaded in a fresh process and run on the {report["test_images"]} test images; '
+        f'latency is the median of {report["latency_repeats"]} calls on {report["backend"]}'
+    )
+    print(export.format_table(report))
   return lines[:1]
 
 
@@ -250,6 +288,7 @@ def run_demo(
     k: int,
     retrain=False,
     budget=None,
+    export_formats=(),
 ):
   from nas_jax import tabular
 
@@ -264,7 +303,7 @@ def run_demo(
   out['verdicts'] = print_discrete(out['discrete'])
   out['differentiable'] = differentiable_stage(workdir, table, table_ref, strategy, k, budget)
   out['verdicts'] += print_differentiable(out['differentiable'], strategy)
-  out['darts'] = darts_stage(workdir, retrain)
+  out['darts'] = darts_stage(workdir, retrain, export_formats if retrain else ())
   out['verdicts'] += print_darts(out['darts'])
   out['seconds'] = time.time() - start
   return out
@@ -282,6 +321,7 @@ def main(argv):
           _NUM_SEEDS.value,
           _RETRAIN.value,
           (_SEARCH_EPOCHS.value, _SEARCH_STEPS.value),
+          tuple(_EXPORT.value),
       )
   )
   print('\n== verdict')

@@ -221,6 +221,50 @@ class Checkpoints:
     self._manager.close()
 
 
+def read_newest(directory: str, template: Any) -> tuple[Any, dict[str, Any], int] | None:
+  """The newest checkpoint in ``directory`` as ``(state, position, step)``, read only.
+
+  Unlike :meth:`Checkpoints.restore` (a resume), nothing is created, moved or skipped: a reader
+  of a finished run (an export) must not change it. None when ``directory`` holds no
+  checkpoint.
+
+  Raises:
+    CheckpointError: the newest checkpoint does not restore into ``template`` (one line).
+  """
+  import orbax.checkpoint as ocp
+
+  directory = os.path.abspath(directory)
+  if not os.path.isdir(directory):
+    return None
+  options = ocp.CheckpointManagerOptions(
+      read_only=True, create=False, max_to_keep=None, save_interval_steps=0
+  )
+  previous = logging.getLogger('absl').level
+  logging.getLogger('absl').setLevel(logging.ERROR)  # Orbax warns that the reader is read-only
+  try:
+    manager = ocp.CheckpointManager(directory, options=options)
+  finally:
+    logging.getLogger('absl').setLevel(previous)
+  try:
+    step = manager.latest_step()
+    if step is None:
+      return None
+    try:
+      restored = manager.restore(
+          step,
+          args=ocp.args.Composite(
+              state=ocp.args.StandardRestore(template), position=ocp.args.JsonRestore()
+          ),
+      )
+    except Exception as e:  # pylint: disable=broad-except
+      raise CheckpointError(
+          f'the checkpoint at step {step} in {directory} does not restore ({_root_cause(e)})'
+      ) from None
+    return restored['state'], dict(restored['position']), step
+  finally:
+    manager.close()
+
+
 def _epoch_position(position: dict[str, Any], step: int) -> str:
   return f'step {step} (epoch {position["epoch"] + 1}, batch {position["index"]})'
 

@@ -318,15 +318,16 @@ class BatchNorm(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool) -> jax.Array:
+    # The mode is given at call time (not to the constructor): ONNX export (jax2onnx)
+    # intercepts flax's BatchNorm call and passes it there.
     return nn.BatchNorm(
-        use_running_average=not train,
         axis=0,
         momentum=BN_MOMENTUM,
         epsilon=1e-5,
         use_bias=self.affine,
         use_scale=self.affine,
         name='bn',
-    )(x)
+    )(x, use_running_average=not train)
 
 
 class ReLU(nn.Module):
@@ -369,9 +370,12 @@ class FactorizedReduce(nn.Module):
       raise ValueError(f'FactorizedReduce needs an even channel count, got {self.features}')
     x = ReLU()(x)
     h, w = x.shape[2], x.shape[3]
-    # The second path starts at (1, 1); pad odd sizes so both paths agree.
-    shifted = jnp.pad(x, ((0, 0), (0, 0), (0, h % 2), (0, w % 2)))[:, :, 1::2, 1::2]
-    a = PointwiseConv(self.features // 2, name='conv_1')(x[:, :, ::2, ::2])
+    # The second path starts at (1, 1); pad odd sizes so both paths agree. Strided
+    # lax.slice, not x[..., ::2, ::2]: with a symbolic batch (jax.export) numpy-style
+    # strides lower to a dynamic gather, which TFLite cannot convert.
+    every_other = lambda t, at: jax.lax.slice(t, (0, 0, at, at), t.shape, (1, 1, 2, 2))
+    shifted = every_other(jnp.pad(x, ((0, 0), (0, 0), (0, h % 2), (0, w % 2))), 1)
+    a = PointwiseConv(self.features // 2, name='conv_1')(every_other(x, 0))
     b = PointwiseConv(self.features // 2, name='conv_2')(shifted)
     return BatchNorm(self.affine, name='bn')(jnp.concatenate([a, b], axis=0), train)
 

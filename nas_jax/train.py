@@ -11,6 +11,8 @@ epochs, and an auxiliary head whose loss is weighted by
   each epoch end; rerunning the same command resumes from the newest;
 * ``metrics.jsonl`` and ``tensorboard/``: one record per epoch (train loss
   and accuracy, test accuracy when evaluated, learning rate, drop path);
+* ``config.json``: the resolved config, written at the start (``python -m
+  experiments.export`` rebuilds the network from it);
 * ``results.json``: ``test_accuracy``, ``params_m`` (auxiliary head
   excluded, as the papers count), ``flops_m`` (multiply-adds of one image),
   ``epochs``, ``seconds`` and the genotype;
@@ -102,6 +104,27 @@ class Recipe:
   def from_config(cls, config) -> Recipe:
     """The recipe a retraining config gives (its keys of the same names)."""
     return dataclass_from(cls, config)
+
+
+CONFIG_FILE = 'config.json'
+
+
+def config_json(config: ml_collections.ConfigDict) -> str:
+  """The resolved config as indented JSON (:func:`read_config` reads it back)."""
+  return config.copy_and_resolve_references().to_json_best_effort(indent=2, sort_keys=True) + '\n'
+
+
+def read_config(path: str) -> ml_collections.ConfigDict:
+  """A retraining run's ``config.json`` as a ConfigDict (ConfigError naming the file if it is
+  not a JSON object)."""
+  try:
+    with open(path) as f:
+      values = json.load(f)
+  except (OSError, ValueError) as e:
+    raise ConfigError(f'{path}: cannot read it as a JSON config ({e})') from None
+  if not isinstance(values, dict):
+    raise ConfigError(f'{path}: a config file holds a JSON object, got {type(values).__name__}')
+  return ml_collections.ConfigDict(values)
 
 
 def network(config) -> tuple[Space, str]:
@@ -297,6 +320,25 @@ def evaluate(
   return correct / count
 
 
+def initial_state(model, tx, image_shape, seed: int, sharding=None) -> TrainState:
+  """The state a retraining starts from: ``model``'s variables at ``seed`` (the auxiliary
+  head built), step 0 and ``tx``'s fresh state; also the template its checkpoints restore
+  into."""
+  sample = jnp.zeros((1, *image_shape), jnp.float32)
+
+  def init(key):
+    variables = model.init({'params': key}, sample, train=True)  # train: builds the aux head
+    return TrainState(
+        step=jnp.zeros((), jnp.int32),
+        params=variables['params'],
+        batch_stats=variables['batch_stats'],
+        opt_state=tx.init(variables['params']),
+    )
+
+  compiled = jax.jit(init) if sharding is None else jax.jit(init, out_shardings=sharding)
+  return compiled(jax.random.key(seed, impl='rbg'))
+
+
 @dataclasses.dataclass(frozen=True)
 class RetrainData:
   """What a retraining reads: the training batches, the test split and the dataset's
@@ -364,18 +406,7 @@ def retrain(
   tx, schedule = make_optimizer(recipe, steps)
   repl = parallel.replicated(mesh)
   batch_sh = parallel.batch_sharding(mesh)
-  sample = jnp.zeros((1,) + data_.train.image_shape, jnp.float32)
-
-  def init(key):
-    variables = model.init({'params': key}, sample, train=True)  # train: builds the aux head
-    return TrainState(
-        step=jnp.zeros((), jnp.int32),
-        params=variables['params'],
-        batch_stats=variables['batch_stats'],
-        opt_state=tx.init(variables['params']),
-    )
-
-  state = jax.jit(init, out_shardings=repl)(jax.random.key(recipe.seed, impl='rbg'))
+  state = initial_state(model, tx, data_.train.image_shape, recipe.seed, repl)
   params_m = netstats.count_params(state.params) / 1e6
   flops_m = netstats.count_macs(model, data_.train.image_shape) / 1e6
   log(
@@ -455,6 +486,8 @@ def run_train(
   space, kind = network(config)
   model = build_model(config, genotype, data_.meta.num_classes)
   os.makedirs(workdir, exist_ok=True)
+  if jax.process_index() == 0:
+    atomic_write(os.path.join(workdir, CONFIG_FILE), config_json(config))
   loop = components.epoch_loop(
       config, workdir, steps_per_epoch(recipe, data_), log, finite={'loss': ''}
   )

@@ -26,6 +26,7 @@ def _umask() -> int:
 
 # The mode a plain open() would give a new file (mkstemp's own is 0600, owner only).
 _FILE_MODE = 0o666 & ~_umask()
+DIR_MODE = 0o777 & ~_umask()  # what os.makedirs gives a directory
 
 
 def atomic_write(path: str | os.PathLike, payload: bytes | str) -> None:

@@ -424,7 +424,14 @@ def test_demo_stages_and_verdicts_at_tiny_size(tmp_path, monkeypatch):
       contextlib.redirect_stdout(printed),
   ):
     out = demo.run_demo(
-        str(tmp_path / 'd'), str(tmp_path / 't.npz'), 200, 10, 'darts', 2, retrain=True
+        str(tmp_path / 'd'),
+        str(tmp_path / 't.npz'),
+        200,
+        10,
+        'darts',
+        2,
+        retrain=True,
+        export_formats=('jax_export',),
     )
   # Stage 1: random search over 200 seeds agrees with the exact expectation (4,096
   # architectures: at 10 queries, repeats barely matter) within 4 standard errors.
@@ -450,7 +457,12 @@ def test_demo_stages_and_verdicts_at_tiny_size(tmp_path, monkeypatch):
   assert g['entropy']['normal'][0] == pytest.approx(math.log(len(SEARCH.space.primitives)))
   assert g['entropy']['normal'][-1] == records[-1]['alpha_entropy_normal']
   assert 'test_accuracy' in g['retrained']
+  # The retrained cell is exported, and its artifact agrees with the JAX model.
+  exported = g['export']['formats']['jax_export']
+  assert exported['parity'] and exported['max_abs_logit_diff'] < 1e-4
+  assert (tmp_path / 'd/train_darts/export/model.jax_export').exists()
   text = printed.getvalue()
+  assert '| model.jax_export |' in text and '| JAX (in process) |' in text
   assert 'REA against random search at 10 queries: regret difference' in text
   assert 'darts: mean percentile' in text and 'one random cell' in text
   assert 'a drop of' in text and len(out['verdicts']) == 3
