@@ -132,16 +132,22 @@ def unwrap_key(data: jax.Array) -> jax.Array:
   return jax.random.wrap_key_data(data, impl='rbg')
 
 
-def make_loss_fn(model: nn.Module, strategy) -> Callable:
-  """``loss(params, batch_stats, arch, images, labels, key=None, epoch=0)``.
+def make_loss_fn(model: nn.Module, strategy, cost=None) -> Callable:
+  """``loss(params, batch_stats, arch, images, labels, key=None, epoch=0, arch_phase=True)``.
 
   Returns ``(loss, (logits, new_batch_stats, cross_entropy))``; the loss is
   the cross-entropy plus the strategy's regularizer of ``arch``. ``key`` (a
   PRNG key) is needed by stochastic strategies only. ``strategy`` (``nas_jax.strategies``)
   turns ``arch`` into the supernet's op weights and gives the regularizer.
-  """
 
-  def loss_fn(params, batch_stats, arch, images, labels, key=None, epoch=0):
+  ``cost`` (a ``nas_jax.costs.CostTerm``, or None) adds the expected cost of the pass's op
+  weights where ``arch_phase`` is true (a bool, or a traced one inside the phase scan): the
+  architecture's loss; the weights' passes keep the task loss (ProxylessNAS). A cost of
+  weight 0 is left out of the program.
+  """
+  cost = cost if cost is not None and cost.active else None
+
+  def loss_fn(params, batch_stats, arch, images, labels, key=None, epoch=0, arch_phase=True):
     if key is None:
       if strategy.stochastic:
         raise ValueError(f'strategy {strategy.name!r} samples its weights and needs a key')
@@ -157,7 +163,11 @@ def make_loss_fn(model: nn.Module, strategy) -> Callable:
         mutable=['batch_stats'],
     )
     ce = cross_entropy(logits, labels)
-    return ce + strategy.regularizer(arch, epoch), (logits, updates['batch_stats'], ce)
+    loss = ce + strategy.regularizer(arch, epoch)
+    if cost is not None and arch_phase is not False:
+      with_cost = cost.apply(loss, weights)
+      loss = with_cost if arch_phase is True else jnp.where(arch_phase, with_cost, loss)
+    return loss, (logits, updates['batch_stats'], ce)
 
   return loss_fn
 
@@ -204,7 +214,7 @@ def arch_gradient(
     return g_arch, loss, logits
 
   train_x, train_y = train_batch
-  train_loss = lambda p, a: loss_fn(p, stats, a, train_x, train_y, train_key, epoch)[0]
+  train_loss = lambda p, a: loss_fn(p, stats, a, train_x, train_y, train_key, epoch, False)[0]
   g_w = jax.grad(train_loss)(params, arch)
   buf = momentum_buffer(state.weight_opt_state, params)
   lr = jnp.asarray(learning_rate)
@@ -238,6 +248,7 @@ def make_search_step(
     steps_per_epoch: int = 1,
     arch_warmup_epochs: int = 0,
     unroll_phases: bool = False,
+    cost=None,
 ) -> Callable:
   """Builds the pure search step ``(state, train_batch, val_batch) -> (state, metrics)``.
 
@@ -269,12 +280,14 @@ def make_search_step(
     arch_warmup_epochs: alpha is frozen (weights still train) for this many
       epochs (PC-DARTS' warm-up).
     unroll_phases: run the phases as straight-line code instead of a scan.
+    cost: a ``nas_jax.costs.CostTerm`` added to the architecture's loss (ARCH and JOINT
+      phases; :func:`make_loss_fn`), or None.
   """
   if order not in (1, 2):
     raise ValueError(f'order must be 1 or 2, got {order}')
   if strategy.one_level and order != 1:
     raise ValueError(f'strategy {strategy.name!r} is one-level; order must be 1')
-  loss_fn = make_loss_fn(model, strategy)
+  loss_fn = make_loss_fn(model, strategy, cost)
   grad_fn = jax.value_and_grad(loss_fn, argnums=(0, 2), has_aux=True)
   if strategy.one_level:
     phases = [PHASE_EVAL, PHASE_JOINT]
@@ -382,8 +395,10 @@ def _make_phase(loss_fn, grad_fn, opt: _Optimizers, ctx: _StepContext) -> Callab
     st, probe = carry  # probe: the weights at which this phase differentiates
     kind, position, x, y = inputs
     key = jax.random.fold_in(ctx.key, position)
+    # The architecture's loss (its cost term, if any) in the phases whose alpha gradient is used.
+    arch_phase = (kind == PHASE_ARCH) | (kind == PHASE_JOINT)
     (loss, (logits, batch_stats, ce)), (g_w, g_arch) = grad_fn(
-        probe, st.batch_stats, st.arch, x, y, key, ctx.epoch
+        probe, st.batch_stats, st.arch, x, y, key, ctx.epoch, arch_phase
     )
     del loss
 
@@ -428,7 +443,7 @@ def _second_order(loss_fn, st: SearchState, g_arch, g_w, ctx: _StepContext):
   virtual_key = jax.random.fold_in(ctx.key, 0)  # the virtual phase's sample
   x, y = ctx.train_batch
   grad_arch_train = lambda p: jax.grad(
-      lambda p, a: loss_fn(p, st.batch_stats, a, x, y, virtual_key, ctx.epoch)[0],
+      lambda p, a: loss_fn(p, st.batch_stats, a, x, y, virtual_key, ctx.epoch, False)[0],
       argnums=1,
   )(p, st.arch)
   _, mixed = jax.jvp(grad_arch_train, (st.params,), (g_w,))

@@ -428,3 +428,82 @@ def _train_estimator(config, objectives, rule=None):
       early_stop=rule,
   )
   return estimator, live_space
+
+
+def cost_term(config, space_: Space, num_classes: int, image_shape):
+  """The search's cost term from ``config.cost`` (``nas_jax.costs``), or None when it names no
+  cost (``config.cost.name`` empty or the section absent).
+
+  ``config.cost.name``: ``'params'`` or ``'flops'`` (exact counts of the evaluation network of
+  ``config.cost.channels`` and ``config.cost.layers``, 0 meaning the search's
+  ``init_channels`` and ``layers``) or ``'latency'`` (microseconds at
+  ``config.cost.latency_batch`` from the lookup table file ``config.cost.latency_table``,
+  refused when it was measured on another backend, op set or network size);
+  ``target``, ``weight`` and ``form`` as ``costs.CostTerm``. One-line ConfigErrors.
+  """
+  import numpy as np  # pylint: disable=import-outside-toplevel
+
+  from nas_jax import costs  # pylint: disable=import-outside-toplevel
+
+  section_ = config.get('cost')
+  if section_ is None or not section_.get('name'):
+    return None
+  name = section_.name
+  if name not in costs.COSTS:
+    raise ConfigError(
+        f'config.cost.name must be one of {", ".join(costs.COSTS)} (or empty), got {name!r}'
+    )
+  target, weight = section_.get('target', 0.0), section_.get('weight', 0.0)
+  if not isinstance(target, (int, float)) or not target > 0:
+    raise ConfigError(f'config.cost.target must be > 0 ({costs.UNITS[name]}), got {target!r}')
+  channels = section_.get('channels', 0) or config.init_channels
+  layers = section_.get('layers', 0) or config.layers
+  if name == 'latency':
+    table = _latency_cost(section_, space_, channels, layers, image_shape)
+  else:
+    genotype = space_.derive({c: np.ones(space_.shape()) for c in space_.cells})
+    try:
+      model = space_.evalnet(genotype, num_classes, channels=channels, layers=layers)
+    except ValueError as e:
+      raise ConfigError(f'config.cost: {e}') from None
+    table = costs.exact_tables(space_, model, image_shape, genotype)[name]
+    table = dataclasses.replace(
+        table, metadata=dict(table.metadata, channels=channels, layers=layers)
+    )
+  return costs.CostTerm(table, float(target), float(weight), section_.get('form', 'additive'))
+
+
+def _latency_cost(section_, space_: Space, channels: int, layers: int, image_shape):
+  """The latency cost table of ``config.cost`` (:func:`cost_term`)."""
+  import os  # pylint: disable=import-outside-toplevel
+
+  from nas_jax import costs  # pylint: disable=import-outside-toplevel
+  from nas_jax.tabular.latency import LatencyTable  # pylint: disable=import-outside-toplevel
+
+  path = section_.get('latency_table', '')
+  if not path or not os.path.exists(path):
+    raise ConfigError(
+        f'config.cost.latency_table must name a latency lookup table file '
+        f'(benchmarks/latency.py writes one), got {path!r}'
+    )
+  try:
+    lut = LatencyTable.load(path)
+  except (OSError, ValueError, KeyError) as e:
+    raise ConfigError(f'config.cost.latency_table {path}: not a latency table ({e})') from None
+  meta = lut.metadata
+  backend = f'{jax.default_backend()}: {jax.devices()[0].device_kind}'
+  checks = [
+      ('space', meta.get('space'), space_.name),
+      ('backend', meta.get('machine'), backend),
+      ('op set', meta.get('primitives'), list(space_.primitives)),
+      ('width (channels)', meta.get('channels'), channels),
+      ('cells per stage', meta.get('cells_per_stage'), layers),
+      ('image size', (meta.get('image_shape') or [None])[0], int(image_shape[0])),
+  ]
+  for what, measured, here in checks:
+    if measured != here:
+      raise ConfigError(
+          f'config.cost.latency_table {path} was measured for {what} {measured!r}; this '
+          f'search has {here!r}'
+      )
+  return costs.latency_table(space_, lut, int(section_.get('latency_batch', 1)))

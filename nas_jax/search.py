@@ -383,7 +383,7 @@ def search_data(config, recipe: Bilevel, seeds: list[int]) -> SearchData:
   return SearchData(train_streams, val_streams, steps_per_epoch)
 
 
-def _compile(model, strategy, recipe: Bilevel, seeds, sample, steps_per_epoch, mesh):
+def _compile(model, strategy, recipe: Bilevel, seeds, sample, steps_per_epoch, mesh, cost=None):
   """``(initial state, jitted step, batch sharding)``: the supernet's optimizers, the
   state of every seed (stacked when there are several) and the bilevel step."""
   weight_tx, arch_tx, schedule, hyper = build_optimizers(recipe, steps_per_epoch)
@@ -407,6 +407,7 @@ def _compile(model, strategy, recipe: Bilevel, seeds, sample, steps_per_epoch, m
       steps_per_epoch=steps_per_epoch,
       arch_warmup_epochs=recipe.arch_warmup_epochs,
       unroll_phases=recipe.unroll(strategy.space),
+      cost=cost,
   )
   if len(seeds) > 1:
     step = jax.vmap(step)
@@ -421,8 +422,12 @@ def _seed_slice(tree, k: int, num_seeds: int):
   return tree if num_seeds == 1 else jax.tree.map(lambda x: x[k], tree)
 
 
-def _epoch_records(strategy, state, means, seeds, epoch, seconds) -> list[dict[str, Any]]:
-  """One metrics record per seed: the epoch's mean metrics, alpha entropies and strengths."""
+def _epoch_records(
+    strategy, state, means, seeds, epoch, seconds, cost=None
+) -> list[dict[str, Any]]:
+  """One metrics record per seed: the epoch's mean metrics, alpha entropies and strengths,
+  and with a ``cost`` term the expected cost of the strengths (``cost_expected``) and the
+  derived cell's cost (``cost_derived``), in the cost table's unit."""
   arch = jax.device_get(state.arch)
   num_seeds = len(seeds)
   records = []
@@ -434,20 +439,30 @@ def _epoch_records(strategy, state, means, seeds, epoch, seconds) -> list[dict[s
       record[f'alpha_entropy_{cell}'] = alpha_entropy(a[cell])
     if num_seeds > 1:
       record['seed'] = seeds[k]
-    for cell, p in strategy.strengths(a).items():  # DARTS: softmax(alpha)
+    strengths = strategy.strengths(a)
+    for cell, p in strengths.items():  # DARTS: softmax(alpha)
       record[f'alpha_{cell}'] = rows(p)
+    if cost is not None:
+      record['cost_expected'] = cost.table.of_weights(strengths)
+      record['cost_derived'] = cost.table.of_genotype(strategy.space, strategy.derive(a))
     records.append(record)
   return records
 
 
-def _epoch_line(epochs: int, strategy, records, epoch, seconds) -> str:
+def _epoch_line(epochs: int, strategy, records, epoch, seconds, cost=None) -> str:
   mean = lambda key: float(np.mean([r[key] for r in records]))
   seeds_note = f' (mean of {len(records)} seeds)' if len(records) > 1 else ''
   entropies = '/'.join(f'{mean("alpha_entropy_" + c):.3f}' for c in strategy.space.cells)
+  costs_note = (
+      f'{cost.table.metric} E[c] {mean("cost_expected"):.4g}, derived '
+      f'{mean("cost_derived"):.4g} (target {cost.target:.4g}) | '
+      if cost is not None
+      else ''
+  )
   return (
       f'epoch {epoch + 1}/{epochs} | train loss {mean("train_loss"):.4f} '
       f'acc {mean("train_acc"):.4f} | val loss {mean("val_loss"):.4f} '
-      f'acc {mean("val_acc"):.4f} | H(alpha) {entropies} | '
+      f'acc {mean("val_acc"):.4f} | H(alpha) {entropies} | {costs_note}'
       f'{seconds:.1f}s{seeds_note}'
   )
 
@@ -514,10 +529,14 @@ def run_search(
   log = log or (lambda line: print(line, flush=True))
   start = time.time()
   mesh, strategy = components.start_run(config, validate_config)
+  num_classes = data.dataset_meta(config.dataset).num_classes
+  cost = components.cost_term(
+      config, strategy.space, num_classes, data.input_shape(config.dataset, config.image_size)
+  )
   recipe = Bilevel.from_config(config)
   seeds = [config.seed + k for k in range(config.num_seeds)]
   data_ = search_data(config, recipe, seeds)
-  model = build_model(config, data.dataset_meta(config.dataset).num_classes, strategy)
+  model = build_model(config, num_classes, strategy)
   seed_dirs = [workdir] if len(seeds) == 1 else [os.path.join(workdir, f'seed_{s}') for s in seeds]
   loop = components.epoch_loop(
       config,
@@ -527,7 +546,7 @@ def run_search(
       metric_dirs=seed_dirs,
       finite={'train_loss': 'weight step', 'val_loss': 'architecture step'},
   )
-  done = search(strategy, model, recipe, data_, loop, seeds=seeds, mesh=mesh)
+  done = search(strategy, model, recipe, data_, loop, seeds=seeds, mesh=mesh, cost=cost)
   writer = jax.process_index() == 0
   result = _finish(config, strategy, done.state, seeds, seed_dirs, workdir, writer)
   result.update(
@@ -548,16 +567,19 @@ def search(
     *,
     seeds: list[int],
     mesh: jax.sharding.Mesh,
+    cost=None,
 ) -> runner.LoopResult:
   """Searches with ``strategy`` over ``model`` (its space's supernet, built with the
   strategy's network options): the bilevel ``recipe`` on ``data_``, one search per seed
   (several: one vmapped program), in ``loop`` (it resumes from its workdir's newest
   checkpoint and writes one metrics record per seed and epoch), the batch split over
-  ``mesh``. The loop's result holds the final state (``state.arch``: each seed's alpha)."""
+  ``mesh``. ``cost`` (``nas_jax.costs.CostTerm``) joins the architecture's loss, and its
+  expected and derived values are recorded every epoch. The loop's result holds the final
+  state (``state.arch``: each seed's alpha)."""
   num_seeds = len(seeds)
   sample = jnp.asarray(data_.train[0].batch(0, 0)[0][:1])
   state, step_fn, batch_sh = _compile(
-      model, strategy, recipe, seeds, sample, data_.steps_per_epoch, mesh
+      model, strategy, recipe, seeds, sample, data_.steps_per_epoch, mesh, cost
   )
 
   def batch(streams, epoch, i):
@@ -578,7 +600,7 @@ def search(
 
   def end_epoch(state, epoch, means, seconds, run_seconds):
     del run_seconds
-    records = _epoch_records(strategy, state, means, seeds, epoch, seconds)
-    return records, _epoch_line(recipe.epochs, strategy, records, epoch, seconds)
+    records = _epoch_records(strategy, state, means, seeds, epoch, seconds, cost)
+    return records, _epoch_line(recipe.epochs, strategy, records, epoch, seconds, cost)
 
   return loop.run(state, step, end_epoch, progress)

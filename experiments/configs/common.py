@@ -50,6 +50,19 @@ def search_defaults() -> ml_collections.ConfigDict:
   c.init_channels = 16
   # Bilevel optimization.
   c.order = 1
+  # Cost-aware search (nas_jax.costs, components.cost_term): name '' (none), 'params', 'flops'
+  # or 'latency'; target in its unit (parameters, multiply-adds, microseconds); weight is
+  # lambda (form 'additive') or beta ('multiplicative'). channels/layers: the evaluation
+  # network the cost describes (0: the search's init_channels/layers).
+  c.cost = ml_collections.ConfigDict()
+  c.cost.name = ''
+  c.cost.target = 0.0
+  c.cost.weight = 0.0
+  c.cost.form = 'additive'
+  c.cost.channels = 0
+  c.cost.layers = 0
+  c.cost.latency_table = ''
+  c.cost.latency_batch = 1
   c.epochs = 50
   c.batch_size = 64
   c.learning_rate = 0.025

@@ -41,6 +41,18 @@ from nas_jax.spaces import decisions
 Arch = tuple[int, ...]
 
 
+@dataclasses.dataclass(frozen=True)
+class CostSite:
+  """One edge of one cell of an evaluation network: ``make_op(name)`` is the module the op
+  ``name`` becomes there, applied as ``op(x, train)`` to a CNHW input of ``input_shape``
+  (batch 1)."""
+
+  cell: str
+  edge: int
+  make_op: Any
+  input_shape: tuple[int, ...]
+
+
 def digest(text: str) -> str:
   """The 16-hex-digit SHA-1 prefix of ``text``: the short, stable form of a canonical string."""
   return hashlib.sha1(text.encode('utf-8')).hexdigest()[:16]
@@ -155,6 +167,12 @@ class Space:
 
   def cell_title(self, cell: str) -> str:
     return f'{cell} cell'
+
+  def cost_sites(self, model, image_shape: tuple[int, int, int]) -> list[CostSite]:
+    """Every (cell, edge) place of the evaluation network ``model`` (built by :meth:`evalnet`
+    for any genotype: the places do not depend on it) where an op of the op set can sit, with
+    the op module it would be and its input shape (``nas_jax.costs`` counts them)."""
+    raise NotImplementedError(f'the {self.name} space has no cost sites')
 
   # --- search settings ------------------------------------------------------------------------
   unroll_phases: ClassVar[bool] = False

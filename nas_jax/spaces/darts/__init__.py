@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 import dataclasses
+import functools
 import os
 from typing import Any, ClassVar
 
@@ -193,6 +194,35 @@ class DartsSpace(base.Space):
     return plot.edge_rows(num_edges)
 
   # --- search settings ------------------------------------------------------------------------
+  def cost_sites(self, model, image_shape) -> list[base.CostSite]:
+    """Each evaluation cell's 14 edges: an edge from a cell input of a reduction cell has
+    stride 2 and the cell's input size; every other edge, stride 1 at the node size (half the
+    input's in a reduction cell). The cells' channels and sizes are read by tracing ``model``."""
+    from nas_jax import netstats  # pylint: disable=import-outside-toplevel
+
+    cells = []
+
+    def interceptor(next_fun, args, kwargs, context):
+      m = context.module
+      if isinstance(m, evalnet.EvalCell) and context.method_name == '__call__':
+        cells.append((m.reduction, m.channels, tuple(args[1].shape[2:]), m.dw_conv))
+      return next_fun(*args, **kwargs)
+
+    netstats.trace(model, image_shape, interceptor)
+    sites = []
+    for reduction, c, (h, w), dw_conv in cells:
+      for node, (start, _) in enumerate(self.node_slices()):
+        for j in range(node + 2):
+          stride = 2 if reduction and j < 2 else 1
+          size = (-(-h // 2), -(-w // 2)) if reduction and j >= 2 else (h, w)
+          make = functools.partial(
+              evalnet._eval_op, channels=c, stride=stride, dw_conv=dw_conv, module_name='op'
+          )
+          sites.append(
+              base.CostSite('reduce' if reduction else 'normal', start + j, make, (c, 1, *size))
+          )
+    return sites
+
   def check_network(self, channels: int, **settings) -> None:
     if channels % 2:
       raise ValueError(f'channels must be even (factorized reduce splits it), got {channels}')

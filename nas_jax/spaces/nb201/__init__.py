@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 import dataclasses
+import functools
 import os
 from typing import Any, ClassVar
 
@@ -168,6 +169,26 @@ class NB201Space(base.Space):
     return 'NB201 cell'
 
   # --- search settings ------------------------------------------------------------------------
+  def cost_sites(self, model, image_shape) -> list[base.CostSite]:
+    """Each evaluation cell's 6 edges, all stride 1 at the cell's channels and size (read by
+    tracing ``model``)."""
+    from nas_jax import netstats  # pylint: disable=import-outside-toplevel
+
+    cells = []
+
+    def interceptor(next_fun, args, kwargs, context):
+      m = context.module
+      if isinstance(m, NB201Cell) and context.method_name == '__call__':
+        cells.append((m.channels, tuple(args[0].shape[2:])))
+      return next_fun(*args, **kwargs)
+
+    netstats.trace(model, image_shape, interceptor)
+    sites = []
+    for c, size in cells:
+      make = functools.partial(OPS.make, channels=c, stride=1, affine=True, module_name='op')
+      sites.extend(base.CostSite('cell', e, make, (c, 1, *size)) for e in range(NUM_EDGES))
+    return sites
+
   def partial_channels_unit(self, k: int) -> int:
     return k
 

@@ -1,0 +1,194 @@
+"""Cost-aware search: exact cost tables against whole-network counts and a hand count, the cost
+term's forms against NumPy and finite differences, and the term in a search (a weight of 0
+changes nothing; a large one drives the derived cell to the cheapest ops)."""
+
+import re
+
+from config_helpers import configure  # tests/ is on sys.path under pytest
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+
+from experiments.configs import search_demo
+from nas_jax import components, costs, netstats, search, spaces
+from nas_jax.config_checks import ConfigError
+from nas_jax.spaces.darts import evalnet as darts_evalnet
+
+
+def _whole(model, shape):
+  return (
+      netstats.count_params(netstats.param_shapes(model, shape)),
+      netstats.count_macs(model, shape),
+  )
+
+
+@pytest.mark.parametrize('space_name', ['darts', 'nb201'])
+def test_one_hot_expected_cost_is_the_networks_exact_count(space_name):
+  space = spaces.get(space_name)
+  shape = (16, 16, 1)
+  size = dict(channels=8, layers=4 if space_name == 'darts' else 1)
+  genotypes = [space.to_genotype(space.sample(jax.random.key(i), 1)[0]) for i in range(4)]
+  ref = genotypes[0]
+  tables = costs.exact_tables(space, space.evalnet(ref, 10, **size), shape, ref)
+  for g in genotypes[1:]:
+    params, macs = _whole(space.evalnet(g, 10, **size), shape)  # counted from scratch
+    assert tables['params'].of_genotype(space, g) == params
+    assert tables['flops'].of_genotype(space, g) == macs
+    one_hot = {c: jnp.asarray(w) for c, w in space.one_hot(g).items()}
+    assert float(tables['params'].expected(one_hot)) == pytest.approx(params, rel=1e-6)
+
+
+def test_a_sep_conv_entry_is_its_hand_count():
+  # DARTS' sep_conv_3x3 at C channels: twice (3x3 depthwise, 1x1 pointwise, BN scale and bias).
+  c, h = 8, 6
+  params, macs = netstats.op_costs(
+      darts_evalnet._eval_op('sep_conv_3x3', c, 1, None, 'op'), (c, 1, h, h)
+  )
+  assert params == 2 * (9 * c + c * c + 2 * c)
+  assert macs == 2 * (h * h * c * 9 + h * h * c * c)
+
+
+def _numpy_term(table_ops, base, logits, target, weight, form, loss=2.0):
+  """The cost term by NumPy in float64: softmax op weights, E[c], and the form."""
+  e = base
+  for cell, t in table_ops.items():
+    z = logits[cell] - logits[cell].max(-1, keepdims=True)
+    w = np.exp(z) / np.exp(z).sum(-1, keepdims=True)
+    e += float((w * t).sum())
+  if form == 'additive':
+    return loss + weight * (e / target - 1.0)
+  return loss * (np.log(e) / np.log(target)) ** weight
+
+
+@pytest.mark.parametrize('form,weight', [('additive', 0.7), ('multiplicative', 0.6)])
+def test_cost_term_value_and_gradient_match_numpy_and_finite_differences(form, weight):
+  rng = np.random.RandomState(1)
+  ops_ = {'a': rng.uniform(0, 50, (3, 4)), 'b': rng.uniform(0, 50, (2, 4))}
+  table = costs.CostTable('flops', 120.0, ops_)
+  term = costs.CostTerm(table, 150.0, weight, form)
+  logits = {k: rng.randn(*v.shape) for k, v in ops_.items()}
+
+  def jax_loss(lg):
+    w = {k: jax.nn.softmax(v, axis=-1) for k, v in lg.items()}
+    return term.apply(jnp.asarray(2.0, jnp.float32), w)
+
+  value = float(jax_loss({k: jnp.asarray(v, jnp.float32) for k, v in logits.items()}))
+  assert value == pytest.approx(_numpy_term(ops_, 120.0, logits, 150.0, weight, form), rel=1e-5)
+  grads = jax.grad(jax_loss)({k: jnp.asarray(v, jnp.float32) for k, v in logits.items()})
+  eps = 1e-6
+  for cell, lg in logits.items():
+    for idx in np.ndindex(lg.shape):
+      up = {k: v.copy() for k, v in logits.items()}
+      down = {k: v.copy() for k, v in logits.items()}
+      up[cell][idx] += eps
+      down[cell][idx] -= eps
+      fd = (
+          _numpy_term(ops_, 120.0, up, 150.0, weight, form)
+          - _numpy_term(ops_, 120.0, down, 150.0, weight, form)
+      ) / (2 * eps)
+      assert float(grads[cell][idx]) == pytest.approx(fd, rel=1e-3, abs=1e-6)
+
+
+def _tiny(**overrides):
+  c = search_demo.get_config()
+  c.dataset = 'cifar10'
+  c.image_size = 8
+  c.batch_size = 4
+  c.epochs = 2
+  c.max_steps_per_epoch = 3
+  c.log_every = 0
+  c.tensorboard = False
+  return configure(
+      c,
+      space='nb201',
+      primitives=['none', 'skip_connect', 'nor_conv_3x3', 'avg_pool_3x3'],
+      layers=1,
+      init_channels=4,
+      **overrides,
+  )
+
+
+def _search(tmp_path, run, **cost):
+  config = _tiny(arch_learning_rate=0.1)
+  for key, value in cost.items():
+    config.cost[key] = value
+  with tfds.testing.mock_data(num_examples=16):
+    return search.run_search(config, str(tmp_path / run), log=lambda line: None)
+
+
+def test_a_zero_weight_cost_leaves_alpha_bit_identical_and_is_reported(tmp_path):
+  plain = _search(tmp_path, 'plain')
+  zero = _search(tmp_path, 'zero', name='params', target=1000.0, weight=0.0)
+  a, b = jax.device_get(plain['state'].arch), jax.device_get(zero['state'].arch)
+  for cell in a:
+    np.testing.assert_array_equal(a[cell], b[cell])
+  assert 'cost_expected' not in plain['metrics'][-1]
+  assert zero['metrics'][-1]['cost_derived'] > 0 and zero['metrics'][-1]['cost_expected'] > 0
+
+
+def test_a_large_cost_weight_drives_the_derived_cell_to_the_cheapest_ops(tmp_path):
+  out = _search(tmp_path, 'heavy', name='flops', target=1000.0, weight=50.0)
+  last = out['metrics'][-1]
+  # Every edge holds a multiply-add-free op (none, skip or pooling): the cell costs the base.
+  assert all(op != 'nor_conv_3x3' for op, _, _ in _edges(out['genotype']))
+  assert last['cost_derived'] < out['metrics'][0]['cost_expected']
+  assert last['cost_expected'] < out['metrics'][0]['cost_expected']
+
+
+def _edges(genotype):
+  return [
+      (op, target, source) for target, node in enumerate(genotype.nodes, 1) for op, source in node
+  ]
+
+
+@pytest.mark.parametrize(
+    'cost,message',
+    [
+        (dict(name='params', target=0.0), 'config.cost.target must be > 0'),
+        (dict(name='params', target=-5.0), 'config.cost.target must be > 0'),
+        (dict(name='bytes', target=1.0), 'config.cost.name must be one of params, flops, latency'),
+        (
+            dict(name='params', target=1.0, form='multiplicative', weight=1.0),
+            'must be > 1 parameters for the multiplicative form',
+        ),
+    ],
+)
+def test_bad_cost_settings_are_one_line(cost, message):
+  config = _tiny()
+  for key, value in cost.items():
+    config.cost[key] = value
+  with pytest.raises(ConfigError, match=message):
+    components.cost_term(config, spaces.get('nb201'), 10, (8, 8, 3))
+
+
+def test_a_latency_table_from_another_width_or_backend_is_refused(tmp_path):
+  from nas_jax.tabular.latency import LatencyTable
+
+  space = spaces.get('nb201', primitives=('none', 'skip_connect', 'nor_conv_3x3', 'avg_pool_3x3'))
+  meta = dict(
+      space='nb201',
+      primitives=list(space.primitives),
+      channels=4,
+      cells_per_stage=1,
+      image_size=8,
+      image_shape=[8, 8, 3],
+      machine=f'{jax.default_backend()}: {jax.devices()[0].device_kind}',
+  )
+  lut = LatencyTable({1: np.full((3, 4), 1e-5)}, {1: 2e-4}, meta)
+  config = _tiny()
+  config.cost.name = 'latency'
+  config.cost.target = 300.0
+  config.cost.latency_table = str(tmp_path / 'lut.json')
+  lut.save(config.cost.latency_table)
+  table = components.cost_term(config, space, 10, (8, 8, 3)).table
+  # 6 edges x 3 stages x 1 cell of 10 us each on top of the base's 200 us
+  assert table.of_genotype(space, space.to_genotype((1,) * 6)) == pytest.approx(200 + 180)
+  for key, value, what in (
+      ('channels', 8, 'width (channels) 8'),
+      ('machine', 'gpu: H100', "backend 'gpu: H100'"),
+  ):
+    LatencyTable(lut.ops, lut.base, dict(meta, **{key: value})).save(config.cost.latency_table)
+    with pytest.raises(ConfigError, match=re.escape(f'was measured for {what};')):
+      components.cost_term(config, space, 10, (8, 8, 3))
