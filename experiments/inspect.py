@@ -12,7 +12,10 @@ papers count) and ``flops_m`` (multiply-adds of one image) and writes
 ``cell_normal.png`` and ``cell_reduce.png`` into ``--out`` (``cell.png`` for
 an NB201 cell). The network is the config's (default: the DARTS CIFAR-10
 retraining network, 20 cells, C=36; with ``config.space_name='nb201'`` the
-genotype is an NB201 string or file); nothing is compiled or run.
+genotype is an NB201 string or file); nothing is compiled or run, unless
+``--memory``: then the inference and training programs are compiled at the config's
+``batch_size`` and the report adds XLA's peak memory of each (``nas_jax.memory``:
+``inference_memory_mib``, ``training_memory_mib``).
 """
 
 import json
@@ -29,6 +32,12 @@ _GENOTYPE = flags.DEFINE_string(
     required=True,
 )
 _OUT = flags.DEFINE_string('out', None, 'Directory for the cell drawings.', required=True)
+_MEMORY = flags.DEFINE_bool(
+    'memory',
+    False,
+    "Also compile the inference and training programs at the config's batch_size and report "
+    "XLA's peak memory of each (seconds to minutes).",
+)
 _CONFIG = cli.define_config_file(
     'config',
     'experiments/configs/train_darts_cifar10.py',
@@ -37,8 +46,9 @@ _CONFIG = cli.define_config_file(
 )
 
 
-def inspect(genotype_ref: str, config, out_dir: str) -> dict:
-  """The one-line report as a dict; writes the cell drawings (two, or one for NB201)."""
+def inspect(genotype_ref: str, config, out_dir: str, memory: bool = False) -> dict:
+  """The one-line report as a dict; writes the cell drawings (two, or one for NB201). With
+  ``memory``, XLA's peak bytes of the inference and training programs at the config's batch."""
   import os
 
   from nas_jax import data, netstats, train
@@ -62,6 +72,15 @@ def inspect(genotype_ref: str, config, out_dir: str) -> dict:
       'params_with_aux_m': round(netstats.count_params(params, exclude=None) / 1e6, 6),
       'flops_m': round(netstats.count_macs(model, shape) / 1e6, 3),
   }
+  if memory:
+    from nas_jax import memory as memory_lib
+
+    peaks = memory_lib.network_memory(
+        model, train.Recipe.from_config(config), shape, config.batch_size
+    )
+    report['memory_batch'] = config.batch_size
+    report['inference_memory_mib'] = round(memory_lib.mebibytes(peaks['inference']['peak']), 3)
+    report['training_memory_mib'] = round(memory_lib.mebibytes(peaks['training']['peak']), 3)
   paths = space.plot(genotype, out_dir)
   report['arch'] = space.to_text(genotype)
   return dict(report, **{os.path.splitext(os.path.basename(p))[0]: p for p in paths})
@@ -69,7 +88,9 @@ def inspect(genotype_ref: str, config, out_dir: str) -> dict:
 
 def main(argv):
   del argv  # cli.parse_flags refuses positional arguments
-  report = cli.run_or_exit(lambda: inspect(_GENOTYPE.value, _CONFIG.value, _OUT.value))
+  report = cli.run_or_exit(
+      lambda: inspect(_GENOTYPE.value, _CONFIG.value, _OUT.value, _MEMORY.value)
+  )
   print(json.dumps(report))
 
 

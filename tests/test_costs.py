@@ -12,7 +12,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 from experiments.configs import search_demo
-from nas_jax import components, costs, netstats, search, spaces
+from nas_jax import bilevel, components, costs, netstats, search, spaces, strategies
 from nas_jax.config_checks import ConfigError
 from nas_jax.spaces.darts import evalnet as darts_evalnet
 
@@ -192,3 +192,45 @@ def test_a_latency_table_from_another_width_or_backend_is_refused(tmp_path):
     LatencyTable(lut.ops, lut.base, dict(meta, **{key: value})).save(config.cost.latency_table)
     with pytest.raises(ConfigError, match=re.escape(f'was measured for {what};')):
       components.cost_term(config, space, 10, (8, 8, 3))
+
+
+@pytest.mark.parametrize('name', strategies.NAMES)
+def test_every_strategy_adds_the_cost_of_its_own_pass_weights(name):
+  """In the architecture's loss, the cost term enters through the strategy's op weights of
+  that pass (its sample, for the sampling strategies), and only there."""
+  prims = ('none', 'skip_connect', 'nor_conv_1x1', 'avg_pool_3x3')
+  strategy = components.strategy(
+      configure(search_demo.get_config(), space='nb201', primitives=list(prims), strategy=name)
+  )
+  space = strategy.space
+  model = space.supernet(10, channels=4, layers=1, **strategy.network_options())
+  rng = np.random.RandomState(3)
+  table = costs.CostTable('flops', 50.0, {'cell': rng.uniform(1, 20, space.shape())})
+  term = costs.CostTerm(table, 80.0, 0.5)
+  x = jnp.asarray(rng.randn(4, 8, 8, 3), jnp.float32)
+  y = jnp.asarray([0, 1, 2, 3])
+  key = jax.random.key(5, impl='rbg')
+  arch = strategy.init(jax.random.key(1, impl='rbg'))
+  weights0 = strategy.weights(arch, key, jnp.asarray(0))
+  variables = model.init(
+      jax.random.key(2), x, weights0, train=True, aux_coef=strategy.aux_coef(jnp.asarray(0))
+  )
+  with_cost = bilevel.make_loss_fn(model, strategy, term)
+  plain = bilevel.make_loss_fn(model, strategy)
+
+  @jax.jit
+  def grads(arch):
+    g = lambda fn, phase: jax.grad(
+        lambda a: fn(variables['params'], variables['batch_stats'], a, x, y, key, 0, phase)[0]
+    )(arch)
+    direct = jax.grad(lambda a: term.apply(0.0, strategy.weights(a, key, jnp.asarray(0))))(arch)
+    # The weights' passes keep the task loss (checked once: the gate is the strategy's own).
+    weight_phase = g(with_cost, False) if name == 'darts' else None
+    return g(with_cost, True), g(plain, True), weight_phase, direct
+
+  g_cost, g_plain, g_weight_phase, g_direct = grads(arch)
+  for k in arch:
+    np.testing.assert_allclose(g_cost[k] - g_plain[k], g_direct[k], rtol=1e-4, atol=1e-6)
+    if g_weight_phase is not None:
+      np.testing.assert_array_equal(g_weight_phase[k], g_plain[k])
+  assert any(float(jnp.abs(g_direct[k]).max()) > 0 for k in arch)

@@ -54,3 +54,107 @@ def predict(base: float, contributions: np.ndarray, archs: np.ndarray) -> np.nda
   archs = np.asarray(archs)
   d = np.arange(archs.shape[-1])
   return base + contributions[d, archs].sum(axis=-1)
+
+
+MEMORY_METRICS = ('memory_inference', 'memory_training')
+
+
+def protocol_recipe(protocol):
+  """The retraining recipe whose step ``nas_jax.memory`` compiles for a table protocol's
+  training memory: its batch and SGD (Nesterov momentum as given), no auxiliary head, no
+  drop path, no cutout."""
+  from nas_jax import train  # pylint: disable=import-outside-toplevel
+
+  return train.Recipe(
+      epochs=protocol.epochs,
+      batch_size=protocol.batch_size,
+      learning_rate=protocol.learning_rate,
+      learning_rate_min=protocol.lr_min,
+      momentum=protocol.momentum,
+      nesterov=protocol.nesterov,
+      weight_decay=protocol.weight_decay,
+      grad_clip=0.0,
+      auxiliary_weight=0.0,
+      drop_path_prob=0.0,
+      cutout_length=0,
+  )
+
+
+def memory_columns(
+    space, protocol, num_classes: int, image_shape, archs, hashes, cache_dir: str, log=print
+) -> dict[str, np.ndarray]:
+  """``{'memory_inference', 'memory_training'}``: XLA's peak bytes (``nas_jax.memory``) of each
+  arch's evaluation network at the protocol's batch, inference and one training step.
+
+  Each arch's result is written to ``cache_dir/<hash>.json`` when measured and read from there
+  when present, so an interrupted pass resumes where it stopped. Each needs two compiles
+  (seconds for a table's network on a CPU).
+  """
+  import json  # pylint: disable=import-outside-toplevel
+  import os  # pylint: disable=import-outside-toplevel
+  import time  # pylint: disable=import-outside-toplevel
+
+  from nas_jax import memory  # pylint: disable=import-outside-toplevel
+  from nas_jax.util import atomic_write  # pylint: disable=import-outside-toplevel
+
+  os.makedirs(cache_dir, exist_ok=True)
+  recipe = protocol_recipe(protocol)
+  out = {name: np.zeros(len(hashes)) for name in MEMORY_METRICS}
+  start, done = time.time(), 0
+  for i, (arch, h) in enumerate(zip(np.asarray(archs), hashes)):
+    path = os.path.join(cache_dir, f'{h}.json')
+    result = None
+    if os.path.exists(path):
+      try:
+        with open(path) as f:
+          result = json.load(f)
+      except (OSError, ValueError):
+        result = None  # a damaged file is measured again
+    if result is None:
+      net = space.evalnet(
+          space.to_genotype(tuple(int(a) for a in arch)),
+          num_classes,
+          channels=protocol.channels,
+          layers=protocol.cells_per_stage,
+      )
+      peaks = memory.network_memory(net, recipe, image_shape, protocol.batch_size)
+      result = {name: peaks[name.split('_')[1]]['peak'] for name in MEMORY_METRICS}
+      atomic_write(path, json.dumps(result) + '\n')
+      done += 1
+      if done % 50 == 0:
+        log(f'memory: {i + 1}/{len(hashes)} cells, {(time.time() - start) / done:.1f} s each')
+    for name in MEMORY_METRICS:
+      out[name][i] = result[name]
+  return out
+
+
+def with_memory_columns(table, cache_dir: str, log=print):
+  """``table`` with the :data:`MEMORY_METRICS` columns added (:func:`memory_columns` at the
+  table protocol's batch, resumable through ``cache_dir``) and described in its metadata."""
+  from nas_jax import data  # pylint: disable=import-outside-toplevel
+  from nas_jax.tabular.protocol import Protocol  # pylint: disable=import-outside-toplevel
+  from nas_jax.tabular.table import Table  # pylint: disable=import-outside-toplevel
+
+  protocol = Protocol.from_dict(table.metadata['protocol'])
+  meta = data.dataset_meta(protocol.dataset)
+  shape = data.input_shape(protocol.dataset, protocol.image_size)
+  columns = memory_columns(
+      table.space, protocol, meta.num_classes, shape, table.archs, table.hashes, cache_dir, log
+  )
+  metadata = dict(
+      table.metadata,
+      memory=(
+          "XLA's peak bytes (compiled.memory_analysis: arguments + outputs + temporaries - "
+          f'aliased) of the inference program and of one training step at batch '
+          f'{protocol.batch_size}, added by python -m experiments.table_memory'
+      ),
+  )
+  return Table(
+      table.hashes,
+      table.archs,
+      table.seeds,
+      table.epoch,
+      table.seed,
+      dict(table.arch, **columns),
+      metadata,
+  )

@@ -14,7 +14,10 @@ canonical hash), ``S`` seeds and ``E`` epochs:
   ``valid-per-time``; ``nas_jax.tabular.nats``; our builder records none);
 * ``arch/<metric>`` (A,) for the per-architecture costs (``params``, ``flops``:
   multiply-adds of one image, and ``latency_b1`` / ``latency_batch``: predicted
-  inference seconds from the latency lookup table, when one was given);
+  inference seconds from the latency lookup table, when one was given;
+  ``memory_inference`` / ``memory_training``: XLA's peak bytes of the compiled inference and
+  training step at the protocol's batch, when the memory pass was run:
+  ``python -m experiments.table_memory``);
 * ``metadata``: a JSON string (format version, space, op set, hash rule,
   protocol, dataset, seeds, the robustness settings, build cost, provenance).
 
@@ -39,7 +42,14 @@ __all__ = ['ARCH_METRICS', 'EPOCH_METRICS', 'FORMAT_VERSION', 'SEED_METRICS', 'T
 FORMAT_VERSION = 1
 EPOCH_METRICS = ('train_loss', 'train_acc', 'val_loss', 'val_acc', 'test_loss', 'test_acc')
 SEED_METRICS = ('noise_acc', 'fgsm_acc', 'train_seconds')
-ARCH_METRICS = ('params', 'flops', 'latency_b1', 'latency_batch')
+ARCH_METRICS = (
+    'params',
+    'flops',
+    'latency_b1',
+    'latency_batch',
+    'memory_inference',
+    'memory_training',
+)
 # Metrics where smaller is better (rank and percentile flip for them).
 LOWER_IS_BETTER = frozenset(
     {'train_loss', 'val_loss', 'test_loss', 'train_seconds', 'eval_seconds', 'latency'}
