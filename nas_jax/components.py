@@ -474,7 +474,11 @@ def cost_term(config, space_: Space, num_classes: int, image_shape):
 
 
 def _latency_cost(section_, space_: Space, channels: int, layers: int, image_shape):
-  """The latency cost table of ``config.cost`` (:func:`cost_term`)."""
+  """The latency cost table of ``config.cost`` (:func:`cost_term`): a table file of
+  ``nas_jax.costs.save_table`` (``benchmarks/latency_cells.py``; any space) or an NB201 lookup
+  table of ``nas_jax.tabular.latency`` (``benchmarks/latency.py``), refused unless it was
+  measured on this backend for this op set, network size, image size and batch."""
+  import json  # pylint: disable=import-outside-toplevel
   import os  # pylint: disable=import-outside-toplevel
 
   from nas_jax import costs  # pylint: disable=import-outside-toplevel
@@ -484,26 +488,58 @@ def _latency_cost(section_, space_: Space, channels: int, layers: int, image_sha
   if not path or not os.path.exists(path):
     raise ConfigError(
         f'config.cost.latency_table must name a latency lookup table file '
-        f'(benchmarks/latency.py writes one), got {path!r}'
+        f'(benchmarks/latency_cells.py writes one), got {path!r}'
     )
+  batch = int(section_.get('latency_batch', 1))
   try:
-    lut = LatencyTable.load(path)
-  except (OSError, ValueError, KeyError) as e:
+    with open(path) as f:
+      generic = 'metric' in json.load(f)
+  except (OSError, ValueError) as e:
     raise ConfigError(f'config.cost.latency_table {path}: not a latency table ({e})') from None
-  meta = lut.metadata
-  backend = f'{jax.default_backend()}: {jax.devices()[0].device_kind}'
-  checks = [
-      ('space', meta.get('space'), space_.name),
-      ('backend', meta.get('machine'), backend),
-      ('op set', meta.get('primitives'), list(space_.primitives)),
-      ('width (channels)', meta.get('channels'), channels),
-      ('cells per stage', meta.get('cells_per_stage'), layers),
-      ('image size', (meta.get('image_shape') or [None])[0], int(image_shape[0])),
+  if generic:
+    table = costs.load_table(path)
+    meta = table.metadata
+    measured = [
+        ('cost', table.metric),
+        ('space', meta.get('space')),
+        ('backend', meta.get('backend')),
+        ('op set', meta.get('primitives')),
+        ('width (channels)', meta.get('channels')),
+        ('layers', meta.get('layers')),
+        ('image size', (meta.get('image_shape') or [None])[0]),
+        ('batch', meta.get('batch')),
+    ]
+  else:
+    try:
+      lut = LatencyTable.load(path)
+    except (OSError, ValueError, KeyError) as e:
+      raise ConfigError(f'config.cost.latency_table {path}: not a latency table ({e})') from None
+    meta = lut.metadata
+    measured = [
+        ('cost', 'latency'),
+        ('space', meta.get('space')),
+        ('backend', meta.get('machine')),
+        ('op set', meta.get('primitives')),
+        ('width (channels)', meta.get('channels')),
+        ('layers', meta.get('cells_per_stage')),
+        ('image size', (meta.get('image_shape') or [None])[0]),
+        ('batch', batch if batch in lut.ops else sorted(lut.ops)),
+    ]
+    table = None
+  here = [
+      'latency',
+      space_.name,
+      f'{jax.default_backend()}: {jax.devices()[0].device_kind}',
+      list(space_.primitives),
+      channels,
+      layers,
+      int(image_shape[0]),
+      batch,
   ]
-  for what, measured, here in checks:
-    if measured != here:
+  for (what, value), wanted in zip(measured, here):
+    if value != wanted:
       raise ConfigError(
-          f'config.cost.latency_table {path} was measured for {what} {measured!r}; this '
-          f'search has {here!r}'
+          f'config.cost.latency_table {path} was measured for {what} {value!r}; this '
+          f'search has {wanted!r}'
       )
-  return costs.latency_table(space_, lut, int(section_.get('latency_batch', 1)))
+  return table if table is not None else costs.latency_table(space_, lut, batch)

@@ -42,7 +42,18 @@ import numpy as np
 from nas_jax import netstats
 from nas_jax.config_checks import ConfigError
 
-__all__ = ['COSTS', 'FORMS', 'CostTable', 'CostTerm', 'exact_tables', 'latency_table']
+__all__ = [
+    'COSTS',
+    'FORMS',
+    'CostTable',
+    'CostTerm',
+    'exact_tables',
+    'latency_table',
+    'load_table',
+    'measure_latency',
+    'network_seconds',
+    'save_table',
+]
 
 COSTS = ('params', 'flops', 'latency')
 FORMS = ('additive', 'multiplicative')
@@ -180,3 +191,126 @@ class CostTerm:
     if self.form == 'additive':
       return loss + self.weight * (cost / self.target - 1.0)
     return loss * (jnp.log(cost) / np.log(self.target)) ** self.weight
+
+
+# --- latency lookup tables ----------------------------------------------------------------
+
+_FLOOR_SECONDS = 1e-7  # an op XLA folds away ('none', an identity skip) still counts as present
+
+
+def _op_seconds(op, input_shape, batch: int, runs: int, repeats: int) -> float:
+  """Seconds of one application of ``op`` to a CNHW batch: ``repeats`` applications to
+  distinct shifted inputs in one compiled program (their outputs summed), less the same
+  program with the identity in place of ``op`` (the shifts, the sums and the dispatch), over
+  ``repeats``."""
+  from nas_jax.tabular.latency import median_seconds  # pylint: disable=import-outside-toplevel
+
+  shape = (input_shape[0], batch, *input_shape[2:])
+  x = jnp.ones(shape, jnp.float32)
+  variables = op.init(jax.random.key(0), x, False)
+
+  def many(apply):
+    def program(x):
+      total = 0.0
+      for i in range(repeats):
+        total = total + apply(x + 1e-3 * i)
+      return total
+
+    return jax.jit(program)
+
+  with_op = median_seconds(many(lambda x: op.apply(variables, x, False)), x, runs)
+  without = median_seconds(many(lambda x: x), x, runs)
+  return max((with_op - without) / repeats, _FLOOR_SECONDS)
+
+
+def network_seconds(model, image_shape, batch: int, runs: int = 30) -> float:
+  """Median seconds of one compiled inference of the evaluation network ``model`` at ``batch``."""
+  from nas_jax.tabular.latency import median_seconds  # pylint: disable=import-outside-toplevel
+
+  x = jnp.zeros((batch, *image_shape), jnp.float32)
+  variables = model.init(jax.random.key(0), x[:1], train=False)
+  fn = jax.jit(lambda x: model.apply(variables, x, train=False)[0])
+  return median_seconds(fn, x, runs)
+
+
+def measure_latency(
+    space,
+    model,
+    image_shape,
+    genotype,
+    batch: int,
+    *,
+    runs: int = 30,
+    repeats: int = 8,
+    network: Mapping[str, Any] | None = None,
+) -> CostTable:
+  """A latency lookup table (microseconds at ``batch``) of the evaluation network ``model``
+  (built for ``genotype``), measured on this backend.
+
+  Every op of the op set is timed as the module it becomes at each distinct place of the
+  network (``Space.cost_sites``: per cell type, stride, channel width and size; a DARTS
+  network's normal and reduction cells at each stage), ``'none'`` at a floor (XLA folds it
+  away). ``base`` is ``model``'s measured inference less its cell's entries. The table's
+  metadata names the backend, the batch and, from ``network`` (e.g. ``channels``,
+  ``layers``), the network size it holds for.
+  """
+  k = len(space.primitives)
+  table = {cell: np.zeros((space.num_edges, k)) for cell in space.cells}
+  cache: dict[tuple, float] = {}
+  for site in space.cost_sites(model, image_shape):
+    for j, name in enumerate(space.primitives):
+      probe = site.make_op(name)
+      key = (name, site.input_shape, repr(probe))
+      if key not in cache:
+        cache[key] = (
+            _FLOOR_SECONDS
+            if name == 'none'
+            else _op_seconds(probe, site.input_shape, batch, runs, repeats)
+        )
+      table[site.cell][site.edge, j] += cache[key] * 1e6
+  whole = network_seconds(model, image_shape, batch, runs) * 1e6
+  cells = sum(float(np.sum(space.one_hot(genotype)[c] * t)) for c, t in table.items())
+  metadata = dict(
+      space=space.name,
+      primitives=list(space.primitives),
+      image_shape=[int(d) for d in image_shape],
+      batch=batch,
+      backend=f'{jax.default_backend()}: {jax.devices()[0].device_kind}',
+      runs=runs,
+      repeats=repeats,
+      measured_network_us=whole,
+      **dict(network or {}),
+  )
+  return CostTable('latency', whole - cells, table, metadata)
+
+
+def save_table(table: CostTable, path: str) -> None:
+  """Writes ``table`` as JSON (atomically); :func:`load_table` reads it."""
+  import json  # pylint: disable=import-outside-toplevel
+
+  from nas_jax.util import atomic_write  # pylint: disable=import-outside-toplevel
+
+  payload = dict(
+      metric=table.metric,
+      base=table.base,
+      ops={cell: np.asarray(t).tolist() for cell, t in table.ops.items()},
+      metadata=dict(table.metadata),
+  )
+  atomic_write(path, json.dumps(payload, indent=1) + '\n')
+
+
+def load_table(path: str) -> CostTable:
+  """A table written by :func:`save_table` (ConfigError, one line, if it is not one)."""
+  import json  # pylint: disable=import-outside-toplevel
+
+  try:
+    with open(path) as f:
+      raw = json.load(f)
+    return CostTable(
+        raw['metric'],
+        float(raw['base']),
+        {cell: np.asarray(t, np.float64) for cell, t in raw['ops'].items()},
+        raw.get('metadata', {}),
+    )
+  except (OSError, ValueError, KeyError, TypeError) as e:
+    raise ConfigError(f'{path} is not a cost table file ({e})') from None

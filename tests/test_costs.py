@@ -234,3 +234,32 @@ def test_every_strategy_adds_the_cost_of_its_own_pass_weights(name):
     if g_weight_phase is not None:
       np.testing.assert_array_equal(g_weight_phase[k], g_plain[k])
   assert any(float(jnp.abs(g_direct[k]).max()) > 0 for k in arch)
+
+
+def test_a_measured_latency_table_is_whole_at_its_base_cell_and_checked_on_load(tmp_path):
+  prims = ('none', 'skip_connect', 'nor_conv_3x3', 'avg_pool_3x3')
+  space = spaces.get('nb201', primitives=prims)
+  genotype = space.to_genotype((2, 1, 3, 0, 2, 1))
+  model = space.evalnet(genotype, 10, channels=4, layers=1)
+  table = costs.measure_latency(
+      space, model, (8, 8, 3), genotype, 2, runs=2, repeats=2, network=dict(channels=4, layers=1)
+  )
+  # The base is what the measured network leaves after its cell's entries.
+  assert table.of_genotype(space, genotype) == pytest.approx(table.metadata['measured_network_us'])
+  # 'none' is folded away: the floor, once per cell (3 stages of N=1).
+  np.testing.assert_allclose(table.ops['cell'][:, 0], 3 * costs._FLOOR_SECONDS * 1e6)
+  assert (table.ops['cell'] > 0).all()
+  # Every NB201 edge is the same place: one entry per op, repeated on the 6 edges.
+  assert (table.ops['cell'] == table.ops['cell'][0]).all()
+  path = str(tmp_path / 'lut.json')
+  costs.save_table(table, path)
+  config = _tiny()
+  config.cost.name = 'latency'
+  config.cost.target = 500.0
+  config.cost.latency_table = path
+  config.cost.latency_batch = 2
+  loaded = components.cost_term(config, space, 10, (8, 8, 3)).table
+  np.testing.assert_array_equal(loaded.ops['cell'], table.ops['cell'])
+  config.cost.latency_batch = 1
+  with pytest.raises(ConfigError, match=re.escape('was measured for batch 2; this search has 1')):
+    components.cost_term(config, space, 10, (8, 8, 3))

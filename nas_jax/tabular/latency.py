@@ -25,12 +25,12 @@ import numpy as np
 
 from nas_jax.util import atomic_write
 
-__all__ = ['LatencyTable', 'measure', 'measure_network']
+__all__ = ['LatencyTable', 'measure', 'measure_network', 'median_seconds']
 
 _MIN_ENTRY = 1e-7  # seconds: an op that compiles away (``none``) still counts as present
 
 
-def _time(fn, x, runs: int) -> float:
+def median_seconds(fn, x, runs: int) -> float:
   """The median wall seconds of ``fn(x)`` over ``runs`` calls (after one warm-up)."""
   fn(x).block_until_ready()
   times = []
@@ -114,7 +114,7 @@ def measure_network(space, protocol, num_classes: int, image_shape, arch, batch:
   x = jnp.zeros((batch,) + tuple(image_shape), jnp.float32)
   variables = net.init(jax.random.key(0), x[:1], train=False)
   fn = jax.jit(lambda x: net.apply(variables, x, train=False)[0])
-  return _time(fn, x, runs)
+  return median_seconds(fn, x, runs)
 
 
 def measure(
@@ -136,7 +136,7 @@ def measure(
       c, h = protocol.channels * 2**stage, height // 2**stage
       x = jnp.ones((c, batch, h, h), jnp.float32)
       empty = jax.jit(lambda x: x * 1.0)
-      t0 = _time(empty, x, runs)
+      t0 = median_seconds(empty, x, runs)
       for j, name in enumerate(space.primitives):
         if name == 'none':
           # An edge holding 'none' adds zeros, which XLA folds away: its latency is the
@@ -152,7 +152,7 @@ def measure(
             x = op.apply(variables, x, False) * 1.0 + 1e-3 * x
           return x
 
-        table[stage, j] = max((_time(jax.jit(chain), x, runs) - t0) / repeats, _MIN_ENTRY)
+        table[stage, j] = max((median_seconds(jax.jit(chain), x, runs) - t0) / repeats, _MIN_ENTRY)
     # the fixed part from a network whose cells do run (an all-'none' cell would let XLA fold
     # the whole network to a constant): every edge holds the first op that is not 'none'
     op = next((j for j, name in enumerate(space.primitives) if name != 'none'), 0)
