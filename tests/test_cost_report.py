@@ -45,7 +45,9 @@ def test_the_table_part_reports_the_derived_cells_and_the_fronts(tmp_path):
   acc = table.values('test_acc')
   for lam in ('0', '3'):
     cells = [
-        space.load_genotype(str(tmp_path / 'runs' / f'lambda_{lam}' / f'seed_{s}' / 'genotype.json'))
+        space.load_genotype(
+            str(tmp_path / 'runs' / f'lambda_{lam}' / f'seed_{s}' / 'genotype.json')
+        )
         for s in (0, 1)
     ]
     values = [acc[table.row(space.from_genotype(g))] for g in cells]
