@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
+from test_search import tiny_config
 
 from experiments.configs import search_demo
 from nas_jax import bilevel, components, costs, netstats, search, spaces, strategies
@@ -92,20 +93,13 @@ def test_cost_term_value_and_gradient_match_numpy_and_finite_differences(form, w
 
 
 def _tiny(**overrides):
-  c = search_demo.get_config()
-  c.dataset = 'cifar10'
-  c.image_size = 8
-  c.batch_size = 4
-  c.epochs = 2
-  c.max_steps_per_epoch = 3
-  c.log_every = 0
-  c.tensorboard = False
-  return configure(
-      c,
+  """test_search's tiny search in the NB201 space over 4 ops (N=1, C=4), 2 epochs of 3 steps."""
+  return tiny_config(
       space='nb201',
       primitives=['none', 'skip_connect', 'nor_conv_3x3', 'avg_pool_3x3'],
       layers=1,
-      init_channels=4,
+      max_steps_per_epoch=3,
+      tensorboard=False,
       **overrides,
   )
 

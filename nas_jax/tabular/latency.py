@@ -110,11 +110,10 @@ def _net(space, protocol, num_classes, arch):
 
 def measure_network(space, protocol, num_classes: int, image_shape, arch, batch: int, runs=30):
   """Measured seconds of one compiled inference of ``arch``'s evaluation network."""
+  from nas_jax import costs  # pylint: disable=import-outside-toplevel
+
   net = _net(space, protocol, num_classes, arch)
-  x = jnp.zeros((batch,) + tuple(image_shape), jnp.float32)
-  variables = net.init(jax.random.key(0), x[:1], train=False)
-  fn = jax.jit(lambda x: net.apply(variables, x, train=False)[0])
-  return median_seconds(fn, x, runs)
+  return costs.network_seconds(net, image_shape, batch, runs)
 
 
 def measure(
