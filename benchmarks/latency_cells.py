@@ -23,7 +23,7 @@ import numpy as np
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument('--config', default='train_demo', help='a retraining config[:arg]')
-  parser.add_argument('--genotype', default='DARTS_V2', help='the base genotype (DARTS space)')
+  parser.add_argument('--genotype', default=None, help="the base genotype (default: the config's)")
   parser.add_argument('--batches', default='1,64')
   parser.add_argument('--networks', type=int, default=24)
   parser.add_argument('--runs', type=int, default=30)
@@ -38,7 +38,7 @@ def main():
   name, _, arg = args.config.partition(':')
   config = importlib.import_module(f'experiments.configs.{name}').get_config(arg or None)
   space, _ = train.network(config)
-  if space.name == 'darts':
+  if args.genotype:
     config.genotype = args.genotype
   genotype = train.validate_config(config)
   num_classes = data.dataset_meta(config.dataset).num_classes

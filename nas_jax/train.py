@@ -11,7 +11,7 @@ epochs, and an auxiliary head whose loss is weighted by
   each epoch end; rerunning the same command resumes from the newest;
 * ``metrics.jsonl`` and ``tensorboard/``: one record per epoch (train loss
   and accuracy, test accuracy when evaluated, learning rate, drop path);
-* ``config.json``: the resolved config, written at the start (``python -m
+* ``config.json``: the resolved config, written with ``results.json`` (``python -m
   experiments.export`` rebuilds the network from it);
 * ``results.json``: ``test_accuracy``, ``params_m`` (auxiliary head
   excluded, as the papers count), ``flops_m`` (multiply-adds of one image),
@@ -486,8 +486,6 @@ def run_train(
   space, kind = network(config)
   model = build_model(config, genotype, data_.meta.num_classes)
   os.makedirs(workdir, exist_ok=True)
-  if jax.process_index() == 0:
-    atomic_write(os.path.join(workdir, CONFIG_FILE), config_json(config))
   loop = components.epoch_loop(
       config, workdir, steps_per_epoch(recipe, data_), log, finite={'loss': ''}
   )
@@ -510,6 +508,8 @@ def run_train(
       'dataset': config.dataset,
   }
   if jax.process_index() == 0:
+    # With the results, not at the start: a resume that fails must leave the run unchanged.
+    atomic_write(os.path.join(workdir, CONFIG_FILE), config_json(config))
     atomic_write(os.path.join(workdir, 'results.json'), json.dumps(results, indent=2) + '\n')
     space.plot(genotype, workdir)
   return dict(

@@ -2,7 +2,7 @@
 
   python -m experiments.reports.cost_report [--workdir=runs/cost_report]
       [--out=docs/cost_aware.md] [--figure=docs/figures/cost_front.png]
-      [--parts=table,darts] [--darts_lut=runs/latency/darts_demo_b1.json]
+      [--parts=table,targets] [--darts_lut=runs/latency/darts_demo_b1.json]
 
 **Part 1, the table** (the shipped animal table: NB201 over 4 ops, test accuracy and the
 latency its lookup table predicts at batch 1).
@@ -45,7 +45,9 @@ from experiments import cli
 _WORKDIR = flags.DEFINE_string('workdir', 'runs/cost_report', 'Where the runs go (resumed).')
 _OUT = flags.DEFINE_string('out', 'docs/cost_aware.md', 'The markdown report.')
 _FIGURE = flags.DEFINE_string('figure', 'docs/figures/cost_front.png', 'The front figure.')
-_PARTS = flags.DEFINE_list('parts', 'table,darts', 'Which parts to run: table, darts.')
+_PARTS = flags.DEFINE_list(
+    'parts', 'table,targets', 'Which parts to run: table (part 1), targets (part 2).'
+)
 _SEEDS = flags.DEFINE_integer('seeds', 3, 'Vmapped seeds per lambda.', lower_bound=1)
 _LAMBDAS = flags.DEFINE_list('lambdas', '0,0.03,0.1,0.3,1', 'The additive weights swept.')
 _DISCRETE_SEEDS = flags.DEFINE_integer(
@@ -322,7 +324,7 @@ def main(argv):
     if 'table' in _PARTS.value:
       table_out = table_part(workdir)
       figure(table_out, _FIGURE.value)
-    if 'darts' in _PARTS.value:
+    if 'targets' in _PARTS.value:
       darts_out = darts_part(workdir, _DARTS_LUT.value)
     text = markdown(table_out, darts_out, _FIGURE.value)
     with open(_OUT.value, 'w') as f:
