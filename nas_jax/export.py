@@ -144,9 +144,7 @@ def _interpret(closed, *args):
       outs = [_standard_conv(*invals, eqn.params)]
     elif name in ('pjit', 'jit', 'closed_call', 'core_call'):
       outs = _interpret(eqn.params.get('jaxpr') or eqn.params['call_jaxpr'], *invals)
-    elif name == 'custom_jvp_call':
-      outs = _interpret(eqn.params['call_jaxpr'], *invals)
-    elif name == 'custom_vjp_call':
+    elif name in ('custom_jvp_call', 'custom_vjp_call'):  # the primal computation, inlined
       outs = _interpret(eqn.params['call_jaxpr'], *invals)
     elif name == 'scan':
       outs = _interpret_scan(eqn.params, invals)

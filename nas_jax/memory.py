@@ -84,13 +84,11 @@ def _rss_kib(field: str) -> int:
 def _measure_main(spec_json: str) -> None:
   """The fresh process of :func:`measured_peak`: builds the program, compiles it, allocates its
   arguments, resets the peak resident size, runs it once, and prints the growth in bytes."""
-  from nas_jax import train  # pylint: disable=import-outside-toplevel
+  from nas_jax import data, train  # pylint: disable=import-outside-toplevel
 
   spec = json.loads(spec_json)
   config = train.read_config(spec['config'])
   genotype = train.validate_config(config)
-  from nas_jax import data  # pylint: disable=import-outside-toplevel
-
   meta = data.dataset_meta(config.dataset)
   shape = data.input_shape(config.dataset, config.image_size)
   model = train.build_model(config, genotype, meta.num_classes)

@@ -97,6 +97,17 @@ def test_standard_layout_rebuilds_scans_and_keeps_a_symbolic_batch():
   np.testing.assert_allclose(np.asarray(exported.call(x)), expected, rtol=1e-5, atol=1e-5)
 
 
+def _export_cli(*flags):
+  """``python -m experiments.export`` with ``flags``, as a user runs it."""
+  return subprocess.run(
+      [sys.executable, '-m', 'experiments.export', *flags],
+      cwd=REPO,
+      capture_output=True,
+      text=True,
+      check=False,
+  )
+
+
 @pytest.fixture(scope='module')
 def finished_run(tmp_path_factory):
   """A tiny DARTS-space retraining (3 cells: both reduction cells, every DARTS op kind of
@@ -113,13 +124,7 @@ def finished_run(tmp_path_factory):
 
 
 def test_every_format_reloads_in_a_fresh_process_and_matches_jax(finished_run):
-  proc = subprocess.run(
-      [sys.executable, '-m', 'experiments.export', f'--workdir={finished_run}', '--repeats=2'],
-      cwd=REPO,
-      capture_output=True,
-      text=True,
-      check=False,
-  )
+  proc = _export_cli(f'--workdir={finished_run}', '--repeats=2')
   assert proc.returncode == 0, proc.stderr[-2000:]
   out = os.path.join(finished_run, 'export')
   with open(os.path.join(out, 'export.json')) as f:
@@ -196,13 +201,7 @@ def test_bad_runs_and_formats_are_one_line_and_write_nothing(finished_run, tmp_p
   assert not os.path.exists(unfinished / 'export')
   for bad in (empty, unfinished):
     assert not [n for n in os.listdir(bad) if n.startswith('.export')]
-  proc = subprocess.run(
-      [sys.executable, '-m', 'experiments.export', f'--workdir={unfinished}', '--formats=onnx,pt'],
-      cwd=REPO,
-      capture_output=True,
-      text=True,
-      check=False,
-  )
+  proc = _export_cli(f'--workdir={unfinished}', '--formats=onnx,pt')
   assert proc.returncode == 2
   assert proc.stderr.strip().splitlines() == [
       "error: unknown export format 'pt'; known: jax_export, saved_model, tflite, onnx"
