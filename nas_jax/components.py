@@ -436,10 +436,13 @@ def cost_term(config, space_: Space, num_classes: int, image_shape):
 
   ``config.cost.name``: ``'params'`` or ``'flops'`` (exact counts of the evaluation network of
   ``config.cost.channels`` and ``config.cost.layers``, 0 meaning the search's
-  ``init_channels`` and ``layers``) or ``'latency'`` (microseconds at
-  ``config.cost.latency_batch`` from the lookup table file ``config.cost.latency_table``,
-  refused when it was measured on another backend, op set or network size);
-  ``target``, ``weight`` and ``form`` as ``costs.CostTerm``. One-line ConfigErrors.
+  ``init_channels`` and ``layers``), ``'latency'`` (microseconds at
+  ``config.cost.latency_batch`` from the lookup table file ``config.cost.latency_table``) or
+  ``'memory_inference'`` / ``'memory_training'`` (bytes at ``config.cost.memory_batch`` from
+  the fitted table file ``config.cost.memory_table``), measured tables refused when they were
+  measured on another backend, op set or network size (:func:`_measured_cost`);
+  ``target``, ``weight``, ``form`` and ``hard`` (the target also constrains the derived
+  cell) as ``costs.CostTerm``. One-line ConfigErrors.
   """
   import numpy as np  # pylint: disable=import-outside-toplevel
 
@@ -458,8 +461,8 @@ def cost_term(config, space_: Space, num_classes: int, image_shape):
     raise ConfigError(f'config.cost.target must be > 0 ({costs.UNITS[name]}), got {target!r}')
   channels = section_.get('channels', 0) or config.init_channels
   layers = section_.get('layers', 0) or config.layers
-  if name == 'latency':
-    table = _latency_cost(section_, space_, channels, layers, image_shape)
+  if name not in ('params', 'flops'):
+    table = _measured_cost(name, section_, space_, channels, layers, image_shape)
   else:
     genotype = space_.derive({c: np.ones(space_.shape()) for c in space_.cells})
     try:
@@ -470,76 +473,81 @@ def cost_term(config, space_: Space, num_classes: int, image_shape):
     table = dataclasses.replace(
         table, metadata=dict(table.metadata, channels=channels, layers=layers)
     )
-  return costs.CostTerm(table, float(target), float(weight), section_.get('form', 'additive'))
+  hard = section_.get('hard', False)
+  if not isinstance(hard, bool):
+    raise ConfigError(f'config.cost.hard must be True or False, got {hard!r}')
+  form = section_.get('form', 'additive')
+  return costs.CostTerm(table, float(target), float(weight), form, hard)
 
 
-def _latency_cost(section_, space_: Space, channels: int, layers: int, image_shape):
-  """The latency cost table of ``config.cost`` (:func:`cost_term`): a table file of
+def _measured_cost(name: str, section_, space_: Space, channels: int, layers: int, image_shape):
+  """The measured cost table of ``config.cost`` (:func:`cost_term`), ``latency`` or a memory
+  cost, refused unless it was measured on this backend for this op set, network size, image
+  size and batch.
+
+  A latency table is ``config.cost.latency_table`` at ``latency_batch``: a file of
   ``nas_jax.costs.save_table`` (``benchmarks/latency_cells.py``; any space) or an NB201 lookup
-  table of ``nas_jax.tabular.latency`` (``benchmarks/latency.py``), refused unless it was
-  measured on this backend for this op set, network size, image size and batch."""
+  table of ``nas_jax.tabular.latency`` (``benchmarks/latency.py``). A memory table is
+  ``config.cost.memory_table`` at ``memory_batch``, a ``save_table`` file
+  (``python -m experiments.memory_table``)."""
   import json  # pylint: disable=import-outside-toplevel
   import os  # pylint: disable=import-outside-toplevel
 
   from nas_jax import costs  # pylint: disable=import-outside-toplevel
   from nas_jax.tabular.latency import LatencyTable  # pylint: disable=import-outside-toplevel
 
-  path = section_.get('latency_table', '')
+  kind = 'latency' if name == 'latency' else 'memory'
+  key, builder = {
+      'latency': ('latency_table', 'benchmarks/latency_cells.py'),
+      'memory': ('memory_table', 'python -m experiments.memory_table'),
+  }[kind]
+  path = section_.get(key, '')
   if not path or not os.path.exists(path):
     raise ConfigError(
-        f'config.cost.latency_table must name a latency lookup table file '
-        f'(benchmarks/latency_cells.py writes one), got {path!r}'
+        f'config.cost.{key} must name a {kind} cost table file ({builder} writes one), '
+        f'got {path!r}'
     )
-  batch = int(section_.get('latency_batch', 1))
+  batch = int(section_.get(f'{kind}_batch', 1))
   try:
     with open(path) as f:
       generic = 'metric' in json.load(f)
   except (OSError, ValueError) as e:
-    raise ConfigError(f'config.cost.latency_table {path}: not a latency table ({e})') from None
+    raise ConfigError(f'config.cost.{key} {path}: not a {kind} table ({e})') from None
+  table = None
   if generic:
     table = costs.load_table(path)
-    meta = table.metadata
-    measured = [
-        ('cost', table.metric),
-        ('space', meta.get('space')),
-        ('backend', meta.get('backend')),
-        ('op set', meta.get('primitives')),
-        ('width (channels)', meta.get('channels')),
-        ('layers', meta.get('layers')),
-        ('image size', (meta.get('image_shape') or [None])[0]),
-        ('batch', meta.get('batch')),
-    ]
-  else:
+    meta = dict(table.metadata, metric=table.metric)
+  elif kind == 'latency':
     try:
       lut = LatencyTable.load(path)
     except (OSError, ValueError, KeyError) as e:
-      raise ConfigError(f'config.cost.latency_table {path}: not a latency table ({e})') from None
-    meta = lut.metadata
-    measured = [
-        ('cost', 'latency'),
-        ('space', meta.get('space')),
-        ('backend', meta.get('machine')),
-        ('op set', meta.get('primitives')),
-        ('width (channels)', meta.get('channels')),
-        ('layers', meta.get('cells_per_stage')),
-        ('image size', (meta.get('image_shape') or [None])[0]),
-        ('batch', batch if batch in lut.ops else sorted(lut.ops)),
-    ]
-    table = None
-  here = [
-      'latency',
-      space_.name,
-      f'{jax.default_backend()}: {jax.devices()[0].device_kind}',
-      list(space_.primitives),
-      channels,
-      layers,
-      int(image_shape[0]),
-      batch,
-  ]
-  for (what, value), wanted in zip(measured, here):
+      raise ConfigError(f'config.cost.{key} {path}: not a latency table ({e})') from None
+    meta = dict(
+        lut.metadata,
+        metric='latency',
+        backend=lut.metadata.get('machine'),
+        layers=lut.metadata.get('cells_per_stage'),
+        batch=batch if batch in lut.ops else sorted(lut.ops),
+    )
+  else:
+    raise ConfigError(f'config.cost.{key} {path}: not a cost table file of costs.save_table')
+  here = {
+      'cost': ('metric', name),
+      'space': ('space', space_.name),
+      'backend': ('backend', f'{jax.default_backend()}: {jax.devices()[0].device_kind}'),
+      'op set': ('primitives', list(space_.primitives)),
+      'width (channels)': ('channels', channels),
+      'layers': ('layers', layers),
+      'image size': ('image_shape', int(image_shape[0])),
+      'batch': ('batch', batch),
+  }
+  for what, (field, wanted) in here.items():
+    value = meta.get(field)
+    if field == 'image_shape':
+      value = (value or [None])[0]
     if value != wanted:
       raise ConfigError(
-          f'config.cost.latency_table {path} was measured for {what} {value!r}; this '
-          f'search has {wanted!r}'
+          f'config.cost.{key} {path} was measured for {what} {value!r}; this search has '
+          f'{wanted!r}'
       )
   return table if table is not None else costs.latency_table(space_, lut, batch)

@@ -15,6 +15,10 @@ of that cell. Tables:
   rules of ``nas_jax.netstats``; ``base`` is the whole network's count less its cells' ops.
 * ``latency`` (microseconds of one inference at a batch): a lookup table measured on a backend
   (``nas_jax.tabular.latency``); it is refused for another backend, op set or network size.
+* ``memory_inference`` and ``memory_training`` (XLA's peak bytes of a compiled program,
+  ``nas_jax.memory``): peak memory is not a sum over ops (it is the most that is live at one
+  time), so :func:`fit_table` fits the additive table that best explains measured networks
+  (least squares) and reports how well it does on networks it did not see.
 
 :class:`CostTerm` adds the cost to the architecture loss in the forms of ProxylessNAS
 (Cai et al., ICLR 2019; code: mit-han-lab/proxylessnas, ``search/`` ``--grad_reg_loss_type``)
@@ -27,13 +31,21 @@ as NNI offers them (``nni.nas.oneshot.pytorch.profiler.ExpectationProfilerPenalt
 
 Only the architecture's updates see the term (the weights train on the task loss alone, as in
 ProxylessNAS); a weight of 0 leaves the search's program unchanged.
+
+**A hard target** (``CostTerm(hard=True)``, ``config.cost.hard``) also constrains the derived
+cell: :func:`constrained_derive` reads it off the scores ``log s - mu * c / span`` (``s`` the
+op strengths, ``c`` the table) with the space's own rule, for the smallest multiplier ``mu``
+whose cell meets the target. This is the Lagrangian relaxation of "the strongest cell within
+the budget" (as in FBNetV2's and TF-NAS' latency constraints, here applied at derivation): the
+cell it returns is the strongest of all cells that cost no more than it does, though a cell
+between its cost and the target may be stronger (the relaxation's duality gap).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 import dataclasses
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -47,7 +59,10 @@ __all__ = [
     'FORMS',
     'CostTable',
     'CostTerm',
+    'Derived',
+    'constrained_derive',
     'exact_tables',
+    'fit_table',
     'latency_table',
     'load_table',
     'measure_latency',
@@ -55,9 +70,15 @@ __all__ = [
     'save_table',
 ]
 
-COSTS = ('params', 'flops', 'latency')
+COSTS = ('params', 'flops', 'latency', 'memory_inference', 'memory_training')
 FORMS = ('additive', 'multiplicative')
-UNITS = {'params': 'parameters', 'flops': 'multiply-adds', 'latency': 'microseconds'}
+UNITS = {
+    'params': 'parameters',
+    'flops': 'multiply-adds',
+    'latency': 'microseconds',
+    'memory_inference': 'bytes',
+    'memory_training': 'bytes',
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,6 +162,51 @@ def exact_tables(space, model, image_shape, genotype) -> dict[str, CostTable]:
   return out
 
 
+def fit_table(
+    space,
+    genotypes,
+    values,
+    metric: str,
+    *,
+    tie_edges: bool = True,
+    metadata: Mapping[str, Any] | None = None,
+) -> CostTable:
+  """The additive table ``base + sum w * table`` that fits ``values`` (one per genotype) best
+  in least squares, with every op's cost >= 0 (``scipy.optimize.nnls``; ``base`` free).
+
+  With ``tie_edges`` an op costs the same on every edge of a cell type (its features are the
+  op's count per cell type: few unknowns, for few networks); otherwise each (edge, op) has its
+  own entry. An op no genotype holds gets 0.
+  """
+  from scipy import optimize  # pylint: disable=import-outside-toplevel
+
+  values = np.asarray(values, np.float64)
+  cells = list(space.cells)
+  hots = [space.one_hot(g) for g in genotypes]
+  if len(hots) != len(values) or not len(hots):
+    raise ValueError(f'fit_table needs one value per genotype, got {len(values)} and {len(hots)}')
+  if tie_edges:
+    rows = [np.concatenate([h[c].sum(axis=0) for c in cells]) for h in hots]
+  else:
+    rows = [np.concatenate([h[c].ravel() for c in cells]) for h in hots]
+  x = np.asarray(rows, np.float64)
+  # base is free: fit around the means, then read it back off them.
+  x_mean, y_mean = x.mean(axis=0), values.mean()
+  coef, _ = optimize.nnls(x - x_mean, values - y_mean)
+  base = float(y_mean - x_mean @ coef)
+  e, k = space.shape()
+  ops_, start = {}, 0
+  for c in cells:
+    if tie_edges:
+      ops_[c] = np.tile(coef[start : start + k], (e, 1))
+      start += k
+    else:
+      ops_[c] = coef[start : start + e * k].reshape(e, k)
+      start += e * k
+  meta = dict(space=space.name, primitives=list(space.primitives), fitted_on=len(values))
+  return CostTable(metric, base, ops_, dict(meta, **dict(metadata or {})))
+
+
 def latency_table(space, lut, batch: int) -> CostTable:
   """The latency cost (microseconds at ``batch``) of an NB201 network from a measured lookup
   table (``nas_jax.tabular.latency.LatencyTable``): every edge of every cell adds its op's
@@ -161,12 +227,14 @@ class CostTerm:
     target: the cost aimed at, in the table's unit (> 0; > 1 for the multiplicative form).
     weight: lambda (additive) or beta (multiplicative); 0 leaves the loss as it is.
     form: ``'additive'`` or ``'multiplicative'``.
+    hard: the target also constrains the derived cell (:func:`constrained_derive`).
   """
 
   table: CostTable
   target: float
   weight: float
   form: str = 'additive'
+  hard: bool = False
 
   def __post_init__(self):
     if self.form not in FORMS:
@@ -191,6 +259,72 @@ class CostTerm:
     if self.form == 'additive':
       return loss + self.weight * (cost / self.target - 1.0)
     return loss * (jnp.log(cost) / np.log(self.target)) ** self.weight
+
+  def derive(self, strategy, arch) -> Derived:
+    """The cell ``strategy`` derives from ``arch``, within the target when :attr:`hard`."""
+    if self.hard:
+      strengths = {k: np.asarray(v) for k, v in strategy.strengths(arch).items()}
+      return constrained_derive(strategy.space, strengths, self.table, self.target)
+    genotype = strategy.derive(arch)
+    cost = self.table.of_genotype(strategy.space, genotype)
+    return Derived(genotype, cost, 0.0, cost <= self.target)
+
+
+class Derived(NamedTuple):
+  """A derived cell, its cost, the multiplier ``mu`` that chose it and whether it meets the
+  target."""
+
+  genotype: Any
+  cost: float
+  multiplier: float
+  feasible: bool
+
+
+_TINY = 1e-30  # log of a zero strength (an op the strategy switched off): very negative
+
+
+def constrained_derive(
+    space, strengths: Mapping[str, Any], table: CostTable, target: float, *, steps: int = 40
+) -> Derived:
+  """The cell ``space`` derives from op ``strengths`` ``{cell: (E, K)}`` under the cost
+  ``table``'s budget ``target`` (module doc): the derivation of ``exp(log s - mu * c / span)``
+  (``span`` the table's largest entry, so ``mu`` is unitless) for the smallest ``mu >= 0``
+  found whose cell costs at most ``target``. ``mu`` is scanned from 0 over a geometric grid up
+  to 1e6, then bisected ``steps`` times between the last grid point over budget and the first
+  within it. With no cell within budget on the grid, the cheapest one found is returned with
+  ``feasible`` False."""
+
+  def at(mu: float):
+    scores = {}
+    for cell, s in strengths.items():
+      s = np.asarray(s[0] if isinstance(s, tuple) else s, np.float64)
+      scores[cell] = np.exp(np.log(np.maximum(s, _TINY)) - mu * table.ops[cell] / span)
+    g = space.derive(scores)
+    return g, table.of_genotype(space, g)
+
+  span = max(float(np.max(np.abs(t))) for t in table.ops.values()) or 1.0
+  g, cost = at(0.0)
+  if cost <= target:
+    return Derived(g, cost, 0.0, True)
+  low, best = 0.0, (g, cost, 0.0)
+  for mu in np.geomspace(1e-4, 1e6, 41):
+    g, cost = at(float(mu))
+    if cost <= target:
+      high, found = float(mu), (g, cost)
+      break
+    low = float(mu)
+    if cost < best[1]:
+      best = (g, cost, float(mu))
+  else:
+    return Derived(*best, False)
+  for _ in range(steps):
+    mid = 0.5 * (low + high)
+    g, cost = at(mid)
+    if cost <= target:
+      high, found = mid, (g, cost)
+    else:
+      low = mid
+  return Derived(found[0], found[1], high, True)
 
 
 # --- latency lookup tables ----------------------------------------------------------------

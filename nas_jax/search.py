@@ -443,10 +443,22 @@ def _epoch_records(
     for cell, p in strengths.items():  # DARTS: softmax(alpha)
       record[f'alpha_{cell}'] = rows(p)
     if cost is not None:
+      derived = cost.derive(strategy, a)
       record['cost_expected'] = cost.table.of_weights(strengths)
-      record['cost_derived'] = cost.table.of_genotype(strategy.space, strategy.derive(a))
+      record['cost_derived'] = derived.cost
+      if cost.hard:
+        record.update(cost_feasible=derived.feasible, cost_multiplier=derived.multiplier)
     records.append(record)
   return records
+
+
+def _hard_note(records) -> str:
+  met = sum(bool(r['cost_feasible']) for r in records)
+  return (
+      f', hard: met by {met}/{len(records)}'
+      if len(records) > 1
+      else (', hard: met' if met else ', hard: NOT met by any cell')
+  )
 
 
 def _epoch_line(epochs: int, strategy, records, epoch, seconds, cost=None) -> str:
@@ -455,7 +467,8 @@ def _epoch_line(epochs: int, strategy, records, epoch, seconds, cost=None) -> st
   entropies = '/'.join(f'{mean("alpha_entropy_" + c):.3f}' for c in strategy.space.cells)
   costs_note = (
       f'{cost.table.metric} E[c] {mean("cost_expected"):.4g}, derived '
-      f'{mean("cost_derived"):.4g} (target {cost.target:.4g}) | '
+      f'{mean("cost_derived"):.4g} (target {cost.target:.4g}'
+      f'{_hard_note(records) if cost.hard else ""}) | '
       if cost is not None
       else ''
   )
@@ -467,13 +480,17 @@ def _epoch_line(epochs: int, strategy, records, epoch, seconds, cost=None) -> st
   )
 
 
-def _finish(config, strategy, state, seeds, seed_dirs, workdir, writer) -> dict[str, Any]:
-  """Derives every seed's genotype, writes the outputs and the multi-seed summary."""
+def _finish(
+    config, strategy, state, seeds, seed_dirs, workdir, writer, cost=None
+) -> dict[str, Any]:
+  """Derives every seed's genotype (within ``cost``'s target when it is hard), writes the
+  outputs and the multi-seed summary."""
   arch = jax.device_get(state.arch)
   genotypes, history = [], []
   for k, d in enumerate(seed_dirs):
     a = _seed_slice(arch, k, len(seeds))
-    genotypes.append(strategy.derive(a))
+    hard = cost is not None and cost.hard
+    genotypes.append(cost.derive(strategy, a).genotype if hard else strategy.derive(a))
     if writer:
       write_outputs(d, a, genotypes[-1], strategy.space)
     records = read_metrics(os.path.join(d, METRICS_FILE)) if writer else []
@@ -548,7 +565,7 @@ def run_search(
   )
   done = search(strategy, model, recipe, data_, loop, seeds=seeds, mesh=mesh, cost=cost)
   writer = jax.process_index() == 0
-  result = _finish(config, strategy, done.state, seeds, seed_dirs, workdir, writer)
+  result = _finish(config, strategy, done.state, seeds, seed_dirs, workdir, writer, cost)
   result.update(
       compile_seconds=done.compile_seconds,
       state=done.state,

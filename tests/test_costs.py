@@ -1,6 +1,7 @@
 """Cost-aware search: exact cost tables against whole-network counts and a hand count, the cost
 term's forms against NumPy and finite differences, and the term in a search (a weight of 0
-changes nothing; a large one drives the derived cell to the cheapest ops)."""
+changes nothing; a large one drives the derived cell to the cheapest ops), the hard target's
+derived cell against brute force, and fitted (memory) tables against known additive costs."""
 
 import re
 
@@ -13,7 +14,7 @@ import tensorflow_datasets as tfds
 from test_search import tiny_config
 
 from experiments.configs import search_demo
-from nas_jax import bilevel, components, costs, netstats, search, spaces, strategies
+from nas_jax import bilevel, components, costs, data, netstats, search, spaces, strategies
 from nas_jax.config_checks import ConfigError
 from nas_jax.spaces.darts import evalnet as darts_evalnet
 
@@ -257,3 +258,202 @@ def test_a_measured_latency_table_is_whole_at_its_base_cell_and_checked_on_load(
   config.cost.latency_batch = 1
   with pytest.raises(ConfigError, match=re.escape('was measured for batch 2; this search has 1')):
     components.cost_term(config, space, 10, (8, 8, 3))
+
+
+def _nb201_case(seed=0):
+  space = spaces.get('nb201')
+  rng = np.random.default_rng(seed)
+  strengths = {'cell': rng.dirichlet(np.ones(5), size=6)}
+  table = costs.CostTable('flops', 40.0, {'cell': rng.uniform(0, 30, (6, 5))})
+  return space, strengths, table
+
+
+def test_the_hard_target_cell_is_the_strongest_of_all_cells_that_cost_no_more():
+  """Brute force over all 5**6 NB201 cells, in NumPy: the cell derived within the budget meets
+  it, and no cell that costs no more than it has a larger sum of log strengths (the Lagrangian
+  solution's guarantee)."""
+  space, strengths, table = _nb201_case()
+  logp, c = np.log(strengths['cell']), table.ops['cell']
+  archs = np.stack(np.meshgrid(*[np.arange(5)] * 6, indexing='ij'), -1).reshape(-1, 6)
+  score = logp[np.arange(6), archs].sum(-1)
+  cost = table.base + c[np.arange(6), archs].sum(-1)
+  plain = table.of_genotype(space, space.derive(strengths))
+  for target in (plain - 1.0, plain - 20.0, float(np.percentile(cost, 5))):
+    found = costs.constrained_derive(space, strengths, table, target)
+    arch = np.asarray(space.from_genotype(found.genotype))
+    assert found.feasible and found.multiplier > 0
+    assert found.cost == pytest.approx(table.base + c[np.arange(6), arch].sum())
+    assert found.cost <= target
+    mine = logp[np.arange(6), arch].sum()
+    assert mine == pytest.approx(score[cost <= found.cost + 1e-9].max())
+  # A budget the unconstrained cell meets leaves it as it is; one nothing meets is reported.
+  met = costs.constrained_derive(space, strengths, table, plain)
+  assert met.genotype == space.derive(strengths) and met.multiplier == 0.0
+  low = costs.constrained_derive(space, strengths, table, float(cost.min()) - 1.0)
+  assert not low.feasible and low.cost == pytest.approx(cost.min())
+
+
+def test_a_hard_target_in_the_darts_space_is_met_by_its_derived_cell():
+  space = spaces.get('darts')
+  rng = np.random.default_rng(1)
+  shape = space.shape()
+  strengths = {c: rng.dirichlet(np.ones(shape[1]), size=shape[0]) for c in space.cells}
+  table = costs.CostTable('params', 1e4, {c: rng.uniform(0, 500, shape) for c in space.cells})
+  plain = table.of_genotype(space, space.derive(strengths))
+  cheapest = costs.constrained_derive(space, strengths, table, 0.0)  # nothing meets 0
+  assert not cheapest.feasible and cheapest.cost < plain
+  target = 0.5 * (plain + cheapest.cost)
+  found = costs.constrained_derive(space, strengths, table, target)
+  assert found.feasible and found.cost <= target
+  # The cost of the genotype, counted by hand over its kept (op, input) pairs.
+  index = lambda node, j: node * (node + 3) // 2 + j  # edges into node n: 2 + n of them
+  by_hand = table.base + sum(
+      table.ops[cell][index(k // 2, j), space.primitives.index(op)]
+      for cell in space.cells
+      for k, (op, j) in enumerate(getattr(found.genotype, cell))
+  )
+  assert found.cost == pytest.approx(by_hand)
+
+
+def test_a_hard_target_search_records_and_returns_a_cell_within_it(tmp_path):
+  loose = _search(tmp_path, 'loose', name='flops', target=1e12, weight=0.0)
+  space = loose['space']
+  config = _tiny()
+  config.cost.update(name='flops', target=1e12)
+  table = components.cost_term(config, space, 10, (8, 8, 3)).table
+  plain = loose['metrics'][-1]['cost_derived']
+  cheapest = table.base + sum(float(t.min(axis=1).sum()) for t in table.ops.values())
+  assert plain > cheapest  # the unconstrained cell holds a convolution
+  target = 0.5 * (plain + cheapest)
+  out = _search(tmp_path, 'hard', name='flops', target=target, weight=0.0, hard=True)
+  last = out['metrics'][-1]
+  assert last['cost_feasible'] and last['cost_derived'] <= target and last['cost_multiplier'] > 0
+  assert table.of_genotype(space, out['genotype']) == pytest.approx(last['cost_derived'])
+  assert out['genotype'] != loose['genotype']
+
+
+def test_fit_table_recovers_an_additive_cost_and_keeps_op_costs_non_negative():
+  """Values made by hand from a known per-op cost are fitted back exactly."""
+  space = spaces.get('nb201')
+  rng = np.random.default_rng(2)
+  genotypes = [space.to_genotype(tuple(rng.integers(0, 5, 6))) for _ in range(60)]
+  per_op = np.array([0.0, 10.0, 300.0, 40.0, 25.0])
+  values = [1000.0 + per_op[np.asarray(space.from_genotype(g))].sum() for g in genotypes]
+  fitted = costs.fit_table(space, genotypes, values, 'memory_training')
+  np.testing.assert_allclose(fitted.ops['cell'], np.tile(per_op, (6, 1)), atol=1e-6)
+  assert fitted.base == pytest.approx(1000.0)
+  # Untied: one entry per edge and op; the fit explains the values just as well.
+  untied = costs.fit_table(space, genotypes, values, 'memory_training', tie_edges=False)
+  np.testing.assert_allclose([untied.of_genotype(space, g) for g in genotypes], values, rtol=1e-6)
+  # A negative effect cannot be represented: that op's cost is 0, not below it.
+  values = [
+      v - 50.0 * (np.asarray(space.from_genotype(g)) == 1).sum() for g, v in zip(genotypes, values)
+  ]
+  assert (costs.fit_table(space, genotypes, values, 'memory_training').ops['cell'] >= 0).all()
+
+
+def test_a_memory_cost_is_fitted_from_table_columns_and_checked_on_load(tmp_path):
+  from nas_jax import tabular
+  from nas_jax.tabular import costs as table_costs
+  from nas_jax.tabular.table import Table
+
+  table = tabular.load('shipped')
+  space = table.space
+  per_op = np.array([0.0, 3e4, 2e5, 5e4])
+  training = 2e6 + per_op[np.asarray(table.archs)].sum(-1)
+  with_memory = Table(
+      table.hashes,
+      table.archs,
+      table.seeds,
+      table.epoch,
+      table.seed,
+      dict(table.arch, memory_training=training),
+      dict(
+          table.metadata, memory_backend=f'{jax.default_backend()}: {jax.devices()[0].device_kind}'
+      ),
+  )
+  fitted, fit = table_costs.memory_cost_table(with_memory, 'memory_training')
+  assert fit['mean_abs_error'] < 1e-9 and fit['kendall_tau'] > 0.999  # ties: float noise
+  np.testing.assert_allclose(fitted.ops['cell'][0], per_op, atol=1e-3)
+  path = str(tmp_path / 'memory.json')
+  costs.save_table(fitted, path)
+  protocol = table.metadata['protocol']
+  config = _tiny()
+  config.cost.update(
+      name='memory_training',
+      target=3e6,
+      weight=1.0,
+      memory_table=path,
+      channels=protocol['channels'],
+      layers=protocol['cells_per_stage'],
+      memory_batch=protocol['batch_size'],
+  )
+  shape = data.input_shape(protocol['dataset'], protocol['image_size'])
+  term = components.cost_term(config, space, 10, shape)
+  arch = tuple(int(a) for a in table.archs[7])
+  assert term.table.of_genotype(space, space.to_genotype(arch)) == pytest.approx(training[7])
+  config.cost.memory_batch = 32
+  with pytest.raises(ConfigError, match=re.escape('was measured for batch 64; this search has 32')):
+    components.cost_term(config, space, 10, shape)
+  with pytest.raises(ConfigError, match='has no memory_inference column'):
+    table_costs.memory_cost_table(with_memory, 'memory_inference')
+
+
+def test_the_memory_table_launcher_prints_its_fit_and_refuses_a_table_without_the_column(
+    tmp_path,
+):
+  import subprocess
+  import sys
+
+  from test_launchers import REPO, launcher
+
+  from nas_jax import tabular
+  from nas_jax.tabular.table import Table
+
+  table = tabular.load('shipped')
+  training = 1e6 + 2e5 * (np.asarray(table.archs) == 2).sum(-1)
+  backend = f'{jax.default_backend()}: {jax.devices()[0].device_kind}'
+  Table(
+      table.hashes,
+      table.archs,
+      table.seeds,
+      table.epoch,
+      table.seed,
+      dict(table.arch, memory_training=training),
+      dict(table.metadata, memory_backend=backend),
+  ).save(str(tmp_path / 'with_memory.npz'))
+  lines = []
+  with launcher('memory_table') as memory_table:
+    fit = memory_table.fit(
+        str(tmp_path / 'with_memory.npz'),
+        'memory_training',
+        str(tmp_path / 'memory.json'),
+        0.5,
+        0,
+        lines.append,
+    )
+  assert fit['mean_abs_error'] < 1e-9
+  assert lines[0].startswith('memory_training of 1236 cells: fitted on 618, held out 618')
+  assert 'nor_conv_3x3 0.191 MiB' in lines[1]  # 2e5 bytes
+  saved = costs.load_table(str(tmp_path / 'memory.json'))
+  assert saved.metadata['fit']['held_out_cells'] == 618 and saved.metadata['backend'] == backend
+  # A table without the column: one line, exit status 2, nothing written.
+  proc = subprocess.run(
+      [
+          sys.executable,
+          '-m',
+          'experiments.memory_table',
+          '--table=shipped',
+          f'--out={tmp_path}/bad.json',
+      ],
+      cwd=REPO,
+      capture_output=True,
+      text=True,
+      timeout=600,
+  )
+  assert proc.returncode == 2, proc.stderr[-3000:]
+  assert proc.stderr.strip().splitlines() == [
+      'error: the table has no memory_training column of a known backend: add it with '
+      'python -m experiments.table_memory'
+  ]
+  assert not (tmp_path / 'bad.json').exists()

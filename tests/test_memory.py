@@ -94,6 +94,9 @@ def test_table_memory_columns_are_each_cells_analysis_and_resume(tmp_path):
   assert out.arch['memory_inference'][1] == direct['inference']['peak']
   assert (out.arch['params'] == table.arch['params']).all()
   assert 'memory' in out.metadata
+  assert (
+      out.metadata['memory_backend'] == f'{jax.default_backend()}: {jax.devices()[0].device_kind}'
+  )
   # The second pass reads every cell's kept result: nothing is compiled again.
   calls = []
   original = memory.network_memory

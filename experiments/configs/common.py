@@ -50,10 +50,11 @@ def search_defaults() -> ml_collections.ConfigDict:
   c.init_channels = 16
   # Bilevel optimization.
   c.order = 1
-  # Cost-aware search (nas_jax.costs, components.cost_term): name '' (none), 'params', 'flops'
-  # or 'latency'; target in its unit (parameters, multiply-adds, microseconds); weight is
-  # lambda (form 'additive') or beta ('multiplicative'). channels/layers: the evaluation
-  # network the cost describes (0: the search's init_channels/layers).
+  # Cost-aware search (nas_jax.costs, components.cost_term): name '' (none), 'params', 'flops',
+  # 'latency', 'memory_inference' or 'memory_training'; target in its unit (parameters,
+  # multiply-adds, microseconds, bytes); weight is lambda (form 'additive') or beta
+  # ('multiplicative'). channels/layers: the evaluation network the cost describes (0: the
+  # search's init_channels/layers).
   c.cost = ml_collections.ConfigDict()
   c.cost.name = ''
   c.cost.target = 0.0
@@ -63,6 +64,11 @@ def search_defaults() -> ml_collections.ConfigDict:
   c.cost.layers = 0
   c.cost.latency_table = ''
   c.cost.latency_batch = 1
+  # memory_inference / memory_training (bytes): a table of python -m experiments.memory_table.
+  c.cost.memory_table = ''
+  c.cost.memory_batch = 64
+  # hard: the target also constrains the derived cell (costs.constrained_derive).
+  c.cost.hard = False
   c.epochs = 50
   c.batch_size = 64
   c.learning_rate = 0.025

@@ -17,7 +17,7 @@ import numpy as np
 
 from nas_jax import netstats
 
-__all__ = ['additive_costs', 'predict']
+__all__ = ['additive_costs', 'memory_cost_table', 'predict', 'with_memory_columns']
 
 
 def _count(space, arch, num_classes: int, protocol, image_shape) -> tuple[int, int]:
@@ -141,8 +141,11 @@ def with_memory_columns(table, cache_dir: str, log=print):
   columns = memory_columns(
       table.space, protocol, meta.num_classes, shape, table.archs, table.hashes, cache_dir, log
   )
+  import jax  # pylint: disable=import-outside-toplevel
+
   metadata = dict(
       table.metadata,
+      memory_backend=f'{jax.default_backend()}: {jax.devices()[0].device_kind}',
       memory=(
           "XLA's peak bytes (compiled.memory_analysis: arguments + outputs + temporaries - "
           f'aliased) of the inference program and of one training step at batch '
@@ -158,3 +161,65 @@ def with_memory_columns(table, cache_dir: str, log=print):
       dict(table.arch, **columns),
       metadata,
   )
+
+
+def memory_cost_table(table, metric: str, holdout: float = 0.5, seed: int = 0):
+  """``(CostTable, fit)``: the additive memory cost (``nas_jax.costs.fit_table``, one entry
+  per op and cell type) of ``table``'s ``metric`` column (:data:`MEMORY_METRICS`), fitted on
+  every cell, and ``fit``, how well the same fit on a random ``1 - holdout`` of the cells
+  predicts the other ``holdout``: Kendall tau, Spearman rho, mean and largest absolute
+  relative error, and the range of the held-out values (bytes).
+
+  The table's metadata says the network it holds for (the protocol's channels, cells per
+  stage, image shape and batch) and the backend XLA compiled for, so that a search's cost
+  term can refuse it for another (``nas_jax.components.cost_term``).
+  """
+  from scipy import stats  # pylint: disable=import-outside-toplevel
+
+  from nas_jax import costs, data  # pylint: disable=import-outside-toplevel
+  from nas_jax.config_checks import ConfigError  # pylint: disable=import-outside-toplevel
+  from nas_jax.tabular.protocol import Protocol  # pylint: disable=import-outside-toplevel
+
+  if metric not in MEMORY_METRICS:
+    raise ConfigError(f'the memory cost is one of {", ".join(MEMORY_METRICS)}, got {metric!r}')
+  if metric not in table.arch or 'memory_backend' not in table.metadata:
+    raise ConfigError(
+        f'the table has no {metric} column of a known backend: add it with '
+        'python -m experiments.table_memory'
+    )
+  if not 0 < holdout < 1:
+    raise ConfigError(f'holdout must be in (0, 1), got {holdout!r}')
+  space = table.space
+  values = np.asarray(table.arch[metric], np.float64)
+  genotypes = [space.to_genotype(tuple(int(a) for a in arch)) for arch in table.archs]
+  order = np.random.default_rng(seed).permutation(len(values))
+  cut = int(round(len(values) * (1 - holdout)))
+  if cut < 2 or cut >= len(values):
+    raise ConfigError(f'{len(values)} cells are too few to fit on and hold out {holdout}')
+  seen, unseen = order[:cut], order[cut:]
+  trial = costs.fit_table(space, [genotypes[i] for i in seen], values[seen], metric)
+  predicted = np.array([trial.of_genotype(space, genotypes[i]) for i in unseen])
+  truth = values[unseen]
+  error = np.abs(predicted - truth) / truth
+  fit = dict(
+      fitted_cells=int(cut),
+      held_out_cells=int(len(unseen)),
+      kendall_tau=float(stats.kendalltau(predicted, truth)[0]),
+      spearman_rho=float(stats.spearmanr(predicted, truth)[0]),
+      mean_abs_error=float(error.mean()),
+      max_abs_error=float(error.max()),
+      held_out_range=[float(truth.min()), float(truth.max())],
+      seed=int(seed),
+  )
+  protocol = Protocol.from_dict(table.metadata['protocol'])
+  shape = data.input_shape(protocol.dataset, protocol.image_size)
+  metadata = dict(
+      channels=protocol.channels,
+      layers=protocol.cells_per_stage,
+      image_shape=[int(d) for d in shape],
+      batch=protocol.batch_size,
+      backend=table.metadata['memory_backend'],
+      source=f'{metric} column of a {len(values)}-cell table ({protocol.dataset})',
+      fit=fit,
+  )
+  return costs.fit_table(space, genotypes, values, metric, metadata=metadata), fit
