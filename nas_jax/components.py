@@ -457,8 +457,8 @@ def cost_term(config, space_: Space, num_classes: int, image_shape):
         f'config.cost.name must be one of {", ".join(costs.COSTS)} (or empty), got {name!r}'
     )
   target, weight = section_.get('target', 0.0), section_.get('weight', 0.0)
-  if not isinstance(target, (int, float)) or not target > 0:
-    raise ConfigError(f'config.cost.target must be > 0 ({costs.UNITS[name]}), got {target!r}')
+  form, hard = section_.get('form', 'additive'), section_.get('hard', False)
+  costs.check_settings(name, target, weight, form, hard)
   channels = section_.get('channels', 0) or config.init_channels
   layers = section_.get('layers', 0) or config.layers
   if name not in ('params', 'flops'):
@@ -473,10 +473,6 @@ def cost_term(config, space_: Space, num_classes: int, image_shape):
     table = dataclasses.replace(
         table, metadata=dict(table.metadata, channels=channels, layers=layers)
     )
-  hard = section_.get('hard', False)
-  if not isinstance(hard, bool):
-    raise ConfigError(f'config.cost.hard must be True or False, got {hard!r}')
-  form = section_.get('form', 'additive')
   return costs.CostTerm(table, float(target), float(weight), form, hard)
 
 

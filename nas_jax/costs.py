@@ -67,6 +67,7 @@ __all__ = [
     'load_table',
     'measure_latency',
     'network_seconds',
+    'check_settings',
     'save_table',
 ]
 
@@ -218,6 +219,24 @@ def latency_table(space, lut, batch: int) -> CostTable:
   return CostTable('latency', lut.base[batch] * 1e6, ops_, dict(lut.metadata, batch=batch))
 
 
+def check_settings(metric: str, target: Any, weight: Any, form: str, hard: Any = False) -> None:
+  """One-line ConfigErrors for a cost term's settings (before any table is built)."""
+  unit = UNITS[metric]
+  if form not in FORMS:
+    raise ConfigError(f'config.cost.form must be one of {", ".join(FORMS)}, got {form!r}')
+  if isinstance(target, bool) or not isinstance(target, (int, float)) or not target > 0:
+    raise ConfigError(f'config.cost.target must be > 0 ({unit}), got {target!r}')
+  if form == 'multiplicative' and not target > 1:
+    raise ConfigError(
+        f'config.cost.target must be > 1 {unit} for the multiplicative form '
+        f'(log target divides), got {target!r}'
+    )
+  if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight >= 0:
+    raise ConfigError(f'config.cost.weight must be >= 0, got {weight!r}')
+  if not isinstance(hard, bool):
+    raise ConfigError(f'config.cost.hard must be True or False, got {hard!r}')
+
+
 @dataclasses.dataclass(frozen=True)
 class CostTerm:
   """The cost added to the architecture loss (module doc).
@@ -237,17 +256,7 @@ class CostTerm:
   hard: bool = False
 
   def __post_init__(self):
-    if self.form not in FORMS:
-      raise ConfigError(f'config.cost.form must be one of {", ".join(FORMS)}, got {self.form!r}')
-    if not self.target > 0:
-      raise ConfigError(f'config.cost.target must be > 0, got {self.target!r}')
-    if self.form == 'multiplicative' and not self.target > 1:
-      raise ConfigError(
-          f'config.cost.target must be > 1 {self.table.unit} for the multiplicative form '
-          f'(log target divides), got {self.target!r}'
-      )
-    if not self.weight >= 0:
-      raise ConfigError(f'config.cost.weight must be >= 0, got {self.weight!r}')
+    check_settings(self.table.metric, self.target, self.weight, self.form)
 
   @property
   def active(self) -> bool:
@@ -337,7 +346,7 @@ def _op_seconds(op, input_shape, batch: int, runs: int, repeats: int) -> float:
   distinct shifted inputs in one compiled program (their outputs summed), less the same
   program with the identity in place of ``op`` (the shifts, the sums and the dispatch), over
   ``repeats``."""
-  from nas_jax.tabular.latency import median_seconds  # pylint: disable=import-outside-toplevel
+  from nas_jax.util import median_seconds  # pylint: disable=import-outside-toplevel
 
   shape = (input_shape[0], batch, *input_shape[2:])
   x = jnp.ones(shape, jnp.float32)
@@ -359,7 +368,7 @@ def _op_seconds(op, input_shape, batch: int, runs: int, repeats: int) -> float:
 
 def network_seconds(model, image_shape, batch: int, runs: int = 30) -> float:
   """Median seconds of one compiled inference of the evaluation network ``model`` at ``batch``."""
-  from nas_jax.tabular.latency import median_seconds  # pylint: disable=import-outside-toplevel
+  from nas_jax.util import median_seconds  # pylint: disable=import-outside-toplevel
 
   x = jnp.zeros((batch, *image_shape), jnp.float32)
   variables = model.init(jax.random.key(0), x[:1], train=False)

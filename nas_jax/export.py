@@ -47,7 +47,7 @@ from jax.extend import core as jex_core
 import jax.numpy as jnp
 import numpy as np
 
-from nas_jax.util import DIR_MODE, atomic_write
+from nas_jax.util import DIR_MODE, atomic_write, median_seconds
 
 __all__ = [
     'FORMATS',
@@ -337,18 +337,6 @@ def load(fmt: str, path: str) -> Callable[[np.ndarray], np.ndarray]:
   return lambda images: session.run(None, {name: images})[0]
 
 
-def median_latency(fn: Callable[[np.ndarray], Any], images: np.ndarray, repeats: int) -> float:
-  """Median wall seconds of ``fn(images)`` over ``repeats`` calls, after two warm-up calls."""
-  for _ in range(2):
-    np.asarray(fn(images))
-  times = []
-  for _ in range(repeats):
-    t0 = time.perf_counter()
-    np.asarray(fn(images))
-    times.append(time.perf_counter() - t0)
-  return float(np.median(times))
-
-
 def logits_and_latency(
     fn: Callable[[np.ndarray], np.ndarray],
     images: np.ndarray,
@@ -364,7 +352,7 @@ def logits_and_latency(
   latency = {}
   for b in latency_batches:
     batch = np.resize(images, (b, *images.shape[1:]))  # repeats the images if b > len(images)
-    latency[str(b)] = median_latency(fn, batch, repeats)
+    latency[str(b)] = median_seconds(fn, batch, repeats, warmup=2)
   return logits, latency
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numbers
 import os
 import tempfile
+import time
 from typing import Any
 
 
@@ -63,3 +64,21 @@ def dataclass_from(cls, config):
   import dataclasses  # pylint: disable=import-outside-toplevel
 
   return cls(**{f.name: config[f.name] for f in dataclasses.fields(cls) if f.name in config})
+
+
+def median_seconds(fn, x, runs: int, warmup: int = 1) -> float:
+  """The median wall seconds of ``fn(x)`` over ``runs`` calls, after ``warmup`` calls; each
+  call's outputs are waited for (``jax.block_until_ready``: JAX arrays are computed, NumPy
+  ones, as a converter's runtime returns them, are ready). The one timer of latency tables,
+  cost tables and exported artifacts."""
+  import jax  # pylint: disable=import-outside-toplevel
+  import numpy as np  # pylint: disable=import-outside-toplevel
+
+  for _ in range(warmup):
+    jax.block_until_ready(fn(x))
+  times = []
+  for _ in range(runs):
+    t0 = time.perf_counter()
+    jax.block_until_ready(fn(x))
+    times.append(time.perf_counter() - t0)
+  return float(np.median(times))

@@ -23,22 +23,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from nas_jax.util import atomic_write
+from nas_jax.util import atomic_write, median_seconds
 
 __all__ = ['LatencyTable', 'measure', 'measure_network', 'median_seconds']
 
 _MIN_ENTRY = 1e-7  # seconds: an op that compiles away (``none``) still counts as present
-
-
-def median_seconds(fn, x, runs: int) -> float:
-  """The median wall seconds of ``fn(x)`` over ``runs`` calls (after one warm-up)."""
-  fn(x).block_until_ready()
-  times = []
-  for _ in range(runs):
-    t0 = time.perf_counter()
-    fn(x).block_until_ready()
-    times.append(time.perf_counter() - t0)
-  return float(np.median(times))
 
 
 class LatencyTable:
