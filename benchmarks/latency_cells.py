@@ -1,7 +1,7 @@
 """A latency lookup table of a retraining config's evaluation network, validated on networks.
 
   python -m benchmarks.latency_cells [--config=train_demo] [--batches=1,64] [--networks=24]
-      [--out=runs/latency/darts_demo]
+      [--fit_networks=40] [--out=runs/latency/darts_demo]
 
 Measures ``nas_jax.costs.measure_latency`` of the config's evaluation network (the DARTS
 demo retraining by default: 6 cells, C=16, 16x16 MNIST-5k shapes; ``--config=train_demo:nb201``
@@ -9,7 +9,15 @@ for the NB201 one): every op at every distinct place (per cell type, stride, cha
 size), at each batch, writes each table to ``--out`` + ``_b<batch>.json`` (what
 ``config.cost.latency_table`` reads), then compiles ``--networks`` evaluation networks of
 random genotypes (fixed seed), measures each one's inference and prints, per batch, the rank
-correlation of the lookup prediction with the measurement and its mean error. Run it on a quiet
+correlation of the lookup prediction with the measurement and its mean error.
+
+Timing ops alone misses what they cost inside a network (fusion, dispatch), most of all for
+cells of cheap ops, the cells a latency target pushes a search to. So it also measures
+``--fit_networks`` other networks (their cells' ops drawn from skewed op mixes, so that cheap
+and costly cells are both present), fits the additive table that explains them best
+(``nas_jax.costs.fit_table``, edges that are the same place sharing each op's entry), writes it
+to ``--out`` + ``_b<batch>_fit.json`` and prints its row on the same validation networks, and
+both tables' prediction for the cheapest cell the lookup table derives. Run it on a quiet
 machine: every number is a timing.
 """
 
@@ -26,6 +34,7 @@ def main():
   parser.add_argument('--genotype', default=None, help="the base genotype (default: the config's)")
   parser.add_argument('--batches', default='1,64')
   parser.add_argument('--networks', type=int, default=24)
+  parser.add_argument('--fit_networks', type=int, default=40)
   parser.add_argument('--runs', type=int, default=30)
   parser.add_argument('--out', default='runs/latency/darts_demo')
   args = parser.parse_args()
@@ -52,34 +61,61 @@ def main():
   )
   keys = jax.random.split(jax.random.key(0), args.networks)
   others = [space.to_genotype(space.sample(k, 1)[0]) for k in keys]
+  rng = np.random.default_rng(1)
+  mixes = []
+  for _ in range(args.fit_networks):
+    preference = rng.dirichlet(np.full(len(space.primitives), 0.3))
+    mixes.append(
+        space.derive({c: rng.uniform(size=space.shape()) * preference for c in space.cells})
+    )
   os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
   print(
-      '| batch | lookup entries | base us | networks | Spearman rho | Kendall tau | '
-      'mean abs error % | measured us (min-max) |'
+      '| batch | table | entries | base us | networks | Spearman rho | Kendall tau | '
+      'mean abs error % | measured us (min-max) | cheapest cell: predicted / measured us |'
   )
-  print('|---|---|---|---|---|---|---|---|')
+  print('|---|---|---|---|---|---|---|---|---|---|')
+
+  def seconds(g, batch):
+    net = train.build_model(config, g, num_classes)
+    return costs.network_seconds(net, shape, batch, args.runs) * 1e6
+
   for batch in (int(b) for b in args.batches.split(',')):
     table = costs.measure_latency(
         space, model, shape, genotype, batch, runs=args.runs, network=size
     )
     path = f'{args.out}_b{batch}.json'
     costs.save_table(table, path)
-    measured, predicted = [], []
-    for g in others:
-      net = train.build_model(config, g, num_classes)
-      measured.append(costs.network_seconds(net, shape, batch, args.runs) * 1e6)
-      predicted.append(table.of_genotype(space, g))
-    measured, predicted = np.asarray(measured), np.asarray(predicted)
-    rho = stats.spearmanr(measured, predicted).statistic
-    tau = stats.kendalltau(measured, predicted).statistic
-    err = float(np.mean(np.abs(predicted - measured) / measured) * 100)
-    entries = sum(int(np.count_nonzero(t)) for t in table.ops.values())
-    print(
-        f'| {batch} | {entries} | {table.base:.0f} | {len(others)} | {rho:.3f} | {tau:.3f} | '
-        f'{err:.1f} | {measured.min():.0f}-{measured.max():.0f} |',
-        flush=True,
-    )
-    print(f'  table: {path}')
+    measured = np.asarray([seconds(g, batch) for g in others])
+    uniform = {c: np.ones(space.shape()) for c in space.cells}
+    cheapest = costs.constrained_derive(space, uniform, table, 0.0).genotype
+    cheapest_us = seconds(cheapest, batch)
+    tables = [('lookup', table, path)]
+    if args.fit_networks:
+      fit_us = [seconds(g, batch) for g in mixes]
+      fitted = costs.fit_table(
+          space,
+          mixes,
+          fit_us,
+          'latency',
+          groups=costs.edge_groups(table),
+          metadata=dict(table.metadata, fit_seed=1, fit_range_us=[min(fit_us), max(fit_us)]),
+      )
+      fit_path = f'{args.out}_b{batch}_fit.json'
+      costs.save_table(fitted, fit_path)
+      tables.append(('fitted', fitted, fit_path))
+    for kind, t, where in tables:
+      predicted = np.asarray([t.of_genotype(space, g) for g in others])
+      rho = stats.spearmanr(measured, predicted).statistic
+      tau = stats.kendalltau(measured, predicted).statistic
+      err = float(np.mean(np.abs(predicted - measured) / measured) * 100)
+      entries = sum(int(np.count_nonzero(o)) for o in t.ops.values())
+      print(
+          f'| {batch} | {kind} | {entries} | {t.base:.0f} | {len(others)} | {rho:.3f} | '
+          f'{tau:.3f} | {err:.1f} | {measured.min():.0f}-{measured.max():.0f} | '
+          f'{t.of_genotype(space, cheapest):.0f} / {cheapest_us:.0f} |',
+          flush=True,
+      )
+      print(f'  {kind} table: {where}')
 
 
 if __name__ == '__main__':

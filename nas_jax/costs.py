@@ -61,6 +61,7 @@ __all__ = [
     'CostTerm',
     'Derived',
     'constrained_derive',
+    'edge_groups',
     'exact_tables',
     'fit_table',
     'latency_table',
@@ -170,42 +171,68 @@ def fit_table(
     metric: str,
     *,
     tie_edges: bool = True,
+    groups: Mapping[str, Any] | None = None,
     metadata: Mapping[str, Any] | None = None,
 ) -> CostTable:
   """The additive table ``base + sum w * table`` that fits ``values`` (one per genotype) best
   in least squares, with every op's cost >= 0 (``scipy.optimize.nnls``; ``base`` free).
 
-  With ``tie_edges`` an op costs the same on every edge of a cell type (its features are the
-  op's count per cell type: few unknowns, for few networks); otherwise each (edge, op) has its
-  own entry. An op no genotype holds gets 0.
+  Edges in one group share each op's entry: ``groups`` ``{cell: (E,) group ids}`` (e.g.
+  :func:`edge_groups` of a measured table: the edges that are the same place), else with
+  ``tie_edges`` one group per cell type (an op's count per cell type is its feature: few
+  unknowns, for few networks), else every edge its own. An op no genotype holds in a group
+  gets 0. Where every genotype holds the same number of ops in a group, a constant per op
+  cannot be told from ``base``: the cheapest op present there is 0.
   """
   from scipy import optimize  # pylint: disable=import-outside-toplevel
 
   values = np.asarray(values, np.float64)
   cells = list(space.cells)
+  e, k = space.shape()
+  if groups is None:
+    groups = {c: np.zeros(e, int) if tie_edges else np.arange(e) for c in cells}
+  groups = {c: np.unique(np.asarray(groups[c]), return_inverse=True)[1] for c in cells}
   hots = [space.one_hot(g) for g in genotypes]
   if len(hots) != len(values) or not len(hots):
     raise ValueError(f'fit_table needs one value per genotype, got {len(values)} and {len(hots)}')
-  if tie_edges:
-    rows = [np.concatenate([h[c].sum(axis=0) for c in cells]) for h in hots]
-  else:
-    rows = [np.concatenate([h[c].ravel() for c in cells]) for h in hots]
-  x = np.asarray(rows, np.float64)
+
+  def features(h):
+    parts = []
+    for c in cells:
+      summed = np.zeros((groups[c].max() + 1, k))
+      np.add.at(summed, groups[c], h[c])
+      parts.append(summed.ravel())
+    return np.concatenate(parts)
+
+  x = np.asarray([features(h) for h in hots], np.float64)
   # base is free: fit around the means, then read it back off them.
   x_mean, y_mean = x.mean(axis=0), values.mean()
   coef, _ = optimize.nnls(x - x_mean, values - y_mean)
   base = float(y_mean - x_mean @ coef)
-  e, k = space.shape()
   ops_, start = {}, 0
   for c in cells:
-    if tie_edges:
-      ops_[c] = np.tile(coef[start : start + k], (e, 1))
-      start += k
-    else:
-      ops_[c] = coef[start : start + e * k].reshape(e, k)
-      start += e * k
+    n = groups[c].max() + 1
+    block = coef[start : start + n * k].reshape(n, k)
+    counts = x[:, start : start + n * k].reshape(len(x), n, k)
+    for j in range(n):
+      # Where every network holds the same number of ops in a group, only the ops' differences
+      # are identifiable: the cheapest op present is set to 0 and its cost moves to base.
+      held = counts[:, j].sum(axis=1)
+      present = counts[:, j].any(axis=0)
+      if np.all(held == held[0]) and present.any():
+        shift = block[j, present].min()
+        block[j, present] -= shift
+        base += float(held[0] * shift)
+    ops_[c] = block[groups[c]]
+    start += n * k
   meta = dict(space=space.name, primitives=list(space.primitives), fitted_on=len(values))
   return CostTable(metric, base, ops_, dict(meta, **dict(metadata or {})))
+
+
+def edge_groups(table: CostTable) -> dict[str, np.ndarray]:
+  """``{cell: (E,) group ids}``: the edges of a measured ``table`` whose rows are equal (the
+  same place in the network: same input shape and stride) share a group (:func:`fit_table`)."""
+  return {c: np.unique(t, axis=0, return_inverse=True)[1].ravel() for c, t in table.ops.items()}
 
 
 def latency_table(space, lut, batch: int) -> CostTable:

@@ -409,6 +409,50 @@ def check_in_fresh_process(
   return np.load(out_prefix + '.npy'), timings
 
 
+def latency_rounds(
+    runs: Sequence[str],
+    fmt: str,
+    batches: Sequence[int],
+    *,
+    rounds: int = 5,
+    repeats: int = LATENCY_REPEATS,
+) -> list[dict[int, list[float]]]:
+  """The ``fmt`` artifact of each exported run in ``runs``, timed in a fresh process per
+  round (:func:`check_in_fresh_process` on the run's test images), the runs interleaved within
+  each round so that a slow spell of the machine falls on all of them: per run,
+  ``{batch: [median seconds of round 1, ...]}``."""
+  from nas_jax import data, train
+
+  inputs = []
+  for run in runs:
+    with open(os.path.join(run, EXPORT_DIR, REPORT)) as f:
+      report = json.load(f)
+    entry = report['formats'].get(fmt, {})
+    if 'error' in entry or 'file' not in entry:
+      raise ExportError(f'{run} has no {fmt} artifact ({entry.get("error", "not exported")})')
+    config = train.read_config(os.path.join(run, train.CONFIG_FILE))
+    images = np.asarray(data.test_split(config).images[: max(batches)], np.float32)
+    inputs.append((os.path.join(run, EXPORT_DIR, entry['file']), images))
+  out = [{b: [] for b in batches} for _ in runs]
+  with tempfile.TemporaryDirectory() as scratch:
+    for i, (_, images) in enumerate(inputs):
+      np.save(os.path.join(scratch, f'images_{i}.npy'), images)
+    for _ in range(rounds):
+      for i, (path, images) in enumerate(inputs):
+        _, timings = check_in_fresh_process(
+            fmt,
+            path,
+            os.path.join(scratch, f'images_{i}.npy'),
+            os.path.join(scratch, f'out_{i}'),
+            len(images),
+            batches,
+            repeats,
+        )
+        for b in batches:
+          out[i][b].append(float(timings['latency_seconds'][str(b)]))
+  return out
+
+
 if __name__ == '__main__':
   _check_main(sys.argv[1:])
 

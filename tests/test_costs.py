@@ -345,6 +345,17 @@ def test_fit_table_recovers_an_additive_cost_and_keeps_op_costs_non_negative():
   # Untied: one entry per edge and op; the fit explains the values just as well.
   untied = costs.fit_table(space, genotypes, values, 'memory_training', tie_edges=False)
   np.testing.assert_allclose([untied.of_genotype(space, g) for g in genotypes], values, rtol=1e-6)
+  # Edges that are different places (a measured table's distinct rows) get their own entries.
+  measured = costs.CostTable('latency', 0.0, {'cell': np.array([[1.0] * 5] * 3 + [[2.0] * 5] * 3)})
+  groups = costs.edge_groups(measured)
+  np.testing.assert_array_equal(groups['cell'], [0, 0, 0, 1, 1, 1])
+  per_group = np.array([per_op, 2 * per_op])
+  values = [
+      1000.0 + per_group[(np.arange(6) >= 3).astype(int), np.asarray(space.from_genotype(g))].sum()
+      for g in genotypes
+  ]
+  grouped = costs.fit_table(space, genotypes, values, 'latency', groups=groups)
+  np.testing.assert_allclose(grouped.ops['cell'], per_group[[0, 0, 0, 1, 1, 1]], atol=1e-6)
   # A negative effect cannot be represented: that op's cost is 0, not below it.
   values = [
       v - 50.0 * (np.asarray(space.from_genotype(g)) == 1).sum() for g, v in zip(genotypes, values)
