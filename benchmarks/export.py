@@ -4,8 +4,8 @@
 
 ``RUN`` is a retraining run that ``python -m experiments.export`` has exported (``RUN/export``).
 Each round measures the in-process JAX model (``jax.jit`` of the same inference function) and
-then every artifact in a fresh process (``nas_jax.export.check_in_fresh_process``, as the
-export does), each the median of ``--repeats`` calls at batch 1 and at the run's protocol
+then every artifact in a fresh process (``nas_jax.export.latency_rounds``, as the export
+checks it), each the median of ``--repeats`` calls at batch 1 and at the run's protocol
 batch. The table gives, per artifact and batch, the median over rounds with its min-max, and
 the artifact's time over JAX's *in the same round* as mean +- the standard error over rounds:
 the one ratio this script claims. A ratio within two standard errors of 1 is a tie. Run it
@@ -15,7 +15,6 @@ on a quiet machine: every number is a timing.
 import argparse
 import json
 import os
-import tempfile
 
 
 def main():
@@ -44,29 +43,17 @@ def main():
   print(device_info())
   print(f'{args.workdir}: {report["genotype"]}; {args.rounds} rounds x {args.repeats} calls')
   times = {name: {b: [] for b in batches} for name in ['jax', *formats]}
-  with tempfile.TemporaryDirectory() as scratch:
-    images_path = os.path.join(scratch, 'images.npy')
-    np.save(images_path, images)
-    for r in range(args.rounds):
-      _, latency = export.logits_and_latency(
-          jitted, images[: max(batches)], max(batches), batches, args.repeats
-      )
+  for r in range(args.rounds):
+    _, latency = export.logits_and_latency(
+        jitted, images[: max(batches)], max(batches), batches, args.repeats
+    )
+    for b in batches:
+      times['jax'][b].append(latency[str(b)])
+    for fmt in formats:
+      (one,) = export.latency_rounds([args.workdir], fmt, batches, rounds=1, repeats=args.repeats)
       for b in batches:
-        times['jax'][b].append(latency[str(b)])
-      for fmt in formats:
-        path = os.path.join(args.workdir, export.EXPORT_DIR, report['formats'][fmt]['file'])
-        _, timings = export.check_in_fresh_process(
-            fmt,
-            path,
-            images_path,
-            os.path.join(scratch, fmt),
-            max(batches),
-            batches,
-            args.repeats,
-        )
-        for b in batches:
-          times[fmt][b].append(timings['latency_seconds'][str(b)])
-      print(f'  round {r + 1}/{args.rounds} done', flush=True)
+        times[fmt][b] += one[b]
+    print(f'  round {r + 1}/{args.rounds} done', flush=True)
   head = ' | '.join(f'ms @ {b} (min-max) | / JAX @ {b}, ± SE' for b in batches)
   print(f'| artifact | {head} |')
   print('|---|' + '---|---|' * len(batches))

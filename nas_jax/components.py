@@ -442,7 +442,8 @@ def cost_term(config, space_: Space, num_classes: int, image_shape):
   the fitted table file ``config.cost.memory_table``), measured tables refused when they were
   measured on another backend, op set or network size (:func:`_measured_cost`);
   ``target``, ``weight``, ``form`` and ``hard`` (the target also constrains the derived
-  cell) as ``costs.CostTerm``. One-line ConfigErrors.
+  cell) as ``costs.CostTerm``; ``measured`` (latency, hard): the final cell's network is
+  timed on this backend and derived again until it meets the target. One-line ConfigErrors.
   """
   import numpy as np  # pylint: disable=import-outside-toplevel
 
@@ -473,7 +474,17 @@ def cost_term(config, space_: Space, num_classes: int, image_shape):
     table = dataclasses.replace(
         table, metadata=dict(table.metadata, channels=channels, layers=layers)
     )
-  return costs.CostTerm(table, float(target), float(weight), form, hard)
+  measure = None
+  if section_.get('measured', False):
+    if name != 'latency' or not hard:
+      raise ConfigError('config.cost.measured needs config.cost.name=latency and hard=True')
+    batch = int(section_.get('latency_batch', 1))
+
+    def measure(genotype):  # microseconds of the cell's evaluation network, timed here
+      net = space_.evalnet(genotype, num_classes, channels=channels, layers=layers)
+      return costs.network_seconds(net, image_shape, batch) * 1e6
+
+  return costs.CostTerm(table, float(target), float(weight), form, hard, measure)
 
 
 def _measured_cost(name: str, section_, space_: Space, channels: int, layers: int, image_shape):

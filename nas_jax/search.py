@@ -480,6 +480,21 @@ def _epoch_line(epochs: int, strategy, records, epoch, seconds, cost=None) -> st
   )
 
 
+def _write_cost(directory: str, cost, derived) -> None:
+  """``cost.json``: the hard target, the final cell's predicted cost and, when it was
+  measured, each try's ``(predicted, measured)``."""
+  payload = dict(
+      cost=cost.table.metric,
+      unit=cost.table.unit,
+      target=cost.target,
+      predicted=derived.cost,
+      multiplier=derived.multiplier,
+      feasible=bool(derived.feasible),
+      rounds=[list(r) for r in derived.rounds],
+  )
+  atomic_write(os.path.join(directory, 'cost.json'), json.dumps(payload, indent=2) + '\n')
+
+
 def _finish(
     config, strategy, state, seeds, seed_dirs, workdir, writer, cost=None
 ) -> dict[str, Any]:
@@ -489,10 +504,12 @@ def _finish(
   genotypes, history = [], []
   for k, d in enumerate(seed_dirs):
     a = _seed_slice(arch, k, len(seeds))
-    hard = cost is not None and cost.hard
-    genotypes.append(cost.derive(strategy, a).genotype if hard else strategy.derive(a))
+    derived = cost.final_derive(strategy, a) if cost is not None and cost.hard else None
+    genotypes.append(derived.genotype if derived else strategy.derive(a))
     if writer:
       write_outputs(d, a, genotypes[-1], strategy.space)
+      if derived is not None:
+        _write_cost(d, cost, derived)
     records = read_metrics(os.path.join(d, METRICS_FILE)) if writer else []
     history.append(
         [

@@ -3,6 +3,7 @@ term's forms against NumPy and finite differences, and the term in a search (a w
 changes nothing; a large one drives the derived cell to the cheapest ops), the hard target's
 derived cell against brute force, and fitted (memory) tables against known additive costs."""
 
+import json
 import re
 
 from config_helpers import configure  # tests/ is on sys.path under pytest
@@ -330,6 +331,10 @@ def test_a_hard_target_search_records_and_returns_a_cell_within_it(tmp_path):
   assert last['cost_feasible'] and last['cost_derived'] <= target and last['cost_multiplier'] > 0
   assert table.of_genotype(space, out['genotype']) == pytest.approx(last['cost_derived'])
   assert out['genotype'] != loose['genotype']
+  with open(tmp_path / 'hard' / 'cost.json') as f:
+    written = json.load(f)
+  assert written['feasible'] and written['rounds'] == [] and written['target'] == target
+  assert written['predicted'] == pytest.approx(last['cost_derived'])
 
 
 def test_fit_table_recovers_an_additive_cost_and_keeps_op_costs_non_negative():
@@ -468,3 +473,32 @@ def test_the_memory_table_launcher_prints_its_fit_and_refuses_a_table_without_th
       'python -m experiments.table_memory'
   ]
   assert not (tmp_path / 'bad.json').exists()
+
+
+def test_a_measured_hard_target_tightens_the_budget_until_the_measurement_meets_it():
+  """A device twice as slow as the table says: the budget on the prediction is halved (by
+  measured / target) until the measured cell is within the target, as computed by hand."""
+  space, strengths, table = _nb201_case()
+  plain = table.of_genotype(space, space.derive(strengths))
+  cheapest = costs.constrained_derive(space, strengths, table, 0.0).cost
+  # The plain cell measures 2 * plain > target; cells predicted within half of it exist.
+  target = plain + cheapest
+  slow = lambda g: 2.0 * table.of_genotype(space, g)
+  found = costs.measured_derive(space, strengths, table, target, slow)
+  assert found.feasible and slow(found.genotype) <= target
+  predicted, measured = zip(*found.rounds)
+  assert measured[-1] == pytest.approx(2 * predicted[-1]) and measured[-1] <= target
+  assert all(m > target for m in measured[:-1]) and len(found.rounds) == 2
+  # Round 1 is the table's hard target (met by the plain cell); round 2's budget is its
+  # prediction scaled by target / measured: half the target.
+  assert predicted[0] == pytest.approx(plain) and predicted[1] <= target / 2
+  for (p0, m0), (p1, _) in zip(found.rounds, found.rounds[1:]):
+    assert p1 <= p0 * target / m0 + 1e-9
+  # A device no cell can satisfy: the cheapest measured cell, reported as missing it.
+  hopeless = costs.measured_derive(space, strengths, table, target, lambda g: 1e9, rounds=3)
+  assert not hopeless.feasible and len(hopeless.rounds) <= 3
+  # Through the config: measured needs a latency cost with a hard target.
+  config = _tiny()
+  config.cost.update(name='flops', target=100.0, measured=True, hard=True)
+  with pytest.raises(ConfigError, match='measured needs config.cost.name=latency and hard=True'):
+    components.cost_term(config, space, 10, (8, 8, 3))

@@ -165,6 +165,11 @@ def test_a_format_that_cannot_be_produced_is_one_line_and_the_others_come_out(
   out = os.path.join(finished_run, 'export')
   assert sorted(os.listdir(out)) == ['export.json', 'model.jax_export']  # no partial model.onnx
   assert 'cannot be produced' in export.format_table(report)
+  # Timing rounds, each in a fresh process: one median per round and batch.
+  (times,) = export.latency_rounds([finished_run], 'jax_export', (1, 2), rounds=2, repeats=1)
+  assert sorted(times) == [1, 2] and all(len(t) == 2 and min(t) > 0 for t in times.values())
+  with pytest.raises(export.ExportError, match='has no onnx artifact .cannot be produced'):
+    export.latency_rounds([finished_run], 'onnx', (1,), rounds=1)
 
 
 def test_an_interrupted_export_keeps_the_previous_one(finished_run, monkeypatch):

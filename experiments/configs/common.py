@@ -69,6 +69,8 @@ def search_defaults() -> ml_collections.ConfigDict:
   c.cost.memory_batch = 64
   # hard: the target also constrains the derived cell (costs.constrained_derive).
   c.cost.hard = False
+  # measured (latency, hard): the final cell is timed here and re-derived until it meets it.
+  c.cost.measured = False
   c.epochs = 50
   c.batch_size = 64
   c.learning_rate = 0.025
