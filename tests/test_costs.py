@@ -368,26 +368,31 @@ def test_fit_table_recovers_an_additive_cost_and_keeps_op_costs_non_negative():
   assert (costs.fit_table(space, genotypes, values, 'memory_training').ops['cell'] >= 0).all()
 
 
-def test_a_memory_cost_is_fitted_from_table_columns_and_checked_on_load(tmp_path):
-  from nas_jax import tabular
-  from nas_jax.tabular import costs as table_costs
+def _with_memory_column(table, training):
+  """``table`` with a made-up ``memory_training`` column, as measured on this backend."""
   from nas_jax.tabular.table import Table
 
-  table = tabular.load('shipped')
-  space = table.space
-  per_op = np.array([0.0, 3e4, 2e5, 5e4])
-  training = 2e6 + per_op[np.asarray(table.archs)].sum(-1)
-  with_memory = Table(
+  backend = f'{jax.default_backend()}: {jax.devices()[0].device_kind}'
+  return Table(
       table.hashes,
       table.archs,
       table.seeds,
       table.epoch,
       table.seed,
       dict(table.arch, memory_training=training),
-      dict(
-          table.metadata, memory_backend=f'{jax.default_backend()}: {jax.devices()[0].device_kind}'
-      ),
+      dict(table.metadata, memory_backend=backend),
   )
+
+
+def test_a_memory_cost_is_fitted_from_table_columns_and_checked_on_load(tmp_path):
+  from nas_jax import tabular
+  from nas_jax.tabular import costs as table_costs
+
+  table = tabular.load('shipped')
+  space = table.space
+  per_op = np.array([0.0, 3e4, 2e5, 5e4])
+  training = 2e6 + per_op[np.asarray(table.archs)].sum(-1)
+  with_memory = _with_memory_column(table, training)
   fitted, fit = table_costs.memory_cost_table(with_memory, 'memory_training')
   assert fit['mean_abs_error'] < 1e-9 and fit['kendall_tau'] > 0.999  # ties: float noise
   np.testing.assert_allclose(fitted.ops['cell'][0], per_op, atol=1e-3)
@@ -424,20 +429,11 @@ def test_the_memory_table_launcher_prints_its_fit_and_refuses_a_table_without_th
   from test_launchers import REPO, launcher
 
   from nas_jax import tabular
-  from nas_jax.tabular.table import Table
 
   table = tabular.load('shipped')
   training = 1e6 + 2e5 * (np.asarray(table.archs) == 2).sum(-1)
   backend = f'{jax.default_backend()}: {jax.devices()[0].device_kind}'
-  Table(
-      table.hashes,
-      table.archs,
-      table.seeds,
-      table.epoch,
-      table.seed,
-      dict(table.arch, memory_training=training),
-      dict(table.metadata, memory_backend=backend),
-  ).save(str(tmp_path / 'with_memory.npz'))
+  _with_memory_column(table, training).save(str(tmp_path / 'with_memory.npz'))
   lines = []
   with launcher('memory_table') as memory_table:
     fit = memory_table.fit(
