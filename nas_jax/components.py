@@ -460,6 +460,8 @@ def cost_term(config, space_: Space, num_classes: int, image_shape):
   target, weight = section_.get('target', 0.0), section_.get('weight', 0.0)
   form, hard = section_.get('form', 'additive'), section_.get('hard', False)
   costs.check_settings(name, target, weight, form, hard)
+  if section_.get('measured', False) and (name != 'latency' or not hard):
+    raise ConfigError('config.cost.measured needs config.cost.name=latency and hard=True')
   channels = section_.get('channels', 0) or config.init_channels
   layers = section_.get('layers', 0) or config.layers
   if name not in ('params', 'flops'):
@@ -476,8 +478,6 @@ def cost_term(config, space_: Space, num_classes: int, image_shape):
     )
   measure = None
   if section_.get('measured', False):
-    if name != 'latency' or not hard:
-      raise ConfigError('config.cost.measured needs config.cost.name=latency and hard=True')
     batch = int(section_.get('latency_batch', 1))
 
     def measure(genotype):  # microseconds of the cell's evaluation network, timed here

@@ -505,7 +505,7 @@ def _finish(
   for k, d in enumerate(seed_dirs):
     a = _seed_slice(arch, k, len(seeds))
     derived = cost.final_derive(strategy, a) if cost is not None and cost.hard else None
-    genotypes.append(derived.genotype if derived else strategy.derive(a))
+    genotypes.append(derived.genotype if derived is not None else strategy.derive(a))
     if writer:
       write_outputs(d, a, genotypes[-1], strategy.space)
       if derived is not None:
