@@ -9,8 +9,8 @@ evaluation network, added by ``python -m experiments.table_memory``). Peak memor
 over ops, so the table written to ``--out`` (``nas_jax.costs.save_table``) is the least-squares
 additive fit, one entry per op and cell type (``nas_jax.tabular.costs.memory_cost_table``).
 Before it is written, the same fit on a random half of the cells predicts the other half, and
-the run prints (and the table's metadata keeps) the held-out Kendall tau, Spearman rho and mean
-and largest relative error. A search names the file as ``config.cost.memory_table``, with
+the run prints (and the table's metadata keeps) the held-out Kendall tau, Spearman rho, the
+mean, median, 95th percentile and largest relative error, and the worst held-out cells. A search names the file as ``config.cost.memory_table``, with
 ``config.cost.name`` the metric, the table protocol's network size as ``cost.channels`` /
 ``cost.layers`` and its batch as ``cost.memory_batch``.
 """
@@ -38,10 +38,13 @@ def fit(table_ref: str, metric: str, out: str, holdout: float, seed: int, log=pr
   log(
       f'{metric} of {len(table)} cells: fitted on {report["fitted_cells"]}, held out '
       f'{report["held_out_cells"]}: Kendall tau {report["kendall_tau"]:.3f}, Spearman rho '
-      f'{report["spearman_rho"]:.3f}, mean abs error {100 * report["mean_abs_error"]:.1f}%, '
-      f'max {100 * report["max_abs_error"]:.1f}%'
+      f'{report["spearman_rho"]:.3f}, mean abs error {100 * report["mean_abs_error"]:.1f}% '
+      f'(median {100 * report["median_abs_error"]:.1f}%, 95th percentile '
+      f'{100 * report["p95_abs_error"]:.1f}%, max {100 * report["max_abs_error"]:.1f}%)'
   )
   mib = lambda b: f'{b / 2**20:.3f} MiB'
+  for cell in report['worst']:
+    log(f'  held out: {cell["genotype"]} {mib(cell["bytes"])}, predicted {mib(cell["predicted"])}')
   for cell, ops in cost_table.ops.items():
     entries = ', '.join(f'{p} {mib(c)}' for p, c in zip(table.space.primitives, ops[0]))
     log(f'  {cell}: per edge {entries}')

@@ -442,8 +442,9 @@ def cost_term(config, space_: Space, num_classes: int, image_shape):
   the fitted table file ``config.cost.memory_table``), measured tables refused when they were
   measured on another backend, op set or network size (:func:`_measured_cost`);
   ``target``, ``weight``, ``form`` and ``hard`` (the target also constrains the derived
-  cell) as ``costs.CostTerm``; ``measured`` (latency, hard): the final cell's network is
-  timed on this backend and derived again until it meets the target. One-line ConfigErrors.
+  cell) as ``costs.CostTerm``; ``measured`` (latency or memory, hard): the final cell's
+  network is timed, or its program compiled and XLA's peak read, on this backend and the
+  cell derived again until it meets the target. One-line ConfigErrors.
   """
   import numpy as np  # pylint: disable=import-outside-toplevel
 
@@ -460,8 +461,10 @@ def cost_term(config, space_: Space, num_classes: int, image_shape):
   target, weight = section_.get('target', 0.0), section_.get('weight', 0.0)
   form, hard = section_.get('form', 'additive'), section_.get('hard', False)
   costs.check_settings(name, target, weight, form, hard)
-  if section_.get('measured', False) and (name != 'latency' or not hard):
-    raise ConfigError('config.cost.measured needs config.cost.name=latency and hard=True')
+  if section_.get('measured', False) and (name in ('params', 'flops') or not hard):
+    raise ConfigError(
+        'config.cost.measured needs a latency or memory cost (config.cost.name) and hard=True'
+    )
   channels = section_.get('channels', 0) or config.init_channels
   layers = section_.get('layers', 0) or config.layers
   if name not in ('params', 'flops'):
@@ -477,14 +480,41 @@ def cost_term(config, space_: Space, num_classes: int, image_shape):
         table, metadata=dict(table.metadata, channels=channels, layers=layers)
     )
   measure = None
-  if section_.get('measured', False):
+  if section_.get('measured', False) and name == 'latency':
     batch = int(section_.get('latency_batch', 1))
 
     def measure(genotype):  # microseconds of the cell's evaluation network, timed here
       net = space_.evalnet(genotype, num_classes, channels=channels, layers=layers)
       return costs.network_seconds(net, image_shape, batch) * 1e6
 
+  elif section_.get('measured', False):
+    measure = _memory_measure(name, table, space_, num_classes, channels, layers, image_shape)
   return costs.CostTerm(table, float(target), float(weight), form, hard, measure)
+
+
+def _memory_measure(name, table, space_: Space, num_classes, channels, layers, image_shape):
+  """``genotype -> bytes``: XLA's peak (``nas_jax.memory``) of the cell's evaluation network
+  in the program ``name`` names, compiled here at the memory table's batch with the training
+  recipe its metadata records (``nas_jax.tabular.costs.memory_cost_table``)."""
+  from nas_jax import memory, train  # pylint: disable=import-outside-toplevel
+
+  recipe = table.metadata.get('recipe')
+  if not isinstance(recipe, dict):
+    raise ConfigError(
+        'config.cost.measured: the memory table does not record the training recipe it was '
+        'measured with; fit it again with python -m experiments.memory_table'
+    )
+  try:
+    recipe = train.Recipe(**recipe)
+  except TypeError as e:
+    raise ConfigError(f'config.cost.measured: the memory table recipe: {e}') from None
+  program, batch = name.split('_')[1], int(table.metadata['batch'])
+
+  def measure(genotype):
+    net = space_.evalnet(genotype, num_classes, channels=channels, layers=layers)
+    return memory.network_memory(net, recipe, image_shape, batch, (program,))[program]['peak']
+
+  return measure
 
 
 def _measured_cost(name: str, section_, space_: Space, channels: int, layers: int, image_shape):

@@ -63,14 +63,20 @@ def _programs(model, recipe, image_shape, batch: int):
   return inference, training
 
 
-def network_memory(model, recipe, image_shape, batch: int) -> dict[str, dict[str, int]]:
-  """``{'inference': ..., 'training': ...}``, each :func:`program_memory` of the compiled
-  program at ``batch`` images of ``image_shape`` (module doc)."""
-  inference, training = _programs(model, recipe, tuple(image_shape), batch)
-  return {
-      'inference': program_memory(inference.compile()),
-      'training': program_memory(training.compile()),
-  }
+PROGRAMS = ('inference', 'training')
+
+
+def network_memory(
+    model, recipe, image_shape, batch: int, programs=PROGRAMS
+) -> dict[str, dict[str, int]]:
+  """``{'inference': ..., 'training': ...}`` (those named in ``programs``), each
+  :func:`program_memory` of the compiled program at ``batch`` images of ``image_shape``
+  (module doc). Only the programs named are compiled."""
+  unknown = [p for p in programs if p not in PROGRAMS]
+  if unknown:
+    raise ValueError(f'unknown program {unknown[0]!r}; known: {", ".join(PROGRAMS)}')
+  lowered = dict(zip(PROGRAMS, _programs(model, recipe, tuple(image_shape), batch)))
+  return {p: program_memory(lowered[p].compile()) for p in programs}
 
 
 def _rss_kib(field: str) -> int:

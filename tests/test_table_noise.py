@@ -138,3 +138,34 @@ def test_the_default_table_meets_its_targets():
   mean = (a.astype(np.float64) + b) / 2
   separation = (np.quantile(mean, 0.9) - np.quantile(mean, 0.1)) / np.mean(np.abs(a - b))
   assert separation >= 5
+
+
+def test_the_default_tables_memory_columns_are_xla_analysis_of_its_cells():
+  # The shipped memory columns are what nas_jax.memory reads off a compiled program of the
+  # cell's evaluation network at the protocol's batch: recomputed here for the cell with the
+  # most convolutions (the largest peaks), on a CPU as the table was.
+  import jax
+
+  from nas_jax import data, memory, tabular
+  from nas_jax.tabular import costs
+  from nas_jax.tabular.protocol import Protocol
+
+  table = tabular.load_shipped()
+  assert table.metadata['memory_backend'] == 'cpu: cpu'
+  for name in costs.MEMORY_METRICS:
+    assert np.all(table.arch[name] > 0), name
+  assert np.all(table.arch['memory_training'] > table.arch['memory_inference'])
+  if jax.default_backend() != 'cpu':
+    pytest.skip('the columns were measured on a CPU')
+  protocol = Protocol.from_dict(table.metadata['protocol'])
+  i = int(np.argmax(table.arch['memory_training']))
+  net = table.space.evalnet(
+      table.space.to_genotype(tuple(int(a) for a in table.archs[i])),
+      data.dataset_meta(protocol.dataset).num_classes,
+      channels=protocol.channels,
+      layers=protocol.cells_per_stage,
+  )
+  shape = data.input_shape(protocol.dataset, protocol.image_size)
+  peaks = memory.network_memory(net, costs.protocol_recipe(protocol), shape, protocol.batch_size)
+  assert table.arch['memory_training'][i] == peaks['training']['peak']
+  assert table.arch['memory_inference'][i] == peaks['inference']['peak']

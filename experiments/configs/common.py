@@ -69,7 +69,8 @@ def search_defaults() -> ml_collections.ConfigDict:
   c.cost.memory_batch = 64
   # hard: the target also constrains the derived cell (costs.constrained_derive).
   c.cost.hard = False
-  # measured (latency, hard): the final cell is timed here and re-derived until it meets it.
+  # measured (latency or memory, hard): the final cell is timed (latency) or compiled and its
+  # peak read (memory) here, and re-derived until it meets the target.
   c.cost.measured = False
   c.epochs = 50
   c.batch_size = 64

@@ -18,7 +18,16 @@ import os
 from nas_jax.tabular.protocol import Protocol
 from nas_jax.tabular.table import Table, TableError
 
-__all__ = ['Protocol', 'SHIPPED', 'SHIPPED_TABLES', 'Table', 'TableError', 'load', 'load_shipped']
+__all__ = [
+    'Protocol',
+    'SHIPPED',
+    'SHIPPED_MEMORY_TABLES',
+    'SHIPPED_TABLES',
+    'Table',
+    'TableError',
+    'load',
+    'load_shipped',
+]
 
 _DATA = os.path.join(os.path.dirname(__file__), 'data')
 SHIPPED_TABLES = {
@@ -35,6 +44,14 @@ SHIPPED_TABLES = {
 """The tables that ship inside the package, by the name ``--table`` flags take."""
 SHIPPED = SHIPPED_TABLES['animal']
 """The default table (``--table=shipped``)."""
+SHIPPED_MEMORY_TABLES = {
+    metric: os.path.join(_DATA, f'memory_nb201_animal_{metric.split("_")[1]}.json')
+    for metric in ('memory_inference', 'memory_training')
+}
+"""The additive memory cost tables (``config.cost.memory_table``) fitted to the default table's
+memory columns (rebuild: ``python -m experiments.memory_table --table=shipped
+--metric=memory_training --out=nas_jax/tabular/data/memory_nb201_animal_training.json``, and
+the same for ``memory_inference``; docs/costs.md)."""
 
 
 def load_shipped() -> Table:

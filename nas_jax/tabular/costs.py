@@ -11,6 +11,7 @@ count of random architectures.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import numpy as np
@@ -133,7 +134,6 @@ def with_memory_columns(table, cache_dir: str, log=print):
   table protocol's batch, resumable through ``cache_dir``) and described in its metadata."""
   from nas_jax import data  # pylint: disable=import-outside-toplevel
   from nas_jax.tabular.protocol import Protocol  # pylint: disable=import-outside-toplevel
-  from nas_jax.tabular.table import Table  # pylint: disable=import-outside-toplevel
 
   protocol = Protocol.from_dict(table.metadata['protocol'])
   meta = data.dataset_meta(protocol.dataset)
@@ -143,8 +143,8 @@ def with_memory_columns(table, cache_dir: str, log=print):
   )
   import jax  # pylint: disable=import-outside-toplevel
 
-  metadata = dict(
-      table.metadata,
+  return table.with_arch_columns(
+      columns,
       memory_backend=f'{jax.default_backend()}: {jax.devices()[0].device_kind}',
       memory=(
           "XLA's peak bytes (compiled.memory_analysis: arguments + outputs + temporaries - "
@@ -152,27 +152,23 @@ def with_memory_columns(table, cache_dir: str, log=print):
           f'{protocol.batch_size}, added by python -m experiments.table_memory'
       ),
   )
-  return Table(
-      table.hashes,
-      table.archs,
-      table.seeds,
-      table.epoch,
-      table.seed,
-      dict(table.arch, **columns),
-      metadata,
-  )
 
 
-def memory_cost_table(table, metric: str, holdout: float = 0.5, seed: int = 0):
+def memory_cost_table(table, metric: str, holdout: float = 0.5, seed: int = 0, worst: int = 5):
   """``(CostTable, fit)``: the additive memory cost (``nas_jax.costs.fit_table``, one entry
   per op and cell type) of ``table``'s ``metric`` column (:data:`MEMORY_METRICS`), fitted on
   every cell, and ``fit``, how well the same fit on a random ``1 - holdout`` of the cells
-  predicts the other ``holdout``: Kendall tau, Spearman rho, mean and largest absolute
-  relative error, and the range of the held-out values (bytes).
+  predicts the other ``holdout``: Kendall tau, Spearman rho, the mean, median, 95th
+  percentile and largest absolute relative error, the range of the held-out values (bytes)
+  and the ``worst`` held-out cells (genotype, bytes, prediction). Peak memory is not additive
+  where XLA removes dead code: a cell whose output is zero whatever its input leaves little
+  of the network to compile, so such cells are the largest errors.
 
   The table's metadata says the network it holds for (the protocol's channels, cells per
   stage, image shape and batch) and the backend XLA compiled for, so that a search's cost
-  term can refuse it for another (``nas_jax.components.cost_term``).
+  term can refuse it for another (``nas_jax.components.cost_term``), and the training
+  recipe whose step it compiled (:func:`protocol_recipe`), so that a measured hard target
+  (``config.cost.measured``) compiles the same step.
   """
   from scipy import stats  # pylint: disable=import-outside-toplevel
 
@@ -207,7 +203,17 @@ def memory_cost_table(table, metric: str, holdout: float = 0.5, seed: int = 0):
       kendall_tau=float(stats.kendalltau(predicted, truth)[0]),
       spearman_rho=float(stats.spearmanr(predicted, truth)[0]),
       mean_abs_error=float(error.mean()),
+      median_abs_error=float(np.median(error)),
+      p95_abs_error=float(np.percentile(error, 95)),
       max_abs_error=float(error.max()),
+      worst=[
+          dict(
+              genotype=space.to_text(genotypes[unseen[i]]),
+              bytes=float(truth[i]),
+              predicted=float(predicted[i]),
+          )
+          for i in np.argsort(-error)[:worst]
+      ],
       held_out_range=[float(truth.min()), float(truth.max())],
       seed=int(seed),
   )
@@ -219,6 +225,7 @@ def memory_cost_table(table, metric: str, holdout: float = 0.5, seed: int = 0):
       image_shape=[int(d) for d in shape],
       batch=protocol.batch_size,
       backend=table.metadata['memory_backend'],
+      recipe=dataclasses.asdict(protocol_recipe(protocol)),
       source=f'{metric} column of a {len(values)}-cell table ({protocol.dataset})',
       fit=fit,
   )

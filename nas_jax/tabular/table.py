@@ -395,6 +395,23 @@ class Table:
     """Whether every row has every epoch and seed metric for every seed."""
     return all(not np.isnan(x).any() for x in list(self.epoch.values()) + list(self.seed.values()))
 
+  def with_arch_columns(
+      self, columns: dict[str, np.ndarray], drop: Sequence[str] = (), **metadata
+  ) -> Table:
+    """A copy with the per-architecture columns named in ``drop`` removed, ``columns`` added
+    (or replaced) and ``metadata`` merged into its metadata; the rows, seeds and other
+    metrics are shared."""
+    kept = {k: v for k, v in self.arch.items() if k not in drop}
+    return Table(
+        self.hashes,
+        self.archs,
+        self.seeds,
+        self.epoch,
+        self.seed,
+        dict(kept, **columns),
+        dict(self.metadata, **metadata),
+    )
+
   # --- the file ---------------------------------------------------------------------------------
   def to_bytes(self) -> bytes:
     arrays = {
