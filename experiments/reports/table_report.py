@@ -100,6 +100,8 @@ def report(table, out_dir: str) -> str:
       'flops',
       'latency_b1',
       'latency_batch',
+      'memory_inference',
+      'memory_training',
       'noise_acc',
       'fgsm_acc',
   ):
