@@ -61,13 +61,7 @@ def main():
   )
   keys = jax.random.split(jax.random.key(0), args.networks)
   others = [space.to_genotype(space.sample(k, 1)[0]) for k in keys]
-  rng = np.random.default_rng(1)
-  mixes = []
-  for _ in range(args.fit_networks):
-    preference = rng.dirichlet(np.full(len(space.primitives), 0.3))
-    mixes.append(
-        space.derive({c: rng.uniform(size=space.shape()) * preference for c in space.cells})
-    )
+  mixes = costs.op_mixes(space, args.fit_networks, seed=1)
   os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
   print(
       '| batch | table | entries | base us | networks | Spearman rho | Kendall tau | '

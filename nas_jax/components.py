@@ -202,6 +202,24 @@ def evalnet_options(config, space_: Space) -> dict[str, Any]:
   return options
 
 
+def evalnet_record(config, space_: Space) -> dict[str, Any]:
+  """JSON-able :func:`evalnet_options` of a retraining config (with its network ``kind`` and
+  ``depthwise_impl`` in place of the ``dw_conv`` factory), for a file that says which network it
+  was measured on; :func:`evalnet_from_record` reads it back."""
+  options = evalnet_options(config, space_)
+  if 'dw_conv' in options:
+    options['dw_conv'] = config.get('depthwise_impl', 'auto')
+  return dict(options, kind=train_network(config)[1])
+
+
+def evalnet_from_record(record: dict[str, Any], space_: Space) -> dict[str, Any]:
+  """The ``space_.evalnet`` keyword arguments of an :func:`evalnet_record`."""
+  options = dict(record)
+  if 'dw_conv' in options:
+    options['dw_conv'] = ops.depthwise_conv(options['dw_conv'])
+  return options
+
+
 def _network_error(error: ValueError) -> ConfigError:
   """A space's network error (it starts with the setting's name) named by its config key."""
   message = str(error)
@@ -495,7 +513,7 @@ def cost_term(config, space_: Space, num_classes: int, image_shape):
 def _memory_measure(name, table, space_: Space, num_classes, channels, layers, image_shape):
   """``genotype -> bytes``: XLA's peak (``nas_jax.memory``) of the cell's evaluation network
   in the program ``name`` names, compiled here at the memory table's batch with the training
-  recipe its metadata records (``nas_jax.tabular.costs.memory_cost_table``)."""
+  recipe and network settings its metadata records (``python -m experiments.memory_table``)."""
   from nas_jax import memory, train  # pylint: disable=import-outside-toplevel
 
   recipe = table.metadata.get('recipe')
@@ -509,9 +527,13 @@ def _memory_measure(name, table, space_: Space, num_classes, channels, layers, i
   except TypeError as e:
     raise ConfigError(f'config.cost.measured: the memory table recipe: {e}') from None
   program, batch = name.split('_')[1], int(table.metadata['batch'])
+  # The network the table compiled: its recorded evaluation-network settings (a retraining
+  # config's, e.g. DARTS' auxiliary head), else the plain network of the cost's size.
+  record = table.metadata.get('evalnet') or dict(channels=channels, layers=layers)
+  evalnet = evalnet_from_record(record, space_)
 
   def measure(genotype):
-    net = space_.evalnet(genotype, num_classes, channels=channels, layers=layers)
+    net = space_.evalnet(genotype, num_classes, **evalnet)
     return memory.network_memory(net, recipe, image_shape, batch, (program,))[program]['peak']
 
   return measure

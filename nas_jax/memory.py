@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ['measured_peak', 'network_memory', 'program_memory']
+__all__ = ['cached_memory', 'measured_peak', 'network_memory', 'program_memory']
 
 
 def program_memory(compiled) -> dict[str, int]:
@@ -77,6 +77,44 @@ def network_memory(
     raise ValueError(f'unknown program {unknown[0]!r}; known: {", ".join(PROGRAMS)}')
   lowered = dict(zip(PROGRAMS, _programs(model, recipe, tuple(image_shape), batch)))
   return {p: program_memory(lowered[p].compile()) for p in programs}
+
+
+def cached_memory(
+    networks, recipe, image_shape, batch: int, cache_dir: str, log=print
+) -> list[dict[str, int]]:
+  """``[{'memory_inference': peak, 'memory_training': peak}]`` bytes of each ``(key, build)``
+  in ``networks`` (``build()`` gives the network), from :func:`network_memory` at ``batch``.
+
+  Each result is written to ``cache_dir/<key>.json`` when measured and read from there when
+  present (a damaged file is measured again), so an interrupted pass resumes where it stopped.
+  Each network needs two compiles (seconds for a small network on a CPU).
+  """
+  import time  # pylint: disable=import-outside-toplevel
+
+  from nas_jax.util import atomic_write  # pylint: disable=import-outside-toplevel
+
+  os.makedirs(cache_dir, exist_ok=True)
+  out, start, done = [], time.time(), 0
+  networks = list(networks)
+  for i, (key, build) in enumerate(networks):
+    path = os.path.join(cache_dir, f'{key}.json')
+    result = None
+    if os.path.exists(path):
+      try:
+        with open(path) as f:
+          kept = json.load(f)
+        result = {f'memory_{p}': int(kept[f'memory_{p}']) for p in PROGRAMS}
+      except (OSError, ValueError, KeyError, TypeError):
+        result = None
+    if result is None:
+      peaks = network_memory(build(), recipe, image_shape, batch)
+      result = {f'memory_{p}': peaks[p]['peak'] for p in PROGRAMS}
+      atomic_write(path, json.dumps(result) + '\n')
+      done += 1
+      if done % 50 == 0 or (len(networks) < 200 and done % 10 == 0):
+        log(f'memory: {i + 1}/{len(networks)} networks, {(time.time() - start) / done:.1f} s each')
+    out.append(result)
+  return out
 
 
 def _rss_kib(field: str) -> int:

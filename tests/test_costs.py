@@ -402,7 +402,7 @@ def test_a_memory_cost_is_fitted_from_table_columns_and_checked_on_load(tmp_path
   assert fit['median_abs_error'] < 1e-9
   worst = {space.to_text(space.to_genotype(tuple(table.archs[i]))) for i in held_out[:3]}
   assert {cell['genotype'] for cell in fit['worst'][:3]} == worst
-  assert all(c['bytes'] == pytest.approx(10 * c['predicted']) for c in fit['worst'][:3])
+  assert all(c['value'] == pytest.approx(10 * c['predicted']) for c in fit['worst'][:3])
   path = str(tmp_path / 'memory.json')
   costs.save_table(fitted, path)
   protocol = table.metadata['protocol']
@@ -553,3 +553,47 @@ def test_a_measured_memory_target_compiles_the_cell_as_the_table_column_did():
   )
   with pytest.raises(ConfigError, match='does not record the training recipe'):
     components._memory_measure('memory_training', bare, space, 10, 8, 1, shape)
+
+
+def test_a_memory_table_fitted_on_compiled_networks_holds_their_peaks_and_resumes(tmp_path):
+  """``memory_table --networks``: each network's peaks are XLA's analysis of the retraining
+  config's own network (auxiliary head included), compiled here directly; the measured hard
+  target compiles the same network from the table's record; a rerun compiles nothing."""
+  from test_launchers import launcher
+
+  from experiments.configs import train_demo
+  from nas_jax import memory, train
+
+  config = train_demo.get_config()
+  config.update(layers=3, init_channels=8, batch_size=8)
+  space, _ = train.network(config)
+  shape = data.input_shape(config.dataset, config.image_size)
+  out, lines = str(tmp_path / 'memory.json'), []
+  with launcher('memory_table') as memory_table:
+    fit = memory_table.fit_networks(
+        config, 4, str(tmp_path / 'nets'), 'memory_training', out, 0.5, 0, lines.append
+    )
+    assert fit['fitted_cells'] == 2 and fit['held_out_cells'] == 2
+    assert lines[0] == f'darts evaluation network of 4 genotypes, results in {tmp_path}/nets'
+    saved = costs.load_table(out)
+    assert saved.metadata['evalnet']['auxiliary'] is True and saved.metadata['batch'] == 8
+    assert saved.metadata['recipe']['auxiliary_weight'] == 0.4
+    genotype = costs.op_mixes(space, 4)[0]
+    net = train.build_model(config, genotype, 10)
+    direct = memory.network_memory(net, train.Recipe.from_config(config), shape, 8, ('training',))
+    kept = [json.loads(p.read_text()) for p in sorted((tmp_path / 'nets').iterdir())]
+    assert len(kept) == 4
+    assert direct['training']['peak'] in [k['memory_training'] for k in kept]
+    measure = components._memory_measure('memory_training', saved, space, 10, 8, 3, shape)
+    assert measure(genotype) == direct['training']['peak']
+    calls, original = [], memory.network_memory
+    try:
+      memory.network_memory = lambda *a, **k: calls.append(a) or original(*a, **k)
+      again = memory_table.fit_networks(
+          config, 4, str(tmp_path / 'nets'), 'memory_training', out, 0.5, 0, lines.append
+      )
+    finally:
+      memory.network_memory = original
+    assert not calls and again == fit
+    with pytest.raises(ConfigError, match='--networks must be at least 4'):
+      memory_table.fit_networks(config, 3, str(tmp_path / 'nets'), 'memory_training', out, 0.5, 0)

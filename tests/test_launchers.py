@@ -46,12 +46,14 @@ def launcher(name):
         delattr(fv, f.name)
   module_name = f'experiments.{name}'
   sys.modules.pop(module_name, None)
+  before = set(fv)
   try:
     yield importlib.import_module(module_name)
   finally:
-    for f in list(fv.flags_by_module_dict().get(module_name, [])):
-      if f.name in fv:
-        delattr(fv, f.name)
+    # Every flag the import defined, including a config file flag that experiments.cli
+    # defines on the module's behalf (absl files it under the caller's module).
+    for flag_name in set(fv) - before:
+      delattr(fv, flag_name)
     sys.modules.pop(module_name, None)
     if hasattr(experiments, name):
       delattr(experiments, name)

@@ -85,48 +85,21 @@ def memory_columns(
     space, protocol, num_classes: int, image_shape, archs, hashes, cache_dir: str, log=print
 ) -> dict[str, np.ndarray]:
   """``{'memory_inference', 'memory_training'}``: XLA's peak bytes (``nas_jax.memory``) of each
-  arch's evaluation network at the protocol's batch, inference and one training step.
-
-  Each arch's result is written to ``cache_dir/<hash>.json`` when measured and read from there
-  when present, so an interrupted pass resumes where it stopped. Each needs two compiles
-  (seconds for a table's network on a CPU).
-  """
-  import json  # pylint: disable=import-outside-toplevel
-  import os  # pylint: disable=import-outside-toplevel
-  import time  # pylint: disable=import-outside-toplevel
-
+  arch's evaluation network at the protocol's batch, inference and one training step, kept per
+  hash in ``cache_dir`` (``nas_jax.memory.cached_memory``: an interrupted pass resumes)."""
   from nas_jax import memory  # pylint: disable=import-outside-toplevel
-  from nas_jax.util import atomic_write  # pylint: disable=import-outside-toplevel
 
-  os.makedirs(cache_dir, exist_ok=True)
-  recipe = protocol_recipe(protocol)
-  out = {name: np.zeros(len(hashes)) for name in MEMORY_METRICS}
-  start, done = time.time(), 0
-  for i, (arch, h) in enumerate(zip(np.asarray(archs), hashes)):
-    path = os.path.join(cache_dir, f'{h}.json')
-    result = None
-    if os.path.exists(path):
-      try:
-        with open(path) as f:
-          result = json.load(f)
-      except (OSError, ValueError):
-        result = None  # a damaged file is measured again
-    if result is None:
-      net = space.evalnet(
-          space.to_genotype(tuple(int(a) for a in arch)),
-          num_classes,
-          channels=protocol.channels,
-          layers=protocol.cells_per_stage,
-      )
-      peaks = memory.network_memory(net, recipe, image_shape, protocol.batch_size)
-      result = {name: peaks[name.split('_')[1]]['peak'] for name in MEMORY_METRICS}
-      atomic_write(path, json.dumps(result) + '\n')
-      done += 1
-      if done % 50 == 0:
-        log(f'memory: {i + 1}/{len(hashes)} cells, {(time.time() - start) / done:.1f} s each')
-    for name in MEMORY_METRICS:
-      out[name][i] = result[name]
-  return out
+  def build(arch):
+    genotype = space.to_genotype(tuple(int(a) for a in arch))
+    return lambda: space.evalnet(
+        genotype, num_classes, channels=protocol.channels, layers=protocol.cells_per_stage
+    )
+
+  networks = [(h, build(arch)) for arch, h in zip(np.asarray(archs), hashes)]
+  results = memory.cached_memory(
+      networks, protocol_recipe(protocol), image_shape, protocol.batch_size, cache_dir, log
+  )
+  return {name: np.array([r[name] for r in results], np.float64) for name in MEMORY_METRICS}
 
 
 def with_memory_columns(table, cache_dir: str, log=print):
@@ -158,9 +131,7 @@ def memory_cost_table(table, metric: str, holdout: float = 0.5, seed: int = 0, w
   """``(CostTable, fit)``: the additive memory cost (``nas_jax.costs.fit_table``, one entry
   per op and cell type) of ``table``'s ``metric`` column (:data:`MEMORY_METRICS`), fitted on
   every cell, and ``fit``, how well the same fit on a random ``1 - holdout`` of the cells
-  predicts the other ``holdout``: Kendall tau, Spearman rho, the mean, median, 95th
-  percentile and largest absolute relative error, the range of the held-out values (bytes)
-  and the ``worst`` held-out cells (genotype, bytes, prediction). Peak memory is not additive
+  predicts the other ``holdout`` (``nas_jax.costs.fit_checked``). Peak memory is not additive
   where XLA removes dead code: a cell whose output is zero whatever its input leaves little
   of the network to compile, so such cells are the largest errors.
 
@@ -170,8 +141,6 @@ def memory_cost_table(table, metric: str, holdout: float = 0.5, seed: int = 0, w
   recipe whose step it compiled (:func:`protocol_recipe`), so that a measured hard target
   (``config.cost.measured``) compiles the same step.
   """
-  from scipy import stats  # pylint: disable=import-outside-toplevel
-
   from nas_jax import costs, data  # pylint: disable=import-outside-toplevel
   from nas_jax.config_checks import ConfigError  # pylint: disable=import-outside-toplevel
   from nas_jax.tabular.protocol import Protocol  # pylint: disable=import-outside-toplevel
@@ -183,40 +152,9 @@ def memory_cost_table(table, metric: str, holdout: float = 0.5, seed: int = 0, w
         f'the table has no {metric} column of a known backend: add it with '
         'python -m experiments.table_memory'
     )
-  if not 0 < holdout < 1:
-    raise ConfigError(f'holdout must be in (0, 1), got {holdout!r}')
   space = table.space
   values = np.asarray(table.arch[metric], np.float64)
   genotypes = [space.to_genotype(tuple(int(a) for a in arch)) for arch in table.archs]
-  order = np.random.default_rng(seed).permutation(len(values))
-  cut = int(round(len(values) * (1 - holdout)))
-  if cut < 2 or cut >= len(values):
-    raise ConfigError(f'{len(values)} cells are too few to fit on and hold out {holdout}')
-  seen, unseen = order[:cut], order[cut:]
-  trial = costs.fit_table(space, [genotypes[i] for i in seen], values[seen], metric)
-  predicted = np.array([trial.of_genotype(space, genotypes[i]) for i in unseen])
-  truth = values[unseen]
-  error = np.abs(predicted - truth) / truth
-  fit = dict(
-      fitted_cells=int(cut),
-      held_out_cells=int(len(unseen)),
-      kendall_tau=float(stats.kendalltau(predicted, truth)[0]),
-      spearman_rho=float(stats.spearmanr(predicted, truth)[0]),
-      mean_abs_error=float(error.mean()),
-      median_abs_error=float(np.median(error)),
-      p95_abs_error=float(np.percentile(error, 95)),
-      max_abs_error=float(error.max()),
-      worst=[
-          dict(
-              genotype=space.to_text(genotypes[unseen[i]]),
-              bytes=float(truth[i]),
-              predicted=float(predicted[i]),
-          )
-          for i in np.argsort(-error)[:worst]
-      ],
-      held_out_range=[float(truth.min()), float(truth.max())],
-      seed=int(seed),
-  )
   protocol = Protocol.from_dict(table.metadata['protocol'])
   shape = data.input_shape(protocol.dataset, protocol.image_size)
   metadata = dict(
@@ -227,6 +165,7 @@ def memory_cost_table(table, metric: str, holdout: float = 0.5, seed: int = 0, w
       backend=table.metadata['memory_backend'],
       recipe=dataclasses.asdict(protocol_recipe(protocol)),
       source=f'{metric} column of a {len(values)}-cell table ({protocol.dataset})',
-      fit=fit,
   )
-  return costs.fit_table(space, genotypes, values, metric, metadata=metadata), fit
+  return costs.fit_checked(
+      space, genotypes, values, metric, holdout=holdout, seed=seed, worst=worst, metadata=metadata
+  )
