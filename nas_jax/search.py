@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 import dataclasses
+import hashlib
 import io
 import json
 import os
@@ -480,19 +481,60 @@ def _epoch_line(epochs: int, strategy, records, epoch, seconds, cost=None) -> st
   )
 
 
-def _write_cost(directory: str, cost, derived) -> None:
-  """``cost.json``: the hard target, the final cell's predicted cost and, when it was
-  measured, each try's ``(predicted, measured)``."""
+def _arch_digest(arch) -> str:
+  """A digest of one seed's architecture parameters (the leaves' bytes, in tree order)."""
+  digest = hashlib.sha1()
+  for leaf in jax.tree_util.tree_leaves(arch):
+    digest.update(np.ascontiguousarray(np.asarray(leaf)).tobytes())
+  return digest.hexdigest()[:16]
+
+
+def _write_cost(directory: str, cost, derived, space, arch) -> None:
+  """``cost.json``: the hard target, the final cell (its text and the digest of the
+  architecture it was derived from), its predicted cost and, when it was measured, each
+  try's ``(predicted, measured)``."""
   payload = dict(
       cost=cost.table.metric,
       unit=cost.table.unit,
       target=cost.target,
+      genotype=space.to_text(derived.genotype),
+      arch_digest=_arch_digest(arch),
       predicted=derived.cost,
       multiplier=derived.multiplier,
       feasible=bool(derived.feasible),
       rounds=[list(r) for r in derived.rounds],
   )
   atomic_write(os.path.join(directory, 'cost.json'), json.dumps(payload, indent=2) + '\n')
+
+
+def _final_derive(directory: str, cost, strategy, arch):
+  """The final cell within ``cost``'s hard target. A measured one (``cost.measure``) is read
+  back from ``directory/cost.json`` when that file holds the same cost and target and was
+  derived from the same architecture: a rerun of a finished search keeps the cell it chose
+  instead of measuring again (timings differ from run to run)."""
+  from nas_jax.costs import Derived  # pylint: disable=import-outside-toplevel
+
+  path = os.path.join(directory, 'cost.json')
+  if cost.measure is not None and os.path.exists(path):
+    try:
+      with open(path) as f:
+        kept = json.load(f)
+      same = (kept['cost'], kept['target'], kept['arch_digest']) == (
+          cost.table.metric,
+          cost.target,
+          _arch_digest(arch),
+      )
+      if same:
+        return Derived(
+            strategy.space.load_genotype(kept['genotype']),
+            float(kept['predicted']),
+            float(kept['multiplier']),
+            bool(kept['feasible']),
+            tuple(tuple(r) for r in kept['rounds']),
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+      pass  # an old or damaged file: derive (and measure) again
+  return cost.final_derive(strategy, arch)
 
 
 def _finish(
@@ -504,12 +546,12 @@ def _finish(
   genotypes, history = [], []
   for k, d in enumerate(seed_dirs):
     a = _seed_slice(arch, k, len(seeds))
-    derived = cost.final_derive(strategy, a) if cost is not None and cost.hard else None
+    derived = _final_derive(d, cost, strategy, a) if cost is not None and cost.hard else None
     genotypes.append(derived.genotype if derived is not None else strategy.derive(a))
     if writer:
       write_outputs(d, a, genotypes[-1], strategy.space)
       if derived is not None:
-        _write_cost(d, cost, derived)
+        _write_cost(d, cost, derived, strategy.space, a)
     records = read_metrics(os.path.join(d, METRICS_FILE)) if writer else []
     history.append(
         [

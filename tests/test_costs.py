@@ -508,6 +508,37 @@ def test_a_measured_hard_target_tightens_the_budget_until_the_measurement_meets_
     components.cost_term(config, space, 10, (8, 8, 3))
 
 
+def test_a_rerun_of_a_finished_search_keeps_its_measured_cell(tmp_path):
+  """The measured cell is read back from cost.json when the cost, target and architecture are
+  the same (a rerun measures nothing); another architecture or target is measured again."""
+  import types
+
+  from nas_jax.search import _final_derive, _write_cost
+
+  space, strengths, table = _nb201_case()
+  strategy = types.SimpleNamespace(space=space, strengths=lambda arch: arch)
+  plain = table.of_genotype(space, space.derive(strengths))
+  target = plain + costs.constrained_derive(space, strengths, table, 0.0).cost
+  calls = []
+  slow = lambda g: calls.append(g) or 2.0 * table.of_genotype(space, g)
+  term = costs.CostTerm(table, target, 0.0, hard=True, measure=slow)
+  first = _final_derive(str(tmp_path), term, strategy, strengths)
+  assert calls and first.feasible
+  _write_cost(str(tmp_path), term, first, space, strengths)
+  calls.clear()
+  # A device that now measures differently does not change the finished search's cell.
+  fickle = costs.CostTerm(table, target, 0.0, hard=True, measure=lambda g: calls.append(g) or 1e9)
+  again = _final_derive(str(tmp_path), fickle, strategy, strengths)
+  assert not calls and again == first
+  other = {'cell': strengths['cell'][::-1].copy()}
+  _final_derive(str(tmp_path), fickle, strategy, other)
+  assert calls
+  calls.clear()
+  tighter = costs.CostTerm(table, 0.9 * target, 0.0, hard=True, measure=slow)
+  _final_derive(str(tmp_path), tighter, strategy, strengths)
+  assert calls
+
+
 def test_a_measured_memory_target_compiles_the_cell_as_the_table_column_did():
   """The shipped memory fit under-predicts some cells; with ``measured`` the final cell's
   training program is compiled and XLA's peak read, which is the table's own column (recorded
