@@ -20,7 +20,9 @@ one row per job: same, or the files and keys that differ. Exit status 1 if any d
 
 The saved set ``benchmarks/same_results.json`` was taken on this project's 2-core CPU (JAX
 0.10.2, XLA:CPU); floating-point results are only comparable on the same backend and machine
-type. Cost: about 25 minutes on the 2-core CPU.
+type: the set records its machine (:func:`machine`: JAX, backend, CPU model, a digest of the
+CPU's feature flags) and a run on another prints a note first. Cost: about 15-25 minutes on
+the 2-core CPU.
 """
 
 import argparse
@@ -208,6 +210,32 @@ def compare(now: dict, then: dict) -> list[str]:
   return diffs
 
 
+def machine() -> dict[str, str]:
+  """What floating-point results depend on besides the code: the JAX version, the backend, the
+  CPU model and a digest of its feature flags (XLA:CPU compiles for the features it finds)."""
+  import platform  # pylint: disable=import-outside-toplevel
+
+  import jax  # pylint: disable=import-outside-toplevel
+
+  model, cpu_flags = platform.processor(), ''
+  try:
+    with open('/proc/cpuinfo', encoding='utf-8') as f:
+      for line in f:
+        key, _, value = line.partition(':')
+        if key.strip() == 'model name':
+          model = value.strip()
+        elif key.strip() == 'flags':
+          cpu_flags = ' '.join(sorted(value.split()))
+  except OSError:
+    pass
+  return {
+      'jax': jax.__version__,
+      'backend': jax.default_backend(),
+      'cpu': model,
+      'cpu_flags': _digest(cpu_flags.encode()),
+  }
+
+
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument('--out', required=True)
@@ -219,10 +247,16 @@ def main():
   unknown = sorted(set(names) - set(table))
   if unknown:
     sys.exit(f'error: unknown job(s) {", ".join(unknown)}; known: {", ".join(table)}')
-  then = {}
+  then, here = {}, machine()
   if args.against:
     with open(args.against, encoding='utf-8') as f:
-      then = json.load(f)['jobs']
+      saved = json.load(f)
+    then = saved['jobs']
+    if saved.get('machine') != here:
+      print(
+          f'note: the saved set was taken on {saved.get("machine", "an unrecorded machine")}, '
+          f'this run on {here}: floating-point results may differ for that reason alone\n'
+      )
   result = {}
   if os.path.exists(args.out):  # resume: jobs already fingerprinted are kept
     with open(args.out, encoding='utf-8') as f:
@@ -238,7 +272,7 @@ def main():
         result[name] = {'error': error} if error else fingerprint_dir(workdir)
       os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
       with open(args.out + '.tmp', 'w', encoding='utf-8') as f:
-        json.dump({'jobs': result}, f, indent=1, sort_keys=True)
+        json.dump({'jobs': result, 'machine': here}, f, indent=1, sort_keys=True)
       os.replace(args.out + '.tmp', args.out)
     else:
       seconds = float('nan')
