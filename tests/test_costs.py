@@ -477,6 +477,24 @@ def test_the_memory_table_launcher_prints_its_fit_and_refuses_a_table_without_th
       'python -m experiments.table_memory'
   ]
   assert not (tmp_path / 'bad.json').exists()
+  # --networks without the retraining config whose network it compiles: one line.
+  proc = subprocess.run(
+      [
+          sys.executable,
+          '-m',
+          'experiments.memory_table',
+          '--networks=8',
+          f'--out={tmp_path}/n.json',
+      ],
+      cwd=REPO,
+      capture_output=True,
+      text=True,
+      timeout=600,
+  )
+  assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [
+      'error: --networks needs --config, the retraining config whose network is compiled'
+  ]
+  assert not (tmp_path / 'n.json').exists()
 
 
 def test_a_measured_hard_target_tightens_the_budget_until_the_measurement_meets_it():
