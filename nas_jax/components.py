@@ -462,7 +462,8 @@ def cost_term(config, space_: Space, num_classes: int, image_shape):
   ``target``, ``weight``, ``form`` and ``hard`` (the target also constrains the derived
   cell) as ``costs.CostTerm``; ``measured`` (latency or memory, hard): the final cell's
   network is timed, or its program compiled and XLA's peak read, on this backend and the
-  cell derived again until it meets the target. One-line ConfigErrors.
+  cell derived again until it meets the target; ``fill`` (hard): the cell is improved within
+  the budget (``costs.fill_gap``). One-line ConfigErrors.
   """
   import numpy as np  # pylint: disable=import-outside-toplevel
 
@@ -478,7 +479,10 @@ def cost_term(config, space_: Space, num_classes: int, image_shape):
     )
   target, weight = section_.get('target', 0.0), section_.get('weight', 0.0)
   form, hard = section_.get('form', 'additive'), section_.get('hard', False)
-  costs.check_settings(name, target, weight, form, hard)
+  fill = section_.get('fill', False)
+  costs.check_settings(name, target, weight, form, hard, fill)
+  if fill and not hard:
+    raise ConfigError("config.cost.fill improves a hard target's cell: it needs hard=True")
   if section_.get('measured', False) and (name in ('params', 'flops') or not hard):
     raise ConfigError(
         'config.cost.measured needs a latency or memory cost (config.cost.name) and hard=True'
@@ -507,7 +511,7 @@ def cost_term(config, space_: Space, num_classes: int, image_shape):
 
   elif section_.get('measured', False):
     measure = _memory_measure(name, table, space_, num_classes, channels, layers, image_shape)
-  return costs.CostTerm(table, float(target), float(weight), form, hard, measure)
+  return costs.CostTerm(table, float(target), float(weight), form, hard, measure, fill)
 
 
 def _memory_measure(name, table, space_: Space, num_classes, channels, layers, image_shape):

@@ -65,6 +65,7 @@ __all__ = [
     'edge_groups',
     'fit_checked',
     'exact_tables',
+    'fill_gap',
     'fit_table',
     'latency_table',
     'load_table',
@@ -325,7 +326,9 @@ def latency_table(space, lut, batch: int) -> CostTable:
   return CostTable('latency', lut.base[batch] * 1e6, ops_, dict(lut.metadata, batch=batch))
 
 
-def check_settings(metric: str, target: Any, weight: Any, form: str, hard: Any = False) -> None:
+def check_settings(
+    metric: str, target: Any, weight: Any, form: str, hard: Any = False, fill: Any = False
+) -> None:
   """One-line ConfigErrors for a cost term's settings (before any table is built)."""
   unit = UNITS[metric]
   if form not in FORMS:
@@ -341,6 +344,8 @@ def check_settings(metric: str, target: Any, weight: Any, form: str, hard: Any =
     raise ConfigError(f'config.cost.weight must be >= 0, got {weight!r}')
   if not isinstance(hard, bool):
     raise ConfigError(f'config.cost.hard must be True or False, got {hard!r}')
+  if not isinstance(fill, bool):
+    raise ConfigError(f'config.cost.fill must be True or False, got {fill!r}')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -356,6 +361,8 @@ class CostTerm:
     measure: with ``hard``, the final cell's cost measured (``genotype -> cost``, in the table's
       unit), and the cell derived again until the measurement meets the target
       (:func:`measured_derive`); None: the table's prediction is the cost.
+    fill: with ``hard``, the Lagrangian's cell is improved within the budget
+      (:func:`fill_gap`).
   """
 
   table: CostTable
@@ -364,6 +371,7 @@ class CostTerm:
   form: str = 'additive'
   hard: bool = False
   measure: Any = dataclasses.field(default=None, compare=False, repr=False)
+  fill: bool = False
 
   def __post_init__(self):
     check_settings(self.table.metric, self.target, self.weight, self.form)
@@ -383,7 +391,7 @@ class CostTerm:
     """The cell ``strategy`` derives from ``arch``, within the target when :attr:`hard`."""
     if self.hard:
       strengths = {k: np.asarray(v) for k, v in strategy.strengths(arch).items()}
-      return constrained_derive(strategy.space, strengths, self.table, self.target)
+      return constrained_derive(strategy.space, strengths, self.table, self.target, fill=self.fill)
     genotype = strategy.derive(arch)
     cost = self.table.of_genotype(strategy.space, genotype)
     return Derived(genotype, cost, 0.0, cost <= self.target)
@@ -394,7 +402,9 @@ class CostTerm:
     if not (self.hard and self.measure is not None):
       return self.derive(strategy, arch)
     strengths = {k: np.asarray(v) for k, v in strategy.strengths(arch).items()}
-    return measured_derive(strategy.space, strengths, self.table, self.target, self.measure)
+    return measured_derive(
+        strategy.space, strengths, self.table, self.target, self.measure, fill=self.fill
+    )
 
 
 class Derived(NamedTuple):
@@ -420,6 +430,7 @@ def measured_derive(
     measure,
     *,
     rounds: int = 5,
+    fill: bool = False,
 ) -> Derived:
   """The hard target on a *measured* cost: :func:`constrained_derive` within a budget on the
   table's prediction, the cell measured (``measure(genotype)``, in the table's unit), and while
@@ -432,7 +443,7 @@ def measured_derive(
   """
   budget, tried, best = float(target), [], None
   for _ in range(rounds):
-    found = constrained_derive(space, strengths, table, budget)
+    found = constrained_derive(space, strengths, table, budget, fill=fill)
     if any(found.genotype == g for g, _ in tried):
       break  # the budget no longer changes the cell
     measured = float(measure(found.genotype))
@@ -447,8 +458,58 @@ def measured_derive(
   return best[0]._replace(feasible=False, rounds=trace)
 
 
+def _log_strengths(strengths: Mapping[str, Any]) -> dict[str, np.ndarray]:
+  out = {}
+  for cell, s in strengths.items():
+    s = np.asarray(s[0] if isinstance(s, tuple) else s, np.float64)
+    out[cell] = np.log(np.maximum(s, _TINY))
+  return out
+
+
+def fill_gap(
+    space, strengths: Mapping[str, Any], table: CostTable, target: float, found: Derived
+) -> Derived:
+  """``found`` (a cell within ``target``) improved greedily within the budget: the
+  Lagrangian's cell is on the hull of (cost, strength), and a stronger cell that costs more
+  but still no more than ``target`` may lie in the gap to the next hull cell.
+
+  Each round derives, for every (cell type, edge, op), the current cell with that op forced
+  onto that edge (the space's own rule on the current cell's one-hot choices, that entry
+  raised above them and the strengths breaking ties), and moves to the candidate with the
+  largest sum of log strengths over its choices whose cost stays within ``target``, until no
+  candidate improves. The result is at least as strong as ``found`` and within the budget; it
+  is not guaranteed to be the strongest such cell.
+  """
+  logs = _log_strengths(strengths)
+  score = lambda g: sum(float((h * logs[c]).sum()) for c, h in space.one_hot(g).items())
+  tie = {c: np.exp(v - v.max()) * 1e-3 for c, v in logs.items()}  # in (0, 1e-3]
+  current, best = found, score(found.genotype)
+  while True:
+    hot = space.one_hot(current.genotype)
+    step = None
+    for cell, h in hot.items():
+      for e, k in np.ndindex(*h.shape):
+        scores = {c: np.asarray(hot[c], np.float64) + tie[c] for c in hot}
+        scores[cell] = scores[cell].copy()
+        scores[cell][e, k] = 2.0
+        g = space.derive(scores)
+        cost = table.of_genotype(space, g)
+        value = score(g)
+        if cost <= target and value > best + 1e-12 and (step is None or value > step[2]):
+          step = (g, cost, value)
+    if step is None:
+      return current
+    current, best = current._replace(genotype=step[0], cost=step[1]), step[2]
+
+
 def constrained_derive(
-    space, strengths: Mapping[str, Any], table: CostTable, target: float, *, steps: int = 40
+    space,
+    strengths: Mapping[str, Any],
+    table: CostTable,
+    target: float,
+    *,
+    steps: int = 40,
+    fill: bool = False,
 ) -> Derived:
   """The cell ``space`` derives from op ``strengths`` ``{cell: (E, K)}`` under the cost
   ``table``'s budget ``target`` (module doc): the derivation of ``exp(log s - mu * c / span)``
@@ -456,13 +517,12 @@ def constrained_derive(
   found whose cell costs at most ``target``. ``mu`` is scanned from 0 over a geometric grid up
   to 1e6, then bisected ``steps`` times between the last grid point over budget and the first
   within it. With no cell within budget on the grid, the cheapest one found is returned with
-  ``feasible`` False."""
+  ``feasible`` False. With ``fill``, a cell within budget is then improved by
+  :func:`fill_gap`."""
+  logs = _log_strengths(strengths)
 
   def at(mu: float):
-    scores = {}
-    for cell, s in strengths.items():
-      s = np.asarray(s[0] if isinstance(s, tuple) else s, np.float64)
-      scores[cell] = np.exp(np.log(np.maximum(s, _TINY)) - mu * table.ops[cell] / span)
+    scores = {cell: np.exp(v - mu * table.ops[cell] / span) for cell, v in logs.items()}
     g = space.derive(scores)
     return g, table.of_genotype(space, g)
 
@@ -488,7 +548,8 @@ def constrained_derive(
       high, found = mid, (g, cost)
     else:
       low = mid
-  return Derived(found[0], found[1], high, True)
+  derived = Derived(found[0], found[1], high, True)
+  return fill_gap(space, strengths, table, target, derived) if fill else derived
 
 
 # --- latency lookup tables ----------------------------------------------------------------

@@ -72,6 +72,8 @@ def search_defaults() -> ml_collections.ConfigDict:
   # measured (latency or memory, hard): the final cell is timed (latency) or compiled and its
   # peak read (memory) here, and re-derived until it meets the target.
   c.cost.measured = False
+  # fill (hard): the Lagrangian's cell is improved greedily within the budget (costs.fill_gap).
+  c.cost.fill = False
   c.epochs = 50
   c.batch_size = 64
   c.learning_rate = 0.025
