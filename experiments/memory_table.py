@@ -99,10 +99,9 @@ def fit_networks(
 ) -> dict:
   """Compiles (or resumes) ``networks`` evaluation networks of the retraining ``config``, fits,
   checks and writes their memory cost table; returns its fit."""
-  import jax
-
   from nas_jax import components, costs, data, memory, train
   from nas_jax.config_checks import ConfigError
+  from nas_jax.util import backend_label
 
   if networks < 4:
     raise ConfigError(f'--networks must be at least 4 (2 to fit, 2 to hold out), got {networks}')
@@ -131,7 +130,7 @@ def fit_networks(
       layers=config.layers,
       image_shape=[int(d) for d in shape],
       batch=recipe.batch_size,
-      backend=f'{jax.default_backend()}: {jax.devices()[0].device_kind}',
+      backend=backend_label(),
       recipe=dataclasses.asdict(recipe),
       evalnet=evalnet,
       source=f'{metric} of {networks} compiled networks ({config.dataset}, op mixes seed 1)',

@@ -29,7 +29,7 @@ from typing import Any
 import jax
 import ml_collections
 
-from nas_jax import discrete, ops, parallel, runner, spaces, strategies
+from nas_jax import discrete, ops, parallel, runner, spaces, strategies, util
 from nas_jax.config_checks import ConfigError
 from nas_jax.ops import parse_primitives
 from nas_jax.spaces.base import Space
@@ -597,7 +597,7 @@ def _measured_cost(name: str, section_, space_: Space, channels: int, layers: in
   here = {
       'cost': ('metric', name),
       'space': ('space', space_.name),
-      'backend': ('backend', f'{jax.default_backend()}: {jax.devices()[0].device_kind}'),
+      'backend': ('backend', util.backend_label()),
       'op set': ('primitives', list(space_.primitives)),
       'width (channels)': ('channels', channels),
       'layers': ('layers', layers),

@@ -51,7 +51,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from nas_jax import netstats
+from nas_jax import netstats, util
 from nas_jax.config_checks import ConfigError
 
 __all__ = [
@@ -634,7 +634,7 @@ def measure_latency(
       primitives=list(space.primitives),
       image_shape=[int(d) for d in image_shape],
       batch=batch,
-      backend=f'{jax.default_backend()}: {jax.devices()[0].device_kind}',
+      backend=util.backend_label(),
       runs=runs,
       repeats=repeats,
       measured_network_us=whole,

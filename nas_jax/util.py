@@ -66,6 +66,14 @@ def dataclass_from(cls, config):
   return cls(**{f.name: config[f.name] for f in dataclasses.fields(cls) if f.name in config})
 
 
+def backend_label() -> str:
+  """``'<backend>: <device kind>'`` of this process: what a measured cost table (latency,
+  memory) records it was measured on, and what ``components.cost_term`` checks it against."""
+  import jax  # pylint: disable=import-outside-toplevel
+
+  return f'{jax.default_backend()}: {jax.devices()[0].device_kind}'
+
+
 def median_seconds(fn, x, runs: int, warmup: int = 1) -> float:
   """The median wall seconds of ``fn(x)`` over ``runs`` calls, after ``warmup`` calls; each
   call's outputs are waited for (``jax.block_until_ready``: JAX arrays are computed, NumPy

@@ -16,7 +16,7 @@ import functools
 
 import numpy as np
 
-from nas_jax import netstats
+from nas_jax import netstats, util
 
 __all__ = ['additive_costs', 'memory_cost_table', 'predict', 'with_memory_columns']
 
@@ -114,11 +114,9 @@ def with_memory_columns(table, cache_dir: str, log=print):
   columns = memory_columns(
       table.space, protocol, meta.num_classes, shape, table.archs, table.hashes, cache_dir, log
   )
-  import jax  # pylint: disable=import-outside-toplevel
-
   return table.with_arch_columns(
       columns,
-      memory_backend=f'{jax.default_backend()}: {jax.devices()[0].device_kind}',
+      memory_backend=util.backend_label(),
       memory=(
           "XLA's peak bytes (compiled.memory_analysis: arguments + outputs + temporaries - "
           f'aliased) of the inference program and of one training step at batch '

@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from nas_jax.util import atomic_write, median_seconds
+from nas_jax.util import atomic_write, backend_label, median_seconds
 
 __all__ = ['LatencyTable', 'measure', 'measure_network', 'median_seconds']
 
@@ -158,7 +158,7 @@ def measure(
       image_shape=list(image_shape),
       repeats=repeats,
       runs=runs,
-      machine=f'{jax.default_backend()}: {jax.devices()[0].device_kind}',
+      machine=backend_label(),
       measured_at=time.strftime('%Y-%m-%d'),
   )
   return LatencyTable(ops_table, base, metadata)
