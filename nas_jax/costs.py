@@ -485,14 +485,15 @@ def fill_gap(
   tie = {c: np.exp(v - v.max()) * 1e-3 for c, v in logs.items()}  # in (0, 1e-3]
   current, best = found, score(found.genotype)
   while True:
-    hot = space.one_hot(current.genotype)
+    base = {
+        c: np.asarray(h, np.float64) + tie[c] for c, h in space.one_hot(current.genotype).items()
+    }
     step = None
-    for cell, h in hot.items():
-      for e, k in np.ndindex(*h.shape):
-        scores = {c: np.asarray(hot[c], np.float64) + tie[c] for c in hot}
-        scores[cell] = scores[cell].copy()
-        scores[cell][e, k] = 2.0
-        g = space.derive(scores)
+    for cell, b in base.items():
+      for e, k in np.ndindex(*b.shape):
+        forced = b.copy()
+        forced[e, k] = 2.0
+        g = space.derive(dict(base, **{cell: forced}))
         cost = table.of_genotype(space, g)
         value = score(g)
         if cost <= target and value > best + 1e-12 and (step is None or value > step[2]):
